@@ -1,0 +1,90 @@
+"""Settings read from the environment (DESIGN.md section 3). Read at call time, never cached at import."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Project root when running from a checkout (``data/`` lives here); the CWD otherwise.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_data_dir() -> Path:
+    if (PROJECT_ROOT / "pyproject.toml").exists():
+        return PROJECT_ROOT / "data"
+    return Path.cwd() / "data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The environment variables of DESIGN.md section 3, with their defaults.
+
+    Attributes:
+        db_path: DuckDB file (``EASYCRM_DB``, default ``data/leads.duckdb``).
+        store: ``"duckdb"`` or ``"dynamodb"`` (``EASYCRM_STORE``).
+        dynamodb_table: ``EASYCRM_DYNAMODB_TABLE`` (default ``easycrm-leads``).
+        inbox: local drop folder (``EASYCRM_INBOX``, default ``data/inbox``).
+        s3_bucket / s3_prefix: bucket watched by the S3 sensor (off when the bucket is unset) and its prefix.
+        deepseek_api_key / deepseek_base_url / deepseek_model: DeepSeek access; no key -> offline rules.
+        batch_size: leads per batch / DynamicOutput / DeepSeek request (``EASYCRM_BATCH_SIZE``, default 10).
+        default_region: ISO 3166 alpha-2 region for phones written without ``+``/``00``; None: never invent one.
+        max_file_bytes: files larger than this are refused (``EASYCRM_MAX_FILE_MB``, default 100 MB).
+    """
+
+    db_path: Path
+    store: str
+    dynamodb_table: str
+    inbox: Path
+    s3_bucket: str | None
+    s3_prefix: str
+    deepseek_api_key: str | None
+    deepseek_base_url: str
+    deepseek_model: str
+    batch_size: int
+    default_region: str | None
+    max_file_bytes: int
+
+    @property
+    def llm_enabled(self) -> bool:
+        """True when DeepSeek standardizes (a key is set); False: offline rules."""
+        return bool(self.deepseek_api_key)
+
+
+def _int_env(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def get_settings() -> Settings:
+    """Read the settings from ``os.environ`` now.
+
+    Raises:
+        ValueError: a numeric variable is not a whole number, or ``EASYCRM_STORE`` is not duckdb/dynamodb.
+    """
+    data = _default_data_dir()
+    store = os.environ.get("EASYCRM_STORE", "duckdb").strip().lower() or "duckdb"
+    if store not in ("duckdb", "dynamodb"):
+        raise ValueError(f"EASYCRM_STORE must be 'duckdb' or 'dynamodb', got {store!r}")
+    region = os.environ.get("EASYCRM_DEFAULT_REGION", "").strip().upper() or None
+    return Settings(
+        db_path=Path(os.environ.get("EASYCRM_DB") or data / "leads.duckdb"),
+        store=store,
+        dynamodb_table=os.environ.get("EASYCRM_DYNAMODB_TABLE") or "easycrm-leads",
+        inbox=Path(os.environ.get("EASYCRM_INBOX") or data / "inbox"),
+        s3_bucket=os.environ.get("EASYCRM_S3_BUCKET") or None,
+        s3_prefix=os.environ.get("EASYCRM_S3_PREFIX", "uploads/"),
+        deepseek_api_key=os.environ.get("DEEPSEEK_API_KEY") or None,
+        deepseek_base_url=(os.environ.get("DEEPSEEK_BASE_URL") or "https://api.deepseek.com").rstrip("/"),
+        deepseek_model=os.environ.get("DEEPSEEK_MODEL") or "deepseek-v4-flash",
+        batch_size=_int_env("EASYCRM_BATCH_SIZE", 10),
+        default_region=region,
+        max_file_bytes=_int_env("EASYCRM_MAX_FILE_MB", 100) * 1024 * 1024,
+    )
