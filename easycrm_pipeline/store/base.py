@@ -1,0 +1,285 @@
+"""The lead store interface shared by the DuckDB and DynamoDB back ends.
+
+The rules come from the seeds (``shared/seeds/000_*.txt`` "Duplicate Lead Handling" and ``002_*.txt``) and
+DESIGN.md sections 4 and 6:
+
+* the dedupe key is the normalized email (trim, lower-case; ``""``/``n/a``/``null``/``none`` -> no email);
+* a lead without an email is always a new lead;
+* an existing email is updated in place: ``leadId`` and ``createdAt`` are kept, the standardized fields the file
+  provides are replaced (even with empty values, ``merge="replace"``), ``sourceFile`` and ``updatedAt`` are set;
+* every create/update is written to an audit trail (``lead_changes``) with before/after values;
+* processing statistics follow the seeds' ``processing_stats`` JSON (see :meth:`UpsertStats.to_dict`).
+
+Everything a store returns is plain JSON-able Python: ``str``/``int``/``None``, timestamps as ISO-8601 UTC strings
+(``"2026-11-29T18:31:10.123456Z"``, fixed width so they sort as text), JSON columns as ``dict``/``list``.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Protocol
+
+from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
+
+#: Fields a lead can be sorted by (``LeadQuery.sort``).
+SORT_FIELDS: tuple[str, ...] = LEAD_FIELDS + (
+    "sourceFile",
+    "sourceWorksheet",
+    "sourceRow",
+    "createdAt",
+    "updatedAt",
+    "leadId",
+)
+
+#: The text fields ``LeadQuery.search`` looks in (the lead fields except ``remarks``).
+SEARCH_FIELDS: tuple[str, ...] = ("firstName", "lastName", "title", "company", "email", "phone")
+
+#: Columns of a lead as returned by ``query_leads`` / ``get_lead_by_email`` (DESIGN.md section 4 + extras).
+LEAD_COLUMNS: tuple[str, ...] = (
+    "leadId",
+    "firstName",
+    "lastName",
+    "title",
+    "company",
+    "email",
+    "phone",
+    "remarks",
+    "sourceFile",
+    "sourceWorksheet",
+    "sourceRow",
+    "sourceRowId",
+    "createdAt",
+    "updatedAt",
+    "rawRow",
+    "standardizer",
+)
+
+#: Audit actions written to ``lead_changes``.
+CHANGE_ACTIONS: tuple[str, ...] = (
+    "lead_created",
+    "lead_updated",
+    "batch_duplicate_resolved",
+    "lead_deleted",
+    "lead_restored",
+)
+
+#: Merge policies accepted by ``upsert_file``.
+MERGE_POLICIES: tuple[str, ...] = ("replace", "fill-blank")
+
+MAX_PAGE_SIZE = 100
+
+_NO_EMAIL = {"", "n/a", "null", "none"}
+
+
+class StoreError(RuntimeError):
+    """A store operation failed for a reason other than bad input (ValueError is used for bad input)."""
+
+
+class StoreLockTimeout(StoreError, TimeoutError):
+    """The store could not be locked within the timeout (another process kept it busy)."""
+
+
+def normalize_email(email: str | None) -> str | None:
+    """The dedupe key of an email (seeds' ``normalize_email``): trimmed, lower-case; ``None`` when there is none.
+
+    ``""``, ``"n/a"``, ``"null"``, ``"none"`` (any case, any surrounding whitespace) and ``None`` give ``None``
+    (the seeds' ``'N/A'``: such a row always becomes a new lead).
+    """
+    if email is None:
+        return None
+    key = str(email).strip().lower()
+    return None if key in _NO_EMAIL else key
+
+
+def clean_value(value: Any) -> str | None:
+    """A field value as stored: stripped text, ``None`` for ``None``/empty/whitespace-only."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+@dataclass
+class UpsertStats:
+    """What one ``upsert_file`` call did (the seeds' ``processing_stats``).
+
+    Attributes:
+        total: leads passed in (``len(leads)``).
+        created: new leads inserted.
+        updated: existing leads (same email) whose standardized fields changed and were rewritten.
+        unchanged: existing leads the file matched without changing any standardized field (nothing written).
+        duplicates_detected: leads that were duplicates of something: ``updated + unchanged`` (email already in the
+            table) plus ``batch_duplicates``.
+        batch_duplicates: rows merged away inside the file: the ``merged_row_ids`` of every ``duplicates_resolved``
+            entry plus leads of this call dropped because a later lead had the same email (last one wins).
+        processing_ms: wall time of the call in milliseconds, lock wait excluded.
+        duplicate_detection_ms: milliseconds spent matching incoming emails to existing leads.
+        lock_wait_ms: milliseconds spent waiting for the store lock.
+
+    ``created + updated + unchanged == total - (leads dropped by the in-call dedupe)``.
+    """
+
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates_detected: int = 0
+    processing_ms: float = 0.0
+    duplicate_detection_ms: float = 0.0
+    batch_duplicates: int = 0
+    lock_wait_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stats as a JSON-able dict (dataclass field names, plus the seeds' names as aliases).
+
+        Seeds' aliases: ``total_leads``, ``leads_created``, ``leads_updated``, ``processing_time_ms``,
+        ``duplicate_detection_time_ms``.
+        """
+        out = asdict(self)
+        out.update(
+            total_leads=self.total,
+            leads_created=self.created,
+            leads_updated=self.updated,
+            processing_time_ms=self.processing_ms,
+            duplicate_detection_time_ms=self.duplicate_detection_ms,
+        )
+        return out
+
+
+@dataclass(frozen=True)
+class LeadQuery:
+    """A filtered, sorted, paginated leads query.
+
+    Attributes:
+        search: whitespace-separated terms; a lead matches when EVERY term is contained (case-insensitive) in at
+            least one of ``SEARCH_FIELDS`` (firstName, lastName, title, company, email, phone).
+        first_name / last_name / title / company / email / phone / source_file: case-insensitive "contains"
+            filters on the matching column (all given filters must match). ``phone`` also matches when its digits
+            are contained in the stored phone's digits (``"030 12"`` finds ``"03012..."``).
+        sort: a field of ``SORT_FIELDS`` (default ``"createdAt"``); matched case-insensitively and normalized to the
+            canonical spelling. Text is sorted case-insensitively, NULLs last; ties by ``sourceRow`` then ``leadId``.
+        descending: sort direction (default True: newest first).
+        page: 1-based page number (default 1).
+        page_size: leads per page, 1..100 (default 50).
+
+    Raises:
+        ValueError: ``page < 1``, ``page_size`` outside 1..100, a non-integer page/page_size, or an unknown sort
+            field (the message lists the allowed ones).
+    """
+
+    search: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    company: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    source_file: str | None = None
+    sort: str = "createdAt"
+    descending: bool = True
+    page: int = 1
+    page_size: int = 50
+
+    def __post_init__(self) -> None:
+        for name in ("page", "page_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+        if self.page < 1:
+            raise ValueError(f"page must be 1 or more, got {self.page}")
+        if not 1 <= self.page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {self.page_size}")
+        wanted = (self.sort or "").strip()
+        canonical = {f.lower(): f for f in SORT_FIELDS}
+        # accept snake_case too (created_at -> createdAt)
+        key = wanted.lower().replace("_", "")
+        if key not in canonical:
+            raise ValueError(f"unknown sort field {self.sort!r}; use one of: {', '.join(SORT_FIELDS)}")
+        object.__setattr__(self, "sort", canonical[key])
+
+    @property
+    def offset(self) -> int:
+        """Rows skipped before this page: ``(page - 1) * page_size``."""
+        return (self.page - 1) * self.page_size
+
+    def column_filters(self) -> dict[str, str]:
+        """The non-empty per-column filters as ``{column name: text}`` (``search`` excluded)."""
+        pairs = {
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "title": self.title,
+            "company": self.company,
+            "email": self.email,
+            "phone": self.phone,
+            "sourceFile": self.source_file,
+        }
+        return {k: v.strip() for k, v in pairs.items() if v is not None and v.strip()}
+
+    def search_terms(self) -> list[str]:
+        """``search`` split on whitespace, lower-cased (empty list when there is no search)."""
+        return [t.lower() for t in (self.search or "").split()]
+
+
+class DuplicateResolution(Protocol):
+    """What ``upsert_file(duplicates_resolved=...)`` expects of each entry (duck-typed).
+
+    ``email``: the normalized email; ``kept_row_id``: row id of the occurrence that won (the last one);
+    ``merged_row_ids``: row ids of the earlier occurrences dropped in its favour.
+    """
+
+    email: str | None
+    kept_row_id: str
+    merged_row_ids: Iterable[str]
+
+
+class LeadStore(abc.ABC):
+    """Where clean leads live (DuckDB file or DynamoDB table): upsert by email, audit trail, quarantine, queries.
+
+    Implementations must be safe to use from several OS processes at once (several Dagster runs write while the CLI
+    reads) and must not keep connections open between calls.
+    """
+
+    @abc.abstractmethod
+    def init(self) -> None:
+        """Create the tables (leads, lead_changes, quarantine, file_imports) if missing. Idempotent."""
+
+    @abc.abstractmethod
+    def upsert_file(
+        self,
+        leads: list[StandardLead],
+        *,
+        source_file: str,
+        run_id: str | None = None,
+        batch_ids: dict[str, str] | None = None,
+        merge: str = "replace",
+        duplicates_resolved: list | None = None,
+    ) -> UpsertStats:
+        """Insert/update one file's leads by email, atomically; see the implementation for the exact rules."""
+
+    @abc.abstractmethod
+    def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
+        """Store rows that could not become leads; returns how many were stored."""
+
+    @abc.abstractmethod
+    def record_import(self, source_file: str, run_id: str | None, stats: dict) -> None:
+        """Record that a file was imported, with its stats (JSON-able dict)."""
+
+    @abc.abstractmethod
+    def query_leads(self, q: LeadQuery) -> tuple[list[dict], int]:
+        """One page of leads matching ``q`` and the total number of matches."""
+
+    @abc.abstractmethod
+    def get_lead_by_email(self, email: str) -> dict | None:
+        """The lead with this email (normalized before the lookup) or None."""
+
+    @abc.abstractmethod
+    def count_leads(self) -> int:
+        """Number of leads in the store."""
+
+    @abc.abstractmethod
+    def changes(self, source_file: str | None = None, run_id: str | None = None) -> list[dict]:
+        """Audit rows (oldest first), optionally only those of one file and/or run."""
+
+    @abc.abstractmethod
+    def quarantine_rows(self, source_file: str | None = None) -> list[dict]:
+        """Quarantined rows (in insertion order), optionally only one file's."""

@@ -1,0 +1,703 @@
+"""The lead store on a DuckDB file (DESIGN.md section 4 table contract, section 6 "DuckDB" and "Rules").
+
+Tables (created by :meth:`DuckDBStore.init`, column names exactly as below):
+
+``leads``
+    ``leadId`` VARCHAR uuid primary key (kept for life), ``firstName``, ``lastName``, ``title``, ``company``,
+    ``email`` (normalized; NULL when the row had none; UNIQUE among non-NULL values), ``phone``, ``remarks``,
+    ``sourceFile`` (file name of the last file that wrote it), ``sourceWorksheet`` (NULL for CSV), ``sourceRow``
+    (1-based row number in that file/sheet), ``sourceRowId`` (the parser's ``"<sheet index>:<row>"`` id),
+    ``createdAt`` / ``updatedAt`` (TIMESTAMP, UTC, naive), ``rawRow`` (JSON: the raw ``{header: value}`` row),
+    ``standardizer`` (what produced the fields, e.g. ``"rules-1"``).
+``lead_changes`` (the audit trail; seeds' "Duplicate Action Logging" JSON)
+    ``seq`` (insertion order), ``changeId``, ``at``, ``action`` (``lead_created``, ``lead_updated``,
+    ``batch_duplicate_resolved``, ``lead_deleted``, ``lead_restored``), ``email``, ``leadId``,
+    ``previousSourceFile``, ``newSourceFile``, ``fieldsChanged`` (JSON ``{field: {"before": v, "after": v}}``),
+    ``batchId``, ``runId``, ``rowId`` (source row id), ``previousUpdatedAt``, ``details`` (JSON, e.g. the kept and
+    merged row ids of a ``batch_duplicate_resolved`` row).
+``quarantine``
+    ``seq``, ``sourceFile``, ``sheet``, ``row``, ``reason``, ``rawRow`` (JSON), ``runId``, ``at``.
+``file_imports``
+    ``sourceFile``, ``runId``, ``at``, ``stats`` (JSON).
+
+Concurrency: no connection is kept between calls. Every call takes an ``fcntl.flock`` on ``<db>.lock`` (exclusive for
+writes, shared for reads: :mod:`easycrm_pipeline.store.locking`), then opens DuckDB (read-write, or ``read_only``
+for reads), does its work and closes. A DuckDB lock ``IOException`` (some other program holding the file) is
+retried until the same timeout.
+"""
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import pandas as pd
+
+from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
+from easycrm_pipeline.store.base import (
+    LEAD_COLUMNS,
+    MERGE_POLICIES,
+    SEARCH_FIELDS,
+    LeadQuery,
+    LeadStore,
+    StoreError,
+    StoreLockTimeout,
+    UpsertStats,
+    clean_value,
+    normalize_email,
+)
+from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock
+
+#: Lead fields an update may change (email is the key and never changes on update).
+_VALUE_FIELDS: tuple[str, ...] = tuple(f for f in LEAD_FIELDS if f != "email")
+
+_TEXT_SORT = set(LEAD_FIELDS) | {"sourceFile", "sourceWorksheet", "leadId"}
+
+_SCHEMA = [
+    """
+    CREATE TABLE IF NOT EXISTS leads (
+        "leadId" VARCHAR PRIMARY KEY,
+        "firstName" VARCHAR,
+        "lastName" VARCHAR,
+        "title" VARCHAR,
+        "company" VARCHAR,
+        "email" VARCHAR UNIQUE,
+        "phone" VARCHAR,
+        "remarks" VARCHAR,
+        "sourceFile" VARCHAR,
+        "sourceWorksheet" VARCHAR,
+        "sourceRow" INTEGER,
+        "sourceRowId" VARCHAR,
+        "createdAt" TIMESTAMP NOT NULL,
+        "updatedAt" TIMESTAMP NOT NULL,
+        "rawRow" JSON,
+        "standardizer" VARCHAR
+    )
+    """,
+    "CREATE SEQUENCE IF NOT EXISTS lead_changes_seq",
+    """
+    CREATE TABLE IF NOT EXISTS lead_changes (
+        "seq" BIGINT DEFAULT nextval('lead_changes_seq'),
+        "changeId" VARCHAR NOT NULL,
+        "at" TIMESTAMP NOT NULL,
+        "action" VARCHAR NOT NULL CHECK ("action" IN
+            ('lead_created', 'lead_updated', 'batch_duplicate_resolved', 'lead_deleted', 'lead_restored')),
+        "email" VARCHAR,
+        "leadId" VARCHAR,
+        "previousSourceFile" VARCHAR,
+        "newSourceFile" VARCHAR,
+        "fieldsChanged" JSON,
+        "batchId" VARCHAR,
+        "runId" VARCHAR,
+        "rowId" VARCHAR,
+        "previousUpdatedAt" TIMESTAMP,
+        "details" JSON
+    )
+    """,
+    "CREATE SEQUENCE IF NOT EXISTS quarantine_seq",
+    """
+    CREATE TABLE IF NOT EXISTS quarantine (
+        "seq" BIGINT DEFAULT nextval('quarantine_seq'),
+        "sourceFile" VARCHAR NOT NULL,
+        "sheet" VARCHAR,
+        "row" INTEGER,
+        "reason" VARCHAR NOT NULL,
+        "rawRow" JSON,
+        "runId" VARCHAR,
+        "at" TIMESTAMP NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS file_imports (
+        "sourceFile" VARCHAR NOT NULL,
+        "runId" VARCHAR,
+        "at" TIMESTAMP NOT NULL,
+        "stats" JSON
+    )
+    """,
+]
+
+_TABLES = ("leads", "lead_changes", "quarantine", "file_imports")
+_JSON_COLUMNS = {"rawRow", "fieldsChanged", "details", "stats"}
+
+
+def _q(name: str) -> str:
+    """A quoted SQL identifier (column names are camelCase)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def utc_now() -> datetime:
+    """Now, UTC, as the naive ``datetime`` stored in TIMESTAMP columns."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def iso_utc(value: Any) -> Any:
+    """A stored naive-UTC ``datetime`` as ``"YYYY-MM-DDTHH:MM:SS.ffffffZ"``; anything else unchanged."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value
+
+
+def _rows_as_dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    out = []
+    for row in cur.fetchall():
+        item = {}
+        for name, value in zip(names, row):
+            if name in _JSON_COLUMNS and isinstance(value, str):
+                value = json.loads(value)
+            item[name] = iso_utc(value)
+        out.append(item)
+    return out
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+class DuckDBStore(LeadStore):
+    """Leads in one DuckDB file, safe for several writer and reader processes at once.
+
+    Args:
+        path: the DuckDB file (``EASYCRM_DB``); its folder is created on the first write.
+        lock_timeout: seconds a call waits for the store lock (and retries DuckDB's own lock error) before raising
+            :class:`StoreLockTimeout`.
+
+    Rules (seeds 000/002 "Duplicate Lead Handling", DESIGN.md section 6 "Rules"): see :meth:`upsert_file`.
+    """
+
+    def __init__(self, path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_timeout = float(lock_timeout)
+
+    def __repr__(self) -> str:
+        return f"DuckDBStore({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ connections
+
+    def _connect(self, *, read_only: bool, deadline: float) -> duckdb.DuckDBPyConnection:
+        delay = 0.01
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                    if _is_lock_error(exc):
+                        raise StoreLockTimeout(
+                            f"DuckDB file {self.path} stayed locked by another program for "
+                            f"{self.lock_timeout:.0f} s: {exc}"
+                        ) from exc
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    @contextmanager
+    def write_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection holding the exclusive store lock, closed (and unlocked) on exit.
+
+        The schema is ensured first. The caller manages its own transaction (``BEGIN``/``COMMIT``). Keep the block
+        short: every other writer and reader waits for it.
+
+        Raises:
+            StoreLockTimeout: the lock was not obtained within ``lock_timeout`` seconds.
+        """
+        with self._write_connection() as (con, _waited):
+            yield con
+
+    @contextmanager
+    def _write_connection(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, float]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        start = time.monotonic()
+        with file_lock(self.lock_path, exclusive=True, timeout=self.lock_timeout) as waited:
+            con = self._connect(read_only=False, deadline=start + self.lock_timeout)
+            try:
+                for stmt in _SCHEMA:
+                    con.execute(stmt)
+                yield con, waited
+            finally:
+                con.close()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection holding the shared store lock (writers wait; other readers don't).
+
+        When the database file (or its tables) does not exist yet, the connection is an in-memory database with the
+        empty schema, so queries return no rows instead of failing. Meant for read-only SQL (``easycrm ask``,
+        exports).
+
+        Raises:
+            StoreLockTimeout: the lock was not obtained within ``lock_timeout`` seconds.
+        """
+        if not self.path.exists():
+            con = duckdb.connect(":memory:")
+            try:
+                for stmt in _SCHEMA:
+                    con.execute(stmt)
+                yield con
+            finally:
+                con.close()
+            return
+        start = time.monotonic()
+        with file_lock(self.lock_path, exclusive=False, timeout=self.lock_timeout):
+            con = self._connect(read_only=True, deadline=start + self.lock_timeout)
+            try:
+                have = {
+                    r[0]
+                    for r in con.execute(
+                        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+                    ).fetchall()
+                }
+                if not set(_TABLES) <= have:
+                    con.close()
+                    con = duckdb.connect(":memory:")
+                    for stmt in _SCHEMA:
+                        con.execute(stmt)
+                yield con
+            finally:
+                con.close()
+
+    # ------------------------------------------------------------------ writes
+
+    def init(self) -> None:
+        """Create the DuckDB file and the tables ``leads``, ``lead_changes``, ``quarantine``, ``file_imports`` if
+        missing (idempotent; existing data is kept).
+
+        Raises:
+            StoreLockTimeout: another process kept the store locked for ``lock_timeout`` seconds.
+        """
+        with self._write_connection():
+            pass
+
+    def upsert_file(
+        self,
+        leads: list[StandardLead],
+        *,
+        source_file: str,
+        run_id: str | None = None,
+        batch_ids: dict[str, str] | None = None,
+        merge: str = "replace",
+        duplicates_resolved: list | None = None,
+    ) -> UpsertStats:
+        """Insert or update one file's leads by email, set-based, in ONE transaction (a crash writes nothing).
+
+        Rules (seeds 000/002 "Duplicate Lead Handling", DESIGN.md section 6 "Rules"):
+
+        * The key is the normalized email (:func:`normalize_email`); a lead without one always becomes a new lead.
+        * Two leads of this call with the same email: the last one wins (the caller normally deduped already;
+          the dropped ones count in ``batch_duplicates``).
+        * New email -> new lead: fresh uuid ``leadId``, ``createdAt = updatedAt = now``; fields not in
+          ``StandardLead.provided`` are NULL.
+        * Existing email -> ``leadId``, ``createdAt`` and ``email`` kept. For each field in ``provided``:
+          ``merge="replace"`` (seeds' default) writes the new value even when it is empty (NULL);
+          ``merge="fill-blank"`` never overwrites a non-empty value with an empty one. Fields not in ``provided``
+          are left untouched. When a standardized field changed, ``sourceFile``, ``sourceWorksheet``,
+          ``sourceRow``, ``sourceRowId``, ``updatedAt``, ``rawRow`` and ``standardizer`` are set too.
+        * An update that changes no standardized field writes nothing (``unchanged``; no audit row; ``updatedAt``
+          and ``sourceFile`` kept), so re-running the same file is idempotent.
+        * Values are stored stripped; empty strings are stored as NULL.
+        * Audit: one ``lead_changes`` row per created (all non-NULL fields, ``before`` null) or updated lead
+          (changed fields only, with ``before``/``after``), plus one ``batch_duplicate_resolved`` row per entry of
+          ``duplicates_resolved`` (``leadId`` of the lead now holding that email, ``details`` =
+          ``{"keptRowId", "mergedRowIds"}``).
+
+        Args:
+            leads: standardized leads of ONE file, in file order.
+            source_file: the file name stored in ``sourceFile`` / ``newSourceFile``.
+            run_id: Dagster run id stored in the audit rows.
+            batch_ids: ``{row_id: batch id}``; the audit row of a lead gets its row's batch id.
+            merge: ``"replace"`` or ``"fill-blank"``.
+            duplicates_resolved: objects with ``.email``, ``.kept_row_id``, ``.merged_row_ids`` (within-file
+                duplicates the caller resolved).
+
+        Returns:
+            :class:`UpsertStats`.
+
+        Raises:
+            ValueError: unknown ``merge`` policy or empty ``source_file``.
+            StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
+            duckdb.Error: the database failed; the transaction is rolled back.
+        """
+        if merge not in MERGE_POLICIES:
+            raise ValueError(f"merge must be one of {', '.join(MERGE_POLICIES)}, got {merge!r}")
+        if not source_file or not str(source_file).strip():
+            raise ValueError("source_file must be a non-empty file name")
+        t0 = time.monotonic()
+        batch_ids = batch_ids or {}
+        duplicates_resolved = list(duplicates_resolved or [])
+        stats = UpsertStats(total=len(leads))
+
+        # In-call dedupe: last occurrence of an email wins (DESIGN.md section 6; DuckDB rejects a key twice).
+        emails = [normalize_email(lead.email) for lead in leads]
+        last: dict[str, int] = {}
+        for i, email in enumerate(emails):
+            if email is not None:
+                last[email] = i
+        keep = [i for i, email in enumerate(emails) if email is None or last[email] == i]
+        dropped = len(leads) - len(keep)
+        merged_ids = sum(len(list(d.merged_row_ids or [])) for d in duplicates_resolved)
+        stats.batch_duplicates = dropped + merged_ids
+
+        cols: dict[str, list[Any]] = {
+            "pos": [],
+            "rowId": [],
+            "sheet": [],
+            "rowNumber": [],
+            "email": [],
+            "rawRow": [],
+            "standardizer": [],
+            "batchId": [],
+        }
+        for f in _VALUE_FIELDS:
+            cols["f_" + f] = []
+            cols["p_" + f] = []
+        for i in keep:
+            lead = leads[i]
+            cols["pos"].append(i)
+            cols["rowId"].append(lead.row_id)
+            cols["sheet"].append(lead.sheet)
+            cols["rowNumber"].append(lead.row_number)
+            cols["email"].append(emails[i])
+            cols["rawRow"].append(json.dumps(lead.raw or {}, ensure_ascii=False))
+            cols["standardizer"].append(lead.standardizer)
+            cols["batchId"].append(batch_ids.get(lead.row_id))
+            provided = lead.provided
+            fields = lead.fields
+            for f in _VALUE_FIELDS:
+                cols["f_" + f].append(clean_value(fields.get(f)))
+                cols["p_" + f].append(f in provided)
+        incoming = pd.DataFrame(cols)
+        dups = pd.DataFrame(
+            {
+                "email": [normalize_email(d.email) for d in duplicates_resolved],
+                "keptRowId": [d.kept_row_id for d in duplicates_resolved],
+                "details": [
+                    json.dumps(
+                        {"keptRowId": d.kept_row_id, "mergedRowIds": list(d.merged_row_ids or [])},
+                        ensure_ascii=False,
+                    )
+                    for d in duplicates_resolved
+                ],
+                "batchId": [batch_ids.get(d.kept_row_id) for d in duplicates_resolved],
+            }
+        )
+
+        now = utc_now()
+        with self._write_connection() as (con, waited):
+            stats.lock_wait_ms = round(waited * 1000, 1)
+            con.register("incoming_df", incoming)
+            con.register("dups_df", dups)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                det = self._stage(con, merge)
+                stats.duplicate_detection_ms = round(det * 1000, 1)
+                created, updated, unchanged = con.execute(
+                    """
+                    SELECT count(*) FILTER (WHERE old_id IS NULL),
+                           count(*) FILTER (WHERE old_id IS NOT NULL AND changed),
+                           count(*) FILTER (WHERE old_id IS NOT NULL AND NOT changed)
+                    FROM stage
+                    """
+                ).fetchone()
+                self._apply(con, source_file=source_file, run_id=run_id, now=now)
+                if len(dups):
+                    con.execute(
+                        """
+                        INSERT INTO lead_changes ("changeId", "at", "action", "email", "leadId", "newSourceFile",
+                                                  "batchId", "runId", "rowId", "details")
+                        SELECT uuid()::VARCHAR, ?, 'batch_duplicate_resolved', d.email, l."leadId", ?,
+                               d."batchId", ?, d."keptRowId", d.details::JSON
+                        FROM dups_df d LEFT JOIN leads l ON d.email IS NOT NULL AND l.email = d.email
+                        """,
+                        [now, source_file, run_id],
+                    )
+                con.execute("COMMIT")
+            except BaseException:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                raise
+            finally:
+                con.unregister("incoming_df")
+                con.unregister("dups_df")
+            stats.created, stats.updated, stats.unchanged = int(created), int(updated), int(unchanged)
+            stats.duplicates_detected = stats.updated + stats.unchanged + stats.batch_duplicates
+        stats.processing_ms = round((time.monotonic() - t0) * 1000 - stats.lock_wait_ms, 1)
+        return stats
+
+    def _stage(self, con: duckdb.DuckDBPyConnection, merge: str) -> float:
+        """Create temp table ``stage``: incoming rows joined to existing leads, new values, ``changed`` flag.
+
+        Returns the seconds the email matching took.
+        """
+        old_cols = ", ".join(f'l.{_q(f)} AS "o_{f}"' for f in LEAD_FIELDS)
+        in_cols = ", ".join(f'CAST(i."f_{f}" AS VARCHAR) AS "f_{f}", CAST(i."p_{f}" AS BOOLEAN) AS "p_{f}"'
+                            for f in _VALUE_FIELDS)
+        if merge == "replace":
+            new_expr = 'CASE WHEN "p_{f}" THEN "f_{f}" ELSE "o_{f}" END'
+        else:  # fill-blank
+            new_expr = 'CASE WHEN "p_{f}" AND "f_{f}" IS NOT NULL THEN "f_{f}" ELSE "o_{f}" END'
+        new_cols = ", ".join(new_expr.format(f=f) + f' AS "n_{f}"' for f in _VALUE_FIELDS)
+        changed = " OR ".join(f'"n_{f}" IS DISTINCT FROM "o_{f}"' for f in _VALUE_FIELDS)
+        t = time.monotonic()
+        con.execute("DROP TABLE IF EXISTS stage")
+        con.execute(
+            f"""
+            CREATE TEMP TABLE stage AS
+            SELECT *, {new_cols}, (old_id IS NOT NULL AND ({changed})) AS changed
+            FROM (
+                SELECT CAST(i.pos AS BIGINT) AS pos, CAST(i."rowId" AS VARCHAR) AS "rowId",
+                       CAST(i.sheet AS VARCHAR) AS sheet, CAST(i."rowNumber" AS INTEGER) AS "rowNumber",
+                       CAST(i.email AS VARCHAR) AS email, CAST(i."rawRow" AS VARCHAR) AS "rawRow",
+                       CAST(i.standardizer AS VARCHAR) AS standardizer, CAST(i."batchId" AS VARCHAR) AS "batchId",
+                       {in_cols},
+                       l."leadId" AS old_id, {old_cols},
+                       l."sourceFile" AS "o_sourceFile", l."updatedAt" AS "o_updatedAt",
+                       coalesce(l."leadId", CAST(uuid() AS VARCHAR)) AS lead_id
+                FROM incoming_df i
+                LEFT JOIN leads l ON i.email IS NOT NULL AND l.email = CAST(i.email AS VARCHAR)
+            )
+            """
+        )
+        return time.monotonic() - t
+
+    def _apply(self, con: duckdb.DuckDBPyConnection, *, source_file: str, run_id: str | None, now: datetime) -> None:
+        """Write ``stage`` into ``leads`` (UPDATE ... FROM, INSERT ... SELECT) and ``lead_changes``."""
+        sets = ", ".join(f'{_q(f)} = s."n_{f}"' for f in _VALUE_FIELDS)
+        con.execute(
+            f"""
+            UPDATE leads SET {sets},
+                "sourceFile" = ?, "sourceWorksheet" = s.sheet, "sourceRow" = s."rowNumber",
+                "sourceRowId" = s."rowId", "updatedAt" = ?, "rawRow" = CAST(s."rawRow" AS JSON),
+                "standardizer" = s.standardizer
+            FROM stage s
+            WHERE leads."leadId" = s.lead_id AND s.old_id IS NOT NULL AND s.changed
+            """,
+            [source_file, now],
+        )
+        con.execute(
+            f"""
+            INSERT INTO leads ("leadId", {", ".join(_q(f) for f in _VALUE_FIELDS)}, "email",
+                               "sourceFile", "sourceWorksheet", "sourceRow", "sourceRowId",
+                               "createdAt", "updatedAt", "rawRow", "standardizer")
+            SELECT lead_id, {", ".join(f's."n_{f}"' for f in _VALUE_FIELDS)}, s.email,
+                   ?, s.sheet, s."rowNumber", s."rowId", ?, ?, CAST(s."rawRow" AS JSON), s.standardizer
+            FROM stage s WHERE s.old_id IS NULL ORDER BY s.pos
+            """,
+            [source_file, now, now],
+        )
+        parts = []
+        for f in LEAD_FIELDS:
+            if f == "email":
+                # the key: reported for a created lead only (an update never changes it)
+                after, before_cmp = "s.email", "CASE WHEN s.old_id IS NULL THEN NULL ELSE s.email END"
+            else:
+                after, before_cmp = f's."n_{f}"', f's."o_{f}"'
+            parts.append(
+                f"struct_pack(k := '{f}', b := s.\"o_{f}\", a := {after}, c := ({after} IS DISTINCT FROM {before_cmp}))"
+            )
+        entries = ", ".join(parts)
+        fields_changed = (
+            f"to_json(map_from_entries(list_transform(list_filter([{entries}], lambda x: x.c), "
+            f"lambda x: struct_pack(k := x.k, v := struct_pack(\"before\" := x.b, \"after\" := x.a)))))"
+        )
+        con.execute(
+            f"""
+            INSERT INTO lead_changes ("changeId", "at", "action", "email", "leadId", "previousSourceFile",
+                                      "newSourceFile", "fieldsChanged", "batchId", "runId", "rowId",
+                                      "previousUpdatedAt")
+            SELECT CAST(uuid() AS VARCHAR), ?,
+                   CASE WHEN s.old_id IS NULL THEN 'lead_created' ELSE 'lead_updated' END,
+                   s.email, s.lead_id, s."o_sourceFile", ?, {fields_changed}, s."batchId", ?, s."rowId",
+                   s."o_updatedAt"
+            FROM stage s WHERE s.old_id IS NULL OR s.changed ORDER BY s.pos
+            """,
+            [now, source_file, run_id],
+        )
+        con.execute("DROP TABLE stage")
+
+    def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
+        """Store rows that cannot become leads, with their reason (one transaction).
+
+        Args:
+            rows: ``QuarantineRow`` objects (``sheet``, ``row_number``, ``reason``, ``raw`` dict).
+            source_file: file name they came from.
+            run_id: Dagster run id.
+
+        Returns:
+            The number of rows stored (``len(rows)``).
+
+        Raises:
+            StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
+        """
+        if not rows:
+            return 0
+        df = pd.DataFrame(
+            {
+                "sheet": [r.sheet for r in rows],
+                "row": [r.row_number for r in rows],
+                "reason": [r.reason for r in rows],
+                "rawRow": [json.dumps(r.raw or {}, ensure_ascii=False, default=str) for r in rows],
+            }
+        )
+        now = utc_now()
+        with self._write_connection() as (con, _):
+            con.register("q_df", df)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                con.execute(
+                    """
+                    INSERT INTO quarantine ("sourceFile", "sheet", "row", "reason", "rawRow", "runId", "at")
+                    SELECT ?, CAST(sheet AS VARCHAR), CAST("row" AS INTEGER), CAST(reason AS VARCHAR),
+                           CAST("rawRow" AS JSON), ?, ?
+                    FROM q_df
+                    """,
+                    [source_file, run_id, now],
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                raise
+            finally:
+                con.unregister("q_df")
+        return len(rows)
+
+    def record_import(self, source_file: str, run_id: str | None, stats: dict) -> None:
+        """Append a ``file_imports`` row: the file, the run and its stats (any JSON-able dict; non-JSON values are
+        stored via ``str``).
+
+        Raises:
+            StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
+        """
+        payload = json.dumps(stats or {}, ensure_ascii=False, default=str)
+        with self._write_connection() as (con, _):
+            con.execute(
+                'INSERT INTO file_imports ("sourceFile", "runId", "at", "stats") VALUES (?, ?, ?, CAST(? AS JSON))',
+                [source_file, run_id, utc_now(), payload],
+            )
+
+    # ------------------------------------------------------------------ reads
+
+    def query_leads(self, q: LeadQuery) -> tuple[list[dict], int]:
+        """One page of leads matching ``q`` (see :class:`LeadQuery` for filter/sort semantics).
+
+        Returns:
+            ``(leads, total)``: ``leads`` is a list of dicts with the keys of ``LEAD_COLUMNS`` (timestamps as
+            ISO-8601 UTC strings, ``rawRow`` as a dict), at most ``q.page_size`` long; ``total`` is the number of
+            leads matching the filters (all pages).
+
+        Raises:
+            StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
+        """
+        where, params = self._where(q)
+        sort = _q(q.sort)
+        sort_expr = f"lower({sort})" if q.sort in _TEXT_SORT else sort
+        direction = "DESC" if q.descending else "ASC"
+        order = f'{sort_expr} {direction} NULLS LAST, "sourceRow" ASC NULLS LAST, "leadId" ASC'
+        cols = ", ".join(_q(c) for c in LEAD_COLUMNS)
+        with self.read_connection() as con:
+            total = con.execute(f"SELECT count(*) FROM leads {where}", params).fetchone()[0]
+            cur = con.execute(
+                f"SELECT {cols} FROM leads {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                params + [q.page_size, q.offset],
+            )
+            rows = _rows_as_dicts(cur)
+        return rows, int(total)
+
+    @staticmethod
+    def _where(q: LeadQuery) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for col, text in q.column_filters().items():
+            if col == "phone":
+                digits = "".join(ch for ch in text if ch.isdigit())
+                if digits:
+                    clauses.append(
+                        "(contains(lower(coalesce(\"phone\", '')), ?) OR "
+                        "contains(regexp_replace(coalesce(\"phone\", ''), '[^0-9]', '', 'g'), ?))"
+                    )
+                    params += [text.lower(), digits]
+                    continue
+            clauses.append(f"contains(lower(coalesce({_q(col)}, '')), ?)")
+            params.append(text.lower())
+        for term in q.search_terms():
+            ors = " OR ".join(f"contains(lower(coalesce({_q(f)}, '')), ?)" for f in SEARCH_FIELDS)
+            clauses.append(f"({ors})")
+            params += [term] * len(SEARCH_FIELDS)
+        return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def get_lead_by_email(self, email: str) -> dict | None:
+        """The lead holding ``email`` (normalized first) as a dict like ``query_leads``'s, or None.
+
+        Raises:
+            StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
+        """
+        key = normalize_email(email)
+        if key is None:
+            return None
+        cols = ", ".join(_q(c) for c in LEAD_COLUMNS)
+        with self.read_connection() as con:
+            rows = _rows_as_dicts(con.execute(f'SELECT {cols} FROM leads WHERE "email" = ?', [key]))
+        return rows[0] if rows else None
+
+    def count_leads(self) -> int:
+        """Number of leads (0 when the database does not exist yet).
+
+        Raises:
+            StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
+        """
+        with self.read_connection() as con:
+            return int(con.execute("SELECT count(*) FROM leads").fetchone()[0])
+
+    def all_leads(self) -> list[dict]:
+        """Every lead, ordered by ``createdAt``, ``sourceRow``, ``leadId`` (for exports and tests; no paging)."""
+        cols = ", ".join(_q(c) for c in LEAD_COLUMNS)
+        with self.read_connection() as con:
+            return _rows_as_dicts(
+                con.execute(f'SELECT {cols} FROM leads ORDER BY "createdAt", "sourceRow", "leadId"')
+            )
+
+    def changes(self, source_file: str | None = None, run_id: str | None = None) -> list[dict]:
+        """Audit rows in insertion order, optionally only those whose ``newSourceFile`` is ``source_file`` and/or
+        whose ``runId`` is ``run_id``.
+
+        Returns:
+            Dicts with the ``lead_changes`` columns (``fieldsChanged``/``details`` as dicts, ``at`` and
+            ``previousUpdatedAt`` as ISO-8601 UTC strings).
+        """
+        clauses, params = [], []
+        if source_file is not None:
+            clauses.append('"newSourceFile" = ?')
+            params.append(source_file)
+        if run_id is not None:
+            clauses.append('"runId" = ?')
+            params.append(run_id)
+        where = "WHERE " + " AND ".join(clauses) if clauses else ""
+        with self.read_connection() as con:
+            return _rows_as_dicts(con.execute(f'SELECT * FROM lead_changes {where} ORDER BY "seq"', params))
+
+    def quarantine_rows(self, source_file: str | None = None) -> list[dict]:
+        """Quarantined rows in insertion order (optionally one file's): dicts with ``sourceFile``, ``sheet``,
+        ``row``, ``reason``, ``rawRow`` (dict), ``runId``, ``at`` (ISO-8601 UTC), ``seq``."""
+        where, params = ("", []) if source_file is None else ('WHERE "sourceFile" = ?', [source_file])
+        with self.read_connection() as con:
+            return _rows_as_dicts(con.execute(f'SELECT * FROM quarantine {where} ORDER BY "seq"', params))
+
+    def file_imports(self, source_file: str | None = None) -> list[dict]:
+        """Recorded imports (oldest first), optionally one file's: ``sourceFile``, ``runId``, ``at``, ``stats``."""
+        where, params = ("", []) if source_file is None else ('WHERE "sourceFile" = ?', [source_file])
+        with self.read_connection() as con:
+            return _rows_as_dicts(con.execute(f'SELECT * FROM file_imports {where} ORDER BY "at"', params))
+
+
+__all__ = ["DuckDBStore", "StoreError", "StoreLockTimeout", "utc_now", "iso_utc"]
