@@ -1,0 +1,35 @@
+# easycrm_pipeline — every target bootstraps .venv when it is missing (needs only python3 and make).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DAGSTER_HOME_DIR := $(abspath data/dagster_home)
+
+.PHONY: run test dev bench install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+## make run: ingest the bundled samples with the embedded defaults, print the summary and a few leads
+run: $(STAMP)
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(DAGSTER_HOME_DIR)} $(BIN)/easycrm ingest data/samples/*.csv data/samples/*.xlsx
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(DAGSTER_HOME_DIR)} $(BIN)/easycrm leads --page-size 5
+
+## make test: the whole pytest suite
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## make dev: Dagster UI + daemon (sensors on) with DAGSTER_HOME=data/dagster_home
+dev: $(STAMP)
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(DAGSTER_HOME_DIR)} $(BIN)/dagster dev -w workspace.yaml
+
+## make bench: speed and memory against the targets (bench/results.json)
+bench: $(STAMP)
+	$(BIN)/python bench/run_bench.py
+
+clean:
+	rm -rf $(VENV) data/leads.duckdb data/leads.duckdb.lock data/dagster_home/storage data/dagster_home/history data/dagster_home/schedules data/dagster_home/logs

@@ -1,0 +1,1 @@
+"""The ``easycrm`` command line (DESIGN.md section 2)."""

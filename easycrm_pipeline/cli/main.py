@@ -1,0 +1,212 @@
+"""``easycrm``: ingest files through Dagster runs, read progress and the leads table (DESIGN.md section 2).
+
+Every subcommand takes ``--json`` (one JSON document on stdout) and exits non-zero with a one-line reason on
+stderr on bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+INGEST_COLUMNS = (
+    ("status", "status"),
+    ("rows", "rows_read"),
+    ("created", "leads_created"),
+    ("updated", "leads_updated"),
+    ("dupes", "duplicates_resolved"),
+    ("quarantined", "quarantined"),
+    ("batches", "batches"),
+    ("LLM calls", "llm_calls"),
+    ("tokens", "tokens"),
+    ("seconds", "seconds"),
+)
+SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".xlsm", ".xls")
+
+
+class UsageError(Exception):
+    """Bad input on the command line: printed as one line on stderr, exit code 2."""
+
+
+def _print_json(doc: Any) -> None:
+    print(json.dumps(doc, default=str, ensure_ascii=False))
+
+
+# --------------------------------------------------------------------------------------------------- ingest
+def _check_paths(paths: list[str]) -> list[Path]:
+    resolved = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_file():
+            raise UsageError(f"{raw}: no such file")
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            raise UsageError(f"{raw}: not a lead file (expected .csv, .xlsx, .xlsm or .xls)")
+        resolved.append(path.resolve())
+    names = [p.name for p in resolved]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise UsageError(f"two files share the name {dupes[0]!r}; ingest them one at a time")
+    return resolved
+
+
+def ingest(paths: list[str]) -> list[dict]:
+    """Run one Dagster run per file, all at once, and wait for them all.
+
+    Returns:
+        One outcome dict per file, in argument order: ``file``, ``status`` (``completed``/``error``), ``run_id``,
+        the ``FileStats`` fields flattened in, and ``error`` (one line) for a failed run.
+
+    Raises:
+        UsageError: a path is missing, not a lead file, or two paths share a base name.
+    """
+    from easycrm_pipeline.cli.instance import ensure_dagster_home
+
+    files = _check_paths(paths)
+    ensure_dagster_home()
+    procs = []
+    for path in files:
+        cmd = [
+            sys.executable, "-m", "easycrm_pipeline.cli.run_file",
+            "--partition", path.name, "--location", str(path), "--file-name", path.name,
+        ]  # fmt: skip
+        procs.append((path, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+    outcomes = []
+    for path, proc in procs:
+        out, err = proc.communicate()
+        line = next((ln for ln in reversed(out.splitlines()) if ln.startswith("EASYCRM_RESULT ")), None)
+        if line is None:
+            tail = (err.strip().splitlines() or ["run process died"])[-1]
+            outcomes.append({"file": path.name, "status": "error", "run_id": None, "error": tail})
+            continue
+        result = json.loads(line[len("EASYCRM_RESULT ") :])
+        flat = {"file": path.name, "status": result["status"], "run_id": result["run_id"], "error": result["error"]}
+        flat.update({k: v for k, v in (result.get("stats") or {}).items() if k != "file"})
+        outcomes.append(flat)
+    return outcomes
+
+
+def _cmd_ingest(args) -> int:
+    outcomes = ingest(args.paths)
+    if args.json:
+        _print_json({"files": outcomes})
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="easycrm ingest")
+        table.add_column("file")
+        for label, _ in INGEST_COLUMNS:
+            table.add_column(label, justify="right")
+        for o in outcomes:
+            table.add_row(o["file"], *[str(o.get(key, "")) if o.get(key) is not None else "" for _, key in INGEST_COLUMNS])
+        Console().print(table)
+    failed = [o for o in outcomes if o["status"] != "completed"]
+    for o in failed:
+        print(f"easycrm ingest: {o['file']}: {o['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------------------------------- leads
+def _lead_query(args):
+    from easycrm_pipeline.store.base import LeadQuery
+
+    try:
+        return LeadQuery(
+            search=args.search,
+            first_name=args.first_name,
+            last_name=args.last_name,
+            title=args.title,
+            company=args.company,
+            email=args.email,
+            phone=args.phone,
+            source_file=args.source,
+            sort=args.sort,
+            descending=not args.asc,
+            page=args.page,
+            page_size=args.page_size,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _open_store():
+    from easycrm_pipeline.config import get_settings
+    from easycrm_pipeline.pipeline.collect import open_store
+
+    return open_store(get_settings())
+
+
+def _cmd_leads(args) -> int:
+    query = _lead_query(args)
+    rows, total = _open_store().query_leads(query)
+    if args.json:
+        _print_json({"leads": rows, "page": query.page, "pageSize": query.page_size, "total": total})
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"leads: page {query.page}, {len(rows)} of {total}")
+    for col in ("firstName", "lastName", "title", "company", "email", "phone", "sourceFile"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*[str(r.get(c) or "") for c in ("firstName", "lastName", "title", "company", "email", "phone", "sourceFile")])
+    Console().print(table)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------- parser
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--search", help="contains, case-insensitive, across all lead fields")
+    p.add_argument("--first-name")
+    p.add_argument("--last-name")
+    p.add_argument("--title")
+    p.add_argument("--company")
+    p.add_argument("--email")
+    p.add_argument("--phone")
+    p.add_argument("--source", help="source file name")
+    p.add_argument("--sort", default="createdAt", help="field to sort on (default createdAt, newest first)")
+    p.add_argument("--asc", action="store_true", help="sort ascending")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``easycrm`` argument parser."""
+    parser = argparse.ArgumentParser(prog="easycrm", description="Lead files -> clean, de-duplicated leads.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="run the ingest job for local files and wait")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("leads", help="filtered, paginated leads")
+    _add_filters(p)
+    p.add_argument("--page", type=int, default=1)
+    p.add_argument("--page-size", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_leads)
+
+    from easycrm_pipeline.cli import runs
+
+    runs.add_subcommands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point. Exit codes: 0 ok, 1 a run failed, 2 bad input."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"easycrm {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Run the ingest job for one file as a real Dagster run, in its own process (one process per file).
+
+``python -m easycrm_pipeline.cli.run_file --partition KEY --location PATH_OR_S3 --file-name NAME`` prints one JSON
+line ``{"run_id", "partition", "file", "status", "stats", "error"}`` on stdout. ``easycrm ingest`` starts one such
+process per file, so files run concurrently as sensor-launched runs would, sharing the instance's ``deepseek`` pool.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+FAILURE_PREFIX = "dagster._core.definitions.events.Failure: "
+
+
+def ensure_partition(instance, key: str) -> None:
+    """Add ``key`` to the ``lead_files`` dynamic partitions if it is not there yet."""
+    if not instance.has_dynamic_partition("lead_files", key):
+        instance.add_dynamic_partitions("lead_files", [key])
+
+
+def run_tags(partition: str, location: str, file_name: str) -> dict[str, str]:
+    """Tags of an ingest run: the partition plus where the file is."""
+    from easycrm_pipeline.dagster_defs.ops import FILE_NAME_TAG, LOCATION_TAG
+
+    return {"dagster/partition": partition, LOCATION_TAG: location, FILE_NAME_TAG: file_name}
+
+
+def failure_reason(result) -> str:
+    """One-line reason of a failed run: the first step failure's description or error message."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            if data.user_failure_data is not None and data.user_failure_data.description:
+                return data.user_failure_data.description
+            if data.error is not None:
+                message = data.error.message.strip()
+                if message.startswith(FAILURE_PREFIX):
+                    message = message[len(FAILURE_PREFIX) :]
+                return message.splitlines()[0] if message else "step failed"
+    return "run failed"
+
+
+def run_one(partition: str, location: str, file_name: str) -> dict:
+    """Execute the ingest job for one file and wait; returns the JSON-ready outcome."""
+    import dagster as dg
+
+    from easycrm_pipeline.cli.instance import get_instance
+    from easycrm_pipeline.config import get_settings
+    from easycrm_pipeline.dagster_defs.jobs import execution_config
+    from easycrm_pipeline.definitions import get_ingest_job
+
+    settings = get_settings()
+    instance = get_instance()
+    ensure_partition(instance, partition)
+    result = dg.execute_job(
+        dg.reconstructable(get_ingest_job),
+        instance=instance,
+        run_config=execution_config(settings.llm_enabled),
+        tags=run_tags(partition, location, file_name),
+    )
+    outcome = {"run_id": result.run_id, "partition": partition, "file": file_name, "stats": None, "error": None}
+    if result.success:
+        outcome["status"] = "completed"
+        outcome["stats"] = result.output_for_node("leads")
+    else:
+        outcome["status"] = "error"
+        outcome["error"] = failure_reason(result)
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the per-file run process."""
+    parser = argparse.ArgumentParser(prog="python -m easycrm_pipeline.cli.run_file")
+    parser.add_argument("--partition", required=True)
+    parser.add_argument("--location", required=True)
+    parser.add_argument("--file-name", required=True)
+    args = parser.parse_args(argv)
+    outcome = run_one(args.partition, args.location, args.file_name)
+    print("EASYCRM_RESULT " + json.dumps(outcome, default=str), flush=True)
+    return 0 if outcome["status"] == "completed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

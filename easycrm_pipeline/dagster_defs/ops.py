@@ -1,0 +1,177 @@
+"""The three ops of the ingest graph: parse a file, standardize each batch (mapped, pool ``deepseek``), collect.
+
+Thin glue over ``easycrm_pipeline.parsing`` / ``pipeline``: the ops only move data and write metadata.
+"""
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
+from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, open_store
+from easycrm_pipeline.pipeline.standardizer import dead_letter, make_standardizer
+
+#: Run tag carrying the file's location (absolute path or ``s3://bucket/key``), set by the sensors and the CLI.
+LOCATION_TAG = "easycrm/location"
+#: Run tag carrying the file's base name (the leads' ``sourceFile``).
+FILE_NAME_TAG = "easycrm/file_name"
+#: Seeds: "Dead Letter Queue: After 3 failed attempts" -> 1 try + 2 retries.
+STANDARDIZE_RETRY = dg.RetryPolicy(
+    max_retries=2, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+
+class ParseConfig(dg.Config):
+    """Where the file is. Empty values fall back to the run tags ``easycrm/location`` / ``easycrm/file_name``."""
+
+    location: str = ""
+    file_name: str = ""
+
+
+def _resolve_location(context: dg.OpExecutionContext, config: ParseConfig) -> tuple[str, str]:
+    tags = context.run.tags
+    location = config.location or tags.get(LOCATION_TAG, "")
+    if not location:
+        raise dg.Failure(
+            description="no file location: set op config parse_file.location or the run tag easycrm/location"
+        )
+    file_name = config.file_name or tags.get(FILE_NAME_TAG) or location.rstrip("/").rsplit("/", 1)[-1]
+    return location, file_name
+
+
+def _fetch(location: str, workdir: str) -> Path:
+    """Local path of the file; S3 objects are downloaded into ``workdir`` (boto3 honours AWS_ENDPOINT_URL)."""
+    if location.startswith("s3://"):
+        import boto3
+
+        bucket, key = location[5:].split("/", 1)
+        target = Path(workdir) / key.rsplit("/", 1)[-1]
+        boto3.client("s3").download_file(bucket, key, str(target))
+        return target
+    return Path(location)
+
+
+@dg.op(
+    ins={"lead_files": dg.In(dg.Nothing)},
+    out={"summary": dg.Out(ParseSummary), "batches": dg.DynamicOut(Batch)},
+    description="Read the lead file (CSV, or every worksheet of a workbook) and split it into batches.",
+)
+def parse_file(context: dg.OpExecutionContext, config: ParseConfig):
+    """Yield the parse summary, then one DynamicOutput per batch of ``EASYCRM_BATCH_SIZE`` rows."""
+    from easycrm_pipeline.parsing import FileRejected, read_file
+
+    settings = get_settings()
+    location, file_name = _resolve_location(context, config)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="easycrm-") as workdir:
+        try:
+            path = _fetch(location, workdir)
+            parsed = read_file(path, file_name=file_name, max_bytes=settings.max_file_bytes)
+        except FileRejected as exc:
+            raise dg.Failure(description=f"{file_name}: {exc}", allow_retries=False) from exc
+        except FileNotFoundError as exc:
+            raise dg.Failure(description=f"{file_name}: file not found at {location}", allow_retries=False) from exc
+    batches = make_batches(parsed.rows, settings.batch_size)
+    summary = ParseSummary(
+        file_name=file_name,
+        rows_read=parsed.rows_read,
+        quarantine=parsed.quarantine,
+        sheets=parsed.sheets,
+        encoding=parsed.encoding,
+        delimiter=parsed.delimiter,
+        batches=len(batches),
+        parse_ms=(time.perf_counter() - started) * 1000,
+    )
+    context.log.info(
+        f"{file_name}: {parsed.rows_read} rows read, {len(parsed.rows)} lead rows in {len(batches)} batches, "
+        f"{len(parsed.quarantine)} quarantined; sheets: "
+        + ", ".join(f"{s.name or 'csv'}={s.status}{' (' + s.reason + ')' if s.reason else ''}" for s in parsed.sheets)
+    )
+    yield dg.Output(
+        summary,
+        "summary",
+        metadata={
+            "rows_read": parsed.rows_read,
+            "lead_rows": len(parsed.rows),
+            "batches": len(batches),
+            "quarantined_at_parse": len(parsed.quarantine),
+            "encoding": parsed.encoding or "",
+            "delimiter": parsed.delimiter or "",
+            "sheets": dg.MetadataValue.json(
+                [
+                    {"name": s.name, "status": s.status, "reason": s.reason, "hidden": s.hidden, "rows": s.rows}
+                    for s in parsed.sheets
+                ]
+            ),
+        },
+    )
+    for batch in batches:
+        yield dg.DynamicOutput(batch, mapping_key=batch.mapping_key, output_name="batches")
+
+
+@dg.op(
+    pool="deepseek",
+    retry_policy=STANDARDIZE_RETRY,
+    description="Standardize one batch (DeepSeek when a key is set, the offline rules otherwise).",
+)
+def standardize_batch(context: dg.OpExecutionContext, batch: Batch) -> BatchResult:
+    """Standardize one batch; after the last of 3 tries the batch goes to the dead letter (quarantine).
+
+    A fatal DeepSeek error (401 bad key, 402 no balance) fails the step without retries, which stops the file.
+    """
+    from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed, DeepSeekFatal
+
+    settings = get_settings()
+    standardizer = make_standardizer(settings)
+    try:
+        result = standardizer.standardize(batch)
+    except DeepSeekFatal as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    except DeepSeekBatchFailed as exc:
+        tries = context.retry_number + 1
+        if context.retry_number < STANDARDIZE_RETRY.max_retries:
+            raise  # the op's RetryPolicy retries with exponential backoff and jitter
+        context.log.error(f"{batch.mapping_key}: dead letter after {tries} tries: {exc}")
+        result = dead_letter(batch, f"DeepSeek failed after {tries} tries: {exc}")
+    context.add_output_metadata(
+        {
+            "rows": len(batch.rows),
+            "leads": len(result.leads),
+            "quarantined": len(result.quarantine),
+            "llm_calls": result.llm_calls,
+            "tokens": result.tokens,
+            "failed": result.failed,
+            "standardizer": standardizer.version,
+        }
+    )
+    return result
+
+
+@dg.op(description="Dedupe the whole file (last occurrence wins) and upsert it into the lead store.")
+def collect_leads(
+    context: dg.OpExecutionContext, summary: ParseSummary, results: list[BatchResult]
+) -> dg.Output[dict]:
+    """Upsert every batch in file order; the file's stats become the materialization's metadata."""
+    settings = get_settings()
+    store = open_store(settings)
+    merge = os.environ.get("EASYCRM_MERGE", "replace")
+    if merge not in ("replace", "fill-blank"):
+        raise dg.Failure(description=f"EASYCRM_MERGE must be 'replace' or 'fill-blank', got {merge!r}")
+    stats = collect_file(results, summary, store, run_id=context.run_id, merge=merge)
+    context.log.info(
+        f"{stats.file}: {stats.leads_created} created, {stats.leads_updated} updated, "
+        f"{stats.leads_unchanged} unchanged, {stats.duplicates_resolved} duplicates resolved, "
+        f"{stats.quarantined} quarantined, {stats.failed_batches} failed batches"
+    )
+    metadata: dict = {k: v for k, v in stats.as_dict().items() if isinstance(v, (int, float, str))}
+    metadata["quarantine_by_reason"] = dg.MetadataValue.json(stats.quarantine_by_reason)
+    metadata["failed_batches_detail"] = dg.MetadataValue.json(stats.failed_batch_errors)
+    if stats.seconds:
+        metadata["leads_per_second"] = round((stats.leads_created + stats.leads_updated) / stats.seconds, 1)
+    if stats.batches:
+        metadata["batch_success_rate"] = round(1 - stats.failed_batches / stats.batches, 4)
+    return dg.Output(stats.as_dict(), metadata=metadata)

@@ -1,0 +1,171 @@
+"""Collecting a file: merge every batch result in file order, dedupe within the file, upsert, record stats.
+
+Rules (DESIGN.md section 6, from the seeds): the last occurrence of an email wins across the whole file, in sheet
+then row order; a lead without email is always a new lead; per-file stats are the seeds' ``processing_stats``
+plus our LLM and quarantine counts.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from easycrm_pipeline.config import Settings
+from easycrm_pipeline.models import QuarantineRow, SheetReport
+from easycrm_pipeline.pipeline.batches import BatchResult
+
+
+@dataclass
+class ParseSummary:
+    """What the parse step learned about a file, handed to the collect step (no lead data).
+
+    Attributes:
+        file_name: the file's base name (``sourceFile``).
+        rows_read: non-blank data rows read (leads + quarantined at parse time).
+        quarantine: rows rejected while reading (footers, unreadable rows) with their reasons.
+        sheets: one report per worksheet (name, status, reason, hidden).
+        encoding / delimiter: what the CSV reader used (None for workbooks).
+        batches: number of batches the file was split into.
+        parse_ms: parse wall time (ms).
+    """
+
+    file_name: str
+    rows_read: int
+    quarantine: list[QuarantineRow] = field(default_factory=list)
+    sheets: list[SheetReport] = field(default_factory=list)
+    encoding: str | None = None
+    delimiter: str | None = None
+    batches: int = 0
+    parse_ms: float = 0.0
+
+
+@dataclass
+class FileStats:
+    """The per-file summary printed by ``easycrm ingest`` and stored as Dagster metadata.
+
+    Counts are leads/rows; ``tokens`` are DeepSeek tokens (prompt + completion); ``cost_usd`` in US dollars;
+    ``seconds`` is the collect-side wall time of parse + standardize + upsert as measured by the steps.
+    """
+
+    file: str
+    rows_read: int = 0
+    leads_created: int = 0
+    leads_updated: int = 0
+    leads_unchanged: int = 0
+    duplicates_resolved: int = 0
+    quarantined: int = 0
+    batches: int = 0
+    failed_batches: int = 0
+    llm_calls: int = 0
+    tokens: int = 0
+    prompt_cache_hit_tokens: int = 0
+    prompt_cache_miss_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+    processing_ms: float = 0.0
+    duplicate_detection_ms: float = 0.0
+    quarantine_by_reason: dict[str, int] = field(default_factory=dict)
+    failed_batch_errors: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict."""
+        return asdict(self)
+
+
+def open_store(settings: Settings):
+    """The configured lead store (``EASYCRM_STORE``): DuckDB at ``EASYCRM_DB`` or the DynamoDB table.
+
+    Raises:
+        ValueError: the DynamoDB store is asked for but is not available in this build.
+    """
+    if settings.store == "dynamodb":
+        try:
+            from easycrm_pipeline.store.dynamodb_store import DynamoDBStore
+        except ImportError as exc:  # pragma: no cover - depends on the build
+            raise ValueError("EASYCRM_STORE=dynamodb is not available in this build") from exc
+        return DynamoDBStore(settings.dynamodb_table)
+    from easycrm_pipeline.store.duckdb_store import DuckDBStore
+
+    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    store = DuckDBStore(settings.db_path)
+    store.init()
+    return store
+
+
+def _reason_key(reason: str) -> str:
+    return reason.split(":", 1)[0].strip() or reason
+
+
+def collect_file(
+    results: list[BatchResult],
+    summary: ParseSummary,
+    store,
+    *,
+    run_id: str | None,
+    merge: str = "replace",
+) -> FileStats:
+    """Merge the batch results (any order in, file order out), dedupe within the file, upsert, quarantine.
+
+    Args:
+        results: one ``BatchResult`` per batch (Dagster's ``.collect()`` order is not trusted: sorted by key).
+        summary: the parse step's summary.
+        store: a ``LeadStore`` (``upsert_file``, ``add_quarantine``, ``record_import``).
+        run_id: the Dagster run id, written to the audit and quarantine rows.
+        merge: ``"replace"`` (the seeds' rule) or ``"fill-blank"``.
+
+    Returns:
+        The file's ``FileStats``.
+    """
+    from easycrm_pipeline.rules.dedupe import merge_in_file
+
+    started = time.perf_counter()
+    ordered = sorted(results, key=lambda r: r.batch)
+    leads = [lead for r in ordered for lead in r.leads]
+    batch_ids = {lead.row_id: r.batch for r in ordered for lead in r.leads}
+    dedupe_started = time.perf_counter()
+    unique, resolutions = merge_in_file(leads)
+    dedupe_ms = (time.perf_counter() - dedupe_started) * 1000
+    quarantine = list(summary.quarantine) + [q for r in ordered for q in r.quarantine]
+
+    upsert = store.upsert_file(
+        unique,
+        source_file=summary.file_name,
+        run_id=run_id,
+        batch_ids=batch_ids,
+        merge=merge,
+        duplicates_resolved=resolutions,
+    )
+    if quarantine:
+        store.add_quarantine(quarantine, source_file=summary.file_name, run_id=run_id)
+
+    by_reason: dict[str, int] = {}
+    for q in quarantine:
+        key = _reason_key(q.reason)
+        by_reason[key] = by_reason.get(key, 0) + 1
+    stats = FileStats(
+        file=summary.file_name,
+        rows_read=summary.rows_read,
+        leads_created=upsert.created,
+        leads_updated=upsert.updated,
+        leads_unchanged=upsert.unchanged,
+        duplicates_resolved=sum(len(r.merged_row_ids) for r in resolutions),
+        quarantined=len(quarantine),
+        batches=summary.batches,
+        failed_batches=sum(1 for r in ordered if r.failed),
+        llm_calls=sum(r.llm_calls for r in ordered),
+        tokens=sum(r.tokens for r in ordered),
+        prompt_cache_hit_tokens=sum(r.prompt_cache_hit_tokens for r in ordered),
+        prompt_cache_miss_tokens=sum(r.prompt_cache_miss_tokens for r in ordered),
+        completion_tokens=sum(r.completion_tokens for r in ordered),
+        cost_usd=round(sum(r.cost_usd for r in ordered), 6),
+        processing_ms=upsert.processing_ms,
+        duplicate_detection_ms=dedupe_ms + upsert.duplicate_detection_ms,
+        quarantine_by_reason=by_reason,
+        failed_batch_errors={r.batch: r.error or "" for r in ordered if r.failed},
+    )
+    stats.seconds = round(
+        (summary.parse_ms + sum(r.ms for r in ordered)) / 1000 + (time.perf_counter() - started), 3
+    )
+    store.record_import(summary.file_name, run_id, stats.as_dict())
+    return stats

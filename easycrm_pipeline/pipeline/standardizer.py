@@ -1,0 +1,124 @@
+"""Two standardizers behind one interface: the offline rules (embedded default) and DeepSeek.
+
+``make_standardizer(settings)`` picks DeepSeek when ``DEEPSEEK_API_KEY`` is set (DESIGN.md section 3), the rules
+otherwise. Both return a ``BatchResult``; DeepSeek's answers pass through the same validators as the rules
+(``rules.validate.validate_candidate``), so an email or phone that is not in the raw row never reaches the table.
+"""
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from easycrm_pipeline.config import Settings
+from easycrm_pipeline.models import QuarantineRow
+from easycrm_pipeline.pipeline.batches import Batch, BatchResult
+
+
+class Standardizer(Protocol):
+    """Turns one batch of raw rows into standardized leads.
+
+    ``version`` identifies what produced the values (stored with each lead; a change triggers re-standardization).
+    ``standardize`` raises ``deepseek.errors.DeepSeekFatal`` when the whole file must stop (bad key, no balance)
+    and ``deepseek.errors.DeepSeekBatchFailed`` when a retry of the batch may help.
+    """
+
+    version: str
+
+    def standardize(self, batch: Batch) -> BatchResult: ...
+
+
+class RulesStandardizer:
+    """The offline rules standardizer (email-validator, phonenumbers, nameparser, header aliases)."""
+
+    def __init__(self, default_region: str | None = None):
+        from easycrm_pipeline.rules import RULES_VERSION
+
+        self.default_region = default_region
+        self.version = RULES_VERSION
+
+    def standardize(self, batch: Batch) -> BatchResult:
+        """Standardize every row of ``batch`` with the rules; never fails for a well-formed row."""
+        from easycrm_pipeline.rules.standardize import standardize_rows
+
+        started = time.perf_counter()
+        leads = standardize_rows(list(batch.rows), self.default_region)
+        return BatchResult(batch=batch.mapping_key, leads=leads, ms=(time.perf_counter() - started) * 1000)
+
+
+class DeepSeekStandardizer:
+    """Standardizes through the DeepSeek chat API (DESIGN.md section 5), validated by the rules.
+
+    Rows DeepSeek leaves unanswered (after the client's own individual re-request) fall back to the rules with the
+    flag ``llm-missing-fallback``; a batch DeepSeek rejects as malformed (400/422) goes to the quarantine whole.
+    """
+
+    def __init__(self, settings: Settings):
+        from easycrm_pipeline.deepseek.client import DeepSeekClient
+        from easycrm_pipeline.deepseek.prompt import prompt_hash
+        from easycrm_pipeline.rules import RULES_VERSION
+
+        self.settings = settings
+        self.client = DeepSeekClient(
+            base_url=settings.deepseek_base_url,
+            api_key=settings.deepseek_api_key,
+            model=settings.deepseek_model,
+        )
+        self.rules = RulesStandardizer(settings.default_region)
+        self.version = f"{settings.deepseek_model}/{prompt_hash()}/{RULES_VERSION}"
+
+    def standardize(self, batch: Batch) -> BatchResult:
+        """Send the batch to DeepSeek, join the answer on ``id`` and validate every field.
+
+        Raises:
+            DeepSeekFatal: 401/402 — the whole file must stop.
+            DeepSeekBatchFailed: retries exhausted — the caller may retry the step or dead-letter the batch.
+        """
+        from easycrm_pipeline.deepseek.errors import DeepSeekBatchRejected
+        from easycrm_pipeline.rules.validate import validate_candidate
+        from easycrm_pipeline.rules.standardize import standardize_rows
+
+        started = time.perf_counter()
+        rows = list(batch.rows)
+        try:
+            answer = self.client.standardize(rows)
+        except DeepSeekBatchRejected as exc:
+            return dead_letter(batch, f"DeepSeek rejected the batch: {exc}", started)
+        usage = answer.usage
+        leads = []
+        for row in rows:
+            candidate = answer.items.get(row.row_id)
+            if candidate is None:
+                (fallback,) = standardize_rows([row], self.settings.default_region)
+                fallback.flags = fallback.flags + ("llm-missing-fallback",)
+                leads.append(fallback)
+            else:
+                leads.append(validate_candidate(row, candidate, self.settings.default_region, self.version))
+        return BatchResult(
+            batch=batch.mapping_key,
+            leads=leads,
+            llm_calls=usage.calls,
+            prompt_cache_hit_tokens=usage.prompt_cache_hit_tokens,
+            prompt_cache_miss_tokens=usage.prompt_cache_miss_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=usage.cost_usd(),
+            ms=(time.perf_counter() - started) * 1000,
+        )
+
+
+def dead_letter(batch: Batch, reason: str, started: float | None = None) -> BatchResult:
+    """The seeds' dead letter queue: every row of ``batch`` goes to the quarantine with ``reason``."""
+    ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
+    return BatchResult(
+        batch=batch.mapping_key,
+        quarantine=[QuarantineRow(r.sheet, r.row_number, reason, r.as_request_dict()) for r in batch.rows],
+        failed=True,
+        error=reason,
+        ms=ms,
+    )
+
+
+def make_standardizer(settings: Settings) -> Standardizer:
+    """DeepSeek when a key is set, the offline rules otherwise."""
+    if settings.llm_enabled:
+        return DeepSeekStandardizer(settings)
+    return RulesStandardizer(settings.default_region)
