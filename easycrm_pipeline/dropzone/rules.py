@@ -1,0 +1,113 @@
+"""Which dropped objects are lead files, and the Dagster partition key of each one.
+
+Pure logic: no Dagster, no I/O.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path, PurePath, PurePosixPath
+
+#: Lead file extensions (compared case-insensitively).
+LEAD_EXTENSIONS: frozenset[str] = frozenset({".csv", ".xlsx", ".xlsm", ".xls"})
+
+#: Substrings Dagster refuses in partition keys, with the stand-in we write instead.
+#: Source: ``dagster/_core/definitions/partitions/utils/base.py`` (dagster 1.13.27),
+#: ``INVALID_PARTITION_SUBSTRINGS = ["...", "\a", "\b", "\f", "\n", "\r", "\t", "\v", "\0"]`` — ``...`` is the UI's
+#: range separator, the control characters don't display. (``| , [ ]`` are refused only in *static* partitions used
+#: inside multi-partitions, not in dynamic partitions.) The control characters become their Unicode "control
+#: pictures" (U+2400 block), ``...`` becomes the single character ``…`` (U+2026).
+PARTITION_KEY_REPLACEMENTS: tuple[tuple[str, str], ...] = (
+    ("...", "\u2026"),
+    ("\a", "\u2407"),
+    ("\b", "\u2408"),
+    ("\f", "\u240c"),
+    ("\n", "\u240a"),
+    ("\r", "\u240d"),
+    ("\t", "\u2409"),
+    ("\v", "\u240b"),
+    ("\0", "\u2400"),
+)
+
+
+def is_lead_file(name: str, size: int | None = None) -> tuple[bool, str | None]:
+    """Decide whether a dropped object is a lead file.
+
+    Args:
+        name: the object's path *relative to the watched root* with ``/`` separators — a local file's path under the
+            inbox (``sub dir/leads.csv``) or an S3 key with the watched prefix removed. Leading folders are checked
+            too: anything inside a hidden folder is hidden.
+        size: the size in bytes when known (S3 listings, ``stat``); ``0`` marks "directory" objects and empty files.
+
+    Returns:
+        ``(True, None)`` for a lead file, else ``(False, reason)`` where ``reason`` is a short phrase for the log line,
+        e.g. ``"folder marker"``, ``"Excel lock file (~$...)"``, ``"hidden file"``,
+        ``"not a lead file extension '.txt' (expected .csv, .xls, .xlsm, .xlsx)"``, ``"empty file (0 bytes)"``.
+    """
+    if name == "" or name.endswith("/"):
+        return False, "folder marker (name ends with '/')"
+    parts = [p for p in name.split("/") if p]
+    base = parts[-1]
+    suffix = PurePosixPath(base).suffix.lower()
+    if size == 0 and suffix not in LEAD_EXTENSIONS:
+        return False, "zero-byte object without a lead file extension (folder marker)"
+    if base.startswith("~$"):
+        return False, "Excel lock file (~$...)"
+    if base.startswith("."):
+        return False, "hidden file (name starts with '.')"
+    if any(p.startswith(".") for p in parts[:-1]):
+        return False, "inside a hidden folder"
+    if suffix not in LEAD_EXTENSIONS:
+        shown = f"'{suffix}'" if suffix else "none"
+        return False, f"not a lead file extension {shown} (expected {', '.join(sorted(LEAD_EXTENSIONS))})"
+    if size == 0:
+        return False, "empty file (0 bytes)"
+    return True, None
+
+
+def sanitize_partition_key(raw: str) -> str:
+    """Make ``raw`` acceptable as a Dagster partition key, deterministically, changing nothing else.
+
+    Only the substrings in :data:`PARTITION_KEY_REPLACEMENTS` are replaced. When anything was replaced, `` #`` plus the
+    first 8 hex digits of the SHA-256 of ``raw`` is appended so two different raw names can never end up on the same
+    key (``a...b.csv`` vs a real ``a…b.csv``). Keys that need no replacement are returned unchanged.
+    """
+    clean = raw
+    for bad, good in PARTITION_KEY_REPLACEMENTS:
+        clean = clean.replace(bad, good)
+    if clean == raw:
+        return raw
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{clean} #{digest}"
+
+
+def s3_location(bucket: str, key: str) -> str:
+    """``s3://bucket/key`` with the key verbatim (no URL encoding): the ``location`` given to the ingest job."""
+    return f"s3://{bucket}/{key}"
+
+
+def partition_key_for(location: str | PurePath, *, inbox: str | PurePath | None = None) -> str:
+    """Partition key of a dropped file.
+
+    Args:
+        location: ``s3://bucket/key`` for an S3 object, or a local file path (absolute, or relative to the CWD).
+        inbox: the watched folder; required for local paths.
+
+    Returns:
+        S3: ``s3://bucket/key`` (whole key, prefix included). Local: the path relative to ``inbox`` with ``/``
+        separators, e.g. ``sub dir/Léads 2024.csv``. Both passed through :func:`sanitize_partition_key`.
+
+    Raises:
+        ValueError: a local path without ``inbox``, or a path not under ``inbox``.
+    """
+    if isinstance(location, str) and location.startswith("s3://"):
+        return sanitize_partition_key(location)
+    if inbox is None:
+        raise ValueError(f"partition_key_for({location!r}) needs the inbox folder for a local path")
+    path, root = Path(location).absolute(), Path(inbox).absolute()
+    try:
+        rel = path.relative_to(root)
+    except ValueError as exc:
+        raise ValueError(f"{path} is not inside the inbox {root}") from exc
+    if not rel.parts:
+        raise ValueError(f"{path} is the inbox itself, not a file in it")
+    return sanitize_partition_key(rel.as_posix())
