@@ -1,0 +1,162 @@
+"""The drop-zone sensors: a lead file appearing in the inbox folder or the S3 prefix becomes a ``lead_files`` partition
+and a run of ``ingest_job``.
+
+Thin glue over :mod:`easycrm_pipeline.dropzone`. Each sensor's cursor is a
+:class:`~easycrm_pipeline.dropzone.ProcessedRecord` (``{"v":1,"files":{partition_key: fingerprint}}``), never a
+``since_key``/timestamp (DESIGN.md section 6). Settings are read at every evaluation (``config.get_settings()``).
+
+Resources: ``s3_sensor`` needs a resource ``s3`` (``dagster_aws.s3.S3Resource()``; boto3 honours ``AWS_ENDPOINT_URL``)
+bound in the ``Definitions``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+from botocore.exceptions import BotoCoreError, ClientError
+from dagster_aws.s3 import S3Resource
+
+from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.dagster_defs.partitions import lead_files
+from easycrm_pipeline.dropzone import DropFile, ProcessedRecord, diff, scan_folder, scan_s3
+
+INGEST_JOB_NAME = "ingest_job"
+INBOX_SENSOR_INTERVAL_SECONDS = 15
+S3_SENSOR_INTERVAL_SECONDS = 30
+#: At most this many run requests per tick; the rest stay out of the cursor and are requested on the next ticks.
+MAX_RUN_REQUESTS_PER_TICK = 250
+#: Local files changed less than this many seconds ago are left for the next tick (see ``scan_folder``).
+FOLDER_SETTLE_SECONDS = 1.0
+#: Hash new local files for at most this long per tick (the daemon times sensor evaluations out after 60 s).
+FOLDER_HASH_BUDGET_SECONDS = 30.0
+#: Per tick, at most this many individual "ignored"/"skipped" log lines per kind, then one summary line.
+MAX_LOG_LINES_PER_KIND = 50
+
+
+class _CappedLog:
+    """Logs one info line per item up to a limit, then a single summary line (keeps tick logs readable)."""
+
+    def __init__(self, context: dg.SensorEvaluationContext, kind: str) -> None:
+        self.context, self.kind, self.count = context, kind, 0
+
+    def __call__(self, name: str, reason: str) -> None:
+        self.count += 1
+        if self.count <= MAX_LOG_LINES_PER_KIND:
+            self.context.log.info(f"{self.kind} {name!r}: {reason}")
+
+    def close(self) -> None:
+        if self.count > MAX_LOG_LINES_PER_KIND:
+            self.context.log.info(f"... and {self.count - MAX_LOG_LINES_PER_KIND} more {self.kind} files ({self.count} in all)")
+
+
+def run_request_for(f: DropFile) -> dg.RunRequest:
+    """The ``ingest_job`` run request for one file.
+
+    ``run_key`` = ``"{partition_key}@{fingerprint}"`` (the daemon drops a run_key it already launched, so a replayed tick
+    never doubles a run); ``run_config`` = ``{"ops": {"parse_file": {"config": {"location", "file_name"}}}}``;
+    tags ``easycrm/location`` and ``easycrm/fingerprint``.
+    """
+    return dg.RunRequest(
+        partition_key=f.partition_key,
+        run_key=f"{f.partition_key}@{f.fingerprint}",
+        run_config={"ops": {"parse_file": {"config": {"location": f.location, "file_name": f.file_name}}}},
+        tags={"easycrm/location": f.location, "easycrm/fingerprint": f.fingerprint},
+    )
+
+
+def build_sensor_result(
+    context: dg.SensorEvaluationContext, files: Sequence[DropFile], ignored: int, where: str
+) -> dg.SensorResult:
+    """Compare ``files`` (a full listing) with the cursor record and build the tick's result.
+
+    New or changed files (at most :data:`MAX_RUN_REQUESTS_PER_TICK`, in partition-key order) get a run request; their
+    partition keys not yet in ``lead_files`` get an add request; the returned cursor records exactly the requested
+    files, so files beyond the cap are requested on the next ticks. Same-content files are logged and skipped.
+
+    Raises:
+        ValueError: the cursor is not a processed-files record (see ``ProcessedRecord.from_json``).
+    """
+    record = ProcessedRecord.from_json(context.cursor)
+    to_run, skipped = diff(files, record)
+    skipped_log = _CappedLog(context, "skipped")
+    for f in skipped:
+        skipped_log(f.partition_key, f"same content dropped again (fingerprint {f.fingerprint} already processed)")
+    skipped_log.close()
+
+    batch = to_run[:MAX_RUN_REQUESTS_PER_TICK]
+    if len(to_run) > len(batch):
+        context.log.info(
+            f"{len(to_run)} files to run in {where}; requesting {len(batch)} now, {len(to_run) - len(batch)} next ticks"
+        )
+    if not batch:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(
+                f"no new or changed lead files in {where} ({len(skipped)} unchanged, {ignored} ignored)"
+            ),
+            cursor=record.to_json(),
+        )
+
+    existing = set(context.instance.get_dynamic_partitions(lead_files.name))
+    new_keys = list(dict.fromkeys(f.partition_key for f in batch if f.partition_key not in existing))
+    for f in batch:
+        state = "changed" if f.partition_key in record else "new"
+        context.log.info(f"run {f.partition_key!r} ({state}, {f.size} bytes, fingerprint {f.fingerprint})")
+    return dg.SensorResult(
+        run_requests=[run_request_for(f) for f in batch],
+        dynamic_partitions_requests=[lead_files.build_add_request(new_keys)] if new_keys else [],
+        cursor=record.with_processed(batch).to_json(),
+    )
+
+
+@dg.sensor(
+    job_name=INGEST_JOB_NAME,
+    minimum_interval_seconds=INBOX_SENSOR_INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Lead files (.csv/.xlsx/.xlsm/.xls) dropped into EASYCRM_INBOX (default data/inbox), recursively.",
+)
+def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    """Folder drop zone: one ``ingest_job`` run per new or changed file under ``EASYCRM_INBOX``.
+
+    Partition key = path relative to the inbox (``sub dir/Léads 2024.csv``); fingerprint = SHA-256 of the content and
+    size. Skips (``SkipReason``) when the inbox folder does not exist.
+    """
+    inbox = get_settings().inbox.absolute()
+    if not inbox.is_dir():
+        return dg.SkipReason(f"inbox folder {inbox} does not exist (EASYCRM_INBOX)")
+    ignored = _CappedLog(context, "ignored")
+    files = scan_folder(
+        inbox,
+        settle_seconds=FOLDER_SETTLE_SECONDS,
+        hash_budget_seconds=FOLDER_HASH_BUDGET_SECONDS,
+        on_ignored=ignored,
+    )
+    ignored.close()
+    return build_sensor_result(context, files, ignored.count, str(inbox))
+
+
+@dg.sensor(
+    job_name=INGEST_JOB_NAME,
+    minimum_interval_seconds=S3_SENSOR_INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Lead files uploaded to s3://$EASYCRM_S3_BUCKET/$EASYCRM_S3_PREFIX (off when the bucket is unset).",
+)
+def s3_sensor(context: dg.SensorEvaluationContext, s3: S3Resource) -> dg.SensorResult | dg.SkipReason:
+    """S3 drop zone: one ``ingest_job`` run per new or changed object under the prefix (all pages of the listing).
+
+    Partition key and ``location`` = ``s3://bucket/key``; fingerprint = ``ETag:Size``. Off — ``SkipReason("EASYCRM_S3_BUCKET
+    is not set")`` — without ``EASYCRM_S3_BUCKET``.
+
+    Raises:
+        RuntimeError: the bucket cannot be listed (missing bucket, credentials, endpoint); the tick fails visibly.
+    """
+    settings = get_settings()
+    if not settings.s3_bucket:
+        return dg.SkipReason("EASYCRM_S3_BUCKET is not set")
+    bucket, prefix = settings.s3_bucket, settings.s3_prefix
+    ignored = _CappedLog(context, "ignored")
+    try:
+        files = scan_s3(s3.get_client(), bucket, prefix, on_ignored=ignored)
+    except (BotoCoreError, ClientError) as exc:
+        raise RuntimeError(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
+    ignored.close()
+    return build_sensor_result(context, files, ignored.count, f"s3://{bucket}/{prefix}")
