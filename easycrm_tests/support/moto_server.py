@@ -1,0 +1,80 @@
+"""moto in SERVER mode on 127.0.0.1: real boto3 calls over HTTP, as against MinIO/AWS, without network access.
+
+Usage outside pytest fixtures::
+
+    with moto_endpoint() as url:            # "http://127.0.0.1:<free port>"
+        boto3.client("s3", endpoint_url=url, region_name="us-east-1", ...)
+
+In tests prefer the ``moto_server`` fixture (``easycrm_tests.support.fixtures``), which also sets the AWS environment.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+#: Dummy credentials/region written into the environment while a moto server runs.
+FAKE_AWS_ENV: dict[str, str] = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+#: Variables that could point boto3 somewhere else (a developer's profile, config file, disabled endpoint override).
+_AWS_ENV_TO_CLEAR = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_ROLE_ARN",
+                     "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+
+
+@contextmanager
+def moto_endpoint() -> Iterator[str]:
+    """Start a fresh moto server (all services, empty state) on a free loopback port; yield its URL; stop it.
+
+    The OS picks the port (port 0), so parallel test processes never collide. The server runs in a daemon thread;
+    werkzeug's one-line-per-request access log is silenced while it runs (thousands of uploads in some tests).
+    """
+    access_log = logging.getLogger("werkzeug")
+    old_level = access_log.level
+    access_log.setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        access_log.setLevel(old_level)
+
+
+def apply_fake_aws_env(env: MutableMapping[str, str] | pytest.MonkeyPatch, endpoint_url: str, tmp_dir: Path) -> None:
+    """Point boto3 at ``endpoint_url`` with dummy credentials.
+
+    Sets :data:`FAKE_AWS_ENV` and ``AWS_ENDPOINT_URL``; points ``AWS_CONFIG_FILE``/``AWS_SHARED_CREDENTIALS_FILE`` at
+    empty files under ``tmp_dir`` and removes profile/role variables so a developer's ``~/.aws`` can't interfere;
+    adds the loopback host to ``NO_PROXY``. ``env`` is a ``pytest.MonkeyPatch`` (undone after the test) or a plain
+    mapping such as ``os.environ`` (caller restores it).
+    """
+    config = tmp_dir / "aws_config"
+    creds = tmp_dir / "aws_credentials"
+    config.write_text("")
+    creds.write_text("")
+    values = dict(FAKE_AWS_ENV, AWS_ENDPOINT_URL=endpoint_url, AWS_CONFIG_FILE=str(config),
+                  AWS_SHARED_CREDENTIALS_FILE=str(creds))
+    no_proxy = ",".join(p for p in (os.environ.get("NO_PROXY", ""), "127.0.0.1", "localhost") if p)
+    values["NO_PROXY"] = values["no_proxy"] = no_proxy
+    if isinstance(env, pytest.MonkeyPatch):
+        for name in _AWS_ENV_TO_CLEAR:
+            env.delenv(name, raising=False)
+        for name, value in values.items():
+            env.setenv(name, value)
+    else:
+        for name in _AWS_ENV_TO_CLEAR:
+            env.pop(name, None)
+        env.update(values)
