@@ -7,7 +7,6 @@ where a batch takes milliseconds and a process per step would cost more than the
 import dagster as dg
 
 from easycrm_pipeline.dagster_defs.assets import leads
-from easycrm_pipeline.dagster_defs.partitions import lead_files
 
 #: Concurrent DeepSeek calls allowed across all runs (the ``deepseek`` pool limit; seeds: "Concurrency: 5").
 DEEPSEEK_POOL_LIMIT = 5
@@ -15,7 +14,6 @@ DEEPSEEK_POOL_LIMIT = 5
 ingest_job = dg.define_asset_job(
     name="ingest_job",
     selection=dg.AssetSelection.assets(leads),
-    partitions_def=lead_files,
     description="Parse a dropped lead file, standardize it batch by batch, upsert the leads.",
 )
 

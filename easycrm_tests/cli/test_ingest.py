@@ -1,0 +1,139 @@
+"""``easycrm ingest`` end to end: real Dagster runs (one process per file) on a temp instance, a fake DeepSeek
+HTTP server on loopback speaking the OpenAI-compatible wire format, and the DuckDB store."""
+import json
+
+import duckdb
+import pytest
+
+from easycrm_pipeline.cli.main import main
+from easycrm_tests.fakes.fake_deepseek import FakeDeepSeek
+
+HEADER = "First Name,Last Name,Company,Title,Email,Phone,Notes\n"
+
+
+def write_csv(path, n, start=0, domain="example.com"):
+    """A CSV of ``n`` leads ``person{i}@{domain}`` (i from ``start``)."""
+    lines = [HEADER]
+    for i in range(start, start + n):
+        lines.append(f"First{i},LAST{i},Company {i % 7},buyer,Person{i}@{domain},+44 7700 9{i:05d},note {i}\n")
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def run_cli(capsys, *args):
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def db_rows(tmp_path, sql):
+    con = duckdb.connect(str(tmp_path / "leads.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_offline_ingest_stores_every_lead_and_prints_stats(isolated_env, capsys):
+    tmp = isolated_env
+    a = write_csv(tmp / "a.csv", 25)
+    b = write_csv(tmp / "b.csv", 12, start=20)  # 5 emails overlap with a.csv
+    code, out, err = run_cli(capsys, "ingest", str(a), str(b), "--json")
+    assert code == 0, err
+    files = {f["file"]: f for f in json.loads(out)["files"]}
+    assert files["a.csv"]["status"] == "completed"
+    assert files["a.csv"]["rows_read"] == 25
+    assert files["a.csv"]["batches"] == 3
+    assert files["a.csv"]["llm_calls"] == 0
+    assert files["b.csv"]["rows_read"] == 12
+    # 37 rows, 5 shared emails -> 32 distinct leads whatever order the two runs wrote in
+    assert db_rows(tmp, "select count(*), count(distinct email) from leads")[0] == (32, 32)
+    created = files["a.csv"]["leads_created"] + files["b.csv"]["leads_created"]
+    updated = files["a.csv"]["leads_updated"] + files["b.csv"]["leads_updated"]
+    assert (created, updated) == (32, 5)
+    first, last, email, phone = db_rows(
+        tmp, "select firstName, lastName, email, phone from leads where email = 'person3@example.com'"
+    )[0]
+    assert (first, last, email, phone) == ("First3", "Last3", "person3@example.com", "+447700900003")
+
+
+def test_rerun_of_same_file_changes_nothing(isolated_env, capsys):
+    tmp = isolated_env
+    a = write_csv(tmp / "a.csv", 8)
+    assert run_cli(capsys, "ingest", str(a), "--json")[0] == 0
+    before = db_rows(tmp, "select leadId, updatedAt from leads order by email")
+    code, out, _ = run_cli(capsys, "ingest", str(a), "--json")
+    assert code == 0
+    stats = json.loads(out)["files"][0]
+    assert (stats["leads_created"], stats["leads_updated"], stats["leads_unchanged"]) == (0, 0, 8)
+    assert db_rows(tmp, "select leadId, updatedAt from leads order by email") == before
+
+
+def test_deepseek_ingest_sends_the_contract_request_and_stores_answers(isolated_env, monkeypatch, capsys):
+    tmp = isolated_env
+    a = write_csv(tmp / "a.csv", 23)
+    with FakeDeepSeek(latency=0.05) as fake:
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+        code, out, err = run_cli(capsys, "ingest", str(a), "--json")
+        bodies = list(fake.requests)
+    assert code == 0, err
+    stats = json.loads(out)["files"][0]
+    assert stats["llm_calls"] == 3 and stats["batches"] == 3
+    assert stats["tokens"] > 0
+    assert len(bodies) == 3
+    body = bodies[0]
+    assert body["model"] == "deepseek-v4-flash"
+    assert body["response_format"] == {"type": "json_object"}
+    assert body["thinking"] == {"type": "disabled"}
+    user = json.loads(body["messages"][-1]["content"])
+    sent_ids = sorted(item["id"] for b in bodies for item in json.loads(b["messages"][-1]["content"])["leads"])
+    assert len(sent_ids) == 23 and len(set(sent_ids)) == 23
+    assert user["leads"][0]["Email"] == "Person0@example.com"
+    assert db_rows(tmp, "select count(*) from leads")[0][0] == 23
+    assert db_rows(tmp, "select firstName, lastName, email from leads where email='person0@example.com'")[0] == (
+        "First0",
+        "Last0",
+        "person0@example.com",
+    )
+
+
+def test_fatal_deepseek_error_fails_the_file_clearly_and_writes_nothing(isolated_env, monkeypatch, capsys):
+    tmp = isolated_env
+    a = write_csv(tmp / "a.csv", 5)
+    with FakeDeepSeek(api_key="sk-right") as fake:
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-wrong")
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+        code, out, err = run_cli(capsys, "ingest", str(a), "--json")
+    assert code == 1
+    stats = json.loads(out)["files"][0]
+    assert stats["status"] == "error"
+    assert "DeepSeek rejected the API key" in stats["error"]
+    assert "sk-wrong" not in out + err
+    assert not (tmp / "leads.duckdb").exists() or db_rows(tmp, "select count(*) from leads")[0][0] == 0
+
+
+@pytest.mark.parametrize("bad", ["missing.csv", "notes.txt"])
+def test_bad_paths_are_refused_before_any_run(isolated_env, capsys, bad):
+    tmp = isolated_env
+    if bad.endswith(".txt"):
+        (tmp / bad).write_text("hello")
+    code, out, err = run_cli(capsys, "ingest", str(tmp / bad))
+    assert code == 2
+    assert err.count("\n") == 1 and bad in err
+    assert not (tmp / "leads.duckdb").exists()
+
+
+def test_concurrent_files_share_the_deepseek_pool_of_five(isolated_env, monkeypatch, capsys):
+    """Three files at once against 0.2 s latency: the server sees exactly 5 requests in flight at peak, never 6."""
+    tmp = isolated_env
+    paths = [write_csv(tmp / f"f{k}.csv", 60, start=k * 1000) for k in range(3)]
+    with FakeDeepSeek(latency=0.2) as fake:
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+        code, out, err = run_cli(capsys, "ingest", *map(str, paths), "--json")
+        peak, count = fake.peak_in_flight, fake.request_count
+    assert code == 0, err
+    assert count == 18
+    assert peak == 5
+    assert db_rows(tmp, "select count(*), count(distinct email) from leads")[0] == (180, 180)

@@ -1,0 +1,39 @@
+"""The code location loads, and the ingest job is wired as the contracts say (pool, retries, partitions)."""
+import dagster as dg
+
+from easycrm_pipeline.cli.instance import get_instance
+from easycrm_pipeline.dagster_defs.jobs import execution_config
+from easycrm_pipeline.definitions import defs, get_ingest_job
+
+
+def test_definitions_expose_job_asset_and_both_sensors():
+    assert defs.resolve_job_def("ingest_job").name == "ingest_job"
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"lead_files", "leads"} <= keys
+    assert {s.name for s in defs.sensors} == {"inbox_sensor", "s3_sensor"}
+
+
+def test_standardize_op_is_in_the_deepseek_pool_with_three_tries():
+    job = get_ingest_job()
+    op = job.graph.node_named("leads").definition.node_named("standardize_batch").definition
+    assert op.pool == "deepseek"
+    assert op.retry_policy.max_retries == 2  # 1 try + 2 retries = the seeds' 3 tries before the dead letter
+    assert op.retry_policy.backoff == dg.Backoff.EXPONENTIAL
+    assert op.retry_policy.jitter is not None
+    assert isinstance(job.partitions_def, dg.DynamicPartitionsDefinition)
+    assert job.partitions_def.name == "lead_files"
+
+
+def test_project_instance_limits_the_deepseek_pool_to_five():
+    instance = get_instance()  # temp DAGSTER_HOME with the project's dagster.yaml (conftest)
+    info = instance.event_log_storage.get_concurrency_info("deepseek")
+    assert info.limit == 5
+    assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
+    assert instance.run_retries_enabled and not instance.run_retries_retry_on_asset_or_op_failure
+
+
+def test_execution_config_keeps_one_run_within_the_pool():
+    multi = execution_config(True)["execution"]["config"]["multiprocess"]
+    assert multi["max_concurrent"] == 5
+    assert "forkserver" in multi["start_method"]
+    assert execution_config(False) == {"execution": {"config": {"in_process": {}}}}
