@@ -1,0 +1,1 @@
+"""Tests of ``easycrm_pipeline.store`` (the lead stores)."""
