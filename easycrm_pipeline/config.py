@@ -29,6 +29,8 @@ class Settings:
         batch_size: leads per batch / DynamicOutput / DeepSeek request (``EASYCRM_BATCH_SIZE``, default 10).
         default_region: ISO 3166 alpha-2 region for phones written without ``+``/``00``; None: never invent one.
         max_file_bytes: files larger than this are refused (``EASYCRM_MAX_FILE_MB``, default 100 MB).
+        llm_mode: ``EASYCRM_LLM``: ``always`` (default with a key: every row goes to DeepSeek), ``never`` (rules
+            only; the only choice without a key).
     """
 
     db_path: Path
@@ -43,11 +45,12 @@ class Settings:
     batch_size: int
     default_region: str | None
     max_file_bytes: int
+    llm_mode: str
 
     @property
     def llm_enabled(self) -> bool:
-        """True when DeepSeek standardizes (a key is set); False: offline rules."""
-        return bool(self.deepseek_api_key)
+        """True when DeepSeek standardizes some rows (a key is set and ``EASYCRM_LLM`` is not ``never``)."""
+        return bool(self.deepseek_api_key) and self.llm_mode != "never"
 
 
 def _int_env(name: str, default: int, minimum: int = 1) -> int:
@@ -74,6 +77,10 @@ def get_settings() -> Settings:
     if store not in ("duckdb", "dynamodb"):
         raise ValueError(f"EASYCRM_STORE must be 'duckdb' or 'dynamodb', got {store!r}")
     region = os.environ.get("EASYCRM_DEFAULT_REGION", "").strip().upper() or None
+    key = os.environ.get("DEEPSEEK_API_KEY") or None
+    llm_mode = os.environ.get("EASYCRM_LLM", "").strip().lower() or ("always" if key else "never")
+    if llm_mode not in ("always", "never"):
+        raise ValueError(f"EASYCRM_LLM must be 'always' or 'never', got {llm_mode!r}")
     return Settings(
         db_path=Path(os.environ.get("EASYCRM_DB") or data / "leads.duckdb"),
         store=store,
@@ -81,10 +88,11 @@ def get_settings() -> Settings:
         inbox=Path(os.environ.get("EASYCRM_INBOX") or data / "inbox"),
         s3_bucket=os.environ.get("EASYCRM_S3_BUCKET") or None,
         s3_prefix=os.environ.get("EASYCRM_S3_PREFIX", "uploads/"),
-        deepseek_api_key=os.environ.get("DEEPSEEK_API_KEY") or None,
+        deepseek_api_key=key,
         deepseek_base_url=(os.environ.get("DEEPSEEK_BASE_URL") or "https://api.deepseek.com").rstrip("/"),
         deepseek_model=os.environ.get("DEEPSEEK_MODEL") or "deepseek-v4-flash",
         batch_size=_int_env("EASYCRM_BATCH_SIZE", 10),
         default_region=region,
         max_file_bytes=_int_env("EASYCRM_MAX_FILE_MB", 100) * 1024 * 1024,
+        llm_mode=llm_mode,
     )

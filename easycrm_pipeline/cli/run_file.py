@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 FAILURE_PREFIX = "dagster._core.definitions.events.Failure: "
@@ -76,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--location", required=True)
     parser.add_argument("--file-name", required=True)
     args = parser.parse_args(argv)
+    from easycrm_pipeline.dagster_defs.ops import RUN_PID_ENV
+
+    os.environ[RUN_PID_ENV] = str(os.getpid())  # tagged on the run by parse_file, for `easycrm cancel`
     outcome = run_one(args.partition, args.location, args.file_name)
     print("EASYCRM_RESULT " + json.dumps(outcome, default=str), flush=True)
     return 0 if outcome["status"] == "completed" else 1

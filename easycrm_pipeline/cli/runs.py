@@ -161,12 +161,47 @@ def _cmd_cancel(args) -> int:
     run = records[0].dagster_run
     if run.is_finished:
         raise UsageError(f"{args.file}: the run {run.run_id[:8]} already ended ({SEED_STATUS.get(run.status.value)})")
-    terminated = instance.run_launcher.terminate(run.run_id) if instance.run_launcher else False
-    if not terminated:
-        instance.report_run_canceled(run, message="Cancelled with easycrm cancel")
-    doc = {"file": args.file, "runId": run.run_id, "status": "cancelled"}
+    status = cancel_run(instance, run)
+    doc = {"file": args.file, "runId": run.run_id, "status": SEED_STATUS.get(status, status.lower())}
     print(json.dumps(doc) if args.json else f"{args.file}: run {run.run_id[:8]} cancelled")
     return 0
+
+
+def cancel_run(instance, run, timeout: float = 60.0) -> str:
+    """Terminate ``run`` and wait until Dagster reports it finished; returns the final ``DagsterRunStatus`` value.
+
+    A run started by ``easycrm ingest`` is interrupted (SIGINT to its process, tagged ``easycrm/pid``): Dagster
+    stops its steps and marks it CANCELED; the collect step writes in one transaction, so no half-written batch is
+    stored. A run launched by the daemon is terminated through the instance's run launcher.
+    """
+    import os
+    import signal
+
+    from easycrm_pipeline.dagster_defs.ops import PID_TAG
+
+    pid = run.tags.get(PID_TAG)
+    if pid:
+        try:
+            os.kill(int(pid), signal.SIGINT)
+        except ProcessLookupError:
+            pid = None
+    if not pid:
+        try:
+            terminated = instance.run_launcher.terminate(run.run_id)
+        except Exception:  # noqa: BLE001 - a launcher that cannot reach the run
+            terminated = False
+        if not terminated:
+            instance.report_run_canceled(run, message="Cancelled with easycrm cancel")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        current = instance.get_run_by_id(run.run_id)
+        if current.is_finished:
+            return current.status.value
+        time.sleep(0.5)
+    current = instance.get_run_by_id(run.run_id)
+    if not current.is_finished:
+        instance.report_run_canceled(current, message="Cancelled with easycrm cancel (run process did not stop)")
+    return instance.get_run_by_id(run.run_id).status.value
 
 
 def add_subcommands(sub) -> None:

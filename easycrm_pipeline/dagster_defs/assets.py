@@ -24,6 +24,6 @@ lead_files_source = dg.AssetSpec(
 )
 def leads(lead_files):
     """parse_file -> standardize_batch (mapped, pool ``deepseek``) -> collect_leads."""
-    summary, batches = parse_file(lead_files)
+    summary, settled, batches = parse_file(lead_files)
     results = batches.map(standardize_batch)
-    return collect_leads(summary, results.collect())
+    return collect_leads(summary, settled, results.collect())

@@ -13,12 +13,16 @@ import dagster as dg
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
 from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, open_store
-from easycrm_pipeline.pipeline.standardizer import dead_letter, make_standardizer
+from easycrm_pipeline.pipeline.standardizer import RulesStandardizer, dead_letter, make_standardizer
 
 #: Run tag carrying the file's location (absolute path or ``s3://bucket/key``), set by the sensors and the CLI.
 LOCATION_TAG = "easycrm/location"
 #: Run tag carrying the file's base name (the leads' ``sourceFile``).
 FILE_NAME_TAG = "easycrm/file_name"
+#: Run tag with the pid of the process that executes a CLI-started run (``easycrm cancel`` interrupts it).
+PID_TAG = "easycrm/pid"
+#: Environment variable through which ``easycrm ingest``'s run process tells the ops its pid.
+RUN_PID_ENV = "EASYCRM_RUN_PID"
 #: Seeds: "Dead Letter Queue: After 3 failed attempts" -> 1 try + 2 retries.
 STANDARDIZE_RETRY = dg.RetryPolicy(
     max_retries=2, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -57,15 +61,25 @@ def _fetch(location: str, workdir: str) -> Path:
 
 @dg.op(
     ins={"lead_files": dg.In(dg.Nothing)},
-    out={"summary": dg.Out(ParseSummary), "batches": dg.DynamicOut(Batch)},
+    out={
+        "summary": dg.Out(ParseSummary),
+        "settled": dg.Out(BatchResult, description="rows settled without DeepSeek (the offline rules)"),
+        "batches": dg.DynamicOut(Batch),
+    },
     description="Read the lead file (CSV, or every worksheet of a workbook) and split it into batches.",
 )
 def parse_file(context: dg.OpExecutionContext, config: ParseConfig):
-    """Yield the parse summary, then one DynamicOutput per batch of ``EASYCRM_BATCH_SIZE`` rows."""
+    """Yield the parse summary, the rows settled without DeepSeek, then one DynamicOutput per batch.
+
+    Without DeepSeek (no key, or ``EASYCRM_LLM=never``) the offline rules settle every row here: a batch that needs
+    no DeepSeek call does not become a mapped step (a step costs more than the rules' work).
+    """
     from easycrm_pipeline.parsing import FileRejected, read_file
 
     settings = get_settings()
     location, file_name = _resolve_location(context, config)
+    if os.environ.get(RUN_PID_ENV) and PID_TAG not in context.run.tags:
+        context.instance.add_run_tags(context.run_id, {PID_TAG: os.environ[RUN_PID_ENV]})
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="easycrm-") as workdir:
         try:
@@ -75,7 +89,12 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig):
             raise dg.Failure(description=f"{file_name}: {exc}", allow_retries=False) from exc
         except FileNotFoundError as exc:
             raise dg.Failure(description=f"{file_name}: file not found at {location}", allow_retries=False) from exc
-    batches = make_batches(parsed.rows, settings.batch_size)
+    if settings.llm_enabled:
+        settled = BatchResult(batch="settled")
+        batches = make_batches(parsed.rows, settings.batch_size)
+    else:
+        settled = RulesStandardizer(settings.default_region).standardize_rows(parsed.rows, "settled")
+        batches = []
     summary = ParseSummary(
         file_name=file_name,
         rows_read=parsed.rows_read,
@@ -98,6 +117,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig):
             "rows_read": parsed.rows_read,
             "lead_rows": len(parsed.rows),
             "batches": len(batches),
+            "settled_by_rules": len(settled.leads),
             "quarantined_at_parse": len(parsed.quarantine),
             "encoding": parsed.encoding or "",
             "delimiter": parsed.delimiter or "",
@@ -109,6 +129,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig):
             ),
         },
     )
+    yield dg.Output(settled, "settled", metadata={"leads": len(settled.leads), "standardizer": "rules"})
     for batch in batches:
         yield dg.DynamicOutput(batch, mapping_key=batch.mapping_key, output_name="batches")
 
@@ -153,7 +174,7 @@ def standardize_batch(context: dg.OpExecutionContext, batch: Batch) -> BatchResu
 
 @dg.op(description="Dedupe the whole file (last occurrence wins) and upsert it into the lead store.")
 def collect_leads(
-    context: dg.OpExecutionContext, summary: ParseSummary, results: list[BatchResult]
+    context: dg.OpExecutionContext, summary: ParseSummary, settled: BatchResult, results: list[BatchResult]
 ) -> dg.Output[dict]:
     """Upsert every batch in file order; the file's stats become the materialization's metadata."""
     settings = get_settings()
@@ -161,7 +182,7 @@ def collect_leads(
     merge = os.environ.get("EASYCRM_MERGE", "replace")
     if merge not in ("replace", "fill-blank"):
         raise dg.Failure(description=f"EASYCRM_MERGE must be 'replace' or 'fill-blank', got {merge!r}")
-    stats = collect_file(results, summary, store, run_id=context.run_id, merge=merge)
+    stats = collect_file([settled, *results], summary, store, run_id=context.run_id, merge=merge)
     context.log.info(
         f"{stats.file}: {stats.leads_created} created, {stats.leads_updated} updated, "
         f"{stats.leads_unchanged} unchanged, {stats.duplicates_resolved} duplicates resolved, "

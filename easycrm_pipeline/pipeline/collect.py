@@ -74,23 +74,25 @@ class FileStats:
 
 
 def open_store(settings: Settings):
-    """The configured lead store (``EASYCRM_STORE``): DuckDB at ``EASYCRM_DB`` or the DynamoDB table.
+    """The configured lead store (``EASYCRM_STORE``), initialized (DuckDB: file and tables created if missing).
 
     Raises:
-        ValueError: the DynamoDB store is asked for but is not available in this build.
+        ValueError: bad settings.
     """
-    if settings.store == "dynamodb":
-        try:
-            from easycrm_pipeline.store.dynamodb_store import DynamoDBStore
-        except ImportError as exc:  # pragma: no cover - depends on the build
-            raise ValueError("EASYCRM_STORE=dynamodb is not available in this build") from exc
-        return DynamoDBStore(settings.dynamodb_table)
-    from easycrm_pipeline.store.duckdb_store import DuckDBStore
+    from easycrm_pipeline.store import get_store
 
-    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-    store = DuckDBStore(settings.db_path)
-    store.init()
+    if settings.store == "duckdb":
+        settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    store = get_store(settings)
+    if settings.store == "duckdb":
+        store.init()
     return store
+
+
+def file_order(row_id: str) -> tuple[int, int]:
+    """Sort key of a row id ``"<sheet index>:<row number>"``: sheet order, then row order."""
+    sheet, _, row = row_id.partition(":")
+    return (int(sheet), int(row))
 
 
 def _reason_key(reason: str) -> str:
@@ -108,7 +110,8 @@ def collect_file(
     """Merge the batch results (any order in, file order out), dedupe within the file, upsert, quarantine.
 
     Args:
-        results: one ``BatchResult`` per batch (Dagster's ``.collect()`` order is not trusted: sorted by key).
+        results: one ``BatchResult`` per batch plus the rows settled without DeepSeek (any order: the leads are
+            put back in file order by their row ids).
         summary: the parse step's summary.
         store: a ``LeadStore`` (``upsert_file``, ``add_quarantine``, ``record_import``).
         run_id: the Dagster run id, written to the audit and quarantine rows.
@@ -121,7 +124,7 @@ def collect_file(
 
     started = time.perf_counter()
     ordered = sorted(results, key=lambda r: r.batch)
-    leads = [lead for r in ordered for lead in r.leads]
+    leads = sorted((lead for r in ordered for lead in r.leads), key=lambda lead: file_order(lead.row_id))
     batch_ids = {lead.row_id: r.batch for r in ordered for lead in r.leads}
     dedupe_started = time.perf_counter()
     unique, resolutions = merge_in_file(leads)

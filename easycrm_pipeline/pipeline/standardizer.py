@@ -10,7 +10,7 @@ import time
 from typing import Protocol
 
 from easycrm_pipeline.config import Settings
-from easycrm_pipeline.models import QuarantineRow
+from easycrm_pipeline.models import QuarantineRow, RawRow
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult
 
 
@@ -38,11 +38,15 @@ class RulesStandardizer:
 
     def standardize(self, batch: Batch) -> BatchResult:
         """Standardize every row of ``batch`` with the rules; never fails for a well-formed row."""
+        return self.standardize_rows(list(batch.rows), batch.mapping_key)
+
+    def standardize_rows(self, rows: list[RawRow], name: str) -> BatchResult:
+        """Standardize ``rows`` (any number) into a ``BatchResult`` named ``name``."""
         from easycrm_pipeline.rules.standardize import standardize_rows
 
         started = time.perf_counter()
-        leads = standardize_rows(list(batch.rows), self.default_region)
-        return BatchResult(batch=batch.mapping_key, leads=leads, ms=(time.perf_counter() - started) * 1000)
+        leads = standardize_rows(rows, self.default_region)
+        return BatchResult(batch=name, leads=leads, ms=(time.perf_counter() - started) * 1000)
 
 
 class DeepSeekStandardizer:
