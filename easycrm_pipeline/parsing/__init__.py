@@ -1,0 +1,80 @@
+"""File readers: one lead file (CSV in any common encoding/delimiter, XLSX/XLSM/XLS/ODS with several sheets) ->
+:class:`~easycrm_pipeline.models.ParsedFile` of text-only rows.
+
+Public API: :func:`read_file`, :class:`FileRejected`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..models import ParsedFile
+from .csv_reader import decode_bytes, read_csv_bytes, sniff_delimiter
+from .errors import BINARY, EMPTY, ENCRYPTED, FileRejected
+from .excel_reader import HIDDEN_REASON, check_zip, read_workbook
+
+__all__ = ["FileRejected", "read_file", "decode_bytes", "sniff_delimiter", "HIDDEN_REASON"]
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_OOXML_EXT = (".xlsx", ".xlsm", ".xltx", ".xltm", ".xlsb", ".xlam")
+_MB = 1024 * 1024
+
+
+def _mb(n: int) -> str:
+    return f"{n / _MB:.1f}"
+
+
+def read_file(
+    path: Path,
+    file_name: str | None = None,
+    max_bytes: int = 100 * _MB,
+    include_hidden: bool = False,
+    max_unzipped_bytes: int | None = None,
+) -> ParsedFile:
+    """Read one lead file.
+
+    The format is decided by content, not by the name: a zip (``PK``) is an OOXML/ODS workbook, an OLE2 compound file
+    (``D0 CF 11 E0``) is an ``.xls`` — or, named ``.xlsx``/``.xlsm``, an encrypted OOXML workbook (Office wraps
+    password-protected workbooks in OLE2) — anything else is delimited text.
+
+    Args:
+        path: the file on disk.
+        file_name: name stored as ``ParsedFile.file_name`` (the leads' ``sourceFile``); default ``path.name``.
+        max_bytes: size limit (``EASYCRM_MAX_FILE_MB``); larger files are refused before reading.
+        include_hidden: read hidden Excel sheets too; default False (skipped, reported ``hidden=True``, reason
+            ``"hidden sheet (policy)"``).
+        max_unzipped_bytes: limit on the uncompressed size of a zip workbook; default ``10 * max_bytes``
+            (at least 200 MB).
+
+    Returns:
+        :class:`~easycrm_pipeline.models.ParsedFile`: ``rows`` (lead candidates, sheet then row order; every cell
+        text), ``quarantine`` (footers, repeated headers…), ``sheets`` (one report per sheet), ``encoding`` and
+        ``delimiter`` for text files.
+
+    Raises:
+        FileRejected: empty, binary, too large, encrypted, corrupt, zip bomb, no lead header, header only.
+        OSError: the file cannot be opened.
+    """
+    path = Path(path)
+    name = file_name or path.name
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise FileRejected(
+            f"file is {_mb(size)} MB, over the {max_bytes / _MB:g} MB limit (EASYCRM_MAX_FILE_MB)"
+        )
+    if size == 0:
+        raise FileRejected(EMPTY)
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    ext = Path(name).suffix.lower()
+    if head.startswith(_ZIP_MAGIC):
+        limit = max_unzipped_bytes if max_unzipped_bytes is not None else max(10 * max_bytes, 200 * _MB)
+        kind = ext if ext in _OOXML_EXT or ext == ".ods" else ".xlsx"
+        check_zip(path, limit, kind)
+        return read_workbook(path, name, kind, include_hidden)
+    if head.startswith(_OLE2_MAGIC):
+        if ext in _OOXML_EXT:
+            raise FileRejected(ENCRYPTED)
+        return read_workbook(path, name, ".xls", include_hidden)
+    data = path.read_bytes()
+    return read_csv_bytes(data, name)

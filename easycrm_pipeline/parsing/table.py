@@ -1,0 +1,157 @@
+"""Shared by the CSV and Excel readers: find the header row, turn the rows under it into ``RawRow``s.
+
+Header detection: among the first :data:`HEADER_SCAN_ROWS` non-blank rows, the row with the most lead-field headers
+(distinct email / name / phone / company columns, then known headers of any kind) is the header; title rows, merged
+title cells, ``Notes:`` preambles and blank rows above it are ignored.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from ..models import QuarantineRow, RawRow, SheetReport
+from ..rules.headers import header_role, header_score
+from ..rules.text import clean_text
+
+#: How many non-blank rows are searched for the header.
+HEADER_SCAN_ROWS = 30
+FOOTER_REASON = "footer/summary row"
+REPEATED_HEADER_REASON = "repeated header row"
+
+_WORDS = re.compile(r"\S+")
+
+
+def normalize_header(text: str) -> str:
+    """Header text as stored on ``RawRow.cells``: BOM / zero-width characters removed, whitespace incl. newlines
+    collapsed, stripped (``"Job\\nTitle"`` -> ``"Job Title"``, ``"\\ufeffEmail"`` -> ``"Email"``)."""
+    return clean_text(text)
+
+
+def _is_blank(cells: list[str]) -> bool:
+    return all(not c.strip() for c in cells)
+
+
+@dataclass
+class SheetResult:
+    """What :func:`build_sheet` read from one sheet."""
+
+    report: SheetReport
+    rows: list[RawRow] = field(default_factory=list)
+    quarantine: list[QuarantineRow] = field(default_factory=list)
+
+
+def _lookup_or_notes(rows: list[list[str]]) -> str:
+    """Reason for a sheet without a lead header: ``"single-column lookup"`` for a short list of short values in one
+    column (data-validation lists), ``"no header"`` otherwise (instructions, notes, other tables)."""
+    widths = [sum(1 for c in r if c.strip()) for r in rows]
+    if max(widths) <= 1 and len(rows) >= 2:
+        values = [c.strip() for r in rows for c in r if c.strip()]
+        if all(len(v) <= 40 and len(_WORDS.findall(v)) <= 4 and ":" not in v for v in values):
+            return "single-column lookup"
+    return "no header"
+
+
+def build_sheet(
+    records: Iterable[tuple[int, list[str]]],
+    *,
+    sheet: str | None,
+    sheet_index: int,
+    hidden: bool = False,
+    max_blank_run: int | None = None,
+) -> SheetResult:
+    """Read one sheet / CSV body.
+
+    Args:
+        records: ``(row_number, cells)`` in order; row numbers are 1-based as the user sees them; cells are text.
+        sheet: sheet name for ``RawRow.sheet`` / reports (``None`` for CSV).
+        sheet_index: 0-based index used in ``row_id = f"{sheet_index}:{row_number}"``.
+        hidden: stored on the report.
+        max_blank_run: stop after this many consecutive blank rows (Excel sheets with a stray cell far below the
+            data); the rest of the sheet range is reported in the quarantine, never dropped silently.
+
+    Returns:
+        :class:`SheetResult`. A sheet without a lead header is ``status="skipped"`` with reason ``"empty"``,
+        ``"no header"`` or ``"single-column lookup"``; a header without data rows is skipped with
+        ``"header only: no data rows"``.
+    """
+    it: Iterator[tuple[int, list[str]]] = iter(records)
+    buffered: list[tuple[int, list[str]]] = []
+    non_blank = 0
+    for rec in it:
+        buffered.append(rec)
+        if not _is_blank(rec[1]):
+            non_blank += 1
+            if non_blank >= HEADER_SCAN_ROWS:
+                break
+    report = SheetReport(name=sheet, status="skipped", hidden=hidden)
+    result = SheetResult(report)
+    candidates = [(i, rec) for i, rec in enumerate(buffered) if not _is_blank(rec[1])]
+    if not candidates:
+        report.reason = "empty"
+        return result
+    best: tuple[tuple[int, int], int] | None = None
+    for i, (_, cells) in candidates:
+        score = header_score([normalize_header(c) for c in cells])
+        if score[0] >= 1 and (best is None or score > best[0]):
+            best = (score, i)
+    if best is None:
+        report.reason = _lookup_or_notes([cells for _, (_, cells) in candidates])
+        return result
+
+    header_pos = best[1]
+    header_row_number, header_cells = buffered[header_pos]
+    headers = [normalize_header(c) for c in header_cells]
+    while headers and not headers[-1]:
+        headers.pop()
+    headers = [h or f"Column {k + 1}" for k, h in enumerate(headers)]
+    header_keys = [h.casefold() for h in headers]
+    phone_cols = [k for k, h in enumerate(headers) if header_role(h)[0] in ("phone", "mobile")]
+    report.header_row = header_row_number
+
+    def rest() -> Iterator[tuple[int, list[str]]]:
+        yield from buffered[header_pos + 1:]
+        yield from it
+
+    blank_run = 0
+    for row_number, cells in rest():
+        if _is_blank(cells):
+            report.skipped_blank += 1
+            blank_run += 1
+            if max_blank_run is not None and blank_run >= max_blank_run:
+                remaining = sum(1 for _, c in it if not _is_blank(c))
+                if remaining:
+                    result.quarantine.append(QuarantineRow(
+                        sheet, row_number + 1,
+                        f"{remaining} non-blank row(s) after {max_blank_run} consecutive blank rows not read",
+                        {},
+                    ))
+                break
+            continue
+        blank_run = 0
+        values = [c.strip() for c in cells]
+        width = len(headers)
+        while len(values) > width and not values[-1]:
+            values.pop()
+        names = headers + [f"Column {k + 1}" for k in range(width, len(values))]
+        if len(values) < len(names):
+            values = values + [""] * (len(names) - len(values))
+        pairs = tuple(zip(names, values))
+        row = RawRow(row_id=f"{sheet_index}:{row_number}", sheet=sheet, row_number=row_number, cells=pairs)
+        filled = [v for v in values if v]
+        if [v.casefold() for v in values[: len(header_keys)]] == header_keys and len(filled) > 1:
+            result.quarantine.append(QuarantineRow(sheet, row_number, REPEATED_HEADER_REASON, row.as_request_dict()))
+            continue
+        if len(filled) == 1 and "@" not in filled[0] and not any(values[k] for k in phone_cols if k < len(values)):
+            result.quarantine.append(QuarantineRow(sheet, row_number, FOOTER_REASON, row.as_request_dict()))
+            continue
+        result.rows.append(row)
+    report.rows = len(result.rows)
+    if result.rows:
+        report.status = "leads"
+    elif result.quarantine:
+        report.status = "leads"
+        report.reason = "no lead rows (all rows quarantined)"
+    else:
+        report.reason = "header only: no data rows"
+    return result

@@ -1,0 +1,109 @@
+"""Email cells -> one normalized address (+ alternates and invalid leftovers for remarks).
+
+Validation uses ``email-validator`` (https://github.com/JoshData/python-email-validator) with
+``check_deliverability=False`` (no DNS); the kept form is its normalized address, lower-cased (the dedupe key).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from email_validator import EmailNotValidError, validate_email
+
+from .text import clean_text, is_placeholder
+
+_ANGLE = re.compile(r"<([^<>]*)>")
+_MAILTO = re.compile(r"mailto:", re.IGNORECASE)
+_SPLIT = re.compile(r"[;,\s]+")
+_EMAILISH = re.compile(r"[^\s<>;,:\"'()\[\]]+@[^\s<>;,:\"'()\[\]]+")
+
+
+@dataclass(frozen=True)
+class EmailResult:
+    """Outcome of :func:`normalize_email_cell`.
+
+    Attributes:
+        email: first valid address, lower-cased, or ``None``.
+        extra: other valid addresses of the cell (lower-cased, distinct) -> remarks ``"alt email: x"``.
+        invalid: address-like tokens that failed validation, as written (cleaned) -> remarks
+            ``"invalid email in source: x"``.
+    """
+
+    email: str | None
+    extra: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+
+
+def _validated(token: str) -> str | None:
+    try:
+        info = validate_email(token, check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return info.normalized.lower()
+
+
+def normalize_email_cell(text: str | None) -> EmailResult:
+    """Normalize one email cell (case 10 of the handed cases).
+
+    Steps: remove zero-width characters / BOM / NBSP, drop ``mailto:``, take the addr-spec out of
+    ``Name <addr>``, split several addresses on ``;``, ``,`` and whitespace, validate each, lower-case.
+    Placeholders (``n/a``, ``none``, ``-``…) and empty cells give ``EmailResult(None)``.
+
+    Returns:
+        :class:`EmailResult` — never raises.
+    """
+    cleaned = clean_text(text)
+    if is_placeholder(cleaned):
+        return EmailResult(None)
+    cleaned = _MAILTO.sub(" ", cleaned)
+    bracketed = _ANGLE.findall(cleaned)
+    if bracketed:
+        # "Kim Lee <kim@x>, Other <o@y>": the display names are not addresses
+        tokens = [t for b in bracketed for t in _SPLIT.split(b) if t]
+    else:
+        tokens = [t for t in _SPLIT.split(cleaned) if t]
+    valid: list[str] = []
+    invalid: list[str] = []
+    for token in tokens:
+        token = token.strip("\"'()[]")
+        if not token:
+            continue
+        norm = _validated(token)
+        if norm:
+            if norm not in valid:
+                valid.append(norm)
+        elif "@" in token or len(tokens) == 1:
+            invalid.append(token)
+    if not valid and not invalid:
+        # e.g. display name only, keep the whole text for the user
+        invalid.append(cleaned)
+    return EmailResult(valid[0] if valid else None, valid[1:], invalid)
+
+
+def normalize_email_key(text: str | None) -> str | None:
+    """The seeds' email key: trim, lower-case; empty / ``n/a`` / ``null`` / ``none`` -> ``None``.
+
+    Zero-width characters and NBSP are removed as part of trimming. This is the key used to find an existing lead;
+    it does not validate (see :func:`normalize_email_cell` for that).
+    """
+    if text is None:
+        return None
+    key = clean_text(text).lower()
+    if key in ("", "n/a", "null", "none", "na", "-", "nan"):
+        return None
+    return key
+
+
+def emails_in_text(text: str | None) -> set[str]:
+    """Every valid address appearing anywhere in ``text`` (lower-cased); used to check DeepSeek answers."""
+    cleaned = _MAILTO.sub(" ", clean_text(text))
+    found: set[str] = set()
+    for token in _EMAILISH.findall(cleaned):
+        norm = _validated(token.strip(".!?"))
+        if norm:
+            found.add(norm)
+    res = normalize_email_cell(text)
+    if res.email:
+        found.add(res.email)
+    found.update(res.extra)
+    return found

@@ -1,0 +1,252 @@
+"""Header aliases (English, German, French, Spanish + common CRM exports) and the column -> lead field mapping.
+
+Matching is case-, accent-, space- and punctuation-insensitive: ``"E-Mail"``, ``"e_mail"``, ``"EMAIL "`` and
+``"Courriel"`` all map to ``email``; ``"Job\\nTitle"`` to ``title``. A trailing number marks a numbered variant
+(``"Phone 2"``, ``"Email 1"``): the lowest number is the primary column, the others are secondary.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .text import clean_text, fold
+
+#: role -> aliases (written loosely; they are folded with :func:`header_key` when the table is built).
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "firstName": (
+        "first name", "firstname", "first", "fname", "given name", "givenname", "forename", "christian name",
+        "first_name", "contact first name", "vorname", "rufname", "prénom", "prenom", "primer nombre",
+        "nombre de pila", "voornaam", "nome proprio",
+    ),
+    "lastName": (
+        "last name", "lastname", "last", "lname", "surname", "family name", "contact last name", "nachname",
+        "familienname", "zuname", "nom de famille", "apellido", "apellidos", "primer apellido", "achternaam",
+        "cognome", "sobrenome",
+    ),
+    "fullName": (
+        "full name", "fullname", "contact name", "contact", "contact person", "lead name", "person", "name of contact",
+        "vollständiger name", "ansprechpartner", "kontakt", "kontaktperson", "nom complet", "nom et prénom",
+        "nom prénom", "prénom nom", "nombre completo", "nombre y apellidos", "nome completo",
+    ),
+    # "Name"/"Nom"/"Nombre"/"Nome": full name alone, but the other half when a first/last column exists.
+    "ambiguousName": ("name", "nom", "nombre", "nome"),
+    "middleName": ("middle name", "middlename", "middle", "second name", "zweiter vorname", "segundo nombre"),
+    "title": (
+        "title", "job title", "jobtitle", "position", "job position", "role", "job role", "job", "designation",
+        "job function", "function", "occupation", "funktion", "berufsbezeichnung", "stellung", "titel",
+        "poste", "fonction", "titre", "intitulé du poste", "cargo", "puesto", "título", "ocupación",
+    ),
+    "company": (
+        "company", "company name", "companyname", "organisation", "organization", "organisation name",
+        "organization name", "org", "account", "account name", "employer", "business", "business name",
+        "company/organization", "company/organisation", "firma", "firmenname", "unternehmen", "arbeitgeber",
+        "société", "societe", "entreprise", "raison sociale", "organisme", "empresa", "compañía", "compania",
+        "organización", "razón social", "azienda",
+    ),
+    "email": (
+        "email", "e-mail", "email address", "e-mail address", "emailaddress", "mail", "mail address", "email id",
+        "work email", "business email", "primary email", "contact email", "email adresse", "e-mail-adresse",
+        "mailadresse", "courriel", "adresse courriel", "adresse e-mail", "adresse email", "adresse mail",
+        "correo", "correo electrónico", "correo electronico", "email personal", "personal email", "other email",
+        "secondary email",
+    ),
+    "phone": (
+        "phone", "phone number", "phonenumber", "telephone", "telephone number", "tel", "tel.", "tel no",
+        "work phone", "business phone", "office phone", "direct phone", "direct dial", "primary phone",
+        "landline", "telefon", "telefonnummer", "rufnummer", "festnetz", "téléphone", "numéro de téléphone",
+        "tél", "teléfono", "telefono", "número de teléfono", "phone no", "contact number",
+        "other phone", "home phone", "secondary phone",
+    ),
+    "mobile": (
+        "mobile", "mobile phone", "mobile number", "mobile no", "cell", "cell phone", "cellphone", "cellular",
+        "handy", "mobil", "mobilnummer", "mobiltelefon", "handynummer", "portable", "téléphone portable",
+        "tél portable", "mobile portable", "móvil", "movil", "celular", "teléfono móvil", "gsm",
+    ),
+    "remarks": (
+        "remarks", "remark", "notes", "note", "comments", "comment", "memo", "bemerkung", "bemerkungen", "notiz",
+        "notizen", "kommentar", "kommentare", "anmerkung", "anmerkungen", "remarque", "remarques", "commentaire",
+        "commentaires", "observation", "observations", "notas", "nota", "comentario", "comentarios",
+        "observaciones", "observación",
+    ),
+}
+
+#: Roles whose columns also count as "lead key" columns (a sheet is a lead sheet when its header has one).
+KEY_ROLES = frozenset({"firstName", "lastName", "fullName", "ambiguousName", "company", "email", "phone", "mobile"})
+
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def header_key(header: str) -> str:
+    """Folded header used for alias lookup: accents removed, case-folded, only letters and digits kept.
+
+    ``"E-Mail Adresse"`` -> ``"emailadresse"``, ``"Job\\nTitle"`` -> ``"jobtitle"``, ``"Téléphone"`` ->
+    ``"telephone"``.
+    """
+    return "".join(ch for ch in fold(clean_text(header)) if ch.isalnum())
+
+
+_LOOKUP: dict[str, str] = {}
+for _role, _names in _ALIASES.items():
+    for _name in _names:
+        _LOOKUP.setdefault(header_key(_name), _role)
+
+
+def header_role(header: str) -> tuple[str | None, int]:
+    """``(role, number)`` for one header: role is a key of the alias table or ``None``; number is the trailing
+    number of a numbered header (``"Phone 2"`` -> ``("phone", 2)``), 0 when none.
+    """
+    key = header_key(header)
+    if not key:
+        return None, 0
+    role = _LOOKUP.get(key)
+    if role is not None:
+        return role, 0
+    m = _NUMBERED.match(key)
+    if m and m.group(1):
+        role = _LOOKUP.get(m.group(1))
+        if role is not None:
+            return role, int(m.group(2))
+    return None, 0
+
+
+def header_score(cells: list[str]) -> tuple[int, int]:
+    """How much a row looks like a lead header: ``(distinct key fields, known headers)``.
+
+    Key fields are email / phone / company / a name column; used by the readers to pick the header row.
+    """
+    key_roles: set[str] = set()
+    known = 0
+    for cell in cells:
+        role, _ = header_role(cell)
+        if role is None:
+            continue
+        known += 1
+        if role in KEY_ROLES:
+            key_roles.add("name" if role in ("firstName", "lastName", "fullName", "ambiguousName") else
+                          "phone" if role == "mobile" else role)
+    return len(key_roles), known
+
+
+@dataclass(frozen=True)
+class HeaderMap:
+    """Which column feeds which lead field.
+
+    Attributes:
+        headers: the headers as given.
+        roles: per column, one of ``firstName lastName fullName middleName title company email phone remarks`` or
+            ``None`` (unmapped). ``Mobile``/``Cell`` columns have role ``phone``.
+        email_columns / phone_columns: candidate columns in priority order (plain phone columns before mobile ones,
+            numbered columns by number); per row the first usable value is the field, the others go to remarks.
+        secondary: columns that are not the first candidate of their field (second email, mobile, ``Phone 2``…).
+        unmapped: columns no alias matched; their non-empty values go to remarks as ``"Header: value"``.
+        labels: per column, the label used in remarks for a secondary value (``"mobile"``, ``"phone 2"``).
+    """
+
+    headers: tuple[str, ...]
+    roles: tuple[str | None, ...]
+    email_columns: tuple[int, ...] = ()
+    phone_columns: tuple[int, ...] = ()
+    secondary: tuple[int, ...] = ()
+    unmapped: tuple[int, ...] = ()
+    labels: dict[int, str] = field(default_factory=dict)
+
+    def columns(self, role: str) -> list[int]:
+        """Indexes of the columns with ``role`` in column order."""
+        return [i for i, r in enumerate(self.roles) if r == role]
+
+    @property
+    def fields(self) -> dict[str, int]:
+        """Lead field -> its primary column index (``fullName`` included when there is a full-name column)."""
+        out: dict[str, int] = {}
+        for i, r in enumerate(self.roles):
+            if r is not None and r not in out:
+                out[r] = i
+        if self.email_columns:
+            out["email"] = self.email_columns[0]
+        if self.phone_columns:
+            out["phone"] = self.phone_columns[0]
+        return out
+
+    @property
+    def provided(self) -> frozenset[str]:
+        """The ``LEAD_FIELDS`` this header has a column for (a full-name column provides first and last name;
+        secondary and unmapped columns provide remarks)."""
+        roles = set(r for r in self.roles if r)
+        out: set[str] = set()
+        if roles & {"firstName", "fullName", "middleName"}:
+            out.add("firstName")
+        if roles & {"lastName", "fullName"}:
+            out.add("lastName")
+        for f in ("title", "company", "email", "phone", "remarks"):
+            if f in roles:
+                out.add(f)
+        if self.secondary or self.unmapped:
+            out.add("remarks")
+        return frozenset(out)
+
+    @property
+    def has_lead_field(self) -> bool:
+        """True when at least one column maps to email, phone, company or a name field."""
+        return any(r in ("firstName", "lastName", "fullName", "company", "email", "phone") for r in self.roles)
+
+
+def map_headers(headers: list[str]) -> HeaderMap:
+    """Map a header row to lead fields.
+
+    Args:
+        headers: header cells in column order (as read; they are cleaned here for matching).
+
+    Returns:
+        A :class:`HeaderMap`. Rules: ``Name``/``Nom``/``Nombre`` is the full name unless the file also has a first-name
+        column (then it is the last name) or a last-name column (then the first name); the first column of a role is
+        primary, later columns of the same role are secondary (their values go to remarks), except name, title,
+        company and remarks columns beyond the first, which are unmapped (``"Header: value"`` in remarks) —
+        remarks columns are all used, in column order.
+    """
+    raw = [header_role(h) for h in headers]
+    role_set = {r for r, _ in raw}
+    roles: list[str | None] = []
+    for role, _ in raw:
+        if role == "ambiguousName":
+            if "firstName" in role_set and "lastName" not in role_set:
+                role = "lastName"
+            elif "lastName" in role_set and "firstName" not in role_set:
+                role = "firstName"
+            else:
+                role = "fullName"
+        roles.append(role)
+
+    labels: dict[int, str] = {}
+    # emails: un-numbered first, then by number, then column order
+    email_idx = sorted((i for i, r in enumerate(roles) if r == "email"), key=lambda i: (raw[i][1], i))
+    phone_idx = sorted((i for i, r in enumerate(roles) if r == "phone"), key=lambda i: (raw[i][1], i))
+    mobile_idx = sorted((i for i, r in enumerate(roles) if r == "mobile"), key=lambda i: (raw[i][1], i))
+    phone_all = phone_idx + mobile_idx
+    secondary = set(email_idx[1:]) | set(phone_all[1:])
+    for i in email_idx + phone_all:
+        labels[i] = clean_text(headers[i]).lower() or ("email" if roles[i] == "email" else "phone")
+
+    final_roles: list[str | None] = []
+    seen: set[str] = set()
+    unmapped: list[int] = []
+    for i, role in enumerate(roles):
+        if role == "mobile":
+            role = "phone"
+        if role in ("firstName", "lastName", "fullName", "middleName", "title", "company"):
+            if role in seen:
+                role = None  # a second "Company" column: keep its values in remarks, never overwrite
+            else:
+                seen.add(role)
+        if role is None:
+            unmapped.append(i)
+        final_roles.append(role)
+
+    return HeaderMap(
+        headers=tuple(headers),
+        roles=tuple(final_roles),
+        email_columns=tuple(email_idx),
+        phone_columns=tuple(phone_all),
+        secondary=tuple(sorted(secondary)),
+        unmapped=tuple(unmapped),
+        labels=labels,
+    )

@@ -1,0 +1,179 @@
+"""The offline rules standardizer: ``RawRow`` -> ``StandardLead`` without any network call.
+
+Used when no ``DEEPSEEK_API_KEY`` is set, and as the fallback for rows DeepSeek misses or gets wrong
+(:mod:`easycrm_pipeline.rules.validate`). Expected values come from the handed cases 01-13 (``/work/shared/cases``).
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from ..models import LEAD_FIELDS, RawRow, StandardLead
+from . import RULES_VERSION
+from .emails import normalize_email_cell
+from .headers import HeaderMap, map_headers
+from .names import needs_casing, split_full_name, title_case_name
+from .phones import normalize_phone
+from .text import clean_text, is_placeholder
+
+#: Legal forms and small words with a fixed spelling when an ALL-CAPS company name is title-cased.
+_COMPANY_WORDS = {
+    "gmbh": "GmbH", "ag": "AG", "kg": "KG", "ohg": "OHG", "ug": "UG", "llc": "LLC", "llp": "LLP", "ltd": "Ltd",
+    "ltd.": "Ltd.", "inc": "Inc", "inc.": "Inc.", "co": "Co", "co.": "Co.", "corp": "Corp", "corp.": "Corp.",
+    "plc": "PLC", "sa": "SA", "sarl": "SARL", "sas": "SAS", "sl": "SL", "srl": "SRL", "spa": "SpA", "bv": "BV",
+    "nv": "NV", "ab": "AB", "as": "AS", "oy": "Oy", "pte": "Pte", "pty": "Pty", "kft": "Kft", "the": "The",
+    "and": "and", "of": "of", "for": "for", "und": "und", "et": "et", "y": "y", "&": "&",
+}
+_WORD = re.compile(r"\S+")
+
+
+def company_case(text: str) -> str:
+    """Title-case an ALL-CAPS company name, keep anything else as given (whitespace collapsed).
+
+    ``"SMITH EXAMPLE HOLDINGS"`` -> ``"Smith Example Holdings"``; legal forms keep their usual spelling
+    (``"ACME GMBH"`` -> ``"Acme GmbH"``); other words of up to three letters are taken as acronyms (``"IBM"``).
+    """
+    text = clean_text(text)
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) < 4 or not all(c.isupper() for c in letters):
+        return text
+    out = []
+    for i, word in enumerate(text.split(" ")):
+        low = word.lower()
+        if low in _COMPANY_WORDS:
+            fixed = _COMPANY_WORDS[low]
+            out.append(fixed[0].upper() + fixed[1:] if i == 0 else fixed)
+        elif sum(c.isalpha() for c in word) <= 3:
+            out.append(word)
+        else:
+            out.append(title_case_name(word.lower()) if "'" in word or "-" in word else word[0] + word[1:].lower())
+    return " ".join(out)
+
+
+@lru_cache(maxsize=256)
+def _header_map(headers: tuple[str, ...]) -> HeaderMap:
+    return map_headers(list(headers))
+
+
+def _join(parts: list[str]) -> str | None:
+    seen: list[str] = []
+    for p in parts:
+        p = p.strip()
+        if p and p not in seen:
+            seen.append(p)
+    return "; ".join(seen) or None
+
+
+def standardize_row(row: RawRow, default_region: str | None = None) -> StandardLead:
+    """Standardize one row with the offline rules.
+
+    Field rules: email = first valid address of the email columns (others -> ``alt email: x``, invalid ->
+    ``invalid email in source: x``); phone = first usable number of the phone columns (phone before mobile; others ->
+    ``<header>: <number>``); names from first/last columns or split from a full-name column, ALL-CAPS/all-lower
+    title-cased; company/title trimmed, ALL-CAPS company title-cased; remarks = notes columns, then secondary values,
+    then name remarks, then ``Header: value`` of unmapped columns, distinct, joined with ``"; "``.
+
+    Returns:
+        :class:`~easycrm_pipeline.models.StandardLead` with ``standardizer = RULES_VERSION``. Never raises.
+    """
+    headers = tuple(h for h, _ in row.cells)
+    values = [v for _, v in row.cells]
+    hm = _header_map(headers)
+    roles = hm.roles
+
+    def first_value(role: str) -> str:
+        for i, r in enumerate(roles):
+            if r == role:
+                return clean_text(values[i])
+        return ""
+
+    notes = [clean_text(values[i]) for i in hm.columns("remarks") if not is_placeholder(values[i])]
+    extra: list[str] = []
+
+    # email
+    email: str | None = None
+    for i in hm.email_columns:
+        res = normalize_email_cell(values[i])
+        found = ([res.email] if res.email else []) + res.extra
+        for addr in found:
+            if email is None:
+                email = addr
+            elif addr != email:
+                extra.append(f"alt email: {addr}")
+        extra.extend(f"invalid email in source: {bad}" for bad in res.invalid)
+
+    # phone
+    phone: str | None = None
+    for i in hm.phone_columns:
+        res = normalize_phone(values[i], default_region)
+        if res.phone:
+            if phone is None:
+                phone = res.phone
+            elif res.phone != phone:
+                extra.append(f"{hm.labels.get(i, 'phone')}: {res.phone}")
+        if res.remark:
+            extra.append(res.remark)
+
+    # names
+    name_remarks: list[str] = []
+    first = first_value("firstName")
+    middle = first_value("middleName")
+    last = first_value("lastName")
+    if middle:
+        first = f"{first} {middle}".strip()
+    if not first and not last:
+        full = first_value("fullName")
+        if full:
+            parts = split_full_name(full)
+            first, last = parts.first or "", parts.last or ""
+            name_remarks = list(parts.remarks)
+    if needs_casing(f"{first} {last}"):
+        first, last = title_case_name(first), title_case_name(last)
+    else:
+        # a lone SHOUTED surname next to a normal first name ("John SMITH"); short ones ("NA") kept as given
+        first = title_case_name(first) if sum(c.isalpha() for c in first) >= 4 and first.isupper() else first
+        last = title_case_name(last) if sum(c.isalpha() for c in last) >= 4 and last.isupper() else last
+
+    title = first_value("title")
+    if is_placeholder(title):
+        title = ""
+    company = company_case(first_value("company"))
+
+    unmapped = []
+    for i in hm.unmapped:
+        value = clean_text(values[i])
+        if value:
+            header = clean_text(headers[i]) or f"Column {i + 1}"
+            unmapped.append(f"{header}: {value}")
+
+    remarks = _join(notes + extra + name_remarks + unmapped)
+    fields: dict[str, str | None] = {
+        "firstName": first or None,
+        "lastName": last or None,
+        "title": title or None,
+        "company": company or None,
+        "email": email,
+        "phone": phone,
+        "remarks": remarks,
+    }
+    assert tuple(fields) == LEAD_FIELDS
+    provided = hm.provided | ({"remarks"} if remarks else set())
+    return StandardLead(
+        row_id=row.row_id,
+        sheet=row.sheet,
+        row_number=row.row_number,
+        fields=fields,
+        provided=frozenset(provided),
+        raw=row.as_request_dict(),
+        standardizer=RULES_VERSION,
+    )
+
+
+def standardize_rows(rows: list[RawRow], default_region: str | None = None) -> list[StandardLead]:
+    """Standardize every row with the offline rules: one :class:`StandardLead` per :class:`RawRow`, same order.
+
+    Args:
+        rows: rows from :func:`easycrm_pipeline.parsing.read_file` (``ParsedFile.rows``).
+        default_region: ``EASYCRM_DEFAULT_REGION`` (ISO alpha-2) or ``None`` (never invent a country code).
+    """
+    return [standardize_row(r, default_region) for r in rows]

@@ -1,0 +1,37 @@
+"""Small text helpers shared by the rules and the readers."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+#: Invisible characters that sneak into cells copied from web pages / Excel (zero-width space/joiners, BOM, word
+#: joiner, soft hyphen). Removed everywhere.
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_INVISIBLE_RE = re.compile(f"[{INVISIBLE}]")
+_WS_RE = re.compile(r"\s+")
+
+#: Cell values meaning "no value" for phone / notes / email columns (never for names or companies: case 13).
+PLACEHOLDERS = frozenset({"", "na", "n/a", "n.a.", "n.a", "-", "--", "---", "none", "null", "nil", "nan", "#n/a", "?"})
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without zero-width characters and BOMs, NBSP/narrow NBSP turned into plain spaces."""
+    return _INVISIBLE_RE.sub("", text).replace("\u00a0", " ").replace("\u202f", " ")
+
+
+def clean_text(text: str | None) -> str:
+    """Invisible characters removed, whitespace (incl. newlines) collapsed to one space, stripped; ``None`` -> ``""``."""
+    if text is None:
+        return ""
+    return _WS_RE.sub(" ", strip_invisible(str(text))).strip()
+
+
+def is_placeholder(text: str | None) -> bool:
+    """True for empty text and the placeholders ``NA``, ``N/A``, ``n/a``, ``-``, ``none``, ``null``… (any case)."""
+    return clean_text(text).casefold() in PLACEHOLDERS
+
+
+def fold(text: str) -> str:
+    """Case-folded, accent-free form used for insensitive comparisons (``"Téléphone"`` -> ``"telephone"``)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
