@@ -306,15 +306,17 @@ class DeepSeekClient:
         if len({r.row_id for r in rows}) != len(rows):
             raise ValueError("row ids in a batch must be unique")
         answer = BatchAnswer(standardizer=self.standardizer)
+        omitted: list[str] = []  # rows the answer left out -> re-requested once
+        failed: list[str] = []   # rows whose sub-request failed (cut alone, retries exhausted) -> reported as is
         try:
-            self._standardize_group(rows, default_max_tokens(len(rows)), answer, top=True)
-            if answer.missing:
-                first_missing = list(answer.missing)
-                still = [r for r in rows if r.row_id in set(first_missing)]
-                answer.missing = []
-                answer.errors.append(f"{len(still)} row(s) missing from the answer, re-requested on their own: "
-                                     + ", ".join(r.row_id for r in still))
-                self._standardize_group(still, default_max_tokens(len(still)), answer, top=False, follow_up=True)
+            self._standardize_group(rows, default_max_tokens(len(rows)), answer, omitted, failed, top=True)
+            if omitted:
+                again = [r for r in rows if r.row_id in set(omitted)]
+                answer.errors.append(f"{len(again)} row(s) missing from the answer, re-requested on their own: "
+                                     + ", ".join(r.row_id for r in again))
+                still: list[str] = []
+                self._standardize_group(again, default_max_tokens(len(again)), answer, still, failed, top=False)
+                failed.extend(still)
         except DeepSeekError as exc:
             exc.usage = answer.usage
             raise
@@ -322,17 +324,17 @@ class DeepSeekClient:
             raise DeepSeekBatchFailed("DeepSeek answered no row of the batch: " + "; ".join(answer.errors[-3:]),
                                       usage=answer.usage)
         answer.items = {r.row_id: answer.items[r.row_id] for r in rows if r.row_id in answer.items}
-        order = {r.row_id: i for i, r in enumerate(rows)}
-        answer.missing = sorted(set(answer.missing) - set(answer.items), key=order.__getitem__)
+        answer.missing = [r.row_id for r in rows if r.row_id not in answer.items]
         return answer
 
     # -- internals ---------------------------------------------------------------------------------------------
-    def _standardize_group(self, rows: list[RawRow], max_tokens: int, answer: BatchAnswer, *, top: bool,
-                           follow_up: bool = False) -> None:
-        """Request ``rows``; on a cut reply split in halves. Fills ``answer`` in place.
+    def _standardize_group(self, rows: list[RawRow], max_tokens: int, answer: BatchAnswer, omitted: list[str],
+                           failed: list[str], *, top: bool) -> None:
+        """Request ``rows``; on a cut reply split in halves. Fills ``answer.items``/``errors``/``usage`` in place,
+        appends row ids left out of an answer to ``omitted`` and row ids whose sub-request failed to ``failed``.
 
         ``top``: errors of this request propagate (the whole batch failed). Otherwise a rejected/failed sub-request
-        marks its rows missing and records the error; :class:`DeepSeekFatal` always propagates.
+        marks its rows failed and records the error; :class:`DeepSeekFatal` always propagates.
         """
         try:
             parsed = self._request(rows, max_tokens, answer.usage)
@@ -342,28 +344,28 @@ class DeepSeekClient:
             if top:
                 raise
             answer.errors.append(f"sub-request for {len(rows)} row(s) failed: {exc.reason}")
-            answer.missing.extend(r.row_id for r in rows)
+            failed.extend(r.row_id for r in rows)
             return
         if parsed is _LENGTH:
             if len(rows) == 1:
                 reason = f"reply cut at max_tokens={max_tokens} even for the single row {rows[0].row_id}"
-                if top and not follow_up:
+                if top:
                     raise DeepSeekBatchFailed(reason, usage=answer.usage)
                 answer.errors.append(reason)
-                answer.missing.append(rows[0].row_id)
+                failed.append(rows[0].row_id)
                 return
             half = (len(rows) + 1) // 2
             answer.errors.append(f"reply cut at max_tokens={max_tokens} for {len(rows)} rows: split {half}+"
                                  f"{len(rows) - half}")
             # Halves keep the parent's budget: the cut shows rows need more than the per-row estimate.
-            self._standardize_group(rows[:half], max_tokens, answer, top=False, follow_up=follow_up)
-            self._standardize_group(rows[half:], max_tokens, answer, top=False, follow_up=follow_up)
+            self._standardize_group(rows[:half], max_tokens, answer, omitted, failed, top=False)
+            self._standardize_group(rows[half:], max_tokens, answer, omitted, failed, top=False)
             return
         matched, missing, ignored = join_items(rows, parsed)
         for item in ignored:
             answer.errors.append(f"ignored reply item ({item['reason']})")
         answer.items.update(matched)
-        answer.missing.extend(missing)
+        omitted.extend(missing)
 
     def _request(self, rows: list[RawRow], max_tokens: int, usage: Usage) -> Any:
         """POST one request with retries. Returns the parsed ``{"leads": [...]}`` or ``_LENGTH``."""

@@ -125,6 +125,18 @@ def raw_emails(row: RawRow) -> set[str]:
     return found
 
 
+def _merged(item: dict[str, Any], row_id: str, emails_of: dict[str, set[str]]) -> bool:
+    """True when the item's email holds an address of another row of the batch that its own row does not have:
+    the model merged two leads into one item (GalTransl#11 kind), so its fields can't be trusted."""
+    value = coerce_value(item.get("email"))
+    if not value:
+        return False
+    found = {m.lower().rstrip(".") for m in _EMAIL_RE.findall(value)}
+    own = emails_of.get(row_id, set())
+    return any(addr not in own and any(addr in e for rid, e in emails_of.items() if rid != row_id)
+               for addr in found)
+
+
 def _fields(item: dict[str, Any]) -> dict[str, str | None]:
     return {name: coerce_value(item.get(name)) for name in LEAD_FIELDS}
 
@@ -137,6 +149,7 @@ def join_items(rows: Sequence[RawRow], parsed: dict[str, Any]
       * an item whose id was sent and appears once -> matched;
       * an id that appears in more than one item -> every copy ignored (ambiguous), the row stays missing;
       * an id that was not sent (invented, merged ``"a,b"``, non-string) -> ignored;
+      * an item whose ``email`` holds another row's raw address (and not its own row's) -> ignored as merged;
       * an item without id is accepted only when its ``email`` (trimmed, case-insensitive) equals an address in the
         raw cells of exactly one row that is still unmatched after the id pass; otherwise ignored;
       * fields outside ``LEAD_FIELDS`` are dropped; values are coerced by :func:`coerce_value`;
@@ -170,15 +183,18 @@ def join_items(rows: Sequence[RawRow], parsed: dict[str, Any]
         else:
             by_id.setdefault(item_id, []).append(item)
 
+    emails_of = {rid: raw_emails(row) for rid, row in sent.items()}
     matched: dict[str, dict[str, str | None]] = {}
     for row_id, group in by_id.items():
-        if len(group) == 1:
-            matched[row_id] = _fields(group[0])
-        else:
+        if len(group) != 1:
             ignored.extend({"reason": "duplicate id", "item": it} for it in group)
+        elif _merged(group[0], row_id, emails_of):
+            ignored.append({"reason": "merged with another row", "item": group[0]})
+        else:
+            matched[row_id] = _fields(group[0])
 
     if no_id:
-        unmatched_emails = {rid: raw_emails(row) for rid, row in sent.items() if rid not in matched}
+        unmatched_emails = {rid: emails for rid, emails in emails_of.items() if rid not in matched}
         for item in no_id:
             email = coerce_value(item.get("email"))
             email = email.lower() if email else None

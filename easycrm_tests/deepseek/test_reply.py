@@ -105,3 +105,15 @@ def test_numeric_ids_match_their_text():
     row = RawRow("7", None, 7, (("Name", "A"),))
     matched, missing, _ = join_items([row], {"leads": [{"id": 7, "firstName": "A"}]})
     assert list(matched) == ["7"] and missing == []
+
+
+def test_merged_item_is_not_trusted():
+    rows = _rows()
+    merged = {"id": "r1", "firstName": "P1 & P2", "email": "p1@example.com; p2@example.com"}
+    matched, missing, ignored = join_items(rows, {"leads": [merged, _item(3), _item(4)]})
+    assert set(matched) == {"r3", "r4"} and missing == ["r1", "r2"]
+    assert [i["reason"] for i in ignored] == ["merged with another row"]
+    # the same address on two rows of the batch (file duplicates) is not a merge
+    twin = rows[:1] + [RawRow("r9", None, 9, (("Email", "p1@example.com"),))]
+    matched, _, _ = join_items(twin, {"leads": [_item(1)]})
+    assert list(matched) == ["r1"]
