@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.request
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,12 +34,27 @@ _AWS_ENV_TO_CLEAR = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_IGNORE_CONFIGURE
                      "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
 
 
+def reset_moto(endpoint_url: str) -> None:
+    """Empty every moto backend (``POST /moto-api/reset``).
+
+    moto keeps its state in process-global backends, shared by every moto server (and ``mock_aws``) in the same
+    Python process — a new server does not start empty by itself.
+    """
+    request = urllib.request.Request(f"{endpoint_url}/moto-api/reset", data=b"", method="POST")
+    with _NO_PROXY_OPENER.open(request, timeout=10) as response:
+        response.read()
+
+
+_NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 @contextmanager
 def moto_endpoint() -> Iterator[str]:
-    """Start a fresh moto server (all services, empty state) on a free loopback port; yield its URL; stop it.
+    """Start a moto server (all services) on a free loopback port, emptied on entry and exit; yield its URL; stop it.
 
     The OS picks the port (port 0), so parallel test processes never collide. The server runs in a daemon thread;
     werkzeug's one-line-per-request access log is silenced while it runs (thousands of uploads in some tests).
+    Because moto's state is process-global (see :func:`reset_moto`), don't run two of these at once in one process.
     """
     access_log = logging.getLogger("werkzeug")
     old_level = access_log.level
@@ -47,7 +63,10 @@ def moto_endpoint() -> Iterator[str]:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        url = f"http://{host}:{port}"
+        reset_moto(url)
+        yield url
+        reset_moto(url)
     finally:
         server.stop()
         access_log.setLevel(old_level)
