@@ -31,6 +31,8 @@ FOLDER_SETTLE_SECONDS = 1.0
 FOLDER_HASH_BUDGET_SECONDS = 30.0
 #: Per tick, at most this many individual "ignored"/"skipped" log lines per kind, then one summary line.
 MAX_LOG_LINES_PER_KIND = 50
+#: Graph path of the ``parse_file`` op inside ``ingest_job`` (the ``leads`` graph asset), see :func:`run_config_for`.
+PARSE_FILE_OP_PATH: tuple[str, ...] = ("leads", "parse_file")
 
 
 class _CappedLog:
@@ -49,18 +51,33 @@ class _CappedLog:
             self.context.log.info(f"... and {self.count - MAX_LOG_LINES_PER_KIND} more {self.kind} files ({self.count} in all)")
 
 
+def run_config_for(f: DropFile) -> dict:
+    """``parse_file``'s op config for one file, nested at :data:`PARSE_FILE_OP_PATH`.
+
+    The team contract says ``{"ops": {"parse_file": {"config": {"location", "file_name"}}}}``; in ``ingest_job``
+    ``parse_file`` lives inside the ``leads`` graph asset, whose job rejects that shape ("unexpected config entry
+    'parse_file' at path root:ops"), so the same config is nested one graph deeper:
+    ``{"ops": {"leads": {"ops": {"parse_file": {"config": {"location": ..., "file_name": ...}}}}}}``.
+    """
+    node: dict = {"config": {"location": f.location, "file_name": f.file_name}}
+    for name in reversed(PARSE_FILE_OP_PATH):
+        node = {"ops": {name: node}}
+    return node
+
+
 def run_request_for(f: DropFile) -> dg.RunRequest:
     """The ``ingest_job`` run request for one file.
 
     ``run_key`` = ``"{partition_key}@{fingerprint}"`` (the daemon drops a run_key it already launched, so a replayed tick
-    never doubles a run); ``run_config`` = ``{"ops": {"parse_file": {"config": {"location", "file_name"}}}}``;
-    tags ``easycrm/location`` and ``easycrm/fingerprint``.
+    never doubles a run); ``run_config`` = :func:`run_config_for`; tags ``easycrm/location``, ``easycrm/fingerprint``
+    and ``easycrm/file_name`` (the tag ``easycrm ingest`` sets too; ``parse_file`` falls back to it, ``easycrm status``
+    shows it).
     """
     return dg.RunRequest(
         partition_key=f.partition_key,
         run_key=f"{f.partition_key}@{f.fingerprint}",
-        run_config={"ops": {"parse_file": {"config": {"location": f.location, "file_name": f.file_name}}}},
-        tags={"easycrm/location": f.location, "easycrm/fingerprint": f.fingerprint},
+        run_config=run_config_for(f),
+        tags={"easycrm/location": f.location, "easycrm/fingerprint": f.fingerprint, "easycrm/file_name": f.file_name},
     )
 
 
