@@ -1,0 +1,1 @@
+"""Tests of the pure drop-zone logic (easycrm_pipeline.dropzone)."""
