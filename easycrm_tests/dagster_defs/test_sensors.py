@@ -1,0 +1,371 @@
+"""inbox_sensor and s3_sensor, evaluated with a real DagsterInstance (temp dir) — S3 against moto in server mode on
+loopback, with real boto3 calls over HTTP.
+
+``tick()`` evaluates a sensor the way the daemon does for what matters here: it applies the returned dynamic-partition
+requests to the instance and hands the returned cursor to the next tick.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import dagster as dg
+import pytest
+from dagster_aws.s3 import S3Resource
+
+from easycrm_pipeline.dagster_defs import sensors
+from easycrm_pipeline.dagster_defs.partitions import lead_files
+from easycrm_pipeline.dagster_defs.sensors import inbox_sensor, s3_sensor
+from easycrm_tests.support.fixtures import moto_server  # noqa: F401
+
+BUCKET = "easycrm-drops"
+PREFIX = "uploads/"
+
+
+# --- helpers --------------------------------------------------------------------------------------------------------
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@dataclass
+class Tick:
+    result: dg.SensorResult | dg.SkipReason
+    logs: list[str]
+    runs: list[dg.RunRequest] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    cursor: str | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        return [r.partition_key for r in self.runs]
+
+    @property
+    def skip_message(self) -> str | None:
+        if isinstance(self.result, dg.SkipReason):
+            return self.result.skip_message
+        return self.result.skip_reason.skip_message if self.result.skip_reason else None
+
+
+def tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str | None, **resources) -> Tick:
+    """Evaluate ``sensor`` once; apply its partition adds to ``instance`` like the daemon; return what it asked."""
+    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources or None)
+    handler = _ListHandler()
+    ctx.log.addHandler(handler)
+    result = sensor(ctx)
+    out = Tick(result=result, logs=handler.lines, cursor=cursor)
+    if isinstance(result, dg.SensorResult):
+        out.runs = list(result.run_requests or [])
+        for req in result.dynamic_partitions_requests or []:
+            assert req.partitions_def_name == "lead_files"
+            out.added.extend(req.partition_keys)
+            instance.add_dynamic_partitions(req.partitions_def_name, req.partition_keys)
+        out.cursor = result.cursor
+    return out
+
+
+def parse_cfg(run: dg.RunRequest) -> dict:
+    """parse_file's op config inside the ``leads`` graph asset."""
+    return run.run_config["ops"]["leads"]["ops"]["parse_file"]["config"]
+
+
+def cursor_files(cursor: str | None) -> dict[str, str]:
+    return json.loads(cursor)["files"] if cursor else {}
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    home = tmp_path / "sensor_dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as inst:
+        yield inst
+
+
+# --- folder sensor --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def inbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "drop_inbox"
+    folder.mkdir()
+    monkeypatch.setenv("EASYCRM_INBOX", str(folder))
+    monkeypatch.setattr(sensors, "FOLDER_SETTLE_SECONDS", 0.0)  # files written by the test are complete
+    return folder
+
+
+def drop(inbox: Path, rel: str, data: bytes) -> Path:
+    path = inbox / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def sha_fp(data: bytes) -> str:
+    return f"{hashlib.sha256(data).hexdigest()}:{len(data)}"
+
+
+def test_folder_new_same_changed(inbox: Path, instance: dg.DagsterInstance) -> None:
+    v1 = b"email,firstName\na@x.com,Ann\n"
+    path = drop(inbox, "leads.csv", v1)
+
+    first = tick(inbox_sensor, instance, None)
+    assert first.keys == ["leads.csv"] and first.added == ["leads.csv"]
+    (run,) = first.runs
+    assert run.run_key == f"leads.csv@{sha_fp(v1)}"
+    assert parse_cfg(run) == {"location": str(path), "file_name": "leads.csv"}
+    assert run.run_config == {"ops": {"leads": {"ops": {"parse_file": {"config": parse_cfg(run)}}}}}
+    assert run.tags == {"easycrm/location": str(path), "easycrm/fingerprint": sha_fp(v1), "easycrm/file_name": "leads.csv"}
+    assert json.loads(first.cursor) == {"v": 1, "files": {"leads.csv": sha_fp(v1)}}
+    assert instance.get_dynamic_partitions("lead_files") == ["leads.csv"]
+
+    again = tick(inbox_sensor, instance, first.cursor)
+    assert again.runs == [] and again.added == []
+    assert again.skip_message == f"no new or changed lead files in {inbox} (1 unchanged, 0 ignored)"
+    assert any("skipped 'leads.csv': same content dropped again" in line for line in again.logs)
+    assert again.cursor == first.cursor
+
+    # same content written again (new mtime): still the same content -> skipped
+    drop(inbox, "leads.csv", v1)
+    assert tick(inbox_sensor, instance, again.cursor).runs == []
+
+    v2 = b"email,firstName\na@x.com,Anna\nb@x.com,Bob\n"
+    drop(inbox, "leads.csv", v2)
+    changed = tick(inbox_sensor, instance, again.cursor)
+    assert changed.keys == ["leads.csv"]
+    assert changed.added == []  # the partition exists already
+    assert changed.runs[0].run_key == f"leads.csv@{sha_fp(v2)}" != run.run_key
+    assert cursor_files(changed.cursor) == {"leads.csv": sha_fp(v2)}
+    assert any("run 'leads.csv' (changed" in line for line in changed.logs)
+
+
+def test_folder_without_cursor_requests_again_but_does_not_readd_partition(
+    inbox: Path, instance: dg.DagsterInstance
+) -> None:
+    drop(inbox, "a.csv", b"email\na@x.com\n")
+    first = tick(inbox_sensor, instance, None)
+    assert first.added == ["a.csv"]
+    # cursor lost/reset: the file is requested again with the same run_key (the daemon drops duplicate run_keys),
+    # and the existing partition is not added twice
+    reset = tick(inbox_sensor, instance, None)
+    assert [r.run_key for r in reset.runs] == [r.run_key for r in first.runs]
+    assert reset.added == []
+
+
+def test_folder_ignores_with_reasons(inbox: Path, instance: dg.DagsterInstance) -> None:
+    drop(inbox, "~$lock.xlsx", b"lock")
+    drop(inbox, "notes.txt", b"hello")
+    drop(inbox, ".hidden.csv", b"email\n")
+    drop(inbox, ".partial/upload.csv", b"email\n")
+    drop(inbox, "empty.csv", b"")
+    (inbox / "just a folder").mkdir()
+    result = tick(inbox_sensor, instance, None)
+    assert result.runs == [] and result.added == []
+    assert result.skip_message == f"no new or changed lead files in {inbox} (0 unchanged, 5 ignored)"
+    assert sorted(result.logs) == sorted([
+        "ignored '.partial/': hidden folder (not scanned)",
+        "ignored '.hidden.csv': hidden file (name starts with '.')",
+        "ignored 'empty.csv': empty file (0 bytes)",
+        "ignored 'notes.txt': not a lead file extension '.txt' (expected .csv, .xls, .xlsm, .xlsx)",
+        "ignored '~$lock.xlsx': Excel lock file (~$...)",
+    ])
+    assert instance.get_dynamic_partitions("lead_files") == []
+
+
+def test_folder_odd_names_become_valid_partition_keys(inbox: Path, instance: dg.DagsterInstance) -> None:
+    names = ["sub dir/Léads 2024.csv", "a/b/c/深い リード.xlsx", "Report... final.CSV", "tab\tand\nnewline.xls"]
+    for i, name in enumerate(names):
+        drop(inbox, name, f"email\n{i}@x.com\n".encode())
+    result = tick(inbox_sensor, instance, None)
+    keys = result.keys
+    assert keys[:2] == ["Report\u2026 final.CSV #" + hashlib.sha256(b"Report... final.CSV").hexdigest()[:8],
+                        "a/b/c/深い リード.xlsx"]
+    assert keys[2] == "sub dir/Léads 2024.csv"
+    assert keys[3].startswith("tab\u2409and\u240anewline.xls #")
+    dg.StaticPartitionsDefinition(keys)  # dagster's own key validation
+    assert sorted(instance.get_dynamic_partitions("lead_files")) == sorted(keys)
+    by_key = {r.partition_key: r for r in result.runs}
+    cfg = parse_cfg(by_key["sub dir/Léads 2024.csv"])
+    assert cfg == {"location": str(inbox / "sub dir" / "Léads 2024.csv"), "file_name": "Léads 2024.csv"}
+    # the real (unsanitized) name is what the job reads and what sourceFile shows
+    odd = parse_cfg(by_key[keys[3]])
+    assert odd["file_name"] == "tab\tand\nnewline.xls" and Path(odd["location"]).is_file()
+    # next tick: all unchanged
+    assert tick(inbox_sensor, instance, result.cursor).runs == []
+
+
+def test_folder_cap_spreads_over_ticks_without_loss_or_doubles(
+    inbox: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sensors, "MAX_RUN_REQUESTS_PER_TICK", 2)
+    for i in range(5):
+        drop(inbox, f"f{i}.csv", f"email\n{i}@x.com\n".encode())
+    cursor, seen, sizes = None, [], []
+    for _ in range(4):
+        t = tick(inbox_sensor, instance, cursor)
+        sizes.append(len(t.runs))
+        seen += t.keys
+        cursor = t.cursor
+    assert sizes == [2, 2, 1, 0]
+    assert seen == [f"f{i}.csv" for i in range(5)]
+    assert len(cursor_files(cursor)) == 5
+
+
+def test_folder_missing_inbox_skips(tmp_path: Path, instance: dg.DagsterInstance, monkeypatch) -> None:
+    monkeypatch.setenv("EASYCRM_INBOX", str(tmp_path / "no such folder"))
+    result = tick(inbox_sensor, instance, None)
+    assert isinstance(result.result, dg.SkipReason) and "does not exist" in result.skip_message
+
+
+def test_folder_run_config_is_valid_for_the_ingest_job(inbox: Path, instance: dg.DagsterInstance) -> None:
+    """The run config must pass the real job's config schema, or the daemon refuses to launch the run."""
+    from easycrm_pipeline.definitions import defs
+
+    drop(inbox, "sub dir/Léads 2024.csv", b"email\na@x.com\n")
+    (run,) = tick(inbox_sensor, instance, None).runs
+    job = defs.resolve_job_def("ingest_job")
+    assert job.partitions_def == lead_files
+    dg.validate_run_config(job, run.run_config)  # raises DagsterInvalidConfigError on a wrong shape
+    assert parse_cfg(run) == {"location": str(inbox / "sub dir" / "Léads 2024.csv"), "file_name": "Léads 2024.csv"}
+    with pytest.raises(dg.DagsterInvalidConfigError, match="parse_file"):  # the brief's flat shape is refused
+        dg.validate_run_config(job, {"ops": {"parse_file": {"config": {"location": "x", "file_name": "x"}}}})
+    assert {s.name for s in defs.sensors} >= {"inbox_sensor", "s3_sensor"}
+    assert "s3" in (defs.resources or {})  # s3_sensor's resource is bound
+
+
+# --- S3 sensor (moto server, real HTTP) ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3_env(moto_server: str, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    monkeypatch.setenv("EASYCRM_S3_BUCKET", BUCKET)
+    monkeypatch.setenv("EASYCRM_S3_PREFIX", PREFIX)
+    return client
+
+
+def s3_tick(instance: dg.DagsterInstance, cursor: str | None) -> Tick:
+    return tick(s3_sensor, instance, cursor, s3=S3Resource())
+
+
+def etag_fp(client, key: str) -> str:
+    head = client.head_object(Bucket=BUCKET, Key=key)
+    return f"{head['ETag'].strip(chr(34))}:{head['ContentLength']}"
+
+
+def test_s3_sensor_is_off_without_bucket(instance: dg.DagsterInstance, monkeypatch) -> None:
+    monkeypatch.delenv("EASYCRM_S3_BUCKET", raising=False)
+    result = tick(s3_sensor, instance, None, s3=S3Resource())
+    assert isinstance(result.result, dg.SkipReason)
+    assert result.skip_message == "EASYCRM_S3_BUCKET is not set"
+
+
+def test_s3_more_than_1000_keys_across_ticks(s3_env, instance: dg.DagsterInstance) -> None:
+    client = s3_env
+    keys = [f"{PREFIX}batch/lead-{i:04d}.csv" for i in range(1005)]
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        list(pool.map(lambda k: client.put_object(Bucket=BUCKET, Key=k, Body=f"email\n{k}@x.com\n".encode()), keys))
+    # noise that must not become runs
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}batch/", Body=b"")
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}~$lock.xlsx", Body=b"lock")
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}notes.txt", Body=b"hi")
+    client.put_object(Bucket=BUCKET, Key="elsewhere/outside-prefix.csv", Body=b"email\n")
+    assert client.list_objects_v2(Bucket=BUCKET, Prefix=PREFIX)["IsTruncated"] is True  # really > 1 page
+
+    cap = sensors.MAX_RUN_REQUESTS_PER_TICK
+    cursor, requested, sizes = None, [], []
+    while True:
+        t = s3_tick(instance, cursor)
+        sizes.append(len(t.runs))
+        requested += t.keys
+        cursor = t.cursor
+        if not t.runs:
+            break
+        assert len(sizes) < 10
+    expected = [f"s3://{BUCKET}/{k}" for k in keys]
+    assert sizes == [cap] * (1005 // cap) + ([1005 % cap] if 1005 % cap else []) + [0]
+    assert len(requested) == len(set(requested)) == 1005
+    assert sorted(requested) == expected
+    assert sorted(instance.get_dynamic_partitions("lead_files")) == expected
+    assert sorted(cursor_files(cursor)) == expected
+    assert any(f"ignored '{PREFIX}~$lock.xlsx': Excel lock file" in line for line in t.logs)
+    assert any(f"ignored '{PREFIX}batch/': folder marker" in line for line in t.logs)
+    assert t.skip_message == f"no new or changed lead files in s3://{BUCKET}/{PREFIX} (1005 unchanged, 3 ignored)"
+
+
+def test_s3_same_second_late_and_reuploaded(s3_env, instance: dg.DagsterInstance) -> None:
+    client = s3_env
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}m-middle.csv", Body=b"email\nm@x.com\n")
+    first = s3_tick(instance, None)
+    assert first.keys == [f"s3://{BUCKET}/{PREFIX}m-middle.csv"]
+    (run,) = first.runs
+    fp = etag_fp(client, f"{PREFIX}m-middle.csv")
+    body_md5 = hashlib.md5(b"email\nm@x.com\n").hexdigest()
+    assert fp == f"{body_md5}:14"
+    assert run.run_key == f"s3://{BUCKET}/{PREFIX}m-middle.csv@{fp}"
+    assert parse_cfg(run) == {"location": f"s3://{BUCKET}/{PREFIX}m-middle.csv", "file_name": "m-middle.csv"}
+    assert run.tags == {"easycrm/location": f"s3://{BUCKET}/{PREFIX}m-middle.csv", "easycrm/fingerprint": fp,
+                        "easycrm/file_name": "m-middle.csv"}
+
+    # several uploads within the same second, and a "late" one whose key sorts before every processed key
+    burst = [f"{PREFIX}z-same-second-{i}.csv" for i in range(5)] + [f"{PREFIX}a-late upload Ü.csv"]
+    started = time.time()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda k: client.put_object(Bucket=BUCKET, Key=k, Body=f"email\n{k}@x.com\n".encode()), burst))
+    assert time.time() - started < 1.0
+    stamps = {client.head_object(Bucket=BUCKET, Key=k)["LastModified"].replace(microsecond=0) for k in burst}
+    assert len(stamps) <= 2  # same second (or straddling one boundary)
+    second = s3_tick(instance, first.cursor)
+    assert sorted(second.keys) == sorted(f"s3://{BUCKET}/{k}" for k in burst)
+    assert sorted(second.added) == sorted(second.keys)
+
+    # re-upload the same key with the same content: skipped and logged
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}m-middle.csv", Body=b"email\nm@x.com\n")
+    third = s3_tick(instance, second.cursor)
+    assert third.runs == []
+    assert any(f"skipped 's3://{BUCKET}/{PREFIX}m-middle.csv': same content dropped again" in line
+               for line in third.logs)
+
+    # re-upload with different content: run again (new run_key), partition not re-added
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}m-middle.csv", Body=b"email\nm@x.com\nn@x.com\n")
+    fourth = s3_tick(instance, third.cursor)
+    new_fp = etag_fp(client, f"{PREFIX}m-middle.csv")
+    assert new_fp != fp
+    assert [r.run_key for r in fourth.runs] == [f"s3://{BUCKET}/{PREFIX}m-middle.csv@{new_fp}"]
+    assert fourth.added == []
+    assert cursor_files(fourth.cursor)[f"s3://{BUCKET}/{PREFIX}m-middle.csv"] == new_fp
+    assert len(cursor_files(fourth.cursor)) == 7
+
+    # a processed key deleted from the bucket does not break later ticks (since_key would raise forever)
+    client.delete_object(Bucket=BUCKET, Key=f"{PREFIX}m-middle.csv")
+    fifth = s3_tick(instance, fourth.cursor)
+    assert fifth.runs == [] and fifth.skip_message.startswith("no new or changed lead files")
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}0-after-delete.csv", Body=b"email\nq@x.com\n")
+    assert s3_tick(instance, fifth.cursor).keys == [f"s3://{BUCKET}/{PREFIX}0-after-delete.csv"]
+
+
+def test_s3_missing_bucket_fails_the_tick_clearly(s3_env, instance: dg.DagsterInstance, monkeypatch) -> None:
+    monkeypatch.setenv("EASYCRM_S3_BUCKET", "no-such-bucket")
+    with pytest.raises(RuntimeError, match="cannot list s3://no-such-bucket/uploads/: .*NoSuchBucket"):
+        s3_tick(instance, None)
+
+
+def test_moto_fixture_sets_the_aws_environment(moto_server: str) -> None:  # noqa: F811
+    assert moto_server.startswith("http://127.0.0.1:")
+    assert os.environ["AWS_ENDPOINT_URL"] == moto_server
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "testing" and os.environ["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert S3Resource().get_client().list_buckets()["Buckets"] == []
