@@ -29,7 +29,7 @@ def normalize_header(text: str) -> str:
 
 
 def _is_blank(cells: list[str]) -> bool:
-    return all(not c.strip() for c in cells)
+    return not "".join(cells).strip()
 
 
 @dataclass
@@ -114,12 +114,15 @@ def build_sheet(
         yield from it
 
     blank_run = 0
+    width = len(headers)
+    first_key = header_keys[0] if header_keys else None
+    rows_append = result.rows.append
     for row_number, cells in rest():
-        if _is_blank(cells):
+        if not "".join(cells).strip():
             report.skipped_blank += 1
             blank_run += 1
             if max_blank_run is not None and blank_run >= max_blank_run:
-                remaining = sum(1 for _, c in it if not _is_blank(c))
+                remaining = sum(1 for _, c in it if "".join(c).strip())
                 if remaining:
                     result.quarantine.append(QuarantineRow(
                         sheet, row_number + 1,
@@ -130,22 +133,30 @@ def build_sheet(
             continue
         blank_run = 0
         values = [c.strip() for c in cells]
-        width = len(headers)
-        while len(values) > width and not values[-1]:
-            values.pop()
-        names = headers + [f"Column {k + 1}" for k in range(width, len(values))]
-        if len(values) < len(names):
-            values = values + [""] * (len(names) - len(values))
-        pairs = tuple(zip(names, values))
-        row = RawRow(row_id=f"{sheet_index}:{row_number}", sheet=sheet, row_number=row_number, cells=pairs)
-        filled = [v for v in values if v]
-        if [v.casefold() for v in values[: len(header_keys)]] == header_keys and len(filled) > 1:
+        n = len(values)
+        if n == width:
+            names = headers
+        else:
+            while n > width and not values[-1]:
+                values.pop()
+                n -= 1
+            if n < width:
+                values.extend([""] * (width - n))
+                names = headers
+            else:
+                names = headers + [f"Column {k + 1}" for k in range(width, n)]
+        row = RawRow(f"{sheet_index}:{row_number}", sheet, row_number, tuple(zip(names, values)))
+        filled = len(values) - values.count("")
+        if (filled > 1 and values[0].casefold() == first_key
+                and [v.casefold() for v in values[:width]] == header_keys):
             result.quarantine.append(QuarantineRow(sheet, row_number, REPEATED_HEADER_REASON, row.as_request_dict()))
             continue
-        if len(filled) == 1 and "@" not in filled[0] and not any(values[k] for k in phone_cols if k < len(values)):
-            result.quarantine.append(QuarantineRow(sheet, row_number, FOOTER_REASON, row.as_request_dict()))
-            continue
-        result.rows.append(row)
+        if filled == 1:
+            only = next(v for v in values if v)
+            if "@" not in only and not any(values[k] for k in phone_cols if k < len(values)):
+                result.quarantine.append(QuarantineRow(sheet, row_number, FOOTER_REASON, row.as_request_dict()))
+                continue
+        rows_append(row)
     report.rows = len(result.rows)
     if result.rows:
         report.status = "leads"
