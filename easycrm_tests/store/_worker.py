@@ -1,0 +1,107 @@
+"""Subprocess entry points for the store's multi-process tests (run as ``python -m easycrm_tests.store._worker``).
+
+Commands (each prints one JSON document on stdout at the end):
+
+* ``write DB WORKER FILES START_AT`` — wait until ``time.time() >= START_AT``, then upsert ``FILES`` files of
+  400 leads each: file ``j`` of worker ``k`` holds emails ``p{i}@example.com`` for ``i`` in
+  ``range(k*250 + j*100, ... + 400) mod 1000`` with title ``w{k}f{j}`` (so every match is a real update).
+  Prints ``[{"file", "run_id", "created", "updated", "unchanged"}, ...]``.
+* ``read DB STOP_FILE`` — query in a loop until ``STOP_FILE`` exists; prints ``{"reads", "counts", "errors"}``.
+* ``bigupsert DB N MODE`` — upsert ``N`` leads (emails 500..500+N, title ``B``) as file ``big.csv``; with
+  MODE ``pause`` the transaction stops after all its writes (before COMMIT), prints ``APPLIED`` and sleeps so the
+  test can ``kill -9`` it; MODE ``run`` just runs it.
+* ``hold DB SECONDS`` — open the DuckDB file read-write WITHOUT the store lock (another program), print ``READY``,
+  hold it ``SECONDS``, close.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from easycrm_pipeline.store.base import LeadQuery
+from easycrm_pipeline.store.duckdb_store import DuckDBStore
+from easycrm_tests.store.helpers import numbered_leads
+
+
+def writer_emails(worker: int, file_no: int) -> list[int]:
+    """The email numbers of file ``file_no`` of writer ``worker`` (400 of 1000, overlapping the others')."""
+    start = worker * 250 + file_no * 100
+    return [(start + n) % 1000 for n in range(400)]
+
+
+def cmd_write(db: str, worker: int, files: int, start_at: float) -> None:
+    store = DuckDBStore(Path(db))
+    while time.time() < start_at:
+        time.sleep(0.005)
+    out = []
+    for j in range(files):
+        name, run_id = f"w{worker}f{j}.csv", f"run-w{worker}f{j}"
+        stats = store.upsert_file(numbered_leads(writer_emails(worker, j), tag=f"w{worker}f{j}"),
+                                  source_file=name, run_id=run_id)
+        out.append({"file": name, "run_id": run_id, "created": stats.created, "updated": stats.updated,
+                    "unchanged": stats.unchanged})
+    print(json.dumps(out))
+
+
+def cmd_read(db: str, stop_file: str) -> None:
+    store = DuckDBStore(Path(db))
+    reads, counts, errors = 0, [], []
+    while not Path(stop_file).exists():
+        try:
+            n = store.count_leads()
+            rows, total = store.query_leads(LeadQuery(search="example", page_size=5))
+            if total < n:
+                errors.append(f"total {total} < count {n}")
+            counts.append(n)
+            reads += 1
+        except Exception as exc:  # noqa: BLE001 - reported to the test
+            errors.append(f"{type(exc).__name__}: {exc}")
+        time.sleep(0.01)
+    print(json.dumps({"reads": reads, "counts": counts, "errors": errors}))
+
+
+def cmd_bigupsert(db: str, n: int, mode: str) -> None:
+    store = DuckDBStore(Path(db))
+    if mode == "pause":
+        original = DuckDBStore._apply
+
+        def apply_then_pause(self, con, **kwargs):
+            original(self, con, **kwargs)
+            print("APPLIED", flush=True)
+            time.sleep(120)
+
+        DuckDBStore._apply = apply_then_pause
+    leads = numbered_leads(list(range(500, 500 + n)), tag="B")
+    print("STARTING", flush=True)
+    stats = store.upsert_file(leads, source_file="big.csv", run_id="big")
+    print(json.dumps({"created": stats.created, "updated": stats.updated}), flush=True)
+
+
+def cmd_hold(db: str, seconds: float) -> None:
+    import duckdb
+
+    con = duckdb.connect(db)
+    print("READY", flush=True)
+    time.sleep(seconds)
+    con.close()
+    print(json.dumps({"held": seconds}))
+
+
+def main(argv: list[str]) -> None:
+    cmd, db, *rest = argv
+    if cmd == "write":
+        cmd_write(db, int(rest[0]), int(rest[1]), float(rest[2]))
+    elif cmd == "read":
+        cmd_read(db, rest[0])
+    elif cmd == "bigupsert":
+        cmd_bigupsert(db, int(rest[0]), rest[1])
+    elif cmd == "hold":
+        cmd_hold(db, float(rest[0]))
+    else:
+        raise SystemExit(f"unknown command {cmd!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,282 @@
+"""DuckDB-specific guarantees: one transaction per file (exception and ``kill -9``), several writer processes at
+once, readers during writes, lock timeouts (DESIGN.md section 6 "DuckDB")."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from easycrm_pipeline.models import QuarantineRow
+from easycrm_pipeline.store.base import LeadQuery, StoreLockTimeout
+from easycrm_pipeline.store.duckdb_store import DuckDBStore
+from easycrm_pipeline.store.locking import file_lock
+from easycrm_tests.store._worker import writer_emails
+from easycrm_tests.store.helpers import Dup, lead, numbered_leads
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def worker(*args: str) -> subprocess.Popen:
+    """Start ``python -m easycrm_tests.store._worker ARGS`` from the project root."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "easycrm_tests.store._worker", *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def wait_for_line(proc: subprocess.Popen, marker: str, timeout: float = 60) -> None:
+    """Read the worker's stdout until a line equal to ``marker`` (fails on EOF or timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            pytest.fail(f"worker ended before {marker!r}: {proc.stderr.read()}")
+        if line.strip() == marker:
+            return
+    pytest.fail(f"no {marker!r} within {timeout} s")
+
+
+def fingerprint(store: DuckDBStore) -> tuple:
+    """(lead count, order-free hash of the lead content, audit row count, set of leadIds hash) via SQL."""
+    with store.read_connection() as con:
+        return con.execute(
+            """
+            SELECT (SELECT count(*) FROM leads),
+                   (SELECT coalesce(sum(hash("firstName", "lastName", title, company, email, phone, remarks,
+                                             "sourceFile", "sourceRow", "sourceRowId", standardizer)), 0) FROM leads),
+                   (SELECT count(*) FROM lead_changes),
+                   (SELECT count(*) FILTER (WHERE action = 'lead_updated') FROM lead_changes)
+            """
+        ).fetchone()
+
+
+def snapshot(store: DuckDBStore) -> tuple[list[dict], list[dict], list[dict]]:
+    rows, _ = store.query_leads(LeadQuery(sort="sourceRow", descending=False, page_size=100))
+    return rows, store.changes(), store.quarantine_rows()
+
+
+# ---------------------------------------------------------------- one transaction per call
+
+
+def test_exception_mid_transaction_leaves_everything_unchanged(store, monkeypatch):
+    store.upsert_file(numbered_leads(list(range(30)), tag="A"), source_file="a.csv", run_id="r1")
+    before = snapshot(store)
+    original = DuckDBStore._apply
+
+    def apply_then_fail(self, con, **kwargs):
+        original(self, con, **kwargs)  # UPDATE, INSERT and audit rows are written ...
+        raise RuntimeError("simulated crash")  # ... then the call dies before COMMIT
+
+    monkeypatch.setattr(DuckDBStore, "_apply", apply_then_fail)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        store.upsert_file(numbered_leads(list(range(15, 60)), tag="B"), source_file="b.csv", run_id="r2",
+                          duplicates_resolved=[Dup("p20@example.com", "0:7", ["0:3"])])
+    assert snapshot(store) == before
+    monkeypatch.undo()
+    # the store is still usable afterwards and the same call now goes through
+    stats = store.upsert_file(numbered_leads(list(range(15, 60)), tag="B"), source_file="b.csv", run_id="r2")
+    assert (stats.created, stats.updated) == (30, 15)
+    assert store.count_leads() == 60
+
+
+def test_bad_quarantine_row_writes_nothing(store):
+    class NotJson:
+        pass
+
+    store.add_quarantine([QuarantineRow(None, 1, "ok", {"a": "b"})], source_file="q.csv")
+    with pytest.raises(Exception):
+        store.add_quarantine([QuarantineRow(None, 2, "ok", {"a": "b"}), QuarantineRow(None, 3, None, {})],
+                             source_file="q.csv")  # reason NOT NULL violated by the 2nd row
+    assert [r["row"] for r in store.quarantine_rows()] == [1]
+
+
+@pytest.mark.parametrize("when", ["in-transaction", "random"])
+def test_kill_9_mid_upsert_then_rerun_equals_clean_run(tmp_path, when):
+    """A real ``kill -9`` of a process in the middle of a big upsert: nothing (or everything) of it is visible, and
+    re-running the file gives exactly the table of a clean run. In the "in-transaction" case 125,000 rows exceed one
+    DuckDB row group (122,880), so the killed transaction had already written row groups into the database file
+    (optimistic writes); the "random" case (30,000 rows) kills at a random moment (staging, writing or COMMIT)."""
+    n = 125_000 if when == "in-transaction" else 30_000
+    base = [numbered_leads(list(range(1000)), tag="A")]
+    killed = DuckDBStore(tmp_path / "killed.duckdb")
+    clean = DuckDBStore(tmp_path / "clean.duckdb")
+    for s in (killed, clean):
+        s.init()
+        s.upsert_file(base[0], source_file="base.csv", run_id="base")
+    base_fp = fingerprint(killed)
+    assert base_fp == fingerprint(clean) and base_fp[0] == 1000
+
+    proc = worker("bigupsert", str(killed.path), str(n), "pause" if when == "in-transaction" else "run")
+    try:
+        if when == "in-transaction":
+            wait_for_line(proc, "APPLIED")
+        else:
+            wait_for_line(proc, "STARTING")
+            time.sleep(random.uniform(0.2, 2.0))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL or when == "random"
+
+    big = numbered_leads(list(range(500, 500 + n)), tag="B")
+    clean.upsert_file(big, source_file="big.csv", run_id="big")
+    full_fp = fingerprint(clean)
+    after_kill = fingerprint(killed)
+    if when == "in-transaction":
+        assert after_kill == base_fp  # nothing of the killed transaction
+    else:
+        assert after_kill in (base_fp, full_fp)  # atomic: all or nothing
+    rerun = killed.upsert_file(big, source_file="big.csv", run_id="big")
+    if after_kill == base_fp:
+        assert (rerun.created, rerun.updated) == (n - 500, 500)
+    assert fingerprint(killed) == full_fp == (n + 500, full_fp[1], n + 1000, 500)
+
+
+# ---------------------------------------------------------------- several processes
+
+
+def test_three_writer_processes_and_a_reader_at_once(tmp_path):
+    db = tmp_path / "shared.duckdb"
+    store = DuckDBStore(db)
+    store.init()
+    stop = tmp_path / "stop-reading"
+    files_per_writer = 4
+    start_at = time.time() + 2.5  # all three begin together, after their imports
+    reader = worker("read", str(db), str(stop))
+    writers = [worker("write", str(db), str(k), str(files_per_writer), str(start_at)) for k in range(3)]
+    results = []
+    try:
+        for w in writers:
+            out, err = w.communicate(timeout=120)
+            assert w.returncode == 0, err
+            assert "lock" not in err.lower()
+            results.extend(json.loads(out))
+    finally:
+        stop.touch()
+        r_out, r_err = reader.communicate(timeout=60)
+    assert reader.returncode == 0, r_err
+    reads = json.loads(r_out)
+
+    expected_emails = {f"p{i}@example.com" for k in range(3) for j in range(files_per_writer)
+                       for i in writer_emails(k, j)}
+    # exactly one lead per email
+    with store.read_connection() as con:
+        emails = [r[0] for r in con.execute("SELECT email FROM leads").fetchall()]
+    assert len(emails) == len(set(emails)) == len(expected_emails) == 1000
+    assert set(emails) == expected_emails
+    # every call's work is in the audit trail, and nothing else
+    assert len(results) == 3 * files_per_writer
+    assert sum(r["created"] for r in results) == 1000
+    assert all(r["unchanged"] == 0 and r["created"] + r["updated"] == 400 for r in results)
+    changes = store.changes()
+    assert len(changes) == sum(r["created"] + r["updated"] for r in results) == 3 * files_per_writer * 400
+    for r in results:
+        mine = store.changes(run_id=r["run_id"])
+        assert sum(c["action"] == "lead_created" for c in mine) == r["created"]
+        assert sum(c["action"] == "lead_updated" for c in mine) == r["updated"]
+    # per email: the audit rows form an unbroken chain (no lost update) ending in the lead's current title
+    by_email: dict[str, list[dict]] = {}
+    for c in changes:
+        by_email.setdefault(c["email"], []).append(c)
+    leads_by_email = {r["email"]: r for r in store.all_leads()}
+    for email, chain in by_email.items():
+        assert chain[0]["action"] == "lead_created"
+        for prev, nxt in zip(chain, chain[1:]):
+            assert nxt["fieldsChanged"]["title"]["before"] == prev["fieldsChanged"]["title"]["after"]
+            assert nxt["previousSourceFile"] == prev["newSourceFile"]
+        final = leads_by_email[email]
+        assert final["title"] == chain[-1]["fieldsChanged"]["title"]["after"]
+        assert final["sourceFile"] == chain[-1]["newSourceFile"]
+        assert final["leadId"] == chain[0]["leadId"] == chain[-1]["leadId"]
+    # the reader read the whole time, without errors, and never saw the count go down
+    assert reads["errors"] == []
+    assert reads["reads"] >= 3
+    assert reads["counts"] == sorted(reads["counts"])
+    assert reads["counts"][-1] <= 1000
+
+
+def test_threads_in_one_process_are_serialized_too(store):
+    errors = []
+
+    def run(k):
+        try:
+            for j in range(3):
+                store.upsert_file(numbered_leads(writer_emails(k, j), tag=f"t{k}{j}"), source_file=f"t{k}{j}.csv")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.count_leads() == len({i for k in range(3) for j in range(3) for i in writer_emails(k, j)})
+    assert len(store.changes()) == 9 * 400
+
+
+# ---------------------------------------------------------------- locks and timeouts
+
+
+def test_write_waits_for_the_lock_then_times_out_clearly(store):
+    impatient = DuckDBStore(store.path, lock_timeout=0.3)
+    with file_lock(store.lock_path, exclusive=True):
+        t = time.monotonic()
+        with pytest.raises(StoreLockTimeout, match=r"could not get the write lock on .*leads\.duckdb\.lock"):
+            impatient.upsert_file([lead(2, email="a@x.com")], source_file="a.csv")
+        assert 0.25 <= time.monotonic() - t < 3
+        with pytest.raises(StoreLockTimeout, match="could not get the read lock"):
+            impatient.count_leads()
+    assert impatient.upsert_file([lead(2, email="a@x.com")], source_file="a.csv").created == 1
+
+
+def test_readers_share_the_lock_but_block_writers(store):
+    store.upsert_file([lead(2, email="a@x.com")], source_file="a.csv")
+    impatient = DuckDBStore(store.path, lock_timeout=0.3)
+    with store.read_connection() as con:
+        assert con.execute("SELECT count(*) FROM leads").fetchone()[0] == 1
+        assert impatient.count_leads() == 1  # a second reader at the same time
+        with pytest.raises(StoreLockTimeout):
+            impatient.upsert_file([lead(3, email="b@x.com")], source_file="b.csv")
+    assert store.count_leads() == 1
+
+
+def test_duckdb_lock_held_by_another_program_is_retried(store):
+    """A process that opens the file without our lock (e.g. the duckdb CLI): calls retry DuckDB's lock error."""
+    proc = worker("hold", str(store.path), "1.5")
+    try:
+        wait_for_line(proc, "READY")
+        with pytest.raises(StoreLockTimeout, match="stayed locked by another program"):
+            DuckDBStore(store.path, lock_timeout=0.3).count_leads()
+        t = time.monotonic()
+        stats = store.upsert_file([lead(2, email="a@x.com")], source_file="a.csv")  # waits, then succeeds
+        assert stats.created == 1 and time.monotonic() - t > 0.2
+    finally:
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert store.count_leads() == 1
+
+
+def test_no_connection_is_kept_between_calls(store):
+    store.upsert_file([lead(2, email="a@x.com")], source_file="a.csv")
+    store.count_leads()
+    # another process can open the file read-write right away: nothing of ours holds it
+    out = subprocess.run(
+        [sys.executable, "-c", f"import duckdb; c = duckdb.connect({str(store.path)!r}); "
+                               "print(c.execute('select count(*) from leads').fetchone()[0])"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
