@@ -13,7 +13,7 @@ import python_calamine as pc
 
 from ..models import ParsedFile, QuarantineRow, RawRow, SheetReport
 from .cells import cell_to_text
-from .errors import ENCRYPTED, HEADER_ONLY, NO_HEADER, FileRejected
+from .errors import EMPTY, ENCRYPTED, HEADER_ONLY, NO_HEADER, FileRejected
 from .table import build_sheet
 
 HIDDEN_REASON = "hidden sheet (policy)"
@@ -99,8 +99,13 @@ def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = 
             pass
 
     if not parsed.rows and not parsed.quarantine:
-        if any(s.reason == HEADER_ONLY for s in parsed.sheets):
+        reasons = [s.reason for s in parsed.sheets]
+        if HEADER_ONLY in reasons:
             raise FileRejected(HEADER_ONLY)
+        if all(r == "empty" for r in reasons):
+            raise FileRejected(EMPTY)
+        if all(r in ("empty", HIDDEN_REASON) for r in reasons):
+            raise FileRejected("only hidden sheets hold data (hidden sheets are skipped by policy)")
         raise FileRejected(NO_HEADER)
     return parsed
 

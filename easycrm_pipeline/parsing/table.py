@@ -84,6 +84,8 @@ def build_sheet(
             non_blank += 1
             if non_blank >= HEADER_SCAN_ROWS:
                 break
+        elif len(buffered) >= HEADER_SCAN_ROWS + (max_blank_run or 1000):
+            break
     report = SheetReport(name=sheet, status="skipped", hidden=hidden)
     result = SheetResult(report)
     candidates = [(i, rec) for i, rec in enumerate(buffered) if not _is_blank(rec[1])]
@@ -117,12 +119,13 @@ def build_sheet(
     width = len(headers)
     first_key = header_keys[0] if header_keys else None
     rows_append = result.rows.append
-    for row_number, cells in rest():
+    gen = rest()
+    for row_number, cells in gen:
         if not "".join(cells).strip():
             report.skipped_blank += 1
             blank_run += 1
             if max_blank_run is not None and blank_run >= max_blank_run:
-                remaining = sum(1 for _, c in it if "".join(c).strip())
+                remaining = sum(1 for _, c in gen if "".join(c).strip())
                 if remaining:
                     result.quarantine.append(QuarantineRow(
                         sheet, row_number + 1,
