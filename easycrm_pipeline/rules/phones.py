@@ -87,7 +87,7 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
             number = phonenumbers.parse(digits, default_region.upper())
         except phonenumbers.NumberParseException:
             number = None
-        if number is not None and phonenumbers.is_valid_number(number):
+        if number is not None and phonenumbers.is_possible_number(number):
             return PhoneResult(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), remark)
     return PhoneResult(digits, remark)
 

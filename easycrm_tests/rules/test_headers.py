@@ -1,0 +1,71 @@
+"""Header aliases and map_headers."""
+from __future__ import annotations
+
+import pytest
+
+from easycrm_pipeline.rules.headers import header_key, header_role, header_score, map_headers
+
+
+@pytest.mark.parametrize("header,role", [
+    ("First Name", "firstName"), ("first_name", "firstName"), ("FirstName", "firstName"), ("Vorname", "firstName"),
+    ("Prénom", "firstName"), ("PRENOM", "firstName"), ("Given name", "firstName"),
+    ("Last Name ", "lastName"), ("Nachname", "lastName"), ("Apellidos", "lastName"), ("Apellido", "lastName"),
+    ("Surname", "lastName"), ("Full Name", "fullName"), ("Contact Name", "fullName"), ("Nombre completo", "fullName"),
+    ("Job\nTitle", "title"), ("Position", "title"), ("Poste", "title"), ("Cargo", "title"), ("Funktion", "title"),
+    ("Company", "company"), ("Firma", "company"), ("Société", "company"), ("Entreprise", "company"),
+    ("Empresa", "company"), ("Organisation", "company"), ("Organization", "company"),
+    ("Company/Organization", "company"),
+    ("Email", "email"), ("E-Mail", "email"), ("e_mail", "email"), ("E-mail Address", "email"),
+    ("Courriel", "email"), ("Correo electrónico", "email"), ("Correo", "email"),
+    ("Phone", "phone"), ("Tel", "phone"), ("Tel.", "phone"), ("Telefon", "phone"), ("Téléphone", "phone"),
+    ("Teléfono", "phone"), ("Mobile", "mobile"), ("Cell", "mobile"), ("Handy", "mobile"), ("Móvil", "mobile"),
+    ("Notes", "remarks"), ("Comments", "remarks"), ("Bemerkung", "remarks"), ("Notas", "remarks"),
+    ("Remarques", "remarks"), ("Observaciones", "remarks"),
+    ("Name", "ambiguousName"), ("Nom", "ambiguousName"), ("Nombre", "ambiguousName"),
+    ("Fax", None), ("City", None), ("", None),
+])
+def test_header_role(header, role):
+    assert header_role(header)[0] == role
+
+
+def test_numbered_headers():
+    assert header_role("Phone 2") == ("phone", 2)
+    assert header_role("Email 1") == ("email", 1)
+    assert header_role("E-Mail2") == ("email", 2)
+    assert header_role("Column 7") == (None, 0)
+
+
+def test_header_key():
+    assert header_key(" E-Mail\u200b Adresse ") == "emailadresse"
+    assert header_key("Téléphone") == "telephone"
+
+
+def test_map_headers_priorities_and_secondaries():
+    hm = map_headers(["Phone 2", "Email", "Name", "Mobile", "Phone", "Email 2", "Fax", "Notes", "Company", "Company"])
+    assert hm.roles == ("phone", "email", "fullName", "phone", "phone", "email", None, "remarks", "company", None)
+    assert hm.phone_columns == (4, 0, 3)  # Phone, then Phone 2, then Mobile
+    assert hm.email_columns == (1, 5)
+    assert hm.secondary == (0, 3, 5)
+    assert hm.unmapped == (6, 9)
+    assert hm.labels[3] == "mobile" and hm.labels[0] == "phone 2"
+    assert hm.fields["phone"] == 4 and hm.fields["email"] == 1
+    assert hm.provided == frozenset({"firstName", "lastName", "email", "phone", "remarks", "company"})
+    assert hm.has_lead_field
+
+
+@pytest.mark.parametrize("headers,roles", [
+    (["Vorname", "Name", "E-Mail"], ("firstName", "lastName", "email")),
+    (["Prénom", "Nom"], ("firstName", "lastName")),
+    (["Nombre", "Apellidos"], ("firstName", "lastName")),
+    (["Name", "Email"], ("fullName", "email")),
+    (["Nom", "Courriel"], ("fullName", "email")),
+])
+def test_ambiguous_name_column(headers, roles):
+    assert map_headers(headers).roles == roles
+
+
+def test_header_score_counts_key_fields_once():
+    assert header_score(["Email", "E-Mail", "Name", "Mobile", "Phone", "City"]) == (3, 5)
+    assert header_score(["Spring Expo 2024 - Lead List", "", ""]) == (0, 0)
+    assert header_score(["Titles"]) == (0, 0)
+    assert map_headers(["Title", "Notes"]).has_lead_field is False
