@@ -47,4 +47,4 @@ def test_default_region():
     assert normalize_phone("07700 900456", "gb") == PhoneResult("+447700900456")
     # + numbers ignore the region; an impossible local number stays digits only (nothing invented)
     assert normalize_phone("+1 202 555 0171", "DE") == PhoneResult("+12025550171")
-    assert normalize_phone("12345", "DE") == PhoneResult("12345")
+    assert normalize_phone("1234567890123456", "GB") == PhoneResult("1234567890123456")
