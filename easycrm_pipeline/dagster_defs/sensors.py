@@ -48,7 +48,8 @@ class _CappedLog:
 
     def close(self) -> None:
         if self.count > MAX_LOG_LINES_PER_KIND:
-            self.context.log.info(f"... and {self.count - MAX_LOG_LINES_PER_KIND} more {self.kind} files ({self.count} in all)")
+            more = self.count - MAX_LOG_LINES_PER_KIND
+            self.context.log.info(f"... and {more} more {self.kind} files ({self.count} in all)")
 
 
 def run_config_for(f: DropFile) -> dict:
@@ -68,9 +69,10 @@ def run_config_for(f: DropFile) -> dict:
 def run_request_for(f: DropFile) -> dg.RunRequest:
     """The ``ingest_job`` run request for one file.
 
-    ``run_key`` = ``"{partition_key}@{fingerprint}"`` (the daemon drops a run_key it already launched, so a replayed tick
-    never doubles a run); ``run_config`` = :func:`run_config_for`; tags ``easycrm/location``, ``easycrm/fingerprint``
-    and ``easycrm/file_name`` (the tag ``easycrm ingest`` sets too; ``parse_file`` falls back to it, ``easycrm status``
+    ``run_key`` = ``"{partition_key}@{fingerprint}"`` (the daemon drops a run_key it already launched, so a replayed
+    tick never doubles a run — and a file reverted to content that already ran once is not run again);
+    ``run_config`` = :func:`run_config_for`; tags ``easycrm/location``, ``easycrm/fingerprint`` and
+    ``easycrm/file_name`` (the tag ``easycrm ingest`` sets too; ``parse_file`` falls back to it, ``easycrm status``
     shows it).
     """
     return dg.RunRequest(
@@ -160,8 +162,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.Sk
 def s3_sensor(context: dg.SensorEvaluationContext, s3: S3Resource) -> dg.SensorResult | dg.SkipReason:
     """S3 drop zone: one ``ingest_job`` run per new or changed object under the prefix (all pages of the listing).
 
-    Partition key and ``location`` = ``s3://bucket/key``; fingerprint = ``ETag:Size``. Off — ``SkipReason("EASYCRM_S3_BUCKET
-    is not set")`` — without ``EASYCRM_S3_BUCKET``.
+    Partition key and ``location`` = ``s3://bucket/key``; fingerprint = ``ETag:Size``. Off —
+    ``SkipReason("EASYCRM_S3_BUCKET is not set")`` — without ``EASYCRM_S3_BUCKET``.
 
     Raises:
         RuntimeError: the bucket cannot be listed (missing bucket, credentials, endpoint); the tick fails visibly.

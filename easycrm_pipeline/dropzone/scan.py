@@ -1,7 +1,7 @@
 """Listing the drop zones: the local inbox folder and an S3 bucket prefix.
 
-Pure logic plus file-system / boto3 calls; no Dagster. Both scanners return *every* lead file currently present — never
-"files since X" — so the caller decides what is new by comparing with its own record (see :mod:`.record`).
+Pure logic plus file-system / boto3 calls; no Dagster. Both scanners return *every* lead file currently present —
+never "files since X" — so the caller decides what is new by comparing with its own record (see :mod:`.record`).
 """
 from __future__ import annotations
 
@@ -82,7 +82,8 @@ def scan_folder(
     Files still being written are left for a later scan, using two cheap checks:
 
     1. *Settling*: a file whose last change — ``max(st_mtime, st_ctime)``; ``ctime`` also moves on ``mv``/``cp -p``,
-       which keep an old ``mtime`` — is less than ``settle_seconds`` old is skipped ("still being written").
+       which keep an old ``mtime``; an ``mtime`` in the future is ignored — is less than ``settle_seconds`` old is
+       skipped ("still being written").
     2. *Stable while read*: the file is stat-ed again after hashing; a different size or ``mtime_ns`` means it changed
        under us, so it is skipped too.
 
@@ -95,8 +96,8 @@ def scan_folder(
         settle_seconds: see above; 0 disables the settling check.
         hash_budget_seconds: stop hashing *new* (uncached) files after this many seconds; the remaining files are
             reported as deferred and picked up by the next scan (the hash cache keeps earlier work). None: no limit.
-        on_ignored: called as ``on_ignored(relative_name, reason)`` for hidden folders, non-lead files, files still being
-            written, deferred or unreadable files. Symlinked folders are not followed.
+        on_ignored: called as ``on_ignored(relative_name, reason)`` for hidden folders, non-lead files, files still
+            being written, deferred or unreadable files. Symlinked folders are not followed.
 
     Returns:
         ``DropFile`` per lead file, ``location`` = absolute path, ``partition_key`` = path relative to the inbox.
@@ -136,7 +137,10 @@ def scan_folder(
             except UnicodeEncodeError:
                 report(rel, "file name is not valid UTF-8; rename it")
                 continue
-            age = time.time() - max(st.st_mtime, st.st_ctime)
+            now = time.time()
+            # ctime: set by this machine's clock on every write/rename (POSIX; creation time on Windows);
+            # mtime: can be preserved from elsewhere, so a future mtime (clock skew, unpacked archive) is not counted
+            age = now - max(st.st_ctime, st.st_mtime if st.st_mtime <= now else st.st_ctime)
             if age < settle_seconds:
                 report(rel, f"still being written (changed {max(age, 0):.1f} s ago); retried next tick")
                 continue

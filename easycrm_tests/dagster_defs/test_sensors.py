@@ -128,7 +128,8 @@ def test_folder_new_same_changed(inbox: Path, instance: dg.DagsterInstance) -> N
     assert run.run_key == f"leads.csv@{sha_fp(v1)}"
     assert parse_cfg(run) == {"location": str(path), "file_name": "leads.csv"}
     assert run.run_config == {"ops": {"leads": {"ops": {"parse_file": {"config": parse_cfg(run)}}}}}
-    assert run.tags == {"easycrm/location": str(path), "easycrm/fingerprint": sha_fp(v1), "easycrm/file_name": "leads.csv"}
+    assert run.tags == {
+        "easycrm/location": str(path), "easycrm/fingerprint": sha_fp(v1), "easycrm/file_name": "leads.csv"}
     assert json.loads(first.cursor) == {"v": 1, "files": {"leads.csv": sha_fp(v1)}}
     assert instance.get_dynamic_partitions("lead_files") == ["leads.csv"]
 

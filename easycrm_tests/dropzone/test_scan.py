@@ -62,6 +62,14 @@ def test_scan_folder_leaves_files_still_being_written(tmp_path: Path) -> None:
     assert [f.file_name for f in scan_folder(inbox, settle_seconds=0)] == ["fresh.csv"]
 
 
+def test_scan_folder_future_mtime_does_not_block_forever(tmp_path: Path) -> None:
+    inbox = tmp_path / "box"
+    path = _write(inbox / "from the future.csv", b"email\n", age=-3600)  # mtime one hour ahead (clock skew)
+    assert path.stat().st_mtime > time.time() + 3000
+    time.sleep(0.3)
+    assert [f.file_name for f in scan_folder(inbox, settle_seconds=0.2)] == ["from the future.csv"]
+
+
 def test_scan_folder_missing_inbox_is_empty(tmp_path: Path) -> None:
     assert scan_folder(tmp_path / "nope") == []
 

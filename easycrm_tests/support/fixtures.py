@@ -19,7 +19,8 @@ def moto_server(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPa
     """A fresh moto server on 127.0.0.1 for this test; yields its endpoint URL (``http://127.0.0.1:<port>``).
 
     While the test runs, ``AWS_ENDPOINT_URL`` points at it and dummy credentials/region (``testing``/``us-east-1``)
-    are set, so any plain ``boto3.client("s3")`` / ``"dynamodb"`` — and ``dagster_aws``'s ``S3Resource()`` — talk to it.
+    are set, so any plain ``boto3.client("s3")`` / ``"dynamodb"`` — and ``dagster_aws``'s ``S3Resource()`` — talk
+    to it.
     Everything is undone and the server stopped afterwards.
     """
     tmp: Path = tmp_path_factory.mktemp("aws")
