@@ -99,6 +99,17 @@ def clean_value(value: Any) -> str | None:
     return text or None
 
 
+def last_wins(leads: list[StandardLead]) -> tuple[list[str | None], list[int]]:
+    """The normalized email of every lead and the indices of the leads to keep (file order): of several leads with
+    the same email only the last is kept (seeds: "last occurrence wins"); leads without email are all kept."""
+    emails = [normalize_email(lead.email) for lead in leads]
+    last: dict[str, int] = {}
+    for i, email in enumerate(emails):
+        if email is not None:
+            last[email] = i
+    return emails, [i for i, email in enumerate(emails) if email is None or last[email] == i]
+
+
 @dataclass
 class UpsertStats:
     """What one ``upsert_file`` call did (the seeds' ``processing_stats``).
@@ -283,3 +294,11 @@ class LeadStore(abc.ABC):
     @abc.abstractmethod
     def quarantine_rows(self, source_file: str | None = None) -> list[dict]:
         """Quarantined rows (in insertion order), optionally only one file's."""
+
+    @abc.abstractmethod
+    def file_imports(self, source_file: str | None = None) -> list[dict]:
+        """Recorded imports (oldest first), optionally one file's: ``sourceFile``, ``runId``, ``at``, ``stats``."""
+
+    @abc.abstractmethod
+    def all_leads(self) -> list[dict]:
+        """Every lead (no paging), ordered by ``createdAt``, ``sourceRow``, ``leadId``."""

@@ -48,6 +48,7 @@ from easycrm_pipeline.store.base import (
     StoreLockTimeout,
     UpsertStats,
     clean_value,
+    last_wins,
     normalize_email,
 )
 from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock
@@ -334,12 +335,7 @@ class DuckDBStore(LeadStore):
         stats = UpsertStats(total=len(leads))
 
         # In-call dedupe: last occurrence of an email wins (DESIGN.md section 6; DuckDB rejects a key twice).
-        emails = [normalize_email(lead.email) for lead in leads]
-        last: dict[str, int] = {}
-        for i, email in enumerate(emails):
-            if email is not None:
-                last[email] = i
-        keep = [i for i, email in enumerate(emails) if email is None or last[email] == i]
+        emails, keep = last_wins(leads)
         dropped = len(leads) - len(keep)
         merged_ids = sum(len(list(d.merged_row_ids or [])) for d in duplicates_resolved)
         stats.batch_duplicates = dropped + merged_ids

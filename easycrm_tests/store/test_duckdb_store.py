@@ -25,6 +25,14 @@ from easycrm_tests.store.helpers import Dup, lead, numbered_leads
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture
+def store(tmp_path):
+    """This module is about DuckDB only: an initialized ``DuckDBStore`` (overrides the two-back-end fixture)."""
+    s = DuckDBStore(tmp_path / "leads.duckdb")
+    s.init()
+    return s
+
+
 def worker(*args: str) -> subprocess.Popen:
     """Start ``python -m easycrm_tests.store._worker ARGS`` from the project root."""
     return subprocess.Popen(
