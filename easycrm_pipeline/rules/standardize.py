@@ -50,6 +50,16 @@ def company_case(text: str) -> str:
     return " ".join(out)
 
 
+def _case_name(value: str, other: str) -> str:
+    """ALL-CAPS / all-lower -> title case, except a short value (<= 4 letters) next to a mixed-case other name: a
+    surname like ``NA`` or ``null`` written as given (handed case 13) is kept."""
+    if not needs_casing(value):
+        return value
+    if sum(c.isalpha() for c in value) <= 4 and other and not needs_casing(other) and any(c.isalpha() for c in other):
+        return value
+    return title_case_name(value)
+
+
 @lru_cache(maxsize=256)
 def _header_map(headers: tuple[str, ...]) -> HeaderMap:
     return map_headers(list(headers))
@@ -127,12 +137,7 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
             parts = split_full_name(full)
             first, last = parts.first or "", parts.last or ""
             name_remarks = list(parts.remarks)
-    if needs_casing(f"{first} {last}"):
-        first, last = title_case_name(first), title_case_name(last)
-    else:
-        # a lone SHOUTED surname next to a normal first name ("John SMITH"); short ones ("NA") kept as given
-        first = title_case_name(first) if sum(c.isalpha() for c in first) >= 4 and first.isupper() else first
-        last = title_case_name(last) if sum(c.isalpha() for c in last) >= 4 and last.isupper() else last
+    first, last = _case_name(first, last), _case_name(last, first)
 
     title = first_value("title")
     if is_placeholder(title):

@@ -70,9 +70,13 @@ def validate_candidate(
     Returns:
         A lead whose ``provided``/``raw`` are the offline rules' and whose fields are the candidate's where valid.
         Rejections set the offline value and add ``"llm-value-rejected:<field>"`` to ``flags``; an email the rules
-        found but the answer dropped is restored (flag ``"llm-value-restored:email"``). Never raises.
+        found but the answer dropped is restored (flag ``"llm-value-restored:email"``); an item that is not a JSON
+        object gives the rules' lead with flag ``"llm-invalid-item"``. Never raises.
     """
     rules = standardize_row(row, default_region)
+    if not isinstance(candidate, dict):
+        return StandardLead(rules.row_id, rules.sheet, rules.row_number, dict(rules.fields), rules.provided, rules.raw,
+                            standardizer, ("llm-invalid-item",))
     raw_values = [v for _, v in row.cells if v]
     raw_tokens: set[str] = set()
     raw_folded: set[str] = set()
@@ -87,7 +91,7 @@ def validate_candidate(
     flags: list[str] = []
     fields: dict[str, str | None] = {}
     for f in LEAD_FIELDS:
-        value = _as_text(candidate.get(f)) if isinstance(candidate, dict) else None
+        value = _as_text(candidate.get(f))
         fallback = rules.fields.get(f)
         if f == "email":
             if value is None or is_placeholder(value):

@@ -1,0 +1,121 @@
+"""standardize_rows: the offline rules on rows of every kind the handed cases show."""
+from __future__ import annotations
+
+from easycrm_pipeline.models import LEAD_FIELDS
+from easycrm_pipeline.rules import RULES_VERSION, standardize_rows
+from easycrm_pipeline.rules.standardize import company_case
+
+from .helpers import raw
+
+
+def _one(pairs, region=None):
+    (lead,) = standardize_rows([raw(pairs)], region)
+    return lead
+
+
+def test_shape_of_a_lead():
+    row = raw([("Email", " Ann@Example.com "), ("First Name", "ann"), ("Last Name", "LEE"), ("City", "Oslo"),
+               ("Phone", "")], row_number=7, sheet="Leads", sheet_index=2)
+    (lead,) = standardize_rows([row])
+    assert (lead.row_id, lead.sheet, lead.row_number, lead.standardizer, lead.flags) == (
+        "2:7", "Leads", 7, RULES_VERSION, ())
+    assert tuple(lead.fields) == LEAD_FIELDS
+    assert lead.fields == {"firstName": "Ann", "lastName": "Lee", "title": None, "company": None,
+                           "email": "ann@example.com", "phone": None, "remarks": "City: Oslo"}
+    assert lead.provided == frozenset({"email", "firstName", "lastName", "phone", "remarks"})
+    assert lead.raw == {"Email": " Ann@Example.com ", "First Name": "ann", "Last Name": "LEE", "City": "Oslo"}
+    assert lead.email == "ann@example.com"
+
+
+def test_remarks_order_and_joining():
+    lead = _one([
+        ("Name", "Dr. Ann Lee"), ("Email", "ann@example.com; ann.lee@example.org"), ("Email 2", "bad@"),
+        ("Phone", "+44 20 7946 0000"), ("Mobile", "+44 7700 900123"), ("Notes", "met at booth"),
+        ("Fax", "020 7946 0001"), ("Comments", "N/A"), ("Notes 2", "hot lead"),
+    ])
+    assert lead.fields["remarks"] == (
+        "met at booth; hot lead; alt email: ann.lee@example.org; invalid email in source: bad@; "
+        "mobile: +447700900123; honorific: Dr.; Fax: 020 7946 0001"
+    )
+    assert (lead.fields["firstName"], lead.fields["lastName"]) == ("Ann", "Lee")
+
+
+def test_phone_falls_back_to_mobile_and_invalid_phone_is_remarked():
+    lead = _one([("Email", "a@example.com"), ("Phone", "-7700900456"), ("Mobile", "447700900321")])
+    assert (lead.fields["phone"], lead.fields["remarks"]) == ("447700900321",
+                                                              "invalid phone in source: -7700900456")
+    lead = _one([("Email", "a@example.com"), ("Phone", "NA"), ("Mobile", "")])
+    assert (lead.fields["phone"], lead.fields["remarks"]) == (None, None)
+    # the same number twice is not repeated in remarks
+    lead = _one([("Phone", "+44 20 7946 0000"), ("Phone 2", "0044 20 7946 0000"), ("Email", "a@example.com")])
+    assert (lead.fields["phone"], lead.fields["remarks"]) == ("+442079460000", None)
+
+
+def test_default_region_applies_to_local_numbers():
+    lead = _one([("Email", "a@example.de"), ("Telefon", "030 0000 3333")], region="DE")
+    assert lead.fields["phone"] == "+493000003333"
+
+
+def test_name_casing_rules():
+    # all caps / all lower -> title case; mixed case kept; short shouted surname next to a normal name kept
+    assert _one([("First Name", "JOHN"), ("Last Name", "O'NEIL")]).fields["lastName"] == "O'Neil"
+    assert _one([("First Name", "maria del carmen"), ("Last Name", "ruiz-vega")]).fields["firstName"] == \
+        "Maria del Carmen"
+    lead = _one([("First Name", "Yeon"), ("Last Name", "NA")])
+    assert (lead.fields["firstName"], lead.fields["lastName"]) == ("Yeon", "NA")
+    lead = _one([("First Name", "Ivy"), ("Last Name", "null")])
+    assert lead.fields["lastName"] == "null"
+    lead = _one([("First Name", "Jean"), ("Last Name", "DUPONT")])
+    assert lead.fields["lastName"] == "Dupont"
+    lead = _one([("First Name", "Wei"), ("Last Name", "NG")])
+    assert lead.fields["lastName"] == "NG"
+    lead = _one([("First Name", "McKenzie"), ("Last Name", "de Vries")])
+    assert (lead.fields["firstName"], lead.fields["lastName"]) == ("McKenzie", "de Vries")
+
+
+def test_full_name_used_only_when_first_and_last_are_empty():
+    lead = _one([("First Name", ""), ("Last Name", ""), ("Full Name", "Ng, Wei Jie")])
+    assert (lead.fields["firstName"], lead.fields["lastName"]) == ("Wei Jie", "Ng")
+    lead = _one([("First Name", "Wei"), ("Last Name", "Ng"), ("Full Name", "Ng Wei Jie")])
+    assert (lead.fields["firstName"], lead.fields["lastName"]) == ("Wei", "Ng")
+    lead = _one([("Vorname", "Hans"), ("Zweiter Vorname", "Peter"), ("Nachname", "Müller")])
+    assert (lead.fields["firstName"], lead.fields["lastName"]) == ("Hans Peter", "Müller")
+
+
+def test_company_and_title_cleanup():
+    lead = _one([("Company", "  SMITH   EXAMPLE HOLDINGS "), ("Title", " Head of\nSales "), ("Email", "a@b.co")])
+    assert (lead.fields["company"], lead.fields["title"]) == ("Smith Example Holdings", "Head of Sales")
+    assert _one([("Company", "n/a"), ("Title", "N/A")]).fields["company"] == "n/a"  # a company may be called so
+    assert _one([("Company", "x"), ("Title", "N/A")]).fields["title"] is None
+
+
+def test_company_case():
+    assert company_case("SMITH EXAMPLE HOLDINGS") == "Smith Example Holdings"
+    assert company_case("ACME GMBH") == "Acme GmbH"
+    assert company_case("THE EXAMPLE CO. LTD") == "The Example Co. Ltd"
+    assert company_case("IBM") == "IBM"
+    assert company_case("BMW AG") == "BMW AG"
+    assert company_case("Example null Co") == "Example null Co"
+    assert company_case("acme corp") == "acme corp"
+    assert company_case("O'REILLY MEDIA") == "O'Reilly Media"
+
+
+def test_placeholders_in_notes_are_null_but_names_stay():
+    lead = _one([("First Name", "Tim"), ("Last Name", "None"), ("Phone", "n/a"), ("Notes", "-"),
+                 ("Email", "tim.none@example.com")])
+    assert lead.fields == {"firstName": "Tim", "lastName": "None", "title": None, "company": None,
+                           "email": "tim.none@example.com", "phone": None, "remarks": None}
+
+
+def test_row_without_email_keeps_other_fields():
+    lead = _one([("Name", "Ola Nord"), ("Email", "ola.nord@example"), ("Company", "Nord AS")])
+    assert lead.fields["email"] is None
+    assert lead.fields["remarks"] == "invalid email in source: ola.nord@example"
+    assert lead.provided == frozenset({"firstName", "lastName", "email", "company", "remarks"})
+
+
+def test_one_lead_per_row_same_order():
+    rows = [raw([("Email", f"u{i}@example.com")], row_number=i + 2) for i in range(5)]
+    leads = standardize_rows(rows)
+    assert [lead.row_id for lead in leads] == ["0:2", "0:3", "0:4", "0:5", "0:6"]
+    assert standardize_rows([]) == []
