@@ -273,3 +273,23 @@ def test_usage_arithmetic_and_api_block():
     assert total.calls == 2 and total.prompt_tokens == 240 and total.total_tokens == 254
     assert Usage(completion_tokens=1_000_000).cost_usd() == DEFAULT_PRICE_TABLE["output"]
     assert total.as_dict()["prompt_cache_miss_tokens"] == 40
+
+
+def test_an_answer_with_no_usable_item_is_a_failed_batch(fake, client):
+    fake.script([{"leads": []}, {"leads": [{"id": "nobody"}]}])
+    with pytest.raises(DeepSeekBatchFailed, match="no row"):
+        client.standardize(make_rows(2))
+    assert fake.request_ids() == [["0:2", "0:3"], ["0:2", "0:3"]]
+
+
+def test_from_settings_reads_the_environment(fake, monkeypatch):
+    from easycrm_pipeline.config import get_settings
+
+    monkeypatch.setenv("DEEPSEEK_API_KEY", API_KEY)
+    monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url + "/")
+    with DeepSeekClient.from_settings(get_settings()) as c:
+        assert c.base_url == fake.base_url and c.model == "deepseek-v4-flash"
+        assert len(c.standardize(make_rows(1)).items) == 1
+    monkeypatch.delenv("DEEPSEEK_API_KEY")
+    with pytest.raises(ValueError):
+        DeepSeekClient.from_settings(get_settings())

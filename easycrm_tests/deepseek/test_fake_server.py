@@ -36,7 +36,7 @@ def _parallel_standardize(base_url: str, n: int) -> list:
 
 
 def test_peak_in_flight_equals_parallel_requests():
-    with FakeDeepSeek(latency=0.4) as fake:
+    with FakeDeepSeek(latency=0.8) as fake:
         results = _parallel_standardize(fake.base_url, 8)
         assert all(r is not None and len(r.items) == 2 for r in results)
         assert fake.peak_in_flight == 8 and fake.in_flight == 0 and fake.request_count == 8
