@@ -2,7 +2,8 @@
 
 Encodings tried (handed cases 01, 02): a BOM decides (UTF-8 BOM -> ``utf-8-sig``; UTF-16/32 BOM -> ``utf-16`` /
 ``utf-32``, the Excel "Unicode text" export), BOM-less UTF-16 is recognised by its NUL bytes, then strict ``utf-8``,
-strict ``cp1252`` (Windows Excel "CSV"), and ``latin-1`` as the last resort. Nothing is decoded with
+``utf-8+cp1252`` (a file glued from a UTF-8 and a Windows export: each line decoded strictly, UTF-8 first), strict
+``cp1252`` (Windows Excel "CSV"), and ``latin-1`` as the last resort. Nothing is decoded with
 ``errors="replace"``. Delimiters sniffed among ``,`` ``;`` tab ``|`` on the first 64 KB and validated (more than one
 column, the same field count on most records). Parsing is the stdlib ``csv`` module; every cell stays text.
 """
@@ -54,12 +55,17 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
                 candidates.append("utf-16-le")
             elif even_nul > 0.3 and odd_nul < 0.05:
                 candidates.append("utf-16-be")
-    candidates += ["utf-8", "cp1252", "latin-1"]
+    candidates += ["utf-8", "utf-8+cp1252", "cp1252", "latin-1"]
     for enc in candidates:
-        try:
-            text = data.decode(enc)
-        except UnicodeDecodeError:
-            continue
+        if enc == "utf-8+cp1252":
+            text = _decode_mixed(data)
+            if text is None:
+                continue
+        else:
+            try:
+                text = data.decode(enc)
+            except UnicodeDecodeError:
+                continue
         encoding = enc
         break
     assert text is not None  # latin-1 decodes anything
@@ -69,6 +75,26 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     if "\x00" in sample_text or len(_CONTROL.findall(sample_text)) > max(2, len(sample_text) // 100):
         raise FileRejected(BINARY)
     return text, encoding
+
+
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _decode_mixed(data: bytes) -> str | None:
+    """Files glued from a UTF-8 export and a Windows one: decode line by line, UTF-8 first, cp1252 for the lines
+    that are not UTF-8. Only used when the file has real UTF-8 sequences (else plain cp1252 is the answer)."""
+    if not _UTF8_MULTIBYTE.search(data):
+        return None
+    out: list[str] = []
+    for line in data.splitlines(keepends=True):
+        try:
+            out.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            try:
+                out.append(line.decode("cp1252"))
+            except UnicodeDecodeError:
+                return None
+    return "".join(out)
 
 
 def _records(text: str, delimiter: str, resplit_min: int) -> Iterator[tuple[int, list[str]]]:

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 
 from ..models import QuarantineRow, RawRow, SheetReport
 from ..rules.headers import header_role, header_score
-from ..rules.text import clean_text
+from ..rules.text import INVISIBLE, clean_text
 
 #: How many non-blank rows are searched for the header.
 HEADER_SCAN_ROWS = 30
@@ -20,16 +20,28 @@ FOOTER_REASON = "footer/summary row"
 REPEATED_HEADER_REASON = "repeated header row"
 
 _WORDS = re.compile(r"\S+")
+#: First cell of a two-cell summary row ("Total", "3").
+_FOOTER_WORDS = re.compile(
+    r"^(grand total|total|totals|sum|summe|gesamt|anzahl|count|totale?s?|nombre total|end of (report|list|file))\b",
+    re.IGNORECASE,
+)
 
 
 def normalize_header(text: str) -> str:
     """Header text as stored on ``RawRow.cells``: BOM / zero-width characters removed, whitespace incl. newlines
     collapsed, stripped (``"Job\\nTitle"`` -> ``"Job Title"``, ``"\\ufeffEmail"`` -> ``"Email"``)."""
-    return clean_text(text)
+    text = clean_text(text)
+    if text.startswith("ï»¿"):  # a UTF-8 BOM that went through cp1252 once ("ï»¿Email")
+        text = text[3:].strip()
+    return text
+
+
+_INVISIBLE_TABLE = str.maketrans("", "", INVISIBLE)
 
 
 def _is_blank(cells: list[str]) -> bool:
-    return not "".join(cells).strip()
+    joined = "".join(cells).strip()
+    return not joined or (len(joined) < 64 and not joined.translate(_INVISIBLE_TABLE).strip())
 
 
 @dataclass
@@ -103,6 +115,11 @@ def build_sheet(
 
     header_pos = best[1]
     header_row_number, header_cells = buffered[header_pos]
+    named = [c for c in header_cells if normalize_header(c)]
+    if len(named) == 1 and header_role(normalize_header(named[0]))[0] in ("company", "title", "remarks"):
+        if all(sum(1 for c in cells if c.strip()) <= 1 for _, (_, cells) in candidates):
+            report.reason = "single-column lookup"
+            return result
     headers = [normalize_header(c) for c in header_cells]
     while headers and not headers[-1]:
         headers.pop()
@@ -121,11 +138,11 @@ def build_sheet(
     rows_append = result.rows.append
     gen = rest()
     for row_number, cells in gen:
-        if not "".join(cells).strip():
+        if _is_blank(cells):
             report.skipped_blank += 1
             blank_run += 1
             if max_blank_run is not None and blank_run >= max_blank_run:
-                remaining = sum(1 for _, c in gen if "".join(c).strip())
+                remaining = sum(1 for _, c in gen if not _is_blank(c))
                 if remaining:
                     result.quarantine.append(QuarantineRow(
                         sheet, row_number + 1,
@@ -154,9 +171,10 @@ def build_sheet(
                 and [v.casefold() for v in values[:width]] == header_keys):
             result.quarantine.append(QuarantineRow(sheet, row_number, REPEATED_HEADER_REASON, row.as_request_dict()))
             continue
-        if filled == 1:
-            only = next(v for v in values if v)
-            if "@" not in only and not any(values[k] for k in phone_cols if k < len(values)):
+        if filled <= 2:
+            texts = [v for v in values if v]
+            if (not any("@" in v for v in texts) and not any(values[k] for k in phone_cols if k < len(values))
+                    and (filled == 1 or _FOOTER_WORDS.match(texts[0]))):
                 result.quarantine.append(QuarantineRow(sheet, row_number, FOOTER_REASON, row.as_request_dict()))
                 continue
         rows_append(row)

@@ -65,7 +65,9 @@ def normalize_email_cell(text: str | None) -> EmailResult:
     valid: list[str] = []
     invalid: list[str] = []
     for token in tokens:
-        token = token.strip("\"'()[]")
+        token = token.strip("\"'()[]<>").rstrip(".")
+        if "?" in token and "@" in token.split("?", 1)[0]:
+            token = token.split("?", 1)[0]  # mailto:x@y.com?subject=Hi
         if not token:
             continue
         norm = _validated(token)

@@ -35,13 +35,14 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "title", "job title", "jobtitle", "position", "job position", "role", "job role", "job", "designation",
         "job function", "function", "occupation", "funktion", "berufsbezeichnung", "stellung", "titel",
         "poste", "fonction", "titre", "intitulé du poste", "cargo", "puesto", "título", "ocupación",
+        "organization title", "organisation title", "position title",
     ),
     "company": (
         "company", "company name", "companyname", "organisation", "organization", "organisation name",
         "organization name", "org", "account", "account name", "employer", "business", "business name",
         "company/organization", "company/organisation", "firma", "firmenname", "unternehmen", "arbeitgeber",
         "société", "societe", "entreprise", "raison sociale", "organisme", "empresa", "compañía", "compania",
-        "organización", "razón social", "azienda",
+        "organización", "razón social", "azienda", "organization name", "organisation name", "company / account",
     ),
     "email": (
         "email", "e-mail", "email address", "e-mail address", "emailaddress", "mail", "mail address", "email id",
@@ -55,7 +56,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "work phone", "business phone", "office phone", "direct phone", "direct dial", "primary phone",
         "landline", "telefon", "telefonnummer", "rufnummer", "festnetz", "téléphone", "numéro de téléphone",
         "tél", "teléfono", "telefono", "número de teléfono", "phone no", "contact number",
-        "other phone", "home phone", "secondary phone",
+        "other phone", "home phone", "secondary phone", "business phone", "company phone",
     ),
     "mobile": (
         "mobile", "mobile phone", "mobile number", "mobile no", "cell", "cell phone", "cellphone", "cellular",
@@ -74,6 +75,14 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 KEY_ROLES = frozenset({"firstName", "lastName", "fullName", "ambiguousName", "company", "email", "phone", "mobile"})
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
+_TOKENS = re.compile(r"[^\W\d_]+|\d+")
+#: Words dropped in a second matching pass ("E-mail 1 - Value", "Phone (work)", "Telefon geschäftlich",
+#: "Numéro de téléphone", "Business Phone"): they qualify a column without changing what it holds.
+NOISE_WORDS = frozenset({
+    "value", "address", "adresse", "addr", "number", "nummer", "numero", "no", "nr", "num", "work", "business",
+    "office", "geschaftlich", "dienstlich", "beruflich", "primary", "main", "principal", "personal", "private",
+    "privat", "home", "de", "du", "del", "of", "the", "pro", "professionnel", "trabajo", "oficina",
+})
 
 
 def header_key(header: str) -> str:
@@ -106,6 +115,13 @@ def header_role(header: str) -> tuple[str | None, int]:
         role = _LOOKUP.get(m.group(1))
         if role is not None:
             return role, int(m.group(2))
+    tokens = _TOKENS.findall(fold(clean_text(header)))
+    numbers = [int(t) for t in tokens if t.isdigit()]
+    words = [t for t in tokens if not t.isdigit() and t not in NOISE_WORDS]
+    if words and len(words) < len(tokens):
+        role = _LOOKUP.get("".join(words))
+        if role is not None:
+            return role, numbers[0] if numbers else 0
     return None, 0
 
 

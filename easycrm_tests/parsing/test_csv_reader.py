@@ -241,3 +241,37 @@ def test_csv_50k_rows_parse_fast(tmp_path):
     assert len(parsed.rows) == 50_000
     assert dict(parsed.rows[-1].cells)["Notes"] == "note 49999, more"
     assert elapsed < 3.0, f"50k x 10 CSV took {elapsed:.2f}s (target 1 s on an idle machine)"
+
+
+def test_file_glued_from_utf8_and_cp1252_parts(tmp_path):
+    data = ("Name,Email,Company\nZoë Ångström,z@example.de,Café Müller\n".encode("utf-8")
+            + "François Lefèvre,f@example.fr,Société Exemple – SARL\n".encode("cp1252"))
+    parsed = read_file(_write(tmp_path, "mixed.csv", data))
+    assert parsed.encoding == "utf-8+cp1252"
+    assert [dict(r.cells)["Company"] for r in parsed.rows] == ["Café Müller", "Société Exemple – SARL"]
+    assert [dict(r.cells)["Name"] for r in parsed.rows] == ["Zoë Ångström", "François Lefèvre"]
+
+
+def test_double_decoded_bom_in_first_header(tmp_path):
+    parsed = read_file(_write(tmp_path, "moji.csv", "ï»¿Email,Name\na@example.com,Ann Lee\n".encode("utf-8")))
+    assert parsed.rows[0].cells[0] == ("Email", "a@example.com")
+
+
+def test_export_style_headers_google_outlook(tmp_path):
+    data = (b"Given Name,Family Name,E-mail 1 - Value,Phone 1 - Value,Organization 1 - Name,Organization 1 - Title,"
+            b"E-mail 2 - Value,Mobile Phone\n"
+            b"Ann,Lee,ann@example.com,+44 20 7946 0000,Lee Example Ltd,CTO,ann.lee@example.org,+44 7700 900123\n")
+    lead = standardize_rows(read_file(_write(tmp_path, "google.csv", data)).rows)[0]
+    assert lead.fields == {"firstName": "Ann", "lastName": "Lee", "title": "CTO", "company": "Lee Example Ltd",
+                           "email": "ann@example.com", "phone": "+442079460000",
+                           "remarks": "alt email: ann.lee@example.org; mobile phone: +447700900123"}
+
+
+def test_two_cell_totals_row_and_zero_width_blank_rows(tmp_path):
+    data = ("Name,Email,Company\nAnn Lee,ann@example.com,Lee Ltd\n\u200b,\ufeff,\u00a0\nTotal,1,\n"
+            "Bob Ray,,Ray Ltd\n").encode("utf-8")
+    parsed = read_file(_write(tmp_path, "tot.csv", data))
+    assert [r.row_number for r in parsed.rows] == [2, 5]
+    assert parsed.sheets[0].skipped_blank == 1
+    assert [(q.row_number, q.reason, q.raw) for q in parsed.quarantine] == [
+        (4, "footer/summary row", {"Name": "Total", "Email": "1"})]

@@ -173,3 +173,20 @@ def test_xlsx_50k_rows_read_fast(tmp_path):
     assert len(parsed.rows) == 50_000
     assert dict(parsed.rows[-1].cells)["Mobile"] == "447700949999"
     assert elapsed < 6.0, f"50k x 10 XLSX took {elapsed:.2f}s (target 3 s)"
+
+
+def test_single_column_company_list_is_a_lookup_not_leads(tmp_path):
+    wb = Workbook()
+    wb.active.title = "Leads"
+    wb.active.append(["Email", "Company"])
+    wb.active.append(["ann@example.com", "Lee Ltd"])
+    lists = wb.create_sheet("Companies")
+    for v in ["Company", "Lee Ltd", "Ray GmbH", "Example SA"]:
+        lists.append([v])
+    emails = wb.create_sheet("Emails only")
+    for v in ["Email", "bob@example.com"]:
+        emails.append([v])
+    parsed = read_file(_save(wb, tmp_path / "lists.xlsx"))
+    assert [(s.name, s.status, s.reason) for s in parsed.sheets] == [
+        ("Leads", "leads", None), ("Companies", "skipped", "single-column lookup"), ("Emails only", "leads", None)]
+    assert [r.row_id for r in parsed.rows] == ["0:2", "2:2"]

@@ -41,3 +41,8 @@ def test_emails_in_text_finds_addresses_in_free_text():
     assert emails_in_text("call or write to Jane <Jane@Example.com>, cc: ops@example.org.") == {
         "jane@example.com", "ops@example.org"}
     assert emails_in_text("no address here") == set()
+
+
+def test_mailto_with_query_and_sentence_dot():
+    assert normalize_email_cell("mailto:Sam.Roe@example.org?subject=Hello") == EmailResult("sam.roe@example.org")
+    assert normalize_email_cell("write to sam@example.org.") == EmailResult("sam@example.org")

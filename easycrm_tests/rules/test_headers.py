@@ -69,3 +69,14 @@ def test_header_score_counts_key_fields_once():
     assert header_score(["Spring Expo 2024 - Lead List", "", ""]) == (0, 0)
     assert header_score(["Titles"]) == (0, 0)
     assert map_headers(["Title", "Notes"]).has_lead_field is False
+
+
+@pytest.mark.parametrize("header,role", [
+    ("E-mail 1 - Value", ("email", 1)), ("Phone (work)", ("phone", 0)), ("Telefon (geschäftlich)", ("phone", 0)),
+    ("Numéro de téléphone", ("phone", 0)), ("Organization 1 - Name", ("company", 1)),
+    ("Organization 1 - Title", ("title", 1)), ("Mobiltelefon", ("mobile", 0)), ("E-Mail-Adresse", ("email", 0)),
+    ("Lead Owner Email", (None, 0)), ("Account Owner", (None, 0)), ("E-mail 1 - Type", (None, 0)),
+    ("Street Address", (None, 0)),
+])
+def test_export_style_headers(header, role):
+    assert header_role(header) == role
