@@ -12,6 +12,8 @@ No Dagster here. Facts relied on (DESIGN.md section 6 and DeepSeek docs):
   * JSON Output guide (https://api-docs.deepseek.com/guides/json_mode): content may be blank with
     ``finish_reason: "stop"`` (retried); ``max_tokens`` too small cuts the JSON (``finish_reason: "length"``, checked
     before parsing: the batch is split in two halves, never repaired).
+  * ``finish_reason: "insufficient_system_resource"`` (DeepSeek chat-completion reference) means inference was
+    interrupted for lack of server resources -> retried.
   * ``usage`` has ``prompt_cache_hit_tokens``, ``prompt_cache_miss_tokens``, ``completion_tokens``.
 """
 from __future__ import annotations
@@ -461,8 +463,11 @@ class DeepSeekClient:
             raise _Retryable("response has no choices", status=200)
         choice = choices[0]
         message_obj = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-        if choice.get("finish_reason") == "length":  # before parsing: cut JSON is never repaired
+        finish_reason = choice.get("finish_reason")
+        if finish_reason == "length":  # before parsing: cut JSON is never repaired
             return _LENGTH
+        if finish_reason == "insufficient_system_resource":  # DeepSeek-specific: inference interrupted
+            raise _Retryable("inference interrupted (finish_reason insufficient_system_resource)", status=200)
         try:
             return parse_content(message_obj.get("content"))
         except ReplyError as exc:

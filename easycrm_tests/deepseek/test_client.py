@@ -89,7 +89,7 @@ def test_backoff_is_capped_full_jitter(fake, sleeps):
 @pytest.mark.parametrize("action", [
     {"content": ""}, {"content": "   \n "}, {"content": None}, {"content": "sorry, I cannot {"},
     {"raw_body": ""}, {"raw_body": "\n\n\n"}, {"raw_body": "<html>bad gateway</html>"}, {"raw_body": '{"id": 1}'},
-    {"disconnect": True},
+    {"disconnect": True}, {"finish_reason": "insufficient_system_resource", "content": '{"leads": ['},
 ])
 def test_transient_garbage_is_retried(fake, client, action):
     fake.script([action])

@@ -11,7 +11,8 @@ In tests::
 Standalone (benchmarks, Dagster runs in other processes)::
 
     python -m easycrm_tests.fakes.fake_deepseek --port 0 --latency 2.0 --port-file /tmp/port
-    # prints "FAKE_DEEPSEEK_URL=http://127.0.0.1:<port>" and writes "<port>" to the port file
+    # prints "FAKE_DEEPSEEK_URL=http://127.0.0.1:<port>" then "FAKE_DEEPSEEK_PORT=<port>",
+    # and writes "<port>\n" to the port file (atomically, once listening); SIGTERM/SIGINT stop it
     curl http://127.0.0.1:<port>/_stats    # {"peak_in_flight", "in_flight", "request_count", "script_left"}
     curl -X POST http://127.0.0.1:<port>/_reset
     curl -X POST -d '[{"status": 503}]' http://127.0.0.1:<port>/_script
@@ -697,6 +698,7 @@ def main(argv: list[str] | None = None) -> int:
             fh.write(f"{fake.port}\n")
         os.replace(tmp, args.port_file)
     print(f"FAKE_DEEPSEEK_URL={fake.base_url}", flush=True)
+    print(f"FAKE_DEEPSEEK_PORT={fake.port}", flush=True)
     try:
         while not stop.wait(0.2):
             pass
