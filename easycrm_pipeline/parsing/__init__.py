@@ -16,6 +16,8 @@ __all__ = ["FileRejected", "read_file", "decode_bytes", "sniff_delimiter", "HIDD
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+_ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
 _OOXML_EXT = (".xlsx", ".xlsm", ".xltx", ".xltm", ".xlsb", ".xlam")
 _MB = 1024 * 1024
 
@@ -73,7 +75,9 @@ def read_file(
         check_zip(path, limit, kind)
         return read_workbook(path, name, kind, include_hidden)
     if head.startswith(_OLE2_MAGIC):
-        if ext in _OOXML_EXT:
+        # Office wraps a password-protected OOXML workbook in an OLE2 file with these streams
+        data = path.read_bytes()
+        if ext in _OOXML_EXT or _ENCRYPTED_PACKAGE in data or _ENCRYPTION_INFO in data:
             raise FileRejected(ENCRYPTED)
         return read_workbook(path, name, ".xls", include_hidden)
     data = path.read_bytes()

@@ -97,11 +97,18 @@ def _decode_mixed(data: bytes) -> str | None:
     return "".join(out)
 
 
-def _records(text: str, delimiter: str, resplit_min: int) -> Iterator[tuple[int, list[str]]]:
-    """``(first line number, fields)`` for each record; a record wrapped whole in one quoted field
-    (``"a,b,c"``) is split again when that gives at least ``resplit_min`` fields."""
+def _records(text: str, delimiter: str, resplit_min: int, width: int = 0) -> Iterator[tuple[int, list[str]]]:
+    """``(first line number, fields)`` for each record.
+
+    A record wrapped whole in one quoted field (``"a,b,c"``) is split again when that gives at least ``resplit_min``
+    fields. A runaway quote (an unclosed ``"`` swallowing the following lines into one cell) is detected when a cell
+    holds line breaks followed by lines that look like records of ``width`` columns; those lines are then read one
+    by one instead of being lost inside one cell.
+    """
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
     line = 0
+    physical: list[str] | None = None
+    need = max(2, width - 2)
     for fields in reader:
         start = line + 1
         line = reader.line_num
@@ -109,6 +116,16 @@ def _records(text: str, delimiter: str, resplit_min: int) -> Iterator[tuple[int,
             again = next(csv.reader([fields[0]], delimiter=delimiter, skipinitialspace=True), [])
             if len(again) >= resplit_min:
                 fields = again
+        if width > 1 and line > start and any(
+            ("\n" in f or "\r" in f) and sum(1 for p in f.splitlines()[1:] if p.count(delimiter) >= need) >= 1
+            for f in fields
+        ):
+            if physical is None:
+                physical = io.StringIO(text, newline="").readlines()
+            for k, raw_line in enumerate(physical[start - 1:line]):
+                one = next(csv.reader([raw_line.rstrip("\r\n")], delimiter=delimiter, skipinitialspace=True), [])
+                yield start + k, one
+            continue
         yield start, fields
 
 
@@ -161,7 +178,7 @@ def read_csv_bytes(data: bytes, file_name: str) -> ParsedFile:
             width = max(width, len(f))
     resplit_min = max(2, width // 2 + 1)
     try:
-        result = build_sheet(_records(text, used, resplit_min), sheet=None, sheet_index=0)
+        result = build_sheet(_records(text, used, resplit_min, width), sheet=None, sheet_index=0)
     except csv.Error as exc:
         raise FileRejected(f"malformed CSV: {exc}") from exc
     report = result.report

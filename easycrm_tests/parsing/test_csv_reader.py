@@ -275,3 +275,16 @@ def test_two_cell_totals_row_and_zero_width_blank_rows(tmp_path):
     assert parsed.sheets[0].skipped_blank == 1
     assert [(q.row_number, q.reason, q.raw) for q in parsed.quarantine] == [
         (4, "footer/summary row", {"Name": "Total", "Email": "1"})]
+
+
+def test_runaway_quote_does_not_swallow_the_following_rows(tmp_path):
+    data = b'Name,Email,Company,Notes\nAnn Lee,ann@example.com,Lee Ltd,"unclosed note\nBob Ray,bob@example.com,Ray GmbH,ok\nCy Doe,cy@example.com,Doe SA,fine\n'
+    parsed = read_file(_write(tmp_path, "runaway.csv", data))
+    assert [(r.row_number, dict(r.cells)["Email"]) for r in parsed.rows] == [
+        (2, "ann@example.com"), (3, "bob@example.com"), (4, "cy@example.com")]
+    assert dict(parsed.rows[0].cells)["Notes"] == "unclosed note"
+    # a genuine multi-line note is left alone
+    data = b'Name,Email,Notes\nAnn Lee,ann@example.com,"first line\nsecond line"\nBob Ray,bob@example.com,ok\n'
+    parsed = read_file(_write(tmp_path, "multiline.csv", data))
+    assert [r.row_number for r in parsed.rows] == [2, 4]
+    assert dict(parsed.rows[0].cells)["Notes"] == "first line\nsecond line"

@@ -110,6 +110,11 @@ def test_encrypted_xlsx_fake_ole2_header(tmp_path, name):
     assert _reason(_write(tmp_path, name, data)) == "workbook is password-protected or encrypted"
 
 
+def test_encrypted_ooxml_named_xls_is_recognised_by_its_streams(tmp_path):
+    data = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1000) + "EncryptedPackage".encode("utf-16-le") + bytes(1000)
+    assert _reason(_write(tmp_path, "locked.xls", data)) == "workbook is password-protected or encrypted"
+
+
 def test_broken_xls(tmp_path):
     data = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4096)
     assert _reason(_write(tmp_path, "old.xls", data)).startswith("corrupt .xls:")
@@ -127,11 +132,13 @@ def test_zip_bomb(tmp_path):
 
 
 def test_over_size_limit(tmp_path):
-    path = _write(tmp_path, "big.csv", b"Email,Name\n" + b"a@example.com,Ann Lee\n" * 100_000)
+    path = _write(tmp_path, "big.csv", b"Email,Name\n" + b"a@example.com,Ann Lee\n" * 60_000)
     size_mb = path.stat().st_size / (1024 * 1024)
     assert _reason(path, max_bytes=1024 * 1024) == (
         f"file is {size_mb:.1f} MB, over the 1 MB limit (EASYCRM_MAX_FILE_MB)")
-    assert len(read_file(path, max_bytes=4 * 1024 * 1024).rows) == 100_000
+    assert size_mb > 1.2
+    small = _write(tmp_path, "small.csv", b"Email,Name\na@example.com,Ann Lee\n")
+    assert len(read_file(small, max_bytes=small.stat().st_size).rows) == 1  # exactly at the limit is fine
 
 
 def test_html_table_saved_as_xls_has_no_lead_header(tmp_path):
