@@ -168,12 +168,6 @@ class _Retryable(Exception):
         self.status = status
 
 
-@dataclass
-class _Reply:
-    content: str | None
-    finish_reason: str | None
-
-
 _LENGTH = object()  # marker: reply cut at max_tokens
 
 
