@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..models import ParsedFile
 from .csv_reader import decode_bytes, read_csv_bytes, sniff_delimiter
-from .errors import BINARY, EMPTY, ENCRYPTED, FileRejected
+from .errors import EMPTY, ENCRYPTED, FileRejected
 from .excel_reader import HIDDEN_REASON, check_zip, read_workbook
 
 __all__ = ["FileRejected", "read_file", "decode_bytes", "sniff_delimiter", "HIDDEN_REASON"]

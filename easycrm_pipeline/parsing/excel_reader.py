@@ -11,7 +11,7 @@ from typing import Iterator
 
 import python_calamine as pc
 
-from ..models import ParsedFile, QuarantineRow, RawRow, SheetReport
+from ..models import ParsedFile, SheetReport
 from .cells import cell_to_text
 from .errors import EMPTY, ENCRYPTED, HEADER_ONLY, NO_HEADER, FileRejected
 from .table import build_sheet
@@ -110,4 +110,4 @@ def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = 
     return parsed
 
 
-__all__ = ["check_zip", "read_workbook", "HIDDEN_REASON", "MAX_BLANK_RUN", "RawRow", "QuarantineRow"]
+__all__ = ["check_zip", "read_workbook", "HIDDEN_REASON", "MAX_BLANK_RUN"]

@@ -5,7 +5,6 @@ Used when no ``DEEPSEEK_API_KEY`` is set, and as the fallback for rows DeepSeek 
 """
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 from ..models import LEAD_FIELDS, RawRow, StandardLead
@@ -24,7 +23,6 @@ _COMPANY_WORDS = {
     "nv": "NV", "ab": "AB", "as": "AS", "oy": "Oy", "pte": "Pte", "pty": "Pty", "kft": "Kft", "the": "The",
     "and": "and", "of": "of", "for": "for", "und": "und", "et": "et", "y": "y", "&": "&",
 }
-_WORD = re.compile(r"\S+")
 
 
 def company_case(text: str) -> str:

@@ -116,7 +116,7 @@ def validate_candidate(
                 flags.append("llm-value-rejected:phone")
                 fields[f] = fallback
         elif f == "remarks":
-            fields[f] = value
+            fields[f] = None if value is None or is_placeholder(value) else value
         else:
             if value is None:
                 fields[f] = None
