@@ -103,7 +103,7 @@ def _records(text: str, delimiter: str, resplit_min: int, width: int = 0) -> Ite
     A record wrapped whole in one quoted field (``"a,b,c"``) is split again when that gives at least ``resplit_min``
     fields. A runaway quote (an unclosed ``"`` swallowing the following lines into one cell) is detected when a cell
     holds line breaks followed by lines that look like records of ``width`` columns; those lines are then read one
-    by one instead of being lost inside one cell.
+    by one instead of being lost inside one cell. Cells written as ``="…"`` are unwrapped.
     """
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
     line = 0
@@ -126,7 +126,17 @@ def _records(text: str, delimiter: str, resplit_min: int, width: int = 0) -> Ite
                 one = next(csv.reader([raw_line.rstrip("\r\n")], delimiter=delimiter, skipinitialspace=True), [])
                 yield start + k, one
             continue
+        if '="' in "".join(fields):
+            fields = [_unformula(f) for f in fields]
         yield start, fields
+
+
+def _unformula(value: str) -> str:
+    """``="00123"`` (Excel's trick to keep leading zeros in a CSV) -> ``00123``."""
+    v = value.strip()
+    if v.startswith('="') and v.endswith('"') and len(v) >= 3:
+        return v[2:-1].replace('""', '"')
+    return value
 
 
 def sniff_delimiter(text: str) -> str | None:

@@ -22,6 +22,9 @@ _DATE = re.compile(
 )
 _ALLOWED = re.compile(r"^[+]?[\d\s\-./()]+$")
 _FLOAT_ZERO = re.compile(r"^(\d+)\.0+$")
+_FORMULA = re.compile(r'^="(.*)"$')
+_SEVERAL = re.compile(r"\s*(?:;|,|\||\s/\s|\s+or\s+|\s+oder\s+|\s+ou\s+|\s+o\s+)\s*", re.IGNORECASE)
+_LABEL = re.compile(r"^(?:tel|phone|ph|mobile|mob|cell|handy|t|m|p)\s*[.:]?\s*:?\s*(?=[+(\d])", re.IGNORECASE)
 
 MIN_DIGITS = 5
 MAX_DIGITS = 15
@@ -49,13 +52,32 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
             ``+``/``00``; ``None``: such numbers stay digits only.
 
     Returns:
-        :class:`PhoneResult`. Never raises.
+        :class:`PhoneResult`. A cell with several numbers (``"030 1234567 / 0171 2345678"``, ``;``, ``,``, ``or``)
+        gives the first usable one, the others in the remark as ``other phone: …``. ``tel:``/``Tel.:`` labels and
+        Excel's ``="0770…"`` wrapper are removed. Never raises.
     """
     cleaned = clean_text(text)
     if is_placeholder(cleaned):
         return PhoneResult(None)
+    unwrapped = _FORMULA.match(cleaned)
+    if unwrapped:  # ="07700900456", Excel's keep-the-zero trick
+        cleaned = unwrapped.group(1).strip()
+    parts = [p.strip() for p in _SEVERAL.split(cleaned) if not is_placeholder(p)]
+    if len(parts) == 1 and parts[0] != cleaned:
+        cleaned = parts[0]
+    elif len(parts) > 1:
+        results = [_single(p, default_region) for p in parts]
+        if any(r.phone for r in results):
+            first = next(r for r in results if r.phone)
+            remarks = [r.remark for r in results if r.remark]
+            remarks += [f"other phone: {r.phone}" for r in results if r.phone and r is not first]
+            return PhoneResult(first.phone, "; ".join(remarks) or None)
+    return _single(cleaned, default_region)
+
+
+def _single(cleaned: str, default_region: str | None) -> PhoneResult:
     remark = None
-    body = cleaned
+    body = _LABEL.sub("", cleaned)
     m = _EXT.search(body)
     if m and re.search(r"\d", body[: m.start()]):
         remark = f"phone ext: {m.group(1)}"

@@ -288,3 +288,10 @@ def test_runaway_quote_does_not_swallow_the_following_rows(tmp_path):
     parsed = read_file(_write(tmp_path, "multiline.csv", data))
     assert [r.row_number for r in parsed.rows] == [2, 4]
     assert dict(parsed.rows[0].cells)["Notes"] == "first line\nsecond line"
+
+
+def test_excel_keep_zero_formula_cells_are_unwrapped(tmp_path):
+    data = b'Name,Email,Phone,Zip\nAnn Lee,ann@example.com,="07700900456","=""01234"""\n'
+    parsed = read_file(_write(tmp_path, "formula.csv", data))
+    assert dict(parsed.rows[0].cells) == {"Name": "Ann Lee", "Email": "ann@example.com", "Phone": "07700900456",
+                                          "Zip": "01234"}

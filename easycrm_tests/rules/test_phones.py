@@ -48,3 +48,17 @@ def test_default_region():
     # + numbers ignore the region; an impossible local number stays digits only (nothing invented)
     assert normalize_phone("+1 202 555 0171", "DE") == PhoneResult("+12025550171")
     assert normalize_phone("1234567890123456", "GB") == PhoneResult("1234567890123456")
+
+
+@pytest.mark.parametrize("text,result", [
+    ("030 1234567 / 0171 2345678", PhoneResult("0301234567", "other phone: 01712345678")),
+    ("+44 20 7946 0000, +44 7700 900123", PhoneResult("+442079460000", "other phone: +447700900123")),
+    ("n/a; 0171 2345678", PhoneResult("01712345678")),
+    ("tel:+44 20 7946 0000", PhoneResult("+442079460000")),
+    ("Tel.: +49 30 123456", PhoneResult("+4930123456")),
+    ("Mob: 07700 900123", PhoneResult("07700900123")),
+    ('="07700900456"', PhoneResult("07700900456")),
+    ("1,5", PhoneResult(None, "invalid phone in source: 1,5")),
+])
+def test_several_numbers_labels_and_wrappers(text, result):
+    assert normalize_phone(text) == result
