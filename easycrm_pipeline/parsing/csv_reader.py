@@ -112,7 +112,8 @@ def _records(text: str, delimiter: str, resplit_min: int, width: int = 0) -> Ite
     for fields in reader:
         start = line + 1
         line = reader.line_num
-        if fields and delimiter in fields[0] and all(not f.strip() for f in fields[1:]):
+        if (fields and delimiter in fields[0] and all(not f.strip() for f in fields[1:])
+                and "\n" not in fields[0] and "\r" not in fields[0]):
             again = next(csv.reader([fields[0]], delimiter=delimiter, skipinitialspace=True), [])
             if len(again) >= resplit_min:
                 fields = again
@@ -189,8 +190,13 @@ def read_csv_bytes(data: bytes, file_name: str) -> ParsedFile:
     resplit_min = max(2, width // 2 + 1)
     try:
         result = build_sheet(_records(text, used, resplit_min, width), sheet=None, sheet_index=0)
-    except csv.Error as exc:
-        raise FileRejected(f"malformed CSV: {exc}") from exc
+    except csv.Error:
+        # mixed line endings ("\n\r", a lone "\r" inside a line) confuse the csv module: unify them and retry
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        try:
+            result = build_sheet(_records(text, used, resplit_min, width), sheet=None, sheet_index=0)
+        except csv.Error as exc:
+            raise FileRejected(f"malformed CSV: {exc}") from exc
     report = result.report
     if report.status != "leads":
         if report.reason == "empty":

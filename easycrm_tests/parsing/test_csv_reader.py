@@ -295,3 +295,18 @@ def test_excel_keep_zero_formula_cells_are_unwrapped(tmp_path):
     parsed = read_file(_write(tmp_path, "formula.csv", data))
     assert dict(parsed.rows[0].cells) == {"Name": "Ann Lee", "Email": "ann@example.com", "Phone": "07700900456",
                                           "Zip": "01234"}
+
+
+def test_quoted_single_cell_with_newline_and_delimiter_is_not_resplit(tmp_path):
+    data = b'Name,Email,Notes\nAnn Lee,ann@example.com,ok\n"Note: call\r\nback, later"\n'
+    parsed = read_file(_write(tmp_path, "nlcell.csv", data))
+    assert [r.row_number for r in parsed.rows] == [2]
+    assert [(q.row_number, q.reason, q.raw) for q in parsed.quarantine] == [
+        (3, "footer/summary row", {"Name": "Note: call\r\nback, later"})]
+
+
+def test_mixed_line_endings(tmp_path):
+    data = b"Name,Email\r\nAnn Lee,ann@example.com\n\rBob Ray,bob@example.com\rCy Doe,cy@exam\rple.com\n"
+    parsed = read_file(_write(tmp_path, "mixed_eol.csv", data))
+    assert [dict(r.cells)["Email"] for r in parsed.rows][:2] == ["ann@example.com", "bob@example.com"]
+    assert all(dict(r.cells)["Name"] for r in parsed.rows)
