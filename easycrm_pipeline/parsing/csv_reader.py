@@ -22,7 +22,7 @@ csv.field_size_limit(2**31 - 1)
 
 DELIMITERS = (",", ";", "\t", "|")
 SNIFF_CHARS = 64 * 1024
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 _BINARY_MAGIC = (
     b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"\x1f\x8b", b"Rar!", b"7z\xbc\xaf", b"\x7fELF", b"BZh",
     b"MZ", b"\x00\x00\x01\x00", b"OggS", b"ID3", b"RIFF", b"SQLite format 3",

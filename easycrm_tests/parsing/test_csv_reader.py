@@ -310,3 +310,10 @@ def test_mixed_line_endings(tmp_path):
     parsed = read_file(_write(tmp_path, "mixed_eol.csv", data))
     assert [dict(r.cells)["Email"] for r in parsed.rows][:2] == ["ann@example.com", "bob@example.com"]
     assert all(dict(r.cells)["Name"] for r in parsed.rows)
+
+
+def test_filemaker_vertical_tab_line_breaks_are_text(tmp_path):
+    data = b"Name,Email,Notes\n" + b"Ann Lee,ann@example.com,line one\x0bline two\x0bline three\n" * 3
+    parsed = read_file(_write(tmp_path, "fm.csv", data))
+    assert len(parsed.rows) == 3
+    assert standardize_rows(parsed.rows)[0].fields["remarks"] == "line one line two line three"
