@@ -23,7 +23,10 @@ def clean_text(text: str | None) -> str:
     """Invisible characters removed, whitespace (incl. newlines) collapsed to one space, stripped; ``None`` -> ``""``."""
     if text is None:
         return ""
-    return _WS_RE.sub(" ", strip_invisible(str(text))).strip()
+    text = str(text)
+    if text.isascii() and text.isprintable() and "  " not in text:
+        return text.strip()  # fast path: plain ASCII without control characters or double spaces
+    return _WS_RE.sub(" ", strip_invisible(text)).strip()
 
 
 def is_placeholder(text: str | None) -> bool:
