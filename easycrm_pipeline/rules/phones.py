@@ -22,6 +22,7 @@ _DATE = re.compile(
 )
 _ALLOWED = re.compile(r"^[+]?[\d\s\-./()]+$")
 _FLOAT_ZERO = re.compile(r"^(\d+)\.0+$")
+_SCIENTIFIC = re.compile(r"^(\d)\.(\d+)[eE]\+?(\d+)$")
 _FORMULA = re.compile(r'^="(.*)"$')
 _SEVERAL = re.compile(r"\s*(?:;|,|\||\s/\s|\s+or\s+|\s+oder\s+|\s+ou\s+|\s+o\s+)\s*", re.IGNORECASE)
 _LABEL = re.compile(r"^(?:tel|phone|ph|mobile|mob|cell|handy|t|m|p)\s*[.:]?\s*:?\s*(?=[+(\d])", re.IGNORECASE)
@@ -86,6 +87,9 @@ def _single(cleaned: str, default_region: str | None) -> PhoneResult:
     fz = _FLOAT_ZERO.match(body)
     if fz:  # "7700900456.0": a number that went through a float
         body = fz.group(1)
+    sci = _SCIENTIFIC.match(body)
+    if sci and len(sci.group(2)) == int(sci.group(3)):  # "4.47700900789E+11": every digit is still there
+        body = sci.group(1) + sci.group(2)
     if _DATE.match(body) or body.startswith("-") or not _ALLOWED.match(body):
         return _invalid(cleaned)
     body = _TRUNK.sub(r"\1", body)

@@ -21,6 +21,7 @@ from easycrm_pipeline.rules.phones import PhoneResult, normalize_phone
     ("(202) 555-0171", "2025550171"),
     ("202.555.0171", "2025550171"),
     ("7700900456.0", "7700900456"),
+    ("4.47700900789E+11", "447700900789"),
 ])
 def test_phone_without_region(text, phone):
     assert normalize_phone(text) == PhoneResult(phone)
