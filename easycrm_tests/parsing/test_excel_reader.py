@@ -167,9 +167,9 @@ def test_xlsx_50k_rows_read_fast(tmp_path):
     rows = [header] + [[f"F{i}", f"L{i}", f"Co {i % 300}", "Buyer", f"u{i}@example.com", f"+44 7700 9{i % 100000:05d}",
                         447700900000 + i, "London", "UK", f"note {i}"] for i in range(50_000)]
     path = write_fast_xlsx(tmp_path / "big.xlsx", {"Leads": rows})
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: stable on a loaded CI machine
     parsed = read_file(path)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert len(parsed.rows) == 50_000
     assert dict(parsed.rows[-1].cells)["Mobile"] == "447700949999"
     assert elapsed < 6.0, f"50k x 10 XLSX took {elapsed:.2f}s (target 3 s)"
