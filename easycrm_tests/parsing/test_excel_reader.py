@@ -80,9 +80,9 @@ def test_formatted_cell_at_row_one_million_is_cheap(tmp_path):
     ws.cell(row=1_000_000, column=3).font = Font(bold=True)
     ws.cell(row=1_000_000, column=3).number_format = "0.00"
     path = _save(wb, tmp_path / "far.xlsx")
-    started = time.perf_counter()
+    started = time.process_time()
     parsed = read_file(path)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert [dict(r.cells) for r in parsed.rows] == [{"Email": "ann@example.com", "Name": "Ann Lee"}]
     assert parsed.sheets[0].skipped_blank < 10
     assert elapsed < 2.0
