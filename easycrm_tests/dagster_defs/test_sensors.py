@@ -327,9 +327,9 @@ def test_s3_same_second_late_and_reuploaded(s3_env, instance: dg.DagsterInstance
     started = time.time()
     with ThreadPoolExecutor(max_workers=6) as pool:
         list(pool.map(lambda k: client.put_object(Bucket=BUCKET, Key=k, Body=f"email\n{k}@x.com\n".encode()), burst))
-    assert time.time() - started < 1.0
-    stamps = {client.head_object(Bucket=BUCKET, Key=k)["LastModified"].replace(microsecond=0) for k in burst}
-    assert len(stamps) <= 2  # same second (or straddling one boundary)
+    if time.time() - started < 1.0:  # (not forced: a loaded machine may spread them out; discovery doesn't care)
+        stamps = {client.head_object(Bucket=BUCKET, Key=k)["LastModified"].replace(microsecond=0) for k in burst}
+        assert len(stamps) <= 2  # same second (or straddling one boundary)
     second = s3_tick(instance, first.cursor)
     assert sorted(second.keys) == sorted(f"s3://{BUCKET}/{k}" for k in burst)
     assert sorted(second.added) == sorted(second.keys)

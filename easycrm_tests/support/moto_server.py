@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import urllib.request
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
@@ -48,18 +49,66 @@ def reset_moto(endpoint_url: str) -> None:
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+class _SerializedMotoServer(ThreadedMotoServer):
+    """ThreadedMotoServer whose requests are handled one at a time.
+
+    moto's backends are not thread-safe: concurrent DynamoDB transactions, for instance, fail with HTTP 500
+    "dictionary changed size during iteration" (botocore retries them) or interleave in ways real DynamoDB never does.
+    Serializing requests makes every API call atomic — closer to the real service — at the cost of parallel
+    throughput. Overrides moto's private ``_server_entry`` (moto 5.x); ``moto_endpoint`` falls back to the plain
+    threaded server if that ever changes.
+    """
+
+    def _server_entry(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = DomainDispatcherApplication(create_backend_app)
+        lock = threading.Lock()
+
+        def serialized(environ, start_response):  # type: ignore[no-untyped-def]
+            with lock:
+                return list(app(environ, start_response))
+
+        self._server = make_server(
+            self._ip_address, self._port, serialized, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+def _serialized_server_supported() -> bool:
+    try:
+        from moto.moto_server.werkzeug_app import (  # noqa: F401
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+    except ImportError:
+        return False
+    probe = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    return all(hasattr(probe, a) for a in ("_server_entry", "_ip_address", "_port", "_server_ready_event"))
+
+
 @contextmanager
-def moto_endpoint() -> Iterator[str]:
+def moto_endpoint(serialize_requests: bool = True) -> Iterator[str]:
     """Start a moto server (all services) on a free loopback port, emptied on entry and exit; yield its URL; stop it.
 
     The OS picks the port (port 0), so parallel test processes never collide. The server runs in a daemon thread;
     werkzeug's one-line-per-request access log is silenced while it runs (thousands of uploads in some tests).
     Because moto's state is process-global (see :func:`reset_moto`), don't run two of these at once in one process.
+
+    Args:
+        serialize_requests: handle one request at a time (default; see :class:`_SerializedMotoServer`). False: moto's
+            own fully threaded server (concurrent requests may race inside moto).
     """
     access_log = logging.getLogger("werkzeug")
     old_level = access_log.level
     access_log.setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server_cls = (
+        _SerializedMotoServer if serialize_requests and _serialized_server_supported() else ThreadedMotoServer
+    )
+    server = server_cls(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
         host, port = server.get_host_and_port()
