@@ -63,10 +63,15 @@ def ingest(paths: list[str]) -> list[dict]:
     Raises:
         UsageError: a path is missing, not a lead file, or two paths share a base name.
     """
-    from easycrm_pipeline.cli.instance import ensure_dagster_home
+    from easycrm_pipeline.cli.instance import get_instance
+    from easycrm_pipeline.cli.run_file import ensure_partition
 
     files = _check_paths(paths)
-    ensure_dagster_home()
+    # Create the instance's storage and the partitions here, once: concurrent first-time schema creation by the
+    # run processes races on SQLite ("table alembic_version already exists").
+    instance = get_instance()
+    for path in files:
+        ensure_partition(instance, path.name)
     procs = []
     for path in files:
         cmd = [

@@ -63,11 +63,22 @@ def run_one(partition: str, location: str, file_name: str) -> dict:
     outcome = {"run_id": result.run_id, "partition": partition, "file": file_name, "stats": None, "error": None}
     if result.success:
         outcome["status"] = "completed"
-        outcome["stats"] = result.output_for_node("leads")
+        outcome["stats"] = materialized_stats(result)
     else:
-        outcome["status"] = "error"
+        cancelled = instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.CANCELED
+        outcome["status"] = "cancelled" if cancelled else "error"
         outcome["error"] = failure_reason(result)
     return outcome
+
+
+def materialized_stats(result) -> dict | None:
+    """The file's stats from the ``leads`` materialization's ``stats`` metadata (None if not materialized)."""
+    for event in result.all_events:
+        if event.is_step_materialization:
+            entry = event.step_materialization_data.materialization.metadata.get("stats")
+            if entry is not None:
+                return entry.value
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

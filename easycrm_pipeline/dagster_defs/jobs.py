@@ -27,7 +27,7 @@ def execution_config(llm_enabled: bool) -> dict:
             "config": {
                 "multiprocess": {
                     "max_concurrent": DEEPSEEK_POOL_LIMIT,
-                    "start_method": {"forkserver": {"preload_modules": ["easycrm_pipeline.definitions"]}},
+                    "start_method": {"forkserver": {"preload_modules": ["easycrm_pipeline.preload"]}},
                 }
             }
         }

@@ -189,6 +189,7 @@ def collect_leads(
         f"{stats.quarantined} quarantined, {stats.failed_batches} failed batches"
     )
     metadata: dict = {k: v for k, v in stats.as_dict().items() if isinstance(v, (int, float, str))}
+    metadata["stats"] = dg.MetadataValue.json(stats.as_dict())
     metadata["quarantine_by_reason"] = dg.MetadataValue.json(stats.quarantine_by_reason)
     metadata["failed_batches_detail"] = dg.MetadataValue.json(stats.failed_batch_errors)
     if stats.seconds:

@@ -11,11 +11,11 @@ from easycrm_tests.fakes.fake_deepseek import FakeDeepSeek
 HEADER = "First Name,Last Name,Company,Title,Email,Phone,Notes\n"
 
 
-def write_csv(path, n, start=0, domain="example.com"):
+def write_csv(path, n, start=0, domain="example.com", title="buyer"):
     """A CSV of ``n`` leads ``person{i}@{domain}`` (i from ``start``)."""
     lines = [HEADER]
     for i in range(start, start + n):
-        lines.append(f"First{i},LAST{i},Company {i % 7},buyer,Person{i}@{domain},+44 7700 9{i:05d},note {i}\n")
+        lines.append(f"First{i},OKAFOR,Company {i % 7},{title},Person{i}@{domain},+44 7700 9{i:05d},note {i}\n")
     path.write_text("".join(lines), encoding="utf-8")
     return path
 
@@ -37,13 +37,13 @@ def db_rows(tmp_path, sql):
 def test_offline_ingest_stores_every_lead_and_prints_stats(isolated_env, capsys):
     tmp = isolated_env
     a = write_csv(tmp / "a.csv", 25)
-    b = write_csv(tmp / "b.csv", 12, start=20)  # 5 emails overlap with a.csv
+    b = write_csv(tmp / "b.csv", 12, start=20, title="manager")  # 5 emails overlap with a.csv
     code, out, err = run_cli(capsys, "ingest", str(a), str(b), "--json")
     assert code == 0, err
     files = {f["file"]: f for f in json.loads(out)["files"]}
     assert files["a.csv"]["status"] == "completed"
     assert files["a.csv"]["rows_read"] == 25
-    assert files["a.csv"]["batches"] == 3
+    assert files["a.csv"]["batches"] == 0  # the offline rules settle every row in the parse step: no mapped step
     assert files["a.csv"]["llm_calls"] == 0
     assert files["b.csv"]["rows_read"] == 12
     # 37 rows, 5 shared emails -> 32 distinct leads whatever order the two runs wrote in
@@ -51,10 +51,13 @@ def test_offline_ingest_stores_every_lead_and_prints_stats(isolated_env, capsys)
     created = files["a.csv"]["leads_created"] + files["b.csv"]["leads_created"]
     updated = files["a.csv"]["leads_updated"] + files["b.csv"]["leads_updated"]
     assert (created, updated) == (32, 5)
+    shared = ", ".join(f"'person{i}@example.com'" for i in range(20, 25))
+    titles = {t for (t,) in db_rows(tmp, f"select title from leads where email in ({shared})")}
+    assert len(titles) == 1  # the five shared leads carry the values of whichever file was written last
     first, last, email, phone = db_rows(
         tmp, "select firstName, lastName, email, phone from leads where email = 'person3@example.com'"
     )[0]
-    assert (first, last, email, phone) == ("First3", "Last3", "person3@example.com", "+447700900003")
+    assert (first, last, email, phone) == ("First3", "Okafor", "person3@example.com", "+447700900003")
 
 
 def test_rerun_of_same_file_changes_nothing(isolated_env, capsys):
@@ -86,14 +89,15 @@ def test_deepseek_ingest_sends_the_contract_request_and_stores_answers(isolated_
     assert body["model"] == "deepseek-v4-flash"
     assert body["response_format"] == {"type": "json_object"}
     assert body["thinking"] == {"type": "disabled"}
-    user = json.loads(body["messages"][-1]["content"])
+    sent = {item["id"]: item for b in bodies for item in json.loads(b["messages"][-1]["content"])["leads"]}
     sent_ids = sorted(item["id"] for b in bodies for item in json.loads(b["messages"][-1]["content"])["leads"])
     assert len(sent_ids) == 23 and len(set(sent_ids)) == 23
-    assert user["leads"][0]["Email"] == "Person0@example.com"
+    assert sent["0:2"]["Email"] == "Person0@example.com"  # row 2 of the CSV, raw header names and raw values
+    assert sent["0:2"]["Last Name"] == "OKAFOR"
     assert db_rows(tmp, "select count(*) from leads")[0][0] == 23
     assert db_rows(tmp, "select firstName, lastName, email from leads where email='person0@example.com'")[0] == (
         "First0",
-        "Last0",
+        "Okafor",
         "person0@example.com",
     )
 
@@ -124,16 +128,30 @@ def test_bad_paths_are_refused_before_any_run(isolated_env, capsys, bad):
     assert not (tmp / "leads.duckdb").exists()
 
 
-def test_concurrent_files_share_the_deepseek_pool_of_five(isolated_env, monkeypatch, capsys):
-    """Three files at once against 0.2 s latency: the server sees exactly 5 requests in flight at peak, never 6."""
+@pytest.mark.parametrize(
+    "latency,expected_peak",
+    [
+        # 0.2 s requests are shorter than a Dagster step's own overhead (~0.5 s on 2 cores): the pool must still
+        # never let a 6th request through, but 5 rarely overlap, so only the bound is asserted here.
+        (0.2, None),
+        # 1 s requests dominate a step: the pool is saturated, the server sees exactly 5 in flight at peak.
+        (1.0, 5),
+    ],
+)
+def test_concurrent_files_share_the_deepseek_pool_of_five(isolated_env, monkeypatch, capsys, latency, expected_peak):
+    """Three files at once: the pool holds DeepSeek to 5 requests in flight across the three runs, never 6."""
     tmp = isolated_env
     paths = [write_csv(tmp / f"f{k}.csv", 60, start=k * 1000) for k in range(3)]
-    with FakeDeepSeek(latency=0.2) as fake:
+    with FakeDeepSeek(latency=latency) as fake:
         monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
         monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
         code, out, err = run_cli(capsys, "ingest", *map(str, paths), "--json")
         peak, count = fake.peak_in_flight, fake.request_count
     assert code == 0, err
     assert count == 18
-    assert peak == 5
+    assert peak <= 5
+    if expected_peak is not None:
+        assert peak == expected_peak
+    else:
+        assert peak >= 2  # the three runs do overlap
     assert db_rows(tmp, "select count(*), count(distinct email) from leads")[0] == (180, 180)
