@@ -10,7 +10,8 @@ bound in the ``Definitions``.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dagster as dg
 from botocore.exceptions import BotoCoreError, ClientError
@@ -66,8 +67,11 @@ def run_config_for(f: DropFile) -> dict:
     return node
 
 
-def run_request_for(f: DropFile) -> dg.RunRequest:
+def run_request_for(f: DropFile, execution: Mapping[str, Any] | None = None) -> dg.RunRequest:
     """The ``ingest_job`` run request for one file.
+
+    ``execution``: the run config's ``execution`` section, merged in — the sensors pass
+    ``jobs.execution_config(settings.llm_enabled)``, the same executor ``easycrm ingest`` uses.
 
     ``run_key`` = ``"{partition_key}@{fingerprint}"`` (the daemon drops a run_key it already launched, so a replayed
     tick never doubles a run — and a file reverted to content that already ran once is not run again);
@@ -78,7 +82,7 @@ def run_request_for(f: DropFile) -> dg.RunRequest:
     return dg.RunRequest(
         partition_key=f.partition_key,
         run_key=f"{f.partition_key}@{f.fingerprint}",
-        run_config=run_config_for(f),
+        run_config={**(execution or {}), **run_config_for(f)},
         tags={"easycrm/location": f.location, "easycrm/fingerprint": f.fingerprint, "easycrm/file_name": f.file_name},
     )
 
@@ -115,13 +119,16 @@ def build_sensor_result(
             cursor=record.to_json(),
         )
 
+    from easycrm_pipeline.dagster_defs.jobs import execution_config  # the job module; imported at evaluation only
+
+    execution = execution_config(get_settings().llm_enabled)
     existing = set(context.instance.get_dynamic_partitions(lead_files.name))
     new_keys = list(dict.fromkeys(f.partition_key for f in batch if f.partition_key not in existing))
     for f in batch:
         state = "changed" if f.partition_key in record else "new"
         context.log.info(f"run {f.partition_key!r} ({state}, {f.size} bytes, fingerprint {f.fingerprint})")
     return dg.SensorResult(
-        run_requests=[run_request_for(f) for f in batch],
+        run_requests=[run_request_for(f, execution) for f in batch],
         dynamic_partitions_requests=[lead_files.build_add_request(new_keys)] if new_keys else [],
         cursor=record.with_processed(batch).to_json(),
     )

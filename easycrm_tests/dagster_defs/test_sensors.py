@@ -127,7 +127,10 @@ def test_folder_new_same_changed(inbox: Path, instance: dg.DagsterInstance) -> N
     (run,) = first.runs
     assert run.run_key == f"leads.csv@{sha_fp(v1)}"
     assert parse_cfg(run) == {"location": str(path), "file_name": "leads.csv"}
-    assert run.run_config == {"ops": {"leads": {"ops": {"parse_file": {"config": parse_cfg(run)}}}}}
+    assert run.run_config == {
+        "ops": {"leads": {"ops": {"parse_file": {"config": parse_cfg(run)}}}},
+        "execution": {"config": {"in_process": {}}},  # jobs.execution_config(False): no DeepSeek key in tests
+    }
     assert run.tags == {
         "easycrm/location": str(path), "easycrm/fingerprint": sha_fp(v1), "easycrm/file_name": "leads.csv"}
     assert json.loads(first.cursor) == {"v": 1, "files": {"leads.csv": sha_fp(v1)}}
@@ -231,7 +234,9 @@ def test_folder_missing_inbox_skips(tmp_path: Path, instance: dg.DagsterInstance
     assert isinstance(result.result, dg.SkipReason) and "does not exist" in result.skip_message
 
 
-def test_folder_run_config_is_valid_for_the_ingest_job(inbox: Path, instance: dg.DagsterInstance) -> None:
+def test_folder_run_config_is_valid_for_the_ingest_job(
+    inbox: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The run config must pass the real job's config schema, or the daemon refuses to launch the run."""
     from easycrm_pipeline.definitions import defs
 
@@ -241,6 +246,10 @@ def test_folder_run_config_is_valid_for_the_ingest_job(inbox: Path, instance: dg
     assert job.partitions_def == lead_files
     dg.validate_run_config(job, run.run_config)  # raises DagsterInvalidConfigError on a wrong shape
     assert parse_cfg(run) == {"location": str(inbox / "sub dir" / "Léads 2024.csv"), "file_name": "Léads 2024.csv"}
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-not-used")  # with DeepSeek on: the multiprocess executor
+    (run_llm,) = tick(inbox_sensor, instance, None).runs
+    assert run_llm.run_config["execution"]["config"]["multiprocess"]["max_concurrent"] == 5
+    dg.validate_run_config(job, run_llm.run_config)
     with pytest.raises(dg.DagsterInvalidConfigError, match="parse_file"):  # the brief's flat shape is refused
         dg.validate_run_config(job, {"ops": {"parse_file": {"config": {"location": "x", "file_name": "x"}}}})
     assert {s.name for s in defs.sensors} >= {"inbox_sensor", "s3_sensor"}
