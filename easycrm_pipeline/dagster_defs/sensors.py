@@ -67,6 +67,16 @@ def run_config_for(f: DropFile) -> dict:
     return node
 
 
+def _run_key(f: DropFile) -> str:
+    return f"{f.partition_key}@{f.fingerprint}"
+
+
+def _run_key_used(context: dg.SensorEvaluationContext, f: DropFile) -> bool:
+    """True when a run with this file's run_key exists (the daemon would drop the new request as a duplicate)."""
+    runs = context.instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/run_key": _run_key(f)}), limit=1)
+    return bool(runs)
+
+
 def run_request_for(f: DropFile, execution: Mapping[str, Any] | None = None) -> dg.RunRequest:
     """The ``ingest_job`` run request for one file.
 
@@ -81,7 +91,7 @@ def run_request_for(f: DropFile, execution: Mapping[str, Any] | None = None) -> 
     """
     return dg.RunRequest(
         partition_key=f.partition_key,
-        run_key=f"{f.partition_key}@{f.fingerprint}",
+        run_key=_run_key(f),
         run_config={**(execution or {}), **run_config_for(f)},
         tags={"easycrm/location": f.location, "easycrm/fingerprint": f.fingerprint, "easycrm/file_name": f.file_name},
     )
@@ -127,6 +137,12 @@ def build_sensor_result(
     for f in batch:
         state = "changed" if f.partition_key in record else "new"
         context.log.info(f"run {f.partition_key!r} ({state}, {f.size} bytes, fingerprint {f.fingerprint})")
+        if state == "changed" and _run_key_used(context, f):
+            context.log.warning(
+                f"{f.partition_key!r} went back to content that already ran once (run_key {_run_key(f)!r}): Dagster "
+                "drops a repeated run_key, so no new run starts. Re-execute that run or use `easycrm ingest` to "
+                "apply it again."
+            )
     return dg.SensorResult(
         run_requests=[run_request_for(f, execution) for f in batch],
         dynamic_partitions_requests=[lead_files.build_add_request(new_keys)] if new_keys else [],

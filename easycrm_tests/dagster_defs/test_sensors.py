@@ -156,6 +156,22 @@ def test_folder_new_same_changed(inbox: Path, instance: dg.DagsterInstance) -> N
     assert any("run 'leads.csv' (changed" in line for line in changed.logs)
 
 
+def test_folder_revert_to_content_that_already_ran_is_flagged(inbox: Path, instance: dg.DagsterInstance) -> None:
+    v1, v2 = b"email\na@x.com\n", b"email\nb@x.com\n"
+    drop(inbox, "leads.csv", v1)
+    first = tick(inbox_sensor, instance, None)
+    # what the daemon does with the request: a run tagged with its run_key
+    instance.add_run(dg.DagsterRun(job_name="ingest_job", run_id="r1", tags={"dagster/run_key": first.runs[0].run_key}))
+    drop(inbox, "leads.csv", v2)
+    second = tick(inbox_sensor, instance, first.cursor)
+    assert not any("already ran once" in line for line in second.logs)
+    drop(inbox, "leads.csv", v1)
+    third = tick(inbox_sensor, instance, second.cursor)
+    assert [r.run_key for r in third.runs] == [first.runs[0].run_key]  # requested; the daemon will drop it
+    assert any(f"'leads.csv' went back to content that already ran once (run_key 'leads.csv@{sha_fp(v1)}')" in line
+               for line in third.logs)
+
+
 def test_folder_without_cursor_requests_again_but_does_not_readd_partition(
     inbox: Path, instance: dg.DagsterInstance
 ) -> None:
