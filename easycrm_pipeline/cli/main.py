@@ -32,6 +32,13 @@ class UsageError(Exception):
     """Bad input on the command line: printed as one line on stderr, exit code 2."""
 
 
+def _console():
+    """A rich console; wide enough for the tables when stdout is not a terminal (pipes, make, CI logs)."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
 def _print_json(doc: Any) -> None:
     print(json.dumps(doc, default=str, ensure_ascii=False))
 
@@ -99,7 +106,6 @@ def _cmd_ingest(args) -> int:
     if args.json:
         _print_json({"files": outcomes})
     else:
-        from rich.console import Console
         from rich.table import Table
 
         table = Table(title="easycrm ingest")
@@ -108,7 +114,7 @@ def _cmd_ingest(args) -> int:
             table.add_column(label, justify="right")
         for o in outcomes:
             table.add_row(o["file"], *[str(o.get(key, "")) if o.get(key) is not None else "" for _, key in INGEST_COLUMNS])
-        Console().print(table)
+        _console().print(table)
     failed = [o for o in outcomes if o["status"] != "completed"]
     for o in failed:
         print(f"easycrm ingest: {o['file']}: {o['error']}", file=sys.stderr)
@@ -151,7 +157,6 @@ def _cmd_leads(args) -> int:
     if args.json:
         _print_json({"leads": rows, "page": query.page, "pageSize": query.page_size, "total": total})
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"leads: page {query.page}, {len(rows)} of {total}")
@@ -159,7 +164,7 @@ def _cmd_leads(args) -> int:
         table.add_column(col)
     for r in rows:
         table.add_row(*[str(r.get(c) or "") for c in ("firstName", "lastName", "title", "company", "email", "phone", "sourceFile")])
-    Console().print(table)
+    _console().print(table)
     return 0
 
 
