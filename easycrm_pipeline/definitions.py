@@ -1,15 +1,33 @@
-"""The Dagster code location: ``workspace.yaml`` and ``make dev`` load ``easycrm_pipeline.definitions``."""
+"""The Dagster code location: ``workspace.yaml`` and ``make dev`` load ``easycrm_pipeline.definitions``.
+
+Besides the ingest path (assets ``lead_files`` -> ``leads``, ``ingest_job``, the two drop-zone sensors), feature
+modules under ``dagster_defs`` contribute lists named ``assets``, ``asset_checks``, ``jobs``, ``schedules`` and
+``sensors`` (see ``FEATURE_MODULES``).
+"""
+import importlib
+
 import dagster as dg
 
 from easycrm_pipeline.dagster_defs.assets import lead_files_source, leads
 from easycrm_pipeline.dagster_defs.jobs import ingest_job
+from easycrm_pipeline.dagster_defs.sensors import inbox_sensor, s3_sensor
 
-try:  # the sensors module is written by a teammate in parallel; the definitions load without it
-    from easycrm_pipeline.dagster_defs.sensors import inbox_sensor, s3_sensor
+#: Modules under ``easycrm_pipeline.dagster_defs`` that add definitions (each optional).
+FEATURE_MODULES = ("checks", "reports", "maintenance")
 
-    _sensors = [inbox_sensor, s3_sensor]
-except ImportError:  # pragma: no cover
-    _sensors = []
+
+def _features() -> dict[str, list]:
+    found: dict[str, list] = {"assets": [], "asset_checks": [], "jobs": [], "schedules": [], "sensors": []}
+    for name in FEATURE_MODULES:
+        try:
+            module = importlib.import_module(f"easycrm_pipeline.dagster_defs.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"easycrm_pipeline.dagster_defs.{name}":
+                raise
+            continue
+        for kind in found:
+            found[kind].extend(getattr(module, kind, []))
+    return found
 
 
 def _resources() -> dict:
@@ -18,10 +36,14 @@ def _resources() -> dict:
     return {"s3": S3Resource()}
 
 
+_extra = _features()
+
 defs = dg.Definitions(
-    assets=[lead_files_source, leads],
-    jobs=[ingest_job],
-    sensors=_sensors,
+    assets=[lead_files_source, leads, *_extra["assets"]],
+    asset_checks=_extra["asset_checks"],
+    jobs=[ingest_job, *_extra["jobs"]],
+    schedules=_extra["schedules"],
+    sensors=[inbox_sensor, s3_sensor, *_extra["sensors"]],
     resources=_resources(),
 )
 
