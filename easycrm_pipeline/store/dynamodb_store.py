@@ -238,7 +238,6 @@ class DynamoDBStore(LeadStore):
         emails, keep = last_wins(leads)
         stats.batch_duplicates = (len(leads) - len(keep)) + sum(
             len(list(d.merged_row_ids or [])) for d in duplicates_resolved)
-        now = _iso_now()
         counter = iter(range(1, 10**9))
 
         pending = [(leads[i], emails[i]) for i in keep]
@@ -247,6 +246,10 @@ class DynamoDBStore(LeadStore):
             t = time.monotonic()
             existing = self._existing([e for _, e in pending if e is not None])
             det += time.monotonic() - t
+            # the time of each attempt, taken AFTER its read: a write that depends on another's (it read that
+            # one's committed version) is then always later, so per lead the audit rows' ``at`` follow the commit
+            # order
+            now = _iso_now()
             ops = []  # (kind, [transact items])
             for lead, email in pending:
                 op = self._plan(lead, email, existing.get(email) if email else None, merge=merge,
@@ -281,6 +284,7 @@ class DynamoDBStore(LeadStore):
                              f"after {self.max_attempts} attempts")
         stats.duplicate_detection_ms = round(det * 1000, 1)
 
+        now = _iso_now()
         if duplicates_resolved:
             owners = self._existing([normalize_email(d.email) for d in duplicates_resolved
                                      if normalize_email(d.email)])

@@ -2,14 +2,17 @@
 
 Commands (each prints one JSON document on stdout at the end):
 
-* ``write DB WORKER FILES START_AT`` — wait until ``time.time() >= START_AT``, then upsert ``FILES`` files of
-  400 leads each: file ``j`` of worker ``k`` holds emails ``p{i}@example.com`` for ``i`` in
-  ``range(k*250 + j*100, ... + 400) mod 1000`` with title ``w{k}f{j}`` (so every match is a real update).
+* ``write DB WORKER FILES START_AT [POOL]`` — wait until ``time.time() >= START_AT``, then upsert ``FILES`` files
+  of ``0.4 * POOL`` leads each (default POOL 1000: 400 leads): file ``j`` of worker ``k`` holds emails
+  ``p{i}@example.com`` for ``i`` in ``writer_emails(k, j, POOL)`` with title ``w{k}f{j}`` (so every match is a
+  real update).
   Prints ``[{"file", "run_id", "created", "updated", "unchanged"}, ...]``.
 * ``read DB STOP_FILE`` — query in a loop until ``STOP_FILE`` exists; prints ``{"reads", "counts", "errors"}``.
 * ``bigupsert DB N MODE`` — upsert ``N`` leads (emails 500..500+N, title ``B``) as file ``big.csv``; with
   MODE ``pause`` the transaction stops after all its writes (before COMMIT), prints ``APPLIED`` and sleeps so the
   test can ``kill -9`` it; MODE ``run`` just runs it.
+``DB`` is a DuckDB file path, or ``dynamodb:<table>@<endpoint url>`` for a ``DynamoDBStore`` (commands write/read).
+
 * ``hold DB SECONDS`` — open the DuckDB file read-write WITHOUT the store lock (another program), print ``READY``,
   hold it ``SECONDS``, close.
 """
@@ -25,20 +28,31 @@ from easycrm_pipeline.store.duckdb_store import DuckDBStore
 from easycrm_tests.store.helpers import numbered_leads
 
 
-def writer_emails(worker: int, file_no: int) -> list[int]:
-    """The email numbers of file ``file_no`` of writer ``worker`` (400 of 1000, overlapping the others')."""
-    start = worker * 250 + file_no * 100
-    return [(start + n) % 1000 for n in range(400)]
+def open_store(spec: str):
+    """``DuckDBStore(path)`` or, for ``dynamodb:<table>@<url>``, ``DynamoDBStore(table, endpoint_url=url)``."""
+    if spec.startswith("dynamodb:"):
+        from easycrm_pipeline.store.dynamodb_store import DynamoDBStore
+
+        table, _, url = spec[len("dynamodb:"):].partition("@")
+        return DynamoDBStore(table, endpoint_url=url, region_name="us-east-1")
+    return DuckDBStore(Path(spec))
 
 
-def cmd_write(db: str, worker: int, files: int, start_at: float) -> None:
-    store = DuckDBStore(Path(db))
+def writer_emails(worker: int, file_no: int, pool: int = 1000) -> list[int]:
+    """The email numbers of file ``file_no`` of writer ``worker``: ``0.4 * pool`` of ``pool`` numbers, overlapping
+    the other writers' and files' (defaults: 400 of 1000)."""
+    start = worker * pool // 4 + file_no * pool // 10
+    return [(start + n) % pool for n in range(pool * 2 // 5)]
+
+
+def cmd_write(db: str, worker: int, files: int, start_at: float, pool: int) -> None:
+    store = open_store(db)
     while time.time() < start_at:
         time.sleep(0.005)
     out = []
     for j in range(files):
         name, run_id = f"w{worker}f{j}.csv", f"run-w{worker}f{j}"
-        stats = store.upsert_file(numbered_leads(writer_emails(worker, j), tag=f"w{worker}f{j}"),
+        stats = store.upsert_file(numbered_leads(writer_emails(worker, j, pool), tag=f"w{worker}f{j}"),
                                   source_file=name, run_id=run_id)
         out.append({"file": name, "run_id": run_id, "created": stats.created, "updated": stats.updated,
                     "unchanged": stats.unchanged})
@@ -46,7 +60,7 @@ def cmd_write(db: str, worker: int, files: int, start_at: float) -> None:
 
 
 def cmd_read(db: str, stop_file: str) -> None:
-    store = DuckDBStore(Path(db))
+    store = open_store(db)
     reads, counts, errors = 0, [], []
     while not Path(stop_file).exists():
         try:
@@ -92,7 +106,7 @@ def cmd_hold(db: str, seconds: float) -> None:
 def main(argv: list[str]) -> None:
     cmd, db, *rest = argv
     if cmd == "write":
-        cmd_write(db, int(rest[0]), int(rest[1]), float(rest[2]))
+        cmd_write(db, int(rest[0]), int(rest[1]), float(rest[2]), int(rest[3]) if len(rest) > 3 else 1000)
     elif cmd == "read":
         cmd_read(db, rest[0])
     elif cmd == "bigupsert":

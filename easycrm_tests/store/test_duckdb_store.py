@@ -20,10 +20,8 @@ from easycrm_pipeline.store.base import LeadQuery, StoreLockTimeout
 from easycrm_pipeline.store.duckdb_store import DuckDBStore
 from easycrm_pipeline.store.locking import file_lock
 from easycrm_tests.store._worker import writer_emails
+from easycrm_tests.store.multiproc import three_writers_and_a_reader, wait_for_line, worker
 from easycrm_tests.store.helpers import Dup, lead, numbered_leads
-
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
 def store(tmp_path):
@@ -31,26 +29,6 @@ def store(tmp_path):
     s = DuckDBStore(tmp_path / "leads.duckdb")
     s.init()
     return s
-
-
-def worker(*args: str) -> subprocess.Popen:
-    """Start ``python -m easycrm_tests.store._worker ARGS`` from the project root."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "easycrm_tests.store._worker", *args],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-
-
-def wait_for_line(proc: subprocess.Popen, marker: str, timeout: float = 60) -> None:
-    """Read the worker's stdout until a line equal to ``marker`` (fails on EOF or timeout)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            pytest.fail(f"worker ended before {marker!r}: {proc.stderr.read()}")
-        if line.strip() == marker:
-            return
-    pytest.fail(f"no {marker!r} within {timeout} s")
 
 
 def fingerprint(store: DuckDBStore) -> tuple:
@@ -156,63 +134,9 @@ def test_kill_9_mid_upsert_then_rerun_equals_clean_run(tmp_path, when):
 
 
 def test_three_writer_processes_and_a_reader_at_once(tmp_path):
-    db = tmp_path / "shared.duckdb"
-    store = DuckDBStore(db)
+    store = DuckDBStore(tmp_path / "shared.duckdb")
     store.init()
-    stop = tmp_path / "stop-reading"
-    files_per_writer = 4
-    start_at = time.time() + 2.5  # all three begin together, after their imports
-    reader = worker("read", str(db), str(stop))
-    writers = [worker("write", str(db), str(k), str(files_per_writer), str(start_at)) for k in range(3)]
-    results = []
-    try:
-        for w in writers:
-            out, err = w.communicate(timeout=120)
-            assert w.returncode == 0, err
-            assert "lock" not in err.lower()
-            results.extend(json.loads(out))
-    finally:
-        stop.touch()
-        r_out, r_err = reader.communicate(timeout=60)
-    assert reader.returncode == 0, r_err
-    reads = json.loads(r_out)
-
-    expected_emails = {f"p{i}@example.com" for k in range(3) for j in range(files_per_writer)
-                       for i in writer_emails(k, j)}
-    # exactly one lead per email
-    with store.read_connection() as con:
-        emails = [r[0] for r in con.execute("SELECT email FROM leads").fetchall()]
-    assert len(emails) == len(set(emails)) == len(expected_emails) == 1000
-    assert set(emails) == expected_emails
-    # every call's work is in the audit trail, and nothing else
-    assert len(results) == 3 * files_per_writer
-    assert sum(r["created"] for r in results) == 1000
-    assert all(r["unchanged"] == 0 and r["created"] + r["updated"] == 400 for r in results)
-    changes = store.changes()
-    assert len(changes) == sum(r["created"] + r["updated"] for r in results) == 3 * files_per_writer * 400
-    for r in results:
-        mine = store.changes(run_id=r["run_id"])
-        assert sum(c["action"] == "lead_created" for c in mine) == r["created"]
-        assert sum(c["action"] == "lead_updated" for c in mine) == r["updated"]
-    # per email: the audit rows form an unbroken chain (no lost update) ending in the lead's current title
-    by_email: dict[str, list[dict]] = {}
-    for c in changes:
-        by_email.setdefault(c["email"], []).append(c)
-    leads_by_email = {r["email"]: r for r in store.all_leads()}
-    for email, chain in by_email.items():
-        assert chain[0]["action"] == "lead_created"
-        for prev, nxt in zip(chain, chain[1:]):
-            assert nxt["fieldsChanged"]["title"]["before"] == prev["fieldsChanged"]["title"]["after"]
-            assert nxt["previousSourceFile"] == prev["newSourceFile"]
-        final = leads_by_email[email]
-        assert final["title"] == chain[-1]["fieldsChanged"]["title"]["after"]
-        assert final["sourceFile"] == chain[-1]["newSourceFile"]
-        assert final["leadId"] == chain[0]["leadId"] == chain[-1]["leadId"]
-    # the reader read the whole time, without errors, and never saw the count go down
-    assert reads["errors"] == []
-    assert reads["reads"] >= 3
-    assert reads["counts"] == sorted(reads["counts"])
-    assert reads["counts"][-1] <= 1000
+    three_writers_and_a_reader(store, str(store.path), tmp_path)
 
 
 def test_threads_in_one_process_are_serialized_too(store):
