@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Iterator, Protocol
 
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 
@@ -302,3 +302,110 @@ class LeadStore(abc.ABC):
     @abc.abstractmethod
     def all_leads(self) -> list[dict]:
         """Every lead (no paging), ordered by ``createdAt``, ``sourceRow``, ``leadId``."""
+
+    # ------------------------------------------------------------------ streaming / read-only SQL (issue 6)
+    # Not abstract: a generic default built on the methods above, so every back end has them; a back end may
+    # override with something faster (the DuckDB store streams from one cursor).
+
+    def iter_leads(self, q: LeadQuery | None = None, chunk_size: int = 1000) -> Iterator[dict]:
+        """Every lead matching ``q``'s filters, in ``q``'s sort order, ignoring ``q.page``/``q.page_size``.
+
+        Memory stays bounded by ``chunk_size`` leads (plus the back end's own buffering): the leads are fetched
+        chunk by chunk and yielded one at a time, never collected into one list.
+
+        The default pages through :meth:`query_leads` (``MAX_PAGE_SIZE`` leads per call); leads written while the
+        iteration runs may be skipped or seen twice (offset paging), so take a store snapshot for exact exports.
+
+        Args:
+            q: filters and sort (``None``: all leads, ``createdAt`` newest first).
+            chunk_size: leads fetched per round trip (at least 1).
+
+        Yields:
+            Lead dicts with the keys of ``LEAD_COLUMNS`` (as ``query_leads`` returns them).
+
+        Raises:
+            ValueError: ``chunk_size`` < 1.
+        """
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        from dataclasses import replace
+
+        base = replace(q or LeadQuery(), page=1, page_size=MAX_PAGE_SIZE)
+        page = 1
+        while True:
+            rows, total = self.query_leads(replace(base, page=page))
+            yield from rows
+            if not rows or page * MAX_PAGE_SIZE >= total:
+                return
+            page += 1
+
+    def run_readonly_sql(self, sql: str, *, max_rows: int = 1000) -> tuple[list[str], list[tuple]]:
+        """Run one already-validated read-only SELECT over a table named ``leads`` and return its result.
+
+        The caller validates the SQL (``easycrm_pipeline.readers.ask.validate_sql``); this method adds no checks of
+        its own beyond running it where nothing can be written. The default copies every lead (the columns of
+        ``LEAD_COLUMNS`` except ``rawRow``) into a private in-memory DuckDB database with external access disabled
+        and runs the query there (fine for the lead counts a DynamoDB table holds here; back ends with SQL
+        override it).
+
+        Args:
+            sql: one SELECT statement reading only ``leads``.
+            max_rows: at most this many rows are returned.
+
+        Returns:
+            ``(columns, rows)``: column names, and rows as tuples of JSON-able values (timestamps as ISO-8601 UTC
+            strings).
+        """
+        import duckdb
+        import pandas as pd
+
+        cols = [c for c in LEAD_COLUMNS if c != "rawRow"]
+        frame = pd.DataFrame.from_records(
+            ([lead.get(c) for c in cols] for lead in self.iter_leads()), columns=cols
+        )
+        con = duckdb.connect(":memory:")
+        try:
+            con.register("leads_frame", frame)
+            casts = ", ".join(
+                f'CAST("{c}" AS {"INTEGER" if c == "sourceRow" else "TIMESTAMP" if c.endswith("At") else "VARCHAR"})'
+                f' AS "{c}"'
+                for c in cols
+            )
+            con.execute(f"CREATE TABLE leads AS SELECT {casts} FROM leads_frame")
+            con.unregister("leads_frame")
+            con.execute("SET enable_external_access = false")
+            cur = con.execute(sql)
+            names = [d[0] for d in cur.description]
+            return names, [tuple(_jsonable(v) for v in row) for row in cur.fetchmany(max_rows)]
+        finally:
+            con.close()
+
+    def set_standardizer(self, lead_ids: Iterable[str], version: str) -> int:
+        """Record that the leads ``lead_ids`` are up to date with standardizer ``version`` although none of their
+        fields changed (``upsert_file`` writes nothing for an unchanged lead, so its old version would stay and the
+        lead would be re-standardized again on every run). Only the ``standardizer`` column changes: no field, no
+        ``updatedAt``, no audit row.
+
+        Returns:
+            The number of leads whose version changed.
+
+        Raises:
+            NotImplementedError: the back end does not support it (the default).
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot update standardizer versions yet")
+
+
+def _jsonable(value: Any) -> Any:
+    """A SQL result value as plain JSON-able Python (timestamps -> ISO-8601 UTC text, decimals -> float)."""
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value

@@ -696,4 +696,90 @@ class DuckDBStore(LeadStore):
             return _rows_as_dicts(con.execute(f'SELECT * FROM file_imports {where} ORDER BY "at"', params))
 
 
+    # ------------------------------------------------------------------ streaming / read-only SQL (issue 6)
+
+    def iter_leads(self, q: LeadQuery | None = None, chunk_size: int = 1000) -> Iterator[dict]:
+        """Every lead matching ``q``'s filters in ``q``'s order (page/page_size ignored), streamed from ONE
+        read-only cursor ``chunk_size`` rows at a time (``fetchmany``), so Python never holds more than one chunk.
+
+        The shared store lock is held until the iteration ends (or the generator is closed): writers wait for it,
+        other readers don't. The snapshot is consistent (one query).
+
+        Raises:
+            ValueError: ``chunk_size`` < 1.
+            StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
+        """
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        q = q or LeadQuery()
+        where, params = self._where(q)
+        sort = _q(q.sort)
+        sort_expr = f"lower({sort})" if q.sort in _TEXT_SORT else sort
+        direction = "DESC" if q.descending else "ASC"
+        order = f'{sort_expr} {direction} NULLS LAST, "sourceRow" ASC NULLS LAST, "leadId" ASC'
+        cols = ", ".join(_q(c) for c in LEAD_COLUMNS)
+        with self.read_connection() as con:
+            cur = con.execute(f"SELECT {cols} FROM leads {where} ORDER BY {order}", params)
+            names = [d[0] for d in cur.description]
+            while True:
+                chunk = cur.fetchmany(chunk_size)
+                if not chunk:
+                    return
+                for row in chunk:
+                    item = {}
+                    for name, value in zip(names, row):
+                        if name in _JSON_COLUMNS and isinstance(value, str):
+                            value = json.loads(value)
+                        item[name] = iso_utc(value)
+                    yield item
+
+    def run_readonly_sql(self, sql: str, *, max_rows: int = 1000) -> tuple[list[str], list[tuple]]:
+        """Run one already-validated SELECT on a READ-ONLY connection (shared lock), with DuckDB's external access
+        (files, URLs, extensions) switched off for the connection first.
+
+        Returns:
+            ``(columns, rows)``: at most ``max_rows`` rows as tuples (timestamps as ISO-8601 UTC strings).
+
+        Raises:
+            duckdb.Error: the query failed (e.g. a type error in a validated query).
+            StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
+        """
+        from easycrm_pipeline.store.base import _jsonable
+
+        with self.read_connection() as con:
+            con.execute("SET enable_external_access = false")
+            cur = con.execute(sql)
+            names = [d[0] for d in cur.description]
+            return names, [tuple(_jsonable(v) for v in row) for row in cur.fetchmany(max_rows)]
+
+    def set_standardizer(self, lead_ids, version: str) -> int:
+        """Set ``standardizer = version`` on the given leads (only that column; no audit row, ``updatedAt`` kept).
+
+        Returns:
+            How many leads had a different version before.
+
+        Raises:
+            StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
+        """
+        ids = [str(i) for i in lead_ids]
+        if not ids:
+            return 0
+        df = pd.DataFrame({"leadId": ids})
+        with self._write_connection() as (con, _):
+            con.register("ids_df", df)
+            try:
+                before = con.execute(
+                    'SELECT count(*) FROM leads WHERE "leadId" IN (SELECT CAST("leadId" AS VARCHAR) FROM ids_df) '
+                    'AND "standardizer" IS DISTINCT FROM ?',
+                    [version],
+                ).fetchone()[0]
+                con.execute(
+                    'UPDATE leads SET "standardizer" = ? WHERE "leadId" IN (SELECT CAST("leadId" AS VARCHAR) '
+                    'FROM ids_df) AND "standardizer" IS DISTINCT FROM ?',
+                    [version, version],
+                )
+            finally:
+                con.unregister("ids_df")
+        return int(before)
+
 __all__ = ["DuckDBStore", "StoreError", "StoreLockTimeout", "utc_now", "iso_utc"]
