@@ -33,7 +33,9 @@ def _features() -> dict[str, list]:
 def _resources() -> dict:
     from dagster_aws.s3 import S3Resource
 
-    return {"s3": S3Resource()}
+    from easycrm_pipeline.dagster_defs.resources import deepseek_resource_from_env
+
+    return {"s3": S3Resource(), "deepseek": deepseek_resource_from_env()}
 
 
 _extra = _features()

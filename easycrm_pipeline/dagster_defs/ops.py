@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.dagster_defs.resources import DeepSeekResource
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
 from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, open_store
 from easycrm_pipeline.pipeline.standardizer import RulesStandardizer, dead_letter, make_standardizer
@@ -68,7 +69,7 @@ def _fetch(location: str, workdir: str) -> Path:
     },
     description="Read the lead file (CSV, or every worksheet of a workbook) and split it into batches.",
 )
-def parse_file(context: dg.OpExecutionContext, config: ParseConfig):
+def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: DeepSeekResource):
     """Yield the parse summary, the rows settled without DeepSeek, then one DynamicOutput per batch.
 
     Without DeepSeek (no key, or ``EASYCRM_LLM=never``) the offline rules settle every row here: a batch that needs
@@ -76,7 +77,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig):
     """
     from easycrm_pipeline.parsing import FileRejected, read_file
 
-    settings = get_settings()
+    settings = deepseek.apply(get_settings())
     location, file_name = _resolve_location(context, config)
     if os.environ.get(RUN_PID_ENV) and PID_TAG not in context.run.tags:
         context.instance.add_run_tags(context.run_id, {PID_TAG: os.environ[RUN_PID_ENV]})
@@ -139,15 +140,15 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig):
     retry_policy=STANDARDIZE_RETRY,
     description="Standardize one batch (DeepSeek when a key is set, the offline rules otherwise).",
 )
-def standardize_batch(context: dg.OpExecutionContext, batch: Batch) -> BatchResult:
+def standardize_batch(context: dg.OpExecutionContext, batch: Batch, deepseek: DeepSeekResource) -> BatchResult:
     """Standardize one batch; after the last of 3 tries the batch goes to the dead letter (quarantine).
 
     A fatal DeepSeek error (401 bad key, 402 no balance) fails the step without retries, which stops the file.
     """
     from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed, DeepSeekFatal
 
-    settings = get_settings()
-    standardizer = make_standardizer(settings)
+    settings = deepseek.apply(get_settings())
+    standardizer = make_standardizer(settings, deepseek.options())
     try:
         result = standardizer.standardize(batch)
     except DeepSeekFatal as exc:

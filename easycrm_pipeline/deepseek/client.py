@@ -209,6 +209,7 @@ class DeepSeekClient:
             seconds after failed attempt ``n``; a ``Retry-After`` header replaces it (capped at ``max_retry_after``).
         max_retry_after: longest ``Retry-After`` honoured, seconds.
         temperature: sampling temperature sent.
+        max_tokens_per_row: completion budget per row: ``max_tokens`` = 200 + this x rows, capped at 8192 tokens.
         sleep: ``sleep(seconds)`` used between attempts (inject a fake in tests).
         rng: ``() -> float in [0, 1)`` for the jitter (inject in tests).
         http_client: an ``httpx.Client`` to use (the client then does not close it).
@@ -220,7 +221,7 @@ class DeepSeekClient:
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, model: str = DEFAULT_MODEL, *,
                  connect_timeout: float = 10.0, read_timeout: float = 120.0, total_timeout: float = 300.0,
                  max_attempts: int = 3, backoff_base: float = 1.0, backoff_cap: float = 30.0,
-                 max_retry_after: float = 120.0, temperature: float = 0.0,
+                 max_retry_after: float = 120.0, temperature: float = 0.0, max_tokens_per_row: int = 160,
                  sleep: Callable[[float], None] = time.sleep, rng: Callable[[], float] = random.random,
                  http_client: httpx.Client | None = None) -> None:
         if not api_key:
@@ -238,6 +239,7 @@ class DeepSeekClient:
         self.backoff_cap = backoff_cap
         self.max_retry_after = max_retry_after
         self.temperature = temperature
+        self.max_tokens_per_row = max_tokens_per_row
         self._sleep = sleep
         self._rng = rng
         self._owns_http = http_client is None
@@ -305,13 +307,15 @@ class DeepSeekClient:
         omitted: list[str] = []  # rows the answer left out -> re-requested once
         failed: list[str] = []   # rows whose sub-request failed (cut alone, retries exhausted) -> reported as is
         try:
-            self._standardize_group(rows, default_max_tokens(len(rows)), answer, omitted, failed, top=True)
+            budget = default_max_tokens(len(rows), self.max_tokens_per_row)
+            self._standardize_group(rows, budget, answer, omitted, failed, top=True)
             if omitted:
                 again = [r for r in rows if r.row_id in set(omitted)]
                 answer.errors.append(f"{len(again)} row(s) missing from the answer, re-requested on their own: "
                                      + ", ".join(r.row_id for r in again))
                 still: list[str] = []
-                self._standardize_group(again, default_max_tokens(len(again)), answer, still, failed, top=False)
+                budget = default_max_tokens(len(again), self.max_tokens_per_row)
+                self._standardize_group(again, budget, answer, still, failed, top=False)
                 failed.extend(still)
         except DeepSeekError as exc:
             exc.usage = answer.usage

@@ -80,9 +80,9 @@ def standardizer_version(model: str) -> str:
     return f"{model}/prompt-{PROMPT_VERSION}-{prompt_hash()}"
 
 
-def default_max_tokens(n_rows: int) -> int:
-    """Output token budget for a batch of ``n_rows`` rows (tokens): 200 + 160 per row, capped at 8192."""
-    return min(MAX_TOKENS_CAP, MAX_TOKENS_BASE + MAX_TOKENS_PER_ROW * max(1, n_rows))
+def default_max_tokens(n_rows: int, per_row: int = MAX_TOKENS_PER_ROW) -> int:
+    """Output token budget for a batch of ``n_rows`` rows (tokens): 200 + ``per_row`` (160) per row, capped at 8192."""
+    return min(MAX_TOKENS_CAP, MAX_TOKENS_BASE + per_row * max(1, n_rows))
 
 
 def request_lead(row: RawRow) -> dict[str, str]:

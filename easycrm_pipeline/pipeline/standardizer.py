@@ -7,11 +7,31 @@ otherwise. Both return a ``BatchResult``; DeepSeek's answers pass through the sa
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from easycrm_pipeline.config import Settings
 from easycrm_pipeline.models import QuarantineRow, RawRow
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult
+
+
+@dataclass(frozen=True)
+class DeepSeekOptions:
+    """Tuning of the DeepSeek client (the Dagster ``DeepSeekResource`` fills it; defaults match the client's).
+
+    Attributes:
+        read_timeout: seconds allowed between two received chunks of an answer.
+        max_attempts: HTTP tries per request.
+        max_tokens_per_row: completion budget per lead (``max_tokens`` = 200 + this x leads, capped at 8192).
+        temperature: sampling temperature.
+        price_table: USD per 1M tokens, keys ``cache_hit``, ``cache_miss``, ``output``; None: the client's default.
+    """
+
+    read_timeout: float = 120.0
+    max_attempts: int = 3
+    max_tokens_per_row: int = 160
+    temperature: float = 0.0
+    price_table: dict = field(default_factory=dict)
 
 
 class Standardizer(Protocol):
@@ -56,16 +76,21 @@ class DeepSeekStandardizer:
     flag ``llm-missing-fallback``; a batch DeepSeek rejects as malformed (400/422) goes to the quarantine whole.
     """
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, options: DeepSeekOptions | None = None):
         from easycrm_pipeline.deepseek.client import DeepSeekClient
         from easycrm_pipeline.deepseek.prompt import prompt_hash
         from easycrm_pipeline.rules import RULES_VERSION
 
         self.settings = settings
+        self.options = options or DeepSeekOptions()
         self.client = DeepSeekClient(
             base_url=settings.deepseek_base_url,
             api_key=settings.deepseek_api_key,
             model=settings.deepseek_model,
+            read_timeout=self.options.read_timeout,
+            max_attempts=self.options.max_attempts,
+            max_tokens_per_row=self.options.max_tokens_per_row,
+            temperature=self.options.temperature,
         )
         self.rules = RulesStandardizer(settings.default_region)
         self.version = f"{settings.deepseek_model}/{prompt_hash()}/{RULES_VERSION}"
@@ -104,7 +129,7 @@ class DeepSeekStandardizer:
             prompt_cache_hit_tokens=usage.prompt_cache_hit_tokens,
             prompt_cache_miss_tokens=usage.prompt_cache_miss_tokens,
             completion_tokens=usage.completion_tokens,
-            cost_usd=usage.cost_usd(),
+            cost_usd=usage.cost_usd(self.options.price_table or None),
             ms=(time.perf_counter() - started) * 1000,
         )
 
@@ -121,8 +146,8 @@ def dead_letter(batch: Batch, reason: str, started: float | None = None) -> Batc
     )
 
 
-def make_standardizer(settings: Settings) -> Standardizer:
-    """DeepSeek when a key is set, the offline rules otherwise."""
+def make_standardizer(settings: Settings, options: DeepSeekOptions | None = None) -> Standardizer:
+    """DeepSeek when a key is set (and ``EASYCRM_LLM`` is not ``never``), the offline rules otherwise."""
     if settings.llm_enabled:
-        return DeepSeekStandardizer(settings)
+        return DeepSeekStandardizer(settings, options)
     return RulesStandardizer(settings.default_region)
