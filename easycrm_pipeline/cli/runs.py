@@ -1,11 +1,24 @@
 """``easycrm status`` and ``easycrm cancel``: Dagster's run status is the source of truth (no status table).
 
-Statuses are reported in the seeds' words: ``uploaded`` (queued), ``processing``, ``completed``, ``error``,
-``cancelled`` (seeds: Processing Status Tracking System, "Status Values").
+Statuses are reported in the seeds' words (seeds: Processing Status Tracking System, "Status Values"):
+
+=============  =================================================================================
+``uploaded``   the run exists but has not started (QUEUED, NOT_STARTED, STARTING)
+``processing`` the run is executing (STARTED)
+``completed``  SUCCESS
+``error``      FAILURE
+``cancelled``  CANCELING or CANCELED
+=============  =================================================================================
+
+Progress comes from the run's event log: the ``parse_file`` step's ``summary`` output metadata (``lead_rows``,
+``batches``, ``settled_by_rules``), one ``STEP_OUTPUT`` per finished ``standardize_batch[batch_NNNNN]`` step (metadata
+``rows``, ``failed``), ``STEP_FAILURE`` events, and the ``collect_leads`` output.
 """
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 from datetime import datetime, timezone
@@ -22,14 +35,32 @@ SEED_STATUS = {
     "CANCELING": "cancelled",
     "CANCELED": "cancelled",
 }
+#: Seed statuses after which nothing changes any more.
+FINAL_STATUSES = ("completed", "error", "cancelled")
+PARSE_STEP = "leads.parse_file"
+COLLECT_STEP = "leads.collect_leads"
 STANDARDIZE_STEP = "leads.standardize_batch["
+#: While a run is not completed its percentage stays below 100 (the collect step still has to write the leads).
+MAX_RUNNING_PERCENT = 99.9
+#: How many runs ``easycrm status`` (no FILE) scans for the recent files list, and how many files it shows.
+RECENT_RUNS_SCANNED = 200
+RECENT_FILES_SHOWN = 20
+#: Seconds between two redraws of ``easycrm status FILE --watch``.
+WATCH_INTERVAL_SECONDS = 1.0
+
+
+def seed_status(dagster_status: str) -> str:
+    """The seeds' status word for a ``DagsterRunStatus`` value (e.g. ``"STARTED"`` -> ``"processing"``)."""
+    return SEED_STATUS.get(dagster_status, dagster_status.lower())
 
 
 def _find_runs(instance, file: str | None, limit: int):
+    """Run records, newest first: the runs of ``file`` (partition key, or base name of a longer partition key), or
+    the latest ``ingest_job`` runs."""
     import dagster as dg
 
     if file:
-        records = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/partition": file}), limit=limit)
+        records = list(instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/partition": file}), limit=limit))
         if records:
             return records
         # the file may be known by a longer partition key (inbox sub folder, s3://bucket/prefix/...)
@@ -38,72 +69,188 @@ def _find_runs(instance, file: str | None, limit: int):
         for key in keys:
             out += instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/partition": key}), limit=limit)
         return sorted(out, key=lambda r: r.create_timestamp, reverse=True)[:limit]
-    return instance.get_run_records(filters=dg.RunsFilter(job_name="ingest_job"), limit=limit)
+    return list(instance.get_run_records(filters=dg.RunsFilter(job_name="ingest_job"), limit=limit))
 
 
-def run_progress(instance, record) -> dict[str, Any]:
-    """Progress of one ingest run read from its event log.
+def _recent_files(instance) -> list:
+    """The latest run record of each recently run file, newest first (at most :data:`RECENT_FILES_SHOWN`)."""
+    seen: set[str] = set()
+    latest = []
+    for record in _find_runs(instance, None, RECENT_RUNS_SCANNED):
+        key = record.dagster_run.tags.get("dagster/partition") or record.dagster_run.run_id
+        if key in seen:
+            continue
+        seen.add(key)
+        latest.append(record)
+        if len(latest) >= RECENT_FILES_SHOWN:
+            break
+    return latest
+
+
+def _failure_reason(event) -> str:
+    data = event.step_failure_data
+    if data is None:
+        return "step failed"
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return data.user_failure_data.description
+    if data.error is not None:
+        message = data.error.message.strip()
+        prefix = "dagster._core.definitions.events.Failure: "
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+        return (message.splitlines() or ["step failed"])[0]
+    return "step failed"
+
+
+def _batch_key(step_key: str) -> str:
+    """``leads.standardize_batch[batch_00003]`` -> ``batch_00003``."""
+    return step_key[len(STANDARDIZE_STEP) : -1] if step_key.startswith(STANDARDIZE_STEP) else step_key
+
+
+def _timestamp(value) -> float | None:
+    if value is None:
+        return None
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
+
+
+def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
+    """Progress of one ingest run, read from its Dagster event log.
+
+    Args:
+        instance: the ``DagsterInstance``.
+        record: a ``RunRecord`` of ``ingest_job``.
+        now: current time (epoch seconds) for a run still going; default ``time.time()``.
 
     Returns:
-        ``file``, ``status`` (seeds' words), ``totalBatches``, ``completedBatches``, ``failedBatches``,
-        ``processedLeads``, ``totalLeads``, ``percentage`` (0–100, one decimal), ``elapsedSeconds``,
-        ``etaSeconds`` (None when unknown), ``runId``, ``error`` (one line or None).
+        A JSON-ready dict:
+
+        - ``file`` (base name), ``partition`` (the ``lead_files`` key), ``runId``, ``createdAt`` (ISO-8601 UTC);
+        - ``status``: the seeds' word (``uploaded``, ``processing``, ``completed``, ``error``, ``cancelled``);
+          ``dagsterStatus``: the ``DagsterRunStatus`` value;
+        - ``totalBatches``: mapped DeepSeek batches of the file (None until ``parse_file`` is done; 0 when the
+          offline rules settled every row in ``parse_file``); ``completedBatches``: batches whose step finished
+          (dead-lettered batches included); ``failedBatches``: how many batches failed (dead letter or step
+          failure); ``failures``: ``[{"batch", "reason"}]`` for them;
+        - ``totalLeads``: lead rows of the file (None until parsed); ``processedLeads``: rows of finished batches,
+          plus the rows the rules settled in ``parse_file`` once ``collect_leads`` has stored them; ``settledLeads``:
+          those rule-settled rows;
+        - ``percentage``: 0–100 (percent, one decimal): ``processedLeads / totalLeads``, kept below 100 until the run
+          is ``completed``; 100 for a completed run (also for a file with no lead rows);
+        - ``elapsedSeconds``: seconds since the run started (to its end when finished; 0 while queued);
+          ``etaSeconds``: estimated seconds left (None when not processing or not yet estimable);
+        - ``error``: one-line reason of a failed run (None otherwise).
     """
     import dagster as dg
 
     run = record.dagster_run
+    status = seed_status(run.status.value)
     total_batches = total_leads = None
-    completed = failed = processed = 0
+    settled = 0
+    completed = processed_batch_rows = 0
+    failures: dict[str, str] = {}
+    collected = False
     error = None
-    for entry in instance.all_logs(run.run_id, of_type={dg.DagsterEventType.STEP_OUTPUT, dg.DagsterEventType.STEP_FAILURE}):
+    detail: dict[str, str] = {}
+    kinds = {
+        dg.DagsterEventType.STEP_OUTPUT,
+        dg.DagsterEventType.STEP_FAILURE,
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
+        dg.DagsterEventType.RUN_FAILURE,
+    }
+    for entry in instance.all_logs(run.run_id, of_type=kinds):
         event = entry.dagster_event
+        if event is None:
+            continue
         step = event.step_key or ""
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            data = event.step_failure_data
-            reason = (data.user_failure_data.description if data.user_failure_data else None) or (
-                data.error.message.strip().splitlines()[0] if data.error else "step failed"
-            )
+            reason = _failure_reason(event)
+            if "DagsterExecutionInterruptedError" in reason or "KeyboardInterrupt" in reason:
+                reason = "interrupted (the run was cancelled)"
             if step.startswith(STANDARDIZE_STEP):
-                failed += 1
-            error = error or reason
+                failures[_batch_key(step)] = reason
+            error = error or (f"{step.removeprefix('leads.')}: {reason}" if step else reason)
             continue
-        md = {k: v.value for k, v in (event.step_output_data.metadata or {}).items()}
-        if step == "leads.parse_file" and event.step_output_data.output_name == "summary":
+        if event.event_type == dg.DagsterEventType.RUN_FAILURE:
+            error = error or (entry.message or "run failed").splitlines()[0]
+            continue
+        if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            md = event.step_materialization_data.materialization.metadata or {}
+            if "failed_batches_detail" in md and isinstance(md["failed_batches_detail"].value, dict):
+                detail.update({str(k): str(v) for k, v in md["failed_batches_detail"].value.items()})
+            continue
+        output = event.step_output_data
+        md = {k: v.value for k, v in (output.metadata or {}).items()}
+        if step == PARSE_STEP and output.output_name == "summary":
             total_batches = int(md.get("batches", 0))
             total_leads = int(md.get("lead_rows", 0))
+            settled = int(md.get("settled_by_rules", 0))
         elif step.startswith(STANDARDIZE_STEP):
             completed += 1
-            processed += int(md.get("rows", 0))
-    status = SEED_STATUS.get(run.status.value, run.status.value.lower())
-    if status == "completed" and total_batches is not None:
-        completed = total_batches
-    pct = 0.0
-    if total_leads:
-        pct = round(100.0 * processed / total_leads, 1)
-    elif status == "completed":
+            processed_batch_rows += int(md.get("rows", 0))
+            if md.get("failed"):
+                failures.setdefault(_batch_key(step), "dead letter (DeepSeek failed on every try)")
+        elif step == COLLECT_STEP:
+            collected = True
+    for batch, reason in detail.items():
+        if reason:
+            failures[batch] = reason
+    if collected and total_batches is not None:
+        completed = total_batches  # every batch reached the collect step
+    processed = processed_batch_rows + (settled if collected else 0)
+    if total_leads is not None:
+        processed = min(processed, total_leads)
+
+    if status == "completed":
         pct = 100.0
-    start = record.start_time or record.create_timestamp.timestamp()
-    end = record.end_time or time.time()
-    elapsed = max(0.0, end - start)
+    elif total_leads:
+        pct = min(round(100.0 * processed / total_leads, 1), MAX_RUNNING_PERCENT)
+    else:
+        pct = 0.0
+
+    now = time.time() if now is None else now
+    start = _timestamp(record.start_time)
+    end = _timestamp(record.end_time)
+    if start is None:
+        elapsed = 0.0 if status == "uploaded" else max(0.0, (end or now) - _timestamp(record.create_timestamp))
+    else:
+        elapsed = max(0.0, (end or now) - start)
     eta = None
-    if status == "processing" and processed and total_leads:
+    if status == "processing" and total_leads and 0 < processed < total_leads:
         eta = round(elapsed * (total_leads - processed) / processed, 1)
+    elif status == "processing" and total_leads is not None and processed >= total_leads:
+        eta = 0.0
+
+    created = _timestamp(record.create_timestamp)
     return {
-        "file": run.tags.get("easycrm/file_name") or run.tags.get("dagster/partition"),
+        "file": run.tags.get("easycrm/file_name") or (run.tags.get("dagster/partition") or "").rsplit("/", 1)[-1],
         "partition": run.tags.get("dagster/partition"),
         "status": status,
+        "dagsterStatus": run.status.value,
         "totalBatches": total_batches,
         "completedBatches": completed,
-        "failedBatches": failed,
+        "failedBatches": len(failures),
+        "failures": [{"batch": b, "reason": r} for b, r in sorted(failures.items())],
         "processedLeads": processed,
         "totalLeads": total_leads,
+        "settledLeads": settled,
         "percentage": pct,
         "elapsedSeconds": round(elapsed, 1),
         "etaSeconds": eta,
         "runId": run.run_id,
-        "createdAt": datetime.fromtimestamp(record.create_timestamp.timestamp(), tz=timezone.utc).isoformat(),
+        "createdAt": datetime.fromtimestamp(created, tz=timezone.utc).isoformat() if created else None,
         "error": error if status == "error" else None,
     }
+
+
+def file_status(instance, file: str) -> dict[str, Any] | None:
+    """:func:`run_progress` of the latest run of ``file`` (partition key or base name), or None if it never ran."""
+    records = _find_runs(instance, file, 1)
+    return run_progress(instance, records[0]) if records else None
+
+
+def recent_files(instance) -> list[dict[str, Any]]:
+    """:func:`run_progress` of the latest run of each recent file, newest first."""
+    return [run_progress(instance, r) for r in _recent_files(instance)]
 
 
 def _cmd_status(args) -> int:
@@ -111,27 +258,39 @@ def _cmd_status(args) -> int:
     from easycrm_pipeline.cli.main import UsageError
 
     instance = get_instance()
-    while True:
-        records = _find_runs(instance, args.file, 1 if args.file else 20)
-        if args.file and not records:
-            raise UsageError(f"no run found for {args.file!r}")
-        progress = [run_progress(instance, r) for r in records]
+    if not args.file:
+        files = recent_files(instance)
         if args.json:
-            print(json.dumps(progress[0] if args.file else {"files": progress}, default=str))
-            return 0
-        _render(progress)
-        if not (args.watch and args.file and progress[0]["status"] in ("uploaded", "processing")):
-            return 0
-        time.sleep(1.0)
+            print(json.dumps({"files": files}, default=str, ensure_ascii=False))
+        else:
+            _print_table(files)
+        return 0
+    progress = file_status(instance, args.file)
+    if progress is None:
+        raise UsageError(f"no run found for {args.file!r}")
+    if args.json:
+        print(json.dumps(progress, default=str, ensure_ascii=False))
+        return 0
+    if args.watch and progress["status"] not in FINAL_STATUSES:
+        progress = _watch(instance, args.file, progress)
+    else:
+        _print_table([progress])
+    _print_problems(progress)
+    return 0
 
 
-def _render(progress: list[dict]) -> None:
+def _console():
     from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def _table(progress: list[dict]):
     from rich.progress_bar import ProgressBar
     from rich.table import Table
 
     table = Table()
-    for col in ("file", "status", "batches", "leads", "progress", "%", "elapsed s", "run"):
+    for col in ("file", "status", "batches", "leads", "progress", "%", "elapsed s", "ETA s", "run"):
         table.add_column(col)
     for p in progress:
         table.add_row(
@@ -142,12 +301,33 @@ def _render(progress: list[dict]) -> None:
             ProgressBar(total=100, completed=p["percentage"], width=30),
             f"{p['percentage']:.1f}",
             f"{p['elapsedSeconds']:.1f}",
+            "" if p["etaSeconds"] is None else f"{p['etaSeconds']:.0f}",
             p["runId"][:8],
         )
-    Console().print(table)
-    for p in progress:
-        if p["error"]:
-            print(f"{p['file']}: {p['error']}", file=sys.stderr)
+    return table
+
+
+def _print_table(progress: list[dict]) -> None:
+    _console().print(_table(progress))
+
+
+def _print_problems(p: dict) -> None:
+    for failure in p["failures"]:
+        print(f"{p['file']}: {failure['batch']} failed: {failure['reason']}", file=sys.stderr)
+    if p["error"]:
+        print(f"{p['file']}: {p['error']}", file=sys.stderr)
+
+
+def _watch(instance, file: str, progress: dict) -> dict:
+    """Redraw the progress bar every :data:`WATCH_INTERVAL_SECONDS` until the run ends; returns the last progress."""
+    from rich.live import Live
+
+    with Live(_table([progress]), console=_console(), refresh_per_second=4) as live:
+        while progress["status"] not in FINAL_STATUSES:
+            time.sleep(WATCH_INTERVAL_SECONDS)
+            progress = file_status(instance, file) or progress
+            live.update(_table([progress]))
+    return progress
 
 
 def _cmd_cancel(args) -> int:
@@ -160,59 +340,103 @@ def _cmd_cancel(args) -> int:
         raise UsageError(f"no run found for {args.file!r}")
     run = records[0].dagster_run
     if run.is_finished:
-        raise UsageError(f"{args.file}: the run {run.run_id[:8]} already ended ({SEED_STATUS.get(run.status.value)})")
+        raise UsageError(f"{args.file}: the run {run.run_id[:8]} already ended ({seed_status(run.status.value)})")
     status = cancel_run(instance, run)
-    doc = {"file": args.file, "runId": run.run_id, "status": SEED_STATUS.get(status, status.lower())}
-    print(json.dumps(doc) if args.json else f"{args.file}: run {run.run_id[:8]} cancelled")
-    return 0
+    doc = {"file": args.file, "runId": run.run_id, "status": seed_status(status), "dagsterStatus": status}
+    if args.json:
+        print(json.dumps(doc))
+    else:
+        print(f"{args.file}: run {run.run_id[:8]} {doc['status']}")
+    return 0 if doc["status"] == "cancelled" else 1
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def cancel_run(instance, run, timeout: float = 60.0) -> str:
-    """Terminate ``run`` and wait until Dagster reports it finished; returns the final ``DagsterRunStatus`` value.
+    """Terminate ``run`` and wait until Dagster reports it finished; returns the final ``DagsterRunStatus`` value
+    (``"CANCELED"`` when the cancel worked).
 
-    A run started by ``easycrm ingest`` is interrupted (SIGINT to its process, tagged ``easycrm/pid``): Dagster
-    stops its steps and marks it CANCELED; the collect step writes in one transaction, so no half-written batch is
-    stored. A run launched by the daemon is terminated through the instance's run launcher.
+    - A queued run (not launched yet) is cancelled in the run queue (``run_coordinator.cancel_run``).
+    - A run executed by ``easycrm ingest`` (``python -m easycrm_pipeline.cli.run_file``, pid in the run tag
+      ``easycrm/pid``) is first marked CANCELING, then interrupted with SIGINT: Dagster interrupts its steps and,
+      because a termination was requested, ends the run CANCELED (a bare SIGINT would end it FAILURE, "interrupted
+      unexpectedly", and run retries would start it again).
+    - A run launched by the daemon or the webserver is terminated through ``instance.run_launcher.terminate``.
+
+    The collect step writes the whole file in one transaction, so no half-written batch is ever stored. Once the
+    run has ended, any ``deepseek`` pool slot it still holds is freed (run monitoring would do it after
+    ``free_slots_after_run_end_seconds`` — but only while the daemon runs). If the run does not stop within
+    ``timeout`` seconds it is marked CANCELED anyway.
     """
-    import os
-    import signal
+    import dagster as dg
+    from dagster._core.storage.tags import GRPC_INFO_TAG
 
     from easycrm_pipeline.dagster_defs.ops import PID_TAG
 
-    pid = run.tags.get(PID_TAG)
-    if pid:
+    run_id = run.run_id
+    run = instance.get_run_by_id(run_id) or run
+    if run.status == dg.DagsterRunStatus.QUEUED:
         try:
+            instance.run_coordinator.cancel_run(run_id)
+        except Exception:  # noqa: BLE001 - fall through to the generic path below
+            pass
+        run = instance.get_run_by_id(run_id)
+    if not run.is_finished:
+        pid = run.tags.get(PID_TAG)
+        if not pid and GRPC_INFO_TAG not in run.tags:
+            # a CLI run whose parse step has not tagged its pid yet: give it a moment
+            deadline = time.time() + 10.0
+            while not pid and time.time() < deadline:
+                time.sleep(0.25)
+                run = instance.get_run_by_id(run_id)
+                if run.is_finished or GRPC_INFO_TAG in run.tags:
+                    break
+                pid = run.tags.get(PID_TAG)
+        if pid and _pid_alive(int(pid)):
+            if run.status != dg.DagsterRunStatus.CANCELING:
+                instance.report_run_canceling(run, message="Cancel requested with easycrm cancel")
             os.kill(int(pid), signal.SIGINT)
-        except ProcessLookupError:
-            pid = None
-    if not pid:
-        try:
-            terminated = instance.run_launcher.terminate(run.run_id)
-        except Exception:  # noqa: BLE001 - a launcher that cannot reach the run
-            terminated = False
-        if not terminated:
-            instance.report_run_canceled(run, message="Cancelled with easycrm cancel")
+        elif not run.is_finished:
+            try:
+                terminated = instance.run_launcher.terminate(run_id)
+            except Exception:  # noqa: BLE001 - a launcher that cannot reach the run
+                terminated = False
+            if not terminated:
+                run = instance.get_run_by_id(run_id)
+                if not run.is_finished:
+                    instance.report_run_canceled(run, message="Cancelled with easycrm cancel (no process to stop)")
     deadline = time.time() + timeout
-    while time.time() < deadline:
-        current = instance.get_run_by_id(run.run_id)
-        if current.is_finished:
-            return current.status.value
+    current = instance.get_run_by_id(run_id)
+    while not current.is_finished and time.time() < deadline:
         time.sleep(0.5)
-    current = instance.get_run_by_id(run.run_id)
+        current = instance.get_run_by_id(run_id)
     if not current.is_finished:
-        instance.report_run_canceled(current, message="Cancelled with easycrm cancel (run process did not stop)")
-    return instance.get_run_by_id(run.run_id).status.value
+        instance.report_run_canceled(current, message="Cancelled with easycrm cancel (the run process did not stop)")
+        current = instance.get_run_by_id(run_id)
+    try:
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+    except Exception:  # noqa: BLE001 - storages without op concurrency
+        pass
+    return current.status.value
 
 
 def add_subcommands(sub) -> None:
     """Register ``status`` and ``cancel`` on the ``easycrm`` parser."""
-    p = sub.add_parser("status", help="progress of the run(s) for a file, from Dagster")
-    p.add_argument("file", nargs="?")
-    p.add_argument("--watch", action="store_true", help="redraw until the run ends")
+    p = sub.add_parser("status", help="progress of a file's latest run, from Dagster; or the recent files")
+    p.add_argument("file", nargs="?", help="partition key or file name; without it: recent files, newest first")
+    p.add_argument("--watch", action="store_true", help="redraw the progress bar until the run ends")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_status)
 
-    p = sub.add_parser("cancel", help="terminate the file's run")
+    p = sub.add_parser("cancel", help="terminate the file's run (its status becomes cancelled)")
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_cancel)
