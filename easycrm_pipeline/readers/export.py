@@ -1,0 +1,139 @@
+"""CSV export of the leads table (the seeds' lead exporter), streamed in bounded memory.
+
+* Columns (the seeds' exporter, in order): :data:`EXPORT_COLUMNS`.
+* Encoding: UTF-8 with a BOM (``utf-8-sig``) so Excel detects UTF-8; ``\\r\\n`` line ends (RFC 4180).
+* Timestamps: ISO-8601 UTC text as the store returns them (``2026-11-29T18:31:10.123456Z``).
+* Formula injection: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with a
+  single quote, so spreadsheet programs show it as text instead of evaluating it (OWASP "CSV Injection",
+  https://owasp.org/www-community/attacks/CSV_Injection).
+* Memory: leads come from ``LeadStore.iter_leads`` chunk by chunk and are written as they arrive; the export never
+  holds the whole table.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+#: The seeds' export columns, in order.
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "leadId",
+    "firstName",
+    "lastName",
+    "title",
+    "company",
+    "email",
+    "phone",
+    "remarks",
+    "sourceFile",
+    "sourceWorksheet",
+    "sourceRow",
+    "createdAt",
+    "updatedAt",
+)
+
+#: First characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
+FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ExportError(ValueError):
+    """The export cannot be written where asked (missing folder, a folder given as file, no permission)."""
+
+
+def neutralize_cell(value: Any) -> str:
+    """One cell as CSV text, inert in spreadsheets.
+
+    ``None`` -> ``""``; other values -> ``str(value)``; text starting with one of :data:`FORMULA_TRIGGERS`
+    (``=``, ``+``, ``-``, ``@``, tab, CR) gets a leading ``'`` (OWASP CSV injection advice), e.g.
+    ``'=HYPERLINK("http://x","y")'`` -> ``"'=HYPERLINK(\\"http://x\\",\\"y\\")"``. A phone stored as ``+4930...``
+    therefore exports as ``'+4930...`` (Excel would otherwise read it as a formula/number and drop the ``+``).
+    """
+    if value is None:
+        return ""
+    text = str(value)
+    if text.startswith(FORMULA_TRIGGERS):
+        return "'" + text
+    return text
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Validate where an export goes: the parent folder must exist and be writable, the path must not be a folder.
+
+    Returns:
+        The path as a ``Path``.
+
+    Raises:
+        ExportError: with a one-line reason.
+    """
+    out = Path(path)
+    if str(path).strip() == "":
+        raise ExportError("no output file given")
+    if out.is_dir():
+        raise ExportError(f"{out} is a folder; give a file name such as {out / 'leads.csv'}")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.exists():
+        raise ExportError(f"output folder {parent} does not exist")
+    if not parent.is_dir():
+        raise ExportError(f"{parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ExportError(f"output folder {parent} is not writable")
+    return out
+
+
+def write_leads_csv(leads: Iterable[dict], path: str | os.PathLike) -> int:
+    """Write ``leads`` (an iterable of lead dicts, consumed once) to ``path`` as the export CSV.
+
+    The file is written to a temporary file in the same folder and renamed into place at the end, so a reader
+    never sees a half-written export and a failed export leaves the previous file intact.
+
+    Args:
+        leads: lead dicts with (at least) the keys of :data:`EXPORT_COLUMNS`; missing keys export empty.
+        path: the output file; its folder must exist.
+
+    Returns:
+        The number of data rows written (the header not counted).
+
+    Raises:
+        ExportError: the path is not writable (see :func:`check_output_path`).
+    """
+    out = check_output_path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=str(out.parent or "."))
+    rows = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\r\n")
+            writer.writerow(EXPORT_COLUMNS)
+            for lead in leads:
+                writer.writerow([neutralize_cell(lead.get(c)) for c in EXPORT_COLUMNS])
+                rows += 1
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return rows
+
+
+def export_leads(store, path: str | os.PathLike, query=None, *, chunk_size: int = 1000) -> int:
+    """Export the leads matching ``query`` (a ``LeadQuery``; ``None`` = all, newest first) from ``store``.
+
+    Streams through ``store.iter_leads(query, chunk_size)``; page/page_size of the query are ignored.
+
+    Returns:
+        The number of leads written.
+
+    Raises:
+        ExportError: bad output path (checked before the store is read).
+        StoreLockTimeout: the store stayed locked.
+    """
+    check_output_path(path)
+    return write_leads_csv(store.iter_leads(query, chunk_size=chunk_size), path)
+
+
+__all__ = ["EXPORT_COLUMNS", "FORMULA_TRIGGERS", "ExportError", "check_output_path", "export_leads",
+           "neutralize_cell", "write_leads_csv"]
