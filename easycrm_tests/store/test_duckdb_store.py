@@ -90,8 +90,8 @@ def test_kill_9_mid_upsert_then_rerun_equals_clean_run(tmp_path, when):
     """A real ``kill -9`` of a process in the middle of a big upsert: nothing (or everything) of it is visible, and
     re-running the file gives exactly the table of a clean run. In the "in-transaction" case 125,000 rows exceed one
     DuckDB row group (122,880), so the killed transaction had already written row groups into the database file
-    (optimistic writes); the "random" case (30,000 rows) kills at a random moment (staging, writing or COMMIT)."""
-    n = 125_000 if when == "in-transaction" else 30_000
+    (optimistic writes); the "random" case (20,000 rows) kills at a random moment (staging, writing or COMMIT)."""
+    n = 125_000 if when == "in-transaction" else 20_000
     base = [numbered_leads(list(range(1000)), tag="A")]
     killed = DuckDBStore(tmp_path / "killed.duckdb")
     clean = DuckDBStore(tmp_path / "clean.duckdb")
@@ -101,13 +101,15 @@ def test_kill_9_mid_upsert_then_rerun_equals_clean_run(tmp_path, when):
     base_fp = fingerprint(killed)
     assert base_fp == fingerprint(clean) and base_fp[0] == 1000
 
+    big = numbered_leads(list(range(500, 500 + n)), tag="B")
     proc = worker("bigupsert", str(killed.path), str(n), "pause" if when == "in-transaction" else "run")
     try:
         if when == "in-transaction":
+            clean.upsert_file(big, source_file="big.csv", run_id="big")  # meanwhile, on the other core
             wait_for_line(proc, "APPLIED")
         else:
             wait_for_line(proc, "STARTING")
-            time.sleep(random.uniform(0.2, 2.0))
+            time.sleep(random.uniform(0.1, 1.5))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -116,8 +118,8 @@ def test_kill_9_mid_upsert_then_rerun_equals_clean_run(tmp_path, when):
             proc.wait()
     assert proc.returncode == -signal.SIGKILL or when == "random"
 
-    big = numbered_leads(list(range(500, 500 + n)), tag="B")
-    clean.upsert_file(big, source_file="big.csv", run_id="big")
+    if when == "random":
+        clean.upsert_file(big, source_file="big.csv", run_id="big")
     full_fp = fingerprint(clean)
     after_kill = fingerprint(killed)
     if when == "in-transaction":

@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from easycrm_pipeline.store.base import StoreError
+from easycrm_pipeline.store import dynamodb_store
 from easycrm_pipeline.store.dynamodb_store import DynamoDBStore
 from easycrm_tests.store.conftest import make_dynamodb_store
 from easycrm_tests.store.helpers import content, numbered_leads
@@ -56,16 +57,16 @@ def test_uniqueness_items_point_at_the_leads(dstore, dynamo_endpoint):
 
 
 def test_two_writers_racing_on_the_same_new_emails_make_one_lead_each(dynamo_endpoint, dstore):
-    """Two store instances (own clients) upsert the same 50 brand-new emails at the same moment, 3 rounds."""
+    """Two store instances (own clients) upsert the same 30 brand-new emails at the same moment, 2 rounds."""
     other = DynamoDBStore(dstore.table, endpoint_url=dynamo_endpoint, region_name="us-east-1")
     results, errors = [], []
     barrier = threading.Barrier(2)
 
     def run(s, name):
         try:
-            for rnd in range(3):
+            for rnd in range(2):
                 barrier.wait(timeout=30)
-                results.append(s.upsert_file(numbered_leads(list(range(50)), tag=f"{name}{rnd}"),
+                results.append(s.upsert_file(numbered_leads(list(range(30)), tag=f"{name}{rnd}"),
                                              source_file=f"{name}{rnd}.csv", run_id=f"{name}{rnd}"))
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
@@ -77,10 +78,10 @@ def test_two_writers_racing_on_the_same_new_emails_make_one_lead_each(dynamo_end
         t.join()
     assert errors == []
     leads = dstore.all_leads()
-    assert len(leads) == len({r["email"] for r in leads}) == 50
-    assert sum(r.created for r in results) == 50
+    assert len(leads) == len({r["email"] for r in leads}) == 30
+    assert sum(r.created for r in results) == 30
     assert sum(r.created + r.updated for r in results) == len(dstore.changes())
-    assert all(r.created + r.updated + r.unchanged == 50 for r in results)
+    assert all(r.created + r.updated + r.unchanged == 30 for r in results)
 
 
 def test_three_writer_processes_and_a_reader_at_once(dstore, dynamo_endpoint, tmp_path):
@@ -88,14 +89,15 @@ def test_three_writer_processes_and_a_reader_at_once(dstore, dynamo_endpoint, tm
     requests get HTTP 500 "dictionary changed size during iteration", retried by botocore), so large concurrent
     loads test moto, not the store. The race logic itself is tested deterministically below."""
     three_writers_and_a_reader(dstore, f"dynamodb:{dstore.table}@{dynamo_endpoint}", tmp_path,
-                               files_per_writer=2, pool=100)
+                               files_per_writer=2, pool=50)
 
 
 def test_partial_write_then_rerun_equals_clean_run(dstore, dynamo_endpoint, monkeypatch):
-    """DynamoDB commits per transaction (<= 33 leads): a crash after two transactions leaves 66 complete leads (each
-    with its audit row); re-running the file gives the table of a clean run."""
+    """DynamoDB commits per transaction (<= 33 leads; 10 here): a crash in the third transaction leaves the leads of
+    the first two complete (each with its audit row); re-running the file gives the table of a clean run."""
+    monkeypatch.setattr(dynamodb_store, "_LEADS_PER_TRANSACTION", 10)
     base = numbered_leads(list(range(30)), tag="A")
-    big = numbered_leads(list(range(10, 160)), tag="B")
+    big = numbered_leads(list(range(10, 50)), tag="B")  # 20 updates (10..29), then 20 new leads
     clean = make_dynamodb_store(dynamo_endpoint)
     for s in (dstore, clean):
         s.upsert_file(base, source_file="base.csv")
@@ -114,13 +116,13 @@ def test_partial_write_then_rerun_equals_clean_run(dstore, dynamo_endpoint, monk
     monkeypatch.setattr(client, "transact_write_items", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
         dstore.upsert_file(big, source_file="big.csv")
-    monkeypatch.undo()
-    assert dstore.count_leads() == 30 + 66 - 20  # 66 leads written, of which the 20 first were updates
-    assert len(dstore.changes(source_file="big.csv")) == 66
+    monkeypatch.setattr(client, "transact_write_items", real)
+    assert dstore.count_leads() == 30  # the two committed transactions were the 20 updates
+    assert [c["action"] for c in dstore.changes(source_file="big.csv")] == ["lead_updated"] * 20
     rerun = dstore.upsert_file(big, source_file="big.csv")
-    assert (rerun.created, rerun.updated, rerun.unchanged) == (130 - 46, 0, 66)
+    assert (rerun.created, rerun.updated, rerun.unchanged) == (20, 0, 20)
     assert content(dstore.all_leads()) == content(clean.all_leads())
-    assert len(dstore.changes()) == len(clean.changes())
+    assert len(dstore.changes()) == len(clean.changes()) == 30 + 40
 
 
 def test_gives_up_clearly_when_always_losing(dstore, monkeypatch):
@@ -179,3 +181,4 @@ def test_race_on_updating_the_same_lead_is_never_lost(dstore, dynamo_endpoint, m
         assert c["fieldsChanged"] == {"title": {"before": "theirs", "after": "mine"}}
         assert c["previousSourceFile"] == "theirs.csv"
     assert {r["title"] for r in dstore.all_leads()} == {"mine"}
+
