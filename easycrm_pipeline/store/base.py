@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 
@@ -307,7 +307,9 @@ class LeadStore(abc.ABC):
     # Not abstract: a generic default built on the methods above, so every back end has them; a back end may
     # override with something faster (the DuckDB store streams from one cursor).
 
-    def iter_leads(self, q: LeadQuery | None = None, chunk_size: int = 1000) -> Iterator[dict]:
+    def iter_leads(
+        self, q: LeadQuery | None = None, chunk_size: int = 1000, columns: Sequence[str] | None = None
+    ) -> Iterator[dict]:
         """Every lead matching ``q``'s filters, in ``q``'s sort order, ignoring ``q.page``/``q.page_size``.
 
         Memory stays bounded by ``chunk_size`` leads (plus the back end's own buffering): the leads are fetched
@@ -319,9 +321,11 @@ class LeadStore(abc.ABC):
         Args:
             q: filters and sort (``None``: all leads, ``createdAt`` newest first).
             chunk_size: leads fetched per round trip (at least 1).
+            columns: the keys wanted (a subset of ``LEAD_COLUMNS``; default all); back ends may skip work for the
+                others.
 
         Yields:
-            Lead dicts with the keys of ``LEAD_COLUMNS`` (as ``query_leads`` returns them).
+            Lead dicts with the keys of ``columns`` (values as ``query_leads`` returns them).
 
         Raises:
             ValueError: ``chunk_size`` < 1.
@@ -334,7 +338,8 @@ class LeadStore(abc.ABC):
         page = 1
         while True:
             rows, total = self.query_leads(replace(base, page=page))
-            yield from rows
+            for row in rows:
+                yield row if columns is None else {c: row.get(c) for c in columns}
             if not rows or page * MAX_PAGE_SIZE >= total:
                 return
             page += 1

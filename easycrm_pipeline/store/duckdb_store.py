@@ -32,7 +32,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import duckdb
 import pandas as pd
@@ -698,39 +698,52 @@ class DuckDBStore(LeadStore):
 
     # ------------------------------------------------------------------ streaming / read-only SQL (issue 6)
 
-    def iter_leads(self, q: LeadQuery | None = None, chunk_size: int = 1000) -> Iterator[dict]:
+    def iter_leads(
+        self, q: LeadQuery | None = None, chunk_size: int = 1000, columns: Sequence[str] | None = None
+    ) -> Iterator[dict]:
         """Every lead matching ``q``'s filters in ``q``'s order (page/page_size ignored), streamed from ONE
         read-only cursor ``chunk_size`` rows at a time (``fetchmany``), so Python never holds more than one chunk.
 
-        The shared store lock is held until the iteration ends (or the generator is closed): writers wait for it,
-        other readers don't. The snapshot is consistent (one query).
+        Timestamps are formatted by DuckDB (same ISO-8601 UTC text as :func:`iso_utc`); ``rawRow`` is parsed only
+        when asked for. The shared store lock is held until the iteration ends (or the generator is closed):
+        writers wait for it, other readers don't. The snapshot is consistent (one query).
+
+        Args:
+            q: filters and sort (``None``: all leads, newest first).
+            chunk_size: rows per ``fetchmany``.
+            columns: keys wanted (a subset of ``LEAD_COLUMNS``, default all).
 
         Raises:
-            ValueError: ``chunk_size`` < 1.
+            ValueError: ``chunk_size`` < 1 or an unknown column.
             StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
         """
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        names = list(columns) if columns is not None else list(LEAD_COLUMNS)
+        unknown = [c for c in names if c not in LEAD_COLUMNS]
+        if unknown:
+            raise ValueError(f"unknown lead column(s): {', '.join(unknown)}")
         q = q or LeadQuery()
         where, params = self._where(q)
         sort = _q(q.sort)
         sort_expr = f"lower({sort})" if q.sort in _TEXT_SORT else sort
         direction = "DESC" if q.descending else "ASC"
         order = f'{sort_expr} {direction} NULLS LAST, "sourceRow" ASC NULLS LAST, "leadId" ASC'
-        cols = ", ".join(_q(c) for c in LEAD_COLUMNS)
+        select = ", ".join(
+            f"strftime({_q(c)}, '%Y-%m-%dT%H:%M:%S.%fZ') AS {_q(c)}" if c in ("createdAt", "updatedAt") else _q(c)
+            for c in names
+        )
+        raw_at = names.index("rawRow") if "rawRow" in names else None
         with self.read_connection() as con:
-            cur = con.execute(f"SELECT {cols} FROM leads {where} ORDER BY {order}", params)
-            names = [d[0] for d in cur.description]
+            cur = con.execute(f"SELECT {select} FROM leads {where} ORDER BY {order}", params)
             while True:
                 chunk = cur.fetchmany(chunk_size)
                 if not chunk:
                     return
                 for row in chunk:
-                    item = {}
-                    for name, value in zip(names, row):
-                        if name in _JSON_COLUMNS and isinstance(value, str):
-                            value = json.loads(value)
-                        item[name] = iso_utc(value)
+                    item = dict(zip(names, row))
+                    if raw_at is not None and isinstance(row[raw_at], str):
+                        item["rawRow"] = json.loads(row[raw_at])
                     yield item
 
     def run_readonly_sql(self, sql: str, *, max_rows: int = 1000) -> tuple[list[str], list[tuple]]:
