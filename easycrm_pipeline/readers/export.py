@@ -105,8 +105,18 @@ def write_leads_csv(leads: Iterable[dict], path: str | os.PathLike) -> int:
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\r\n")
             writer.writerow(EXPORT_COLUMNS)
+            triggers = FORMULA_TRIGGERS
             for lead in leads:
-                writer.writerow([neutralize_cell(lead.get(c)) for c in EXPORT_COLUMNS])
+                cells = []
+                for column in EXPORT_COLUMNS:
+                    value = lead.get(column)
+                    if value is None:
+                        cells.append("")
+                    elif isinstance(value, str):  # inline neutralize_cell (hot loop: 13 cells x 100,000 leads)
+                        cells.append("'" + value if value.startswith(triggers) else value)
+                    else:
+                        cells.append(neutralize_cell(value))
+                writer.writerow(cells)
                 rows += 1
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
@@ -132,7 +142,7 @@ def export_leads(store, path: str | os.PathLike, query=None, *, chunk_size: int 
         StoreLockTimeout: the store stayed locked.
     """
     check_output_path(path)
-    return write_leads_csv(store.iter_leads(query, chunk_size=chunk_size), path)
+    return write_leads_csv(store.iter_leads(query, chunk_size=chunk_size, columns=EXPORT_COLUMNS), path)
 
 
 __all__ = ["EXPORT_COLUMNS", "FORMULA_TRIGGERS", "ExportError", "check_output_path", "export_leads",
