@@ -29,8 +29,8 @@ class Settings:
         batch_size: leads per batch / DynamicOutput / DeepSeek request (``EASYCRM_BATCH_SIZE``, default 10).
         default_region: ISO 3166 alpha-2 region for phones written without ``+``/``00``; None: never invent one.
         max_file_bytes: files larger than this are refused (``EASYCRM_MAX_FILE_MB``, default 100 MB).
-        llm_mode: ``EASYCRM_LLM``: ``always`` (default with a key: every row goes to DeepSeek), ``never`` (rules
-            only; the only choice without a key).
+        llm_mode: ``EASYCRM_LLM``: ``always`` (default with a key: every row goes to DeepSeek), ``auto`` (only
+            rows the rules cannot settle), ``never`` (rules only; the only choice without a key).
     """
 
     db_path: Path
@@ -79,8 +79,8 @@ def get_settings() -> Settings:
     region = os.environ.get("EASYCRM_DEFAULT_REGION", "").strip().upper() or None
     key = os.environ.get("DEEPSEEK_API_KEY") or None
     llm_mode = os.environ.get("EASYCRM_LLM", "").strip().lower() or ("always" if key else "never")
-    if llm_mode not in ("always", "never"):
-        raise ValueError(f"EASYCRM_LLM must be 'always' or 'never', got {llm_mode!r}")
+    if llm_mode not in ("always", "auto", "never"):
+        raise ValueError(f"EASYCRM_LLM must be 'always', 'auto' or 'never', got {llm_mode!r}")
     return Settings(
         db_path=Path(os.environ.get("EASYCRM_DB") or data / "leads.duckdb"),
         store=store,

@@ -35,7 +35,10 @@ def failure_reason(result) -> str:
             if data.user_failure_data is not None and data.user_failure_data.description:
                 return data.user_failure_data.description
             if data.error is not None:
-                message = data.error.message.strip()
+                error = data.error
+                while error.message.startswith("Exceeded max_retries") and error.cause is not None:
+                    error = error.cause  # the exception behind the retries says what went wrong
+                message = error.message.strip()
                 if message.startswith(FAILURE_PREFIX):
                     message = message[len(FAILURE_PREFIX) :]
                 return message.splitlines()[0] if message else "step failed"

@@ -14,7 +14,9 @@ from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.resources import DeepSeekResource
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
 from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, open_store
-from easycrm_pipeline.pipeline.standardizer import RulesStandardizer, dead_letter, make_standardizer
+from easycrm_pipeline.pipeline.cache import open_cache
+from easycrm_pipeline.pipeline.planning import cache_entry, cache_key, plan_rows
+from easycrm_pipeline.pipeline.standardizer import dead_letter, deepseek_version, make_standardizer
 
 #: Run tag carrying the file's location (absolute path or ``s3://bucket/key``), set by the sensors and the CLI.
 LOCATION_TAG = "easycrm/location"
@@ -91,11 +93,18 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
         except FileNotFoundError as exc:
             raise dg.Failure(description=f"{file_name}: file not found at {location}", allow_retries=False) from exc
     if settings.llm_enabled:
-        settled = BatchResult(batch="settled")
-        batches = make_batches(parsed.rows, settings.batch_size)
+        cache = open_cache(open_store(settings))
+        plan = plan_rows(
+            parsed.rows,
+            llm_mode=settings.llm_mode,
+            version=deepseek_version(settings),
+            default_region=settings.default_region,
+            cache_get=cache.get if cache else None,
+        )
     else:
-        settled = RulesStandardizer(settings.default_region).standardize_rows(parsed.rows, "settled")
-        batches = []
+        plan = plan_rows(parsed.rows, llm_mode="never", version="", default_region=settings.default_region)
+    settled = BatchResult(batch="settled", leads=plan.settled)
+    batches = make_batches(plan.to_send, settings.batch_size)
     summary = ParseSummary(
         file_name=file_name,
         rows_read=parsed.rows_read,
@@ -105,6 +114,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
         delimiter=parsed.delimiter,
         batches=len(batches),
         parse_ms=(time.perf_counter() - started) * 1000,
+        copies=plan.copies,
     )
     context.log.info(
         f"{file_name}: {parsed.rows_read} rows read, {len(parsed.rows)} lead rows in {len(batches)} batches, "
@@ -118,7 +128,9 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
             "rows_read": parsed.rows_read,
             "lead_rows": len(parsed.rows),
             "batches": len(batches),
-            "settled_by_rules": len(settled.leads),
+            "settled_by_rules": plan.settled_by_rules,
+            "cache_hits": plan.cache_hits,
+            "repeated_rows": len(plan.copies),
             "quarantined_at_parse": len(parsed.quarantine),
             "encoding": parsed.encoding or "",
             "delimiter": parsed.delimiter or "",
@@ -130,7 +142,11 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
             ),
         },
     )
-    yield dg.Output(settled, "settled", metadata={"leads": len(settled.leads), "standardizer": "rules"})
+    yield dg.Output(
+        settled,
+        "settled",
+        metadata={"leads": len(settled.leads), "cache_hits": plan.cache_hits, "by_rules": plan.settled_by_rules},
+    )
     for batch in batches:
         yield dg.DynamicOutput(batch, mapping_key=batch.mapping_key, output_name="batches")
 
@@ -159,6 +175,11 @@ def standardize_batch(context: dg.OpExecutionContext, batch: Batch, deepseek: De
             raise  # the op's RetryPolicy retries with exponential backoff and jitter
         context.log.error(f"{batch.mapping_key}: dead letter after {tries} tries: {exc}")
         result = dead_letter(batch, f"DeepSeek failed after {tries} tries: {exc}")
+    if settings.llm_enabled and not result.failed:
+        try:
+            _remember(settings, batch, result, standardizer.version)
+        except Exception as exc:  # noqa: BLE001 - the cache is an optimization, never a reason to lose a batch
+            context.log.warning(f"{batch.mapping_key}: could not write the standardization cache: {exc}")
     context.add_output_metadata(
         {
             "rows": len(batch.rows),
@@ -171,6 +192,20 @@ def standardize_batch(context: dg.OpExecutionContext, batch: Batch, deepseek: De
         }
     )
     return result
+
+
+def _remember(settings, batch: Batch, result: BatchResult, version: str) -> None:
+    """Put DeepSeek's validated answers into the standardization cache (never fallbacks)."""
+    cache = open_cache(open_store(settings))
+    if cache is None:
+        return
+    rows = {r.row_id: r for r in batch.rows}
+    entries = {}
+    for lead in result.leads:
+        entry = cache_entry(lead)
+        if entry is not None and lead.row_id in rows:
+            entries[cache_key(rows[lead.row_id], version)] = entry
+    cache.put(entries)
 
 
 @dg.op(description="Dedupe the whole file (last occurrence wins) and upsert it into the lead store.")

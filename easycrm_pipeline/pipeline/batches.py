@@ -44,6 +44,7 @@ class BatchResult:
         failed: True when the batch went to the dead letter (its rows are in ``quarantine``).
         error: the one-line reason when ``failed``.
         ms: wall time of the standardization in milliseconds.
+        dead_row_ids: row ids of the rows sent to the quarantine (dead letter).
     """
 
     batch: str
@@ -57,6 +58,7 @@ class BatchResult:
     failed: bool = False
     error: str | None = None
     ms: float = 0.0
+    dead_row_ids: list[str] = field(default_factory=list)
 
     @property
     def tokens(self) -> int:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from easycrm_pipeline.config import Settings
-from easycrm_pipeline.models import QuarantineRow, SheetReport
+from easycrm_pipeline.models import QuarantineRow, RawRow, SheetReport
 from easycrm_pipeline.pipeline.batches import BatchResult
 
 
@@ -27,6 +27,7 @@ class ParseSummary:
         encoding / delimiter: what the CSV reader used (None for workbooks).
         batches: number of batches the file was split into.
         parse_ms: parse wall time (ms).
+        copies: rows repeating an earlier row's cells, with the row id whose answer they take (not sent).
     """
 
     file_name: str
@@ -37,6 +38,7 @@ class ParseSummary:
     delimiter: str | None = None
     batches: int = 0
     parse_ms: float = 0.0
+    copies: list[tuple[RawRow, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -122,14 +124,27 @@ def collect_file(
     """
     from easycrm_pipeline.rules.dedupe import merge_in_file
 
+    from easycrm_pipeline.pipeline.planning import copy_answer
+
     started = time.perf_counter()
     ordered = sorted(results, key=lambda r: r.batch)
-    leads = sorted((lead for r in ordered for lead in r.leads), key=lambda lead: file_order(lead.row_id))
+    produced = [lead for r in ordered for lead in r.leads]
     batch_ids = {lead.row_id: r.batch for r in ordered for lead in r.leads}
+    by_id = {lead.row_id: lead for lead in produced}
+    failed_reason = {row_id: r.error for r in ordered if r.failed for row_id in r.dead_row_ids}
+    copy_quarantine = []
+    for row, source_id in summary.copies:
+        if source_id in by_id:
+            produced.append(copy_answer(by_id[source_id], row))
+            batch_ids[row.row_id] = batch_ids.get(source_id, "settled")
+        else:
+            reason = failed_reason.get(source_id) or "repeated row whose first occurrence was not standardized"
+            copy_quarantine.append(QuarantineRow(row.sheet, row.row_number, reason, row.as_request_dict()))
+    leads = sorted(produced, key=lambda lead: file_order(lead.row_id))
     dedupe_started = time.perf_counter()
     unique, resolutions = merge_in_file(leads)
     dedupe_ms = (time.perf_counter() - dedupe_started) * 1000
-    quarantine = list(summary.quarantine) + [q for r in ordered for q in r.quarantine]
+    quarantine = list(summary.quarantine) + [q for r in ordered for q in r.quarantine] + copy_quarantine
 
     upsert = store.upsert_file(
         unique,

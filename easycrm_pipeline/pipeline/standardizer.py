@@ -78,8 +78,6 @@ class DeepSeekStandardizer:
 
     def __init__(self, settings: Settings, options: DeepSeekOptions | None = None):
         from easycrm_pipeline.deepseek.client import DeepSeekClient
-        from easycrm_pipeline.deepseek.prompt import prompt_hash
-        from easycrm_pipeline.rules import RULES_VERSION
 
         self.settings = settings
         self.options = options or DeepSeekOptions()
@@ -93,7 +91,7 @@ class DeepSeekStandardizer:
             temperature=self.options.temperature,
         )
         self.rules = RulesStandardizer(settings.default_region)
-        self.version = f"{settings.deepseek_model}/{prompt_hash()}/{RULES_VERSION}"
+        self.version = deepseek_version(settings)
 
     def standardize(self, batch: Batch) -> BatchResult:
         """Send the batch to DeepSeek, join the answer on ``id`` and validate every field.
@@ -134,6 +132,15 @@ class DeepSeekStandardizer:
         )
 
 
+def deepseek_version(settings: Settings) -> str:
+    """Version of the DeepSeek standardizer: ``<model>/<prompt hash>/<rules version>`` (cache and re-standardization
+    key: any part changing makes stored answers stale)."""
+    from easycrm_pipeline.deepseek.prompt import prompt_hash
+    from easycrm_pipeline.rules import RULES_VERSION
+
+    return f"{settings.deepseek_model}/{prompt_hash()}/{RULES_VERSION}"
+
+
 def dead_letter(batch: Batch, reason: str, started: float | None = None) -> BatchResult:
     """The seeds' dead letter queue: every row of ``batch`` goes to the quarantine with ``reason``."""
     ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
@@ -143,6 +150,7 @@ def dead_letter(batch: Batch, reason: str, started: float | None = None) -> Batc
         failed=True,
         error=reason,
         ms=ms,
+        dead_row_ids=[r.row_id for r in batch.rows],
     )
 
 

@@ -155,3 +155,62 @@ def test_concurrent_files_share_the_deepseek_pool_of_five(isolated_env, monkeypa
     else:
         assert peak >= 2  # the three runs do overlap
     assert db_rows(tmp, "select count(*), count(distinct email) from leads")[0] == (180, 180)
+
+
+def _instance_text_for_runs():
+    """Every run's config, tags and event log text in the test's DAGSTER_HOME (to look for leaked secrets)."""
+    from easycrm_pipeline.cli.instance import get_instance
+
+    instance = get_instance()
+    chunks = []
+    for record in instance.get_run_records():
+        run = record.dagster_run
+        chunks.append(json.dumps(run.run_config, default=str) + json.dumps(dict(run.tags)))
+        chunks += [str(entry) for entry in instance.all_logs(run.run_id)]
+    return "\n".join(chunks)
+
+
+def test_reingest_costs_no_tokens_and_repeated_rows_are_sent_once(isolated_env, monkeypatch, capsys):
+    tmp = isolated_env
+    a = write_csv(tmp / "a.csv", 14)
+    with open(a, "a", encoding="utf-8") as fh:  # rows 2 and 3 again at the end of the file
+        fh.writelines(a.read_text(encoding="utf-8").splitlines(keepends=True)[1:3])
+    with FakeDeepSeek() as fake:
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-secret-0123456789")
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+        code, out, err = run_cli(capsys, "ingest", str(a), "--json")
+        assert code == 0, err
+        first = json.loads(out)["files"][0]
+        sent = [i for ids in fake.request_ids() for i in ids]
+        assert sorted(sent) == sorted(f"0:{n}" for n in range(2, 16))  # the 2 repeats are not sent
+        assert first["rows_read"] == 16 and first["leads_created"] == 14 and first["duplicates_resolved"] == 2
+        fake.reset()
+        code, out, err = run_cli(capsys, "ingest", str(a), "--json")
+        assert code == 0, err
+        second = json.loads(out)["files"][0]
+        assert fake.request_count == 0
+    assert (second["llm_calls"], second["tokens"], second["batches"]) == (0, 0, 0)
+    assert (second["leads_created"], second["leads_updated"], second["leads_unchanged"]) == (0, 0, 14)
+    assert "sk-secret-0123456789" not in _instance_text_for_runs()
+
+
+def test_auto_mode_sends_only_rows_the_rules_cannot_settle(isolated_env, monkeypatch, capsys):
+    tmp = isolated_env
+    path = tmp / "mixed.csv"
+    path.write_text(
+        "First Name,Last Name,Full Name,Email\n"
+        "Ann,Lee,,ann@example.com\n"
+        ",,Bo Berg,bo@example.com\n"
+        "Cy,Dunn,,cy@example.com\n",
+        encoding="utf-8",
+    )
+    with FakeDeepSeek() as fake:
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+        monkeypatch.setenv("EASYCRM_LLM", "auto")
+        code, out, err = run_cli(capsys, "ingest", str(path), "--json")
+        ids = fake.request_ids()
+    assert code == 0, err
+    assert ids == [["0:3"]]
+    assert json.loads(out)["files"][0]["leads_created"] == 3
+    assert db_rows(tmp, "select firstName, lastName from leads where email = 'bo@example.com'")[0] == ("Bo", "Berg")

@@ -1,0 +1,161 @@
+"""Which rows go to DeepSeek: the standardization cache and ``EASYCRM_LLM=auto``.
+
+- Cache: a raw row already standardized by DeepSeek with the same standardizer version (model + prompt + rules
+  version) is never sent again; its stored answer is reused. The key is a SHA-256 of the version and the row's
+  cells (header -> value), so the same row in another file or position hits too.
+- ``auto``: only rows the rules cannot settle on their own go to DeepSeek: a Full Name column to split, a missing
+  name next to an email, or non-empty columns no header alias maps (their meaning needs reading).
+
+Pure logic; the cache's storage is passed in as two callables (see ``pipeline.cache``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from easycrm_pipeline.models import LEAD_FIELDS, RawRow, StandardLead
+
+#: Flag on a lead whose values came from the standardization cache.
+CACHE_HIT_FLAG = "cache-hit"
+#: Flags that mean a lead's values are not DeepSeek's answer (never cached).
+NOT_CACHEABLE_FLAGS = ("llm-missing-fallback", "llm-invalid-item")
+
+
+def cache_key(row: RawRow, version: str) -> str:
+    """SHA-256 (hex) of the standardizer ``version`` and the row's cells (header -> value, empty cells dropped)."""
+    doc = json.dumps([version, sorted(row.as_request_dict().items())], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(doc.encode("utf-8")).hexdigest()
+
+
+def cache_entry(lead: StandardLead) -> dict | None:
+    """What the cache stores for a DeepSeek-standardized lead (None when the lead must not be cached)."""
+    if any(flag.startswith(NOT_CACHEABLE_FLAGS) for flag in lead.flags):
+        return None
+    return {
+        "fields": {k: lead.fields.get(k) for k in LEAD_FIELDS},
+        "provided": sorted(lead.provided),
+        "flags": [f for f in lead.flags if f != CACHE_HIT_FLAG],
+    }
+
+
+def lead_from_cache(row: RawRow, entry: dict, version: str) -> StandardLead:
+    """The cached answer applied to ``row`` (its own row id, sheet, row number and raw cells)."""
+    return StandardLead(
+        row_id=row.row_id,
+        sheet=row.sheet,
+        row_number=row.row_number,
+        fields={k: entry["fields"].get(k) for k in LEAD_FIELDS},
+        provided=frozenset(entry["provided"]),
+        raw=row.as_request_dict(),
+        standardizer=version,
+        flags=tuple(entry.get("flags", ())) + (CACHE_HIT_FLAG,),
+    )
+
+
+def needs_llm(row: RawRow) -> bool:
+    """``EASYCRM_LLM=auto``: True when the rules cannot settle ``row`` on their own.
+
+    That is: a non-empty Full Name cell without first/last name columns (splitting is a judgement call), no name at
+    all next to an email (the name may hide in the address or another column), or a non-empty column that no header
+    alias maps.
+    """
+    from easycrm_pipeline.rules.headers import map_headers
+
+    headers = [h for h, _ in row.cells]
+    values = [v for _, v in row.cells]
+    hmap = map_headers(headers)
+    by_role: dict[str, list[str]] = {}
+    for role, value in zip(hmap.roles, values):
+        if role is not None and value.strip():
+            by_role.setdefault(role, []).append(value)
+    if any(values[i].strip() for i in hmap.unmapped):
+        return True
+    has_split_name = "firstName" in by_role or "lastName" in by_role
+    if "fullName" in by_role and not has_split_name:
+        return True
+    if not has_split_name and "fullName" not in by_role and "email" in by_role:
+        return True
+    return False
+
+
+@dataclass
+class Plan:
+    """How a file's rows are standardized.
+
+    Attributes:
+        settled: leads standardized without a DeepSeek call (rules in ``never``/``auto`` mode, or cache hits).
+        to_send: rows that go to DeepSeek, in file order.
+        cache_hits: rows answered from the cache.
+        settled_by_rules: rows the offline rules settled.
+        copies: rows whose cells repeat an earlier row that is sent: ``(row, row_id of the row sent)``; they take
+            that row's answer (a file that repeats rows costs no tokens for the repeats).
+    """
+
+    settled: list[StandardLead] = field(default_factory=list)
+    to_send: list[RawRow] = field(default_factory=list)
+    cache_hits: int = 0
+    settled_by_rules: int = 0
+    copies: list[tuple[RawRow, str]] = field(default_factory=list)
+
+
+def plan_rows(
+    rows: list[RawRow],
+    *,
+    llm_mode: str,
+    version: str,
+    default_region: str | None,
+    cache_get: Callable[[list[str]], dict[str, dict]] | None = None,
+) -> Plan:
+    """Split ``rows`` into leads settled now and rows to send to DeepSeek.
+
+    Args:
+        llm_mode: ``never`` (rules settle everything), ``auto`` (rules settle what they can), ``always``.
+        version: the DeepSeek standardizer version (cache keys depend on it).
+        cache_get: ``keys -> {key: entry}`` for the keys found; None disables the cache.
+    """
+    from easycrm_pipeline.rules.standardize import standardize_rows
+
+    if llm_mode == "never":
+        return Plan(settled=standardize_rows(rows, default_region), settled_by_rules=len(rows))
+    plan = Plan()
+    remaining = rows
+    if cache_get is not None and rows:
+        keys = [cache_key(r, version) for r in rows]
+        found = cache_get(keys)
+        remaining = []
+        for row, key in zip(rows, keys):
+            if key in found:
+                plan.settled.append(lead_from_cache(row, found[key], version))
+                plan.cache_hits += 1
+            else:
+                remaining.append(row)
+    if llm_mode == "auto":
+        by_rules = [r for r in remaining if not needs_llm(r)]
+        remaining = [r for r in remaining if needs_llm(r)]
+        plan.settled.extend(standardize_rows(by_rules, default_region))
+        plan.settled_by_rules = len(by_rules)
+    first_of: dict[str, str] = {}
+    for row in remaining:
+        key = cache_key(row, version)
+        if key in first_of:
+            plan.copies.append((row, first_of[key]))
+        else:
+            first_of[key] = row.row_id
+            plan.to_send.append(row)
+    return plan
+
+
+def copy_answer(lead: StandardLead, row: RawRow) -> StandardLead:
+    """``lead``'s standardized values applied to ``row``, a row with the same cells elsewhere in the file."""
+    return StandardLead(
+        row_id=row.row_id,
+        sheet=row.sheet,
+        row_number=row.row_number,
+        fields=dict(lead.fields),
+        provided=lead.provided,
+        raw=row.as_request_dict(),
+        standardizer=lead.standardizer,
+        flags=lead.flags + ("repeated-row",),
+    )
