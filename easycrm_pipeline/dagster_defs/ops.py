@@ -13,7 +13,7 @@ import dagster as dg
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.resources import DeepSeekResource
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
-from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, open_store
+from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, markdown_table, open_store
 from easycrm_pipeline.pipeline.cache import open_cache
 from easycrm_pipeline.pipeline.planning import cache_entry, cache_key, plan_rows
 from easycrm_pipeline.pipeline.standardizer import dead_letter, deepseek_version, make_standardizer
@@ -194,6 +194,18 @@ def standardize_batch(context: dg.OpExecutionContext, batch: Batch, deepseek: De
     return result
 
 
+def _preview(store, file_name: str, rows: int = 10) -> str:
+    """Markdown table of the first leads this file wrote (by source row)."""
+    from easycrm_pipeline.store.base import LeadQuery
+
+    leads, _total = store.query_leads(
+        LeadQuery(source_file=file_name, sort="sourceRow", descending=False, page_size=rows)
+    )
+    columns = ["firstName", "lastName", "title", "company", "email", "phone", "sourceWorksheet", "sourceRow"]
+    leads = [lead for lead in leads if lead.get("sourceFile") == file_name]  # the filter is "contains"
+    return f"First leads written by {file_name}:\n\n" + markdown_table(leads, columns)
+
+
 def _remember(settings, batch: Batch, result: BatchResult, version: str) -> None:
     """Put DeepSeek's validated answers into the standardization cache (never fallbacks)."""
     cache = open_cache(open_store(settings))
@@ -228,6 +240,13 @@ def collect_leads(
     metadata["stats"] = dg.MetadataValue.json(stats.as_dict())
     metadata["quarantine_by_reason"] = dg.MetadataValue.json(stats.quarantine_by_reason)
     metadata["failed_batches_detail"] = dg.MetadataValue.json(stats.failed_batch_errors)
+    metadata["error_report"] = dg.MetadataValue.md(
+        f"**{stats.quarantined} quarantined** "
+        + (", ".join(f"{k}: {v}" for k, v in stats.quarantine_by_reason.items()) or "")
+        + "\n\n"
+        + markdown_table(stats.quarantine_preview, ["sheet", "row", "reason"])
+    )
+    metadata["preview"] = dg.MetadataValue.md(_preview(store, stats.file))
     if stats.seconds:
         metadata["leads_per_second"] = round((stats.leads_created + stats.leads_updated) / stats.seconds, 1)
     if stats.batches:

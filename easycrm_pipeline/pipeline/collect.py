@@ -69,6 +69,7 @@ class FileStats:
     duplicate_detection_ms: float = 0.0
     quarantine_by_reason: dict[str, int] = field(default_factory=dict)
     failed_batch_errors: dict[str, str] = field(default_factory=dict)
+    quarantine_preview: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""
@@ -89,6 +90,21 @@ def open_store(settings: Settings):
     if settings.store == "duckdb":
         store.init()
     return store
+
+
+#: Quarantined rows listed in a file's error report (the full list is in the ``quarantine`` table).
+QUARANTINE_PREVIEW_ROWS = 20
+
+
+def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A GitHub-flavoured markdown table of ``rows`` (``|`` and newlines in cells escaped)."""
+
+    def cell(value: Any) -> str:
+        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def file_order(row_id: str) -> tuple[int, int]:
@@ -181,6 +197,9 @@ def collect_file(
         duplicate_detection_ms=dedupe_ms + upsert.duplicate_detection_ms,
         quarantine_by_reason=by_reason,
         failed_batch_errors={r.batch: r.error or "" for r in ordered if r.failed},
+        quarantine_preview=[
+            {"sheet": q.sheet, "row": q.row_number, "reason": q.reason} for q in quarantine[:QUARANTINE_PREVIEW_ROWS]
+        ],
     )
     stats.seconds = round(
         (summary.parse_ms + sum(r.ms for r in ordered)) / 1000 + (time.perf_counter() - started), 3
