@@ -362,7 +362,8 @@ class DuckDBStore(LeadStore):
             cols["email"].append(emails[i])
             cols["rawRow"].append(json.dumps(lead.raw or {}, ensure_ascii=False))
             cols["standardizer"].append(lead.standardizer)
-            cols["batchId"].append(batch_ids.get(lead.row_id))
+            batch = batch_ids.get(lead.row_id)
+            cols["batchId"].append(None if batch is None else str(batch))
             provided = lead.provided
             fields = lead.fields
             for f in _VALUE_FIELDS:
@@ -380,7 +381,8 @@ class DuckDBStore(LeadStore):
                     )
                     for d in duplicates_resolved
                 ],
-                "batchId": [batch_ids.get(d.kept_row_id) for d in duplicates_resolved],
+                "batchId": [None if batch_ids.get(d.kept_row_id) is None else str(batch_ids[d.kept_row_id])
+                            for d in duplicates_resolved],
             }
         )
 

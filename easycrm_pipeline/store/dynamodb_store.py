@@ -295,7 +295,8 @@ class DynamoDBStore(LeadStore):
                 rows.append(self._change_item(
                     source_file=source_file, now=now, n=next(counter), action="batch_duplicate_resolved",
                     email=email, leadId=owner["leadId"] if owner else None, newSourceFile=source_file,
-                    batchId=batch_ids.get(d.kept_row_id), runId=run_id, rowId=d.kept_row_id,
+                    batchId=None if batch_ids.get(d.kept_row_id) is None else str(batch_ids[d.kept_row_id]),
+                    runId=run_id, rowId=d.kept_row_id,
                     details=json.dumps({"keptRowId": d.kept_row_id, "mergedRowIds": list(d.merged_row_ids or [])},
                                        ensure_ascii=False),
                 ))

@@ -198,6 +198,13 @@ def test_audit_rows_for_create_and_update(store):
     assert store.changes(source_file="new.csv", run_id="r1") == []
 
 
+def test_batch_ids_are_text_even_when_given_as_numbers(store):
+    store.upsert_file([lead(2, email="a@x.com"), lead(3, email="b@x.com")], source_file="a.csv",
+                      batch_ids={"0:2": 7}, duplicates_resolved=[Dup("b@x.com", "0:3", ["0:1"])])
+    assert [(c["action"], c["batchId"]) for c in store.changes()] == [
+        ("lead_created", "7"), ("lead_created", None), ("batch_duplicate_resolved", None)]
+
+
 def test_duplicates_resolved_write_audit_rows(store):
     stats = store.upsert_file(
         [lead(9, firstName="Kept", email="a@x.com"), lead(4, firstName="Solo", email="b@x.com")],
