@@ -1,0 +1,1 @@
+"""End-to-end tests: the real Dagster webserver and daemon as subprocesses (marker ``e2e``)."""

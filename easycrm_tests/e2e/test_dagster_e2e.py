@@ -1,0 +1,277 @@
+"""End to end through the real Dagster services: ``dagster-webserver`` and ``dagster-daemon`` run as subprocesses on a
+temporary ``DAGSTER_HOME`` (the project's ``dagster.yaml``), the sensors pick up a file dropped into the inbox folder
+and another uploaded to a moto S3 bucket, the daemon launches their runs (DeepSeek is the fake server, with latency),
+the test waits through the GraphQL API, reads ``easycrm status``, then cancels a slow third run with
+``easycrm cancel`` (through ``instance.run_launcher.terminate``: the daemon launched it) and checks it ends
+``cancelled`` with no row of that file stored.
+
+Timing: the sensors' minimum intervals are 15 s (inbox) and 30 s (S3), but a sensor's first tick comes as soon as
+the daemon has loaded the code, so the first two files are put in place before the daemon starts; the third waits
+for the inbox sensor's next tick (at most 15 s).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import duckdb
+import pytest
+
+from easycrm_pipeline.cli.main import main
+from easycrm_pipeline.config import PROJECT_ROOT
+from easycrm_tests.fakes.fake_deepseek import FakeDeepSeek
+from easycrm_tests.support.fixtures import moto_server  # noqa: F401 - pytest fixture
+
+BIN = Path(sys.executable).parent
+WORKSPACE = PROJECT_ROOT / "workspace.yaml"
+BUCKET = "easycrm-e2e-drops"
+HEADER = "First Name,Last Name,Company,Title,Email,Phone,Notes\n"
+#: Seconds to wait for the webserver to answer, for a run to appear, for a run to finish (2 busy cores).
+SERVICE_START_TIMEOUT = 90.0
+RUN_APPEAR_TIMEOUT = 60.0
+RUN_FINISH_TIMEOUT = 90.0
+STOP_TIMEOUT = 15.0
+
+
+def _csv(n: int, start: int, domain: str) -> str:
+    rows = [HEADER] + [
+        f"First{i},OKAFOR,Company {i % 7},buyer,Person{i}@{domain},+44 7700 9{i:05d},note {i}\n"
+        for i in range(start, start + n)
+    ]
+    return "".join(rows)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Services:
+    """The running webserver + daemon: the GraphQL port and the log files (printed when an assertion fails)."""
+
+    port: int
+    logs: list[Path]
+
+    def tail(self, lines: int = 40) -> str:
+        out = []
+        for log in self.logs:
+            text = log.read_text(errors="replace").splitlines() if log.exists() else []
+            out.append(f"--- {log.name} (last {lines} lines)\n" + "\n".join(text[-lines:]))
+        return "\n".join(out)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group we started (the service plus its code servers and run workers), SIGKILL after
+    :data:`STOP_TIMEOUT` seconds."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # children left behind by the group leader, if any
+    except ProcessLookupError:
+        pass
+    if proc.poll() is None:
+        proc.wait(timeout=STOP_TIMEOUT)
+
+
+@pytest.fixture
+def fake_deepseek() -> Iterator[FakeDeepSeek]:
+    with FakeDeepSeek(latency=0.3) as fake:
+        yield fake
+
+
+@pytest.fixture
+def dagster_env(isolated_env, moto_server, fake_deepseek, monkeypatch):  # noqa: F811 - fixture
+    """Environment of the services (and of the test's own ``easycrm`` calls): temp DAGSTER_HOME/DB/inbox from
+    ``isolated_env``, the moto S3 bucket, the fake DeepSeek."""
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    monkeypatch.setenv("EASYCRM_S3_BUCKET", BUCKET)
+    monkeypatch.setenv("EASYCRM_S3_PREFIX", "uploads/")
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-e2e-test")
+    monkeypatch.setenv("DEEPSEEK_BASE_URL", fake_deepseek.base_url)
+    return isolated_env
+
+
+def start_services(tmp: Path) -> tuple[Services, list[subprocess.Popen]]:
+    """Start ``dagster-webserver`` (free loopback port) and ``dagster-daemon``; each in its own process group."""
+    port = _free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    commands = {
+        "webserver.log": [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", str(WORKSPACE)],
+        "daemon.log": [str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)],
+    }
+    procs, logs = [], []
+    for name, cmd in commands.items():
+        log = tmp / name
+        logs.append(log)
+        with open(log, "wb") as fh:
+            procs.append(
+                subprocess.Popen(
+                    cmd, cwd=PROJECT_ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            )
+    return Services(port, logs), procs
+
+
+def wait_for_webserver(services: Services, procs: list[subprocess.Popen]) -> None:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + SERVICE_START_TIMEOUT
+    while time.monotonic() < deadline:
+        for p in procs:
+            assert p.poll() is None, f"a Dagster service exited with {p.returncode}\n{services.tail()}"
+        try:
+            with opener.open(f"http://127.0.0.1:{services.port}/server_info", timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1.0)
+    pytest.fail(f"dagster-webserver did not answer within {SERVICE_START_TIMEOUT} s\n{services.tail()}")
+
+
+def wait_for_run(instance, partition: str, services: Services):
+    """The run record of the first ingest run launched for ``partition`` (waits for the sensor to request it)."""
+    import dagster as dg
+
+    deadline = time.monotonic() + RUN_APPEAR_TIMEOUT
+    while time.monotonic() < deadline:
+        records = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/partition": partition}), limit=1)
+        if records:
+            return records[0]
+        time.sleep(1.0)
+    pytest.fail(f"no run for {partition!r} within {RUN_APPEAR_TIMEOUT} s\n{services.tail()}")
+
+
+def wait_for_status(client, run_id: str, services: Services, timeout: float = RUN_FINISH_TIMEOUT):
+    """Poll ``client.get_run_status`` until the run is finished; returns its ``DagsterRunStatus``."""
+    import dagster as dg
+
+    finished = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        status = client.get_run_status(run_id)
+        if status in finished:
+            return status
+        time.sleep(1.0)
+    pytest.fail(f"run {run_id} still {status} after {timeout} s\n{services.tail()}")
+
+
+def easycrm_json(capsys, *args: str) -> dict:
+    code = main([*args, "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out)
+
+
+def stored_rows(db: Path, source_file: str) -> int:
+    if not db.exists():
+        return 0
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute('SELECT count(*) FROM leads WHERE "sourceFile" = ?', [source_file]).fetchone()[0]
+    finally:
+        con.close()
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_webserver_daemon_sensors_status_and_cancel(dagster_env, fake_deepseek, capsys):
+    import dagster as dg
+    from dagster._core.storage.tags import GRPC_INFO_TAG
+    from dagster_graphql import DagsterGraphQLClient
+
+    from easycrm_pipeline.cli.instance import get_instance
+    from easycrm_pipeline.dagster_defs.ops import PID_TAG
+
+    started = time.monotonic()
+    tmp = Path(dagster_env)
+    inbox, db = Path(os.environ["EASYCRM_INBOX"]), Path(os.environ["EASYCRM_DB"])
+    # the first two files are in place before the daemon's first sensor ticks
+    (inbox / "inbox_leads.csv").write_text(_csv(35, 0, "inbox.example"), encoding="utf-8")
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key="uploads/s3_leads.csv", Body=_csv(22, 100, "s3.example").encode()
+    )
+    s3_partition = f"s3://{BUCKET}/uploads/s3_leads.csv"
+    instance = get_instance()  # creates the SQLite storages before the services start using them
+
+    services, procs = start_services(tmp)
+    try:
+        wait_for_webserver(services, procs)
+        client = DagsterGraphQLClient("127.0.0.1", port_number=services.port)
+
+        # 1. both drops become partitions + runs launched by the daemon, and succeed
+        inbox_run = wait_for_run(instance, "inbox_leads.csv", services)
+        s3_run = wait_for_run(instance, s3_partition, services)
+        for record in (inbox_run, s3_run):
+            status = wait_for_status(client, record.dagster_run.run_id, services)
+            assert status == dg.DagsterRunStatus.SUCCESS, services.tail()
+        assert set(instance.get_dynamic_partitions("lead_files")) >= {"inbox_leads.csv", s3_partition}
+
+        # 2. easycrm status reads Dagster: counts and 100 %
+        for name, rows in (("inbox_leads.csv", 35), ("s3_leads.csv", 22)):
+            doc = easycrm_json(capsys, "status", name)
+            assert doc["status"] == "completed"
+            assert doc["percentage"] == 100.0
+            assert (doc["totalLeads"], doc["processedLeads"]) == (rows, rows)
+            assert doc["totalBatches"] == doc["completedBatches"] == math.ceil(rows / 10)
+            assert doc["failedBatches"] == 0 and doc["error"] is None
+            assert stored_rows(db, name) == rows
+        listed = easycrm_json(capsys, "status")["files"]
+        assert {f["file"] for f in listed} >= {"inbox_leads.csv", "s3_leads.csv"}
+
+        # 3. a slow third file, cancelled mid-standardize through the run launcher (the daemon launched it)
+        fake_deepseek.latency = 1.5
+        (inbox / "slow_leads.csv").write_text(_csv(400, 1000, "slow.example"), encoding="utf-8")
+        slow = wait_for_run(instance, "slow_leads.csv", services)
+        run_id = slow.dagster_run.run_id
+        deadline = time.monotonic() + RUN_FINISH_TIMEOUT
+        doc = easycrm_json(capsys, "status", "slow_leads.csv")
+        while doc["completedBatches"] < 1 and time.monotonic() < deadline:
+            assert doc["status"] in ("uploaded", "processing"), doc
+            time.sleep(0.5)
+            doc = easycrm_json(capsys, "status", "slow_leads.csv")
+        assert doc["status"] == "processing" and 1 <= doc["completedBatches"] < doc["totalBatches"] == 40, doc
+        run = instance.get_run_by_id(run_id)
+        assert PID_TAG not in run.tags and GRPC_INFO_TAG in run.tags  # cancel goes through run_launcher.terminate
+
+        cancelled = easycrm_json(capsys, "cancel", "slow_leads.csv")
+        assert cancelled == {
+            "file": "slow_leads.csv", "runId": run_id, "status": "cancelled", "dagsterStatus": "CANCELED"
+        }  # fmt: skip
+        assert client.get_run_status(run_id) == dg.DagsterRunStatus.CANCELED
+        doc = easycrm_json(capsys, "status", "slow_leads.csv")
+        assert doc["status"] == "cancelled" and doc["percentage"] < 100, doc
+        assert stored_rows(db, "slow_leads.csv") == 0  # no half-written batch: collect never ran
+        claimed = instance.event_log_storage.get_concurrency_info("deepseek").claimed_slots
+        assert [s for s in claimed if s.run_id == run_id] == []
+        # the sensors do not retry a cancelled run (run retries only follow failures)
+        time.sleep(2)
+        assert len(instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": "slow_leads.csv"}))) == 1
+    finally:
+        for proc in procs:
+            _stop(proc)
+    for proc in procs:
+        assert proc.poll() is not None
+    elapsed = time.monotonic() - started
+    assert elapsed < 180, f"the end-to-end test took {elapsed:.0f} s (budget 180 s)"
