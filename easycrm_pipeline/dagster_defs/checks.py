@@ -1,0 +1,195 @@
+"""Asset checks on ``leads`` (green or red in the UI, per file partition): no duplicate emails, emails valid, phones
+E.164 or digits only.
+
+Each check runs after every materialization of a ``leads`` partition (they are partitioned like the asset, so
+``ingest_job`` runs them right after ``collect_leads`` for the run's file) and reads the lead store — never the run's
+in-memory data — through :func:`easycrm_pipeline.pipeline.collect.open_store`. They look at the leads whose
+``sourceFile`` is the partition's file (the leads this file wrote last); the duplicate check compares those emails
+with the whole table. Non-blocking: a red check never fails the run, it shows what to fix.
+
+Rules (DESIGN.md sections 4 and 6, seeds): the email key is trimmed and lower-cased, one lead per email; emails pass
+``email-validator`` syntax (no DNS); phones are E.164 (``+`` then 2–15 digits) when a country is known, digits only
+otherwise.
+"""
+
+import re
+from typing import Any
+
+import dagster as dg
+
+from easycrm_pipeline.dagster_defs.ops import FILE_NAME_TAG
+from easycrm_pipeline.dagster_defs.partitions import lead_files
+
+#: E.164: ``+``, a non-zero country digit, at most 15 digits in all.
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+#: A phone without a known country: digits only (a country code is never invented).
+DIGITS = re.compile(r"^\d+$")
+#: How many offending values a check shows in its metadata.
+SAMPLE_SIZE = 20
+
+
+def file_name_for(context: dg.AssetCheckExecutionContext) -> str:
+    """The ``sourceFile`` of the checked partition: the run's ``easycrm/file_name`` tag, else the partition key's
+    base name (``s3://bucket/uploads/a.csv`` -> ``a.csv``)."""
+    tags = context.op_execution_context.run.tags
+    if tags.get(FILE_NAME_TAG):
+        return tags[FILE_NAME_TAG]
+    key = context.partition_key if context.has_partition_key else ""
+    return key.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _store():
+    from easycrm_pipeline.config import get_settings
+    from easycrm_pipeline.pipeline.collect import open_store
+
+    return open_store(get_settings())
+
+
+def file_leads(store, source_file: str) -> list[dict[str, Any]]:
+    """``[{"leadId", "email", "phone", "sourceRow"}]`` of the leads whose ``sourceFile`` is ``source_file``.
+
+    DuckDB: one SQL query on the store's read connection (shared lock, never blocks readers); other stores: their
+    ``all_leads()`` filtered here.
+    """
+    if hasattr(store, "read_connection"):
+        with store.read_connection() as con:
+            rows = con.execute(
+                'SELECT "leadId", "email", "phone", "sourceRow" FROM leads WHERE "sourceFile" = ? '
+                'ORDER BY "sourceRow" NULLS LAST, "leadId"',
+                [source_file],
+            ).fetchall()
+        return [{"leadId": r[0], "email": r[1], "phone": r[2], "sourceRow": r[3]} for r in rows]
+    return [
+        {k: lead.get(k) for k in ("leadId", "email", "phone", "sourceRow")}
+        for lead in store.all_leads()
+        if lead.get("sourceFile") == source_file
+    ]
+
+
+def duplicate_emails(store, source_file: str) -> dict[str, int]:
+    """Emails of ``source_file``'s leads held by more than one lead in the whole table, compared trimmed and
+    lower-cased: ``{email_key: number of leads}``."""
+    if hasattr(store, "read_connection"):
+        with store.read_connection() as con:
+            rows = con.execute(
+                """
+                SELECT lower(trim("email")) AS k, count(*) FROM leads
+                WHERE "email" IS NOT NULL AND trim("email") <> '' AND lower(trim("email")) IN (
+                    SELECT lower(trim("email")) FROM leads WHERE "sourceFile" = ? AND "email" IS NOT NULL
+                )
+                GROUP BY k HAVING count(*) > 1 ORDER BY k
+                """,
+                [source_file],
+            ).fetchall()
+        return {k: int(n) for k, n in rows}
+    mine = {(lead["email"] or "").strip().lower() for lead in file_leads(store, source_file)} - {""}
+    counts: dict[str, int] = {}
+    for lead in store.all_leads():
+        key = (lead.get("email") or "").strip().lower()
+        if key in mine:
+            counts[key] = counts.get(key, 0) + 1
+    return {k: n for k, n in sorted(counts.items()) if n > 1}
+
+
+def invalid_emails(leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Leads whose email fails ``email-validator``'s syntax check (no DNS lookup); leads without email pass."""
+    from email_validator import EmailNotValidError, validate_email
+
+    bad = []
+    for lead in leads:
+        email = lead.get("email")
+        if email is None:
+            continue
+        try:
+            validate_email(email, check_deliverability=False)
+        except EmailNotValidError as exc:
+            bad.append({"leadId": lead["leadId"], "sourceRow": lead["sourceRow"], "email": email, "reason": str(exc)})
+    return bad
+
+
+def phone_ok(phone: str | None) -> bool:
+    """True for no phone, an E.164 number (``+4930123456``) or digits only (``030123456``)."""
+    return phone is None or bool(E164.match(phone) or DIGITS.match(phone))
+
+
+def invalid_phones(leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Leads whose phone is neither E.164 nor digits only."""
+    return [
+        {"leadId": lead["leadId"], "sourceRow": lead["sourceRow"], "phone": lead["phone"]}
+        for lead in leads
+        if not phone_ok(lead.get("phone"))
+    ]
+
+
+@dg.asset_check(
+    asset="leads",
+    partitions_def=lead_files,
+    blocking=False,
+    description="One lead per email: no email of this file's leads is held by another lead (trimmed, lower-cased).",
+)
+def leads_no_duplicate_emails(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    """Passes when no email of the partition's leads appears on two leads anywhere in the table.
+
+    Metadata: ``file``, ``duplicate_emails`` (count), ``sample`` (``{email: leads}``, at most 20).
+    """
+    source_file = file_name_for(context)
+    dupes = duplicate_emails(_store(), source_file)
+    sample = dict(list(dupes.items())[:SAMPLE_SIZE])
+    return dg.AssetCheckResult(
+        passed=not dupes,
+        metadata={"file": source_file, "duplicate_emails": len(dupes), "sample": dg.MetadataValue.json(sample)},
+    )
+
+
+@dg.asset_check(
+    asset="leads",
+    partitions_def=lead_files,
+    blocking=False,
+    description="Every stored email of this file's leads passes email-validator's syntax check.",
+)
+def leads_emails_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    """Passes when every non-null email of the partition's leads is syntactically valid.
+
+    Metadata: ``file``, ``leads_checked``, ``invalid_emails`` (count), ``sample`` (at most 20 offending leads).
+    """
+    source_file = file_name_for(context)
+    leads = file_leads(_store(), source_file)
+    bad = invalid_emails(leads)
+    return dg.AssetCheckResult(
+        passed=not bad,
+        metadata={
+            "file": source_file,
+            "leads_checked": len(leads),
+            "invalid_emails": len(bad),
+            "sample": dg.MetadataValue.json(bad[:SAMPLE_SIZE]),
+        },
+    )
+
+
+@dg.asset_check(
+    asset="leads",
+    partitions_def=lead_files,
+    blocking=False,
+    description=r"Every stored phone of this file's leads is E.164 (^\+[1-9]\d{1,14}$) or digits only.",
+)
+def leads_phones_e164_or_digits(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    """Passes when every non-null phone of the partition's leads is E.164 or digits only.
+
+    Metadata: ``file``, ``leads_checked``, ``invalid_phones`` (count), ``sample`` (at most 20 offending leads).
+    """
+    source_file = file_name_for(context)
+    leads = file_leads(_store(), source_file)
+    bad = invalid_phones(leads)
+    return dg.AssetCheckResult(
+        passed=not bad,
+        metadata={
+            "file": source_file,
+            "leads_checked": len(leads),
+            "invalid_phones": len(bad),
+            "sample": dg.MetadataValue.json(bad[:SAMPLE_SIZE]),
+        },
+    )
+
+
+#: Collected by ``easycrm_pipeline.definitions`` (feature module contract).
+asset_checks = [leads_no_duplicate_emails, leads_emails_valid, leads_phones_e164_or_digits]
