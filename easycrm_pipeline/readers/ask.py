@@ -189,9 +189,9 @@ def executable_sql(validated: str) -> str:
     ``(SELECT <the LEADS_SCHEMA columns> FROM leads) AS <alias>``, so even ``SELECT *`` sees only those columns.
 
     Raises:
-        UnsafeQuery: ``validated`` does not pass :func:`validate_sql` (it is re-checked).
+        UnsafeQuery: ``validated`` does not pass :func:`validate_sql` (it is re-checked, with the default row limit).
     """
-    tree = sqlglot.parse_one(validate_sql(validated, max_rows=DEFAULT_MAX_ROWS * 1000), read="duckdb")
+    tree = sqlglot.parse_one(validate_sql(validated), read="duckdb")
     cols = ", ".join(f'"{c}"' for c in LEADS_SCHEMA)
     for table in list(tree.find_all(exp.Table)):
         alias = table.alias or "leads"

@@ -1,0 +1,137 @@
+"""CSV export: BOM, the seeds' column order, ISO timestamps, OWASP formula neutralizing, filters, bad paths, and a
+100,000-lead export in bounded memory."""
+from __future__ import annotations
+
+import csv
+import re
+import tracemalloc
+
+import pytest
+
+from easycrm_pipeline.readers.export import (
+    EXPORT_COLUMNS, ExportError, check_output_path, export_leads, neutralize_cell, write_leads_csv,
+)
+from easycrm_pipeline.store.base import LeadQuery
+from easycrm_tests.readers.seed import FILE_A, HYPERLINK, env_store, seed
+from easycrm_tests.store.helpers import numbered_leads
+
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+def read_export(path):
+    raw = path.read_bytes()
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return raw, list(csv.reader(fh))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (HYPERLINK, "'" + HYPERLINK),
+        ("+4930111", "'+4930111"),
+        ("-1+1", "'-1+1"),
+        ("@SUM(1)", "'@SUM(1)"),
+        ("\tcmd", "'\tcmd"),
+        ("\rcmd", "'\rcmd"),
+        ("Acme = good", "Acme = good"),
+        ("plain", "plain"),
+        (None, ""),
+        (7, "7"),
+    ],
+)
+def test_neutralize_cell(value, expected):
+    assert neutralize_cell(value) == expected
+
+
+def test_export_has_bom_seed_columns_iso_times_and_inert_formulas(tmp_path):
+    store = env_store()
+    seed(store)
+    out = tmp_path / "leads.csv"
+    assert export_leads(store, out, LeadQuery(sort="sourceRow", descending=False)) == 7
+    raw, rows = read_export(out)
+    assert raw.startswith(b"\xef\xbb\xbf")
+    assert raw.count(b"\xef\xbb\xbf") == 1
+    assert b"\r\n" in raw
+    header, body = rows[0], rows[1:]
+    assert tuple(header) == EXPORT_COLUMNS
+    assert header == ["leadId", "firstName", "lastName", "title", "company", "email", "phone", "remarks",
+                      "sourceFile", "sourceWorksheet", "sourceRow", "createdAt", "updatedAt"]
+    assert len(body) == 7
+    by_email = {r[5]: dict(zip(header, r)) for r in body}
+    zed = by_email["zed@evil.example"]
+    assert zed["company"] == "'=HYPERLINK(\"http://x\",\"y\")"
+    assert zed["remarks"] == "'@SUM(1)"
+    assert by_email["kim@acme.example"]["phone"] == "'+4930111"
+    assert by_email["ana@globex.example"]["phone"] == "0301234567"
+    assert by_email["eve@acme.example"]["sourceWorksheet"] == "Leads"
+    assert by_email["eve@acme.example"]["sourceRow"] == "2"
+    assert by_email[""]["title"] == "Buyer"  # the lead without email exports with an empty email cell
+    for r in body:
+        row = dict(zip(header, r))
+        assert ISO.match(row["createdAt"]) and ISO.match(row["updatedAt"])
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in r)
+    stored = {r["email"]: r for r in store.all_leads()}
+    assert zed["leadId"] == stored["zed@evil.example"]["leadId"]
+    assert zed["createdAt"] == stored["zed@evil.example"]["createdAt"]
+
+
+def test_export_applies_filters_and_sort(tmp_path):
+    store = env_store()
+    seed(store)
+    out = tmp_path / "acme.csv"
+    n = export_leads(store, out, LeadQuery(company="acme", sort="lastName", descending=False, source_file=FILE_A))
+    _, rows = read_export(out)
+    assert n == 2
+    assert [r[2] for r in rows[1:]] == ["Chan", "Lee"]
+
+
+def test_empty_store_exports_just_the_header(tmp_path):
+    out = tmp_path / "empty.csv"
+    assert export_leads(env_store(), out) == 0
+    raw, rows = read_export(out)
+    assert rows == [list(EXPORT_COLUMNS)]
+
+
+def test_bad_output_paths_are_refused(tmp_path):
+    with pytest.raises(ExportError, match="does not exist"):
+        check_output_path(tmp_path / "missing" / "x.csv")
+    with pytest.raises(ExportError, match="is a folder"):
+        check_output_path(tmp_path)
+    with pytest.raises(ExportError):
+        write_leads_csv(iter([]), tmp_path / "nope" / "x.csv")
+
+
+def test_failed_export_keeps_the_previous_file(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    out = folder / "leads.csv"
+    out.write_text("previous")
+
+    def broken():
+        yield {"leadId": "1"}
+        raise RuntimeError("store went away")
+
+    with pytest.raises(RuntimeError):
+        write_leads_csv(broken(), out)
+    assert out.read_text() == "previous"
+    assert [p.name for p in folder.iterdir()] == ["leads.csv"]  # no temp file left behind
+
+
+def test_export_of_100k_leads_streams_in_bounded_memory(tmp_path):
+    store = env_store()
+    store.upsert_file(numbered_leads(list(range(100_000)), tag="CEO"), source_file="big.csv")
+    out = tmp_path / "big.csv"
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        rows = export_leads(store, out, chunk_size=1000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rows == 100_000
+    # The whole table as dicts takes ~250 MB of Python objects; streaming keeps one chunk.
+    assert peak < 50 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf" + ",".join(EXPORT_COLUMNS).encode() + b"\r\n")
+    assert raw.count(b"\r\n") == 100_001  # header + one line per lead (no multi-line cells in this data)
+    assert b"p99999@example.com" in raw
