@@ -598,10 +598,7 @@ class DuckDBStore(LeadStore):
             StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
         """
         where, params = self._where(q)
-        sort = _q(q.sort)
-        sort_expr = f"lower({sort})" if q.sort in _TEXT_SORT else sort
-        direction = "DESC" if q.descending else "ASC"
-        order = f'{sort_expr} {direction} NULLS LAST, "sourceRow" ASC NULLS LAST, "leadId" ASC'
+        order = self._order(q)
         cols = ", ".join(_q(c) for c in LEAD_COLUMNS)
         with self.read_connection() as con:
             total = con.execute(f"SELECT count(*) FROM leads {where}", params).fetchone()[0]
@@ -611,6 +608,14 @@ class DuckDBStore(LeadStore):
             )
             rows = _rows_as_dicts(cur)
         return rows, int(total)
+
+    @staticmethod
+    def _order(q: LeadQuery) -> str:
+        """ORDER BY of ``q``: the sort field (text lower-cased) NULLS LAST, then ``sourceRow``, ``leadId``."""
+        sort = _q(q.sort)
+        sort_expr = f"lower({sort})" if q.sort in _TEXT_SORT else sort
+        direction = "DESC" if q.descending else "ASC"
+        return f'{sort_expr} {direction} NULLS LAST, "sourceRow" ASC NULLS LAST, "leadId" ASC'
 
     @staticmethod
     def _where(q: LeadQuery) -> tuple[str, list[Any]]:

@@ -33,7 +33,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Sequence
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -452,9 +452,51 @@ class DynamoDBStore(LeadStore):
         rows.sort(key=lambda r: (r["createdAt"] or "", r["sourceRow"] or 0, r["leadId"]))
         return rows
 
+    def iter_leads(
+        self, q: LeadQuery | None = None, chunk_size: int = 1000, columns: Sequence[str] | None = None
+    ) -> Iterator[dict]:
+        """Every lead matching ``q``'s filters in ``q``'s order (``page``/``page_size`` ignored; ``None``: all
+        leads, newest first), from ONE full scan (the generic default pages through ``query_leads``, which would
+        scan the table once per 100 leads). ``chunk_size`` is checked for interface parity only.
+
+        Raises:
+            ValueError: ``chunk_size`` < 1 or an unknown column.
+        """
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        names = list(columns) if columns is not None else list(LEAD_COLUMNS)
+        unknown = [c for c in names if c not in LEAD_COLUMNS]
+        if unknown:
+            raise ValueError(f"unknown lead column(s): {', '.join(unknown)}")
+        for row in self._filtered_sorted(q or LeadQuery()):
+            yield {c: row.get(c) for c in names}
+
+    def set_standardizer(self, lead_ids: Iterable[str], version: str) -> int:
+        """Set ``standardizer = version`` on the given existing leads where it differs (no audit row, ``updatedAt``
+        kept). Returns how many changed; unknown ids are ignored."""
+        changed = 0
+        for lead_id in dict.fromkeys(lead_ids):
+            try:
+                self.client.update_item(
+                    TableName=self.table, Key=_to_item({"leadId": lead_id}),
+                    UpdateExpression="SET standardizer = :v",
+                    ConditionExpression="attribute_exists(leadId) AND "
+                                        "(attribute_not_exists(standardizer) OR standardizer <> :v)",
+                    ExpressionAttributeValues={":v": {"S": version}},
+                )
+                changed += 1
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+        return changed
+
     def query_leads(self, q: LeadQuery) -> tuple[list[dict], int]:
         """One page of leads matching ``q`` and the total (a full scan, then filter/sort/page in Python with the
         same semantics as the DuckDB store)."""
+        ordered = self._filtered_sorted(q)
+        return ordered[q.offset : q.offset + q.page_size], len(ordered)
+
+    def _filtered_sorted(self, q: LeadQuery) -> list[dict]:
         rows = [r for r in (self._lead_dict(i) for i in self._scan(self.table)) if _matches(r, q)]
         rows.sort(key=lambda r: (r["sourceRow"] is None, r["sourceRow"] or 0, r["leadId"]))
         present = [r for r in rows if r[q.sort] is not None]
@@ -465,8 +507,7 @@ class DynamoDBStore(LeadStore):
             return v.lower() if q.sort in _TEXT_SORT else v
 
         present.sort(key=key, reverse=q.descending)
-        ordered = present + missing
-        return ordered[q.offset : q.offset + q.page_size], len(ordered)
+        return present + missing
 
     def get_lead_by_email(self, email: str) -> dict | None:
         """The lead holding ``email`` (normalized), looked up through the ``EmailIndex`` GSI, or None."""

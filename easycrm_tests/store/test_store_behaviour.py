@@ -346,3 +346,41 @@ def test_record_import(store):
     assert [(r["sourceFile"], r["runId"], r["stats"]) for r in rows] == \
         [("a.csv", "run-1", {"created": 3, "status": "completed"})]
     assert len(store.file_imports()) == 2
+
+
+# ---------------------------------------------------------------- streaming, version bump
+
+
+def test_iter_leads_streams_all_matches_in_order(store):
+    store.upsert_file(numbered_leads(list(range(25)), tag="T"), source_file="p.csv")
+    store.upsert_file([lead(2, firstName="Zed", email=None)], source_file="q.csv")
+    got = list(store.iter_leads(chunk_size=7))  # default: newest first
+    assert len(got) == 26 and len({r["leadId"] for r in got}) == 26
+    assert got[0]["firstName"] == "Zed" and [r["sourceRow"] for r in got[1:]] == list(range(2, 27))
+    oldest = list(store.iter_leads(LeadQuery(sort="createdAt", descending=False, page_size=5), chunk_size=4))
+    assert [r["firstName"] for r in oldest[:2]] == ["First0", "First1"] and oldest[-1]["firstName"] == "Zed"
+    desc = list(store.iter_leads(LeadQuery(sort="firstName", descending=True), chunk_size=4))
+    assert [r["firstName"] for r in desc[:3]] == ["Zed", "First9", "First8"] and len(desc) == 26
+    only = list(store.iter_leads(LeadQuery(search="first1", sort="sourceRow", descending=False)))
+    assert [r["firstName"] for r in only] == ["First1"] + [f"First{i}" for i in range(10, 20)]
+    slim = list(store.iter_leads(LeadQuery(email="p3@"), columns=["email", "rawRow", "createdAt"]))
+    assert slim == [{"email": "p3@example.com", "rawRow": got[4]["rawRow"], "createdAt": got[4]["createdAt"]}]
+    assert isinstance(slim[0]["rawRow"], dict) and slim[0]["createdAt"].endswith("Z")
+    with pytest.raises(ValueError, match="chunk_size"):
+        list(store.iter_leads(chunk_size=0))
+    with pytest.raises(ValueError, match="unknown lead column"):
+        list(store.iter_leads(columns=["salary"]))
+
+
+def test_set_standardizer_bumps_only_differing_versions_without_audit(store):
+    store.upsert_file(numbered_leads([1, 2, 3], tag="T"), source_file="p.csv")
+    ids = [r["leadId"] for r in store.iter_leads()]
+    before = {r["leadId"]: r for r in store.iter_leads()}
+    n_changes = len(store.changes())
+    assert store.set_standardizer(ids[:2] + ["no-such-id"], "rules-2") == 2
+    assert store.set_standardizer(ids, "rules-2") == 1
+    assert store.set_standardizer([], "rules-2") == 0
+    after = {r["leadId"]: r for r in store.iter_leads()}
+    assert {r["standardizer"] for r in after.values()} == {"rules-2"}
+    assert all(after[i]["updatedAt"] == before[i]["updatedAt"] for i in ids)
+    assert len(store.changes()) == n_changes
