@@ -220,11 +220,18 @@ def _remember(settings, batch: Batch, result: BatchResult, version: str) -> None
     cache.put(entries)
 
 
-@dg.op(description="Dedupe the whole file (last occurrence wins) and upsert it into the lead store.")
+@dg.op(
+    out=dg.Out(dg.Nothing),
+    description="Dedupe the whole file (last occurrence wins) and upsert it into the lead store.",
+)
 def collect_leads(
     context: dg.OpExecutionContext, summary: ParseSummary, settled: BatchResult, results: list[BatchResult]
-) -> dg.Output[dict]:
-    """Upsert every batch in file order; the file's stats become the materialization's metadata."""
+):
+    """Upsert every batch in file order; the file's stats become the materialization's metadata.
+
+    The output is ``Nothing``: the leads live in the store, and no IO manager has to turn a partition key such as
+    ``s3://bucket/key`` into a path.
+    """
     settings = get_settings()
     store = open_store(settings)
     merge = os.environ.get("EASYCRM_MERGE", "replace")
@@ -251,4 +258,4 @@ def collect_leads(
         metadata["leads_per_second"] = round((stats.leads_created + stats.leads_updated) / stats.seconds, 1)
     if stats.batches:
         metadata["batch_success_rate"] = round(1 - stats.failed_batches / stats.batches, 4)
-    return dg.Output(stats.as_dict(), metadata=metadata)
+    return dg.Output(None, metadata=metadata)
