@@ -28,6 +28,7 @@ retried until the same timeout.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -158,6 +159,17 @@ def _rows_as_dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return out
 
 
+_local = threading.local()
+
+
+def _reads_held() -> dict[str, int]:
+    """``{lock path: number of read_connection blocks open}`` for the current thread."""
+    held = getattr(_local, "reads", None)
+    if held is None:
+        held = _local.reads = {}
+    return held
+
+
 def _is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
 
@@ -214,6 +226,12 @@ class DuckDBStore(LeadStore):
 
     @contextmanager
     def _write_connection(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, float]]:
+        if _reads_held().get(str(self.lock_path)):
+            # this thread holds the shared lock (e.g. inside an ``iter_leads`` loop): waiting would deadlock
+            raise StoreError(
+                f"cannot write to {self.path} while this thread is still reading it (an unfinished iter_leads "
+                f"loop or read_connection block): finish or close the read first"
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         start = time.monotonic()
         with file_lock(self.lock_path, exclusive=True, timeout=self.lock_timeout) as waited:
@@ -246,9 +264,13 @@ class DuckDBStore(LeadStore):
                 con.close()
             return
         start = time.monotonic()
+        held = _reads_held()
+        key = str(self.lock_path)
         with file_lock(self.lock_path, exclusive=False, timeout=self.lock_timeout):
-            con = self._connect(read_only=True, deadline=start + self.lock_timeout)
+            held[key] = held.get(key, 0) + 1
+            con = None
             try:
+                con = self._connect(read_only=True, deadline=start + self.lock_timeout)
                 have = {
                     r[0]
                     for r in con.execute(
@@ -262,7 +284,9 @@ class DuckDBStore(LeadStore):
                         con.execute(stmt)
                 yield con
             finally:
-                con.close()
+                held[key] -= 1
+                if con is not None:
+                    con.close()
 
     # ------------------------------------------------------------------ writes
 

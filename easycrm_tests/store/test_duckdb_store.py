@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from easycrm_pipeline.models import QuarantineRow
-from easycrm_pipeline.store.base import LeadQuery, StoreLockTimeout
+from easycrm_pipeline.store.base import LeadQuery, StoreError, StoreLockTimeout
 from easycrm_pipeline.store.duckdb_store import DuckDBStore
 from easycrm_pipeline.store.locking import file_lock
 from easycrm_tests.store._worker import writer_emails
@@ -182,8 +182,18 @@ def test_readers_share_the_lock_but_block_writers(store):
     with store.read_connection() as con:
         assert con.execute("SELECT count(*) FROM leads").fetchone()[0] == 1
         assert impatient.count_leads() == 1  # a second reader at the same time
-        with pytest.raises(StoreLockTimeout):
-            impatient.upsert_file([lead(3, email="b@x.com")], source_file="b.csv")
+        errors = []
+
+        def write():
+            try:
+                impatient.upsert_file([lead(3, email="b@x.com")], source_file="b.csv")
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        writer = threading.Thread(target=write)  # another thread: waits for the lock, then times out
+        writer.start()
+        writer.join(10)
+        assert len(errors) == 1 and isinstance(errors[0], StoreLockTimeout)
     assert store.count_leads() == 1
 
 
@@ -214,3 +224,24 @@ def test_no_connection_is_kept_between_calls(store):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"
+
+
+def test_writing_inside_an_unfinished_read_fails_fast_instead_of_deadlocking(store):
+    store.upsert_file(numbered_leads(list(range(5)), tag="T"), source_file="p.csv")
+    it = store.iter_leads(chunk_size=2)
+    first = next(it)  # the iteration holds the shared lock until it ends
+    t = time.monotonic()
+    with pytest.raises(StoreError, match="while this thread is still reading it"):
+        store.set_standardizer([first["leadId"]], "v2")
+    assert time.monotonic() - t < 1
+    assert len(list(it)) == 4  # the read goes on
+    assert store.set_standardizer([first["leadId"]], "v2") == 1  # and once it is over, writes work
+    # another thread is not refused: it simply waits for the lock like any other writer
+    with store.read_connection():
+        done = []
+        worker_thread = threading.Thread(target=lambda: done.append(store.set_standardizer([first["leadId"]], "v3")))
+        worker_thread.start()
+        worker_thread.join(0.3)
+        assert worker_thread.is_alive() and done == []
+    worker_thread.join(10)
+    assert done == [1]
