@@ -221,6 +221,8 @@ _HOSTILE = re.compile(
     r"overwrite|remove|wipe|erase|ignore (?:all |the |your )?(?:previous|above|prior) instructions?)\b",
     re.IGNORECASE,
 )
+#: First words that make a "find/show ..." question something other than a name or email search.
+_NOT_A_NAME = {"leads", "lead", "all", "every", "contacts", "each", "any", "how", "what", "which"}
 _FIND_COLUMNS = '"firstName", "lastName", "title", "company", "email", "phone", "sourceFile"'
 
 
@@ -263,6 +265,8 @@ def offline_sql(question: str) -> str | None:
             return None
         if kind == "company" and _FILE_SUFFIX.search(value):
             kind = "file"
+        if kind == "find" and value.lower().split()[0] in _NOT_A_NAME:
+            return None  # "show me all leads from Acme" is not a name search
         needle = _literal(value.lower())
         if kind == "file":
             return f'SELECT count(*) AS "leads" FROM leads WHERE contains(lower("sourceFile"), {needle})'

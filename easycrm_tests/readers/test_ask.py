@@ -137,6 +137,12 @@ def test_offline_values_are_quoted_not_executed():
     assert store.count_leads() == before == 7
 
 
+@pytest.mark.parametrize("question", ["show me all leads from Acme", "find leads without email",
+                                      "which company has the most CEOs?", "how many leads per file?"])
+def test_offline_patterns_do_not_guess(question):
+    assert offline_sql(question) is None
+
+
 def test_offline_unknown_question_needs_deepseek():
     with pytest.raises(NeedsDeepSeek, match="this question needs DeepSeek: set DEEPSEEK_API_KEY"):
         answer("which company has the most CEOs?", env_store(), get_settings())
