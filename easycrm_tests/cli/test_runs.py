@@ -1,0 +1,260 @@
+"""``easycrm status`` and ``easycrm cancel`` against real Dagster runs started by ``easycrm ingest`` (one process per
+file) on the test's temporary instance, with the fake DeepSeek server on loopback."""
+import json
+import subprocess
+import sys
+import time
+
+import dagster as dg
+import duckdb
+import pytest
+
+from easycrm_pipeline.cli.main import main
+from easycrm_pipeline.cli.runs import run_progress
+from easycrm_tests.fakes.fake_deepseek import FakeDeepSeek
+
+HEADER = "First Name,Last Name,Company,Title,Email,Phone,Notes\n"
+#: Generous waits: other test suites load the same 2 cores.
+RUN_TIMEOUT = 150.0
+
+
+def write_csv(path, n, start=0):
+    rows = [HEADER] + [
+        f"First{i},OKAFOR,Company {i % 7},buyer,Person{i}@example.com,+44 7700 9{i:05d},note {i}\n"
+        for i in range(start, start + n)
+    ]
+    path.write_text("".join(rows), encoding="utf-8")
+    return path
+
+
+def status_json(capsys, *args):
+    code = main(["status", *args, "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out)
+
+
+def start_ingest(path):
+    """``easycrm ingest PATH`` in the background (its own process, as a user would run it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "easycrm_pipeline.cli.main", "ingest", str(path), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc, timeout=RUN_TIMEOUT):
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"easycrm ingest did not finish in {timeout} s: {err[-2000:]}")
+    return proc.returncode, out, err
+
+
+def stored(tmp, source_file):
+    db = tmp / "leads.duckdb"
+    if not db.exists():
+        return 0
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute('SELECT count(*) FROM leads WHERE "sourceFile" = ?', [source_file]).fetchone()[0]
+    finally:
+        con.close()
+
+
+def wait_for(capsys, name, predicate, timeout=RUN_TIMEOUT, interval=0.2):
+    """Poll ``easycrm status NAME --json`` until ``predicate(doc)``; returns every doc seen (the last one matches)."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = main(["status", name, "--json"])
+        out = capsys.readouterr()
+        if code == 0:
+            seen.append(json.loads(out.out))
+            if predicate(seen[-1]):
+                return seen
+        time.sleep(interval)
+    pytest.fail(f"status of {name} never matched; last: {seen[-1] if seen else None}")
+
+
+def test_offline_run_is_completed_at_100_percent_with_rule_settled_rows(isolated_env, capsys):
+    path = write_csv(isolated_env / "offline.csv", 27)
+    assert main(["ingest", str(path), "--json"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    doc = status_json(capsys, "offline.csv")
+    assert doc["status"] == "completed" and doc["dagsterStatus"] == "SUCCESS"
+    assert doc["totalBatches"] == 0 and doc["completedBatches"] == 0  # the rules settled every row in parse_file
+    assert (doc["totalLeads"], doc["processedLeads"], doc["settledLeads"]) == (27, 27, 27)
+    assert doc["percentage"] == 100.0
+    assert doc["failedBatches"] == 0 and doc["failures"] == [] and doc["error"] is None
+    assert doc["etaSeconds"] is None and doc["elapsedSeconds"] >= 0
+    # the progress bar view prints the same numbers
+    assert main(["status", "offline.csv"]) == 0
+    text = capsys.readouterr().out
+    assert "completed" in text and "27/27" in text and "100.0" in text
+    assert main(["status", "offline.csv", "--watch"]) == 0  # a finished run: one frame, returns at once
+    assert "completed" in capsys.readouterr().out
+
+
+def test_status_during_and_after_a_deepseek_run_rises_to_100(isolated_env, monkeypatch, capsys):
+    """The issue's acceptance test: fake DeepSeek at 0.5 s latency, percentage strictly increasing, 100 at the end."""
+    path = write_csv(isolated_env / "live.csv", 120)
+    with FakeDeepSeek(latency=0.5) as fake:
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+        proc = start_ingest(path)
+        try:
+            seen = wait_for(capsys, "live.csv", lambda d: d["status"] in ("completed", "error", "cancelled"))
+        finally:
+            code, out, err = finish(proc)
+    assert code == 0, err
+    final = seen[-1]
+    assert final["status"] == "completed" and final["percentage"] == 100.0
+    assert (final["totalBatches"], final["completedBatches"]) == (12, 12)
+    assert (final["totalLeads"], final["processedLeads"]) == (120, 120)
+    assert final["failedBatches"] == 0 and final["error"] is None
+    running = [d for d in seen if d["status"] == "processing"]
+    assert running, "never saw the run processing"
+    pcts = [d["percentage"] for d in seen]
+    assert pcts == sorted(pcts), pcts  # never goes back
+    changes = [p for i, p in enumerate(pcts) if i == 0 or p != pcts[i - 1]]
+    assert all(a < b for a, b in zip(changes, changes[1:])), changes  # each new value strictly above the last
+    partial = [p for p in changes if 0 < p < 100]
+    assert len(partial) >= 3, f"too few intermediate values: {changes}"  # progress is visible batch by batch
+    for d in running:  # counts agree with each other during the run
+        assert d["processedLeads"] == 10 * d["completedBatches"] or d["completedBatches"] == d["totalBatches"]
+        assert d["percentage"] < 100
+        if d["totalLeads"]:
+            assert d["percentage"] == pytest.approx(min(99.9, round(100 * d["processedLeads"] / 120, 1)))
+    assert any(d["etaSeconds"] is not None and d["etaSeconds"] > 0 for d in running)
+
+
+def test_status_without_file_lists_each_file_once_newest_first(isolated_env, capsys):
+    a = write_csv(isolated_env / "a.csv", 5)
+    b = write_csv(isolated_env / "b.csv", 6, start=100)
+    for paths in ((a, b), (a,)):  # a runs twice: it is listed once, with its latest run
+        assert main(["ingest", *map(str, paths), "--json"]) == 0
+        capsys.readouterr()
+    files = status_json(capsys)["files"]
+    assert [f["file"] for f in files] == ["a.csv", "b.csv"]
+    assert all(f["status"] == "completed" and f["percentage"] == 100.0 for f in files)
+    runs = dg.DagsterInstance.get().get_run_records(dg.RunsFilter(tags={"dagster/partition": "a.csv"}))
+    assert files[0]["runId"] == runs[0].dagster_run.run_id and len(runs) == 2
+    assert main(["status"]) == 0
+    table = capsys.readouterr().out
+    assert table.index("a.csv") < table.index("b.csv")
+
+
+def test_unknown_file_is_a_usage_error(capsys):
+    assert main(["status", "nothing.csv"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nothing.csv" in err
+    assert main(["cancel", "nothing.csv"]) == 2
+    assert "nothing.csv" in capsys.readouterr().err
+
+
+def test_cancel_mid_standardize_ends_cancelled_with_nothing_stored_then_the_file_runs_again(
+    isolated_env, monkeypatch, capsys
+):
+    tmp = isolated_env
+    path = write_csv(tmp / "slow.csv", 150)
+    with FakeDeepSeek(latency=3.0) as fake:  # 15 batches in 3 waves of 5: the cancel lands mid-standardize
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+        proc = start_ingest(path)
+        try:
+            before = wait_for(
+                capsys, "slow.csv", lambda d: d["completedBatches"] >= 1 or d["status"] not in ("uploaded", "processing")
+            )[-1]
+            assert before["status"] == "processing" and before["completedBatches"] < 15, before
+            run_id = before["runId"]
+            assert "easycrm/pid" in dg.DagsterInstance.get().get_run_by_id(run_id).tags
+            code = main(["cancel", "slow.csv", "--json"])
+            out = capsys.readouterr()
+            assert code == 0, out.err
+            assert json.loads(out.out) == {
+                "file": "slow.csv", "runId": run_id, "status": "cancelled", "dagsterStatus": "CANCELED"
+            }  # fmt: skip
+        finally:
+            code, out, err = finish(proc)
+        requests_at_cancel = fake.request_count
+    assert code == 1  # easycrm ingest reports the file as not completed...
+    assert json.loads(out)["files"][0]["status"] == "cancelled"  # ...because it was cancelled
+    instance = dg.DagsterInstance.get()
+    run = instance.get_run_by_id(run_id)
+    assert run.status == dg.DagsterRunStatus.CANCELED  # not FAILURE: no run retry starts it again
+    assert requests_at_cancel < 15
+    doc = status_json(capsys, "slow.csv")
+    assert doc["status"] == "cancelled" and doc["percentage"] < 100
+    assert stored(tmp, "slow.csv") == 0  # collect never ran: no half-written batch
+    info = instance.event_log_storage.get_concurrency_info("deepseek")
+    assert [s for s in info.claimed_slots if s.run_id == run_id] == []  # pool slots freed
+    assert info.pending_steps == [] or all(s.run_id != run_id for s in info.pending_steps)
+    assert main(["cancel", "slow.csv"]) == 2  # nothing left to cancel
+    capsys.readouterr()
+
+    # the same file runs again later and completes
+    with FakeDeepSeek(latency=0.0) as fake:
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+        assert main(["ingest", str(path), "--json"]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+    doc = status_json(capsys, "slow.csv")
+    assert doc["status"] == "completed" and doc["percentage"] == 100.0 and doc["runId"] != run_id
+    assert (doc["processedLeads"], doc["completedBatches"]) == (150, 15)
+    assert stored(tmp, "slow.csv") == 150
+
+
+def test_cancel_of_a_queued_run_cancels_it_in_the_queue(capsys):
+    """A run the daemon has not launched yet (``uploaded``) is cancelled without any process to stop."""
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+    from dagster._core.test_utils import create_run_for_test
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    from easycrm_pipeline.cli.run_file import ensure_partition
+
+    instance = dg.DagsterInstance.get()
+    ensure_partition(instance, "queued.csv")
+    origin = RemoteJobOrigin(
+        repository_origin=RemoteRepositoryOrigin(
+            code_location_origin=InProcessCodeLocationOrigin(
+                LoadableTargetOrigin(module_name="easycrm_pipeline.definitions")
+            ),
+            repository_name="__repository__",
+        ),
+        job_name="ingest_job",
+    )
+    run = create_run_for_test(  # a run waiting in the queue for the daemon, as a sensor leaves it
+        instance,
+        job_name="ingest_job",
+        status=dg.DagsterRunStatus.QUEUED,
+        remote_job_origin=origin,
+        tags={"dagster/partition": "queued.csv", "easycrm/file_name": "queued.csv"},
+    )
+    assert status_json(capsys, "queued.csv")["status"] == "uploaded"
+    assert main(["cancel", "queued.csv", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "cancelled"
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELED
+    doc = status_json(capsys, "queued.csv")
+    assert doc["status"] == "cancelled" and doc["totalBatches"] is None and doc["processedLeads"] == 0
+
+
+def test_run_progress_reports_failed_batches_with_reasons(isolated_env, monkeypatch, capsys):
+    """A batch DeepSeek fails on every try goes to the dead letter: the run completes, status names the batch."""
+    path = write_csv(isolated_env / "flaky.csv", 20)
+    with FakeDeepSeek() as fake:
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+        # every request fails with a retryable 503: both batches end in the dead letter after 3 tries
+        fake.script([{"status": 503}] * 200)
+        assert main(["ingest", str(path), "--json"]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+    doc = status_json(capsys, "flaky.csv")
+    assert doc["status"] == "completed"
+    assert doc["failedBatches"] == 2 and [f["batch"] for f in doc["failures"]] == ["batch_00001", "batch_00002"]
+    assert all(f["reason"] for f in doc["failures"])
+    instance = dg.DagsterInstance.get()
+    record = instance.get_run_records(limit=1)[0]
+    assert run_progress(instance, record)["failures"] == doc["failures"]
