@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 from easycrm_pipeline.models import RawRow, StandardLead
+from easycrm_pipeline.pipeline.batches import Batch, BatchResult
 
 log = logging.getLogger(__name__)
 
@@ -114,40 +115,48 @@ def _rounds(leads: list[dict]) -> list[list[dict]]:
     return rounds
 
 
-def restandardize(
-    store,
-    standardizer,
-    *,
-    batch_size: int = 10,
-    dry_run: bool = False,
-    run_id: str | None = None,
-    on_batch: Callable[[str, int, int], None] | None = None,
-) -> RestandardizeResult:
-    """Re-standardize every stale lead of ``store`` with ``standardizer`` and write the changes back.
+@dataclass
+class WorkGroup:
+    """The stale leads of one source file (one "round": no two share a row id) to standardize and upsert together.
 
-    Args:
-        store: a ``LeadStore``.
-        standardizer: an object with ``version`` and ``standardize(Batch) -> BatchResult`` (see
-            ``pipeline.standardizer``); leads whose ``standardizer`` differs from ``standardizer.version`` are stale.
-        batch_size: rows per batch (one DeepSeek request each).
-        dry_run: only count/list the stale leads; write nothing and call no standardizer.
-        run_id: written to the audit rows (the Dagster run id when run by the job).
-        on_batch: called after each batch with ``(source_file, batch number, batches in the file)``.
+    Attributes:
+        source_file: the leads' ``sourceFile`` (passed to ``upsert_file``).
+        leads: ``{row_id: {"leadId", "email"}}`` of the stored leads.
+        batches: the raw rows cut into batches (file order).
+    """
 
-    Returns:
-        :class:`RestandardizeResult`.
+    source_file: str
+    leads: dict[str, dict]
+    batches: list[Batch]
+
+
+@dataclass
+class RestandardizePlan:
+    """What :func:`plan_restandardize` found: the counts so far and the work groups (empty for a dry run)."""
+
+    result: RestandardizeResult
+    groups: list[WorkGroup] = field(default_factory=list)
+
+    def mapping_key(self, group: int, batch: Batch) -> str:
+        """Dagster mapping key of one batch: ``g00001_batch_00002`` (only ``[A-Za-z0-9_]``)."""
+        return f"g{group + 1:05d}_{batch.mapping_key}"
+
+
+def plan_restandardize(store, version: str, *, batch_size: int = 10, dry_run: bool = False) -> RestandardizePlan:
+    """Find the stale leads (streamed), count them, and (unless ``dry_run``) group them into batches of raw rows.
+
+    Stale leads without email are counted in ``skipped_no_email`` and get no work (see the module docs); leads
+    without ``sourceFile`` are counted as failed with a note.
 
     Raises:
-        DeepSeekFatal: DeepSeek refused the key / balance; what was written before stays written.
         StoreLockTimeout: the store stayed locked.
     """
-    from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed
     from easycrm_pipeline.pipeline.batches import make_batches
     from easycrm_pipeline.pipeline.collect import file_order
     from easycrm_pipeline.store.base import normalize_email
 
-    version = standardizer.version
     result = RestandardizeResult(current_version=version, dry_run=dry_run)
+    plan = RestandardizePlan(result=result)
     by_file: dict[str, list[dict]] = {}
     for lead in find_stale(store, version):
         result.stale += 1
@@ -166,8 +175,6 @@ def restandardize(
         by_file.setdefault(source, []).append(
             {k: lead.get(k) for k in ("leadId", "email", "sourceRowId", "sourceRow", "sourceWorksheet", "rawRow")}
         )
-    if dry_run:
-        return result
 
     def order(lead: dict) -> tuple:
         try:
@@ -181,52 +188,119 @@ def restandardize(
             result.notes.append(f"{len(leads)} stale lead(s) have no sourceFile and were left as they were")
             continue
         for group in _rounds(sorted(leads, key=order)):
-            stored = {raw_row_of(lead).row_id: lead for lead in group}
             rows = [raw_row_of(lead) for lead in group]
-            batches = make_batches(rows, batch_size)
-            fresh: list[StandardLead] = []
-            for batch in batches:
-                result.batches += 1
-                try:
-                    out = standardizer.standardize(batch)
-                except DeepSeekBatchFailed as exc:
-                    out = None
-                    log.warning("restandardize %s %s failed: %s", source_file, batch.mapping_key, exc)
-                if out is None or out.failed:
-                    result.failed_batches += 1
-                    result.skipped_failed += len(batch.rows)
-                else:
-                    done = {lead.row_id for lead in out.leads}
-                    result.skipped_failed += sum(1 for r in batch.rows if r.row_id not in done)
-                    fresh.extend(out.leads)
-                if on_batch:
-                    on_batch(source_file, batch.number, batch.total)
-            keep: list[StandardLead] = []
-            for new in fresh:
-                old = stored[new.row_id]
-                if normalize_email(new.email) != normalize_email(old.get("email")):
-                    result.skipped_email_changed += 1
-                    continue
-                keep.append(new)
-            if not keep:
-                continue
-            stats = store.upsert_file(
-                keep,
-                source_file=source_file,
-                run_id=run_id,
-                batch_ids={lead.row_id: AUDIT_BATCH_ID for lead in keep},
-                merge="replace",
+            plan.groups.append(
+                WorkGroup(
+                    source_file=source_file,
+                    leads={row.row_id: {"leadId": lead["leadId"], "email": lead.get("email")}
+                           for row, lead in zip(rows, group)},
+                    batches=make_batches(rows, batch_size),
+                )
             )
-            result.updated += stats.updated
-            result.unchanged += stats.unchanged
-            ids = [stored[lead.row_id]["leadId"] for lead in keep]
-            try:
-                result.version_bumped += store.set_standardizer(ids, version)
-            except NotImplementedError as exc:
-                note = f"unchanged leads keep their old version: {exc}"
-                if note not in result.notes:
-                    result.notes.append(note)
-    return result
+    return plan
 
 
-__all__ = ["AUDIT_BATCH_ID", "RestandardizeResult", "find_stale", "raw_row_of", "restandardize"]
+def standardize_batch(standardizer, batch: Batch) -> BatchResult | None:
+    """``standardizer.standardize(batch)``, or None when DeepSeek's retries were exhausted (the rows stay stale).
+
+    Raises:
+        DeepSeekFatal: bad key / no balance.
+    """
+    from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed
+
+    try:
+        return standardizer.standardize(batch)
+    except DeepSeekBatchFailed as exc:
+        log.warning("restandardize %s failed: %s", batch.mapping_key, exc)
+        return None
+
+
+def write_group(
+    store, group: WorkGroup, results: list[BatchResult | None], result: RestandardizeResult, *,
+    run_id: str | None = None,
+) -> None:
+    """Upsert one group's standardized leads (``results`` in batch order, None = failed batch) and update the
+    counts in ``result``: failed batches and rows, changed emails skipped, updated/unchanged, versions bumped."""
+    from easycrm_pipeline.store.base import normalize_email
+
+    fresh: list[StandardLead] = []
+    for batch, out in zip(group.batches, results):
+        result.batches += 1
+        if out is None or out.failed:
+            result.failed_batches += 1
+            result.skipped_failed += len(batch.rows)
+            continue
+        done = {lead.row_id for lead in out.leads}
+        result.skipped_failed += sum(1 for r in batch.rows if r.row_id not in done)
+        fresh.extend(out.leads)
+    keep: list[StandardLead] = []
+    for new in fresh:
+        old = group.leads[new.row_id]
+        if normalize_email(new.email) != normalize_email(old.get("email")):
+            result.skipped_email_changed += 1
+            continue
+        keep.append(new)
+    if not keep:
+        return
+    stats = store.upsert_file(
+        keep,
+        source_file=group.source_file,
+        run_id=run_id,
+        batch_ids={lead.row_id: AUDIT_BATCH_ID for lead in keep},
+        merge="replace",
+    )
+    result.updated += stats.updated
+    result.unchanged += stats.unchanged
+    ids = [group.leads[lead.row_id]["leadId"] for lead in keep]
+    try:
+        result.version_bumped += store.set_standardizer(ids, result.current_version)
+    except NotImplementedError as exc:
+        note = f"unchanged leads keep their old version: {exc}"
+        if note not in result.notes:
+            result.notes.append(note)
+
+
+def restandardize(
+    store,
+    standardizer,
+    *,
+    batch_size: int = 10,
+    dry_run: bool = False,
+    run_id: str | None = None,
+    on_batch: Callable[[str, int, int], None] | None = None,
+) -> RestandardizeResult:
+    """Re-standardize every stale lead of ``store`` with ``standardizer`` and write the changes back
+    (:func:`plan_restandardize`, then :func:`standardize_batch` for each batch in turn, then :func:`write_group`
+    per group; the Dagster job runs the same three steps with the batches as pool-limited mapped steps).
+
+    Args:
+        store: a ``LeadStore``.
+        standardizer: an object with ``version`` and ``standardize(Batch) -> BatchResult`` (see
+            ``pipeline.standardizer``); leads whose ``standardizer`` differs from ``standardizer.version`` are stale.
+        batch_size: rows per batch (one DeepSeek request each).
+        dry_run: only count/list the stale leads; write nothing and call no standardizer.
+        run_id: written to the audit rows (the Dagster run id when run by the job).
+        on_batch: called after each batch with ``(source_file, batch number, batches in the group)``.
+
+    Returns:
+        :class:`RestandardizeResult`.
+
+    Raises:
+        DeepSeekFatal: DeepSeek refused the key / balance; what was written before stays written.
+        StoreLockTimeout: the store stayed locked.
+    """
+    plan = plan_restandardize(store, standardizer.version, batch_size=batch_size, dry_run=dry_run)
+    for group in plan.groups:
+        results = []
+        for batch in group.batches:
+            results.append(standardize_batch(standardizer, batch))
+            if on_batch:
+                on_batch(group.source_file, batch.number, batch.total)
+        write_group(store, group, results, plan.result, run_id=run_id)
+    return plan.result
+
+
+__all__ = [
+    "AUDIT_BATCH_ID", "RestandardizePlan", "RestandardizeResult", "WorkGroup", "find_stale", "plan_restandardize",
+    "raw_row_of", "restandardize", "standardize_batch", "write_group",
+]

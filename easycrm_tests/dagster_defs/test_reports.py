@@ -75,7 +75,7 @@ def test_restandardize_job_rewrites_stale_leads():
     with dg.instance_for_test() as instance:
         result = restandardize_job.execute_in_process(instance=instance)
     assert result.success
-    out = result.output_for_node("restandardize_stale")
+    out = result.output_for_node("write_restandardized")
     assert (out["stale"], out["updated"], out["current_version"]) == (1, 1, RULES_VERSION)
     alex = store.get_lead_by_email("alex@x.example")
     assert (alex["firstName"], alex["standardizer"]) == ("Alex", RULES_VERSION)
@@ -83,9 +83,38 @@ def test_restandardize_job_rewrites_stale_leads():
     assert change["action"] == "lead_updated" and change["email"] == "alex@x.example"
 
 
-def test_restandardize_op_is_in_the_deepseek_pool():
-    op = restandardize_job.graph.node_named("restandardize_stale").definition
+def test_restandardize_batches_are_in_the_deepseek_pool_with_three_tries():
+    op = restandardize_job.graph.node_named("restandardize_batch").definition
     assert op.pool == "deepseek"
+    assert op.retry_policy.max_retries == 2
+
+
+def test_restandardize_job_with_deepseek_maps_one_step_per_batch(monkeypatch):
+    from easycrm_pipeline.config import get_settings
+    from easycrm_pipeline.pipeline.standardizer import make_standardizer
+    from easycrm_tests.fakes import FakeDeepSeek
+
+    store = env_store()
+    store.upsert_file(
+        [lead(n, firstName="ANA" if n == 2 else f"P{n}", lastName="ROSS", email=f"p{n}@x.example")
+         for n in range(2, 5)],
+        source_file="rules.csv",
+    )  # written by the rules: stale once DeepSeek is on
+    with FakeDeepSeek() as fake, dg.instance_for_test() as instance:
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test")
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+        monkeypatch.setenv("EASYCRM_BATCH_SIZE", "2")
+        version = make_standardizer(get_settings()).version
+        result = restandardize_job.execute_in_process(instance=instance)
+        requests = fake.request_ids()
+    assert result.success
+    steps = sorted(e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS")
+    assert steps == ["plan_restandardize_op", "restandardize_batch[g00001_batch_00001]",
+                     "restandardize_batch[g00001_batch_00002]", "write_restandardized"]
+    assert sorted(map(sorted, requests)) == [["0:2", "0:3"], ["0:4"]]
+    out = result.output_for_node("write_restandardized")
+    assert (out["stale"], out["batches"], out["current_version"]) == (3, 2, version)
+    assert {r["standardizer"] for r in store.all_leads()} == {version}
 
 
 def _add_run(instance, status: dg.DagsterRunStatus) -> str:
@@ -101,7 +130,9 @@ def test_schedule_is_daily_off_peak_and_skips_while_a_run_is_going():
     assert restandardize_schedule.execution_timezone == "UTC"
     with dg.instance_for_test() as instance:
         ctx = dg.build_schedule_context(instance=instance)
-        assert isinstance(restandardize_schedule(ctx), dg.RunRequest)
+        request = restandardize_schedule(ctx)
+        assert isinstance(request, dg.RunRequest)
+        assert request.run_config == {"execution": {"config": {"in_process": {}}}}  # the ingest's, offline
 
         finished = _add_run(instance, dg.DagsterRunStatus.SUCCESS)
         assert isinstance(restandardize_schedule(dg.build_schedule_context(instance=instance)), dg.RunRequest)
