@@ -85,47 +85,72 @@ def test_bad_quarantine_row_writes_nothing(store):
     assert [r["row"] for r in store.quarantine_rows()] == [1]
 
 
-@pytest.mark.parametrize("when", ["in-transaction", "random"])
-def test_kill_9_mid_upsert_then_rerun_equals_clean_run(tmp_path, when):
-    """A real ``kill -9`` of a process in the middle of a big upsert: nothing (or everything) of it is visible, and
-    re-running the file gives exactly the table of a clean run. In the "in-transaction" case 125,000 rows exceed one
-    DuckDB row group (122,880), so the killed transaction had already written row groups into the database file
-    (optimistic writes); the "random" case (20,000 rows) kills at a random moment (staging, writing or COMMIT)."""
-    n = 125_000 if when == "in-transaction" else 20_000
-    base = [numbered_leads(list(range(1000)), tag="A")]
-    killed = DuckDBStore(tmp_path / "killed.duckdb")
-    clean = DuckDBStore(tmp_path / "clean.duckdb")
-    for s in (killed, clean):
-        s.init()
-        s.upsert_file(base[0], source_file="base.csv", run_id="base")
-    base_fp = fingerprint(killed)
-    assert base_fp == fingerprint(clean) and base_fp[0] == 1000
-
-    big = numbered_leads(list(range(500, 500 + n)), tag="B")
-    proc = worker("bigupsert", str(killed.path), str(n), "pause" if when == "in-transaction" else "run")
+def kill_worker(proc, marker: str, delay: float = 0.0) -> None:
+    """Wait for ``marker`` on the worker's stdout, sleep ``delay`` s, then ``kill -9`` it."""
     try:
-        if when == "in-transaction":
-            clean.upsert_file(big, source_file="big.csv", run_id="big")  # meanwhile, on the other core
-            wait_for_line(proc, "APPLIED")
-        else:
-            wait_for_line(proc, "STARTING")
-            time.sleep(random.uniform(0.1, 1.5))
+        wait_for_line(proc, marker)
+        time.sleep(delay)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == -signal.SIGKILL or when == "random"
 
-    if when == "random":
-        clean.upsert_file(big, source_file="big.csv", run_id="big")
+
+def base_store(path: Path) -> DuckDBStore:
+    """A store holding 1,000 leads (emails p0..p999, title "A") from ``base.csv``."""
+    s = DuckDBStore(path)
+    s.init()
+    s.upsert_file(numbered_leads(list(range(1000)), tag="A"), source_file="base.csv", run_id="base")
+    return s
+
+
+def test_kill_9_inside_a_big_transaction_leaves_nothing_and_rerun_completes(tmp_path):
+    """A real ``kill -9`` after a 125,000-lead upsert did all its writes but before COMMIT: 125,000 rows exceed one
+    DuckDB row group (122,880), so the transaction had already written row groups into the database file
+    (optimistic writes). None of it is visible afterwards; the re-run writes exactly what the file says."""
+    n = 125_000
+    killed = base_store(tmp_path / "killed.duckdb")
+    base_fp = fingerprint(killed)
+    proc = worker("bigupsert", str(killed.path), str(n), "pause")
+    big = numbered_leads(list(range(500, 500 + n)), tag="B")  # meanwhile, on the other core
+    kill_worker(proc, "APPLIED")
+    assert proc.returncode == -signal.SIGKILL
+    assert fingerprint(killed) == base_fp  # nothing of the killed transaction
+    rerun = killed.upsert_file(big, source_file="big.csv", run_id="big")
+    assert (rerun.created, rerun.updated, rerun.unchanged) == (n - 500, 500, 0)
+    with killed.read_connection() as con:
+        good_big, good_base, total = con.execute(
+            r"""
+            SELECT count(*) FILTER (WHERE title = 'B' AND "sourceFile" = 'big.csv' AND "firstName" = 'First' || num
+                                     AND "lastName" = 'Last' || num AND company = 'Co ' || (num::INT % 7)
+                                     AND phone = '+4930' || lpad(num, 7, '0') AND "sourceRow" = num::INT - 498
+                                     AND "sourceRowId" = '0:' || (num::INT - 498)),
+                   count(*) FILTER (WHERE title = 'A' AND "sourceFile" = 'base.csv' AND num::INT < 500),
+                   count(*)
+            FROM (SELECT *, regexp_extract(email, '^p(\d+)@', 1) AS num FROM leads)
+            """
+        ).fetchone()
+    assert (good_big, good_base, total) == (n, 500, n + 500)
+    assert fingerprint(killed)[2:] == (n + 1000, 500)  # audit: 1,000 + n created/updated rows, 500 updates
+
+
+def test_kill_9_at_a_random_moment_then_rerun_equals_clean_run(tmp_path):
+    """``kill -9`` at a random moment of a 20,000-lead upsert (staging, writing or COMMIT): the table holds all of
+    it or nothing, and after a re-run it equals a clean run's (content, audit counts)."""
+    n = 20_000
+    killed = base_store(tmp_path / "killed.duckdb")
+    clean = base_store(tmp_path / "clean.duckdb")
+    base_fp = fingerprint(killed)
+    assert base_fp == fingerprint(clean) and base_fp[0] == 1000
+    proc = worker("bigupsert", str(killed.path), str(n), "run")
+    kill_worker(proc, "STARTING", random.uniform(0.1, 1.5))
+    big = numbered_leads(list(range(500, 500 + n)), tag="B")
+    clean.upsert_file(big, source_file="big.csv", run_id="big")
     full_fp = fingerprint(clean)
     after_kill = fingerprint(killed)
-    if when == "in-transaction":
-        assert after_kill == base_fp  # nothing of the killed transaction
-    else:
-        assert after_kill in (base_fp, full_fp)  # atomic: all or nothing
+    assert after_kill in (base_fp, full_fp)  # atomic: all or nothing
     rerun = killed.upsert_file(big, source_file="big.csv", run_id="big")
     if after_kill == base_fp:
         assert (rerun.created, rerun.updated) == (n - 500, 500)
