@@ -106,11 +106,21 @@ def test_status_during_and_after_a_deepseek_run_rises_to_100(isolated_env, monke
         monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
         monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
         proc = start_ingest(path)
+        watch = None
         try:
-            seen = wait_for(capsys, "live.csv", lambda d: d["status"] in ("completed", "error", "cancelled"))
+            seen = wait_for(capsys, "live.csv", lambda d: d["status"] == "processing")
+            watch = subprocess.Popen(  # the live progress bar, redrawn until the run ends
+                [sys.executable, "-m", "easycrm_pipeline.cli.main", "status", "live.csv", "--watch"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            seen += wait_for(capsys, "live.csv", lambda d: d["status"] in ("completed", "error", "cancelled"))
         finally:
             code, out, err = finish(proc)
+            if watch is not None:
+                watch_code, watch_out, watch_err = finish(watch, timeout=60)
     assert code == 0, err
+    assert watch_code == 0, watch_err
+    assert "completed" in watch_out and "120/120" in watch_out and "100.0" in watch_out
     final = seen[-1]
     assert final["status"] == "completed" and final["percentage"] == 100.0
     assert (final["totalBatches"], final["completedBatches"]) == (12, 12)
