@@ -410,8 +410,8 @@ class DuckDBStore(LeadStore):
             }
         )
 
-        now = utc_now()
         with self._write_connection() as (con, waited):
+            now = utc_now()  # under the lock: updatedAt and audit times follow the commit order across processes
             stats.lock_wait_ms = round(waited * 1000, 1)
             con.register("incoming_df", incoming)
             con.register("dups_df", dups)

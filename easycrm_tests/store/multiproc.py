@@ -85,6 +85,7 @@ def three_writers_and_a_reader(store, spec: str, tmp_path: Path, files_per_write
             assert nxt["fieldsChanged"]["title"]["before"] == prev["fieldsChanged"]["title"]["after"], [
                 (c["at"], c["action"], c["fieldsChanged"]["title"], c["runId"]) for c in chain]
             assert nxt["previousSourceFile"] == prev["newSourceFile"]
+        assert [c["at"] for c in chain] == sorted(c["at"] for c in chain)  # time follows the commit order
         final = leads_by_email[email]
         assert final["title"] == chain[-1]["fieldsChanged"]["title"]["after"]
         assert final["sourceFile"] == chain[-1]["newSourceFile"]
