@@ -85,6 +85,12 @@ if ! "$PY" -c 'import dagster_celery, dagster_postgres, psycopg2, redis' 2>/dev/
   "$PY" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test,scale]"
 fi
 
+if ! EASYCRM_EXECUTOR=celery "$PY" -c 'from easycrm_pipeline.dagster_defs.jobs import execution_config as e
+assert "celery" in e(True)["execution"]["config"]' 2>/dev/null; then
+  log "easycrm_pipeline.dagster_defs.jobs has no EASYCRM_EXECUTOR=celery (the ingest job's executor must accept it)"
+  exit 1
+fi
+
 # ------------------------------------------------------------------------------------------------- PostgreSQL
 PG_PORT=$(free_port)
 export DAGSTER_PG_HOST=127.0.0.1 DAGSTER_PG_PORT=$PG_PORT DAGSTER_PG_USER=dagster DAGSTER_PG_DB=easycrm_dagster
