@@ -13,7 +13,7 @@ from easycrm_pipeline.dagster_defs.jobs import ingest_job
 from easycrm_pipeline.dagster_defs.sensors import inbox_sensor, s3_sensor
 
 #: Modules under ``easycrm_pipeline.dagster_defs`` that add definitions (each optional).
-FEATURE_MODULES = ("checks", "reports", "maintenance")
+FEATURE_MODULES = ("checks", "reports", "maintenance", "admin")
 
 
 def _features() -> dict[str, list]:

@@ -482,6 +482,9 @@ class DuckDBStore(LeadStore):
                        {in_cols},
                        l."leadId" AS old_id, {old_cols},
                        l."sourceFile" AS "o_sourceFile", l."updatedAt" AS "o_updatedAt",
+                       l."sourceWorksheet" AS "o_sourceWorksheet", l."sourceRow" AS "o_sourceRow",
+                       l."sourceRowId" AS "o_sourceRowId", l."rawRow" AS "o_rawRow",
+                       l."standardizer" AS "o_standardizer",
                        coalesce(l."leadId", CAST(uuid() AS VARCHAR)) AS lead_id
                 FROM incoming_df i
                 LEFT JOIN leads l ON i.email IS NOT NULL AND l.email = CAST(i.email AS VARCHAR)
@@ -534,11 +537,16 @@ class DuckDBStore(LeadStore):
             f"""
             INSERT INTO lead_changes ("changeId", "at", "action", "email", "leadId", "previousSourceFile",
                                       "newSourceFile", "fieldsChanged", "batchId", "runId", "rowId",
-                                      "previousUpdatedAt")
+                                      "previousUpdatedAt", "details")
             SELECT CAST(uuid() AS VARCHAR), ?,
                    CASE WHEN s.old_id IS NULL THEN 'lead_created' ELSE 'lead_updated' END,
                    s.email, s.lead_id, s."o_sourceFile", ?, {fields_changed}, s."batchId", ?, s."rowId",
-                   s."o_updatedAt"
+                   s."o_updatedAt",
+                   -- the rest of the before-image, so `easycrm undo` restores an update exactly
+                   CASE WHEN s.old_id IS NULL THEN NULL ELSE to_json(struct_pack(
+                       "sourceWorksheet" := s."o_sourceWorksheet", "sourceRow" := s."o_sourceRow",
+                       "sourceRowId" := s."o_sourceRowId", "rawRow" := s."o_rawRow",
+                       "standardizer" := s."o_standardizer")) END
             FROM stage s WHERE s.old_id IS NULL OR s.changed ORDER BY s.pos
             """,
             [now, source_file, run_id],

@@ -1,0 +1,63 @@
+"""``easycrm undo FILE`` and ``easycrm init-store``: store administration."""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def _cmd_undo(args) -> int:
+    from easycrm_pipeline.cli.main import UsageError
+    from easycrm_pipeline.config import get_settings
+    from easycrm_pipeline.pipeline.undo import UndoRefused, undo_file
+    from easycrm_pipeline.store import get_store
+
+    try:
+        result = undo_file(get_store(get_settings()), args.file, force=args.force, dry_run=args.dry_run)
+    except UndoRefused as exc:
+        for lead in exc.leads:
+            print(f"  {lead['email'] or lead['leadId']}: {lead['action']} by {lead['changedBy']}", file=sys.stderr)
+        raise UsageError(str(exc)) from exc
+    doc = {
+        "file": result.file,
+        "runId": result.run_id,
+        "deleted": result.deleted,
+        "restored": result.restored,
+        "conflictsOverridden": len(result.conflicts),
+        "dryRun": result.dry_run,
+    }
+    if args.json:
+        print(json.dumps(doc))
+    else:
+        verb = "would delete" if result.dry_run else "deleted"
+        print(
+            f"{result.file} (run {str(result.run_id)[:8]}): {verb} {result.deleted} created lead(s), "
+            f"{'would restore' if result.dry_run else 'restored'} {result.restored} updated lead(s)"
+        )
+    return 0
+
+
+def _cmd_init_store(args) -> int:
+    from easycrm_pipeline.config import get_settings
+    from easycrm_pipeline.store import get_store
+
+    settings = get_settings()
+    store = get_store(settings)
+    store.init()
+    where = settings.dynamodb_table if settings.store == "dynamodb" else str(settings.db_path)
+    doc = {"store": settings.store, "location": where, "status": "ready"}
+    print(json.dumps(doc) if args.json else f"{settings.store} store ready at {where}")
+    return 0
+
+
+def add_subcommands(sub) -> None:
+    """Register ``undo`` and ``init-store`` on the ``easycrm`` parser."""
+    p = sub.add_parser("undo", help="revert what the latest import of FILE changed")
+    p.add_argument("file", metavar="FILE", help="the file name (sourceFile) of the import")
+    p.add_argument("--force", action="store_true", help="undo even leads a later import changed")
+    p.add_argument("--dry-run", action="store_true", help="only say what would be reverted")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_undo)
+
+    p = sub.add_parser("init-store", help="create the leads store (DuckDB file or DynamoDB table + EmailIndex)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_init_store)

@@ -1,0 +1,39 @@
+"""The undo job: ``easycrm undo FILE`` from the Dagster UI's launchpad."""
+import dagster as dg
+
+from easycrm_pipeline.config import get_settings
+
+
+class UndoConfig(dg.Config):
+    """Which import to revert: the latest not-yet-undone import of ``file`` (its ``sourceFile`` name)."""
+
+    file: str
+    force: bool = False
+    dry_run: bool = False
+
+
+@dg.op(description="Revert what the latest import of a file changed (deleted creations, restored updates).")
+def undo_file_op(context: dg.OpExecutionContext, config: UndoConfig) -> dg.Output[dict]:
+    """Run ``pipeline.undo.undo_file``; a refusal (conflicts without force, nothing to undo) fails the run clearly."""
+    from easycrm_pipeline.pipeline.undo import UndoRefused, undo_file
+    from easycrm_pipeline.store import get_store
+
+    try:
+        result = undo_file(
+            get_store(get_settings()), config.file, force=config.force, dry_run=config.dry_run,
+            undo_run_id=context.run_id,
+        )  # fmt: skip
+    except UndoRefused as exc:
+        listing = ", ".join(c["email"] or c["leadId"] for c in exc.leads[:20])
+        raise dg.Failure(description=f"{exc}{': ' + listing if listing else ''}", allow_retries=False) from exc
+    doc = {"file": result.file, "run": result.run_id, "deleted": result.deleted, "restored": result.restored}
+    return dg.Output(doc, metadata={**doc, "dry_run": result.dry_run, "conflicts_overridden": len(result.conflicts)})
+
+
+@dg.job(description="Undo one file's import (the same as `easycrm undo FILE`).")
+def undo_job():
+    """One op: ``undo_file_op``."""
+    undo_file_op()
+
+
+jobs = [undo_job]
