@@ -236,6 +236,9 @@ class TreeRSS:
         self.peak_single = 0
         self.procs_at_peak = 0
         self.samples = 0
+        #: (pid, create_time) -> last seen user+system CPU seconds: the tree's CPU, approximately (a process
+        #: that lives less than one interval is missed, the last interval of each process too)
+        self.cpu: dict[tuple[int, float], float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -264,6 +267,8 @@ class TreeRSS:
                 with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                     rss = p.memory_info().rss
                     total += rss
+                    t = p.cpu_times()
+                    self.cpu[(p.pid, p.create_time())] = t.user + t.system
                     self.peak_single = max(self.peak_single, rss)
             self.samples += 1
             if total > self.peak_sum:
@@ -284,7 +289,7 @@ def kill_tree(proc: subprocess.Popen) -> None:
 
 
 def run_ingest(paths: list[Path], env: dict[str, str], *, cap_s: float | None = None,
-               poll_rss: bool = False) -> dict:
+               poll_rss: bool = False, interval: float = 0.05) -> dict:
     """``easycrm ingest --json PATHS`` as a subprocess; wall time, outcomes, optional process-tree peak RSS.
 
     Returns ``{"seconds", "rc", "files": [...], "timed_out", "peak_rss_mb", "peak_single_mb", "procs_at_peak",
@@ -295,7 +300,7 @@ def run_ingest(paths: list[Path], env: dict[str, str], *, cap_s: float | None = 
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    rss = TreeRSS(proc.pid) if poll_rss else None
+    rss = TreeRSS(proc.pid, interval) if poll_rss else None
     timed_out = False
     with rss if rss else contextlib.nullcontext():
         try:
@@ -312,7 +317,9 @@ def run_ingest(paths: list[Path], env: dict[str, str], *, cap_s: float | None = 
     return {
         "seconds": seconds, "rc": proc.returncode, "files": files, "timed_out": timed_out,
         "peak_rss_mb": rss.peak_sum / mb if rss else None, "peak_single_mb": rss.peak_single / mb if rss else None,
-        "procs_at_peak": rss.procs_at_peak if rss else None, "stderr": (err or "").strip()[-2000:],
+        "procs_at_peak": rss.procs_at_peak if rss else None,
+        "tree_cpu_s": round(sum(rss.cpu.values()), 2) if rss else None, "tree_procs": len(rss.cpu) if rss else None,
+        "stderr": (err or "").strip()[-2000:],
     }
 
 
@@ -370,7 +377,17 @@ class FakeServer:
 
 
 # ------------------------------------------------------------------------------------------ run timelines
-def run_timeline(home: Path, run_ids: list[str], latency: float = FAKE_LATENCY) -> dict:
+def slot_gaps(launches: list[float], ends: list[float], slots: int) -> list[float]:
+    """Idle time of an executor slot: the k-th step end frees the slot the (slots + k)-th launch takes.
+
+    With ``max_concurrent = slots`` and more steps than slots, launch ``slots + k`` (sorted) can only happen after
+    the k-th end (sorted); the difference is how long the slot sat empty (event draining, process launch).
+    """
+    launches, ends = sorted(launches), sorted(ends)
+    return [launches[slots + k] - ends[k] for k in range(min(len(ends), len(launches) - slots))]
+
+
+def run_timeline(home: Path, run_ids: list[str], latency: float = FAKE_LATENCY, slots: int = POOL) -> dict:
     """What the Dagster event logs of DeepSeek runs say about where the time went.
 
     Per run: seconds from run start to parse success, the standardize phase (first step launch to last success),
@@ -423,6 +440,8 @@ def run_timeline(home: Path, run_ids: list[str], latency: float = FAKE_LATENCY) 
                     v["STEP_START"] - v.get("STEP_WORKER_STARTING", v["STEP_START"]) for v in std.values()), 3),
                 step_body_median_s=round(statistics.median(e - s for s, e in run_bodies), 3),
                 step_body_max_s=round(max(e - s for s, e in run_bodies), 3),
+                slot_gap_median_s=round(statistics.median(slot_gaps(launches, ends, slots)), 3)
+                if len(launches) > slots else None,
                 avg_steps_running=round(sum(e - s for s, e in run_bodies) / span, 2) if span > 0 else None,
                 avg_requests_in_flight_est=round(len(std) * latency / span, 2) if span > 0 else None,
                 first_step_launch_after_run_start_s=round(min(launches) - run_start, 2) if run_start else None,
@@ -456,9 +475,16 @@ class Bench:
             shutil.rmtree(self.run_dir)
         self.run_dir.mkdir(parents=True)
         self.data_dir = WORK / ("data_quick" if quick else "data")
+        self.groups: list[str] = []
 
     def left(self) -> float:
         return self.budget_s - (time.monotonic() - self.t0)
+
+    def cap_for(self, group: str, floor: float, ceiling: float) -> float:
+        """Wall-time cap of a long run: what the budget leaves after the groups still to run, within bounds."""
+        later = self.groups[self.groups.index(group) + 1 :] if group in self.groups else []
+        reserve = sum(self.COST[g] * (0.2 if self.quick else 1) for g in later)
+        return max(floor, min(ceiling, self.left() - reserve - 10))
 
     def tmp(self, name: str) -> Path:
         path = self.run_dir / name
@@ -512,7 +538,7 @@ class Bench:
         with FakeServer(tmp, FAKE_LATENCY) as fake:
             env = fresh_env(tmp, key="sk-bench", base_url=fake.url)
             self.log(f"{group}: {len(files)} file(s), ideal {ideal:.0f} s, cap {cap_s:.0f} s, load {load_text()}")
-            result = run_ingest(files, env, cap_s=cap_s)
+            result = run_ingest(files, env, cap_s=cap_s, poll_rss=True, interval=0.2)
             stats = fake.stats()
         problem = check_files(result, len(files), group)
         timeline = None
@@ -520,7 +546,8 @@ class Bench:
         if run_ids:
             with contextlib.suppress(Exception):
                 timeline = run_timeline(tmp / "dagster_home", run_ids)
-        detail = {"wall_s": round(result["seconds"], 2), "ideal_s": ideal, "fake": stats, "problem": problem,
+        detail = {"wall_s": round(result["seconds"], 2), "ideal_s": ideal, "tree_cpu_s": result["tree_cpu_s"],
+                  "tree_procs": result["tree_procs"], "peak_rss_mb": result["peak_rss_mb"], "fake": stats, "problem": problem,
                   "llm_calls": sum(f.get("llm_calls") or 0 for f in result["files"]),
                   "files": [{k: f.get(k) for k in ("file", "status", "batches", "llm_calls", "seconds", "error")}
                             for f in result["files"]],
@@ -532,7 +559,7 @@ class Bench:
         n = self.sizes.e2e_leads
         path = self.data(f"e2e_{n}_a.csv", n, seed=7, start=0)
         ideal = ideal_seconds(n)
-        result, d = self._e2e("e2e_1k", [path], ideal, cap_s=max(60.0, min(8 * ideal, self.left() - 30)))
+        result, d = self._e2e("e2e_1k", [path], ideal, cap_s=self.cap_for("e2e_1k", 1.5 * ideal + 30, 8 * ideal))
         ratio = None if d["problem"] else result["seconds"] / ideal  # a failed run's wall time means nothing
         self.set("e2e_1k_ratio_to_ideal", ratio,
                  f"wall {result['seconds']:.1f} s, ideal {ideal:.0f} s" + (f"; {d['problem']}" if d["problem"] else ""))
@@ -543,7 +570,7 @@ class Bench:
         n = self.sizes.e2e_leads
         paths = [self.data(f"e2e_{n}_{tag}.csv", n, seed=7, start=i * n) for i, tag in enumerate("abc")]
         ideal = ideal_seconds(3 * n)
-        result, d = self._e2e("e2e_3x1k", paths, ideal, cap_s=max(90.0, min(6 * ideal, self.left() - 30)))
+        result, d = self._e2e("e2e_3x1k", paths, ideal, cap_s=self.cap_for("e2e_3x1k", 1.5 * ideal + 30, 6 * ideal))
         ratio = None if d["problem"] else result["seconds"] / ideal
         note = f"wall {result['seconds']:.1f} s, ideal {ideal:.0f} s, peak in flight {d['fake'].get('peak_in_flight')}, {d['fake'].get('request_count')} requests"
         self.set("e2e_3x1k_ratio_to_ideal", ratio, note + (f"; {d['problem']}" if d["problem"] else ""))
@@ -705,10 +732,11 @@ class Bench:
 
     # -- driver
     #: rough cost of each group in seconds (full sizes), for the budget check
-    COST = {"parse_csv": 5, "parse_xlsx": 25, "e2e_1k": 90, "e2e_3x1k": 250, "upsert": 45, "peak_rss": 80,
-            "reingest": 220, "samples": 50}
+    COST = {"parse_csv": 5, "parse_xlsx": 25, "e2e_1k": 90, "e2e_3x1k": 200, "upsert": 45, "peak_rss": 75,
+            "reingest": 180, "samples": 50}
 
     def run(self, groups: list[str]) -> None:
+        self.groups = list(groups)
         for group in groups:
             cost = self.COST[group] * (0.2 if self.quick else 1)
             self.detail["load"][group] = load_text()

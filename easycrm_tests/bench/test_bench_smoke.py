@@ -87,3 +87,9 @@ def test_only_selects_groups():
     assert run_bench.select_groups(None) == list(run_bench.GROUP_ORDER)
     with pytest.raises(SystemExit):
         run_bench.select_groups("nope")
+
+
+def test_slot_gaps():
+    # 2 slots: steps launched at 0, 0; they end at 3, 4; the next two launch at 3.5 and 4.1
+    assert [round(g, 3) for g in run_bench.slot_gaps([0, 0, 3.5, 4.1], [3, 4, 6, 7], 2)] == [0.5, 0.1]
+    assert run_bench.slot_gaps([0, 0], [1, 2], 2) == []
