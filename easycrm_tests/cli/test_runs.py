@@ -268,3 +268,16 @@ def test_run_progress_reports_failed_batches_with_reasons(isolated_env, monkeypa
     instance = dg.DagsterInstance.get()
     record = instance.get_run_records(limit=1)[0]
     assert run_progress(instance, record)["failures"] == doc["failures"]
+
+
+def test_failed_run_is_error_with_a_one_line_reason(isolated_env, capsys):
+    path = isolated_env / "broken.csv"
+    path.write_bytes(b"\x00\x01\x02\x03PK\x00\x00" * 200)  # binary junk: the reader refuses it
+    assert main(["ingest", str(path), "--json"]) == 1
+    capsys.readouterr()
+    doc = status_json(capsys, "broken.csv")
+    assert doc["status"] == "error" and doc["dagsterStatus"] == "FAILURE"
+    assert doc["error"] and "\n" not in doc["error"] and "broken.csv" in doc["error"]
+    assert doc["percentage"] < 100 and doc["totalLeads"] is None
+    assert main(["status", "broken.csv"]) == 0
+    assert doc["error"] in capsys.readouterr().err
