@@ -7,7 +7,7 @@ the test waits through the GraphQL API, reads ``easycrm status``, then cancels a
 
 Timing: the sensors' minimum intervals are 15 s (inbox) and 30 s (S3), but a sensor's first tick comes as soon as
 the daemon has loaded the code, so the first two files are put in place before the daemon starts; the third waits
-for the inbox sensor's next tick (at most 15 s).
+for the inbox sensor's next tick (at most 15 s; 5 s with ``EASYCRM_SENSOR_INTERVAL_SECONDS=5``).
 """
 from __future__ import annotations
 
@@ -109,6 +109,9 @@ def dagster_env(isolated_env, moto_server, fake_deepseek, monkeypatch):  # noqa:
     monkeypatch.setenv("EASYCRM_S3_PREFIX", "uploads/")
     monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-e2e-test")
     monkeypatch.setenv("DEEPSEEK_BASE_URL", fake_deepseek.base_url)
+    # read by sensors.py once it has the proposed EASYCRM_SENSOR_INTERVAL_SECONDS override (ignored until then;
+    # the test passes either way, the third drop is just picked up sooner)
+    monkeypatch.setenv("EASYCRM_SENSOR_INTERVAL_SECONDS", "5")
     return isolated_env
 
 
