@@ -74,10 +74,12 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >"$WORK/apt.log" 2>&1 \
     || { tail -20 "$WORK/apt.log"; exit 1; }
   # The packages' own services (cluster 'main' on 5432, redis on 6379) are not ours to leave running.
-  command -v pg_ctlcluster >/dev/null 2>&1 && for v in /etc/postgresql/*/main; do
-    [ -d "$v" ] && pg_ctlcluster "$(basename "$(dirname "$v")")" main stop >/dev/null 2>&1
+  for v in /etc/postgresql/*/main; do
+    if [ -d "$v" ] && command -v pg_ctlcluster >/dev/null 2>&1; then
+      pg_ctlcluster "$(basename "$(dirname "$v")")" main stop >/dev/null 2>&1 || true
+    fi
   done
-  service redis-server stop >/dev/null 2>&1 || true
+  if pgrep -x redis-server >/dev/null 2>&1; then service redis-server stop >/dev/null 2>&1 || true; fi
 fi
 PGBIN=$(dirname "$(ls -d /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
 if ! "$PY" -c 'import dagster_celery, dagster_postgres, psycopg2, redis' 2>/dev/null; then
