@@ -22,8 +22,15 @@ from easycrm_pipeline.dagster_defs.partitions import lead_files
 from easycrm_pipeline.dropzone import DropFile, ProcessedRecord, diff, scan_folder, scan_s3
 
 INGEST_JOB_NAME = "ingest_job"
-INBOX_SENSOR_INTERVAL_SECONDS = 15
-S3_SENSOR_INTERVAL_SECONDS = 30
+def _interval(default: int) -> int:
+    """Seconds between sensor evaluations: ``EASYCRM_SENSOR_INTERVAL_SECONDS`` (read when the code location loads)
+    or ``default``."""
+    raw = os.environ.get("EASYCRM_SENSOR_INTERVAL_SECONDS", "").strip()
+    return max(1, int(raw)) if raw.isdigit() else default
+
+
+INBOX_SENSOR_INTERVAL_SECONDS = _interval(15)
+S3_SENSOR_INTERVAL_SECONDS = _interval(30)
 #: At most this many run requests per tick; the rest stay out of the cursor and are requested on the next ticks.
 MAX_RUN_REQUESTS_PER_TICK = 250
 #: Local files changed less than this many seconds ago are left for the next tick (see ``scan_folder``).
