@@ -10,6 +10,7 @@ bound in the ``Definitions``.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
