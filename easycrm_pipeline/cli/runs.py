@@ -11,7 +11,7 @@ Statuses are reported in the seeds' words (seeds: Processing Status Tracking Sys
 =============  =================================================================================
 
 Progress comes from the run's event log: the ``parse_file`` step's ``summary`` output metadata (``lead_rows``,
-``batches``, ``settled_by_rules``), one ``STEP_OUTPUT`` per finished ``standardize_batch[batch_NNNNN]`` step (metadata
+``batches``, ``settled_by_rules``, ``cache_hits``) and ``settled`` output metadata (``leads``), one ``STEP_OUTPUT`` per finished ``standardize_batch[batch_NNNNN]`` step (metadata
 ``rows``, ``failed``), ``STEP_FAILURE`` events, and the ``collect_leads`` output.
 """
 from __future__ import annotations
@@ -131,9 +131,10 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
           offline rules settled every row in ``parse_file``); ``completedBatches``: batches whose step finished
           (dead-lettered batches included); ``failedBatches``: how many batches failed (dead letter or step
           failure); ``failures``: ``[{"batch", "reason"}]`` for them;
-        - ``totalLeads``: lead rows of the file (None until parsed); ``processedLeads``: rows of finished batches,
-          plus the rows the rules settled in ``parse_file`` once ``collect_leads`` has stored them; ``settledLeads``:
-          those rule-settled rows;
+        - ``totalLeads``: lead rows of the file (None until parsed); ``processedLeads``: rows of finished batches
+          while the run standardizes, every lead row once ``collect_leads`` has stored the file (the rows settled in
+          ``parse_file`` without DeepSeek — offline rules, standardization cache — and repeated rows count then);
+          ``settledLeads``: rows settled in ``parse_file`` (the ``settled`` output's ``leads`` metadata);
         - ``percentage``: 0–100 (percent, one decimal): ``processedLeads / totalLeads``, kept below 100 until the run
           is ``completed``; 100 for a completed run (also for a file with no lead rows);
         - ``elapsedSeconds``: seconds since the run started (to its end when finished; 0 while queued);
@@ -174,6 +175,7 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
             error = error or (entry.message or "run failed").splitlines()[0]
             continue
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            collected = collected or step == COLLECT_STEP
             md = event.step_materialization_data.materialization.metadata or {}
             if "failed_batches_detail" in md and isinstance(md["failed_batches_detail"].value, dict):
                 detail.update({str(k): str(v) for k, v in md["failed_batches_detail"].value.items()})
@@ -183,7 +185,9 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
         if step == PARSE_STEP and output.output_name == "summary":
             total_batches = int(md.get("batches", 0))
             total_leads = int(md.get("lead_rows", 0))
-            settled = int(md.get("settled_by_rules", 0))
+            settled = settled or int(md.get("settled_by_rules", 0)) + int(md.get("cache_hits", 0))
+        elif step == PARSE_STEP and output.output_name == "settled" and "leads" in md:
+            settled = int(md["leads"])
         elif step.startswith(STANDARDIZE_STEP):
             completed += 1
             processed_batch_rows += int(md.get("rows", 0))
@@ -196,9 +200,10 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
             failures[batch] = reason
     if collected and total_batches is not None:
         completed = total_batches  # every batch reached the collect step
-    processed = processed_batch_rows + (settled if collected else 0)
-    if total_leads is not None:
-        processed = min(processed, total_leads)
+    if collected and total_leads is not None:
+        processed = total_leads  # collect_leads stored (or quarantined) every row of the file
+    else:
+        processed = processed_batch_rows if total_leads is None else min(processed_batch_rows, total_leads)
 
     if status == "completed":
         pct = 100.0

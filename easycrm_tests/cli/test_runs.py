@@ -213,7 +213,9 @@ def test_cancel_mid_standardize_ends_cancelled_with_nothing_stored_then_the_file
         capsys.readouterr()
     doc = status_json(capsys, "slow.csv")
     assert doc["status"] == "completed" and doc["percentage"] == 100.0 and doc["runId"] != run_id
-    assert (doc["processedLeads"], doc["completedBatches"]) == (150, 15)
+    assert (doc["processedLeads"], doc["totalLeads"]) == (150, 150)
+    # batches finished before the cancel may come from the standardization cache now: fewer mapped batches
+    assert 0 < doc["completedBatches"] == doc["totalBatches"] <= 15
     assert stored(tmp, "slow.csv") == 150
 
 
