@@ -153,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     store = get_store(settings)
     store.init()  # DynamoDB tables are created only by init(), never by a write
+    io_bucket = os.environ.get("EASYCRM_IO_S3_BUCKET")
+    if io_bucket:
+        import boto3
+
+        boto3.client("s3").create_bucket(Bucket=io_bucket)
     paths, expected_emails, expected_no_email = write_files(args.work / "files", args.leads_per_file)
     batches = sum(-(-(args.leads_per_file) // settings.batch_size) for _ in paths)
     print(f"store={settings.store} table={settings.dynamodb_table} files={len(paths)} "
@@ -224,6 +229,36 @@ def main(argv: list[str] | None = None) -> int:
         "runs visible in PostgreSQL",
         f"{sum(1 for r in run_ids if rows.get(r) == 'SUCCESS')}/{len(paths)} runs SUCCESS in the runs table "
         f"({total_runs} runs in all)",
+    )
+
+    if io_bucket:
+        import boto3
+
+        prefix = (os.environ.get("EASYCRM_IO_S3_PREFIX") or "dagster-io").rstrip("/") + "/"
+        keys = [obj["Key"] for page in boto3.client("s3").get_paginator("list_objects_v2").paginate(
+            Bucket=io_bucket, Prefix=prefix) for obj in page.get("Contents", [])]
+        batch_keys = [k for k in keys if "standardize_batch[" in k and any(r in k for r in run_ids)]
+        local = Path(os.environ["DAGSTER_HOME"]) / "storage"
+        local_runs = [p.name for p in local.iterdir() if p.name in run_ids] if local.is_dir() else []
+        check(
+            len(batch_keys) >= batches and not local_runs,
+            "step outputs went through S3",
+            f"{len(keys)} objects in s3://{io_bucket}/{prefix} ({len(batch_keys)} standardize outputs of these runs), "
+            f"{len(local_runs)} runs with outputs under $DAGSTER_HOME/storage",
+        )
+
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        storage = type(instance.run_storage).__name__
+        limit = instance.event_log_storage.get_concurrency_info("deepseek").limit
+        free_after = instance.run_monitoring_settings.get("free_slots_after_run_end_seconds")
+        retry_ops = instance.run_retries_retry_on_asset_or_op_failure
+    check(
+        storage == "PostgresRunStorage" and limit == POOL_LIMIT and bool(free_after) and not retry_ops,
+        "instance is deploy/dagster.yaml",
+        f"run storage {storage}, pool deepseek limit {limit}, free_slots_after_run_end_seconds {free_after}, "
+        f"retry_on_asset_or_op_failure {retry_ops}",
     )
 
     passed = sum(1 for ok, _, _ in results if ok)

@@ -7,8 +7,8 @@
 # then runs easycrm_tests_scale.check: `easycrm ingest A B C` with EASYCRM_EXECUTOR=celery, and the checks.
 # Everything it started is stopped on exit (trap). Last line: "N passed, M failed".
 #
-# Environment: PYTHON (default .venv/bin/python), SCALE_LEADS_PER_FILE (default 100), SCALE_WORKER_CONCURRENCY
-# (processes per worker, default 3), SCALE_KEEP=1 keeps the temp dir (logs) after the run.
+# Environment: PYTHON (default .venv/bin/python), SCALE_IO (s3 default, or fs), SCALE_LEADS_PER_FILE (default 100), SCALE_WORKER_CONCURRENCY
+# (processes per worker, default 4), SCALE_KEEP=1 keeps the temp dir (logs) after the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -16,7 +16,7 @@ PY=${PYTHON:-$ROOT/.venv/bin/python}
 BIN=$(dirname "$PY")
 export PATH="$BIN:$PATH"  # dagster-celery starts `celery` from PATH
 LEADS_PER_FILE=${SCALE_LEADS_PER_FILE:-100}
-CONCURRENCY=${SCALE_WORKER_CONCURRENCY:-3}
+CONCURRENCY=${SCALE_WORKER_CONCURRENCY:-4}  # 2 x 4 worker processes > 5 slots: the pool, not the workers, caps DeepSeek
 T0=$(date +%s)
 WORK=$(mktemp -d /tmp/easycrm-scale.XXXXXX)
 chmod 755 "$WORK"
@@ -142,6 +142,9 @@ wait_for_file "$WORK/moto.port" 60 "moto server"
 wait_for_file "$WORK/deepseek.port" 60 "fake DeepSeek"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$(cat "$WORK/moto.port")"
 export EASYCRM_STORE=dynamodb EASYCRM_DYNAMODB_TABLE=easycrm-scale-leads
+# Step outputs through S3 (moto), as between machines that share no disk; SCALE_IO=fs keeps Dagster's default
+# filesystem IO manager ($DAGSTER_HOME/storage, shared here because everything is on one machine).
+if [ "${SCALE_IO:-s3}" = s3 ]; then export EASYCRM_IO_S3_BUCKET=easycrm-scale-io EASYCRM_IO_S3_PREFIX=dagster-io; fi
 export DEEPSEEK_API_KEY=$DEEPSEEK_KEY DEEPSEEK_BASE_URL="http://127.0.0.1:$(cat "$WORK/deepseek.port")"
 log "moto (DynamoDB) at $AWS_ENDPOINT_URL, fake DeepSeek (latency 0.5 s) at $DEEPSEEK_BASE_URL"
 
