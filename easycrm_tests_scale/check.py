@@ -237,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         prefix = (os.environ.get("EASYCRM_IO_S3_PREFIX") or "dagster-io").rstrip("/") + "/"
         keys = [obj["Key"] for page in boto3.client("s3").get_paginator("list_objects_v2").paginate(
             Bucket=io_bucket, Prefix=prefix) for obj in page.get("Contents", [])]
-        batch_keys = [k for k in keys if "standardize_batch[" in k and any(r in k for r in run_ids)]
+        # keys: <prefix>storage/<run_id>/leads.standardize_batch--batch_00001/result
+        batch_keys = [k for k in keys if "standardize_batch" in k and any(r in k for r in run_ids)]
         local = Path(os.environ["DAGSTER_HOME"]) / "storage"
         local_runs = [p.name for p in local.iterdir() if p.name in run_ids] if local.is_dir() else []
         check(
