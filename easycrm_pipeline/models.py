@@ -127,3 +127,24 @@ class StandardLead:
     def email(self) -> str | None:
         """The normalized email (dedupe key) or None."""
         return self.fields.get("email")
+
+    @classmethod
+    def for_row(
+        cls,
+        row: RawRow,
+        fields: dict[str, str | None],
+        provided: frozenset[str] | set[str],
+        standardizer: str,
+        flags: tuple[str, ...] = (),
+    ) -> "StandardLead":
+        """A lead for ``row``: its row id, sheet, row number and raw cells, with the given standardized values."""
+        return cls(
+            row_id=row.row_id,
+            sheet=row.sheet,
+            row_number=row.row_number,
+            fields=fields,
+            provided=frozenset(provided),
+            raw=row.as_request_dict(),
+            standardizer=standardizer,
+            flags=tuple(flags),
+        )

@@ -124,9 +124,15 @@ def _cmd_ingest(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------- leads
-def _lead_query(args):
+def lead_query(args, paged: bool = True):
+    """The ``LeadQuery`` of the filter options (``_add_filters``), with ``--page``/``--page-size`` when ``paged``.
+
+    Raises:
+        UsageError: an out-of-range page or page size, or an unknown sort field.
+    """
     from easycrm_pipeline.store.base import LeadQuery
 
+    paging = {"page": args.page, "page_size": args.page_size} if paged else {}
     try:
         return LeadQuery(
             search=args.search,
@@ -139,8 +145,7 @@ def _lead_query(args):
             source_file=args.source,
             sort=args.sort,
             descending=not args.asc,
-            page=args.page,
-            page_size=args.page_size,
+            **paging,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
@@ -154,7 +159,7 @@ def _open_store():
 
 
 def _cmd_leads(args) -> int:
-    query = _lead_query(args)
+    query = lead_query(args)
     rows, total = _open_store().query_leads(query)
     if args.json:
         _print_json({"leads": rows, "page": query.page, "pageSize": query.page_size, "total": total})

@@ -30,32 +30,13 @@ def _read_store():
 
 
 # ---------------------------------------------------------------------------------------------------- export
-def _export_query(args):
-    from easycrm_pipeline.cli.main import UsageError
-    from easycrm_pipeline.store.base import LeadQuery
-
-    try:
-        return LeadQuery(
-            search=args.search,
-            first_name=args.first_name,
-            last_name=args.last_name,
-            title=args.title,
-            company=args.company,
-            email=args.email,
-            phone=args.phone,
-            source_file=args.source,
-            sort=args.sort,
-            descending=not args.asc,
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-
-
 def _cmd_export(args) -> int:
     from easycrm_pipeline.cli.main import UsageError
     from easycrm_pipeline.readers.export import ExportError, check_output_path, export_leads
 
-    query = _export_query(args)
+    from easycrm_pipeline.cli.main import lead_query
+
+    query = lead_query(args, paged=False)
     try:
         path = check_output_path(args.out)
         rows = export_leads(_read_store(), path, query)

@@ -42,16 +42,9 @@ def cache_entry(lead: StandardLead) -> dict | None:
 
 def lead_from_cache(row: RawRow, entry: dict, version: str) -> StandardLead:
     """The cached answer applied to ``row`` (its own row id, sheet, row number and raw cells)."""
-    return StandardLead(
-        row_id=row.row_id,
-        sheet=row.sheet,
-        row_number=row.row_number,
-        fields={k: entry["fields"].get(k) for k in LEAD_FIELDS},
-        provided=frozenset(entry["provided"]),
-        raw=row.as_request_dict(),
-        standardizer=version,
-        flags=tuple(entry.get("flags", ())) + (CACHE_HIT_FLAG,),
-    )
+    fields = {k: entry["fields"].get(k) for k in LEAD_FIELDS}
+    flags = tuple(entry.get("flags", ())) + (CACHE_HIT_FLAG,)
+    return StandardLead.for_row(row, fields, frozenset(entry["provided"]), version, flags)
 
 
 def needs_llm(row: RawRow) -> bool:
@@ -149,13 +142,4 @@ def plan_rows(
 
 def copy_answer(lead: StandardLead, row: RawRow) -> StandardLead:
     """``lead``'s standardized values applied to ``row``, a row with the same cells elsewhere in the file."""
-    return StandardLead(
-        row_id=row.row_id,
-        sheet=row.sheet,
-        row_number=row.row_number,
-        fields=dict(lead.fields),
-        provided=lead.provided,
-        raw=row.as_request_dict(),
-        standardizer=lead.standardizer,
-        flags=lead.flags + ("repeated-row",),
-    )
+    return StandardLead.for_row(row, dict(lead.fields), lead.provided, lead.standardizer, lead.flags + ("repeated-row",))

@@ -161,15 +161,7 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
     }
     assert tuple(fields) == LEAD_FIELDS
     provided = hm.provided | ({"remarks"} if remarks else set())
-    return StandardLead(
-        row_id=row.row_id,
-        sheet=row.sheet,
-        row_number=row.row_number,
-        fields=fields,
-        provided=frozenset(provided),
-        raw=row.as_request_dict(),
-        standardizer=RULES_VERSION,
-    )
+    return StandardLead.for_row(row, fields, provided, RULES_VERSION)
 
 
 def standardize_rows(rows: list[RawRow], default_region: str | None = None) -> list[StandardLead]:

@@ -132,13 +132,4 @@ def validate_candidate(
             if fields[f] and needs_casing(fields[f] or "") and fallback and fold(fallback) == fold(fields[f] or ""):
                 fields[f] = fallback  # shouting kept by the model: use the rules' casing
     provided = rules.provided | ({"remarks"} if fields.get("remarks") else set())
-    return StandardLead(
-        row_id=row.row_id,
-        sheet=row.sheet,
-        row_number=row.row_number,
-        fields=fields,
-        provided=frozenset(provided),
-        raw=row.as_request_dict(),
-        standardizer=standardizer,
-        flags=tuple(flags),
-    )
+    return StandardLead.for_row(row, fields, provided, standardizer, tuple(flags))
