@@ -83,14 +83,14 @@ class Sizes:
     naive_n: int = 2_000
     rss_rows: int = 50_000
     #: batch size of the keyed first ingest that prepares the re-ingest (fills a standardization cache, if any)
-    reingest_setup_batch: int = 500
+    reingest_setup_batch: int = 2_500
     #: wall-time cap of the keyed re-ingest (it makes one DeepSeek call per batch when nothing is cached)
     reingest_keyed_cap_s: float = 75.0
 
     @classmethod
     def quick(cls) -> "Sizes":
         return cls(parse_rows=2_000, e2e_leads=100, reingest_rows=2_000, upsert_n=2_000, naive_n=200,
-                   rss_rows=2_000, reingest_setup_batch=200, reingest_keyed_cap_s=30.0)
+                   rss_rows=2_000, reingest_setup_batch=500, reingest_keyed_cap_s=30.0)
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
