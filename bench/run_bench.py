@@ -447,10 +447,14 @@ def run_timeline(home: Path, run_ids: list[str], latency: float = FAKE_LATENCY, 
                 first_step_launch_after_run_start_s=round(min(launches) - run_start, 2) if run_start else None,
             )
             if collect:
-                info["collect_s"] = round(collect.get("STEP_SUCCESS", 0) - collect.get("STEP_WORKER_STARTING",
-                                                                                          collect.get("STEP_START", 0)), 2)
                 info["last_step_to_collect_start_s"] = round(
                     collect.get("STEP_START", max(ends)) - max(ends), 2)
+        if collect and "STEP_SUCCESS" in collect:
+            info["collect_s"] = round(collect["STEP_SUCCESS"] - collect.get("STEP_WORKER_STARTING",
+                                                                              collect.get("STEP_START", 0)), 2)
+        if parse and "STEP_SUCCESS" in parse:
+            info["parse_s"] = round(parse["STEP_SUCCESS"] - parse.get("STEP_WORKER_STARTING",
+                                                                        parse.get("STEP_START", 0)), 2)
         if run_start and run_end:
             info["run_s"] = round(run_end - run_start, 2)
         runs.append(info)
@@ -827,6 +831,11 @@ def main(argv: list[str] | None = None) -> int:
         g = bench.detail["groups"].get(group)
         if g and g.get("timeline"):
             print(f"- {group} timeline: " + json.dumps(g["timeline"]))
+    rg = bench.detail["groups"].get("reingest") or {}
+    for part in ("keyed_first", "keyed_reingest"):
+        if rg.get(part):
+            d = rg[part]
+            print(f"- reingest {part}: {d['seconds']} s, fake {d['fake']}" + (f", {d['problem']}" if d["problem"] else ""))
     print(f"\nresults: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0
 
