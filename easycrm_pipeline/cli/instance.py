@@ -49,8 +49,15 @@ def ensure_dagster_home() -> Path:
 
 
 def get_instance():
-    """A ``DagsterInstance`` on ``ensure_dagster_home()``."""
+    """A ``DagsterInstance`` on ``ensure_dagster_home()``.
+
+    Opening a new SQLite instance creates its schema; two processes doing it at once race ("table alembic_version
+    already exists", "more than one head present"), so every easycrm process opens the instance under one lock.
+    """
     import dagster as dg
 
-    ensure_dagster_home()
-    return dg.DagsterInstance.get()
+    from easycrm_pipeline.store.locking import file_lock
+
+    home = ensure_dagster_home()
+    with file_lock(home / ".easycrm-instance.lock", exclusive=True):
+        return dg.DagsterInstance.get()

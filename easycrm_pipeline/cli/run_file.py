@@ -52,6 +52,7 @@ def run_one(partition: str, location: str, file_name: str) -> dict:
     from easycrm_pipeline.cli.instance import get_instance
     from easycrm_pipeline.config import get_settings
     from easycrm_pipeline.dagster_defs.jobs import execution_config
+    from easycrm_pipeline.dagster_defs.ops import PID_TAG
     from easycrm_pipeline.definitions import get_ingest_job
 
     settings = get_settings()
@@ -61,7 +62,8 @@ def run_one(partition: str, location: str, file_name: str) -> dict:
         dg.reconstructable(get_ingest_job),
         instance=instance,
         run_config=execution_config(settings.llm_enabled),
-        tags=run_tags(partition, location, file_name),
+        # the process id lets `easycrm cancel` interrupt this run from its first moment
+        tags={**run_tags(partition, location, file_name), PID_TAG: str(os.getpid())},
     )
     outcome = {"run_id": result.run_id, "partition": partition, "file": file_name, "stats": None, "error": None}
     if result.success:
@@ -91,9 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--location", required=True)
     parser.add_argument("--file-name", required=True)
     args = parser.parse_args(argv)
-    from easycrm_pipeline.dagster_defs.ops import RUN_PID_ENV
-
-    os.environ[RUN_PID_ENV] = str(os.getpid())  # tagged on the run by parse_file, for `easycrm cancel`
     outcome = run_one(args.partition, args.location, args.file_name)
     print("EASYCRM_RESULT " + json.dumps(outcome, default=str), flush=True)
     return 0 if outcome["status"] == "completed" else 1

@@ -24,8 +24,6 @@ LOCATION_TAG = "easycrm/location"
 FILE_NAME_TAG = "easycrm/file_name"
 #: Run tag with the pid of the process that executes a CLI-started run (``easycrm cancel`` interrupts it).
 PID_TAG = "easycrm/pid"
-#: Environment variable through which ``easycrm ingest``'s run process tells the ops its pid.
-RUN_PID_ENV = "EASYCRM_RUN_PID"
 #: Seeds: "Dead Letter Queue: After 3 failed attempts" -> 1 try + 2 retries.
 STANDARDIZE_RETRY = dg.RetryPolicy(
     max_retries=2, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -81,8 +79,6 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
 
     settings = deepseek.apply(get_settings())
     location, file_name = _resolve_location(context, config)
-    if os.environ.get(RUN_PID_ENV) and PID_TAG not in context.run.tags:
-        context.instance.add_run_tags(context.run_id, {PID_TAG: os.environ[RUN_PID_ENV]})
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="easycrm-") as workdir:
         try:
