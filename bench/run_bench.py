@@ -17,7 +17,7 @@ Measures (each the median of 3 runs when one run takes under a minute, else 1 ru
 - ``peak_rss_50k_mb``: peak of the summed RSS of the whole ``easycrm ingest`` process tree (50,000 rows, offline).
 - ``samples_offline_s``: offline ``easycrm ingest data/samples/*`` on a fresh DB (leads/s in the notes).
 
-Usage: ``python bench/run_bench.py [--only NAME[,NAME]] [--quick] [--out PATH] [--budget SECONDS] [--snapshot]``.
+Usage: ``python bench/run_bench.py [--only NAME[,NAME]] [--quick] [--out PATH] [--merge] [--budget SECONDS] [--snapshot]``.
 ``--quick`` uses small sizes (a smoke run of a few minutes; results go to ``bench/work/results_quick.json``).
 ``--snapshot`` measures the committed ``HEAD`` (``git archive`` into ``bench/work/code_<sha>``, put first on
 ``PYTHONPATH``) instead of the working tree, so edits in progress in the checkout don't change what is measured;
@@ -786,6 +786,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="results file (default bench/results.json; "
                                               "bench/work/results_quick.json with --quick or --only)")
     ap.add_argument("--budget", type=float, default=840.0, help="seconds for all measures (default 840)")
+    ap.add_argument("--merge", action="store_true", help="keep the measures of the groups not run from the existing "
+                                                          "results file (with --only: complete a run that skipped some)")
     ap.add_argument("--code", type=Path, help="measure the product from this source tree (default: this checkout)")
     ap.add_argument("--snapshot", action="store_true", help="measure the committed HEAD (git archive), not the "
                                                              "working tree")
@@ -815,7 +817,13 @@ def main(argv: list[str] | None = None) -> int:
     bench.detail.update(started_load=start_load, finished_load=load_text(),
                         total_s=round(time.monotonic() - bench.t0, 1),
                         measures=bench.measures, date=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
-    write_json(out, results_doc(bench.measures))
+    measures = dict(bench.measures)
+    if args.merge and out.exists():
+        old = json.loads(out.read_text()).get("measures", {})
+        for name, entry in old.items():
+            if name in MEASURES and MEASURES[name][3] not in groups:
+                measures[name] = {**entry, "note": None}
+    write_json(out, results_doc(measures))
     write_json(DETAIL if out == RESULTS else out.with_name(out.stem + "_detail.json"), bench.detail)
     print(f"## easycrm bench ({'quick sizes' if args.quick else 'full sizes'}), "
           f"{bench.detail['total_s']:.0f} s, {os.cpu_count()} cores\n")
