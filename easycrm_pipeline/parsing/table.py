@@ -126,6 +126,7 @@ def build_sheet(
     headers = [h or f"Column {k + 1}" for k, h in enumerate(headers)]
     header_keys = [h.casefold() for h in headers]
     phone_cols = [k for k, h in enumerate(headers) if header_role(h)[0] in ("phone", "mobile")]
+    email_cols = [k for k, h in enumerate(headers) if header_role(h)[0] == "email"]
     report.header_row = header_row_number
 
     def rest() -> Iterator[tuple[int, list[str]]]:
@@ -173,8 +174,14 @@ def build_sheet(
             continue
         if filled <= 2:
             texts = [v for v in values if v]
-            if (not any("@" in v for v in texts) and not any(values[k] for k in phone_cols if k < len(values))
-                    and (filled == 1 or _FOOTER_WORDS.match(texts[0]))):
+            # a footer has no email in an email column and no phone; an address elsewhere ("Questions? ops@x.com",
+            # "Prepared by | ops@x.com") is a contact line of the sheet, not a lead
+            has_email = any("@" in values[k] for k in email_cols if k < len(values)) if email_cols else any(
+                "@" in v for v in texts
+            )
+            stray_email = bool(email_cols) and not has_email and any("@" in v for v in texts)
+            if (not has_email and not any(values[k] for k in phone_cols if k < len(values))
+                    and (filled == 1 or stray_email or _FOOTER_WORDS.match(texts[0]))):
                 result.quarantine.append(QuarantineRow(sheet, row_number, FOOTER_REASON, row.as_request_dict()))
                 continue
         rows_append(row)

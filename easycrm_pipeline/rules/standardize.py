@@ -48,12 +48,17 @@ def company_case(text: str) -> str:
     return " ".join(out)
 
 
+#: Names that are also "missing value" words; written so next to a normally cased other name they are kept as given
+#: (handed case 13: the surnames ``NA``, ``None``, ``null`` must stay names; their casing is the writer's).
+PLACEHOLDER_NAMES = frozenset({"na", "n/a", "nan", "none", "null", "nil"})
+
+
 def _case_name(value: str, other: str) -> str:
-    """ALL-CAPS / all-lower -> title case, except a short value (<= 4 letters) next to a mixed-case other name: a
-    surname like ``NA`` or ``null`` written as given (handed case 13) is kept."""
+    """ALL-CAPS / all-lower -> title case (``ANN`` -> ``Ann``), except a placeholder-like surname (``NA``, ``null``)
+    next to a normally cased other name, which is kept as given (handed case 13)."""
     if not needs_casing(value):
         return value
-    if sum(c.isalpha() for c in value) <= 4 and other and not needs_casing(other) and any(c.isalpha() for c in other):
+    if value.casefold() in PLACEHOLDER_NAMES and other and not needs_casing(other):
         return value
     return title_case_name(value)
 

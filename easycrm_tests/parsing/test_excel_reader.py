@@ -190,3 +190,15 @@ def test_single_column_company_list_is_a_lookup_not_leads(tmp_path):
     assert [(s.name, s.status, s.reason) for s in parsed.sheets] == [
         ("Leads", "leads", None), ("Companies", "skipped", "single-column lookup"), ("Emails only", "leads", None)]
     assert [r.row_id for r in parsed.rows] == ["0:2", "2:2"]
+
+
+def test_contact_lines_with_an_address_below_the_leads_are_footers_not_leads(tmp_path):
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["First Name", "Last Name", "Email"])
+    ws.append(["Ann", "Lee", "ann@example.com"])
+    ws.append(["Questions? sales-ops@example.com"])
+    ws.append(["Prepared by", "ops.team@example.com"])
+    parsed = read_file(_save(wb, tmp_path / "footer_email.xlsx"))
+    assert [r.row_number for r in parsed.rows] == [2]
+    assert [(q.row_number, q.reason) for q in parsed.quarantine] == [(3, "footer/summary row"), (4, "footer/summary row")]

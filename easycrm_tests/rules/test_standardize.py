@@ -68,7 +68,9 @@ def test_name_casing_rules():
     lead = _one([("First Name", "Jean"), ("Last Name", "DUPONT")])
     assert lead.fields["lastName"] == "Dupont"
     lead = _one([("First Name", "Wei"), ("Last Name", "NG")])
-    assert lead.fields["lastName"] == "NG"
+    assert lead.fields["lastName"] == "Ng"  # ALL CAPS is re-cased (cases/README); only NA/null-like names are kept
+    lead = _one([("First Name", "ANN"), ("Last Name", "Abbott")])
+    assert lead.fields["firstName"] == "Ann"
     lead = _one([("First Name", "McKenzie"), ("Last Name", "de Vries")])
     assert (lead.fields["firstName"], lead.fields["lastName"]) == ("McKenzie", "de Vries")
 
