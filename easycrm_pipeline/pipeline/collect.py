@@ -6,6 +6,7 @@ plus our LLM and quarantine counts.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -92,6 +93,42 @@ def open_store(settings: Settings):
     return store
 
 
+def _raw_key(raw) -> str:
+    return json.dumps(raw or {}, sort_keys=True, ensure_ascii=False)
+
+
+def drop_reimported_emailless(store, source_file: str, leads: list) -> tuple[list, int]:
+    """Leads without an email whose raw row this same file already stored are not created again.
+
+    The seeds' rule "no email -> always a new lead" holds between files; re-dropping the same file must still
+    change nothing, so an email-less row is matched to an email-less lead of the same ``sourceFile`` with the same
+    raw row (each stored lead matches at most one incoming row, so a file's repeated rows stay repeated).
+
+    Returns:
+        (the leads to upsert, the number recognized as already stored).
+    """
+    from collections import Counter
+
+    from easycrm_pipeline.store.base import LeadQuery
+
+    if not any(lead.email is None for lead in leads):
+        return leads, 0
+    stored = list(
+        store.iter_leads(LeadQuery(source_file=source_file), columns=["email", "sourceFile", "rawRow"])
+    )  # read it all before any write: a write while the read is open fails
+    known = Counter(_raw_key(r.get("rawRow")) for r in stored if r.get("sourceFile") == source_file and not r.get("email"))
+    kept, skipped = [], 0
+    for lead in leads:
+        if lead.email is None:
+            key = _raw_key(lead.raw)
+            if known[key] > 0:
+                known[key] -= 1
+                skipped += 1
+                continue
+        kept.append(lead)
+    return kept, skipped
+
+
 #: Quarantined rows listed in a file's error report (the full list is in the ``quarantine`` table).
 QUARANTINE_PREVIEW_ROWS = 20
 
@@ -162,6 +199,7 @@ def collect_file(
     dedupe_ms = (time.perf_counter() - dedupe_started) * 1000
     quarantine = list(summary.quarantine) + [q for r in ordered for q in r.quarantine] + copy_quarantine
 
+    unique, already_stored = drop_reimported_emailless(store, summary.file_name, unique)
     upsert = store.upsert_file(
         unique,
         source_file=summary.file_name,
@@ -182,7 +220,7 @@ def collect_file(
         rows_read=summary.rows_read,
         leads_created=upsert.created,
         leads_updated=upsert.updated,
-        leads_unchanged=upsert.unchanged,
+        leads_unchanged=upsert.unchanged + already_stored,
         duplicates_resolved=sum(len(r.merged_row_ids) for r in resolutions),
         quarantined=len(quarantine),
         batches=summary.batches,

@@ -215,3 +215,18 @@ def test_auto_mode_sends_only_rows_the_rules_cannot_settle(isolated_env, monkeyp
     assert ids == [["0:3"]]
     assert json.loads(out)["files"][0]["leads_created"] == 3
     assert db_rows(tmp, "select firstName, lastName from leads where email = 'bo@example.com'")[0] == ("Bo", "Berg")
+
+
+def test_reingest_does_not_duplicate_rows_without_an_email(isolated_env, capsys):
+    tmp = isolated_env
+    path = tmp / "noemail.csv"
+    path.write_text(
+        "First Name,Last Name,Email\nAnn,Lee,ann@example.com\nBo,Berg,\nCy,Dunn,not-an-email\nBo,Berg,\n",
+        encoding="utf-8",
+    )
+    assert run_cli(capsys, "ingest", str(path), "--json")[0] == 0
+    assert db_rows(tmp, "select count(*) from leads")[0][0] == 4  # no email -> always a new lead (seeds)
+    code, out, _ = run_cli(capsys, "ingest", str(path), "--json")
+    stats = json.loads(out)["files"][0]
+    assert code == 0 and (stats["leads_created"], stats["leads_unchanged"]) == (0, 4)
+    assert db_rows(tmp, "select count(*) from leads")[0][0] == 4
