@@ -11,8 +11,9 @@ def _cmd_undo(args) -> int:
     from easycrm_pipeline.pipeline.undo import UndoRefused, undo_file
     from easycrm_pipeline.store import get_store
 
+    file = args.file.rstrip("/").rsplit("/", 1)[-1]  # a path as given to `easycrm ingest`: leads keep the base name
     try:
-        result = undo_file(get_store(get_settings()), args.file, force=args.force, dry_run=args.dry_run)
+        result = undo_file(get_store(get_settings()), file, force=args.force, dry_run=args.dry_run)
     except UndoRefused as exc:
         for lead in exc.leads:
             print(f"  {lead['email'] or lead['leadId']}: {lead['action']} by {lead['changedBy']}", file=sys.stderr)

@@ -55,16 +55,18 @@ def seed_status(dagster_status: str) -> str:
 
 
 def _find_runs(instance, file: str | None, limit: int):
-    """Run records, newest first: the runs of ``file`` (partition key, or base name of a longer partition key), or
-    the latest ``ingest_job`` runs."""
+    """Run records, newest first: the runs of ``file`` (partition key, a path whose base name is the key, or the base
+    name of a longer partition key), or the latest ``ingest_job`` runs."""
     import dagster as dg
 
     if file:
         records = list(instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/partition": file}), limit=limit))
         if records:
             return records
-        # the file may be known by a longer partition key (inbox sub folder, s3://bucket/prefix/...)
-        keys = [k for k in instance.get_dynamic_partitions("lead_files") if k.rsplit("/", 1)[-1] == file]
+        # the file may be known by a longer partition key (inbox sub folder, s3://bucket/prefix/...), or be given
+        # as the path that was passed to `easycrm ingest` (whose partition key is the base name)
+        name = file.rstrip("/").rsplit("/", 1)[-1]
+        keys = [k for k in instance.get_dynamic_partitions("lead_files") if k.rsplit("/", 1)[-1] == name]
         out = []
         for key in keys:
             out += instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/partition": key}), limit=limit)
