@@ -143,6 +143,10 @@ def header_score(cells: list[str]) -> tuple[int, int]:
     return len(key_roles), known
 
 
+#: A bare "Title" header: the job title unless a more specific job-title column exists (then a salutation).
+BARE_TITLE_HEADERS = frozenset({"title", "titel", "titre", "título", "titulo"})
+
+
 @dataclass(frozen=True)
 class HeaderMap:
     """Which column feeds which lead field.
@@ -241,6 +245,14 @@ def map_headers(headers: list[str]) -> HeaderMap:
     secondary = set(email_idx[1:]) | set(phone_all[1:])
     for i in email_idx + phone_all:
         labels[i] = clean_text(headers[i]).lower() or ("email" if roles[i] == "email" else "phone")
+
+    # Outlook/Google exports have both "Title" (Dr., Mr.: a salutation) and "Job Title": the job title wins, the
+    # bare "Title" column goes to remarks like any unmapped column
+    title_idx = [i for i, r in enumerate(roles) if r == "title"]
+    bare = [i for i in title_idx if clean_text(headers[i]).strip().lower() in BARE_TITLE_HEADERS]
+    if len(title_idx) > 1 and 0 < len(bare) < len(title_idx):
+        for i in bare:
+            roles[i] = None
 
     final_roles: list[str | None] = []
     seen: set[str] = set()

@@ -80,3 +80,10 @@ def test_header_score_counts_key_fields_once():
 ])
 def test_export_style_headers(header, role):
     assert header_role(header) == role
+
+
+def test_outlook_title_and_job_title_the_job_title_wins():
+    hm = map_headers(["Title", "First Name", "Last Name", "Company", "Job Title", "E-mail Address"])
+    assert hm.roles == (None, "firstName", "lastName", "company", "title", "email")
+    assert 0 in hm.unmapped  # the salutation ("Dr.") goes to remarks as "Title: Dr."
+    assert map_headers(["Title", "First Name", "Email"]).roles[0] == "title"  # alone, "Title" is the job title
