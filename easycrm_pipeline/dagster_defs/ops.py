@@ -16,7 +16,7 @@ from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
 from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, markdown_table, open_store
 from easycrm_pipeline.pipeline.cache import open_cache
 from easycrm_pipeline.pipeline.planning import cache_entry, cache_key, plan_rows
-from easycrm_pipeline.pipeline.standardizer import dead_letter, deepseek_version, make_standardizer
+from easycrm_pipeline.pipeline.standardizer import add_usage, dead_letter, deepseek_version, make_standardizer
 
 #: Run tag carrying the file's location (absolute path or ``s3://bucket/key``), set by the sensors and the CLI.
 LOCATION_TAG = "easycrm/location"
@@ -171,6 +171,7 @@ def standardize_batch(context: dg.OpExecutionContext, batch: Batch, deepseek: De
             raise  # the op's RetryPolicy retries with exponential backoff and jitter
         context.log.error(f"{batch.mapping_key}: dead letter after {tries} tries: {exc}")
         result = dead_letter(batch, f"DeepSeek failed after {tries} tries: {exc}")
+        add_usage(result, getattr(exc, "usage", None), deepseek.options().price_table)
     if settings.llm_enabled and not result.failed:
         try:
             _remember(settings, batch, result, standardizer.version)

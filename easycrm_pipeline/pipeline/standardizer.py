@@ -109,7 +109,8 @@ class DeepSeekStandardizer:
         try:
             answer = self.client.standardize(rows)
         except DeepSeekBatchRejected as exc:
-            return dead_letter(batch, f"DeepSeek rejected the batch: {exc}", started)
+            result = dead_letter(batch, f"DeepSeek rejected the batch: {exc}", started)
+            return add_usage(result, getattr(exc, "usage", None), self.options.price_table or None)
         usage = answer.usage
         leads = []
         for row in rows:
@@ -139,6 +140,18 @@ def deepseek_version(settings: Settings) -> str:
     from easycrm_pipeline.rules import RULES_VERSION
 
     return f"{settings.deepseek_model}/{prompt_hash()}/{RULES_VERSION}"
+
+
+def add_usage(result: BatchResult, usage, price_table: dict | None = None) -> BatchResult:
+    """Count a DeepSeek ``Usage`` (calls, tokens, cost) into ``result`` — failed attempts are billed too."""
+    if usage is None:
+        return result
+    result.llm_calls += usage.calls
+    result.prompt_cache_hit_tokens += usage.prompt_cache_hit_tokens
+    result.prompt_cache_miss_tokens += usage.prompt_cache_miss_tokens
+    result.completion_tokens += usage.completion_tokens
+    result.cost_usd += usage.cost_usd(price_table)
+    return result
 
 
 def dead_letter(batch: Batch, reason: str, started: float | None = None) -> BatchResult:
