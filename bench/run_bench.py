@@ -547,9 +547,13 @@ class Bench:
         problem = check_files(result, len(files), group)
         timeline = None
         run_ids = [f["run_id"] for f in result["files"] if f.get("run_id")]
-        if run_ids:
-            with contextlib.suppress(Exception):
-                timeline = run_timeline(tmp / "dagster_home", run_ids)
+        with contextlib.suppress(Exception):
+            if not run_ids:  # killed at the cap: no outcomes printed, the instance still has the runs
+                import dagster as dg
+
+                instance = dg.DagsterInstance.from_config(str(tmp / "dagster_home"))
+                run_ids = [r.dagster_run.run_id for r in instance.get_run_records()]
+            timeline = run_timeline(tmp / "dagster_home", run_ids)
         detail = {"wall_s": round(result["seconds"], 2), "ideal_s": ideal, "tree_cpu_s": result["tree_cpu_s"],
                   "tree_procs": result["tree_procs"], "peak_rss_mb": result["peak_rss_mb"], "fake": stats, "problem": problem,
                   "llm_calls": sum(f.get("llm_calls") or 0 for f in result["files"]),
