@@ -31,6 +31,8 @@ class Settings:
         max_file_bytes: files larger than this are refused (``EASYCRM_MAX_FILE_MB``, default 100 MB).
         llm_mode: ``EASYCRM_LLM``: ``always`` (default with a key: every row goes to DeepSeek), ``auto`` (only
             rows the rules cannot settle), ``never`` (rules only; the only choice without a key).
+        merge: ``EASYCRM_MERGE``: ``replace`` (the seeds' rule: the file's values replace, even empty ones) or
+            ``fill-blank`` (an empty value never overwrites a stored one).
     """
 
     db_path: Path
@@ -46,6 +48,7 @@ class Settings:
     default_region: str | None
     max_file_bytes: int
     llm_mode: str
+    merge: str = "replace"
 
     @property
     def llm_enabled(self) -> bool:
@@ -78,6 +81,9 @@ def get_settings() -> Settings:
         raise ValueError(f"EASYCRM_STORE must be 'duckdb' or 'dynamodb', got {store!r}")
     region = os.environ.get("EASYCRM_DEFAULT_REGION", "").strip().upper() or None
     key = os.environ.get("DEEPSEEK_API_KEY") or None
+    merge = os.environ.get("EASYCRM_MERGE", "").strip() or "replace"
+    if merge not in ("replace", "fill-blank"):
+        raise ValueError(f"EASYCRM_MERGE must be 'replace' or 'fill-blank', got {merge!r}")
     llm_mode = os.environ.get("EASYCRM_LLM", "").strip().lower() or ("always" if key else "never")
     if llm_mode not in ("always", "auto", "never"):
         raise ValueError(f"EASYCRM_LLM must be 'always', 'auto' or 'never', got {llm_mode!r}")
@@ -95,4 +101,5 @@ def get_settings() -> Settings:
         default_region=region,
         max_file_bytes=_int_env("EASYCRM_MAX_FILE_MB", 100) * 1024 * 1024,
         llm_mode=llm_mode,
+        merge=merge,
     )

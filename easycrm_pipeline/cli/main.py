@@ -50,8 +50,12 @@ def _check_paths(paths: list[str]) -> list[Path]:
     resolved = []
     for raw in paths:
         path = Path(raw)
+        if path.is_dir():
+            raise UsageError(f"{raw}: is a folder; name the files (e.g. {raw.rstrip('/')}/*.csv)")
         if not path.is_file():
             raise UsageError(f"{raw}: no such file")
+        if path.stat().st_size == 0:
+            raise UsageError(f"{raw}: file is empty")
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             raise UsageError(f"{raw}: not a lead file (expected .csv, .xlsx, .xlsm or .xls)")
         resolved.append(path.resolve())
@@ -223,6 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point. Exit codes: 0 ok, 1 a run failed, 2 bad input."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        from easycrm_pipeline.config import get_settings
+
+        get_settings()  # a bad EASYCRM_* variable is one clear line before anything runs
+    except ValueError as exc:
+        print(f"easycrm {args.command}: {exc}", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except UsageError as exc:

@@ -3,7 +3,6 @@
 Thin glue over ``easycrm_pipeline.parsing`` / ``pipeline``: the ops only move data and write metadata.
 """
 
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -231,10 +230,7 @@ def collect_leads(
     """
     settings = get_settings()
     store = open_store(settings)
-    merge = os.environ.get("EASYCRM_MERGE", "replace")
-    if merge not in ("replace", "fill-blank"):
-        raise dg.Failure(description=f"EASYCRM_MERGE must be 'replace' or 'fill-blank', got {merge!r}")
-    stats = collect_file([settled, *results], summary, store, run_id=context.run_id, merge=merge)
+    stats = collect_file([settled, *results], summary, store, run_id=context.run_id, merge=settings.merge)
     context.log.info(
         f"{stats.file}: {stats.leads_created} created, {stats.leads_updated} updated, "
         f"{stats.leads_unchanged} unchanged, {stats.duplicates_resolved} duplicates resolved, "

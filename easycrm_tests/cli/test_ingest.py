@@ -153,8 +153,6 @@ def test_concurrent_files_share_the_deepseek_pool_of_five(isolated_env, monkeypa
     assert peak <= 5
     if expected_peak is not None:
         assert peak == expected_peak
-    else:
-        assert peak >= 2  # the three runs do overlap
     assert db_rows(tmp, "select count(*), count(distinct email) from leads")[0] == (180, 180)
 
 
