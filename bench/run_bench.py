@@ -811,7 +811,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"easycrm_pipeline imported from {easycrm_pipeline.__file__}, not from {CODE}")
     groups = select_groups(args.only)
     sizes = Sizes.quick() if args.quick else Sizes()
-    out = args.out or (WORK / "results_quick.json" if args.quick else
+    out = args.out.resolve() if args.out else (WORK / "results_quick.json" if args.quick else
                        WORK / "results_only.json" if args.only else RESULTS)
     bench = Bench(sizes, args.quick, args.budget)
     start_load = load_text()
