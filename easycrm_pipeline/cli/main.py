@@ -92,9 +92,14 @@ def ingest(paths: list[str]) -> list[dict]:
             "--partition", path.name, "--location", str(path), "--file-name", path.name,
         ]  # fmt: skip
         procs.append((path, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+    # Drain every run process's pipes at once: reading them one after the other lets a later run fill its 64 KB
+    # stderr pipe (Dagster's console log) and block until the earlier runs have ended - the runs would not overlap.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, len(procs))) as pool:
+        pipes = list(pool.map(lambda item: item[1].communicate(), procs))
     outcomes = []
-    for path, proc in procs:
-        out, err = proc.communicate()
+    for (path, proc), (out, err) in zip(procs, pipes):
         line = next((ln for ln in reversed(out.splitlines()) if ln.startswith("EASYCRM_RESULT ")), None)
         if line is None:
             tail = (err.strip().splitlines() or ["run process died"])[-1]
