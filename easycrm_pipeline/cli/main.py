@@ -128,7 +128,10 @@ def _cmd_ingest(args) -> int:
         _console().print(table)
     failed = [o for o in outcomes if o["status"] != "completed"]
     for o in failed:
-        print(f"easycrm ingest: {o['file']}: {o['error']}", file=sys.stderr)
+        reason = str(o["error"])
+        if not reason.startswith(f"{o['file']}: "):
+            reason = f"{o['file']}: {reason}"
+        print(f"easycrm ingest: {reason}", file=sys.stderr)
     return 1 if failed else 0
 
 

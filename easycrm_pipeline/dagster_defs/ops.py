@@ -84,7 +84,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
             path = _fetch(location, workdir)
             parsed = read_file(path, file_name=file_name, max_bytes=settings.max_file_bytes)
         except FileRejected as exc:
-            raise dg.Failure(description=str(exc), allow_retries=False) from exc  # the run names the file
+            raise dg.Failure(description=f"{file_name}: {exc}", allow_retries=False) from exc
         except FileNotFoundError as exc:
             raise dg.Failure(description=f"{file_name}: file not found at {location}", allow_retries=False) from exc
     if settings.llm_enabled:
