@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DAGSTER_HOME_DIR := $(abspath data/dagster_home)
 
-.PHONY: run test dev bench install clean
+.PHONY: run test test-scale dev bench install clean
 
 install: $(STAMP)
 
@@ -22,6 +22,11 @@ run: $(STAMP)
 ## make test: the whole pytest suite
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## make test-scale: the ingest job on PostgreSQL + Redis + two Celery workers + DynamoDB (moto), all started and
+## stopped by the script (installs postgresql/redis-server with apt-get and the `scale` extra when missing)
+test-scale: $(STAMP)
+	bash scale/run_test_scale.sh
 
 ## make dev: Dagster UI + daemon (sensors on) with DAGSTER_HOME=data/dagster_home
 dev: $(STAMP)

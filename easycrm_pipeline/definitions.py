@@ -31,11 +31,22 @@ def _features() -> dict[str, list]:
 
 
 def _resources() -> dict:
-    from dagster_aws.s3 import S3Resource
+    """``s3`` for the S3 sensor, ``deepseek``; with ``EASYCRM_IO_S3_BUCKET`` set, step outputs (the batches between
+    parse_file, standardize_batch and collect_leads) are pickled to that bucket instead of ``$DAGSTER_HOME/storage``, so
+    steps can run on machines that share no disk (Celery workers, Kubernetes pods; deploy/README.md)."""
+    import os
+
+    from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
     from easycrm_pipeline.dagster_defs.resources import deepseek_resource_from_env
 
-    return {"s3": S3Resource(), "deepseek": deepseek_resource_from_env()}
+    resources: dict = {"s3": S3Resource(), "deepseek": deepseek_resource_from_env()}
+    bucket = os.environ.get("EASYCRM_IO_S3_BUCKET")
+    if bucket:
+        resources["io_manager"] = S3PickleIOManager(
+            s3_resource=S3Resource(), s3_bucket=bucket, s3_prefix=os.environ.get("EASYCRM_IO_S3_PREFIX") or "dagster-io"
+        )
+    return resources
 
 
 _extra = _features()

@@ -1,25 +1,138 @@
 """The ingest job (the one the sensors launch and ``easycrm ingest`` runs) and its run config.
 
-Executor: multiprocess with forkserver and ``max_concurrent`` = the pool size when DeepSeek is on, so one run keeps
-the pool full without waiting on the pool's slow re-check (DESIGN.md section 6); in-process for the offline rules,
-where a batch takes milliseconds and a process per step would cost more than the work.
+Executor (``EASYCRM_EXECUTOR``):
+
+* unset / ``local`` (default): multiprocess with forkserver and ``max_concurrent`` = the pool size when DeepSeek is
+  on, so one run keeps the pool full without waiting on the pool's slow re-check (DESIGN.md section 6); in-process
+  for the offline rules, where a batch takes milliseconds and a process per step would cost more than the work.
+* ``celery``: every step is a Celery task (``dagster-celery``, broker ``EASYCRM_CELERY_BROKER``, results
+  ``EASYCRM_CELERY_BACKEND``) run by ``dagster-celery worker`` processes, on this machine or others; the run process
+  only orchestrates. The ``deepseek`` pool is still claimed by the run in the instance's storage before a step is
+  submitted, so the limit holds across every worker (see deploy/README.md).
+* ``k8s``: every step is a Kubernetes Job (``dagster-k8s``; image and namespace from the K8sRunLauncher or from
+  ``EASYCRM_K8S_IMAGE`` / ``EASYCRM_K8S_NAMESPACE``).
+
+The job's executor accepts all of these (``ingest_executor``), so one job definition serves every deployment and the
+choice is run config only; ``dagster-celery`` / ``dagster-k8s`` are imported only when chosen (extra ``scale``).
 """
+import os
+
 import dagster as dg
 
 from easycrm_pipeline.dagster_defs.assets import leads
 
 #: Concurrent DeepSeek calls allowed across all runs (the ``deepseek`` pool limit; seeds: "Concurrency: 5").
 DEEPSEEK_POOL_LIMIT = 5
+#: ``EASYCRM_EXECUTOR`` values.
+EXECUTORS = ("local", "celery", "k8s")
+
+
+def _optional_schema(module: str, attr: str) -> dg.Field:
+    """The config schema of an optional executor, or a permissive one when its package is not installed (the run
+    then fails at executor creation with an install hint, never at definition load)."""
+    try:
+        executor_def = getattr(__import__(module, fromlist=[attr]), attr)
+    except ImportError:
+        return dg.Field(dg.Permissive(), is_required=False, default_value={})
+    return dg.Field(executor_def.config_schema.config_type, is_required=False)
+
+
+_LOCAL_FIELDS = dg.multi_or_in_process_executor.config_schema.config_type.fields
+
+
+def _requirements(config) -> list:
+    return [] if "in_process" in config else dg.multiple_process_executor_requirements()
+
+
+@dg.executor(
+    name="easycrm_executor",
+    config_schema=dg.Field(
+        dg.Selector(
+            {
+                "multiprocess": _LOCAL_FIELDS["multiprocess"],
+                "in_process": _LOCAL_FIELDS["in_process"],
+                "celery": _optional_schema("dagster_celery", "celery_executor"),
+                "k8s": _optional_schema("dagster_k8s", "k8s_job_executor"),
+            }
+        ),
+        default_value={"multiprocess": {}},
+    ),
+    requirements=_requirements,
+)
+def ingest_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
+    """Dagster's default executor (``multiprocess`` / ``in_process``), or ``celery`` / ``k8s`` chosen by run config."""
+    (mode, config), = init_context.executor_config.items()
+    if mode == "celery":
+        delegate = _import_executor("dagster_celery", "celery_executor", mode)
+    elif mode == "k8s":
+        delegate = _import_executor("dagster_k8s", "k8s_job_executor", mode)
+    else:
+        delegate, config = dg.multi_or_in_process_executor, {mode: config}
+    return delegate.executor_creation_fn(
+        dg.InitExecutorContext(
+            job=init_context.job, executor_def=delegate, executor_config=config, instance=init_context.instance
+        )
+    )
+
+
+def _import_executor(module: str, attr: str, mode: str) -> dg.ExecutorDefinition:
+    try:
+        return getattr(__import__(module, fromlist=[attr]), attr)
+    except ImportError as exc:
+        raise dg.DagsterInvariantViolationError(
+            f"EASYCRM_EXECUTOR={mode} needs {module.replace('_', '-')}: pip install 'easycrm_pipeline[scale]'"
+        ) from exc
+
 
 ingest_job = dg.define_asset_job(
     name="ingest_job",
     selection=dg.AssetSelection.assets(leads),
     description="Parse a dropped lead file, standardize it batch by batch, upsert the leads.",
+    executor_def=ingest_executor,
 )
 
 
+def executor_name() -> str:
+    """``EASYCRM_EXECUTOR``: ``local`` (default), ``celery`` or ``k8s``.
+
+    Raises:
+        ValueError: any other value.
+    """
+    name = os.environ.get("EASYCRM_EXECUTOR", "").strip().lower() or "local"
+    if name not in EXECUTORS:
+        raise ValueError(f"EASYCRM_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {name!r}")
+    return name
+
+
 def execution_config(llm_enabled: bool) -> dict:
-    """Run config ``execution`` section: multiprocess/forkserver for DeepSeek, in-process for the rules."""
+    """Run config ``execution`` section for ``EASYCRM_EXECUTOR``.
+
+    ``local``: multiprocess/forkserver for DeepSeek, in-process for the rules. ``celery``: broker and result backend
+    are read from ``EASYCRM_CELERY_BROKER`` / ``EASYCRM_CELERY_BACKEND`` where the run and the steps execute
+    (``{"env": ...}``: the URLs, which may carry a password, are never stored in the run's config). ``k8s``: the
+    K8sRunLauncher's image/namespace, or ``EASYCRM_K8S_IMAGE`` / ``EASYCRM_K8S_NAMESPACE`` when set.
+    """
+    name = executor_name()
+    if name == "celery":
+        return {
+            "execution": {
+                "config": {
+                    "celery": {
+                        "broker": {"env": "EASYCRM_CELERY_BROKER"},
+                        "backend": {"env": "EASYCRM_CELERY_BACKEND"},
+                        # One task at a time per worker process: a prefetched step would wait behind a slow one.
+                        "config_source": {"worker_prefetch_multiplier": 1, "task_acks_late": True},
+                    }
+                }
+            }
+        }
+    if name == "k8s":
+        k8s: dict = {"max_concurrent": DEEPSEEK_POOL_LIMIT}
+        if os.environ.get("EASYCRM_K8S_IMAGE"):
+            k8s["job_image"] = {"env": "EASYCRM_K8S_IMAGE"}
+        if os.environ.get("EASYCRM_K8S_NAMESPACE"):
+            k8s["job_namespace"] = {"env": "EASYCRM_K8S_NAMESPACE"}
+        return {"execution": {"config": {"k8s": k8s}}}
     if not llm_enabled:
         return {"execution": {"config": {"in_process": {}}}}
     return {

@@ -1,0 +1,57 @@
+"""EASYCRM_EXECUTOR picks where the ingest job's steps run; unset, nothing changes (deploy/README.md)."""
+import dagster as dg
+import pytest
+from dagster._core.system_config.objects import ResolvedRunConfig
+
+from easycrm_pipeline.dagster_defs.jobs import execution_config, executor_name, ingest_executor
+from easycrm_pipeline.definitions import get_ingest_job
+
+
+@pytest.fixture
+def celery_env(monkeypatch):
+    monkeypatch.setenv("EASYCRM_CELERY_BROKER", "redis://:secret@127.0.0.1:6379/0")
+    monkeypatch.setenv("EASYCRM_CELERY_BACKEND", "redis://:secret@127.0.0.1:6379/1")
+
+
+def test_default_executor_is_unchanged(monkeypatch):
+    monkeypatch.delenv("EASYCRM_EXECUTOR", raising=False)
+    assert executor_name() == "local"
+    assert get_ingest_job().executor_def is ingest_executor
+    assert "multiprocess" in execution_config(True)["execution"]["config"]
+    assert execution_config(False) == {"execution": {"config": {"in_process": {}}}}
+
+
+@pytest.mark.parametrize("name", ["local", "celery", "k8s"])
+@pytest.mark.parametrize("llm", [True, False])
+def test_every_choice_is_valid_run_config_for_the_job(monkeypatch, celery_env, name, llm):
+    monkeypatch.setenv("EASYCRM_EXECUTOR", name)
+    run_config = execution_config(llm)
+    ResolvedRunConfig.build(get_ingest_job(), run_config)  # raises DagsterInvalidConfigError otherwise
+    mode = next(iter(run_config["execution"]["config"]))
+    assert mode == {"local": "multiprocess" if llm else "in_process"}.get(name, name)
+
+
+def test_celery_urls_stay_out_of_the_run_config(monkeypatch, celery_env):
+    monkeypatch.setenv("EASYCRM_EXECUTOR", "celery")
+    celery = execution_config(True)["execution"]["config"]["celery"]
+    assert celery["broker"] == {"env": "EASYCRM_CELERY_BROKER"}
+    assert "secret" not in repr(celery)
+
+
+def test_unknown_executor_is_refused(monkeypatch):
+    monkeypatch.setenv("EASYCRM_EXECUTOR", "spark")
+    with pytest.raises(ValueError, match="EASYCRM_EXECUTOR"):
+        execution_config(True)
+
+
+def test_default_choices_are_handed_to_dagsters_own_executor(monkeypatch):
+    """The wrapper builds Dagster's own executor for ``in_process`` / ``multiprocess`` (same behaviour as before)."""
+    monkeypatch.delenv("EASYCRM_EXECUTOR", raising=False)
+    job = get_ingest_job()
+    executor = ingest_executor.executor_creation_fn(
+        dg.InitExecutorContext(job=dg.reconstructable(get_ingest_job), executor_def=ingest_executor,
+                               executor_config={"in_process": {"retries": {"enabled": {}}}},
+                               instance=dg.DagsterInstance.ephemeral())
+    )
+    assert type(executor).__name__ == "InProcessExecutor"
+    assert job.executor_def.name == "easycrm_executor"
