@@ -17,22 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-#: The seeds' export columns, in order.
-EXPORT_COLUMNS: tuple[str, ...] = (
-    "leadId",
-    "firstName",
-    "lastName",
-    "title",
-    "company",
-    "email",
-    "phone",
-    "remarks",
-    "sourceFile",
-    "sourceWorksheet",
-    "sourceRow",
-    "createdAt",
-    "updatedAt",
-)
+from easycrm_pipeline.store.base import LEAD_COLUMNS
+
+#: The seeds' export columns, in order: the lead columns without the internal ones.
+EXPORT_COLUMNS: tuple[str, ...] = tuple(c for c in LEAD_COLUMNS if c not in ("sourceRowId", "rawRow", "standardizer"))
 
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
 FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
