@@ -150,6 +150,7 @@ def write_restandardized(
     tags={"easycrm/kind": "maintenance"},
 )
 def restandardize_job():
+    """plan (stale leads -> batches) -> restandardize_batch (mapped, pool ``deepseek``) -> write through upsert."""
     plan, batches = plan_restandardize_op()
     write_restandardized(plan, batches.map(restandardize_batch).collect())
 

@@ -44,7 +44,9 @@ class Standardizer(Protocol):
 
     version: str
 
-    def standardize(self, batch: Batch) -> BatchResult: ...
+    def standardize(self, batch: Batch) -> BatchResult:
+        """One ``BatchResult`` for ``batch`` (leads in the batch's row order, quarantine, usage)."""
+        ...
 
 
 class RulesStandardizer:
