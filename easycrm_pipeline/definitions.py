@@ -1,30 +1,21 @@
 """The Dagster code location: ``workspace.yaml`` and ``make dev`` load ``easycrm_pipeline.definitions``.
 
 Besides the ingest path (assets ``lead_files`` -> ``leads``, ``ingest_job``, the two drop-zone sensors), feature
-modules under ``dagster_defs`` contribute lists named ``assets``, ``asset_checks``, ``jobs``, ``schedules`` and
-``sensors`` (see ``FEATURE_MODULES``).
+modules under ``dagster_defs`` (checks, reports, maintenance, admin) contribute lists named ``assets``,
+``asset_checks``, ``jobs``, ``schedules`` and ``sensors``.
 """
-import importlib
-
 import dagster as dg
 
+from easycrm_pipeline.dagster_defs import admin, checks, maintenance, reports
 from easycrm_pipeline.dagster_defs.assets import lead_files_source, leads
 from easycrm_pipeline.dagster_defs.jobs import ingest_job
 from easycrm_pipeline.dagster_defs.sensors import inbox_sensor, s3_sensor
 
-#: Modules under ``easycrm_pipeline.dagster_defs`` that add definitions (each optional).
-FEATURE_MODULES = ("checks", "reports", "maintenance", "admin")
-
 
 def _features() -> dict[str, list]:
+    """The definitions the feature modules list (``assets``, ``asset_checks``, ``jobs``, ``schedules``, ``sensors``)."""
     found: dict[str, list] = {"assets": [], "asset_checks": [], "jobs": [], "schedules": [], "sensors": []}
-    for name in FEATURE_MODULES:
-        try:
-            module = importlib.import_module(f"easycrm_pipeline.dagster_defs.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"easycrm_pipeline.dagster_defs.{name}":
-                raise
-            continue
+    for module in (checks, reports, maintenance, admin):
         for kind in found:
             found[kind].extend(getattr(module, kind, []))
     return found

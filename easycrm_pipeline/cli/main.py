@@ -26,8 +26,6 @@ INGEST_COLUMNS = (
     ("seconds", "seconds"),
 )
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".xlsm", ".xls")
-#: Modules under ``easycrm_pipeline.cli`` that register more subcommands (each has ``add_subcommands(sub)``).
-EXTRA_COMMAND_MODULES = ("runs", "readers", "admin")
 
 
 class UsageError(Exception):
@@ -218,15 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_leads)
 
-    import importlib
+    from easycrm_pipeline.cli import admin, readers, runs
 
-    for name in EXTRA_COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"easycrm_pipeline.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"easycrm_pipeline.cli.{name}":
-                raise
-            continue
+    for module in (runs, readers, admin):
         module.add_subcommands(sub)
     return parser
 

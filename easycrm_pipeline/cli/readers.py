@@ -1,5 +1,5 @@
 """``easycrm export``, ``easycrm ask`` and ``easycrm restandardize`` (registered by ``cli.main`` through
-``EXTRA_COMMAND_MODULES``).
+``build_parser``).
 
 * ``export OUT.csv [filters]``: the leads matching the same filters as ``easycrm leads`` as a CSV (UTF-8 with BOM,
   the seeds' columns, formula-injection-safe, streamed); ``--json`` prints ``{"path", "rows"}``.

@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 
 import duckdb
 
+from easycrm_pipeline.store.duckdb_store import transaction
+
 CACHE_DDL = """
 CREATE TABLE IF NOT EXISTS standardize_cache (
     "key" VARCHAR PRIMARY KEY,
@@ -52,13 +54,12 @@ class DuckDBCache:
         data = [(k, json.dumps(v, ensure_ascii=False), now) for k, v in entries.items()]
         with self.store.write_connection() as con:
             con.execute(CACHE_DDL)
-            con.execute("BEGIN")
-            con.executemany(
-                'INSERT INTO standardize_cache ("key", "entry", "at") VALUES (?, ?, ?) '
-                'ON CONFLICT ("key") DO UPDATE SET "entry" = excluded."entry", "at" = excluded."at"',
-                data,
-            )
-            con.execute("COMMIT")
+            with transaction(con):
+                con.executemany(
+                    'INSERT INTO standardize_cache ("key", "entry", "at") VALUES (?, ?, ?) '
+                    'ON CONFLICT ("key") DO UPDATE SET "entry" = excluded."entry", "at" = excluded."at"',
+                    data,
+                )
         return len(data)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from easycrm_pipeline.models import LEAD_FIELDS
+from easycrm_pipeline.store.duckdb_store import transaction
 
 UNDOABLE = ("lead_created", "lead_updated")
 
@@ -121,8 +122,7 @@ def undo_file(store, file: str, *, force: bool = False, dry_run: bool = False, u
             return result
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         details = json.dumps({"undoOfRun": run_id})
-        con.execute("BEGIN")
-        try:
+        with transaction(con):
             for _seq, action, lead_id, email, fields_json, prev_file, prev_updated, extra in changes:
                 current = con.execute(
                     'SELECT * FROM leads WHERE "leadId" = ?', [lead_id]
@@ -147,10 +147,6 @@ def undo_file(store, file: str, *, force: bool = False, dry_run: bool = False, u
                 con.execute(f'UPDATE leads SET {assignments} WHERE "leadId" = ?', [*sets.values(), lead_id])
                 reverted = {f: {"before": v["after"], "after": v["before"]} for f, v in changed.items()}
                 _audit(con, now, "lead_restored", email, lead_id, file, prev_file, reverted, details, undo_run_id)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
     return result
 
 

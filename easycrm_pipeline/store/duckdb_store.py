@@ -170,6 +170,21 @@ def _reads_held() -> dict[str, int]:
     return held
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``BEGIN`` ... ``COMMIT`` on ``con``; any exception (a kill included) rolls back and is re-raised."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        raise
+
+
 def _is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
 
@@ -415,37 +430,30 @@ class DuckDBStore(LeadStore):
             stats.lock_wait_ms = round(waited * 1000, 1)
             con.register("incoming_df", incoming)
             con.register("dups_df", dups)
-            con.execute("BEGIN TRANSACTION")
             try:
-                det = self._stage(con, merge)
-                stats.duplicate_detection_ms = round(det * 1000, 1)
-                created, updated, unchanged = con.execute(
-                    """
-                    SELECT count(*) FILTER (WHERE old_id IS NULL),
-                           count(*) FILTER (WHERE old_id IS NOT NULL AND changed),
-                           count(*) FILTER (WHERE old_id IS NOT NULL AND NOT changed)
-                    FROM stage
-                    """
-                ).fetchone()
-                self._apply(con, source_file=source_file, run_id=run_id, now=now)
-                if len(dups):
-                    con.execute(
+                with transaction(con):
+                    det = self._stage(con, merge)
+                    stats.duplicate_detection_ms = round(det * 1000, 1)
+                    created, updated, unchanged = con.execute(
                         """
-                        INSERT INTO lead_changes ("changeId", "at", "action", "email", "leadId", "newSourceFile",
-                                                  "batchId", "runId", "rowId", "details")
-                        SELECT uuid()::VARCHAR, ?, 'batch_duplicate_resolved', d.email, l."leadId", ?,
-                               d."batchId", ?, d."keptRowId", d.details::JSON
-                        FROM dups_df d LEFT JOIN leads l ON d.email IS NOT NULL AND l.email = d.email
-                        """,
-                        [now, source_file, run_id],
-                    )
-                con.execute("COMMIT")
-            except BaseException:
-                try:
-                    con.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass
-                raise
+                        SELECT count(*) FILTER (WHERE old_id IS NULL),
+                               count(*) FILTER (WHERE old_id IS NOT NULL AND changed),
+                               count(*) FILTER (WHERE old_id IS NOT NULL AND NOT changed)
+                        FROM stage
+                        """
+                    ).fetchone()
+                    self._apply(con, source_file=source_file, run_id=run_id, now=now)
+                    if len(dups):
+                        con.execute(
+                            """
+                            INSERT INTO lead_changes ("changeId", "at", "action", "email", "leadId", "newSourceFile",
+                                                      "batchId", "runId", "rowId", "details")
+                            SELECT uuid()::VARCHAR, ?, 'batch_duplicate_resolved', d.email, l."leadId", ?,
+                                   d."batchId", ?, d."keptRowId", d.details::JSON
+                            FROM dups_df d LEFT JOIN leads l ON d.email IS NOT NULL AND l.email = d.email
+                            """,
+                            [now, source_file, run_id],
+                        )
             finally:
                 con.unregister("incoming_df")
                 con.unregister("dups_df")
@@ -581,23 +589,16 @@ class DuckDBStore(LeadStore):
         with self._write_connection() as (con, _):
             con.register("q_df", df)
             try:
-                con.execute("BEGIN TRANSACTION")
-                con.execute(
-                    """
-                    INSERT INTO quarantine ("sourceFile", "sheet", "row", "reason", "rawRow", "runId", "at")
-                    SELECT ?, CAST(sheet AS VARCHAR), CAST("row" AS INTEGER), CAST(reason AS VARCHAR),
-                           CAST("rawRow" AS JSON), ?, ?
-                    FROM q_df
-                    """,
-                    [source_file, run_id, now],
-                )
-                con.execute("COMMIT")
-            except BaseException:
-                try:
-                    con.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass
-                raise
+                with transaction(con):
+                    con.execute(
+                        """
+                        INSERT INTO quarantine ("sourceFile", "sheet", "row", "reason", "rawRow", "runId", "at")
+                        SELECT ?, CAST(sheet AS VARCHAR), CAST("row" AS INTEGER), CAST(reason AS VARCHAR),
+                               CAST("rawRow" AS JSON), ?, ?
+                        FROM q_df
+                        """,
+                        [source_file, run_id, now],
+                    )
             finally:
                 con.unregister("q_df")
         return len(rows)
