@@ -2,9 +2,12 @@
 
 Executor (``EASYCRM_EXECUTOR``):
 
-* unset / ``local`` (default): multiprocess with forkserver and ``max_concurrent`` = the pool size when DeepSeek is
-  on, so one run keeps the pool full without waiting on the pool's slow re-check (DESIGN.md section 6); in-process
-  for the offline rules, where a batch takes milliseconds and a process per step would cost more than the work.
+* unset / ``local`` (default): with DeepSeek on, the steps run in threads of the run process
+  (``threaded_executor``), at most the pool size at once, so one run keeps the pool full without waiting on the
+  pool's slow re-check and without a process start per 10-lead step (DESIGN.md section 6); in-process for the
+  offline rules, where a batch takes milliseconds.
+* ``multiprocess``: Dagster's multiprocess executor (forkserver, ``max_concurrent`` = the pool size): every step in
+  its own process, for steps that must be isolated from each other.
 * ``celery``: every step is a Celery task (``dagster-celery``, broker ``EASYCRM_CELERY_BROKER``, results
   ``EASYCRM_CELERY_BACKEND``) run by ``dagster-celery worker`` processes, on this machine or others; the run process
   only orchestrates. The ``deepseek`` pool is still claimed by the run in the instance's storage before a step is
@@ -20,11 +23,12 @@ import os
 import dagster as dg
 
 from easycrm_pipeline.dagster_defs.assets import leads
+from easycrm_pipeline.dagster_defs.threaded_executor import make_threaded_executor, threads_config_schema
 
 #: Concurrent DeepSeek calls allowed across all runs (the ``deepseek`` pool limit; seeds: "Concurrency: 5").
 DEEPSEEK_POOL_LIMIT = 5
 #: ``EASYCRM_EXECUTOR`` values.
-EXECUTORS = ("local", "celery", "k8s")
+EXECUTORS = ("local", "multiprocess", "celery", "k8s")
 
 
 def _optional_schema(module: str, attr: str) -> dg.Field:
@@ -41,7 +45,7 @@ _LOCAL_FIELDS = dg.multi_or_in_process_executor.config_schema.config_type.fields
 
 
 def _requirements(config) -> list:
-    return [] if "in_process" in config else dg.multiple_process_executor_requirements()
+    return [] if ("in_process" in config or "threads" in config) else dg.multiple_process_executor_requirements()
 
 
 @dg.executor(
@@ -51,6 +55,7 @@ def _requirements(config) -> list:
             {
                 "multiprocess": _LOCAL_FIELDS["multiprocess"],
                 "in_process": _LOCAL_FIELDS["in_process"],
+                "threads": threads_config_schema(),
                 "celery": _optional_schema("dagster_celery", "celery_executor"),
                 "k8s": _optional_schema("dagster_k8s", "k8s_job_executor"),
             }
@@ -60,8 +65,11 @@ def _requirements(config) -> list:
     requirements=_requirements,
 )
 def ingest_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
-    """Dagster's default executor (``multiprocess`` / ``in_process``), or ``celery`` / ``k8s`` chosen by run config."""
+    """Steps in ``threads`` of the run process, Dagster's default executor (``multiprocess`` / ``in_process``), or
+    ``celery`` / ``k8s``, chosen by run config."""
     (mode, config), = init_context.executor_config.items()
+    if mode == "threads":
+        return make_threaded_executor(init_context, config or {})
     if mode == "celery":
         delegate = _import_executor("dagster_celery", "celery_executor", mode)
     elif mode == "k8s":
@@ -93,7 +101,7 @@ ingest_job = dg.define_asset_job(
 
 
 def executor_name() -> str:
-    """``EASYCRM_EXECUTOR``: ``local`` (default), ``celery`` or ``k8s``.
+    """``EASYCRM_EXECUTOR``: ``local`` (default), ``multiprocess``, ``celery`` or ``k8s``.
 
     Raises:
         ValueError: any other value.
@@ -107,8 +115,8 @@ def executor_name() -> str:
 def execution_config(llm_enabled: bool) -> dict:
     """Run config ``execution`` section for ``EASYCRM_EXECUTOR``.
 
-    ``local``: multiprocess/forkserver for DeepSeek, in-process for the rules. ``celery``: broker and result backend
-    are read from ``EASYCRM_CELERY_BROKER`` / ``EASYCRM_CELERY_BACKEND`` where the run and the steps execute
+    ``local``: threads for DeepSeek, in-process for the rules. ``multiprocess``: forkserver processes for DeepSeek.
+    ``celery``: broker and result backend are read from ``EASYCRM_CELERY_BROKER`` / ``EASYCRM_CELERY_BACKEND`` where the run and the steps execute
     (``{"env": ...}``: the URLs, which may carry a password, are never stored in the run's config). ``k8s``: the
     K8sRunLauncher's image/namespace, or ``EASYCRM_K8S_IMAGE`` / ``EASYCRM_K8S_NAMESPACE`` when set.
     """
@@ -135,6 +143,8 @@ def execution_config(llm_enabled: bool) -> dict:
         return {"execution": {"config": {"k8s": k8s}}}
     if not llm_enabled:
         return {"execution": {"config": {"in_process": {}}}}
+    if name == "local":
+        return {"execution": {"config": {"threads": {"max_concurrent": DEEPSEEK_POOL_LIMIT}}}}
     return {
         "execution": {
             "config": {

@@ -32,8 +32,11 @@ def test_project_instance_limits_the_deepseek_pool_to_five():
     assert instance.run_retries_enabled and not instance.run_retries_retry_on_asset_or_op_failure
 
 
-def test_execution_config_keeps_one_run_within_the_pool():
+def test_execution_config_keeps_one_run_within_the_pool(monkeypatch):
+    monkeypatch.delenv("EASYCRM_EXECUTOR", raising=False)
+    assert execution_config(True)["execution"]["config"]["threads"]["max_concurrent"] == 5
+    assert execution_config(False) == {"execution": {"config": {"in_process": {}}}}
+    monkeypatch.setenv("EASYCRM_EXECUTOR", "multiprocess")
     multi = execution_config(True)["execution"]["config"]["multiprocess"]
     assert multi["max_concurrent"] == 5
     assert "forkserver" in multi["start_method"]
-    assert execution_config(False) == {"execution": {"config": {"in_process": {}}}}

@@ -17,18 +17,21 @@ def test_default_executor_is_unchanged(monkeypatch):
     monkeypatch.delenv("EASYCRM_EXECUTOR", raising=False)
     assert executor_name() == "local"
     assert get_ingest_job().executor_def is ingest_executor
-    assert "multiprocess" in execution_config(True)["execution"]["config"]
+    assert execution_config(True) == {"execution": {"config": {"threads": {"max_concurrent": 5}}}}
     assert execution_config(False) == {"execution": {"config": {"in_process": {}}}}
 
 
-@pytest.mark.parametrize("name", ["local", "celery", "k8s"])
+@pytest.mark.parametrize("name", ["local", "multiprocess", "celery", "k8s"])
 @pytest.mark.parametrize("llm", [True, False])
 def test_every_choice_is_valid_run_config_for_the_job(monkeypatch, celery_env, name, llm):
     monkeypatch.setenv("EASYCRM_EXECUTOR", name)
     run_config = execution_config(llm)
     ResolvedRunConfig.build(get_ingest_job(), run_config)  # raises DagsterInvalidConfigError otherwise
     mode = next(iter(run_config["execution"]["config"]))
-    assert mode == {"local": "multiprocess" if llm else "in_process"}.get(name, name)
+    expected = {"local": "threads", "multiprocess": "multiprocess"}.get(name, name) if llm else name
+    if name in ("local", "multiprocess") and not llm:
+        expected = "in_process"
+    assert mode == expected
 
 
 def test_celery_urls_stay_out_of_the_run_config(monkeypatch, celery_env):
