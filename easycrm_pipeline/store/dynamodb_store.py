@@ -11,9 +11,13 @@ Tables (created only by :meth:`DynamoDBStore.init`, never as a side effect of a 
     * ``pk = "EMAIL#<email>"``, ``sk = "EMAIL"``, ``leadId``: the email-uniqueness item. A lead with an email is
       created in one ``TransactWriteItems`` with a ``attribute_not_exists(pk)`` put of this item, which closes the
       race between two processes creating the same email (the GSI alone is eventually consistent and can't).
-    * ``pk = "CHANGE#<sourceFile>"``, ``sk = "<at>#<n>"``: audit rows (same attributes as DuckDB's
-      ``lead_changes``; ``fieldsChanged``/``details`` as JSON strings).
+    * ``pk = "CHANGE#<newSourceFile>"``, ``sk = "<at>#<n>#<random>"``: audit rows (same attributes as DuckDB's
+      ``lead_changes``; ``fieldsChanged``/``details`` as JSON strings; an update's ``details`` holds the rest of its
+      before-image: ``sourceWorksheet``, ``sourceRow``, ``sourceRowId``, ``rawRow``, ``standardizer``). An undo's
+      ``lead_deleted`` rows have no ``newSourceFile``: partition ``CHANGE#``.
     * ``pk = "QUARANTINE#<sourceFile>"``, ``pk = "IMPORT#<sourceFile>"``: quarantine rows and file imports.
+    * ``pk = "UNDO#<sourceFile>"``, ``sk = "RUN#<runId>"``: the import ``runId`` of that file was undone
+      (:meth:`DynamoDBStore.undo_import`).
 
 Atomicity differs from DuckDB: DynamoDB transactions hold at most 100 items, so a file is written in transactions
 of up to 33 leads, each lead together with its uniqueness item and its audit row. A crash mid-file leaves the leads
