@@ -75,7 +75,8 @@ def test_undo_restores_updates_exactly_and_deletes_creations(store):
     undo_rows = {c["action"]: c for c in store.changes() if c.get("runId") == "u1"}
     assert sorted(undo_rows) == ["lead_deleted", "lead_restored"]
     restored, deleted = undo_rows["lead_restored"], undo_rows["lead_deleted"]
-    assert (restored["email"], restored["previousSourceFile"], restored["newSourceFile"]) == ("a@x.com", "b.csv", "a.csv")
+    assert (restored["email"], restored["previousSourceFile"], restored["newSourceFile"]) == (
+        "a@x.com", "b.csv", "a.csv")
     assert restored["fieldsChanged"] == {"firstName": {"before": "F5", "after": "F2"},
                                          "title": {"before": "Chair", "after": "CEO"}}
     assert (deleted["email"], deleted["previousSourceFile"], deleted["newSourceFile"]) == ("c@x.com", "b.csv", None)
