@@ -79,6 +79,41 @@ class StoreLockTimeout(StoreError, TimeoutError):
     """The store could not be locked within the timeout (another process kept it busy)."""
 
 
+class UndoRefused(Exception):
+    """An undo cannot go ahead; ``str()`` is the one-line reason, ``leads`` the conflicting leads (if any).
+
+    Attributes:
+        leads: ``[{"leadId", "email", "changedBy", "action"}]``: the leads a later import changed (``changedBy``
+            is that change's ``newSourceFile``, ``action`` its audit action), sorted by email; empty when the
+            reason is something else (nothing to undo, a store without undo).
+    """
+
+    def __init__(self, reason: str, leads: list[dict] | None = None):
+        super().__init__(reason)
+        self.leads = leads or []
+
+
+@dataclass
+class UndoResult:
+    """What an undo did (or would do with ``dry_run``).
+
+    Attributes:
+        file / run_id: the import that was reverted (``sourceFile`` name, the ``runId`` of its audit rows).
+        deleted: leads the import had created, now deleted.
+        restored: leads the import had updated, now back to their before-image.
+        conflicts: leads a later import changed too (shape of :attr:`UndoRefused.leads`); non-empty only when the
+            undo went ahead with ``force``.
+        dry_run: nothing was written.
+    """
+
+    file: str
+    run_id: str | None
+    deleted: int = 0
+    restored: int = 0
+    conflicts: list[dict] = field(default_factory=list)
+    dry_run: bool = False
+
+
 def normalize_email(email: str | None) -> str | None:
     """The dedupe key of an email (seeds' ``normalize_email``): trimmed, lower-case; ``None`` when there is none.
 
@@ -398,6 +433,42 @@ class LeadStore(abc.ABC):
             NotImplementedError: the back end does not support it (the default).
         """
         raise NotImplementedError(f"{type(self).__name__} cannot update standardizer versions yet")
+
+    def undo_import(
+        self, file: str, *, force: bool = False, dry_run: bool = False, undo_run_id: str | None = None
+    ) -> UndoResult:
+        """Revert the latest not-yet-undone import of ``file``, from its ``lead_changes`` audit rows.
+
+        Semantics (both back ends):
+
+        * the import is the latest run (``runId``) whose ``lead_created``/``lead_updated`` rows have
+          ``newSourceFile == file`` and that was not undone yet;
+        * leads it created are deleted (audit ``lead_deleted``: the deleted values as ``before``); their email is
+          free again;
+        * leads it updated get their before-image back: the changed fields, ``sourceFile``, ``updatedAt``,
+          ``sourceWorksheet``, ``sourceRow``, ``sourceRowId``, ``rawRow`` and ``standardizer`` (audit
+          ``lead_restored``, ``fieldsChanged`` with before/after swapped); ``leadId``, ``email`` and ``createdAt``
+          never changed;
+        * every undo audit row has ``runId = undo_run_id``, ``previousSourceFile = file`` and
+          ``details = {"undoOfRun": <the reverted runId>, ...}``;
+        * when another run changed one of those leads after this import (``lead_updated``, ``lead_deleted``,
+          ``lead_restored``), nothing is written and :class:`UndoRefused` lists them, unless ``force``.
+
+        Args:
+            file: the ``sourceFile`` name of the import (base name, as stored).
+            force: revert even the leads a later import changed (the later values of the fields this import had
+                changed are lost).
+            dry_run: compute and return the result, write nothing.
+            undo_run_id: written as ``runId`` of the undo's audit rows (e.g. the Dagster run of the undo job).
+
+        Returns:
+            :class:`UndoResult`.
+
+        Raises:
+            UndoRefused: no import of ``file`` left to undo, conflicts without ``force``, or a back end without
+                undo (this default).
+        """
+        raise UndoRefused(f"undo is not available on {type(self).__name__}")
 
 
 def _jsonable(value: Any) -> Any:

@@ -47,6 +47,8 @@ from easycrm_pipeline.store.base import (
     LeadStore,
     StoreError,
     StoreLockTimeout,
+    UndoRefused,
+    UndoResult,
     UpsertStats,
     clean_value,
     last_wins,
@@ -834,5 +836,117 @@ class DuckDBStore(LeadStore):
             finally:
                 con.unregister("ids_df")
         return int(before)
+
+    # ------------------------------------------------------------------ undo (issue 4)
+
+    def undo_import(
+        self, file: str, *, force: bool = False, dry_run: bool = False, undo_run_id: str | None = None
+    ) -> UndoResult:
+        """Revert the latest not-yet-undone import of ``file`` (semantics: :meth:`LeadStore.undo_import`), in ONE
+        transaction under the exclusive store lock, so the conflict check and the writes see the same table.
+
+        An update's before-image comes from its audit row: ``fieldsChanged`` (the changed fields),
+        ``previousSourceFile``, ``previousUpdatedAt`` and ``details`` (``sourceWorksheet``, ``sourceRow``,
+        ``sourceRowId``, ``rawRow``, ``standardizer``). An import counts as undone once an undo audit row names it
+        in ``details.undoOfRun``.
+
+        Raises:
+            UndoRefused: no import of ``file`` left to undo, or conflicts without ``force``.
+            StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
+        """
+        with self.write_connection() as con:
+            run_id = _latest_undoable_run(con, file)
+            if run_id is None:
+                raise UndoRefused(f"no import of {file!r} left to undo")
+            changes = con.execute(
+                """SELECT "seq", "action", "leadId", "email", "fieldsChanged", "previousSourceFile",
+                          "previousUpdatedAt", "details"
+                   FROM lead_changes WHERE "runId" IS NOT DISTINCT FROM ? AND "newSourceFile" = ?
+                     AND "action" IN ('lead_created', 'lead_updated')
+                   ORDER BY "seq" DESC""",
+                [run_id, file],
+            ).fetchall()
+            first_seq = min(c[0] for c in changes)
+            conflicts = [
+                {"leadId": lead_id, "email": email, "changedBy": by, "action": action}
+                for lead_id, email, by, action in con.execute(
+                    """SELECT DISTINCT c."leadId", c."email", c."newSourceFile", c."action" FROM lead_changes c
+                       WHERE c."seq" > ? AND c."runId" IS DISTINCT FROM ?
+                         AND c."action" IN ('lead_updated', 'lead_deleted', 'lead_restored')
+                         AND c."leadId" IN (SELECT "leadId" FROM lead_changes WHERE "runId" IS NOT DISTINCT FROM ?
+                                            AND "newSourceFile" = ? AND "action" IN ('lead_created', 'lead_updated'))
+                       ORDER BY 2""",
+                    [first_seq, run_id, run_id, file],
+                ).fetchall()
+            ]
+            result = UndoResult(file=file, run_id=run_id, conflicts=conflicts, dry_run=dry_run)
+            if conflicts and not force:
+                raise UndoRefused(
+                    f"{len(conflicts)} lead(s) of {file!r} were changed by a later import; use --force to undo anyway",
+                    conflicts,
+                )
+            result.deleted = sum(1 for c in changes if c[1] == "lead_created")
+            result.restored = sum(1 for c in changes if c[1] == "lead_updated")
+            if dry_run:
+                return result
+            now = utc_now()
+            details = json.dumps({"undoOfRun": run_id})
+            with transaction(con):
+                for _seq, action, lead_id, email, fields_json, prev_file, prev_updated, extra in changes:
+                    current = con.execute('SELECT * FROM leads WHERE "leadId" = ?', [lead_id]).fetchone()
+                    if current is None:
+                        continue
+                    cols = [d[0] for d in con.description]
+                    now_row = dict(zip(cols, current))
+                    if action == "lead_created":
+                        before = {f: {"before": now_row.get(f), "after": None} for f in LEAD_FIELDS if now_row.get(f)}
+                        con.execute('DELETE FROM leads WHERE "leadId" = ?', [lead_id])
+                        _undo_audit(con, now, "lead_deleted", email, lead_id, file, None, before, details, undo_run_id)
+                        continue
+                    changed = json.loads(fields_json) if fields_json else {}
+                    sets = {f: v["before"] for f, v in changed.items() if f in LEAD_FIELDS and f != "email"}
+                    sets["sourceFile"] = prev_file
+                    sets["updatedAt"] = prev_updated
+                    for key, value in (json.loads(extra) if extra else {}).items():
+                        if key in ("sourceWorksheet", "sourceRow", "sourceRowId", "rawRow", "standardizer"):
+                            sets[key] = json.dumps(value) if key == "rawRow" and value is not None else value
+                    assignments = ", ".join(f'"{k}" = ?' for k in sets)
+                    con.execute(f'UPDATE leads SET {assignments} WHERE "leadId" = ?', [*sets.values(), lead_id])
+                    reverted = {f: {"before": v["after"], "after": v["before"]} for f, v in changed.items()}
+                    _undo_audit(con, now, "lead_restored", email, lead_id, file, prev_file, reverted, details,
+                                undo_run_id)
+        return result
+
+
+def _latest_undoable_run(con: duckdb.DuckDBPyConnection, file: str) -> str | None:
+    """The ``runId`` of the latest import of ``file`` no undo row names in ``details.undoOfRun`` (None: none)."""
+    undone = {
+        r[0]
+        for r in con.execute(
+            """SELECT DISTINCT json_extract_string("details", '$.undoOfRun') FROM lead_changes
+               WHERE "action" IN ('lead_deleted', 'lead_restored') AND "details" IS NOT NULL"""
+        ).fetchall()
+    }
+    rows = con.execute(
+        """SELECT "runId", max("seq") AS last FROM lead_changes
+           WHERE "newSourceFile" = ? AND "action" IN ('lead_created', 'lead_updated')
+           GROUP BY "runId" ORDER BY last DESC""",
+        [file],
+    ).fetchall()
+    for run_id, _ in rows:
+        if run_id not in undone:
+            return run_id
+    return None
+
+
+def _undo_audit(con, now, action, email, lead_id, file, new_file, fields, details, undo_run_id) -> None:
+    """One undo audit row (``lead_deleted``/``lead_restored``) inside the caller's transaction."""
+    con.execute(
+        """INSERT INTO lead_changes ("changeId", "at", "action", "email", "leadId", "previousSourceFile",
+                                     "newSourceFile", "fieldsChanged", "runId", "details")
+           VALUES (CAST(uuid() AS VARCHAR), ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [now, action, email, lead_id, file, new_file, json.dumps(fields, default=str), undo_run_id, details],
+    )
+
 
 __all__ = ["DuckDBStore", "StoreError", "StoreLockTimeout", "utc_now", "iso_utc"]

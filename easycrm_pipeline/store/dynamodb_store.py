@@ -11,9 +11,13 @@ Tables (created only by :meth:`DynamoDBStore.init`, never as a side effect of a 
     * ``pk = "EMAIL#<email>"``, ``sk = "EMAIL"``, ``leadId``: the email-uniqueness item. A lead with an email is
       created in one ``TransactWriteItems`` with a ``attribute_not_exists(pk)`` put of this item, which closes the
       race between two processes creating the same email (the GSI alone is eventually consistent and can't).
-    * ``pk = "CHANGE#<sourceFile>"``, ``sk = "<at>#<n>"``: audit rows (same attributes as DuckDB's
-      ``lead_changes``; ``fieldsChanged``/``details`` as JSON strings).
+    * ``pk = "CHANGE#<newSourceFile>"``, ``sk = "<at>#<n>#<random>"``: audit rows (same attributes as DuckDB's
+      ``lead_changes``; ``fieldsChanged``/``details`` as JSON strings; an update's ``details`` holds the rest of its
+      before-image: ``sourceWorksheet``, ``sourceRow``, ``sourceRowId``, ``rawRow``, ``standardizer``). An undo's
+      ``lead_deleted`` rows have no ``newSourceFile``: partition ``CHANGE#``.
     * ``pk = "QUARANTINE#<sourceFile>"``, ``pk = "IMPORT#<sourceFile>"``: quarantine rows and file imports.
+    * ``pk = "UNDO#<sourceFile>"``, ``sk = "RUN#<runId>"``: the import ``runId`` of that file was undone
+      (:meth:`DynamoDBStore.undo_import`).
 
 Atomicity differs from DuckDB: DynamoDB transactions hold at most 100 items, so a file is written in transactions
 of up to 33 leads, each lead together with its uniqueness item and its audit row. A crash mid-file leaves the leads
@@ -48,6 +52,8 @@ from easycrm_pipeline.store.base import (
     LeadQuery,
     LeadStore,
     StoreError,
+    UndoRefused,
+    UndoResult,
     UpsertStats,
     clean_value,
     last_wins,
@@ -61,6 +67,12 @@ _CHANGE_KEYS = ("changeId", "at", "action", "email", "leadId", "previousSourceFi
                 "fieldsChanged", "batchId", "runId", "rowId", "previousUpdatedAt", "details")
 _QUARANTINE_KEYS = ("sourceFile", "sheet", "row", "reason", "rawRow", "runId", "at")
 _LEADS_PER_TRANSACTION = 33  # 3 items per created lead, 100 items per TransactWriteItems
+_MAX_TRANSACTION_ITEMS = 100
+#: Lead attributes an update's audit row keeps in ``details`` besides ``fieldsChanged`` (undo restores them).
+_BEFORE_IMAGE_EXTRAS = ("sourceWorksheet", "sourceRow", "sourceRowId", "rawRow", "standardizer")
+_UNDOABLE = ("lead_created", "lead_updated")
+_UNDO_ACTIONS = ("lead_deleted", "lead_restored")
+_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored")
 
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
@@ -352,6 +364,9 @@ class DynamoDBStore(LeadStore):
             leadId=item["leadId"], previousSourceFile=old.get("sourceFile") if old else None,
             newSourceFile=source_file, fieldsChanged=json.dumps(changed, ensure_ascii=False), batchId=batch,
             runId=run_id, rowId=lead.row_id, previousUpdatedAt=old.get("updatedAt") if old else None,
+            # the rest of the before-image (as DuckDB's ``details``), so ``easycrm undo`` restores an update exactly
+            details=None if old is None else json.dumps(
+                {k: old.get(k) for k in _BEFORE_IMAGE_EXTRAS}, ensure_ascii=False),
         )
         items: list[dict] = []
         if old is None:
@@ -546,6 +561,252 @@ class DynamoDBStore(LeadStore):
         """Recorded imports (oldest first): ``sourceFile``, ``runId``, ``at``, ``stats``."""
         return [{k: r.get(k) for k in ("sourceFile", "runId", "at", "stats")}
                 for r in self._meta_rows("IMPORT#", source_file)]
+
+    # ------------------------------------------------------------------ undo (issue 4)
+
+    def undo_import(
+        self, file: str, *, force: bool = False, dry_run: bool = False, undo_run_id: str | None = None
+    ) -> UndoResult:
+        """Revert the latest not-yet-undone import of ``file`` (semantics: :meth:`LeadStore.undo_import
+        <easycrm_pipeline.store.base.LeadStore.undo_import>`, the same as the DuckDB store's).
+
+        How (the audit rows live in ``<table>-meta``):
+
+        1. the import: the latest ``runId`` among the ``lead_created``/``lead_updated`` rows of partition
+           ``CHANGE#<file>`` without an undo marker (``pk = "UNDO#<file>"``, ``sk = "RUN#<runId>"``);
+        2. its leads are read (consistent ``BatchGetItem``), THEN the audit rows written since the import are
+           scanned: every write the lead read saw has its audit row in the scan (lead and audit row are written in
+           one transaction), so no later change is missed;
+        3. a later change of one of its leads by another run (``lead_updated``/``lead_deleted``/``lead_restored``
+           after this import's first change of that lead) is a conflict: :class:`UndoRefused` lists them unless
+           ``force``; a lead whose stored ``updatedAt``/``sourceFile`` is not what this import wrote, without such an
+           audit row, is a conflict too (``action = "changed_without_audit"``);
+        4. per lead, ONE conditional write (the before-image ``Put``, or ``Delete`` of a created lead together with
+           its ``EMAIL#`` uniqueness item, conditioned on still pointing at this lead) plus its audit rows, in
+           ``TransactWriteItems`` of at most 100 items; each lead write is conditioned on the ``rev``, ``updatedAt``
+           and ``sourceFile`` read in step 2, so a lead changed between the check and the write is never silently
+           overwritten: the transaction is cancelled and everything is recomputed from step 1 (which then sees the
+           change and refuses, unless ``force``), up to ``max_attempts`` times;
+        5. the undo marker is put (``attribute_not_exists``) in the last transaction.
+
+        Atomicity: an import of more than ~30 leads is undone in several transactions. If the undo is interrupted
+        (or a race makes the recomputation refuse) part-way, the leads already reverted stay reverted, each with its
+        audit rows (``details.undoOfChange`` names the reverted audit row); the import is not marked undone, so
+        ``easycrm undo FILE`` again finishes THE SAME import and skips what was already reverted.
+
+        Undo audit rows: partition ``CHANGE#<newSourceFile>`` (``lead_restored``: the restored ``sourceFile``;
+        ``lead_deleted``: ``newSourceFile`` is null, partition ``CHANGE#``), ``details = {"undoOfRun",
+        "undoOfChange"}``. Restored leads get ``rev + 1`` (``rev`` is not part of the before-image).
+
+        Raises:
+            UndoRefused: no import of ``file`` left to undo (also when the tables do not exist), or conflicts
+                without ``force``.
+            StoreError: the writes kept losing races with concurrent writers ``max_attempts`` times.
+            botocore.exceptions.ClientError: DynamoDB failed.
+        """
+        committed = {"deleted": 0, "restored": 0}
+        overridden: dict[tuple, dict] = {}
+        run_id = None
+        for attempt in range(self.max_attempts):
+            plan = self._undo_plan(file)
+            run_id = plan["run_id"]
+            if plan["conflicts"] and not force:
+                raise UndoRefused(
+                    f"{len(plan['conflicts'])} lead(s) of {file!r} were changed by a later import; use --force to "
+                    f"undo anyway",
+                    plan["conflicts"],
+                )
+            for c in plan["conflicts"]:
+                overridden.setdefault(tuple(c.values()), c)
+            if dry_run:
+                return UndoResult(file=file, run_id=run_id, conflicts=plan["conflicts"], dry_run=True,
+                                  deleted=sum(w["deleted"] for w in plan["writes"]),
+                                  restored=sum(w["restored"] for w in plan["writes"]))
+            now = _iso_now()
+            counter = iter(range(1, 10**9))
+            transactions: list[tuple[list[dict], list[dict]]] = [([], [])]  # (items, writes)
+            for write in plan["writes"]:
+                items = self._undo_items(write, file=file, run_id=run_id, undo_run_id=undo_run_id, now=now,
+                                         counter=counter)
+                if len(transactions[-1][0]) + len(items) > _MAX_TRANSACTION_ITEMS - 1:  # 1 left for the marker
+                    transactions.append(([], []))
+                transactions[-1][0].extend(items)
+                transactions[-1][1].append(write)
+            transactions[-1][0].append({"Put": {
+                "TableName": self.meta_table,
+                "Item": _to_item({"pk": f"UNDO#{file}", "sk": _undo_marker_sk(run_id), "runId": run_id,
+                                  "undoRunId": undo_run_id, "at": now}),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }})
+            try:
+                for items, writes in transactions:
+                    self.client.transact_write_items(TransactItems=items)
+                    committed["deleted"] += sum(w["deleted"] for w in writes)
+                    committed["restored"] += sum(w["restored"] for w in writes)
+            except ClientError as exc:
+                if not _lost_race(exc):
+                    raise
+                time.sleep(min(0.02 * (attempt + 1), 0.5))
+                continue
+            return UndoResult(file=file, run_id=run_id, conflicts=list(overridden.values()), **committed)
+        raise StoreError(f"undo of {file!r} (run {run_id}) kept conflicting with concurrent writers after "
+                         f"{self.max_attempts} attempts")
+
+    def _undo_plan(self, file: str) -> dict:
+        """What undoing the latest not-yet-undone import of ``file`` has to write (steps 1-3 of
+        :meth:`undo_import`), nothing written.
+
+        Returns:
+            ``{"run_id", "conflicts": [...], "writes": [...]}``; each write is ``{"lead": current lead item (plain
+            values), "changes": this import's not-yet-reverted audit rows of the lead, newest first, "deleted",
+            "restored"}``.
+
+        Raises:
+            UndoRefused: nothing left to undo.
+        """
+        try:
+            done = {r["sk"] for r in self._query_pk(f"UNDO#{file}")}
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            raise UndoRefused(f"no import of {file!r} left to undo (the store has no tables: run "
+                              f"`easycrm init-store`)") from exc
+        own = [r for r in self._query_pk(f"CHANGE#{file}") if r.get("action") in _UNDOABLE]
+        last: dict[str | None, str] = {}
+        for r in own:
+            last[r.get("runId")] = max(last.get(r.get("runId"), ""), r["sk"])
+        runs = [run for run in sorted(last, key=last.__getitem__, reverse=True) if _undo_marker_sk(run) not in done]
+        if not runs:
+            raise UndoRefused(f"no import of {file!r} left to undo")
+        run_id = runs[0]
+        changes = sorted((r for r in own if r.get("runId") == run_id), key=lambda r: r["sk"], reverse=True)
+        lead_ids = list(dict.fromkeys(c["leadId"] for c in changes if c.get("leadId")))
+        # the leads BEFORE the audit scan: a write seen here has its audit row in the scan (same transaction)
+        current = {x["leadId"]: x for x in (_from_item(i) for i in self._batch_get(
+            self.table, [_to_item({"leadId": lid}) for lid in lead_ids]))}
+        since = min(c["at"] for c in changes)
+        later = self._scan(self.meta_table, FilterExpression="begins_with(pk, :p) AND #at >= :t",
+                           ExpressionAttributeNames={"#at": "at"},
+                           ExpressionAttributeValues={":p": {"S": "CHANGE#"}, ":t": {"S": since}})
+        mine = {c["changeId"] for c in changes}
+        reverted = {
+            (r.get("details") or {}).get("undoOfChange")
+            for r in later
+            if r.get("action") in _UNDO_ACTIONS and isinstance(r.get("details"), dict)
+        } & mine
+        pending: dict[str, list[dict]] = {}
+        for c in changes:
+            if c["changeId"] not in reverted and c.get("leadId"):
+                pending.setdefault(c["leadId"], []).append(c)
+        first_sk = {lid: min(c["sk"] for c in cs) for lid, cs in pending.items()}
+        conflicts: dict[tuple, dict] = {}
+        for r in later:
+            lid = r.get("leadId")
+            if (r.get("action") not in _LATER_CHANGE_ACTIONS or lid not in first_sk or r["sk"] <= first_sk[lid]
+                    or r.get("runId") == run_id
+                    or (isinstance(r.get("details"), dict) and r["details"].get("undoOfChange") in mine)):
+                continue
+            c = {"leadId": lid, "email": r.get("email"), "changedBy": r.get("newSourceFile"), "action": r["action"]}
+            conflicts.setdefault(tuple(c.values()), c)
+        audited = {c["leadId"] for c in conflicts.values()}
+        writes = []
+        for lid, cs in pending.items():
+            lead = current.get(lid)
+            if lead is None:  # already gone (deleted by a forced undo of an earlier import): nothing to revert
+                continue
+            if lid not in audited and (lead.get("updatedAt") != cs[0]["at"] or lead.get("sourceFile") != file):
+                c = {"leadId": lid, "email": lead.get("email"), "changedBy": lead.get("sourceFile"),
+                     "action": "changed_without_audit"}
+                conflicts.setdefault(tuple(c.values()), c)
+            deleted = int(any(c["action"] == "lead_created" for c in cs))
+            writes.append({"lead": lead, "changes": cs, "deleted": deleted,
+                           "restored": sum(1 for c in cs if c["action"] == "lead_updated")})
+        ordered = sorted(conflicts.values(), key=lambda c: (c["email"] is None, c["email"] or "", c["leadId"] or "",
+                                                           c["changedBy"] or "", c["action"]))
+        return {"run_id": run_id, "conflicts": ordered, "writes": writes}
+
+    def _undo_items(self, write: dict, *, file: str, run_id: str | None, undo_run_id: str | None, now: str,
+                    counter: Iterator[int]) -> list[dict]:
+        """The transaction items reverting one lead: its conditional ``Put`` (before-image) or ``Delete`` (+ the
+        ``EMAIL#`` item), and one audit row per reverted change (newest change first, as DuckDB writes them)."""
+        lead = write["lead"]
+        lead_id = lead["leadId"]
+        image = dict(lead)
+        audits: list[dict] = []
+        delete = False
+        for change in write["changes"]:
+            details = json.dumps({"undoOfRun": run_id, "undoOfChange": change["changeId"]})
+            if change["action"] == "lead_created":
+                before = {f: {"before": image.get(f), "after": None} for f in LEAD_FIELDS if image.get(f)}
+                audits.append(self._change_item(
+                    source_file="", now=now, n=next(counter), action="lead_deleted", email=change.get("email"),
+                    leadId=lead_id, previousSourceFile=file, fieldsChanged=json.dumps(before, ensure_ascii=False),
+                    runId=undo_run_id, details=details))
+                delete = True
+                break  # a lead's creation is its import's earliest change of it
+            changed = change.get("fieldsChanged") or {}
+            for f, v in changed.items():
+                if f in LEAD_FIELDS and f != "email":
+                    image[f] = v["before"]
+            image["sourceFile"] = change.get("previousSourceFile")
+            image["updatedAt"] = change.get("previousUpdatedAt")
+            extra = change.get("details")
+            for key in _BEFORE_IMAGE_EXTRAS:
+                if isinstance(extra, dict) and key in extra:
+                    image[key] = extra[key]
+            swapped = {f: {"before": v["after"], "after": v["before"]} for f, v in changed.items()}
+            audits.append(self._change_item(
+                source_file=change.get("previousSourceFile") or "", now=now, n=next(counter),
+                action="lead_restored", email=change.get("email"), leadId=lead_id, previousSourceFile=file,
+                newSourceFile=change.get("previousSourceFile"),
+                fieldsChanged=json.dumps(swapped, ensure_ascii=False), runId=undo_run_id, details=details))
+        # the lead as read, unchanged since: same rev, updatedAt and sourceFile
+        names = {"#rev": "rev", "#u": "updatedAt", "#sf": "sourceFile", "#id": "leadId"}
+        values: dict[str, dict] = {}
+        conds = ["attribute_exists(#id)"]
+        for placeholder, attr in (("rev", "rev"), ("u", "updatedAt"), ("sf", "sourceFile")):
+            if lead.get(attr) is None:
+                conds.append(f"attribute_not_exists(#{placeholder})")
+            else:
+                conds.append(f"#{placeholder} = :{placeholder}")
+                values[f":{placeholder}"] = _ser.serialize(lead[attr])
+        condition = {"ConditionExpression": " AND ".join(conds), "ExpressionAttributeNames": names}
+        if values:
+            condition["ExpressionAttributeValues"] = values
+        items: list[dict] = []
+        if delete:
+            items.append({"Delete": {"TableName": self.table, "Key": _to_item({"leadId": lead_id}), **condition}})
+            if lead.get("email"):
+                items.append({"Delete": {
+                    "TableName": self.meta_table, "Key": _to_item({"pk": f"EMAIL#{lead['email']}", "sk": "EMAIL"}),
+                    "ConditionExpression": "attribute_not_exists(pk) OR leadId = :id",
+                    "ExpressionAttributeValues": {":id": {"S": lead_id}},
+                }})
+        else:
+            if isinstance(image.get("rawRow"), (dict, list)):
+                image["rawRow"] = json.dumps(image["rawRow"], ensure_ascii=False)
+            image["rev"] = (lead.get("rev") or 0) + 1
+            items.append({"Put": {"TableName": self.table, "Item": _to_item(image), **condition}})
+        for audit in audits:
+            items.append({"Put": {"TableName": self.meta_table, "Item": audit}})
+        return items
+
+
+def _lost_race(exc: ClientError) -> bool:
+    """True when a ``TransactWriteItems`` failed only because of other writers (a condition no longer held, or a
+    concurrent transaction on the same item), not because the request itself is wrong."""
+    code = exc.response["Error"]["Code"]
+    if code == "TransactionConflictException":
+        return True
+    if code != "TransactionCanceledException":
+        return False
+    reasons = exc.response.get("CancellationReasons") or []
+    return all(r.get("Code") in (None, "None", "ConditionalCheckFailed", "TransactionConflict") for r in reasons)
+
+
+def _undo_marker_sk(run_id: str | None) -> str:
+    """The sort key of an import's undo marker (``pk = "UNDO#<file>"``); a run without id gets ``"NORUN"``."""
+    return "NORUN" if run_id is None else f"RUN#{run_id}"
 
 
 def _matches(row: dict, q: LeadQuery) -> bool:

@@ -1,12 +1,19 @@
-"""``easycrm undo``: an import's creations deleted, its updates restored to the exact before-image, conflicts refused."""
+"""``easycrm undo``: an import's creations deleted, its updates restored to the exact before-image, conflicts refused.
+
+Every test runs on both stores: DuckDB, and DynamoDB on a moto server in SERVER mode on loopback (the CLI and the
+Dagster job reach it through ``EASYCRM_STORE=dynamodb`` + ``AWS_ENDPOINT_URL``)."""
 import json
 
 import pytest
+from boto3.dynamodb.types import TypeDeserializer
 
 from easycrm_pipeline.cli.main import main
 from easycrm_pipeline.models import LEAD_FIELDS, StandardLead
 from easycrm_pipeline.pipeline.undo import UndoRefused, undo_file
+from easycrm_pipeline.store import get_store
+from easycrm_pipeline.store.base import LEAD_COLUMNS
 from easycrm_pipeline.store.duckdb_store import DuckDBStore
+from easycrm_tests.store.conftest import dynamo_endpoint, make_dynamodb_store  # noqa: F401
 
 
 def lead(n, email, title, sheet=None, raw_extra="x"):
@@ -18,45 +25,110 @@ def lead(n, email, title, sheet=None, raw_extra="x"):
     )  # fmt: skip
 
 
-@pytest.fixture
-def store(isolated_env):
-    s = DuckDBStore(isolated_env / "leads.duckdb")
-    s.init()
+@pytest.fixture(params=["duckdb", "dynamodb"])
+def store(request, isolated_env, monkeypatch):
+    """An initialized, empty store of each back end, also the one ``get_store()`` (CLI, Dagster job) builds."""
+    if request.param == "duckdb":
+        s = DuckDBStore(isolated_env / "leads.duckdb")
+        s.init()
+        return s
+    endpoint = request.getfixturevalue("dynamo_endpoint")
+    s = make_dynamodb_store(endpoint)
+    monkeypatch.setenv("EASYCRM_STORE", "dynamodb")
+    monkeypatch.setenv("EASYCRM_DYNAMODB_TABLE", s.table)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    assert get_store().table == s.table  # what the CLI and the undo job will open
     return s
 
 
+_deser = TypeDeserializer()
+
+
 def table(store):
-    with store.read_connection() as con:
-        cur = con.execute('SELECT * FROM leads ORDER BY email')
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+    """Every stored column of every lead, as stored, ordered by email (DynamoDB: every attribute of the raw items
+    but ``rev``, the optimistic-concurrency counter every write bumps)."""
+    if isinstance(store, DuckDBStore):
+        with store.read_connection() as con:
+            cur = con.execute("SELECT * FROM leads ORDER BY email")
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r)) for r in cur.fetchall()]
+    items = store.client.scan(TableName=store.table, ConsistentRead=True)["Items"]
+    rows = [{k: _deser.deserialize(v) for k, v in item.items() if k != "rev"} for item in items]
+    return sorted(rows, key=lambda r: (r.get("email") is None, r.get("email") or ""))
 
 
 def test_undo_restores_updates_exactly_and_deletes_creations(store):
     store.upsert_file([lead(2, "a@x.com", "CEO", "S1", "a1"), lead(3, "b@x.com", "CTO")], source_file="a.csv", run_id="r1")
     before = table(store)
+    before_leads = store.all_leads()
+    assert {"leadId", "sourceWorksheet", "rawRow", "standardizer", "createdAt", "updatedAt"} <= set(before[0])
     stats = store.upsert_file(
         [lead(5, "a@x.com", "Chair", "S2", "a2"), lead(6, "c@x.com", "CFO")], source_file="b.csv", run_id="r2"
     )
     assert (stats.created, stats.updated) == (1, 1)
+    assert table(store) != before
     result = undo_file(store, "b.csv", undo_run_id="u1")
-    assert (result.run_id, result.deleted, result.restored) == ("r2", 1, 1)
+    assert (result.run_id, result.deleted, result.restored, result.conflicts) == ("r2", 1, 1, [])
     assert table(store) == before  # every column, leadId, timestamps, worksheet, raw row included
-    actions = [c["action"] for c in store.changes() if c.get("runId") == "u1"]
-    assert sorted(actions) == ["lead_deleted", "lead_restored"]
+    assert store.all_leads() == before_leads
+    assert store.get_lead_by_email("c@x.com") is None
+    undo_rows = {c["action"]: c for c in store.changes() if c.get("runId") == "u1"}
+    assert sorted(undo_rows) == ["lead_deleted", "lead_restored"]
+    restored, deleted = undo_rows["lead_restored"], undo_rows["lead_deleted"]
+    assert (restored["email"], restored["previousSourceFile"], restored["newSourceFile"]) == (
+        "a@x.com", "b.csv", "a.csv")
+    assert restored["fieldsChanged"] == {"firstName": {"before": "F5", "after": "F2"},
+                                         "title": {"before": "Chair", "after": "CEO"}}
+    assert (deleted["email"], deleted["previousSourceFile"], deleted["newSourceFile"]) == ("c@x.com", "b.csv", None)
+    assert deleted["fieldsChanged"]["title"] == {"before": "CFO", "after": None}
+    assert restored["details"]["undoOfRun"] == deleted["details"]["undoOfRun"] == "r2"
     with pytest.raises(UndoRefused, match="no import of 'b.csv' left to undo"):
         undo_file(store, "b.csv")
+    # the deleted lead's email is free again: re-ingesting makes exactly one new lead
+    again = store.upsert_file([lead(6, "c@x.com", "CFO")], source_file="b.csv", run_id="r3")
+    assert (again.created, again.updated, again.unchanged) == (1, 0, 0)
+    assert store.get_lead_by_email("c@x.com")["title"] == "CFO" and store.count_leads() == 3
+
+
+def test_undo_of_a_large_import_restores_every_lead(store):
+    """More leads than one DynamoDB transaction holds (100 items): all created ones deleted, all updated restored."""
+    store.upsert_file([lead(n, f"p{n}@x.com", "Old", "S1", f"o{n}") for n in range(2, 62)], source_file="a.csv",
+                      run_id="r1")
+    before = table(store)
+    stats = store.upsert_file([lead(n, f"p{n}@x.com", "New", "S2", f"n{n}") for n in range(30, 110)],
+                              source_file="b.csv", run_id="r2")
+    assert (stats.created, stats.updated) == (48, 32)
+    result = undo_file(store, "b.csv", undo_run_id="u1")
+    assert (result.deleted, result.restored) == (48, 32)
+    assert table(store) == before
+    assert len([c for c in store.changes() if c.get("runId") == "u1"]) == 80
 
 
 def test_undo_refuses_when_a_later_import_changed_the_leads_unless_forced(store):
-    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(2, "a@x.com", "CEO"), lead(3, "b@x.com", "CTO")], source_file="a.csv", run_id="r1")
     store.upsert_file([lead(2, "a@x.com", "Chair")], source_file="b.csv", run_id="r2")
-    with pytest.raises(UndoRefused) as refused:
+    n_changes = len(store.changes())
+    snapshot = table(store)
+    with pytest.raises(UndoRefused, match=r"1 lead\(s\) of 'a.csv' were changed by a later import") as refused:
         undo_file(store, "a.csv")
-    assert [c["email"] for c in refused.value.leads] == ["a@x.com"]
-    assert table(store)[0]["title"] == "Chair"  # nothing changed
+    assert [(c["email"], c["changedBy"], c["action"]) for c in refused.value.leads] == [
+        ("a@x.com", "b.csv", "lead_updated")]
+    assert table(store) == snapshot and len(store.changes()) == n_changes  # nothing written
+    assert table(store)[0]["title"] == "Chair"
     result = undo_file(store, "a.csv", force=True)
-    assert result.deleted == 1 and table(store) == []
+    assert (result.deleted, result.restored) == (2, 0)
+    assert [c["email"] for c in result.conflicts] == ["a@x.com"]
+    assert table(store) == []
+
+
+def test_undo_dry_run_writes_nothing(store):
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(2, "a@x.com", "Chair"), lead(3, "b@x.com", "CTO")], source_file="b.csv", run_id="r2")
+    snapshot, n_changes = table(store), len(store.changes())
+    result = undo_file(store, "b.csv", dry_run=True)
+    assert (result.run_id, result.deleted, result.restored, result.dry_run) == ("r2", 1, 1, True)
+    assert table(store) == snapshot and len(store.changes()) == n_changes
+    assert undo_file(store, "b.csv").run_id == "r2"  # the dry run did not mark the import undone
 
 
 def test_undo_cli_dry_run_then_real(store, capsys):
@@ -72,6 +144,28 @@ def test_undo_cli_dry_run_then_real(store, capsys):
     assert "no import of 'a.csv' left to undo" in capsys.readouterr().err
 
 
+def test_undo_cli_file_never_ingested_is_one_line(store, capsys):
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    assert main(["undo", "data/inbox/never.csv"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == ["easycrm undo: no import of 'never.csv' left to undo"]
+    assert len(table(store)) == 1
+
+
+def test_undo_cli_lists_conflicts_and_force_overrides(store, capsys):
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(2, "a@x.com", "Chair")], source_file="b.csv", run_id="r2")
+    assert main(["undo", "a.csv"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["  a@x.com: lead_updated by b.csv",
+                   "easycrm undo: 1 lead(s) of 'a.csv' were changed by a later import; use --force to undo anyway"]
+    assert main(["undo", "a.csv", "--force", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["deleted"], doc["conflictsOverridden"], doc["dryRun"]) == (1, 1, False)
+    assert table(store) == []
+
+
 def test_undo_job_in_dagster(store):
     from easycrm_pipeline.dagster_defs.admin import undo_job
 
@@ -80,3 +174,8 @@ def test_undo_job_in_dagster(store):
     assert result.success
     assert result.output_for_node("undo_file_op") == {"file": "a.csv", "run": "r1", "deleted": 1, "restored": 0}
     assert table(store) == []
+    assert [c["runId"] for c in store.changes() if c["action"] == "lead_deleted"] == [result.run_id]
+    refused = undo_job.execute_in_process(
+        run_config={"ops": {"undo_file_op": {"config": {"file": "a.csv"}}}}, raise_on_error=False
+    )
+    assert not refused.success
