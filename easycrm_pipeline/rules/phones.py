@@ -102,7 +102,9 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
     Returns:
         :class:`PhoneResult`. A cell with several numbers (``"030 1234567 / 0171 2345678"``, ``;``, ``,``, ``or``)
         gives the first usable one, the others in the remark as ``other phone: …``. ``tel:``/``Tel.:`` labels and
-        Excel's ``="0770…"`` wrapper are removed. Never raises.
+        Excel's ``="0770…"`` wrapper are removed. Words around the numbers (``"07700 900123 (mobile)"``) go to the
+        remark as ``phone note: mobile`` (for the first number) or ``other phone: 0770… (mobile)``; an extension as
+        ``phone ext: 12``. Remarks are joined with ``"; "``. Never raises.
     """
     cleaned = clean_text(text)
     if is_placeholder(cleaned):
