@@ -111,27 +111,26 @@ class _DisplayFormats:
         if not found:
             return 0
         phone_cols = {k for k, (h, _) in enumerate(rows[0].cells) if header_role(h)[0] in ("phone", "mobile")}
-        replaced = 0
+        changes: dict[int, list[tuple[int, str]]] = {}
         for (row_number, col), fmt in found.items():
             i = by_number.get(row_number)
             k = col - first_col
-            if i is None or k < 0:
+            if i is None or k < 0 or k >= len(rows[i].cells):
                 continue
-            row = rows[i]
-            if k >= len(row.cells):
-                continue
-            header, value = row.cells[k]
+            value = rows[i].cells[k][1]
             if not _WHOLE_NUMBER.match(value):
                 continue
             shown = fmt.render(int(value), grouping=k not in phone_cols)
             shown = shown.strip() if shown else ""
-            if not shown or shown == value:
-                continue
+            if shown and shown != value:
+                changes.setdefault(i, []).append((k, shown))
+        for i, edits in changes.items():
+            row = rows[i]
             cells = list(row.cells)
-            cells[k] = (header, shown)
+            for k, shown in edits:
+                cells[k] = (cells[k][0], shown)
             rows[i] = RawRow(row.row_id, row.sheet, row.row_number, tuple(cells))
-            replaced += 1
-        return replaced
+        return sum(len(e) for e in changes.values())
 
     def close(self) -> None:
         if self._zip is not None:
