@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from easycrm_pipeline.dropzone.rules import LEAD_EXTENSIONS
+
 INGEST_COLUMNS = (
     ("status", "status"),
     ("rows", "rows_read"),
@@ -25,7 +27,8 @@ INGEST_COLUMNS = (
     ("tokens", "tokens"),
     ("seconds", "seconds"),
 )
-SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".xlsm", ".xls")
+#: What `easycrm ingest` accepts: the drop zones' list (delimited text .csv/.tsv/.txt, workbooks .xlsx/.xlsm/.xls).
+SUPPORTED_SUFFIXES = tuple(sorted(LEAD_EXTENSIONS))
 
 
 class UsageError(Exception):
@@ -55,7 +58,7 @@ def _check_paths(paths: list[str]) -> list[Path]:
         if path.stat().st_size == 0:
             raise UsageError(f"{raw}: file is empty")
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            raise UsageError(f"{raw}: not a lead file (expected .csv, .xlsx, .xlsm or .xls)")
+            raise UsageError(f"{raw}: not a lead file (expected {', '.join(SUPPORTED_SUFFIXES)})")
         resolved.append(path.resolve())
     names = [p.name for p in resolved]
     dupes = sorted({n for n in names if names.count(n) > 1})

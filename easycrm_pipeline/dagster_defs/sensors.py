@@ -162,7 +162,7 @@ def build_sensor_result(
     job_name=INGEST_JOB_NAME,
     minimum_interval_seconds=INBOX_SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Lead files (.csv/.xlsx/.xlsm/.xls) dropped into EASYCRM_INBOX (default data/inbox), recursively.",
+    description="Lead files (.csv/.tsv/.txt/.xlsx/.xlsm/.xls) dropped into EASYCRM_INBOX (default data/inbox), recursively.",
 )
 def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     """Folder drop zone: one ``ingest_job`` run per new or changed file under ``EASYCRM_INBOX``.

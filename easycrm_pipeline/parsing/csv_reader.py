@@ -2,9 +2,14 @@
 
 Encodings tried (handed cases 01, 02): a BOM decides (UTF-8 BOM -> ``utf-8-sig``; UTF-16/32 BOM -> ``utf-16`` /
 ``utf-32``, the Excel "Unicode text" export), BOM-less UTF-16 is recognised by its NUL bytes, then strict ``utf-8``,
-``utf-8+cp1252`` (a file glued from a UTF-8 and a Windows export: each line decoded strictly, UTF-8 first), strict
-``cp1252`` (Windows Excel "CSV"), and ``latin-1`` as the last resort. Nothing is decoded with
-``errors="replace"``. Delimiters sniffed among ``,`` ``;`` tab ``|`` on the first 64 KB and validated (more than one
+``utf-8+cp1252`` (a file glued from a UTF-8 and a Windows export: each line decoded strictly), strict ``cp1252``
+(Windows Excel "CSV"), and ``latin-1`` as the last resort. Nothing is decoded with ``errors="replace"``.
+
+Bytes that are valid both ways are decided by plausibility (:mod:`.plausibility`): cp1252 ``JOSÉ’S`` is also valid
+UTF-8 (``JOSɒS``). A valid UTF-8 file whose characters are all plausible is ``utf-8``; otherwise each line holding
+rare characters is weighed, and the lines whose cp1252 reading is the plausible one are decoded as cp1252 (all of
+them: ``cp1252``; some: ``utf-8+cp1252``). In a file that is not UTF-8 as a whole, a line valid both ways is decoded
+the plausible way too, with the other (cp1252-only) lines counting as evidence for cp1252. Delimiters sniffed among ``,`` ``;`` tab ``|`` on the first 64 KB and validated (more than one
 column, the same field count on most records). Parsing is the stdlib ``csv`` module; every cell stays text.
 """
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Iterator
 
 from ..models import ParsedFile
 from .errors import BINARY, EMPTY, HEADER_ONLY, NO_HEADER, FileRejected
+from .plausibility import UTF8_MULTIBYTE, prefer_cp1252, utf8_text_is_plausible
 from .table import build_sheet
 
 csv.field_size_limit(2**31 - 1)
@@ -57,7 +63,14 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
                 candidates.append("utf-16-be")
     candidates += ["utf-8", "utf-8+cp1252", "cp1252", "latin-1"]
     for enc in candidates:
-        if enc == "utf-8+cp1252":
+        if enc == "utf-8":
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if not utf8_text_is_plausible(text):
+                text, enc = _weigh_valid_utf8(data, text)
+        elif enc == "utf-8+cp1252":
             text = _decode_mixed(data)
             if text is None:
                 continue
@@ -77,23 +90,65 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     return text, encoding
 
 
-_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+def _weigh_valid_utf8(data: bytes, text: str) -> tuple[str, str]:
+    """A file valid as UTF-8 with some rare characters: keep ``utf-8`` unless lines read better as cp1252.
+
+    Returns ``(text, encoding)``: ``utf-8`` (no line flips), ``cp1252`` (every line with non-ASCII bytes flips and the
+    whole file is valid cp1252) or ``utf-8+cp1252`` (some lines flip).
+    """
+    lines = data.splitlines(keepends=True)
+    flips = [False] * len(lines)
+    non_ascii = 0
+    for i, line in enumerate(lines):
+        if not UTF8_MULTIBYTE.search(line):
+            continue
+        non_ascii += 1
+        if utf8_text_is_plausible(line.decode("utf-8")):
+            continue
+        try:
+            line.decode("cp1252")
+        except UnicodeDecodeError:
+            continue
+        flips[i] = prefer_cp1252(line, cp1252_elsewhere=False)
+    flipped = sum(flips)
+    if not flipped:
+        return text, "utf-8"
+    if flipped == non_ascii:
+        try:
+            return data.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            pass
+    return "".join(line.decode("cp1252" if f else "utf-8") for line, f in zip(lines, flips)), "utf-8+cp1252"
 
 
 def _decode_mixed(data: bytes) -> str | None:
-    """Files glued from a UTF-8 export and a Windows one: decode line by line, UTF-8 first, cp1252 for the lines
-    that are not UTF-8. Only used when the file has real UTF-8 sequences (else plain cp1252 is the answer)."""
-    if not _UTF8_MULTIBYTE.search(data):
+    """Files glued from a UTF-8 export and a Windows one: decode line by line — a line that is not UTF-8 is cp1252,
+    a line valid both ways is decoded the plausible way (:func:`~.plausibility.prefer_cp1252`, the file's
+    cp1252-only lines counting as evidence). ``None`` when a line is neither, or when no line reads as UTF-8 with
+    non-ASCII characters (then plain cp1252 is the answer)."""
+    if not UTF8_MULTIBYTE.search(data):
         return None
     out: list[str] = []
+    utf8_lines = 0
     for line in data.splitlines(keepends=True):
         try:
-            out.append(line.decode("utf-8"))
+            decoded = line.decode("utf-8")
         except UnicodeDecodeError:
+            decoded = None
+        if decoded is not None and UTF8_MULTIBYTE.search(line):
+            if utf8_text_is_plausible(decoded) or not prefer_cp1252(line, cp1252_elsewhere=True):
+                out.append(decoded)
+                utf8_lines += 1
+                continue
+            decoded = None
+        if decoded is None:
             try:
-                out.append(line.decode("cp1252"))
+                decoded = line.decode("cp1252")
             except UnicodeDecodeError:
                 return None
+        out.append(decoded)
+    if not utf8_lines:
+        return None
     return "".join(out)
 
 

@@ -2,18 +2,28 @@
 
 Before opening, a zip workbook's central directory is checked: the sum of the members' uncompressed sizes must stay
 under a limit (zip bombs), and the workbook part must exist. Every cell becomes text with :func:`cell_to_text`.
+
+Phones stored as numbers behind a display format (``00000000000``, ``"+"0``…): calamine gives no number formats, so
+when the workbook defines a custom format that pads with zeros or adds literal text, the cells carrying it are found
+(:mod:`.cell_formats`: the sheet XML streamed for those styles only; xlrd for ``.xls``) and their whole numbers become
+the text Excel shows (:mod:`.numfmt`; phone/mobile columns of :mod:`easycrm_pipeline.rules.headers` without thousands
+separators). A workbook without such a format pays one small ``styles.xml`` read (``.xls``: its globals).
 """
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 from typing import Iterator
 
 import python_calamine as pc
 
-from ..models import ParsedFile, SheetReport
+from ..models import ParsedFile, RawRow, SheetReport
+from ..rules.headers import header_role
+from .cell_formats import XlsFormats, xlsx_display_styles, xlsx_sheet_parts, xlsx_styled_cells
 from .cells import cell_to_text
 from .errors import EMPTY, ENCRYPTED, HEADER_ONLY, NO_HEADER, FileRejected
+from .numfmt import NumberFormat
 from .table import build_sheet
 
 HIDDEN_REASON = "hidden sheet (policy)"
@@ -46,6 +56,89 @@ def _sheet_records(sheet: pc.CalamineSheet) -> Iterator[tuple[int, list[str]]]:
         yield i + 1, [cell_to_text(v) for v in row]
 
 
+_WHOLE_NUMBER = re.compile(r"^-?\d+$")
+_ZIP_XML_KINDS = (".xlsx", ".xlsm", ".xltx", ".xltm")
+
+
+class _DisplayFormats:
+    """Recovers the displayed text of whole-number cells behind a display-relevant number format, for one workbook
+    (formats read lazily, once)."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path, self.kind = path, kind
+        self._loaded = False
+        self._zip: zipfile.ZipFile | None = None
+        self._styles: dict[int, NumberFormat] = {}
+        self._parts: dict[str, str] = {}
+        self._xls: XlsFormats | None = None
+
+    def _load(self) -> bool:
+        if not self._loaded:
+            self._loaded = True
+            if self.kind == ".xls":
+                self._xls = XlsFormats(self.path)
+            elif self.kind in _ZIP_XML_KINDS:
+                try:
+                    self._zip = zipfile.ZipFile(self.path)
+                    self._styles = xlsx_display_styles(self._zip)
+                    if self._styles:
+                        self._parts = xlsx_sheet_parts(self._zip)
+                except (zipfile.BadZipFile, OSError, KeyError):
+                    self._styles = {}
+        return bool(self._styles) or bool(self._xls and self._xls.relevant)
+
+    def apply(self, sheet_name: str, first_col: int, rows: list[RawRow]) -> int:
+        """Replace, in ``rows`` (in place), each whole-number cell whose number format pads or adds literals with
+        the text Excel shows (``7700900456`` under ``00000000000`` -> ``07700900456``). Phone/mobile columns are
+        rendered without thousands separators. ``first_col``: the sheet column (0-based) of the rows' first cell.
+
+        Returns the number of cells replaced.
+        """
+        if not rows or not self._load():
+            return 0
+        by_number = {row.row_number: i for i, row in enumerate(rows)}
+        found: dict[tuple[int, int], NumberFormat]
+        if self._xls is not None:
+            wanted = [(row.row_number, first_col + k) for row in rows
+                      for k, (_, v) in enumerate(row.cells) if v and _WHOLE_NUMBER.match(v)]
+            found = self._xls.styled_cells(sheet_name, wanted)
+        else:
+            part = self._parts.get(sheet_name)
+            if part is None or self._zip is None:
+                return 0
+            styled = xlsx_styled_cells(self._zip, part, self._styles)
+            found = {pos: self._styles[s] for pos, s in (styled or {}).items()}
+        if not found:
+            return 0
+        phone_cols = {k for k, (h, _) in enumerate(rows[0].cells) if header_role(h)[0] in ("phone", "mobile")}
+        changes: dict[int, list[tuple[int, str]]] = {}
+        for (row_number, col), fmt in found.items():
+            i = by_number.get(row_number)
+            k = col - first_col
+            if i is None or k < 0 or k >= len(rows[i].cells):
+                continue
+            value = rows[i].cells[k][1]
+            if not _WHOLE_NUMBER.match(value):
+                continue
+            shown = fmt.render(int(value), grouping=k not in phone_cols)
+            shown = shown.strip() if shown else ""
+            if shown and shown != value:
+                changes.setdefault(i, []).append((k, shown))
+        for i, edits in changes.items():
+            row = rows[i]
+            cells = list(row.cells)
+            for k, shown in edits:
+                cells[k] = (cells[k][0], shown)
+            rows[i] = RawRow(row.row_id, row.sheet, row.row_number, tuple(cells))
+        return sum(len(e) for e in changes.values())
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+        if self._xls is not None:
+            self._xls.close()
+
+
 def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = False) -> ParsedFile:
     """Read every worksheet of a workbook.
 
@@ -71,6 +164,7 @@ def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = 
         raise FileRejected(f"corrupt {kind}: {msg}") from exc
 
     parsed = ParsedFile(file_name=file_name)
+    formats = _DisplayFormats(path, kind)
     try:
         metas = list(wb.sheets_metadata)
         for index, meta in enumerate(metas):
@@ -89,10 +183,13 @@ def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = 
                 raise FileRejected(f"corrupt {kind}: sheet {meta.name!r}: {exc}") from exc
             result = build_sheet(_sheet_records(sheet), sheet=meta.name, sheet_index=index, hidden=hidden,
                                  max_blank_run=MAX_BLANK_RUN)
+            start = sheet.start
+            formats.apply(meta.name, start[1] if start else 0, result.rows)
             parsed.sheets.append(result.report)
             parsed.rows.extend(result.rows)
             parsed.quarantine.extend(result.quarantine)
     finally:
+        formats.close()
         try:
             wb.close()
         except Exception:  # pragma: no cover - close is best effort

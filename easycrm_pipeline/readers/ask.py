@@ -215,7 +215,7 @@ _TITLE = re.compile(
 )
 _TOTAL = re.compile(r"^how many (?:leads|contacts)(?: are there| do we have| have we got)?(?: in total| overall| altogether)?$")
 _FIND = re.compile(r"^(?:find|search(?: for)?|look ?up|show(?: me)?|who is) (?:the )?(?:lead |contact )?(?P<value>.+)$")
-_FILE_SUFFIX = re.compile(r"\.(csv|xlsx|xlsm|xls)$", re.IGNORECASE)
+_FILE_SUFFIX = re.compile(r"\.(csv|tsv|txt|xlsx|xlsm|xls)$", re.IGNORECASE)
 _HOSTILE = re.compile(
     r"\b(delete|drop|truncate|update|insert|alter|create|attach|detach|copy|pragma|grant|vacuum|replace|"
     r"overwrite|remove|wipe|erase|ignore (?:all |the |your )?(?:previous|above|prior) instructions?)\b",
@@ -243,7 +243,7 @@ def offline_sql(question: str) -> str | None:
     Patterns (case-insensitive, trailing ``?``/``.`` ignored, values may be quoted):
 
     * ``how many leads [are there] [in total]`` -> ``count(*)``;
-    * ``how many leads from file F`` (or ``from F`` where F ends in .csv/.xlsx/.xlsm/.xls) -> ``sourceFile``
+    * ``how many leads from file F`` (or ``from F`` where F ends in .csv/.tsv/.txt/.xlsx/.xlsm/.xls) -> ``sourceFile``
       contains F;
     * ``how many leads with title T`` -> ``title`` contains T;
     * ``how many leads from|at|in|working at COMPANY`` -> ``company`` contains COMPANY;

@@ -5,11 +5,18 @@ Rules (DESIGN.md section 6 "Rules", handed cases 02/03/04/13): keep ``+``; the `
 E.164 when the number carries ``+``/``00`` or a default region is configured, digits only otherwise — a country code
 is never invented. Placeholders (``NA``, ``n/a``, ``-``, ``none``…) are no phone and no remark; Excel garbage
 (negative numbers, dates, words, scientific notation) is no phone and a remark ``invalid phone in source: …``.
+
+Annotated cells (``07700 900123 (mobile)``, ``+49 30 1234567 - Zentrale``, ``020 7946 0958 (switchboard) / 07700
+900123 (mobile)``): the numbers are found with libphonenumber's ``PhoneNumberMatcher`` (international numbers, and
+national ones when a default region is set; leniency ``POSSIBLE``) and, without a region, as runs of at least
+:data:`MIN_ANNOTATED_DIGITS` digits and separators. The first number is the phone; its extension goes to remarks as
+``phone ext: 12`` (E.164 has no extension), its annotation as ``phone note: mobile``; each further number as
+``other phone: +44… (mobile)``. Nothing of the cell is dropped.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import phonenumbers
 
@@ -29,6 +36,13 @@ _LABEL = re.compile(r"^(?:tel|phone|ph|mobile|mob|cell|handy|t|m|p)\s*[.:]?\s*:?
 
 MIN_DIGITS = 5
 MAX_DIGITS = 15
+#: Digits a number written without ``+``/``00`` needs to be taken out of an annotated cell ("Room 12345" is no phone).
+MIN_ANNOTATED_DIGITS = 7
+_LETTER = re.compile(r"[^\W\d_]")
+#: A run of digits and phone separators, optionally behind ``+`` / ``(`` (national numbers in annotated cells).
+_RUN = re.compile(r"(?<![\w+])(?:\+|\()?\d[\d \t\-./()]*\d(?:\))?")
+#: What is left around the numbers of an annotated cell and is no note: separators, brackets, dashes.
+_NOTE_TRIM = " \t-–—/|,;:()[]{}."
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,39 @@ def _invalid(text: str) -> PhoneResult:
     return PhoneResult(None, f"invalid phone in source: {text}")
 
 
+@dataclass
+class _Found:
+    """One number found in a cell: its phone, extension and annotation; or the text that is no phone."""
+
+    phone: str | None = None
+    ext: str | None = None
+    notes: list[str] = field(default_factory=list)
+    invalid: str | None = None
+
+
+def _compose(found: list[_Found]) -> PhoneResult:
+    """The first number is the phone; its extension/notes and every other number or invalid part go to remarks."""
+    phones = [f for f in found if f.phone]
+    remarks: list[str] = []
+    first = phones[0] if phones else None
+    if first is not None:
+        if first.ext:
+            remarks.append(f"phone ext: {first.ext}")
+        if first.notes:
+            remarks.append(f"phone note: {', '.join(first.notes)}")
+    for f in found:
+        if f.invalid:
+            remarks.append(f"invalid phone in source: {f.invalid}")
+    for f in phones[1:]:
+        text = f"other phone: {f.phone}"
+        if f.ext:
+            text += f" ext. {f.ext}"
+        if f.notes:
+            text += f" ({', '.join(f.notes)})"
+        remarks.append(text)
+    return PhoneResult(first.phone if first else None, "; ".join(remarks) or None)
+
+
 def normalize_phone(text: str | None, default_region: str | None = None) -> PhoneResult:
     """Normalize one phone cell.
 
@@ -55,7 +102,9 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
     Returns:
         :class:`PhoneResult`. A cell with several numbers (``"030 1234567 / 0171 2345678"``, ``;``, ``,``, ``or``)
         gives the first usable one, the others in the remark as ``other phone: …``. ``tel:``/``Tel.:`` labels and
-        Excel's ``="0770…"`` wrapper are removed. Never raises.
+        Excel's ``="0770…"`` wrapper are removed. Words around the numbers (``"07700 900123 (mobile)"``) go to the
+        remark as ``phone note: mobile`` (for the first number) or ``other phone: 0770… (mobile)``; an extension as
+        ``phone ext: 12``. Remarks are joined with ``"; "``. Never raises.
     """
     cleaned = clean_text(text)
     if is_placeholder(cleaned):
@@ -67,13 +116,77 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
     if len(parts) == 1 and parts[0] != cleaned:
         cleaned = parts[0]
     elif len(parts) > 1:
-        results = [_single(p, default_region) for p in parts]
-        if any(r.phone for r in results):
-            first = next(r for r in results if r.phone)
-            remarks = [r.remark for r in results if r.remark]
-            remarks += [f"other phone: {r.phone}" for r in results if r.phone and r is not first]
-            return PhoneResult(first.phone, "; ".join(remarks) or None)
-    return _single(cleaned, default_region)
+        found = [f for p in parts for f in _part(p, default_region)]
+        if any(f.phone for f in found):
+            return _compose(found)
+    return _compose(_part(cleaned, default_region))
+
+
+def _part(cleaned: str, default_region: str | None) -> list[_Found]:
+    """One part of a cell: a plain number (:func:`_single`), else the numbers of an annotated text."""
+    one = _single(cleaned, default_region)
+    if one.phone:
+        return [_Found(one.phone, _ext_of(one))]
+    plain = [_Found(invalid=cleaned)] if one.remark else [_Found()]
+    if not _LETTER.search(cleaned):
+        return plain
+    return _annotated(cleaned, default_region) or plain
+
+
+def _annotated(text: str, default_region: str | None) -> list[_Found] | None:
+    """The numbers in a cell that also holds words, each with the words that follow it (the words before the first
+    number belong to it too); ``None`` when no number is found."""
+    spans: list[tuple[int, int, str | None]] = []  # (start, end, extension from the matcher)
+    region = default_region.upper() if default_region else None
+    try:
+        for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
+            spans.append((m.start, m.end, m.number.extension or None))
+    except Exception:  # the matcher is best effort here; the runs below still apply
+        spans = []
+    for m in _RUN.finditer(text):
+        if any(m.start() < end and start < m.end() for start, end, _ in spans):
+            continue
+        digits = re.sub(r"\D", "", m.group())
+        international = m.group().startswith("+") or digits.startswith("00")
+        if len(digits) >= (MIN_DIGITS if international else MIN_ANNOTATED_DIGITS):
+            spans.append((m.start(), m.end(), None))
+    spans.sort()
+    found: list[_Found] = []
+    pos = 0
+    lead = ""
+    for start, end, ext in spans:
+        raw = text[start:end]
+        if ext:  # the matcher read "ext. 12" / "x 12" into the number: keep only the number part for _single
+            raw = _EXT.sub("", raw) or raw
+        one = _single(raw, default_region)
+        if not one.phone:
+            continue
+        between = text[pos:start].strip(_NOTE_TRIM)
+        if found:
+            if between:
+                found[-1].notes.append(between)
+        else:
+            lead = between
+        f = _Found(one.phone, ext or _ext_of(one))
+        if lead and _LABEL.match(lead + " 0"):  # "Tel." before the number: a label, as in a plain cell
+            lead = ""
+        if lead:
+            f.notes.append(lead)
+            lead = ""
+        found.append(f)
+        pos = end
+    if not found:
+        return None
+    tail = text[pos:].strip(_NOTE_TRIM)
+    if tail:
+        found[-1].notes.append(tail)
+    return found
+
+
+def _ext_of(result: PhoneResult) -> str | None:
+    if result.remark and result.remark.startswith("phone ext: "):
+        return result.remark[len("phone ext: "):]
+    return None
 
 
 def _single(cleaned: str, default_region: str | None) -> PhoneResult:

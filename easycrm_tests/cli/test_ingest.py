@@ -117,10 +117,32 @@ def test_fatal_deepseek_error_fails_the_file_clearly_and_writes_nothing(isolated
     assert not (tmp / "leads.duckdb").exists() or db_rows(tmp, "select count(*) from leads")[0][0] == 0
 
 
-@pytest.mark.parametrize("bad", ["missing.csv", "notes.txt"])
+def test_offline_ingest_of_a_utf16_unicode_text_txt_and_a_tsv(isolated_env, capsys):
+    """Excel "Unicode text" (.txt: UTF-16 with BOM, tab-separated) and a .tsv go through the same ingest job."""
+    tmp = isolated_env
+    txt = tmp / "Unicode Export.txt"
+    txt.write_bytes("First Name\tLast Name\tCompany\tEmail\tPhone\r\n"
+                    "Zoë\tÅngström\tCafé Müller, GmbH\tzoe@example.de\t+49 30 1234567\r\n"
+                    "José\tNúñez\tŁódź Sp. z o.o.\tjose@example.es\t0034 600 000 001\r\n".encode("utf-16"))
+    tsv = tmp / "leads.tsv"
+    tsv.write_text("Email\tName\tPhone\nann@example.com\tAnn Lee\t07700 900123\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "ingest", str(txt), str(tsv), "--json")
+    assert code == 0, err
+    files = {f["file"]: f for f in json.loads(out)["files"]}
+    assert files["Unicode Export.txt"]["status"] == "completed"
+    assert (files["Unicode Export.txt"]["rows_read"], files["Unicode Export.txt"]["leads_created"]) == (2, 2)
+    assert (files["leads.tsv"]["status"], files["leads.tsv"]["leads_created"]) == ("completed", 1)
+    assert db_rows(tmp, "select firstName, lastName, company, phone, sourceFile from leads order by email") == [
+        ("Ann", "Lee", None, "07700900123", "leads.tsv"),
+        ("José", "Núñez", "Łódź Sp. z o.o.", "+34600000001", "Unicode Export.txt"),
+        ("Zoë", "Ångström", "Café Müller, GmbH", "+49301234567", "Unicode Export.txt"),
+    ]
+
+
+@pytest.mark.parametrize("bad", ["missing.csv", "notes.pdf"])
 def test_bad_paths_are_refused_before_any_run(isolated_env, capsys, bad):
     tmp = isolated_env
-    if bad.endswith(".txt"):
+    if bad.endswith(".pdf"):
         (tmp / bad).write_text("hello")
     code, out, err = run_cli(capsys, "ingest", str(tmp / bad))
     assert code == 2

@@ -187,7 +187,7 @@ def test_folder_without_cursor_requests_again_but_does_not_readd_partition(
 
 def test_folder_ignores_with_reasons(inbox: Path, instance: dg.DagsterInstance) -> None:
     drop(inbox, "~$lock.xlsx", b"lock")
-    drop(inbox, "notes.txt", b"hello")
+    drop(inbox, "notes.pdf", b"hello")
     drop(inbox, ".hidden.csv", b"email\n")
     drop(inbox, ".partial/upload.csv", b"email\n")
     drop(inbox, "empty.csv", b"")
@@ -199,10 +199,23 @@ def test_folder_ignores_with_reasons(inbox: Path, instance: dg.DagsterInstance) 
         "ignored '.partial/': hidden folder (not scanned)",
         "ignored '.hidden.csv': hidden file (name starts with '.')",
         "ignored 'empty.csv': empty file (0 bytes)",
-        "ignored 'notes.txt': not a lead file extension '.txt' (expected .csv, .xls, .xlsm, .xlsx)",
+        "ignored 'notes.pdf': not a lead file extension '.pdf' (expected .csv, .tsv, .txt, .xls, .xlsm, .xlsx)",
         "ignored '~$lock.xlsx': Excel lock file (~$...)",
     ])
     assert instance.get_dynamic_partitions("lead_files") == []
+
+
+def test_folder_picks_tab_separated_tsv_and_unicode_text_txt(inbox: Path, instance: dg.DagsterInstance) -> None:
+    """Delimited text under .tsv / .txt (Excel's "Unicode text" export is a UTF-16 tab-separated .txt) is a lead
+    file like a .csv; the reader decides the format by content."""
+    tsv = drop(inbox, "export.tsv", b"Email\tName\na@x.com\tAnn\n")
+    txt = drop(inbox, "sub/Unicode Text.TXT", "Email\tName\r\nb@x.com\tZoë\r\n".encode("utf-16"))
+    result = tick(inbox_sensor, instance, None)
+    assert sorted(result.keys) == ["export.tsv", "sub/Unicode Text.TXT"]
+    assert sorted(result.added) == ["export.tsv", "sub/Unicode Text.TXT"]
+    cfgs = {parse_cfg(r)["file_name"]: parse_cfg(r)["location"] for r in result.runs}
+    assert cfgs == {"export.tsv": str(tsv), "Unicode Text.TXT": str(txt)}
+    assert not any(line.startswith("ignored") for line in result.logs)
 
 
 def test_folder_odd_names_become_valid_partition_keys(inbox: Path, instance: dg.DagsterInstance) -> None:
@@ -308,7 +321,7 @@ def test_s3_more_than_1000_keys_across_ticks(s3_env, instance: dg.DagsterInstanc
     # noise that must not become runs
     client.put_object(Bucket=BUCKET, Key=f"{PREFIX}batch/", Body=b"")
     client.put_object(Bucket=BUCKET, Key=f"{PREFIX}~$lock.xlsx", Body=b"lock")
-    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}notes.txt", Body=b"hi")
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}notes.pdf", Body=b"hi")
     client.put_object(Bucket=BUCKET, Key="elsewhere/outside-prefix.csv", Body=b"email\n")
     assert client.list_objects_v2(Bucket=BUCKET, Prefix=PREFIX)["IsTruncated"] is True  # really > 1 page
 
@@ -470,7 +483,7 @@ def test_daemon_folder_ticks(inbox: Path, daemon) -> None:
 def test_daemon_s3_ticks(s3_env, daemon) -> None:
     instance, run_tick = daemon
     client = s3_env
-    for key in [f"{PREFIX}b.csv", f"{PREFIX}sub/ü x.xlsx", f"{PREFIX}notes.txt"]:
+    for key in [f"{PREFIX}b.csv", f"{PREFIX}sub/ü x.xlsx", f"{PREFIX}notes.pdf"]:
         client.put_object(Bucket=BUCKET, Key=key, Body=f"email\n{key}@x.com\n".encode())
     run_tick()
     runs = _runs_by_sensor(instance, "s3_sensor")

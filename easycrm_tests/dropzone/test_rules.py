@@ -10,7 +10,7 @@ from easycrm_pipeline.dropzone import is_lead_file, partition_key_for, sanitize_
 
 @pytest.mark.parametrize(
     "name",
-    ["leads.csv", "LEADS.CSV", "Book1.xlsx", "macro.XLSM", "old.xls", "sub dir/Léads 2024.csv", "a/b/c/深い.xlsx"],
+    ["leads.csv", "LEADS.CSV", "Book1.xlsx", "macro.XLSM", "old.xls", "unicode.txt", "export.TSV", "sub dir/Léads 2024.csv", "a/b/c/深い.xlsx"],
 )
 def test_lead_files_are_accepted(name: str) -> None:
     assert is_lead_file(name, 10) == (True, None)
@@ -29,7 +29,7 @@ def test_lead_files_are_accepted(name: str) -> None:
         (".DS_Store", 10, "hidden file"),
         (".~lock.leads.xlsx#", 10, "hidden file"),
         (".git/leads.csv", 10, "inside a hidden folder"),
-        ("notes.txt", 10, "'.txt'"),
+        ("notes.pdf", 10, "'.pdf'"),
         ("leads.csv.part", 10, "'.part'"),
         ("README", 10, "extension none"),
         ("leads.csv", 0, "empty file (0 bytes)"),
@@ -42,9 +42,9 @@ def test_ignored_with_reason(name: str, size: int | None, reason_part: str) -> N
 
 
 def test_extension_reason_lists_the_accepted_extensions() -> None:
-    assert is_lead_file("notes.txt", 3) == (
+    assert is_lead_file("notes.pdf", 3) == (
         False,
-        "not a lead file extension '.txt' (expected .csv, .xls, .xlsm, .xlsx)",
+        "not a lead file extension '.pdf' (expected .csv, .tsv, .txt, .xls, .xlsm, .xlsx)",
     )
 
 

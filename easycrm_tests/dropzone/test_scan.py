@@ -24,7 +24,7 @@ def test_scan_folder_recursive_with_odd_names_and_ignores(tmp_path: Path) -> Non
     _write(inbox / "sub dir" / "Léads 2024.csv", b"email\nb@x.com\n")
     _write(inbox / "a" / "b" / "深い.XLSX", b"PK fake")
     _write(inbox / "~$lock.xlsx", b"lock")
-    _write(inbox / "notes.txt", b"hello")
+    _write(inbox / "notes.pdf", b"hello")
     _write(inbox / ".hidden.csv", b"x")
     _write(inbox / ".tmp" / "partial.csv", b"x")
     _write(inbox / "empty.csv", b"")
@@ -45,9 +45,9 @@ def test_scan_folder_recursive_with_odd_names_and_ignores(tmp_path: Path) -> Non
     )
     assert files[2].file_name == "Léads 2024.csv" and Path(files[2].location).is_file()
     reasons = dict(ignored)
-    assert set(reasons) == {"~$lock.xlsx", "notes.txt", ".hidden.csv", ".tmp/", "empty.csv"}
+    assert set(reasons) == {"~$lock.xlsx", "notes.pdf", ".hidden.csv", ".tmp/", "empty.csv"}
     assert "Excel lock file" in reasons["~$lock.xlsx"]
-    assert "'.txt'" in reasons["notes.txt"]
+    assert "'.pdf'" in reasons["notes.pdf"]
     assert "hidden folder" in reasons[".tmp/"]
     assert "0 bytes" in reasons["empty.csv"]
 
@@ -113,7 +113,7 @@ def test_scan_s3_reads_every_page_and_applies_rules() -> None:
          {"Key": "uploads/b.csv", "Size": 5, "ETag": '"e1"'}],
         [{"Key": "uploads/sub dir/Léads 2024.xlsx", "Size": 7, "ETag": '"abc-2"'},
          {"Key": "uploads/~$b.xlsx", "Size": 3, "ETag": '"e3"'},
-         {"Key": "uploads/notes.txt", "Size": 3, "ETag": '"e4"'}],
+         {"Key": "uploads/notes.pdf", "Size": 3, "ETag": '"e4"'}],
         [],
     ]
     client = _FakeClient(pages)
@@ -125,5 +125,5 @@ def test_scan_s3_reads_every_page_and_applies_rules() -> None:
         DropFile("s3://bkt/uploads/sub dir/Léads 2024.xlsx", "s3://bkt/uploads/sub dir/Léads 2024.xlsx",
                  "Léads 2024.xlsx", "abc-2:7", 7),
     ]
-    assert [n for n, _ in ignored] == ["uploads/", "uploads/~$b.xlsx", "uploads/notes.txt"]
+    assert [n for n, _ in ignored] == ["uploads/", "uploads/~$b.xlsx", "uploads/notes.pdf"]
     assert "folder marker" in ignored[0][1]

@@ -63,3 +63,48 @@ def test_default_region():
 ])
 def test_several_numbers_labels_and_wrappers(text, result):
     assert normalize_phone(text) == result
+
+
+@pytest.mark.parametrize("text,result", [
+    ("07700 900123 (mobile)", PhoneResult("07700900123", "phone note: mobile")),
+    ("+44 20 7946 0958 ext. 12", PhoneResult("+442079460958", "phone ext: 12")),
+    ("0171 555 1234 / 0171 555 9999", PhoneResult("01715551234", "other phone: 01715559999")),
+    ("+44 20 7946 0958 (office)", PhoneResult("+442079460958", "phone note: office")),
+    ("+49 30 1234567 - Zentrale", PhoneResult("+49301234567", "phone note: Zentrale")),
+    ("0044 20 7946 0958 (London office)", PhoneResult("+442079460958", "phone note: London office")),
+    ("+44 20 7946 0958 ext. 12 (reception)", PhoneResult("+442079460958", "phone ext: 12; phone note: reception")),
+    ("020 7946 0958 (switchboard) / 07700 900123 (mobile)",
+     PhoneResult("02079460958", "phone note: switchboard; other phone: 07700900123 (mobile)")),
+    ("+33 1 23 45 67 89 (standard), +33 6 12 34 56 78 (portable)",
+     PhoneResult("+33123456789", "phone note: standard; other phone: +33612345678 (portable)")),
+    ("+44 20 7946 0958 or 07700 900123 (mobile)", PhoneResult("+442079460958", "other phone: 07700900123 (mobile)")),
+    ("ask for Bob: 07700 900123", PhoneResult("07700900123", "phone note: ask for Bob")),
+    ("Tel. +44 20 7946 0958 (direct)", PhoneResult("+442079460958", "phone note: direct")),
+    ("07700 900123 (mobile) / call me", PhoneResult("07700900123", "phone note: mobile; invalid phone in source: call me")),
+    # words around something that is no phone: the whole cell stays in remarks
+    ("Room 12345 building", PhoneResult(None, "invalid phone in source: Room 12345 building")),
+    ("05/03/2024 meeting", PhoneResult(None, "invalid phone in source: 05/03/2024 meeting")),
+    ("n/a (left company)", PhoneResult(None, "invalid phone in source: n/a (left company)")),
+])
+def test_annotated_cells_keep_the_number_and_the_words(text, result):
+    assert normalize_phone(text) == result
+
+
+def test_annotated_cells_with_a_default_region():
+    assert normalize_phone("07700 900123 (mobile)", "GB") == PhoneResult("+447700900123", "phone note: mobile")
+    assert normalize_phone("0171 555 1234 / 0171 555 9999 (home)", "DE") == PhoneResult(
+        "+491715551234", "other phone: +491715559999 (home)")
+    assert normalize_phone("+1 (202) 555-0171 x 12 (NY office)", "GB") == PhoneResult(
+        "+12025550171", "phone ext: 12; phone note: NY office")
+
+
+def test_annotations_reach_the_lead_remarks():
+    from easycrm_pipeline.models import RawRow
+    from easycrm_pipeline.rules import standardize_rows
+
+    row = RawRow("0:2", None, 2, (("Email", "ann@example.com"), ("Phone", "020 7946 0958 (switchboard) / "
+                                                                           "07700 900123 (mobile)"),
+                                  ("Notes", "met at fair")))
+    lead = standardize_rows([row])[0]
+    assert lead.fields["phone"] == "02079460958"
+    assert lead.fields["remarks"] == "met at fair; phone note: switchboard; other phone: 07700900123 (mobile)"

@@ -1,0 +1,171 @@
+"""Which reading of ambiguous bytes is the plausible one: UTF-8 or cp1252 (Windows-1252).
+
+Many cp1252 byte pairs are also valid UTF-8: ``JOS\\xc9\\x92S`` is cp1252 ``JOSÉ’S`` and UTF-8 ``JOSɒS``. Both decode
+strictly, so validity alone cannot decide. What decides is whether the characters are ones that occur in names,
+companies and notes:
+
+* a UTF-8 character is *plausible* when it is a Latin-1 / Latin Extended-A letter or symbol, a letter of Latin
+  Extended Additional (Vietnamese), of the Latin Extended-B / IPA letters that living orthographies use (Romanian
+  ``ș ț``, Pinyin ``ǎ``, Vietnamese ``ơ ư``, Pan-Nigerian and Ghanaian ``ɓ ɗ ƙ ƴ ɛ ɔ ə``…), a Greek, Cyrillic,
+  Armenian, Hebrew or Arabic letter, common punctuation (``’ “ ” – — … • €``), a combining accent, or any letter,
+  digit or punctuation from U+0900 up (Indic, Thai, CJK, Hangul, kana, emoji). Rare: C1 controls, the rest of IPA,
+  spacing modifier letters, Latin Extended-B, Hebrew/Arabic points, Syriac, Thaana, NKo, box drawing, private use,
+  unassigned code points.
+* a cp1252 reading of one UTF-8 sequence (a letter ``À``–``ô`` followed by 1–3 of the bytes 0x80–0xBF) is
+  *plausible* when those trailing characters are the punctuation, symbols or letters Windows text holds
+  (``’ ” “ – — … € • « » °``, ``Š Œ Ž š œ ž Ÿ``…), not ``ˆ ˜ ¤ ¦ ¨ ¬ ¯ ´ ¸ ¶ ¹`` or a soft hyphen.
+
+The classic sign of reading real UTF-8 as cp1252 — ``Ã©`` for ``é``, ``â€™`` for ``’`` — needs no rule of its own: the
+UTF-8 reading of those bytes is a plausible character, and it wins.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+#: Multi-byte UTF-8 sequences (well-formed lead + continuation bytes).
+UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+#: Latin Extended-B / IPA letters of living orthographies (see the module doc).
+_EXT_B_LETTERS = frozenset(
+    "ƁɓƊɗƘƙƳƴƐɛƆɔƎǝƏəƲʋƔɣƑƒƝɲƩʃƷʒ"  # African alphabets (Hausa, Ewe, Akan, Fula…), Azerbaijani
+    "ƠơƯư"  # Vietnamese
+    "ȘșȚț"  # Romanian
+    "ǍǎǏǐǑǒǓǔǕǖǗǘǙǚǛǜ"  # Pinyin
+    "ǄǅǆǇǈǉǊǋǌ"  # Croatian digraphs
+    "ǺǻǼǽǾǿ"  # Danish/Norwegian
+    "ʻʼ"  # Hawaiian ʻokina, modifier apostrophe
+)
+#: Arabic-script letters beyond the basic block used by Persian and Urdu.
+_ARABIC_EXTRA = frozenset("پچژکگیہھےٹڈڑں")
+#: Punctuation/symbols of General Punctuation and around that text holds.
+_COMMON_PUNCT = frozenset("‐‑‒–—―‘’‚‛“”„‟†‡•‣․‥…‧‰′″‹›€₤₹₽₺₩₪₫№™℃℅←→")
+#: cp1252 characters of the bytes 0x80–0xBF that are unusual in names, companies and notes.
+_RARE_CP1252_TAIL = frozenset("ˆ˜¤¦¨¬\xad¯´¸¶¹ƒ")
+#: cp1252 characters of the bytes 0x80–0xBF (what a UTF-8 continuation byte reads as in cp1252).
+_CP1252_TAIL = frozenset(bytes(range(0x80, 0xC0)).decode("cp1252", errors="ignore"))
+
+
+@lru_cache(maxsize=4096)
+def plausible_char(ch: str) -> bool:
+    """True when the non-ASCII character ``ch`` is one that names, companies and notes hold (module doc)."""
+    cp = ord(ch)
+    if cp < 0x80:
+        return True
+    if cp < 0xA0:  # C1 controls
+        return False
+    if cp <= 0x17F:  # Latin-1 Supplement, Latin Extended-A
+        return True
+    if cp <= 0x2FF:  # Latin Extended-B, IPA, spacing modifiers
+        return ch in _EXT_B_LETTERS
+    if cp <= 0x36F:  # combining accents (decomposed text from macOS)
+        return True
+    cat = unicodedata.category(ch)
+    if cp <= 0x52F:  # Greek, Cyrillic (+ supplement)
+        return cat[0] == "L"
+    if cp <= 0x58F:  # Armenian
+        return cat[0] in "LP"
+    if cp <= 0x5FF:  # Hebrew: letters and maqaf/geresh, not cantillation marks
+        return 0x5D0 <= cp <= 0x5F4 or cp == 0x5BE
+    if cp <= 0x6FF:  # Arabic
+        return 0x621 <= cp <= 0x64A or 0x660 <= cp <= 0x669 or ch in _ARABIC_EXTRA or ch in "،؛؟"
+    if cp <= 0x8FF:  # Syriac, Thaana, NKo, Samaritan, Mandaic…
+        return False
+    if 0x1E00 <= cp <= 0x1EFF:  # Latin Extended Additional (Vietnamese)
+        return True
+    if 0x2000 <= cp <= 0x206F:  # General Punctuation: the common marks, spaces and zero-width characters
+        return ch in _COMMON_PUNCT or cp in (0x200B, 0x200C, 0x200D, 0x2060) or 0x2000 <= cp <= 0x200A or cp in (
+            0x202F, 0x2028, 0x2029)
+    if 0x2500 <= cp <= 0x259F:  # box drawing, block elements
+        return False
+    if 0xE000 <= cp <= 0xF8FF or cp >= 0xF0000:  # private use
+        return False
+    if cp == 0xFEFF:  # BOM / zero-width no-break space
+        return True
+    return cat[0] in "LNPS" or cat in ("Mn", "Mc", "Zs")
+
+
+def plausible_cp1252_sequence(chars: str) -> bool:
+    """True when ``chars`` — the cp1252 reading of one multi-byte UTF-8 sequence — looks like Windows text: a
+    letter followed by punctuation, symbols or letters that are not rare (module doc)."""
+    return (len(chars) >= 2 and chars[0].isalpha()
+            and all(c in _CP1252_TAIL and c not in _RARE_CP1252_TAIL for c in chars[1:]))
+
+
+#: Ranges :func:`plausible_char` accepts whole: Latin-1 Supplement and Extended-A, combining accents, Greek and
+#: Cyrillic letters, Hebrew and basic Arabic letters, Latin Extended Additional, kana, CJK ideographs, Hangul, and the
+#: cp1252 punctuation (’ “ ” – — … € ™…).
+CLEAR_RANGES = (
+    "\x00-\x7f\xa0-\u017f\u0300-\u036f\u0388-\u038a\u038c\u038e-\u03a1\u03a3-\u03ce\u0400-\u0481"
+    "\u048a-\u052f\u05d0-\u05ea\u0621-\u063a\u0641-\u064a\u1e00-\u1eff\u3041-\u3096\u30a1-\u30fa"
+    "\u4e00-\u9fff\uac00-\ud7a3\u2013\u2014\u2018\u2019\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030"
+    "\u2039\u203a\u20ac\u2122"
+)
+_SUSPECT = re.compile(f"[^{CLEAR_RANGES}]")
+
+
+def utf8_text_is_plausible(text: str) -> bool:
+    """True when every non-ASCII character of ``text`` is :func:`plausible_char` whatever its context. The Latin
+    Extended-B / IPA letters of living orthographies (``ɔ ɛ ɗ ə``…) are not: their plausibility depends on the letters
+    around them (:func:`prefer_cp1252`), since the cp1252 pairs ``É”``, ``É›``, ``É—``, ``É™`` read as those letters.
+
+    Fast on large files: characters of :data:`CLEAR_RANGES` are skipped by one regular expression, the others are
+    checked once each.
+    """
+    if text.isascii():
+        return True
+    seen: set[str] = set()
+    for m in _SUSPECT.finditer(text):
+        ch = m.group()
+        if ch not in seen:
+            if not plausible_char(ch) or ch in _EXT_B_LETTERS:
+                return False
+            seen.add(ch)
+    return True
+
+
+def _case_fits(line: bytes, start: int, end: int, ch: str) -> bool:
+    """A lower-case letter right after an upper-case ASCII letter and not followed by a lower-case one (``RENɔ,``)
+    is how an ALL-CAPS cp1252 ``RENÉ”`` reads as UTF-8; ``Kɔfi`` and ``ƆBENG`` fit."""
+    if not ch.islower() or start == 0:
+        return True
+    before = line[start - 1:start]
+    after = line[end:end + 1]
+    return not (before.isupper() and before.isalpha() and not (after.islower() and after.isalpha()))
+
+
+def prefer_cp1252(line: bytes, cp1252_elsewhere: bool) -> bool:
+    """For a line that decodes both as UTF-8 and as cp1252: True when the cp1252 reading is the plausible one.
+
+    Each multi-byte UTF-8 sequence of the line votes: for UTF-8 when its character is plausible (for the Latin
+    Extended-B / IPA letters: also in its letter case context); for cp1252 when not and the cp1252 reading of the
+    same bytes is plausible; undecided when both readings are odd.
+    cp1252 wins with more votes than UTF-8; undecided sequences count for cp1252 only when ``cp1252_elsewhere``
+    (other lines of the file are cp1252-only, i.e. not UTF-8 at all).
+    """
+    utf = cp = odd = 0
+    for m in UTF8_MULTIBYTE.finditer(line):
+        seq = m.group()
+        try:
+            as_utf8 = seq.decode("utf-8")
+            as_cp1252 = seq.decode("cp1252")
+        except UnicodeDecodeError:
+            return False
+        if plausible_char(as_utf8) and (as_utf8 not in _EXT_B_LETTERS
+                                        or _case_fits(line, m.start(), m.end(), as_utf8)):
+            utf += 1
+        elif plausible_cp1252_sequence(as_cp1252):
+            cp += 1
+        else:
+            odd += 1
+    if cp1252_elsewhere:
+        cp += odd
+    return cp > utf
+
+
+__all__ = [
+    "CLEAR_RANGES", "NON_ASCII", "UTF8_MULTIBYTE", "plausible_char", "plausible_cp1252_sequence", "prefer_cp1252",
+    "utf8_text_is_plausible",
+]
