@@ -56,8 +56,13 @@ def get_instance():
     """
     import dagster as dg
 
+    with instance_lock():
+        return dg.DagsterInstance.get()
+
+
+def instance_lock():
+    """The file lock (context manager) under which easycrm processes create or change the instance's storage
+    (schema creation, dynamic partitions): SQLite schema migrations must not run twice at once."""
     from easycrm_pipeline.store.locking import file_lock
 
-    home = ensure_dagster_home()
-    with file_lock(home / ".easycrm-instance.lock", exclusive=True):
-        return dg.DagsterInstance.get()
+    return file_lock(ensure_dagster_home() / ".easycrm-instance.lock", exclusive=True)

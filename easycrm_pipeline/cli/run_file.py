@@ -49,7 +49,7 @@ def run_one(partition: str, location: str, file_name: str) -> dict:
     """Execute the ingest job for one file and wait; returns the JSON-ready outcome."""
     import dagster as dg
 
-    from easycrm_pipeline.cli.instance import get_instance
+    from easycrm_pipeline.cli.instance import get_instance, instance_lock
     from easycrm_pipeline.config import get_settings
     from easycrm_pipeline.dagster_defs.jobs import execution_config
     from easycrm_pipeline.dagster_defs.ops import PID_TAG
@@ -57,7 +57,8 @@ def run_one(partition: str, location: str, file_name: str) -> dict:
 
     settings = get_settings()
     instance = get_instance()
-    ensure_partition(instance, partition)
+    with instance_lock():  # several run processes start at once (easycrm ingest A B C)
+        ensure_partition(instance, partition)
     result = dg.execute_job(
         dg.reconstructable(get_ingest_job),
         instance=instance,

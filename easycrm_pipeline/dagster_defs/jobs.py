@@ -31,14 +31,34 @@ DEEPSEEK_POOL_LIMIT = 5
 EXECUTORS = ("local", "multiprocess", "celery", "k8s")
 
 
-def _optional_schema(module: str, attr: str) -> dg.Field:
-    """The config schema of an optional executor, or a permissive one when its package is not installed (the run
-    then fails at executor creation with an install hint, never at definition load)."""
-    try:
-        executor_def = getattr(__import__(module, fromlist=[attr]), attr)
-    except ImportError:
-        return dg.Field(dg.Permissive(), is_required=False, default_value={})
-    return dg.Field(executor_def.config_schema.config_type, is_required=False)
+def _optional_schema(module: str, attr: str, mode: str) -> dg.Field:
+    """The config schema of an optional executor when ``EASYCRM_EXECUTOR`` chooses it and its package is installed;
+    otherwise a permissive one, checked against the real schema when the executor is created (``_checked_config``).
+
+    Importing ``dagster-k8s`` / ``dagster-celery`` costs ~50 MB and ~0.5 s in every process that loads the
+    definitions (each run process): only deployments that use them pay for them."""
+    if os.environ.get("EASYCRM_EXECUTOR", "").strip().lower() == mode:
+        try:
+            executor_def = getattr(__import__(module, fromlist=[attr]), attr)
+        except ImportError:
+            pass
+        else:
+            return dg.Field(executor_def.config_schema.config_type, is_required=False)
+    return dg.Field(dg.Permissive(), is_required=False, default_value={})
+
+
+def _checked_config(delegate: dg.ExecutorDefinition, config: dict) -> dict:
+    """``config`` validated against ``delegate``'s schema with its defaults filled in.
+
+    Raises:
+        DagsterInvalidConfigError: the config does not fit the executor's schema.
+    """
+    from dagster._config import process_config
+
+    result = process_config(delegate.config_schema.config_type, config or {})
+    if not result.success:
+        raise dg.DagsterInvalidConfigError(f"Invalid config for the {delegate.name} executor", result.errors, config)
+    return result.value
 
 
 _LOCAL_FIELDS = dg.multi_or_in_process_executor.config_schema.config_type.fields
@@ -56,8 +76,8 @@ def _requirements(config) -> list:
                 "multiprocess": _LOCAL_FIELDS["multiprocess"],
                 "in_process": _LOCAL_FIELDS["in_process"],
                 "threads": threads_config_schema(),
-                "celery": _optional_schema("dagster_celery", "celery_executor"),
-                "k8s": _optional_schema("dagster_k8s", "k8s_job_executor"),
+                "celery": _optional_schema("dagster_celery", "celery_executor", "celery"),
+                "k8s": _optional_schema("dagster_k8s", "k8s_job_executor", "k8s"),
             }
         ),
         default_value={"multiprocess": {}},
@@ -72,8 +92,10 @@ def ingest_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
         return make_threaded_executor(init_context, config or {})
     if mode == "celery":
         delegate = _import_executor("dagster_celery", "celery_executor", mode)
+        config = _checked_config(delegate, config)
     elif mode == "k8s":
         delegate = _import_executor("dagster_k8s", "k8s_job_executor", mode)
+        config = _checked_config(delegate, config)
     else:
         delegate, config = dg.multi_or_in_process_executor, {mode: config}
     return delegate.executor_creation_fn(

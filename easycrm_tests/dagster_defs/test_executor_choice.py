@@ -58,3 +58,35 @@ def test_default_choices_are_handed_to_dagsters_own_executor(monkeypatch):
     )
     assert type(executor).__name__ == "InProcessExecutor"
     assert job.executor_def.name == "easycrm_executor"
+
+
+def test_optional_executors_are_not_imported_unless_chosen():
+    """dagster-k8s / dagster-celery (~50 MB) stay out of every run process that does not use them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, easycrm_pipeline.definitions; "
+        "print(sorted(m for m in ('dagster_k8s', 'dagster_celery', 'kubernetes', 'celery') if m in sys.modules))"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "EASYCRM_EXECUTOR"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_celery_config_is_checked_when_the_executor_is_created(monkeypatch, celery_env):
+    """With the permissive definition-time schema, the real one still validates (and fills defaults) at run start."""
+    pytest.importorskip("dagster_celery")
+    job = dg.reconstructable(get_ingest_job)
+    instance = dg.DagsterInstance.ephemeral()
+
+    def create(config):
+        return ingest_executor.executor_creation_fn(
+            dg.InitExecutorContext(job=job, executor_def=ingest_executor, executor_config={"celery": config},
+                                   instance=instance)
+        )
+
+    with pytest.raises(dg.DagsterInvalidConfigError, match="celery"):
+        create({"no_such_option": 1})
+    executor = create({})  # every field has a default
+    assert type(executor).__name__ == "CeleryExecutor"
