@@ -442,7 +442,11 @@ class LeadStore(abc.ABC):
         Semantics (both back ends):
 
         * the import is the latest run (``runId``) whose ``lead_created``/``lead_updated`` rows have
-          ``newSourceFile == file`` and that was not undone yet;
+          ``newSourceFile == file`` and whose part for ``file`` was not undone yet (an undo marks exactly that
+          (file, run) pair undone, also when it had nothing left to revert, so one run that wrote several files
+          keeps the other files' parts undoable, and a second undo of the same import is refused);
+        * leads of the import that no longer exist (deleted since by a forced undo of the import that created
+          them) are skipped: not reverted, not counted in :class:`UndoResult`, not conflicts;
         * leads it created are deleted (audit ``lead_deleted``: the deleted values as ``before``); their email is
           free again;
         * leads it updated get their before-image back: the changed fields, ``sourceFile``, ``updatedAt``,
@@ -451,8 +455,9 @@ class LeadStore(abc.ABC):
           never changed;
         * every undo audit row has ``runId = undo_run_id``, ``previousSourceFile = file`` and
           ``details = {"undoOfRun": <the reverted runId>, ...}``;
-        * when another run changed one of those leads after this import (``lead_updated``, ``lead_deleted``,
-          ``lead_restored``), nothing is written and :class:`UndoRefused` lists them, unless ``force``.
+        * when another run changed one of those (still existing) leads after this import (``lead_updated``,
+          ``lead_deleted``, ``lead_restored``), nothing is written and :class:`UndoRefused` lists them, unless
+          ``force``.
 
         Args:
             file: the ``sourceFile`` name of the import (base name, as stored).

@@ -19,6 +19,9 @@ Tables (created by :meth:`DuckDBStore.init`, column names exactly as below):
     ``seq``, ``sourceFile``, ``sheet``, ``row``, ``reason``, ``rawRow`` (JSON), ``runId``, ``at``.
 ``file_imports``
     ``sourceFile``, ``runId``, ``at``, ``stats`` (JSON).
+``undone_imports``
+    ``sourceFile``, ``runId`` (the import that was undone), ``undoRunId``, ``at``, ``deleted``, ``restored``: one row
+    per undo (:meth:`DuckDBStore.undo_import`).
 
 Concurrency: no connection is kept between calls. Every call takes an ``fcntl.flock`` on ``<db>.lock`` (exclusive for
 writes, shared for reads: :mod:`easycrm_pipeline.store.locking`), then opens DuckDB (read-write, or ``read_only``
@@ -123,9 +126,23 @@ _SCHEMA = [
         "stats" JSON
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS undone_imports (
+        "sourceFile" VARCHAR NOT NULL,
+        "runId" VARCHAR,
+        "undoRunId" VARCHAR,
+        "at" TIMESTAMP NOT NULL,
+        "deleted" INTEGER NOT NULL,
+        "restored" INTEGER NOT NULL
+    )
+    """,
 ]
 
+#: The tables a database must hold to be read (``read_connection``); ``undone_imports`` came later and is optional
+#: there (it is created by the next write).
 _TABLES = ("leads", "lead_changes", "quarantine", "file_imports")
+#: Audit actions that change a lead after an import (the undo's conflicts).
+_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored")
 _JSON_COLUMNS = {"rawRow", "fieldsChanged", "details", "stats"}
 
 
@@ -847,38 +864,49 @@ class DuckDBStore(LeadStore):
 
         An update's before-image comes from its audit row: ``fieldsChanged`` (the changed fields),
         ``previousSourceFile``, ``previousUpdatedAt`` and ``details`` (``sourceWorksheet``, ``sourceRow``,
-        ``sourceRowId``, ``rawRow``, ``standardizer``). An import counts as undone once an undo audit row names it
-        in ``details.undoOfRun``.
+        ``sourceRowId``, ``rawRow``, ``standardizer``).
+
+        An import (``file``, ``runId``) counts as undone once table ``undone_imports`` holds a row for it (written by
+        every undo, in the same transaction, even when none of its leads was left to revert), or, for undos made
+        before that table existed, once an undo audit row names that run in ``details.undoOfRun`` with
+        ``previousSourceFile = file``. Leads of the import that no longer exist (deleted by a forced undo of the
+        import that created them) are neither reverted, nor counted, nor conflicts.
 
         Raises:
             UndoRefused: no import of ``file`` left to undo, or conflicts without ``force``.
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
         """
-        with self.write_connection() as con:
-            run_id = _latest_undoable_run(con, file)
-            if run_id is None:
+        with self.write_connection() as con, transaction(con):
+            found, run_id = _latest_undoable_run(con, file)
+            if not found:
                 raise UndoRefused(f"no import of {file!r} left to undo")
             changes = con.execute(
-                """SELECT "seq", "action", "leadId", "email", "fieldsChanged", "previousSourceFile",
-                          "previousUpdatedAt", "details"
-                   FROM lead_changes WHERE "runId" IS NOT DISTINCT FROM ? AND "newSourceFile" = ?
-                     AND "action" IN ('lead_created', 'lead_updated')
-                   ORDER BY "seq" DESC""",
+                """SELECT c."seq", c."action", c."leadId", c."email", c."fieldsChanged", c."previousSourceFile",
+                          c."previousUpdatedAt", c."details"
+                   FROM lead_changes c
+                   WHERE c."runId" IS NOT DISTINCT FROM ? AND c."newSourceFile" = ?
+                     AND c."action" IN ('lead_created', 'lead_updated')
+                     AND c."leadId" IN (SELECT "leadId" FROM leads)
+                   ORDER BY c."seq" DESC""",
                 [run_id, file],
             ).fetchall()
-            first_seq = min(c[0] for c in changes)
-            conflicts = [
-                {"leadId": lead_id, "email": email, "changedBy": by, "action": action}
-                for lead_id, email, by, action in con.execute(
-                    """SELECT DISTINCT c."leadId", c."email", c."newSourceFile", c."action" FROM lead_changes c
-                       WHERE c."seq" > ? AND c."runId" IS DISTINCT FROM ?
-                         AND c."action" IN ('lead_updated', 'lead_deleted', 'lead_restored')
-                         AND c."leadId" IN (SELECT "leadId" FROM lead_changes WHERE "runId" IS NOT DISTINCT FROM ?
-                                            AND "newSourceFile" = ? AND "action" IN ('lead_created', 'lead_updated'))
-                       ORDER BY 2""",
-                    [first_seq, run_id, run_id, file],
-                ).fetchall()
-            ]
+            conflicts = []
+            if changes:
+                first_seq = min(c[0] for c in changes)
+                conflicts = [
+                    {"leadId": lead_id, "email": email, "changedBy": by, "action": action}
+                    for lead_id, email, by, action in con.execute(
+                        f"""SELECT DISTINCT c."leadId", c."email", c."newSourceFile", c."action" FROM lead_changes c
+                           WHERE c."seq" > ? AND c."runId" IS DISTINCT FROM ?
+                             AND c."action" IN ({", ".join(f"'{a}'" for a in _LATER_CHANGE_ACTIONS)})
+                             AND c."leadId" IN (SELECT "leadId" FROM lead_changes
+                                                WHERE "runId" IS NOT DISTINCT FROM ? AND "newSourceFile" = ?
+                                                  AND "action" IN ('lead_created', 'lead_updated'))
+                             AND c."leadId" IN (SELECT "leadId" FROM leads)
+                           ORDER BY 2, 1, 3, 4""",
+                        [first_seq, run_id, run_id, file],
+                    ).fetchall()
+                ]
             result = UndoResult(file=file, run_id=run_id, conflicts=conflicts, dry_run=dry_run)
             if conflicts and not force:
                 raise UndoRefused(
@@ -891,40 +919,48 @@ class DuckDBStore(LeadStore):
                 return result
             now = utc_now()
             details = json.dumps({"undoOfRun": run_id})
-            with transaction(con):
-                for _seq, action, lead_id, email, fields_json, prev_file, prev_updated, extra in changes:
-                    current = con.execute('SELECT * FROM leads WHERE "leadId" = ?', [lead_id]).fetchone()
-                    if current is None:
-                        continue
-                    cols = [d[0] for d in con.description]
-                    now_row = dict(zip(cols, current))
-                    if action == "lead_created":
-                        before = {f: {"before": now_row.get(f), "after": None} for f in LEAD_FIELDS if now_row.get(f)}
-                        con.execute('DELETE FROM leads WHERE "leadId" = ?', [lead_id])
-                        _undo_audit(con, now, "lead_deleted", email, lead_id, file, None, before, details, undo_run_id)
-                        continue
-                    changed = json.loads(fields_json) if fields_json else {}
-                    sets = {f: v["before"] for f, v in changed.items() if f in LEAD_FIELDS and f != "email"}
-                    sets["sourceFile"] = prev_file
-                    sets["updatedAt"] = prev_updated
-                    for key, value in (json.loads(extra) if extra else {}).items():
-                        if key in ("sourceWorksheet", "sourceRow", "sourceRowId", "rawRow", "standardizer"):
-                            sets[key] = json.dumps(value) if key == "rawRow" and value is not None else value
-                    assignments = ", ".join(f'"{k}" = ?' for k in sets)
-                    con.execute(f'UPDATE leads SET {assignments} WHERE "leadId" = ?', [*sets.values(), lead_id])
-                    reverted = {f: {"before": v["after"], "after": v["before"]} for f, v in changed.items()}
-                    _undo_audit(con, now, "lead_restored", email, lead_id, file, prev_file, reverted, details,
-                                undo_run_id)
+            for _seq, action, lead_id, email, fields_json, prev_file, prev_updated, extra in changes:
+                current = con.execute('SELECT * FROM leads WHERE "leadId" = ?', [lead_id]).fetchone()
+                if current is None:  # deleted by this undo already (created, then updated, in the same run)
+                    continue
+                cols = [d[0] for d in con.description]
+                now_row = dict(zip(cols, current))
+                if action == "lead_created":
+                    before = {f: {"before": now_row.get(f), "after": None} for f in LEAD_FIELDS if now_row.get(f)}
+                    con.execute('DELETE FROM leads WHERE "leadId" = ?', [lead_id])
+                    _undo_audit(con, now, "lead_deleted", email, lead_id, file, None, before, details, undo_run_id)
+                    continue
+                changed = json.loads(fields_json) if fields_json else {}
+                sets = {f: v["before"] for f, v in changed.items() if f in LEAD_FIELDS and f != "email"}
+                sets["sourceFile"] = prev_file
+                sets["updatedAt"] = prev_updated
+                for key, value in (json.loads(extra) if extra else {}).items():
+                    if key in ("sourceWorksheet", "sourceRow", "sourceRowId", "rawRow", "standardizer"):
+                        sets[key] = json.dumps(value) if key == "rawRow" and value is not None else value
+                assignments = ", ".join(f'"{k}" = ?' for k in sets)
+                con.execute(f'UPDATE leads SET {assignments} WHERE "leadId" = ?', [*sets.values(), lead_id])
+                reverted = {f: {"before": v["after"], "after": v["before"]} for f, v in changed.items()}
+                _undo_audit(con, now, "lead_restored", email, lead_id, file, prev_file, reverted, details,
+                            undo_run_id)
+            con.execute(
+                """INSERT INTO undone_imports ("sourceFile", "runId", "undoRunId", "at", "deleted", "restored")
+                   VALUES (?, ?, ?, ?, ?, ?)""",
+                [file, run_id, undo_run_id, now, result.deleted, result.restored],
+            )
         return result
 
 
-def _latest_undoable_run(con: duckdb.DuckDBPyConnection, file: str) -> str | None:
-    """The ``runId`` of the latest import of ``file`` no undo row names in ``details.undoOfRun`` (None: none)."""
-    undone = {
+def _latest_undoable_run(con: duckdb.DuckDBPyConnection, file: str) -> tuple[bool, str | None]:
+    """``(True, runId)`` of the latest import of ``file`` not undone yet (see :meth:`DuckDBStore.undo_import`), or
+    ``(False, None)`` when there is none (``runId`` itself may be NULL: an import written without a run id)."""
+    undone = {r[0] for r in con.execute('SELECT "runId" FROM undone_imports WHERE "sourceFile" = ?', [file]).fetchall()}
+    undone |= {  # undos made before ``undone_imports`` existed
         r[0]
         for r in con.execute(
             """SELECT DISTINCT json_extract_string("details", '$.undoOfRun') FROM lead_changes
-               WHERE "action" IN ('lead_deleted', 'lead_restored') AND "details" IS NOT NULL"""
+               WHERE "action" IN ('lead_deleted', 'lead_restored') AND "previousSourceFile" = ?
+                 AND "details" IS NOT NULL AND json_extract_string("details", '$.undoOfRun') IS NOT NULL""",
+            [file],
         ).fetchall()
     }
     rows = con.execute(
@@ -935,8 +971,8 @@ def _latest_undoable_run(con: duckdb.DuckDBPyConnection, file: str) -> str | Non
     ).fetchall()
     for run_id, _ in rows:
         if run_id not in undone:
-            return run_id
-    return None
+            return True, run_id
+    return False, None
 
 
 def _undo_audit(con, now, action, email, lead_id, file, new_file, fields, details, undo_run_id) -> None:

@@ -577,17 +577,19 @@ class DynamoDBStore(LeadStore):
         2. its leads are read (consistent ``BatchGetItem``), THEN the audit rows written since the import are
            scanned: every write the lead read saw has its audit row in the scan (lead and audit row are written in
            one transaction), so no later change is missed;
-        3. a later change of one of its leads by another run (``lead_updated``/``lead_deleted``/``lead_restored``
-           after this import's first change of that lead) is a conflict: :class:`UndoRefused` lists them unless
-           ``force``; a lead whose stored ``updatedAt``/``sourceFile`` is not what this import wrote, without such an
-           audit row, is a conflict too (``action = "changed_without_audit"``);
+        3. a later change of one of its still existing leads by another run (``lead_updated``/``lead_deleted``/
+           ``lead_restored`` after this import's first change of that lead) is a conflict: :class:`UndoRefused`
+           lists them unless ``force``; a lead whose stored ``updatedAt``/``sourceFile`` is not what this import
+           wrote, without such an audit row, is a conflict too (``action = "changed_without_audit"``); leads that no
+           longer exist are skipped (nothing to revert, nothing to lose);
         4. per lead, ONE conditional write (the before-image ``Put``, or ``Delete`` of a created lead together with
            its ``EMAIL#`` uniqueness item, conditioned on still pointing at this lead) plus its audit rows, in
            ``TransactWriteItems`` of at most 100 items; each lead write is conditioned on the ``rev``, ``updatedAt``
            and ``sourceFile`` read in step 2, so a lead changed between the check and the write is never silently
            overwritten: the transaction is cancelled and everything is recomputed from step 1 (which then sees the
            change and refuses, unless ``force``), up to ``max_attempts`` times;
-        5. the undo marker is put (``attribute_not_exists``) in the last transaction.
+        5. the undo marker is put (``attribute_not_exists``) in the last transaction (alone when none of the
+           import's leads is left to revert: the import then counts as undone, with 0 deleted and 0 restored).
 
         Atomicity: an import of more than ~30 leads is undone in several transactions. If the undo is interrupted
         (or a race makes the recomputation refuse) part-way, the leads already reverted stay reverted, each with its
@@ -703,6 +705,7 @@ class DynamoDBStore(LeadStore):
         for r in later:
             lid = r.get("leadId")
             if (r.get("action") not in _LATER_CHANGE_ACTIONS or lid not in first_sk or r["sk"] <= first_sk[lid]
+                    or lid not in current  # gone: nothing of the later change would be overwritten
                     or r.get("runId") == run_id
                     or (isinstance(r.get("details"), dict) and r["details"].get("undoOfChange") in mine)):
                 continue

@@ -179,3 +179,57 @@ def test_undo_job_in_dagster(store):
         run_config={"ops": {"undo_file_op": {"config": {"file": "a.csv"}}}}, raise_on_error=False
     )
     assert not refused.success
+
+
+def test_undoing_one_file_of_a_run_leaves_the_other_files_of_that_run_undoable(store):
+    """One run id can write several files (a maintenance run does): an undo marks only ITS file's part undone."""
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(3, "b@x.com", "CTO")], source_file="b.csv", run_id="r1")
+    assert undo_file(store, "a.csv", undo_run_id="u1").deleted == 1
+    result = undo_file(store, "b.csv", undo_run_id="u2")
+    assert (result.run_id, result.deleted, result.restored) == ("r1", 1, 0)
+    assert table(store) == []
+    for file in ("a.csv", "b.csv"):
+        with pytest.raises(UndoRefused, match=f"no import of '{file}' left to undo"):
+            undo_file(store, file)
+
+
+def test_an_import_whose_leads_are_gone_is_undone_once_then_nothing_is_left(store, capsys):
+    """b.csv's only lead was deleted since (a forced undo of a.csv, its creator): undoing b.csv has nothing to
+    write, says so in its counts and marks the import undone; the next `undo b.csv` is refused in one line."""
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(2, "a@x.com", "Chair")], source_file="b.csv", run_id="r2")
+    assert undo_file(store, "a.csv", force=True, undo_run_id="u1").deleted == 1
+    snapshot, n_changes = table(store), len(store.changes())
+    result = undo_file(store, "b.csv", undo_run_id="u2")
+    assert (result.run_id, result.deleted, result.restored, result.conflicts) == ("r2", 0, 0, [])
+    assert table(store) == snapshot == [] and len(store.changes()) == n_changes
+    capsys.readouterr()
+    assert main(["undo", "b.csv"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == ["easycrm undo: no import of 'b.csv' left to undo"]
+    assert table(store) == snapshot and len(store.changes()) == n_changes
+
+
+def test_undo_counts_only_the_leads_it_really_reverts(store):
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(3, "b@x.com", "CTO")], source_file="c.csv", run_id="r0")
+    store.upsert_file([lead(2, "a@x.com", "Chair"), lead(3, "b@x.com", "VP")], source_file="b.csv", run_id="r2")
+    undo_file(store, "a.csv", force=True)  # a@x.com deleted, overriding b.csv's update of it
+    dry = undo_file(store, "b.csv", dry_run=True)
+    assert (dry.deleted, dry.restored, dry.conflicts) == (0, 1, [])
+    result = undo_file(store, "b.csv", undo_run_id="u2")
+    assert (result.deleted, result.restored, result.conflicts) == (0, 1, [])
+    assert [(r["email"], r["title"], r["sourceFile"]) for r in table(store)] == [("b@x.com", "CTO", "c.csv")]
+    assert [c["action"] for c in store.changes() if c.get("runId") == "u2"] == ["lead_restored"]
+    with pytest.raises(UndoRefused, match="no import of 'b.csv' left to undo"):
+        undo_file(store, "b.csv")
+
+
+def test_an_import_without_run_id_can_be_undone_once(store):
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv")
+    result = undo_file(store, "a.csv")
+    assert (result.run_id, result.deleted) == (None, 1) and table(store) == []
+    with pytest.raises(UndoRefused, match="no import of 'a.csv' left to undo"):
+        undo_file(store, "a.csv")

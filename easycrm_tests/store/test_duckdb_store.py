@@ -270,3 +270,21 @@ def test_writing_inside_an_unfinished_read_fails_fast_instead_of_deadlocking(sto
         assert worker_thread.is_alive() and done == []
     worker_thread.join(10)
     assert done == [1]
+
+
+# ---------------------------------------------------------------- undo bookkeeping
+
+
+def test_an_undo_made_before_undone_imports_existed_still_counts(store):
+    """Databases undone by an older version have undo audit rows but no ``undone_imports`` row: the audit rows
+    (``details.undoOfRun`` + ``previousSourceFile``) still mark that file's import undone, and only that file's."""
+    from easycrm_pipeline.pipeline.undo import UndoRefused, undo_file
+
+    store.upsert_file(numbered_leads([1], tag="A"), source_file="a.csv", run_id="r1")
+    store.upsert_file(numbered_leads([2], tag="B"), source_file="b.csv", run_id="r1")
+    undo_file(store, "a.csv")
+    with store.write_connection() as con:
+        con.execute("DELETE FROM undone_imports")
+    with pytest.raises(UndoRefused, match="no import of 'a.csv' left to undo"):
+        undo_file(store, "a.csv")
+    assert undo_file(store, "b.csv").deleted == 1
