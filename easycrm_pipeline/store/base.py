@@ -54,14 +54,21 @@ LEAD_COLUMNS: tuple[str, ...] = (
     "standardizer",
 )
 
-#: Audit actions written to ``lead_changes``.
+#: Audit actions written to ``lead_changes``: an import's ``lead_created`` / ``lead_updated`` /
+#: ``batch_duplicate_resolved`` (DESIGN.md section 4), an undo's ``lead_deleted`` / ``lead_restored``, and
+#: ``lead_restandardized``: an existing lead's fields rewritten by a re-standardization (same shape as
+#: ``lead_updated``; it is not an import of the lead's ``sourceFile``, so ``undo`` never reverts it as one).
 CHANGE_ACTIONS: tuple[str, ...] = (
     "lead_created",
     "lead_updated",
     "batch_duplicate_resolved",
     "lead_deleted",
     "lead_restored",
+    "lead_restandardized",
 )
+
+#: The audit actions ``upsert_file(update_action=...)`` accepts for the leads it updates.
+UPDATE_ACTIONS: tuple[str, ...] = ("lead_updated", "lead_restandardized")
 
 #: Merge policies accepted by ``upsert_file``.
 MERGE_POLICIES: tuple[str, ...] = ("replace", "fill-blank")
@@ -299,8 +306,14 @@ class LeadStore(abc.ABC):
         batch_ids: dict[str, str] | None = None,
         merge: str = "replace",
         duplicates_resolved: list | None = None,
+        update_action: str = "lead_updated",
     ) -> UpsertStats:
-        """Insert/update one file's leads by email, atomically; see the implementation for the exact rules."""
+        """Insert/update one file's leads by email, atomically; see the implementation for the exact rules.
+
+        ``update_action`` (one of ``UPDATE_ACTIONS``) is the audit action of the updated leads: ``lead_updated``
+        for an import, ``lead_restandardized`` for a re-standardization (created leads are always
+        ``lead_created``).
+        """
 
     @abc.abstractmethod
     def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
@@ -456,8 +469,9 @@ class LeadStore(abc.ABC):
         * every undo audit row has ``runId = undo_run_id``, ``previousSourceFile = file`` and
           ``details = {"undoOfRun": <the reverted runId>, ...}``;
         * when another run changed one of those (still existing) leads after this import (``lead_updated``,
-          ``lead_deleted``, ``lead_restored``), nothing is written and :class:`UndoRefused` lists them, unless
-          ``force``.
+          ``lead_deleted``, ``lead_restored``, ``lead_restandardized``), nothing is written and
+          :class:`UndoRefused` lists them, unless ``force``. A re-standardization is such a later change, never
+          the import itself, although its audit rows carry the lead's ``sourceFile`` as ``newSourceFile``.
 
         Args:
             file: the ``sourceFile`` name of the import (base name, as stored).

@@ -11,7 +11,9 @@ Tables (created by :meth:`DuckDBStore.init`, column names exactly as below):
     ``standardizer`` (what produced the fields, e.g. ``"rules-1"``).
 ``lead_changes`` (the audit trail; seeds' "Duplicate Action Logging" JSON)
     ``seq`` (insertion order), ``changeId``, ``at``, ``action`` (``lead_created``, ``lead_updated``,
-    ``batch_duplicate_resolved``, ``lead_deleted``, ``lead_restored``), ``email``, ``leadId``,
+    ``batch_duplicate_resolved``, ``lead_deleted``, ``lead_restored``, ``lead_restandardized``: ``base.CHANGE_ACTIONS``;
+    a file made before ``lead_restandardized`` existed gets its CHECK constraint rebuilt by the first write),
+    ``email``, ``leadId``,
     ``previousSourceFile``, ``newSourceFile``, ``fieldsChanged`` (JSON ``{field: {"before": v, "after": v}}``),
     ``batchId``, ``runId``, ``rowId`` (source row id), ``previousUpdatedAt``, ``details`` (JSON, e.g. the kept and
     merged row ids of a ``batch_duplicate_resolved`` row).
@@ -43,6 +45,7 @@ import pandas as pd
 
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 from easycrm_pipeline.store.base import (
+    CHANGE_ACTIONS,
     LEAD_COLUMNS,
     MERGE_POLICIES,
     SEARCH_FIELDS,
@@ -50,6 +53,7 @@ from easycrm_pipeline.store.base import (
     LeadStore,
     StoreError,
     StoreLockTimeout,
+    UPDATE_ACTIONS,
     UndoRefused,
     UndoResult,
     UpsertStats,
@@ -63,6 +67,29 @@ from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock
 _VALUE_FIELDS: tuple[str, ...] = tuple(f for f in LEAD_FIELDS if f != "email")
 
 _TEXT_SORT = set(LEAD_FIELDS) | {"sourceFile", "sourceWorksheet", "leadId"}
+
+#: ``lead_changes`` (``{name}``: the table name, so a migration can build the new table next to the old one).
+_LEAD_CHANGES_DDL = """
+    CREATE TABLE IF NOT EXISTS {name} (
+        "seq" BIGINT DEFAULT nextval('lead_changes_seq'),
+        "changeId" VARCHAR NOT NULL,
+        "at" TIMESTAMP NOT NULL,
+        "action" VARCHAR NOT NULL CHECK ("action" IN (%s)),
+        "email" VARCHAR,
+        "leadId" VARCHAR,
+        "previousSourceFile" VARCHAR,
+        "newSourceFile" VARCHAR,
+        "fieldsChanged" JSON,
+        "batchId" VARCHAR,
+        "runId" VARCHAR,
+        "rowId" VARCHAR,
+        "previousUpdatedAt" TIMESTAMP,
+        "details" JSON
+    )
+    """ % ", ".join(f"'{a}'" for a in CHANGE_ACTIONS)
+_LEAD_CHANGES_COLUMNS = ("seq", "changeId", "at", "action", "email", "leadId", "previousSourceFile",
+                         "newSourceFile", "fieldsChanged", "batchId", "runId", "rowId", "previousUpdatedAt",
+                         "details")
 
 _SCHEMA = [
     """
@@ -86,25 +113,7 @@ _SCHEMA = [
     )
     """,
     "CREATE SEQUENCE IF NOT EXISTS lead_changes_seq",
-    """
-    CREATE TABLE IF NOT EXISTS lead_changes (
-        "seq" BIGINT DEFAULT nextval('lead_changes_seq'),
-        "changeId" VARCHAR NOT NULL,
-        "at" TIMESTAMP NOT NULL,
-        "action" VARCHAR NOT NULL CHECK ("action" IN
-            ('lead_created', 'lead_updated', 'batch_duplicate_resolved', 'lead_deleted', 'lead_restored')),
-        "email" VARCHAR,
-        "leadId" VARCHAR,
-        "previousSourceFile" VARCHAR,
-        "newSourceFile" VARCHAR,
-        "fieldsChanged" JSON,
-        "batchId" VARCHAR,
-        "runId" VARCHAR,
-        "rowId" VARCHAR,
-        "previousUpdatedAt" TIMESTAMP,
-        "details" JSON
-    )
-    """,
+    _LEAD_CHANGES_DDL.format(name="lead_changes"),
     "CREATE SEQUENCE IF NOT EXISTS quarantine_seq",
     """
     CREATE TABLE IF NOT EXISTS quarantine (
@@ -142,7 +151,7 @@ _SCHEMA = [
 #: there (it is created by the next write).
 _TABLES = ("leads", "lead_changes", "quarantine", "file_imports")
 #: Audit actions that change a lead after an import (the undo's conflicts).
-_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored")
+_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored", "lead_restandardized")
 _JSON_COLUMNS = {"rawRow", "fieldsChanged", "details", "stats"}
 
 
@@ -202,6 +211,29 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         except duckdb.Error:
             pass
         raise
+
+
+def _migrate_change_actions(con: duckdb.DuckDBPyConnection) -> None:
+    """Give ``lead_changes`` the CHECK constraint of today's ``CHANGE_ACTIONS`` when it was made with an older list
+    (DuckDB cannot alter a CHECK): the table is rebuilt in one transaction, same rows, same ``seq`` values, same
+    sequence. A no-op (one catalog query) once the constraint is current."""
+    checks = [
+        expr or ""
+        for (expr,) in con.execute(
+            """SELECT expression FROM duckdb_constraints()
+               WHERE database_name = current_database() AND table_name = 'lead_changes'
+                 AND constraint_type = 'CHECK'"""
+        ).fetchall()
+    ]
+    if all(f"'{a}'" in expr for expr in checks for a in CHANGE_ACTIONS):
+        return
+    cols = ", ".join(_q(c) for c in _LEAD_CHANGES_COLUMNS)
+    with transaction(con):
+        con.execute("DROP TABLE IF EXISTS lead_changes_migrating")
+        con.execute(_LEAD_CHANGES_DDL.format(name="lead_changes_migrating"))
+        con.execute(f"INSERT INTO lead_changes_migrating ({cols}) SELECT {cols} FROM lead_changes ORDER BY \"seq\"")
+        con.execute("DROP TABLE lead_changes")
+        con.execute("ALTER TABLE lead_changes_migrating RENAME TO lead_changes")
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -273,6 +305,7 @@ class DuckDBStore(LeadStore):
             try:
                 for stmt in _SCHEMA:
                     con.execute(stmt)
+                _migrate_change_actions(con)
                 yield con, waited
             finally:
                 con.close()
@@ -343,6 +376,7 @@ class DuckDBStore(LeadStore):
         batch_ids: dict[str, str] | None = None,
         merge: str = "replace",
         duplicates_resolved: list | None = None,
+        update_action: str = "lead_updated",
     ) -> UpsertStats:
         """Insert or update one file's leads by email, set-based, in ONE transaction (a crash writes nothing).
 
@@ -374,12 +408,15 @@ class DuckDBStore(LeadStore):
             merge: ``"replace"`` or ``"fill-blank"``.
             duplicates_resolved: objects with ``.email``, ``.kept_row_id``, ``.merged_row_ids`` (within-file
                 duplicates the caller resolved).
+            update_action: audit action of the updated leads (``UPDATE_ACTIONS``): ``"lead_updated"`` (an
+                import) or ``"lead_restandardized"`` (a re-standardization, which ``undo`` never takes for an
+                import of ``source_file``).
 
         Returns:
             :class:`UpsertStats`.
 
         Raises:
-            ValueError: unknown ``merge`` policy or empty ``source_file``.
+            ValueError: unknown ``merge`` policy or ``update_action``, or empty ``source_file``.
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
             duckdb.Error: the database failed; the transaction is rolled back.
         """
@@ -387,6 +424,8 @@ class DuckDBStore(LeadStore):
             raise ValueError(f"merge must be one of {', '.join(MERGE_POLICIES)}, got {merge!r}")
         if not source_file or not str(source_file).strip():
             raise ValueError("source_file must be a non-empty file name")
+        if update_action not in UPDATE_ACTIONS:
+            raise ValueError(f"update_action must be one of {', '.join(UPDATE_ACTIONS)}, got {update_action!r}")
         t0 = time.monotonic()
         batch_ids = batch_ids or {}
         duplicates_resolved = list(duplicates_resolved or [])
@@ -461,7 +500,7 @@ class DuckDBStore(LeadStore):
                         FROM stage
                         """
                     ).fetchone()
-                    self._apply(con, source_file=source_file, run_id=run_id, now=now)
+                    self._apply(con, source_file=source_file, run_id=run_id, now=now, update_action=update_action)
                     if len(dups):
                         con.execute(
                             """
@@ -520,8 +559,10 @@ class DuckDBStore(LeadStore):
         )
         return time.monotonic() - t
 
-    def _apply(self, con: duckdb.DuckDBPyConnection, *, source_file: str, run_id: str | None, now: datetime) -> None:
-        """Write ``stage`` into ``leads`` (UPDATE ... FROM, INSERT ... SELECT) and ``lead_changes``."""
+    def _apply(self, con: duckdb.DuckDBPyConnection, *, source_file: str, run_id: str | None, now: datetime,
+               update_action: str = "lead_updated") -> None:
+        """Write ``stage`` into ``leads`` (UPDATE ... FROM, INSERT ... SELECT) and ``lead_changes`` (updated leads
+        with action ``update_action``)."""
         sets = ", ".join(f'{_q(f)} = s."n_{f}"' for f in _VALUE_FIELDS)
         con.execute(
             f"""
@@ -566,7 +607,7 @@ class DuckDBStore(LeadStore):
                                       "newSourceFile", "fieldsChanged", "batchId", "runId", "rowId",
                                       "previousUpdatedAt", "details")
             SELECT CAST(uuid() AS VARCHAR), ?,
-                   CASE WHEN s.old_id IS NULL THEN 'lead_created' ELSE 'lead_updated' END,
+                   CASE WHEN s.old_id IS NULL THEN 'lead_created' ELSE ? END,
                    s.email, s.lead_id, s."o_sourceFile", ?, {fields_changed}, s."batchId", ?, s."rowId",
                    s."o_updatedAt",
                    -- the rest of the before-image, so `easycrm undo` restores an update exactly
@@ -576,7 +617,7 @@ class DuckDBStore(LeadStore):
                        "standardizer" := s."o_standardizer")) END
             FROM stage s WHERE s.old_id IS NULL OR s.changed ORDER BY s.pos
             """,
-            [now, source_file, run_id],
+            [now, update_action, source_file, run_id],
         )
         con.execute("DROP TABLE stage")
 

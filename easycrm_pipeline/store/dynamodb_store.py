@@ -52,6 +52,7 @@ from easycrm_pipeline.store.base import (
     LeadQuery,
     LeadStore,
     StoreError,
+    UPDATE_ACTIONS,
     UndoRefused,
     UndoResult,
     UpsertStats,
@@ -72,7 +73,7 @@ _MAX_TRANSACTION_ITEMS = 100
 _BEFORE_IMAGE_EXTRAS = ("sourceWorksheet", "sourceRow", "sourceRowId", "rawRow", "standardizer")
 _UNDOABLE = ("lead_created", "lead_updated")
 _UNDO_ACTIONS = ("lead_deleted", "lead_restored")
-_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored")
+_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored", "lead_restandardized")
 
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
@@ -224,8 +225,10 @@ class DynamoDBStore(LeadStore):
         batch_ids: dict[str, str] | None = None,
         merge: str = "replace",
         duplicates_resolved: list | None = None,
+        update_action: str = "lead_updated",
     ) -> UpsertStats:
-        """Insert or update one file's leads by email (rules of ``DuckDBStore.upsert_file``).
+        """Insert or update one file's leads by email (rules and arguments of ``DuckDBStore.upsert_file``, with
+        ``update_action`` the audit action of the updated leads: ``lead_updated`` or ``lead_restandardized``).
 
         Each lead is written with its audit row (and, when created with an email, its uniqueness item) in a
         ``TransactWriteItems`` of up to 33 leads; a transaction that loses a race with another process is re-read
@@ -235,7 +238,7 @@ class DynamoDBStore(LeadStore):
             :class:`UpsertStats`.
 
         Raises:
-            ValueError: unknown ``merge`` policy or empty ``source_file``.
+            ValueError: unknown ``merge`` policy or ``update_action``, or empty ``source_file``.
             StoreError: a transaction kept losing races ``max_attempts`` times.
             botocore.exceptions.ClientError: DynamoDB failed (e.g. tables missing: run ``init()``).
         """
@@ -243,6 +246,8 @@ class DynamoDBStore(LeadStore):
             raise ValueError(f"merge must be one of {', '.join(MERGE_POLICIES)}, got {merge!r}")
         if not source_file or not str(source_file).strip():
             raise ValueError("source_file must be a non-empty file name")
+        if update_action not in UPDATE_ACTIONS:
+            raise ValueError(f"update_action must be one of {', '.join(UPDATE_ACTIONS)}, got {update_action!r}")
         t0 = time.monotonic()
         batch_ids = batch_ids or {}
         duplicates_resolved = list(duplicates_resolved or [])
@@ -266,7 +271,7 @@ class DynamoDBStore(LeadStore):
             for lead, email in pending:
                 op = self._plan(lead, email, existing.get(email) if email else None, merge=merge,
                                 source_file=source_file, run_id=run_id, batch_id=batch_ids.get(lead.row_id),
-                                now=now, n=next(counter))
+                                now=now, n=next(counter), update_action=update_action)
                 if op is None:
                     stats.unchanged += 1
                 else:
@@ -324,8 +329,10 @@ class DynamoDBStore(LeadStore):
         return _to_item(values)
 
     def _plan(self, lead: StandardLead, email: str | None, old: dict | None, *, merge: str, source_file: str,
-              run_id: str | None, batch_id: Any, now: str, n: int) -> tuple[str, list[dict]] | None:
-        """The transaction items writing one lead (``("created"|"updated", items)``), or None when unchanged."""
+              run_id: str | None, batch_id: Any, now: str, n: int,
+              update_action: str = "lead_updated") -> tuple[str, list[dict]] | None:
+        """The transaction items writing one lead (``("created"|"updated", items)``), or None when unchanged; an
+        update's audit row has action ``update_action``."""
         new_values: dict[str, Any] = {}
         changed: dict[str, dict] = {}
         for f in _VALUE_FIELDS:
@@ -360,7 +367,7 @@ class DynamoDBStore(LeadStore):
             rev=(old.get("rev", 0) + 1) if old else 1,
         )
         audit = self._change_item(
-            source_file=source_file, now=now, n=n, action="lead_updated" if old else "lead_created", email=email,
+            source_file=source_file, now=now, n=n, action=update_action if old else "lead_created", email=email,
             leadId=item["leadId"], previousSourceFile=old.get("sourceFile") if old else None,
             newSourceFile=source_file, fieldsChanged=json.dumps(changed, ensure_ascii=False), batchId=batch,
             runId=run_id, rowId=lead.row_id, previousUpdatedAt=old.get("updatedAt") if old else None,
@@ -578,7 +585,7 @@ class DynamoDBStore(LeadStore):
            scanned: every write the lead read saw has its audit row in the scan (lead and audit row are written in
            one transaction), so no later change is missed;
         3. a later change of one of its still existing leads by another run (``lead_updated``/``lead_deleted``/
-           ``lead_restored`` after this import's first change of that lead) is a conflict: :class:`UndoRefused`
+           ``lead_restored``/``lead_restandardized`` after this import's first change of that lead) is a conflict: :class:`UndoRefused`
            lists them unless ``force``; a lead whose stored ``updatedAt``/``sourceFile`` is not what this import
            wrote, without such an audit row, is a conflict too (``action = "changed_without_audit"``); leads that no
            longer exist are skipped (nothing to revert, nothing to lose);

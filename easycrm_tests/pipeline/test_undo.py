@@ -233,3 +233,46 @@ def test_an_import_without_run_id_can_be_undone_once(store):
     assert (result.run_id, result.deleted) == (None, 1) and table(store) == []
     with pytest.raises(UndoRefused, match="no import of 'a.csv' left to undo"):
         undo_file(store, "a.csv")
+
+
+def stale(n, first, last, email, title):
+    """A lead as an older standardizer stored it (names in capitals, version ``rules-0``): today's rules case them."""
+    fields = {f: None for f in LEAD_FIELDS}
+    fields.update(firstName=first, lastName=last, email=email, title=title)
+    raw = {"First Name": first, "Last Name": last, "Email": email, "Title": title}
+    return StandardLead(row_id=f"0:{n}", sheet=None, row_number=n, fields=fields, provided=frozenset(LEAD_FIELDS),
+                        raw=raw, standardizer="rules-0")
+
+
+def test_a_restandardization_is_a_later_change_not_an_import_of_the_file(store, capsys):
+    """`undo a.csv` after a re-standardization reverts a.csv's IMPORT (not the re-standardization, which keeps the
+    lead's sourceFile a.csv): the re-standardization is a later change of its leads -> refused, listed, unless
+    --force. Its audit rows say `lead_restandardized`."""
+    from easycrm_pipeline.pipeline.restandardize import restandardize
+    from easycrm_pipeline.pipeline.standardizer import RulesStandardizer
+
+    store.upsert_file([stale(2, "BO", "LEE", "bo@x.com", "CTO")], source_file="c.csv", run_id="r0")
+    (c_bo,) = table(store)
+    store.upsert_file([stale(2, "ALEX", "SMITH", "alex@x.com", "CEO"), stale(3, "BO", "LEE", "bo@x.com", "VP")],
+                      source_file="a.csv", run_id="r1")
+    done = restandardize(store, RulesStandardizer(), run_id="restd")
+    assert done.updated == 2
+    assert sorted((c["action"], c["email"], c["newSourceFile"]) for c in store.changes(run_id="restd")) == [
+        ("lead_restandardized", "alex@x.com", "a.csv"), ("lead_restandardized", "bo@x.com", "a.csv")]
+    assert {r["firstName"] for r in table(store)} == {"Alex", "Bo"}
+    snapshot, n_changes = table(store), len(store.changes())
+    with pytest.raises(UndoRefused, match=r"2 lead\(s\) of 'a.csv' were changed by a later import") as refused:
+        undo_file(store, "a.csv")
+    assert [(c["email"], c["action"]) for c in refused.value.leads] == [
+        ("alex@x.com", "lead_restandardized"), ("bo@x.com", "lead_restandardized")]
+    assert table(store) == snapshot and len(store.changes()) == n_changes
+    assert main(["undo", "a.csv"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == "  alex@x.com: lead_restandardized (re-standardization)"
+    result = undo_file(store, "a.csv", force=True, undo_run_id="u1")
+    assert (result.run_id, result.deleted, result.restored) == ("r1", 1, 1)
+    # bo: what a.csv changed (title) is back to c.csv's import, with c.csv's before-image (sourceFile, updatedAt,
+    # standardizer, raw row...); the names a.csv did not change keep their later, re-standardized values
+    (bo,) = table(store)
+    assert bo == {**c_bo, "firstName": "Bo", "lastName": "Lee"}
+    with pytest.raises(UndoRefused, match="no import of 'a.csv' left to undo"):
+        undo_file(store, "a.csv")

@@ -288,3 +288,33 @@ def test_an_undo_made_before_undone_imports_existed_still_counts(store):
     with pytest.raises(UndoRefused, match="no import of 'a.csv' left to undo"):
         undo_file(store, "a.csv")
     assert undo_file(store, "b.csv").deleted == 1
+
+
+def test_a_lead_changes_table_made_before_lead_restandardized_is_migrated(tmp_path, monkeypatch):
+    """DuckDB cannot alter a CHECK constraint: a file whose ``lead_changes`` CHECK lacks ``lead_restandardized``
+    gets the table rebuilt by the next write (same rows, same ``seq``), and the new action is then accepted."""
+    from easycrm_pipeline.store import duckdb_store as mod
+
+    path = tmp_path / "old.duckdb"
+    current = mod._LEAD_CHANGES_DDL.format(name="lead_changes")
+    con = duckdb.connect(str(path))
+    for stmt in mod._SCHEMA:
+        con.execute(current.replace(", 'lead_restandardized'", "") if stmt == current else stmt)
+    con.close()
+    old = DuckDBStore(path)
+    monkeypatch.setattr(mod, "_migrate_change_actions", lambda con: None)  # the code of before the new action
+    old.upsert_file(numbered_leads([1, 2], tag="A"), source_file="a.csv", run_id="r1")
+    with pytest.raises(duckdb.ConstraintException):
+        old.upsert_file(numbered_leads([1], tag="B"), source_file="a.csv", run_id="x",
+                        update_action="lead_restandardized")
+    before = old.changes()
+    monkeypatch.undo()
+    stats = DuckDBStore(path).upsert_file(numbered_leads([1], tag="B"), source_file="a.csv", run_id="restd",
+                                          update_action="lead_restandardized")
+    assert stats.updated == 1
+    after = DuckDBStore(path).changes()
+    assert after[:2] == before and [c["action"] for c in after] == [
+        "lead_created", "lead_created", "lead_restandardized"]
+    assert after[2]["seq"] > after[1]["seq"]
+    with pytest.raises(ValueError, match="update_action must be one of"):
+        DuckDBStore(path).upsert_file(numbered_leads([1], tag="C"), source_file="a.csv", update_action="lead_x")
