@@ -16,6 +16,7 @@ Everything a store returns is plain JSON-able Python: ``str``/``int``/``None``, 
 from __future__ import annotations
 
 import abc
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
@@ -317,11 +318,32 @@ class LeadStore(abc.ABC):
 
     @abc.abstractmethod
     def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
-        """Store rows that could not become leads; returns how many were stored."""
+        """Store rows that could not become leads; returns how many were stored.
+
+        A row identical (``sheet``, ``row_number``, ``reason``, ``raw``) to one already stored for ``source_file``,
+        or to an earlier row of the call, is skipped, so re-running a file, or finishing an interrupted run of it,
+        never doubles its quarantine.
+        """
 
     @abc.abstractmethod
     def record_import(self, source_file: str, run_id: str | None, stats: dict) -> None:
         """Record that a file was imported, with its stats (JSON-able dict)."""
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """A block whose writes through this store object, from this thread, form one unit where the back end can
+        (the ingest's collect step: ``upsert_file`` + ``add_quarantine`` + ``record_import``).
+
+        The DuckDB store holds its write lock and ONE transaction for the whole block: all of it is committed at
+        the end, or nothing (an exception, or a ``kill -9``, rolls back every call of the block). This default
+        (the DynamoDB store keeps it) adds nothing: each call commits on its own, and a back end without
+        multi-call transactions must make a re-run of an interrupted block converge instead (idempotent upsert,
+        quarantine rows not stored twice, the import recorded by the re-run).
+
+        Yields:
+            None.
+        """
+        yield
 
     @abc.abstractmethod
     def query_leads(self, q: LeadQuery) -> tuple[list[dict], int]:

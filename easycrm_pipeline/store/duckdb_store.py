@@ -198,9 +198,24 @@ def _reads_held() -> dict[str, int]:
     return held
 
 
+def _atomic_connections() -> dict[str, duckdb.DuckDBPyConnection]:
+    """``{lock path: connection}`` of the :meth:`DuckDBStore.atomic` blocks open in the current thread."""
+    held = getattr(_local, "atomic", None)
+    if held is None:
+        held = _local.atomic = {}
+    return held
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """``BEGIN`` ... ``COMMIT`` on ``con``; any exception (a kill included) rolls back and is re-raised."""
+    """``BEGIN`` ... ``COMMIT`` on ``con``; any exception (a kill included) rolls back and is re-raised.
+
+    On the connection of an open :meth:`DuckDBStore.atomic` block it only joins the block's transaction (an
+    exception still propagates and rolls the whole block back).
+    """
+    if any(con is held for held in _atomic_connections().values()):
+        yield con
+        return
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
@@ -292,6 +307,10 @@ class DuckDBStore(LeadStore):
 
     @contextmanager
     def _write_connection(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, float]]:
+        active = _atomic_connections().get(str(self.lock_path))
+        if active is not None:  # inside this thread's atomic() block: its connection, lock and transaction
+            yield active, 0.0
+            return
         if _reads_held().get(str(self.lock_path)):
             # this thread holds the shared lock (e.g. inside an ``iter_leads`` loop): waiting would deadlock
             raise StoreError(
@@ -316,11 +335,17 @@ class DuckDBStore(LeadStore):
 
         When the database file (or its tables) does not exist yet, the connection is an in-memory database with the
         empty schema, so queries return no rows instead of failing. Meant for read-only SQL (``easycrm ask``,
-        exports).
+        exports). Inside this thread's :meth:`atomic` block it is the block's read-write connection (reads see the
+        block's uncommitted writes; waiting for the shared lock there would deadlock): do not write while
+        iterating its results.
 
         Raises:
             StoreLockTimeout: the lock was not obtained within ``lock_timeout`` seconds.
         """
+        active = _atomic_connections().get(str(self.lock_path))
+        if active is not None:
+            yield active
+            return
         if not self.path.exists():
             con = duckdb.connect(":memory:")
             try:
@@ -356,6 +381,30 @@ class DuckDBStore(LeadStore):
                     con.close()
 
     # ------------------------------------------------------------------ writes
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Hold the exclusive store lock and ONE transaction for the block: every write call of this store from
+        this thread inside it (``upsert_file``, ``add_quarantine``, ``record_import``, ``set_standardizer``,
+        ``undo_import``) joins it, and is committed at the end of the block, or rolled back with all the others
+        when the block raises or the process dies (``kill -9``). Reads inside the block use the same connection
+        and see its writes. A nested block joins the outer one. Other threads and processes wait for the lock.
+
+        Raises:
+            StoreLockTimeout: the lock was not obtained within ``lock_timeout`` seconds.
+            StoreError: this thread is still reading the store (an unfinished ``iter_leads`` loop).
+        """
+        key = str(self.lock_path)
+        held = _atomic_connections()
+        if key in held:
+            yield
+            return
+        with self._write_connection() as (con, _waited), transaction(con):
+            held[key] = con
+            try:
+                yield
+            finally:
+                del held[key]
 
     def init(self) -> None:
         """Create the DuckDB file and the tables ``leads``, ``lead_changes``, ``quarantine``, ``file_imports`` if
@@ -622,7 +671,11 @@ class DuckDBStore(LeadStore):
         con.execute("DROP TABLE stage")
 
     def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
-        """Store rows that cannot become leads, with their reason (one transaction).
+        """Store rows that cannot become leads, with their reason (one transaction), in the given order.
+
+        A row whose ``sheet``, ``row``, ``reason`` and raw cells equal those of a row already stored for
+        ``source_file`` (or of an earlier row of the call) is skipped (the stored one keeps its ``runId`` and
+        ``at``): re-running a file never doubles its quarantine.
 
         Args:
             rows: ``QuarantineRow`` objects (``sheet``, ``row_number``, ``reason``, ``raw`` dict).
@@ -630,15 +683,17 @@ class DuckDBStore(LeadStore):
             run_id: Dagster run id.
 
         Returns:
-            The number of rows stored (``len(rows)``).
+            The number of rows stored (``len(rows)`` minus the ones already stored).
 
         Raises:
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
+            duckdb.Error: e.g. a row without reason; nothing of the call is stored.
         """
         if not rows:
             return 0
         df = pd.DataFrame(
             {
+                "pos": list(range(len(rows))),
                 "sheet": [r.sheet for r in rows],
                 "row": [r.row_number for r in rows],
                 "reason": [r.reason for r in rows],
@@ -650,18 +705,28 @@ class DuckDBStore(LeadStore):
             con.register("q_df", df)
             try:
                 with transaction(con):
-                    con.execute(
+                    stored = con.execute(
                         """
                         INSERT INTO quarantine ("sourceFile", "sheet", "row", "reason", "rawRow", "runId", "at")
-                        SELECT ?, CAST(sheet AS VARCHAR), CAST("row" AS INTEGER), CAST(reason AS VARCHAR),
-                               CAST("rawRow" AS JSON), ?, ?
-                        FROM q_df
+                        SELECT ?, d.sheet, d."row", d.reason, d."rawRow", ?, ?
+                        FROM (SELECT CAST(pos AS BIGINT) AS pos, CAST(sheet AS VARCHAR) AS sheet,
+                                     CAST("row" AS INTEGER) AS "row", CAST(reason AS VARCHAR) AS reason,
+                                     CAST("rawRow" AS JSON) AS "rawRow"
+                              FROM q_df
+                              QUALIFY row_number() OVER (PARTITION BY sheet, "row", reason, "rawRow"
+                                                         ORDER BY pos) = 1) d
+                        WHERE NOT EXISTS (
+                            SELECT 1 FROM quarantine q
+                            WHERE q."sourceFile" = ? AND q."sheet" IS NOT DISTINCT FROM d.sheet
+                              AND q."row" IS NOT DISTINCT FROM d."row" AND q."reason" = d.reason
+                              AND CAST(q."rawRow" AS VARCHAR) = CAST(d."rawRow" AS VARCHAR))
+                        ORDER BY d.pos
                         """,
-                        [source_file, run_id, now],
-                    )
+                        [source_file, run_id, now, source_file],
+                    ).fetchone()[0]
             finally:
                 con.unregister("q_df")
-        return len(rows)
+        return int(stored)
 
     def record_import(self, source_file: str, run_id: str | None, stats: dict) -> None:
         """Append a ``file_imports`` row: the file, the run and its stats (any JSON-able dict; non-JSON values are

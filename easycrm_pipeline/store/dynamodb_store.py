@@ -15,14 +15,19 @@ Tables (created only by :meth:`DynamoDBStore.init`, never as a side effect of a 
       ``lead_changes``; ``fieldsChanged``/``details`` as JSON strings; an update's ``details`` holds the rest of its
       before-image: ``sourceWorksheet``, ``sourceRow``, ``sourceRowId``, ``rawRow``, ``standardizer``). An undo's
       ``lead_deleted`` rows have no ``newSourceFile``: partition ``CHANGE#``.
-    * ``pk = "QUARANTINE#<sourceFile>"``, ``pk = "IMPORT#<sourceFile>"``: quarantine rows and file imports.
+    * ``pk = "QUARANTINE#<sourceFile>"`` (``sk = "ROW#<digest>"``, one item per distinct quarantined row:
+      :meth:`DynamoDBStore.add_quarantine`), ``pk = "IMPORT#<sourceFile>"``: quarantine rows and file imports.
     * ``pk = "UNDO#<sourceFile>"``, ``sk = "RUN#<runId>"``: the import ``runId`` of that file was undone
       (:meth:`DynamoDBStore.undo_import`).
 
 Atomicity differs from DuckDB: DynamoDB transactions hold at most 100 items, so a file is written in transactions
 of up to 33 leads, each lead together with its uniqueness item and its audit row. A crash mid-file leaves the leads
 of the committed transactions (each complete with its audit row); re-running the file is idempotent (unchanged
-leads are not written), so the re-run converges to the table of a clean run. An update is a conditional put on the
+leads are not written), so the re-run converges to the table of a clean run. The same holds for the collect step's
+three writes (upsert, quarantine, import record: :meth:`LeadStore.atomic
+<easycrm_pipeline.store.base.LeadStore.atomic>` cannot span them here): a crash between them leaves the earlier
+ones written, and the re-run completes the rest without doubling any (quarantined rows are stored once per file,
+a lead without email that the file already stored is recognized by the collect step). An update is a conditional put on the
 lead's ``rev``: a concurrent writer that changed the lead in between makes the transaction fail, and the leads of
 that transaction are re-read and recomputed (up to ``max_attempts`` times).
 
@@ -31,6 +36,7 @@ leads, not meant for millions.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -404,24 +410,42 @@ class DynamoDBStore(LeadStore):
                     delay = min(delay * 2, 1.0)
 
     def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
-        """Store rows that cannot become leads (items ``pk = "QUARANTINE#<file>"``); returns ``len(rows)``.
+        """Store rows that cannot become leads: items ``pk = "QUARANTINE#<file>"``, ``sk = "ROW#<digest of sheet,
+        row, reason, raw cells>"``, listed in the order of their ``order`` attribute (``"<at>#<n>"``).
+
+        A row already stored for ``source_file`` (same sheet, row, reason and raw cells; rows stored before the
+        digest keys are recognized by their attributes) is skipped, so a re-run of a file, e.g. after a crash
+        between its upsert and its import record, never doubles the quarantine; two runs writing the same row
+        at once write the same item.
+
+        Returns:
+            The number of rows stored (``len(rows)`` minus the ones already stored).
 
         Raises:
+            ValueError: a row without reason (nothing of the call is stored).
             botocore.exceptions.ClientError: DynamoDB failed.
         """
+        if not rows:
+            return 0
+        if any(not r.reason for r in rows):
+            raise ValueError("a quarantined row needs a reason")
         now = _iso_now()
-        items = [
-            _to_item({"pk": f"QUARANTINE#{source_file}", "sk": f"{now}#{n:09d}", "sourceFile": source_file,
-                      "sheet": r.sheet, "row": r.row_number, "reason": r.reason,
-                      "rawRow": json.dumps(r.raw or {}, ensure_ascii=False, default=str), "runId": run_id,
-                      "at": now})
-            for n, r in enumerate(rows)
-        ]
-        for it in items:
-            if "reason" not in it:
-                raise ValueError("a quarantined row needs a reason")
+        pk = f"QUARANTINE#{source_file}"
+        stored = {_quarantine_identity(r.get("sheet"), r.get("row"), r.get("reason"), r.get("rawRow"))
+                  for r in self._query_pk(pk)}
+        items = []
+        for n, r in enumerate(rows):
+            raw = json.dumps(r.raw or {}, ensure_ascii=False, default=str)
+            identity = _quarantine_identity(r.sheet, r.row_number, r.reason, json.loads(raw))
+            if identity in stored:
+                continue
+            stored.add(identity)
+            digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+            items.append(_to_item({"pk": pk, "sk": f"ROW#{digest}", "order": f"{now}#{n:09d}",
+                                   "sourceFile": source_file, "sheet": r.sheet, "row": r.row_number,
+                                   "reason": r.reason, "rawRow": raw, "runId": run_id, "at": now}))
         self._batch_put(self.meta_table, items)
-        return len(rows)
+        return len(items)
 
     def record_import(self, source_file: str, run_id: str | None, stats: dict) -> None:
         """Add a ``pk = "IMPORT#<file>"`` item with the run id and the stats (JSON string)."""
@@ -562,7 +586,9 @@ class DynamoDBStore(LeadStore):
 
     def quarantine_rows(self, source_file: str | None = None) -> list[dict]:
         """Quarantined rows in insertion order (optionally one file's), keys as DuckDB's (without ``seq``)."""
-        return [{k: r.get(k) for k in _QUARANTINE_KEYS} for r in self._meta_rows("QUARANTINE#", source_file)]
+        rows = self._meta_rows("QUARANTINE#", source_file)
+        rows.sort(key=lambda r: r.get("order") or r["sk"])  # items stored before ``order`` have it as their sk
+        return [{k: r.get(k) for k in _QUARANTINE_KEYS} for r in rows]
 
     def file_imports(self, source_file: str | None = None) -> list[dict]:
         """Recorded imports (oldest first): ``sourceFile``, ``runId``, ``at``, ``stats``."""
@@ -812,6 +838,12 @@ def _lost_race(exc: ClientError) -> bool:
         return False
     reasons = exc.response.get("CancellationReasons") or []
     return all(r.get("Code") in (None, "None", "ConditionalCheckFailed", "TransactionConflict") for r in reasons)
+
+
+def _quarantine_identity(sheet: Any, row: Any, reason: Any, raw: Any) -> str:
+    """What makes two quarantined rows of one file the same row (``add_quarantine`` stores it once)."""
+    return json.dumps([sheet, None if row is None else int(row), reason, raw], ensure_ascii=False, sort_keys=True,
+                      default=str)
 
 
 def _undo_marker_sk(run_id: str | None) -> str:
