@@ -92,8 +92,9 @@ class UndoRefused(Exception):
 
     Attributes:
         leads: ``[{"leadId", "email", "changedBy", "action"}]``: the leads a later import changed (``changedBy``
-            is that change's ``newSourceFile``, ``action`` its audit action), sorted by email; empty when the
-            reason is something else (nothing to undo, a store without undo).
+            is that change's ``newSourceFile``, ``action`` its audit action; one entry per lead and kind of later
+            change, so a lead can appear more than once: the reason counts distinct leads), sorted by email; empty
+            when the reason is something else (nothing to undo, a store without undo).
     """
 
     def __init__(self, reason: str, leads: list[dict] | None = None):

@@ -1016,7 +1016,8 @@ class DuckDBStore(LeadStore):
             result = UndoResult(file=file, run_id=run_id, conflicts=conflicts, dry_run=dry_run)
             if conflicts and not force:
                 raise UndoRefused(
-                    f"{len(conflicts)} lead(s) of {file!r} were changed by a later import; use --force to undo anyway",
+                    f"{len({c['leadId'] for c in conflicts})} lead(s) of {file!r} were changed by a later import; "
+                    f"use --force to undo anyway",
                     conflicts,
                 )
             result.deleted = sum(1 for c in changes if c[1] == "lead_created")

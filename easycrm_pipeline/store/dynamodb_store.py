@@ -647,7 +647,8 @@ class DynamoDBStore(LeadStore):
             run_id = plan["run_id"]
             if plan["conflicts"] and not force:
                 raise UndoRefused(
-                    f"{len(plan['conflicts'])} lead(s) of {file!r} were changed by a later import; use --force to "
+                    f"{len({c['leadId'] for c in plan['conflicts']})} lead(s) of {file!r} were changed by a later "
+                    f"import; use --force to "
                     f"undo anyway",
                     plan["conflicts"],
                 )

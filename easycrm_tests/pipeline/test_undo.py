@@ -276,3 +276,15 @@ def test_a_restandardization_is_a_later_change_not_an_import_of_the_file(store, 
     assert bo == {**c_bo, "firstName": "Bo", "lastName": "Lee"}
     with pytest.raises(UndoRefused, match="no import of 'a.csv' left to undo"):
         undo_file(store, "a.csv")
+
+
+def test_the_refusal_counts_leads_not_later_changes(store):
+    """One lead changed twice after the import (two kinds of later change) is ONE lead in the reason."""
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(2, "a@x.com", "Chair")], source_file="b.csv", run_id="r2")
+    store.upsert_file([lead(2, "a@x.com", "Owner")], source_file="c.csv", run_id="r3")
+    undo_file(store, "c.csv")  # a@x.com: lead_restored (by the undo) after b.csv's lead_updated
+    with pytest.raises(UndoRefused, match=r"^1 lead\(s\) of 'a.csv' were changed") as refused:
+        undo_file(store, "a.csv")
+    assert sorted((c["action"], c["changedBy"]) for c in refused.value.leads) == [
+        ("lead_restored", "b.csv"), ("lead_updated", "b.csv"), ("lead_updated", "c.csv")]
