@@ -308,6 +308,6 @@ def restandardize(
 
 
 __all__ = [
-    "AUDIT_ACTION", "AUDIT_BATCH_ID", "RestandardizePlan", "RestandardizeResult", "WorkGroup", "find_stale", "plan_restandardize",
-    "raw_row_of", "restandardize", "standardize_batch", "write_group",
+    "AUDIT_ACTION", "AUDIT_BATCH_ID", "RestandardizePlan", "RestandardizeResult", "WorkGroup", "find_stale",
+    "plan_restandardize", "raw_row_of", "restandardize", "standardize_batch", "write_group",
 ]

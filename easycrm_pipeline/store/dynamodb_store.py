@@ -27,9 +27,10 @@ leads are not written), so the re-run converges to the table of a clean run. The
 three writes (upsert, quarantine, import record: :meth:`LeadStore.atomic
 <easycrm_pipeline.store.base.LeadStore.atomic>` cannot span them here): a crash between them leaves the earlier
 ones written, and the re-run completes the rest without doubling any (quarantined rows are stored once per file,
-a lead without email that the file already stored is recognized by the collect step). An update is a conditional put on the
-lead's ``rev``: a concurrent writer that changed the lead in between makes the transaction fail, and the leads of
-that transaction are re-read and recomputed (up to ``max_attempts`` times).
+a lead without email that the file already stored is recognized by the collect step).
+
+An update is a conditional put on the lead's ``rev``: a concurrent writer that changed the lead in between makes the
+transaction fail, and the leads of that transaction are re-read and recomputed (up to ``max_attempts`` times).
 
 Reads (``query_leads``, ``count_leads``, ``changes`` without a file) scan the table: fine for a CRM's thousands of
 leads, not meant for millions.
@@ -611,10 +612,11 @@ class DynamoDBStore(LeadStore):
            scanned: every write the lead read saw has its audit row in the scan (lead and audit row are written in
            one transaction), so no later change is missed;
         3. a later change of one of its still existing leads by another run (``lead_updated``/``lead_deleted``/
-           ``lead_restored``/``lead_restandardized`` after this import's first change of that lead) is a conflict: :class:`UndoRefused`
-           lists them unless ``force``; a lead whose stored ``updatedAt``/``sourceFile`` is not what this import
-           wrote, without such an audit row, is a conflict too (``action = "changed_without_audit"``); leads that no
-           longer exist are skipped (nothing to revert, nothing to lose);
+           ``lead_restored``/``lead_restandardized`` after this import's first change of that lead) is a conflict:
+           :class:`UndoRefused` lists them unless ``force``; a lead whose stored ``updatedAt``/``sourceFile`` is
+           not what this import wrote, without such an audit row, is a conflict too
+           (``action = "changed_without_audit"``); leads that no longer exist are skipped (nothing to revert,
+           nothing to lose);
         4. per lead, ONE conditional write (the before-image ``Put``, or ``Delete`` of a created lead together with
            its ``EMAIL#`` uniqueness item, conditioned on still pointing at this lead) plus its audit rows, in
            ``TransactWriteItems`` of at most 100 items; each lead write is conditioned on the ``rev``, ``updatedAt``
