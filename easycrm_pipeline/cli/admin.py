@@ -16,7 +16,7 @@ def _cmd_undo(args) -> int:
         result = undo_file(get_store(get_settings()), file, force=args.force, dry_run=args.dry_run)
     except UndoRefused as exc:
         for lead in exc.leads:
-            print(f"  {lead['email'] or lead['leadId']}: {lead['action']} by {lead['changedBy']}", file=sys.stderr)
+            print(f"  {lead['email'] or lead['leadId']}: {_changed_by(lead)}", file=sys.stderr)
         raise UsageError(str(exc)) from exc
     doc = {
         "file": result.file,
@@ -35,6 +35,15 @@ def _cmd_undo(args) -> int:
             f"{'would restore' if result.dry_run else 'restored'} {result.restored} updated lead(s)"
         )
     return 0
+
+
+def _changed_by(conflict: dict) -> str:
+    """How a conflicting later change reads on one line: ``lead_updated by b.csv``; a re-standardization keeps the
+    lead's own file name, so it is named as such (``lead_restandardized (re-standardization)``); an undo's
+    deletion has no file (``lead_deleted by an undo``)."""
+    if conflict["action"] == "lead_restandardized":
+        return "lead_restandardized (re-standardization)"
+    return f"{conflict['action']} by {conflict['changedBy'] or 'an undo'}"
 
 
 def _cmd_init_store(args) -> int:

@@ -4,7 +4,8 @@
 standardizer the ingest uses (``make_standardizer(get_settings())``: DeepSeek with a key, the rules otherwise):
 ``plan_restandardize_op`` (stale leads -> batches of raw rows) -> ``restandardize_batch`` (mapped, one step per
 batch, pool ``deepseek`` and the ingest's RetryPolicy, so the pool limit holds across ingest and maintenance runs)
--> ``write_restandardized`` (``upsert_file`` per file, audit rows carry the run id). With the offline rules there are
+-> ``write_restandardized`` (``upsert_file`` per file; audit rows carry the run id and the action
+``lead_restandardized``, so ``easycrm undo FILE`` never takes them for FILE's import). With the offline rules there are
 no mapped steps: the write step standardizes in place, as the ingest's parse step does. The schedule's runs use the
 ingest's executor config (``jobs.execution_config``).
 

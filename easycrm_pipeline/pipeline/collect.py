@@ -164,6 +164,11 @@ def collect_file(
 ) -> FileStats:
     """Merge the batch results (any order in, file order out), dedupe within the file, upsert, quarantine.
 
+    Crash safety: the three writes (``upsert_file``, ``add_quarantine``, ``record_import``) run in one
+    ``store.atomic()`` block: on DuckDB one transaction (a ``kill -9`` anywhere in it leaves no trace of the file);
+    on DynamoDB each commits on its own and a re-run completes what is missing (the upsert is idempotent,
+    quarantined rows are stored once per file, email-less leads already stored by this file are recognized).
+
     Args:
         results: one ``BatchResult`` per batch plus the rows settled without DeepSeek (any order: the leads are
             put back in file order by their row ids).
@@ -174,6 +179,10 @@ def collect_file(
 
     Returns:
         The file's ``FileStats``.
+
+    Raises:
+        StoreLockTimeout: the store stayed locked (DuckDB).
+        StoreError / botocore.exceptions.ClientError: the store failed; on DuckDB nothing of the file is written.
     """
     from easycrm_pipeline.rules.dedupe import merge_in_file
 
@@ -199,18 +208,25 @@ def collect_file(
     dedupe_ms = (time.perf_counter() - dedupe_started) * 1000
     quarantine = list(summary.quarantine) + [q for r in ordered for q in r.quarantine] + copy_quarantine
 
-    unique, already_stored = drop_reimported_emailless(store, summary.file_name, unique)
-    upsert = store.upsert_file(
-        unique,
-        source_file=summary.file_name,
-        run_id=run_id,
-        batch_ids=batch_ids,
-        merge=merge,
-        duplicates_resolved=resolutions,
-    )
-    if quarantine:
-        store.add_quarantine(quarantine, source_file=summary.file_name, run_id=run_id)
+    unique, already_stored = drop_reimported_emailless(store, summary.file_name, unique)  # a read: before atomic()
+    with store.atomic():  # DuckDB: upsert, quarantine and import record commit together, or not at all
+        upsert = store.upsert_file(
+            unique,
+            source_file=summary.file_name,
+            run_id=run_id,
+            batch_ids=batch_ids,
+            merge=merge,
+            duplicates_resolved=resolutions,
+        )
+        if quarantine:
+            store.add_quarantine(quarantine, source_file=summary.file_name, run_id=run_id)
+        stats = _file_stats(summary, ordered, resolutions, quarantine, upsert, already_stored, dedupe_ms, started)
+        store.record_import(summary.file_name, run_id, stats.as_dict())
+    return stats
 
+
+def _file_stats(summary, ordered, resolutions, quarantine, upsert, already_stored, dedupe_ms, started) -> FileStats:
+    """The file's ``FileStats`` from the collect step's pieces (see :func:`collect_file`)."""
     by_reason: dict[str, int] = {}
     for q in quarantine:
         key = _reason_key(q.reason)
@@ -242,5 +258,4 @@ def collect_file(
     stats.seconds = round(
         (summary.parse_ms + sum(r.ms for r in ordered)) / 1000 + (time.perf_counter() - started), 3
     )
-    store.record_import(summary.file_name, run_id, stats.as_dict())
     return stats

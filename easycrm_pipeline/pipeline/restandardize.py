@@ -9,10 +9,13 @@ the version changes, and :func:`restandardize` brings the old leads up to date:
 2. each one becomes a ``RawRow`` again (:func:`raw_row_of`: ``row_id`` = ``sourceRowId``, sheet, row number, the
    cells of ``rawRow`` in stored order), grouped by ``sourceFile`` and cut into batches of ``EASYCRM_BATCH_SIZE``;
 3. the batches go through the same standardizer the ingest uses (``make_standardizer(settings)``);
-4. the results are written back with ``LeadStore.upsert_file(source_file=<the lead's sourceFile>)``: the same
-   upsert path as an ingest, so changed leads get ``lead_updated`` audit rows (and ``easycrm undo`` sees them);
-   leads whose fields came out the same only get their version bumped (``LeadStore.set_standardizer``), so they are
-   not redone on every run.
+4. the results are written back with ``LeadStore.upsert_file(source_file=<the lead's sourceFile>,
+   update_action="lead_restandardized")``: the same upsert path as an ingest, so changed leads get audit rows with
+   before/after values, but with action ``lead_restandardized`` (``batchId`` ``"restandardize"``): a
+   re-standardization is not an import of the lead's file, so ``easycrm undo FILE`` does not take it for the
+   file's latest import; it is a later change of those leads (undo refuses, listing them, unless ``--force``).
+   Leads whose fields came out the same only get their version bumped (``LeadStore.set_standardizer``), so they
+   are not redone on every run.
 
 Limits (honest, by construction of ``upsert_file``, which matches leads by email):
 
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: ``batchId`` written to the audit rows of a re-standardization.
 AUDIT_BATCH_ID = "restandardize"
+#: ``action`` of the audit rows of a re-standardization (``store.base.CHANGE_ACTIONS``).
+AUDIT_ACTION = "lead_restandardized"
 
 
 @dataclass
@@ -219,8 +224,9 @@ def write_group(
     store, group: WorkGroup, results: list[BatchResult | None], result: RestandardizeResult, *,
     run_id: str | None = None,
 ) -> None:
-    """Upsert one group's standardized leads (``results`` in batch order, None = failed batch) and update the
-    counts in ``result``: failed batches and rows, changed emails skipped, updated/unchanged, versions bumped."""
+    """Upsert one group's standardized leads (``results`` in batch order, None = failed batch; audit action
+    ``lead_restandardized``) and update the counts in ``result``: failed batches and rows, changed emails skipped,
+    updated/unchanged, versions bumped."""
     from easycrm_pipeline.store.base import normalize_email
 
     fresh: list[StandardLead] = []
@@ -248,6 +254,7 @@ def write_group(
         run_id=run_id,
         batch_ids={lead.row_id: AUDIT_BATCH_ID for lead in keep},
         merge="replace",
+        update_action=AUDIT_ACTION,
     )
     result.updated += stats.updated
     result.unchanged += stats.unchanged
@@ -301,6 +308,6 @@ def restandardize(
 
 
 __all__ = [
-    "AUDIT_BATCH_ID", "RestandardizePlan", "RestandardizeResult", "WorkGroup", "find_stale", "plan_restandardize",
-    "raw_row_of", "restandardize", "standardize_batch", "write_group",
+    "AUDIT_ACTION", "AUDIT_BATCH_ID", "RestandardizePlan", "RestandardizeResult", "WorkGroup", "find_stale",
+    "plan_restandardize", "raw_row_of", "restandardize", "standardize_batch", "write_group",
 ]

@@ -4,7 +4,10 @@
 - Leads it updated get their before-image back: every changed field, ``sourceFile``, ``updatedAt`` and (from the
   audit row's ``details``) ``sourceWorksheet``, ``sourceRow``, ``sourceRowId``, ``rawRow``, ``standardizer``
   (audit action ``lead_restored``).
-- When a later import changed one of those leads, undo refuses and lists them, unless ``force``.
+- When a later import changed one of those leads, undo refuses and lists them, unless ``force``. A
+  re-standardization (audit action ``lead_restandardized``) is such a later change, never the file's import.
+- Each undo marks exactly its (file, run) import undone, even when none of its leads was left to revert (they were
+  deleted since): a second ``undo FILE`` of a file with no other import is refused ("no import ... left to undo").
 
 The work is the store's :meth:`~easycrm_pipeline.store.base.LeadStore.undo_import` (same semantics on both back ends):
 the DuckDB store does it in one transaction under its write lock; the DynamoDB store in conditional

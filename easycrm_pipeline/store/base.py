@@ -16,6 +16,7 @@ Everything a store returns is plain JSON-able Python: ``str``/``int``/``None``, 
 from __future__ import annotations
 
 import abc
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
@@ -54,14 +55,21 @@ LEAD_COLUMNS: tuple[str, ...] = (
     "standardizer",
 )
 
-#: Audit actions written to ``lead_changes``.
+#: Audit actions written to ``lead_changes``: an import's ``lead_created`` / ``lead_updated`` /
+#: ``batch_duplicate_resolved`` (DESIGN.md section 4), an undo's ``lead_deleted`` / ``lead_restored``, and
+#: ``lead_restandardized``: an existing lead's fields rewritten by a re-standardization (same shape as
+#: ``lead_updated``; it is not an import of the lead's ``sourceFile``, so ``undo`` never reverts it as one).
 CHANGE_ACTIONS: tuple[str, ...] = (
     "lead_created",
     "lead_updated",
     "batch_duplicate_resolved",
     "lead_deleted",
     "lead_restored",
+    "lead_restandardized",
 )
+
+#: The audit actions ``upsert_file(update_action=...)`` accepts for the leads it updates.
+UPDATE_ACTIONS: tuple[str, ...] = ("lead_updated", "lead_restandardized")
 
 #: Merge policies accepted by ``upsert_file``.
 MERGE_POLICIES: tuple[str, ...] = ("replace", "fill-blank")
@@ -84,8 +92,9 @@ class UndoRefused(Exception):
 
     Attributes:
         leads: ``[{"leadId", "email", "changedBy", "action"}]``: the leads a later import changed (``changedBy``
-            is that change's ``newSourceFile``, ``action`` its audit action), sorted by email; empty when the
-            reason is something else (nothing to undo, a store without undo).
+            is that change's ``newSourceFile``, ``action`` its audit action; one entry per lead and kind of later
+            change, so a lead can appear more than once: the reason counts distinct leads), sorted by email; empty
+            when the reason is something else (nothing to undo, a store without undo).
     """
 
     def __init__(self, reason: str, leads: list[dict] | None = None):
@@ -299,16 +308,43 @@ class LeadStore(abc.ABC):
         batch_ids: dict[str, str] | None = None,
         merge: str = "replace",
         duplicates_resolved: list | None = None,
+        update_action: str = "lead_updated",
     ) -> UpsertStats:
-        """Insert/update one file's leads by email, atomically; see the implementation for the exact rules."""
+        """Insert/update one file's leads by email, atomically; see the implementation for the exact rules.
+
+        ``update_action`` (one of ``UPDATE_ACTIONS``) is the audit action of the updated leads: ``lead_updated``
+        for an import, ``lead_restandardized`` for a re-standardization (created leads are always
+        ``lead_created``).
+        """
 
     @abc.abstractmethod
     def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
-        """Store rows that could not become leads; returns how many were stored."""
+        """Store rows that could not become leads; returns how many were stored.
+
+        A row identical (``sheet``, ``row_number``, ``reason``, ``raw``) to one already stored for ``source_file``,
+        or to an earlier row of the call, is skipped, so re-running a file, or finishing an interrupted run of it,
+        never doubles its quarantine.
+        """
 
     @abc.abstractmethod
     def record_import(self, source_file: str, run_id: str | None, stats: dict) -> None:
         """Record that a file was imported, with its stats (JSON-able dict)."""
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """A block whose writes through this store object, from this thread, form one unit where the back end can
+        (the ingest's collect step: ``upsert_file`` + ``add_quarantine`` + ``record_import``).
+
+        The DuckDB store holds its write lock and ONE transaction for the whole block: all of it is committed at
+        the end, or nothing (an exception, or a ``kill -9``, rolls back every call of the block). This default
+        (the DynamoDB store keeps it) adds nothing: each call commits on its own, and a back end without
+        multi-call transactions must make a re-run of an interrupted block converge instead (idempotent upsert,
+        quarantine rows not stored twice, the import recorded by the re-run).
+
+        Yields:
+            None.
+        """
+        yield
 
     @abc.abstractmethod
     def query_leads(self, q: LeadQuery) -> tuple[list[dict], int]:
@@ -442,7 +478,11 @@ class LeadStore(abc.ABC):
         Semantics (both back ends):
 
         * the import is the latest run (``runId``) whose ``lead_created``/``lead_updated`` rows have
-          ``newSourceFile == file`` and that was not undone yet;
+          ``newSourceFile == file`` and whose part for ``file`` was not undone yet (an undo marks exactly that
+          (file, run) pair undone, also when it had nothing left to revert, so one run that wrote several files
+          keeps the other files' parts undoable, and a second undo of the same import is refused);
+        * leads of the import that no longer exist (deleted since by a forced undo of the import that created
+          them) are skipped: not reverted, not counted in :class:`UndoResult`, not conflicts;
         * leads it created are deleted (audit ``lead_deleted``: the deleted values as ``before``); their email is
           free again;
         * leads it updated get their before-image back: the changed fields, ``sourceFile``, ``updatedAt``,
@@ -451,8 +491,10 @@ class LeadStore(abc.ABC):
           never changed;
         * every undo audit row has ``runId = undo_run_id``, ``previousSourceFile = file`` and
           ``details = {"undoOfRun": <the reverted runId>, ...}``;
-        * when another run changed one of those leads after this import (``lead_updated``, ``lead_deleted``,
-          ``lead_restored``), nothing is written and :class:`UndoRefused` lists them, unless ``force``.
+        * when another run changed one of those (still existing) leads after this import (``lead_updated``,
+          ``lead_deleted``, ``lead_restored``, ``lead_restandardized``), nothing is written and
+          :class:`UndoRefused` lists them, unless ``force``. A re-standardization is such a later change, never
+          the import itself, although its audit rows carry the lead's ``sourceFile`` as ``newSourceFile``.
 
         Args:
             file: the ``sourceFile`` name of the import (base name, as stored).

@@ -11,7 +11,9 @@ Tables (created by :meth:`DuckDBStore.init`, column names exactly as below):
     ``standardizer`` (what produced the fields, e.g. ``"rules-1"``).
 ``lead_changes`` (the audit trail; seeds' "Duplicate Action Logging" JSON)
     ``seq`` (insertion order), ``changeId``, ``at``, ``action`` (``lead_created``, ``lead_updated``,
-    ``batch_duplicate_resolved``, ``lead_deleted``, ``lead_restored``), ``email``, ``leadId``,
+    ``batch_duplicate_resolved``, ``lead_deleted``, ``lead_restored``, ``lead_restandardized``: ``base.CHANGE_ACTIONS``;
+    a file made before ``lead_restandardized`` existed gets its CHECK constraint rebuilt by the first write),
+    ``email``, ``leadId``,
     ``previousSourceFile``, ``newSourceFile``, ``fieldsChanged`` (JSON ``{field: {"before": v, "after": v}}``),
     ``batchId``, ``runId``, ``rowId`` (source row id), ``previousUpdatedAt``, ``details`` (JSON, e.g. the kept and
     merged row ids of a ``batch_duplicate_resolved`` row).
@@ -19,6 +21,9 @@ Tables (created by :meth:`DuckDBStore.init`, column names exactly as below):
     ``seq``, ``sourceFile``, ``sheet``, ``row``, ``reason``, ``rawRow`` (JSON), ``runId``, ``at``.
 ``file_imports``
     ``sourceFile``, ``runId``, ``at``, ``stats`` (JSON).
+``undone_imports``
+    ``sourceFile``, ``runId`` (the import that was undone), ``undoRunId``, ``at``, ``deleted``, ``restored``: one row
+    per undo (:meth:`DuckDBStore.undo_import`).
 
 Concurrency: no connection is kept between calls. Every call takes an ``fcntl.flock`` on ``<db>.lock`` (exclusive for
 writes, shared for reads: :mod:`easycrm_pipeline.store.locking`), then opens DuckDB (read-write, or ``read_only``
@@ -40,6 +45,7 @@ import pandas as pd
 
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 from easycrm_pipeline.store.base import (
+    CHANGE_ACTIONS,
     LEAD_COLUMNS,
     MERGE_POLICIES,
     SEARCH_FIELDS,
@@ -47,6 +53,7 @@ from easycrm_pipeline.store.base import (
     LeadStore,
     StoreError,
     StoreLockTimeout,
+    UPDATE_ACTIONS,
     UndoRefused,
     UndoResult,
     UpsertStats,
@@ -68,6 +75,29 @@ DUCKDB_CONFIG = {"threads": 1}
 _VALUE_FIELDS: tuple[str, ...] = tuple(f for f in LEAD_FIELDS if f != "email")
 
 _TEXT_SORT = set(LEAD_FIELDS) | {"sourceFile", "sourceWorksheet", "leadId"}
+
+#: ``lead_changes`` (``{name}``: the table name, so a migration can build the new table next to the old one).
+_LEAD_CHANGES_DDL = """
+    CREATE TABLE IF NOT EXISTS {name} (
+        "seq" BIGINT DEFAULT nextval('lead_changes_seq'),
+        "changeId" VARCHAR NOT NULL,
+        "at" TIMESTAMP NOT NULL,
+        "action" VARCHAR NOT NULL CHECK ("action" IN (%s)),
+        "email" VARCHAR,
+        "leadId" VARCHAR,
+        "previousSourceFile" VARCHAR,
+        "newSourceFile" VARCHAR,
+        "fieldsChanged" JSON,
+        "batchId" VARCHAR,
+        "runId" VARCHAR,
+        "rowId" VARCHAR,
+        "previousUpdatedAt" TIMESTAMP,
+        "details" JSON
+    )
+    """ % ", ".join(f"'{a}'" for a in CHANGE_ACTIONS)
+_LEAD_CHANGES_COLUMNS = ("seq", "changeId", "at", "action", "email", "leadId", "previousSourceFile",
+                         "newSourceFile", "fieldsChanged", "batchId", "runId", "rowId", "previousUpdatedAt",
+                         "details")
 
 _SCHEMA = [
     """
@@ -91,25 +121,7 @@ _SCHEMA = [
     )
     """,
     "CREATE SEQUENCE IF NOT EXISTS lead_changes_seq",
-    """
-    CREATE TABLE IF NOT EXISTS lead_changes (
-        "seq" BIGINT DEFAULT nextval('lead_changes_seq'),
-        "changeId" VARCHAR NOT NULL,
-        "at" TIMESTAMP NOT NULL,
-        "action" VARCHAR NOT NULL CHECK ("action" IN
-            ('lead_created', 'lead_updated', 'batch_duplicate_resolved', 'lead_deleted', 'lead_restored')),
-        "email" VARCHAR,
-        "leadId" VARCHAR,
-        "previousSourceFile" VARCHAR,
-        "newSourceFile" VARCHAR,
-        "fieldsChanged" JSON,
-        "batchId" VARCHAR,
-        "runId" VARCHAR,
-        "rowId" VARCHAR,
-        "previousUpdatedAt" TIMESTAMP,
-        "details" JSON
-    )
-    """,
+    _LEAD_CHANGES_DDL.format(name="lead_changes"),
     "CREATE SEQUENCE IF NOT EXISTS quarantine_seq",
     """
     CREATE TABLE IF NOT EXISTS quarantine (
@@ -131,9 +143,23 @@ _SCHEMA = [
         "stats" JSON
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS undone_imports (
+        "sourceFile" VARCHAR NOT NULL,
+        "runId" VARCHAR,
+        "undoRunId" VARCHAR,
+        "at" TIMESTAMP NOT NULL,
+        "deleted" INTEGER NOT NULL,
+        "restored" INTEGER NOT NULL
+    )
+    """,
 ]
 
+#: The tables a database must hold to be read (``read_connection``); ``undone_imports`` came later and is optional
+#: there (it is created by the next write).
 _TABLES = ("leads", "lead_changes", "quarantine", "file_imports")
+#: Audit actions that change a lead after an import (the undo's conflicts).
+_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored", "lead_restandardized")
 _JSON_COLUMNS = {"rawRow", "fieldsChanged", "details", "stats"}
 
 
@@ -180,9 +206,24 @@ def _reads_held() -> dict[str, int]:
     return held
 
 
+def _atomic_connections() -> dict[str, duckdb.DuckDBPyConnection]:
+    """``{lock path: connection}`` of the :meth:`DuckDBStore.atomic` blocks open in the current thread."""
+    held = getattr(_local, "atomic", None)
+    if held is None:
+        held = _local.atomic = {}
+    return held
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """``BEGIN`` ... ``COMMIT`` on ``con``; any exception (a kill included) rolls back and is re-raised."""
+    """``BEGIN`` ... ``COMMIT`` on ``con``; any exception (a kill included) rolls back and is re-raised.
+
+    On the connection of an open :meth:`DuckDBStore.atomic` block it only joins the block's transaction (an
+    exception still propagates and rolls the whole block back).
+    """
+    if any(con is held for held in _atomic_connections().values()):
+        yield con
+        return
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
@@ -193,6 +234,29 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         except duckdb.Error:
             pass
         raise
+
+
+def _migrate_change_actions(con: duckdb.DuckDBPyConnection) -> None:
+    """Give ``lead_changes`` the CHECK constraint of today's ``CHANGE_ACTIONS`` when it was made with an older list
+    (DuckDB cannot alter a CHECK): the table is rebuilt in one transaction, same rows, same ``seq`` values, same
+    sequence. A no-op (one catalog query) once the constraint is current."""
+    checks = [
+        expr or ""
+        for (expr,) in con.execute(
+            """SELECT expression FROM duckdb_constraints()
+               WHERE database_name = current_database() AND table_name = 'lead_changes'
+                 AND constraint_type = 'CHECK'"""
+        ).fetchall()
+    ]
+    if all(f"'{a}'" in expr for expr in checks for a in CHANGE_ACTIONS):
+        return
+    cols = ", ".join(_q(c) for c in _LEAD_CHANGES_COLUMNS)
+    with transaction(con):
+        con.execute("DROP TABLE IF EXISTS lead_changes_migrating")
+        con.execute(_LEAD_CHANGES_DDL.format(name="lead_changes_migrating"))
+        con.execute(f"INSERT INTO lead_changes_migrating ({cols}) SELECT {cols} FROM lead_changes ORDER BY \"seq\"")
+        con.execute("DROP TABLE lead_changes")
+        con.execute("ALTER TABLE lead_changes_migrating RENAME TO lead_changes")
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -251,6 +315,10 @@ class DuckDBStore(LeadStore):
 
     @contextmanager
     def _write_connection(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, float]]:
+        active = _atomic_connections().get(str(self.lock_path))
+        if active is not None:  # inside this thread's atomic() block: its connection, lock and transaction
+            yield active, 0.0
+            return
         if _reads_held().get(str(self.lock_path)):
             # this thread holds the shared lock (e.g. inside an ``iter_leads`` loop): waiting would deadlock
             raise StoreError(
@@ -264,6 +332,7 @@ class DuckDBStore(LeadStore):
             try:
                 for stmt in _SCHEMA:
                     con.execute(stmt)
+                _migrate_change_actions(con)
                 yield con, waited
             finally:
                 con.close()
@@ -274,11 +343,17 @@ class DuckDBStore(LeadStore):
 
         When the database file (or its tables) does not exist yet, the connection is an in-memory database with the
         empty schema, so queries return no rows instead of failing. Meant for read-only SQL (``easycrm ask``,
-        exports).
+        exports). Inside this thread's :meth:`atomic` block it is the block's read-write connection (reads see the
+        block's uncommitted writes; waiting for the shared lock there would deadlock): do not write while
+        iterating its results.
 
         Raises:
             StoreLockTimeout: the lock was not obtained within ``lock_timeout`` seconds.
         """
+        active = _atomic_connections().get(str(self.lock_path))
+        if active is not None:
+            yield active
+            return
         if not self.path.exists():
             con = duckdb.connect(":memory:")
             try:
@@ -315,6 +390,30 @@ class DuckDBStore(LeadStore):
 
     # ------------------------------------------------------------------ writes
 
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Hold the exclusive store lock and ONE transaction for the block: every write call of this store from
+        this thread inside it (``upsert_file``, ``add_quarantine``, ``record_import``, ``set_standardizer``,
+        ``undo_import``) joins it, and is committed at the end of the block, or rolled back with all the others
+        when the block raises or the process dies (``kill -9``). Reads inside the block use the same connection
+        and see its writes. A nested block joins the outer one. Other threads and processes wait for the lock.
+
+        Raises:
+            StoreLockTimeout: the lock was not obtained within ``lock_timeout`` seconds.
+            StoreError: this thread is still reading the store (an unfinished ``iter_leads`` loop).
+        """
+        key = str(self.lock_path)
+        held = _atomic_connections()
+        if key in held:
+            yield
+            return
+        with self._write_connection() as (con, _waited), transaction(con):
+            held[key] = con
+            try:
+                yield
+            finally:
+                del held[key]
+
     def init(self) -> None:
         """Create the DuckDB file and the tables ``leads``, ``lead_changes``, ``quarantine``, ``file_imports`` if
         missing (idempotent; existing data is kept).
@@ -334,6 +433,7 @@ class DuckDBStore(LeadStore):
         batch_ids: dict[str, str] | None = None,
         merge: str = "replace",
         duplicates_resolved: list | None = None,
+        update_action: str = "lead_updated",
     ) -> UpsertStats:
         """Insert or update one file's leads by email, set-based, in ONE transaction (a crash writes nothing).
 
@@ -365,12 +465,15 @@ class DuckDBStore(LeadStore):
             merge: ``"replace"`` or ``"fill-blank"``.
             duplicates_resolved: objects with ``.email``, ``.kept_row_id``, ``.merged_row_ids`` (within-file
                 duplicates the caller resolved).
+            update_action: audit action of the updated leads (``UPDATE_ACTIONS``): ``"lead_updated"`` (an
+                import) or ``"lead_restandardized"`` (a re-standardization, which ``undo`` never takes for an
+                import of ``source_file``).
 
         Returns:
             :class:`UpsertStats`.
 
         Raises:
-            ValueError: unknown ``merge`` policy or empty ``source_file``.
+            ValueError: unknown ``merge`` policy or ``update_action``, or empty ``source_file``.
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
             duckdb.Error: the database failed; the transaction is rolled back.
         """
@@ -378,6 +481,8 @@ class DuckDBStore(LeadStore):
             raise ValueError(f"merge must be one of {', '.join(MERGE_POLICIES)}, got {merge!r}")
         if not source_file or not str(source_file).strip():
             raise ValueError("source_file must be a non-empty file name")
+        if update_action not in UPDATE_ACTIONS:
+            raise ValueError(f"update_action must be one of {', '.join(UPDATE_ACTIONS)}, got {update_action!r}")
         t0 = time.monotonic()
         batch_ids = batch_ids or {}
         duplicates_resolved = list(duplicates_resolved or [])
@@ -452,7 +557,7 @@ class DuckDBStore(LeadStore):
                         FROM stage
                         """
                     ).fetchone()
-                    self._apply(con, source_file=source_file, run_id=run_id, now=now)
+                    self._apply(con, source_file=source_file, run_id=run_id, now=now, update_action=update_action)
                     if len(dups):
                         con.execute(
                             """
@@ -511,8 +616,10 @@ class DuckDBStore(LeadStore):
         )
         return time.monotonic() - t
 
-    def _apply(self, con: duckdb.DuckDBPyConnection, *, source_file: str, run_id: str | None, now: datetime) -> None:
-        """Write ``stage`` into ``leads`` (UPDATE ... FROM, INSERT ... SELECT) and ``lead_changes``."""
+    def _apply(self, con: duckdb.DuckDBPyConnection, *, source_file: str, run_id: str | None, now: datetime,
+               update_action: str = "lead_updated") -> None:
+        """Write ``stage`` into ``leads`` (UPDATE ... FROM, INSERT ... SELECT) and ``lead_changes`` (updated leads
+        with action ``update_action``)."""
         sets = ", ".join(f'{_q(f)} = s."n_{f}"' for f in _VALUE_FIELDS)
         con.execute(
             f"""
@@ -557,7 +664,7 @@ class DuckDBStore(LeadStore):
                                       "newSourceFile", "fieldsChanged", "batchId", "runId", "rowId",
                                       "previousUpdatedAt", "details")
             SELECT CAST(uuid() AS VARCHAR), ?,
-                   CASE WHEN s.old_id IS NULL THEN 'lead_created' ELSE 'lead_updated' END,
+                   CASE WHEN s.old_id IS NULL THEN 'lead_created' ELSE ? END,
                    s.email, s.lead_id, s."o_sourceFile", ?, {fields_changed}, s."batchId", ?, s."rowId",
                    s."o_updatedAt",
                    -- the rest of the before-image, so `easycrm undo` restores an update exactly
@@ -567,12 +674,16 @@ class DuckDBStore(LeadStore):
                        "standardizer" := s."o_standardizer")) END
             FROM stage s WHERE s.old_id IS NULL OR s.changed ORDER BY s.pos
             """,
-            [now, source_file, run_id],
+            [now, update_action, source_file, run_id],
         )
         con.execute("DROP TABLE stage")
 
     def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
-        """Store rows that cannot become leads, with their reason (one transaction).
+        """Store rows that cannot become leads, with their reason (one transaction), in the given order.
+
+        A row whose ``sheet``, ``row``, ``reason`` and raw cells equal those of a row already stored for
+        ``source_file`` (or of an earlier row of the call) is skipped (the stored one keeps its ``runId`` and
+        ``at``): re-running a file never doubles its quarantine.
 
         Args:
             rows: ``QuarantineRow`` objects (``sheet``, ``row_number``, ``reason``, ``raw`` dict).
@@ -580,15 +691,17 @@ class DuckDBStore(LeadStore):
             run_id: Dagster run id.
 
         Returns:
-            The number of rows stored (``len(rows)``).
+            The number of rows stored (``len(rows)`` minus the ones already stored).
 
         Raises:
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
+            duckdb.Error: e.g. a row without reason; nothing of the call is stored.
         """
         if not rows:
             return 0
         df = pd.DataFrame(
             {
+                "pos": list(range(len(rows))),
                 "sheet": [r.sheet for r in rows],
                 "row": [r.row_number for r in rows],
                 "reason": [r.reason for r in rows],
@@ -600,18 +713,28 @@ class DuckDBStore(LeadStore):
             con.register("q_df", df)
             try:
                 with transaction(con):
-                    con.execute(
+                    stored = con.execute(
                         """
                         INSERT INTO quarantine ("sourceFile", "sheet", "row", "reason", "rawRow", "runId", "at")
-                        SELECT ?, CAST(sheet AS VARCHAR), CAST("row" AS INTEGER), CAST(reason AS VARCHAR),
-                               CAST("rawRow" AS JSON), ?, ?
-                        FROM q_df
+                        SELECT ?, d.sheet, d."row", d.reason, d."rawRow", ?, ?
+                        FROM (SELECT CAST(pos AS BIGINT) AS pos, CAST(sheet AS VARCHAR) AS sheet,
+                                     CAST("row" AS INTEGER) AS "row", CAST(reason AS VARCHAR) AS reason,
+                                     CAST("rawRow" AS JSON) AS "rawRow"
+                              FROM q_df
+                              QUALIFY row_number() OVER (PARTITION BY sheet, "row", reason, "rawRow"
+                                                         ORDER BY pos) = 1) d
+                        WHERE NOT EXISTS (
+                            SELECT 1 FROM quarantine q
+                            WHERE q."sourceFile" = ? AND q."sheet" IS NOT DISTINCT FROM d.sheet
+                              AND q."row" IS NOT DISTINCT FROM d."row" AND q."reason" = d.reason
+                              AND CAST(q."rawRow" AS VARCHAR) = CAST(d."rawRow" AS VARCHAR))
+                        ORDER BY d.pos
                         """,
-                        [source_file, run_id, now],
-                    )
+                        [source_file, run_id, now, source_file],
+                    ).fetchone()[0]
             finally:
                 con.unregister("q_df")
-        return len(rows)
+        return int(stored)
 
     def record_import(self, source_file: str, run_id: str | None, stats: dict) -> None:
         """Append a ``file_imports`` row: the file, the run and its stats (any JSON-able dict; non-JSON values are
@@ -855,42 +978,54 @@ class DuckDBStore(LeadStore):
 
         An update's before-image comes from its audit row: ``fieldsChanged`` (the changed fields),
         ``previousSourceFile``, ``previousUpdatedAt`` and ``details`` (``sourceWorksheet``, ``sourceRow``,
-        ``sourceRowId``, ``rawRow``, ``standardizer``). An import counts as undone once an undo audit row names it
-        in ``details.undoOfRun``.
+        ``sourceRowId``, ``rawRow``, ``standardizer``).
+
+        An import (``file``, ``runId``) counts as undone once table ``undone_imports`` holds a row for it (written by
+        every undo, in the same transaction, even when none of its leads was left to revert), or, for undos made
+        before that table existed, once an undo audit row names that run in ``details.undoOfRun`` with
+        ``previousSourceFile = file``. Leads of the import that no longer exist (deleted by a forced undo of the
+        import that created them) are neither reverted, nor counted, nor conflicts.
 
         Raises:
             UndoRefused: no import of ``file`` left to undo, or conflicts without ``force``.
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
         """
-        with self.write_connection() as con:
-            run_id = _latest_undoable_run(con, file)
-            if run_id is None:
+        with self.write_connection() as con, transaction(con):
+            found, run_id = _latest_undoable_run(con, file)
+            if not found:
                 raise UndoRefused(f"no import of {file!r} left to undo")
             changes = con.execute(
-                """SELECT "seq", "action", "leadId", "email", "fieldsChanged", "previousSourceFile",
-                          "previousUpdatedAt", "details"
-                   FROM lead_changes WHERE "runId" IS NOT DISTINCT FROM ? AND "newSourceFile" = ?
-                     AND "action" IN ('lead_created', 'lead_updated')
-                   ORDER BY "seq" DESC""",
+                """SELECT c."seq", c."action", c."leadId", c."email", c."fieldsChanged", c."previousSourceFile",
+                          c."previousUpdatedAt", c."details"
+                   FROM lead_changes c
+                   WHERE c."runId" IS NOT DISTINCT FROM ? AND c."newSourceFile" = ?
+                     AND c."action" IN ('lead_created', 'lead_updated')
+                     AND c."leadId" IN (SELECT "leadId" FROM leads)
+                   ORDER BY c."seq" DESC""",
                 [run_id, file],
             ).fetchall()
-            first_seq = min(c[0] for c in changes)
-            conflicts = [
-                {"leadId": lead_id, "email": email, "changedBy": by, "action": action}
-                for lead_id, email, by, action in con.execute(
-                    """SELECT DISTINCT c."leadId", c."email", c."newSourceFile", c."action" FROM lead_changes c
-                       WHERE c."seq" > ? AND c."runId" IS DISTINCT FROM ?
-                         AND c."action" IN ('lead_updated', 'lead_deleted', 'lead_restored')
-                         AND c."leadId" IN (SELECT "leadId" FROM lead_changes WHERE "runId" IS NOT DISTINCT FROM ?
-                                            AND "newSourceFile" = ? AND "action" IN ('lead_created', 'lead_updated'))
-                       ORDER BY 2""",
-                    [first_seq, run_id, run_id, file],
-                ).fetchall()
-            ]
+            conflicts = []
+            if changes:
+                first_seq = min(c[0] for c in changes)
+                conflicts = [
+                    {"leadId": lead_id, "email": email, "changedBy": by, "action": action}
+                    for lead_id, email, by, action in con.execute(
+                        f"""SELECT DISTINCT c."leadId", c."email", c."newSourceFile", c."action" FROM lead_changes c
+                           WHERE c."seq" > ? AND c."runId" IS DISTINCT FROM ?
+                             AND c."action" IN ({", ".join(f"'{a}'" for a in _LATER_CHANGE_ACTIONS)})
+                             AND c."leadId" IN (SELECT "leadId" FROM lead_changes
+                                                WHERE "runId" IS NOT DISTINCT FROM ? AND "newSourceFile" = ?
+                                                  AND "action" IN ('lead_created', 'lead_updated'))
+                             AND c."leadId" IN (SELECT "leadId" FROM leads)
+                           ORDER BY 2, 1, 3, 4""",
+                        [first_seq, run_id, run_id, file],
+                    ).fetchall()
+                ]
             result = UndoResult(file=file, run_id=run_id, conflicts=conflicts, dry_run=dry_run)
             if conflicts and not force:
                 raise UndoRefused(
-                    f"{len(conflicts)} lead(s) of {file!r} were changed by a later import; use --force to undo anyway",
+                    f"{len({c['leadId'] for c in conflicts})} lead(s) of {file!r} were changed by a later import; "
+                    f"use --force to undo anyway",
                     conflicts,
                 )
             result.deleted = sum(1 for c in changes if c[1] == "lead_created")
@@ -899,40 +1034,48 @@ class DuckDBStore(LeadStore):
                 return result
             now = utc_now()
             details = json.dumps({"undoOfRun": run_id})
-            with transaction(con):
-                for _seq, action, lead_id, email, fields_json, prev_file, prev_updated, extra in changes:
-                    current = con.execute('SELECT * FROM leads WHERE "leadId" = ?', [lead_id]).fetchone()
-                    if current is None:
-                        continue
-                    cols = [d[0] for d in con.description]
-                    now_row = dict(zip(cols, current))
-                    if action == "lead_created":
-                        before = {f: {"before": now_row.get(f), "after": None} for f in LEAD_FIELDS if now_row.get(f)}
-                        con.execute('DELETE FROM leads WHERE "leadId" = ?', [lead_id])
-                        _undo_audit(con, now, "lead_deleted", email, lead_id, file, None, before, details, undo_run_id)
-                        continue
-                    changed = json.loads(fields_json) if fields_json else {}
-                    sets = {f: v["before"] for f, v in changed.items() if f in LEAD_FIELDS and f != "email"}
-                    sets["sourceFile"] = prev_file
-                    sets["updatedAt"] = prev_updated
-                    for key, value in (json.loads(extra) if extra else {}).items():
-                        if key in ("sourceWorksheet", "sourceRow", "sourceRowId", "rawRow", "standardizer"):
-                            sets[key] = json.dumps(value) if key == "rawRow" and value is not None else value
-                    assignments = ", ".join(f'"{k}" = ?' for k in sets)
-                    con.execute(f'UPDATE leads SET {assignments} WHERE "leadId" = ?', [*sets.values(), lead_id])
-                    reverted = {f: {"before": v["after"], "after": v["before"]} for f, v in changed.items()}
-                    _undo_audit(con, now, "lead_restored", email, lead_id, file, prev_file, reverted, details,
-                                undo_run_id)
+            for _seq, action, lead_id, email, fields_json, prev_file, prev_updated, extra in changes:
+                current = con.execute('SELECT * FROM leads WHERE "leadId" = ?', [lead_id]).fetchone()
+                if current is None:  # deleted by this undo already (created, then updated, in the same run)
+                    continue
+                cols = [d[0] for d in con.description]
+                now_row = dict(zip(cols, current))
+                if action == "lead_created":
+                    before = {f: {"before": now_row.get(f), "after": None} for f in LEAD_FIELDS if now_row.get(f)}
+                    con.execute('DELETE FROM leads WHERE "leadId" = ?', [lead_id])
+                    _undo_audit(con, now, "lead_deleted", email, lead_id, file, None, before, details, undo_run_id)
+                    continue
+                changed = json.loads(fields_json) if fields_json else {}
+                sets = {f: v["before"] for f, v in changed.items() if f in LEAD_FIELDS and f != "email"}
+                sets["sourceFile"] = prev_file
+                sets["updatedAt"] = prev_updated
+                for key, value in (json.loads(extra) if extra else {}).items():
+                    if key in ("sourceWorksheet", "sourceRow", "sourceRowId", "rawRow", "standardizer"):
+                        sets[key] = json.dumps(value) if key == "rawRow" and value is not None else value
+                assignments = ", ".join(f'"{k}" = ?' for k in sets)
+                con.execute(f'UPDATE leads SET {assignments} WHERE "leadId" = ?', [*sets.values(), lead_id])
+                reverted = {f: {"before": v["after"], "after": v["before"]} for f, v in changed.items()}
+                _undo_audit(con, now, "lead_restored", email, lead_id, file, prev_file, reverted, details,
+                            undo_run_id)
+            con.execute(
+                """INSERT INTO undone_imports ("sourceFile", "runId", "undoRunId", "at", "deleted", "restored")
+                   VALUES (?, ?, ?, ?, ?, ?)""",
+                [file, run_id, undo_run_id, now, result.deleted, result.restored],
+            )
         return result
 
 
-def _latest_undoable_run(con: duckdb.DuckDBPyConnection, file: str) -> str | None:
-    """The ``runId`` of the latest import of ``file`` no undo row names in ``details.undoOfRun`` (None: none)."""
-    undone = {
+def _latest_undoable_run(con: duckdb.DuckDBPyConnection, file: str) -> tuple[bool, str | None]:
+    """``(True, runId)`` of the latest import of ``file`` not undone yet (see :meth:`DuckDBStore.undo_import`), or
+    ``(False, None)`` when there is none (``runId`` itself may be NULL: an import written without a run id)."""
+    undone = {r[0] for r in con.execute('SELECT "runId" FROM undone_imports WHERE "sourceFile" = ?', [file]).fetchall()}
+    undone |= {  # undos made before ``undone_imports`` existed
         r[0]
         for r in con.execute(
             """SELECT DISTINCT json_extract_string("details", '$.undoOfRun') FROM lead_changes
-               WHERE "action" IN ('lead_deleted', 'lead_restored') AND "details" IS NOT NULL"""
+               WHERE "action" IN ('lead_deleted', 'lead_restored') AND "previousSourceFile" = ?
+                 AND "details" IS NOT NULL AND json_extract_string("details", '$.undoOfRun') IS NOT NULL""",
+            [file],
         ).fetchall()
     }
     rows = con.execute(
@@ -943,8 +1086,8 @@ def _latest_undoable_run(con: duckdb.DuckDBPyConnection, file: str) -> str | Non
     ).fetchall()
     for run_id, _ in rows:
         if run_id not in undone:
-            return run_id
-    return None
+            return True, run_id
+    return False, None
 
 
 def _undo_audit(con, now, action, email, lead_id, file, new_file, fields, details, undo_run_id) -> None:

@@ -15,22 +15,29 @@ Tables (created only by :meth:`DynamoDBStore.init`, never as a side effect of a 
       ``lead_changes``; ``fieldsChanged``/``details`` as JSON strings; an update's ``details`` holds the rest of its
       before-image: ``sourceWorksheet``, ``sourceRow``, ``sourceRowId``, ``rawRow``, ``standardizer``). An undo's
       ``lead_deleted`` rows have no ``newSourceFile``: partition ``CHANGE#``.
-    * ``pk = "QUARANTINE#<sourceFile>"``, ``pk = "IMPORT#<sourceFile>"``: quarantine rows and file imports.
+    * ``pk = "QUARANTINE#<sourceFile>"`` (``sk = "ROW#<digest>"``, one item per distinct quarantined row:
+      :meth:`DynamoDBStore.add_quarantine`), ``pk = "IMPORT#<sourceFile>"``: quarantine rows and file imports.
     * ``pk = "UNDO#<sourceFile>"``, ``sk = "RUN#<runId>"``: the import ``runId`` of that file was undone
       (:meth:`DynamoDBStore.undo_import`).
 
 Atomicity differs from DuckDB: DynamoDB transactions hold at most 100 items, so a file is written in transactions
 of up to 33 leads, each lead together with its uniqueness item and its audit row. A crash mid-file leaves the leads
 of the committed transactions (each complete with its audit row); re-running the file is idempotent (unchanged
-leads are not written), so the re-run converges to the table of a clean run. An update is a conditional put on the
-lead's ``rev``: a concurrent writer that changed the lead in between makes the transaction fail, and the leads of
-that transaction are re-read and recomputed (up to ``max_attempts`` times).
+leads are not written), so the re-run converges to the table of a clean run. The same holds for the collect step's
+three writes (upsert, quarantine, import record: :meth:`LeadStore.atomic
+<easycrm_pipeline.store.base.LeadStore.atomic>` cannot span them here): a crash between them leaves the earlier
+ones written, and the re-run completes the rest without doubling any (quarantined rows are stored once per file,
+a lead without email that the file already stored is recognized by the collect step).
+
+An update is a conditional put on the lead's ``rev``: a concurrent writer that changed the lead in between makes the
+transaction fail, and the leads of that transaction are re-read and recomputed (up to ``max_attempts`` times).
 
 Reads (``query_leads``, ``count_leads``, ``changes`` without a file) scan the table: fine for a CRM's thousands of
 leads, not meant for millions.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -52,6 +59,7 @@ from easycrm_pipeline.store.base import (
     LeadQuery,
     LeadStore,
     StoreError,
+    UPDATE_ACTIONS,
     UndoRefused,
     UndoResult,
     UpsertStats,
@@ -72,7 +80,7 @@ _MAX_TRANSACTION_ITEMS = 100
 _BEFORE_IMAGE_EXTRAS = ("sourceWorksheet", "sourceRow", "sourceRowId", "rawRow", "standardizer")
 _UNDOABLE = ("lead_created", "lead_updated")
 _UNDO_ACTIONS = ("lead_deleted", "lead_restored")
-_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored")
+_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored", "lead_restandardized")
 
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
@@ -224,8 +232,10 @@ class DynamoDBStore(LeadStore):
         batch_ids: dict[str, str] | None = None,
         merge: str = "replace",
         duplicates_resolved: list | None = None,
+        update_action: str = "lead_updated",
     ) -> UpsertStats:
-        """Insert or update one file's leads by email (rules of ``DuckDBStore.upsert_file``).
+        """Insert or update one file's leads by email (rules and arguments of ``DuckDBStore.upsert_file``, with
+        ``update_action`` the audit action of the updated leads: ``lead_updated`` or ``lead_restandardized``).
 
         Each lead is written with its audit row (and, when created with an email, its uniqueness item) in a
         ``TransactWriteItems`` of up to 33 leads; a transaction that loses a race with another process is re-read
@@ -235,7 +245,7 @@ class DynamoDBStore(LeadStore):
             :class:`UpsertStats`.
 
         Raises:
-            ValueError: unknown ``merge`` policy or empty ``source_file``.
+            ValueError: unknown ``merge`` policy or ``update_action``, or empty ``source_file``.
             StoreError: a transaction kept losing races ``max_attempts`` times.
             botocore.exceptions.ClientError: DynamoDB failed (e.g. tables missing: run ``init()``).
         """
@@ -243,6 +253,8 @@ class DynamoDBStore(LeadStore):
             raise ValueError(f"merge must be one of {', '.join(MERGE_POLICIES)}, got {merge!r}")
         if not source_file or not str(source_file).strip():
             raise ValueError("source_file must be a non-empty file name")
+        if update_action not in UPDATE_ACTIONS:
+            raise ValueError(f"update_action must be one of {', '.join(UPDATE_ACTIONS)}, got {update_action!r}")
         t0 = time.monotonic()
         batch_ids = batch_ids or {}
         duplicates_resolved = list(duplicates_resolved or [])
@@ -266,7 +278,7 @@ class DynamoDBStore(LeadStore):
             for lead, email in pending:
                 op = self._plan(lead, email, existing.get(email) if email else None, merge=merge,
                                 source_file=source_file, run_id=run_id, batch_id=batch_ids.get(lead.row_id),
-                                now=now, n=next(counter))
+                                now=now, n=next(counter), update_action=update_action)
                 if op is None:
                     stats.unchanged += 1
                 else:
@@ -324,8 +336,10 @@ class DynamoDBStore(LeadStore):
         return _to_item(values)
 
     def _plan(self, lead: StandardLead, email: str | None, old: dict | None, *, merge: str, source_file: str,
-              run_id: str | None, batch_id: Any, now: str, n: int) -> tuple[str, list[dict]] | None:
-        """The transaction items writing one lead (``("created"|"updated", items)``), or None when unchanged."""
+              run_id: str | None, batch_id: Any, now: str, n: int,
+              update_action: str = "lead_updated") -> tuple[str, list[dict]] | None:
+        """The transaction items writing one lead (``("created"|"updated", items)``), or None when unchanged; an
+        update's audit row has action ``update_action``."""
         new_values: dict[str, Any] = {}
         changed: dict[str, dict] = {}
         for f in _VALUE_FIELDS:
@@ -360,7 +374,7 @@ class DynamoDBStore(LeadStore):
             rev=(old.get("rev", 0) + 1) if old else 1,
         )
         audit = self._change_item(
-            source_file=source_file, now=now, n=n, action="lead_updated" if old else "lead_created", email=email,
+            source_file=source_file, now=now, n=n, action=update_action if old else "lead_created", email=email,
             leadId=item["leadId"], previousSourceFile=old.get("sourceFile") if old else None,
             newSourceFile=source_file, fieldsChanged=json.dumps(changed, ensure_ascii=False), batchId=batch,
             runId=run_id, rowId=lead.row_id, previousUpdatedAt=old.get("updatedAt") if old else None,
@@ -397,24 +411,42 @@ class DynamoDBStore(LeadStore):
                     delay = min(delay * 2, 1.0)
 
     def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
-        """Store rows that cannot become leads (items ``pk = "QUARANTINE#<file>"``); returns ``len(rows)``.
+        """Store rows that cannot become leads: items ``pk = "QUARANTINE#<file>"``, ``sk = "ROW#<digest of sheet,
+        row, reason, raw cells>"``, listed in the order of their ``order`` attribute (``"<at>#<n>"``).
+
+        A row already stored for ``source_file`` (same sheet, row, reason and raw cells; rows stored before the
+        digest keys are recognized by their attributes) is skipped, so a re-run of a file, e.g. after a crash
+        between its upsert and its import record, never doubles the quarantine; two runs writing the same row
+        at once write the same item.
+
+        Returns:
+            The number of rows stored (``len(rows)`` minus the ones already stored).
 
         Raises:
+            ValueError: a row without reason (nothing of the call is stored).
             botocore.exceptions.ClientError: DynamoDB failed.
         """
+        if not rows:
+            return 0
+        if any(not r.reason for r in rows):
+            raise ValueError("a quarantined row needs a reason")
         now = _iso_now()
-        items = [
-            _to_item({"pk": f"QUARANTINE#{source_file}", "sk": f"{now}#{n:09d}", "sourceFile": source_file,
-                      "sheet": r.sheet, "row": r.row_number, "reason": r.reason,
-                      "rawRow": json.dumps(r.raw or {}, ensure_ascii=False, default=str), "runId": run_id,
-                      "at": now})
-            for n, r in enumerate(rows)
-        ]
-        for it in items:
-            if "reason" not in it:
-                raise ValueError("a quarantined row needs a reason")
+        pk = f"QUARANTINE#{source_file}"
+        stored = {_quarantine_identity(r.get("sheet"), r.get("row"), r.get("reason"), r.get("rawRow"))
+                  for r in self._query_pk(pk)}
+        items = []
+        for n, r in enumerate(rows):
+            raw = json.dumps(r.raw or {}, ensure_ascii=False, default=str)
+            identity = _quarantine_identity(r.sheet, r.row_number, r.reason, json.loads(raw))
+            if identity in stored:
+                continue
+            stored.add(identity)
+            digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+            items.append(_to_item({"pk": pk, "sk": f"ROW#{digest}", "order": f"{now}#{n:09d}",
+                                   "sourceFile": source_file, "sheet": r.sheet, "row": r.row_number,
+                                   "reason": r.reason, "rawRow": raw, "runId": run_id, "at": now}))
         self._batch_put(self.meta_table, items)
-        return len(rows)
+        return len(items)
 
     def record_import(self, source_file: str, run_id: str | None, stats: dict) -> None:
         """Add a ``pk = "IMPORT#<file>"`` item with the run id and the stats (JSON string)."""
@@ -555,7 +587,9 @@ class DynamoDBStore(LeadStore):
 
     def quarantine_rows(self, source_file: str | None = None) -> list[dict]:
         """Quarantined rows in insertion order (optionally one file's), keys as DuckDB's (without ``seq``)."""
-        return [{k: r.get(k) for k in _QUARANTINE_KEYS} for r in self._meta_rows("QUARANTINE#", source_file)]
+        rows = self._meta_rows("QUARANTINE#", source_file)
+        rows.sort(key=lambda r: r.get("order") or r["sk"])  # items stored before ``order`` have it as their sk
+        return [{k: r.get(k) for k in _QUARANTINE_KEYS} for r in rows]
 
     def file_imports(self, source_file: str | None = None) -> list[dict]:
         """Recorded imports (oldest first): ``sourceFile``, ``runId``, ``at``, ``stats``."""
@@ -577,17 +611,20 @@ class DynamoDBStore(LeadStore):
         2. its leads are read (consistent ``BatchGetItem``), THEN the audit rows written since the import are
            scanned: every write the lead read saw has its audit row in the scan (lead and audit row are written in
            one transaction), so no later change is missed;
-        3. a later change of one of its leads by another run (``lead_updated``/``lead_deleted``/``lead_restored``
-           after this import's first change of that lead) is a conflict: :class:`UndoRefused` lists them unless
-           ``force``; a lead whose stored ``updatedAt``/``sourceFile`` is not what this import wrote, without such an
-           audit row, is a conflict too (``action = "changed_without_audit"``);
+        3. a later change of one of its still existing leads by another run (``lead_updated``/``lead_deleted``/
+           ``lead_restored``/``lead_restandardized`` after this import's first change of that lead) is a conflict:
+           :class:`UndoRefused` lists them unless ``force``; a lead whose stored ``updatedAt``/``sourceFile`` is
+           not what this import wrote, without such an audit row, is a conflict too
+           (``action = "changed_without_audit"``); leads that no longer exist are skipped (nothing to revert,
+           nothing to lose);
         4. per lead, ONE conditional write (the before-image ``Put``, or ``Delete`` of a created lead together with
            its ``EMAIL#`` uniqueness item, conditioned on still pointing at this lead) plus its audit rows, in
            ``TransactWriteItems`` of at most 100 items; each lead write is conditioned on the ``rev``, ``updatedAt``
            and ``sourceFile`` read in step 2, so a lead changed between the check and the write is never silently
            overwritten: the transaction is cancelled and everything is recomputed from step 1 (which then sees the
            change and refuses, unless ``force``), up to ``max_attempts`` times;
-        5. the undo marker is put (``attribute_not_exists``) in the last transaction.
+        5. the undo marker is put (``attribute_not_exists``) in the last transaction (alone when none of the
+           import's leads is left to revert: the import then counts as undone, with 0 deleted and 0 restored).
 
         Atomicity: an import of more than ~30 leads is undone in several transactions. If the undo is interrupted
         (or a race makes the recomputation refuse) part-way, the leads already reverted stay reverted, each with its
@@ -612,7 +649,8 @@ class DynamoDBStore(LeadStore):
             run_id = plan["run_id"]
             if plan["conflicts"] and not force:
                 raise UndoRefused(
-                    f"{len(plan['conflicts'])} lead(s) of {file!r} were changed by a later import; use --force to "
+                    f"{len({c['leadId'] for c in plan['conflicts']})} lead(s) of {file!r} were changed by a later "
+                    f"import; use --force to "
                     f"undo anyway",
                     plan["conflicts"],
                 )
@@ -703,6 +741,7 @@ class DynamoDBStore(LeadStore):
         for r in later:
             lid = r.get("leadId")
             if (r.get("action") not in _LATER_CHANGE_ACTIONS or lid not in first_sk or r["sk"] <= first_sk[lid]
+                    or lid not in current  # gone: nothing of the later change would be overwritten
                     or r.get("runId") == run_id
                     or (isinstance(r.get("details"), dict) and r["details"].get("undoOfChange") in mine)):
                 continue
@@ -802,6 +841,12 @@ def _lost_race(exc: ClientError) -> bool:
         return False
     reasons = exc.response.get("CancellationReasons") or []
     return all(r.get("Code") in (None, "None", "ConditionalCheckFailed", "TransactionConflict") for r in reasons)
+
+
+def _quarantine_identity(sheet: Any, row: Any, reason: Any, raw: Any) -> str:
+    """What makes two quarantined rows of one file the same row (``add_quarantine`` stores it once)."""
+    return json.dumps([sheet, None if row is None else int(row), reason, raw], ensure_ascii=False, sort_keys=True,
+                      default=str)
 
 
 def _undo_marker_sk(run_id: str | None) -> str:

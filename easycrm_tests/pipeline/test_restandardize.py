@@ -117,7 +117,7 @@ def test_run_changes_only_stale_leads_and_writes_audit_rows(store):
 
     audit = store.changes(run_id="restd-1")
     assert sorted((c["action"], c["email"]) for c in audit) == [
-        ("lead_updated", "alex@example.com"), ("lead_updated", "dana@example.com")]
+        ("lead_restandardized", "alex@example.com"), ("lead_restandardized", "dana@example.com")]
     alex_change = next(c for c in audit if c["email"] == "alex@example.com")
     assert alex_change["fieldsChanged"] == {
         "firstName": {"before": "ALEX", "after": "Alex"},

@@ -179,3 +179,112 @@ def test_undo_job_in_dagster(store):
         run_config={"ops": {"undo_file_op": {"config": {"file": "a.csv"}}}}, raise_on_error=False
     )
     assert not refused.success
+
+
+def test_undoing_one_file_of_a_run_leaves_the_other_files_of_that_run_undoable(store):
+    """One run id can write several files (a maintenance run does): an undo marks only ITS file's part undone."""
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(3, "b@x.com", "CTO")], source_file="b.csv", run_id="r1")
+    assert undo_file(store, "a.csv", undo_run_id="u1").deleted == 1
+    result = undo_file(store, "b.csv", undo_run_id="u2")
+    assert (result.run_id, result.deleted, result.restored) == ("r1", 1, 0)
+    assert table(store) == []
+    for file in ("a.csv", "b.csv"):
+        with pytest.raises(UndoRefused, match=f"no import of '{file}' left to undo"):
+            undo_file(store, file)
+
+
+def test_an_import_whose_leads_are_gone_is_undone_once_then_nothing_is_left(store, capsys):
+    """b.csv's only lead was deleted since (a forced undo of a.csv, its creator): undoing b.csv has nothing to
+    write, says so in its counts and marks the import undone; the next `undo b.csv` is refused in one line."""
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(2, "a@x.com", "Chair")], source_file="b.csv", run_id="r2")
+    assert undo_file(store, "a.csv", force=True, undo_run_id="u1").deleted == 1
+    snapshot, n_changes = table(store), len(store.changes())
+    result = undo_file(store, "b.csv", undo_run_id="u2")
+    assert (result.run_id, result.deleted, result.restored, result.conflicts) == ("r2", 0, 0, [])
+    assert table(store) == snapshot == [] and len(store.changes()) == n_changes
+    capsys.readouterr()
+    assert main(["undo", "b.csv"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == ["easycrm undo: no import of 'b.csv' left to undo"]
+    assert table(store) == snapshot and len(store.changes()) == n_changes
+
+
+def test_undo_counts_only_the_leads_it_really_reverts(store):
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(3, "b@x.com", "CTO")], source_file="c.csv", run_id="r0")
+    store.upsert_file([lead(2, "a@x.com", "Chair"), lead(3, "b@x.com", "VP")], source_file="b.csv", run_id="r2")
+    undo_file(store, "a.csv", force=True)  # a@x.com deleted, overriding b.csv's update of it
+    dry = undo_file(store, "b.csv", dry_run=True)
+    assert (dry.deleted, dry.restored, dry.conflicts) == (0, 1, [])
+    result = undo_file(store, "b.csv", undo_run_id="u2")
+    assert (result.deleted, result.restored, result.conflicts) == (0, 1, [])
+    assert [(r["email"], r["title"], r["sourceFile"]) for r in table(store)] == [("b@x.com", "CTO", "c.csv")]
+    assert [c["action"] for c in store.changes() if c.get("runId") == "u2"] == ["lead_restored"]
+    with pytest.raises(UndoRefused, match="no import of 'b.csv' left to undo"):
+        undo_file(store, "b.csv")
+
+
+def test_an_import_without_run_id_can_be_undone_once(store):
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv")
+    result = undo_file(store, "a.csv")
+    assert (result.run_id, result.deleted) == (None, 1) and table(store) == []
+    with pytest.raises(UndoRefused, match="no import of 'a.csv' left to undo"):
+        undo_file(store, "a.csv")
+
+
+def stale(n, first, last, email, title):
+    """A lead as an older standardizer stored it (names in capitals, version ``rules-0``): today's rules case them."""
+    fields = {f: None for f in LEAD_FIELDS}
+    fields.update(firstName=first, lastName=last, email=email, title=title)
+    raw = {"First Name": first, "Last Name": last, "Email": email, "Title": title}
+    return StandardLead(row_id=f"0:{n}", sheet=None, row_number=n, fields=fields, provided=frozenset(LEAD_FIELDS),
+                        raw=raw, standardizer="rules-0")
+
+
+def test_a_restandardization_is_a_later_change_not_an_import_of_the_file(store, capsys):
+    """`undo a.csv` after a re-standardization reverts a.csv's IMPORT (not the re-standardization, which keeps the
+    lead's sourceFile a.csv): the re-standardization is a later change of its leads -> refused, listed, unless
+    --force. Its audit rows say `lead_restandardized`."""
+    from easycrm_pipeline.pipeline.restandardize import restandardize
+    from easycrm_pipeline.pipeline.standardizer import RulesStandardizer
+
+    store.upsert_file([stale(2, "BO", "LEE", "bo@x.com", "CTO")], source_file="c.csv", run_id="r0")
+    (c_bo,) = table(store)
+    store.upsert_file([stale(2, "ALEX", "SMITH", "alex@x.com", "CEO"), stale(3, "BO", "LEE", "bo@x.com", "VP")],
+                      source_file="a.csv", run_id="r1")
+    done = restandardize(store, RulesStandardizer(), run_id="restd")
+    assert done.updated == 2
+    assert sorted((c["action"], c["email"], c["newSourceFile"]) for c in store.changes(run_id="restd")) == [
+        ("lead_restandardized", "alex@x.com", "a.csv"), ("lead_restandardized", "bo@x.com", "a.csv")]
+    assert {r["firstName"] for r in table(store)} == {"Alex", "Bo"}
+    snapshot, n_changes = table(store), len(store.changes())
+    with pytest.raises(UndoRefused, match=r"2 lead\(s\) of 'a.csv' were changed by a later import") as refused:
+        undo_file(store, "a.csv")
+    assert [(c["email"], c["action"]) for c in refused.value.leads] == [
+        ("alex@x.com", "lead_restandardized"), ("bo@x.com", "lead_restandardized")]
+    assert table(store) == snapshot and len(store.changes()) == n_changes
+    assert main(["undo", "a.csv"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == "  alex@x.com: lead_restandardized (re-standardization)"
+    result = undo_file(store, "a.csv", force=True, undo_run_id="u1")
+    assert (result.run_id, result.deleted, result.restored) == ("r1", 1, 1)
+    # bo: what a.csv changed (title) is back to c.csv's import, with c.csv's before-image (sourceFile, updatedAt,
+    # standardizer, raw row...); the names a.csv did not change keep their later, re-standardized values
+    (bo,) = table(store)
+    assert bo == {**c_bo, "firstName": "Bo", "lastName": "Lee"}
+    with pytest.raises(UndoRefused, match="no import of 'a.csv' left to undo"):
+        undo_file(store, "a.csv")
+
+
+def test_the_refusal_counts_leads_not_later_changes(store):
+    """One lead changed twice after the import (two kinds of later change) is ONE lead in the reason."""
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(2, "a@x.com", "Chair")], source_file="b.csv", run_id="r2")
+    store.upsert_file([lead(2, "a@x.com", "Owner")], source_file="c.csv", run_id="r3")
+    undo_file(store, "c.csv")  # a@x.com: lead_restored (by the undo) after b.csv's lead_updated
+    with pytest.raises(UndoRefused, match=r"^1 lead\(s\) of 'a.csv' were changed") as refused:
+        undo_file(store, "a.csv")
+    assert sorted((c["action"], c["changedBy"]) for c in refused.value.leads) == [
+        ("lead_restored", "b.csv"), ("lead_updated", "b.csv"), ("lead_updated", "c.csv")]

@@ -11,7 +11,13 @@ Commands (each prints one JSON document on stdout at the end):
 * ``bigupsert DB N MODE`` — upsert ``N`` leads (emails 500..500+N, title ``B``) as file ``big.csv``; with
   MODE ``pause`` the transaction stops after all its writes (before COMMIT), prints ``APPLIED`` and sleeps so the
   test can ``kill -9`` it; MODE ``run`` just runs it.
-``DB`` is a DuckDB file path, or ``dynamodb:<table>@<endpoint url>`` for a ``DynamoDBStore`` (commands write/read).
+* ``collect DB N POINT`` — run the ingest's collect step (``pipeline.collect.collect_file``) on the inputs of
+  :func:`collect_inputs` (file ``c.csv``: ``N`` leads + 1 without email, 2 quarantined rows); POINT ``upsert``
+  stops right after the upsert (before the quarantine is written), ``quarantine`` right after the quarantine
+  (before the import record), each printing ``CRASH_POINT`` and sleeping so the test can ``kill -9`` it; ``run``
+  runs it through.
+``DB`` is a DuckDB file path, or ``dynamodb:<table>@<endpoint url>`` for a ``DynamoDBStore`` (commands write/read/
+collect).
 
 * ``hold DB SECONDS`` — open the DuckDB file read-write WITHOUT the store lock (another program), print ``READY``,
   hold it ``SECONDS``, close.
@@ -93,6 +99,39 @@ def cmd_bigupsert(db: str, n: int, mode: str) -> None:
     print(json.dumps({"created": stats.created, "updated": stats.updated}), flush=True)
 
 
+def collect_inputs(n: int):
+    """``(results, summary)`` for ``collect_file``: file ``c.csv`` with ``n`` leads (emails ``p500..``, title
+    ``C``, rows 2..n+1), one lead without email (row n+2) and two rows quarantined at parse time (rows n+3, n+4)."""
+    from easycrm_pipeline.models import QuarantineRow
+    from easycrm_pipeline.pipeline.batches import BatchResult
+    from easycrm_pipeline.pipeline.collect import ParseSummary
+    from easycrm_tests.store.helpers import lead
+
+    leads = numbered_leads(list(range(500, 500 + n)), tag="C") + [
+        lead(n + 2, firstName="No", lastName="Mail", company="Solo Ltd")]
+    quarantine = [QuarantineRow(None, n + 3, "footer", {"Notes": "total: 12"}),
+                  QuarantineRow(None, n + 4, "no name, no email, no phone", {"Notes": "call back"})]
+    summary = ParseSummary(file_name="c.csv", rows_read=n + 3, quarantine=quarantine)
+    return [BatchResult(batch="settled", leads=leads)], summary
+
+
+def cmd_collect(db: str, n: int, point: str) -> None:
+    from easycrm_pipeline.pipeline.collect import collect_file
+
+    store = open_store(db)
+    if point != "run":
+        name = {"upsert": "add_quarantine", "quarantine": "record_import"}[point]
+
+        def crash_point(*args, **kwargs):
+            print("CRASH_POINT", flush=True)
+            time.sleep(120)
+
+        setattr(type(store), name, crash_point)
+    results, summary = collect_inputs(n)
+    stats = collect_file(results, summary, store, run_id=f"collect-{point}")
+    print(json.dumps(stats.as_dict()), flush=True)
+
+
 def cmd_hold(db: str, seconds: float) -> None:
     import duckdb
 
@@ -111,6 +150,8 @@ def main(argv: list[str]) -> None:
         cmd_read(db, rest[0])
     elif cmd == "bigupsert":
         cmd_bigupsert(db, int(rest[0]), rest[1])
+    elif cmd == "collect":
+        cmd_collect(db, int(rest[0]), rest[1])
     elif cmd == "hold":
         cmd_hold(db, float(rest[0]))
     else:

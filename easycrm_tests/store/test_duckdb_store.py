@@ -85,6 +85,24 @@ def test_bad_quarantine_row_writes_nothing(store):
     assert [r["row"] for r in store.quarantine_rows()] == [1]
 
 
+def test_an_atomic_block_commits_all_of_its_calls_or_none(store):
+    quarantined = [QuarantineRow(None, 9, "footer", {"x": "y"})]
+    with pytest.raises(RuntimeError, match="boom"):
+        with store.atomic():
+            store.upsert_file(numbered_leads([1, 2], tag="A"), source_file="a.csv", run_id="r1")
+            store.add_quarantine(quarantined, source_file="a.csv", run_id="r1")
+            assert store.count_leads() == 2 and len(store.quarantine_rows()) == 1  # reads see the block's writes
+            raise RuntimeError("boom")
+    assert (store.count_leads(), store.changes(), store.quarantine_rows(), store.file_imports()) == (0, [], [], [])
+    with store.atomic():
+        store.upsert_file(numbered_leads([1, 2], tag="A"), source_file="a.csv", run_id="r1")
+        with store.atomic():  # a nested block joins the outer one
+            store.add_quarantine(quarantined, source_file="a.csv", run_id="r1")
+        store.record_import("a.csv", "r1", {"created": 2})
+    assert (store.count_leads(), len(store.changes()), len(store.quarantine_rows()), len(store.file_imports())) == (
+        2, 2, 1, 1)
+
+
 def kill_worker(proc, marker: str, delay: float = 0.0) -> None:
     """Wait for ``marker`` on the worker's stdout, sleep ``delay`` s, then ``kill -9`` it."""
     try:
@@ -155,6 +173,34 @@ def test_kill_9_at_a_random_moment_then_rerun_equals_clean_run(tmp_path):
     if after_kill == base_fp:
         assert (rerun.created, rerun.updated) == (n - 500, 500)
     assert fingerprint(killed) == full_fp == (n + 500, full_fp[1], n + 1000, 500)
+
+
+def file_state(store) -> tuple:
+    """What one file's collect step writes besides the leads: its quarantine rows and import records."""
+    return ([(q["sheet"], q["row"], q["reason"], q["rawRow"]) for q in store.quarantine_rows("c.csv")],
+            [i["sourceFile"] for i in store.file_imports("c.csv")])
+
+
+@pytest.mark.parametrize("point", ["upsert", "quarantine"])
+def test_kill_9_between_the_collect_steps_writes_nothing_and_rerun_equals_clean_run(tmp_path, point):
+    """The collect step writes the upsert, the quarantine and the import record in ONE transaction: a real
+    ``kill -9`` after the upsert (or after the quarantine) leaves no trace of the file, and the re-run gives the
+    tables of a clean run."""
+    from easycrm_pipeline.pipeline.collect import collect_file
+    from easycrm_tests.store._worker import collect_inputs
+
+    killed = base_store(tmp_path / "killed.duckdb")
+    base = (fingerprint(killed), file_state(killed))
+    proc = worker("collect", str(killed.path), "300", point)
+    kill_worker(proc, "CRASH_POINT")
+    assert proc.returncode == -signal.SIGKILL
+    assert (fingerprint(killed), file_state(killed)) == base
+    stats = collect_file(*collect_inputs(300), killed, run_id="rerun")
+    assert (stats.leads_created, stats.leads_updated, stats.quarantined) == (1, 300, 2)
+    clean = base_store(tmp_path / "clean.duckdb")
+    collect_file(*collect_inputs(300), clean, run_id="clean")
+    assert fingerprint(killed) == fingerprint(clean)
+    assert file_state(killed) == file_state(clean) and len(file_state(clean)[0]) == 2
 
 
 # ---------------------------------------------------------------- several processes
@@ -270,3 +316,51 @@ def test_writing_inside_an_unfinished_read_fails_fast_instead_of_deadlocking(sto
         assert worker_thread.is_alive() and done == []
     worker_thread.join(10)
     assert done == [1]
+
+
+# ---------------------------------------------------------------- undo bookkeeping
+
+
+def test_an_undo_made_before_undone_imports_existed_still_counts(store):
+    """Databases undone by an older version have undo audit rows but no ``undone_imports`` row: the audit rows
+    (``details.undoOfRun`` + ``previousSourceFile``) still mark that file's import undone, and only that file's."""
+    from easycrm_pipeline.pipeline.undo import UndoRefused, undo_file
+
+    store.upsert_file(numbered_leads([1], tag="A"), source_file="a.csv", run_id="r1")
+    store.upsert_file(numbered_leads([2], tag="B"), source_file="b.csv", run_id="r1")
+    undo_file(store, "a.csv")
+    with store.write_connection() as con:
+        con.execute("DELETE FROM undone_imports")
+    with pytest.raises(UndoRefused, match="no import of 'a.csv' left to undo"):
+        undo_file(store, "a.csv")
+    assert undo_file(store, "b.csv").deleted == 1
+
+
+def test_a_lead_changes_table_made_before_lead_restandardized_is_migrated(tmp_path, monkeypatch):
+    """DuckDB cannot alter a CHECK constraint: a file whose ``lead_changes`` CHECK lacks ``lead_restandardized``
+    gets the table rebuilt by the next write (same rows, same ``seq``), and the new action is then accepted."""
+    from easycrm_pipeline.store import duckdb_store as mod
+
+    path = tmp_path / "old.duckdb"
+    current = mod._LEAD_CHANGES_DDL.format(name="lead_changes")
+    con = duckdb.connect(str(path))
+    for stmt in mod._SCHEMA:
+        con.execute(current.replace(", 'lead_restandardized'", "") if stmt == current else stmt)
+    con.close()
+    old = DuckDBStore(path)
+    monkeypatch.setattr(mod, "_migrate_change_actions", lambda con: None)  # the code of before the new action
+    old.upsert_file(numbered_leads([1, 2], tag="A"), source_file="a.csv", run_id="r1")
+    with pytest.raises(duckdb.ConstraintException):
+        old.upsert_file(numbered_leads([1], tag="B"), source_file="a.csv", run_id="x",
+                        update_action="lead_restandardized")
+    before = old.changes()
+    monkeypatch.undo()
+    stats = DuckDBStore(path).upsert_file(numbered_leads([1], tag="B"), source_file="a.csv", run_id="restd",
+                                          update_action="lead_restandardized")
+    assert stats.updated == 1
+    after = DuckDBStore(path).changes()
+    assert after[:2] == before and [c["action"] for c in after] == [
+        "lead_created", "lead_created", "lead_restandardized"]
+    assert after[2]["seq"] > after[1]["seq"]
+    with pytest.raises(ValueError, match="update_action must be one of"):
+        DuckDBStore(path).upsert_file(numbered_leads([1], tag="C"), source_file="a.csv", update_action="lead_x")

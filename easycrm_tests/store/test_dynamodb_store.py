@@ -2,6 +2,8 @@
 the email-uniqueness race between writers, several writer processes and a reader, re-run after a partial write."""
 from __future__ import annotations
 
+import os
+import signal
 import threading
 
 import boto3
@@ -13,7 +15,7 @@ from easycrm_pipeline.store import dynamodb_store
 from easycrm_pipeline.store.dynamodb_store import DynamoDBStore
 from easycrm_tests.store.conftest import make_dynamodb_store
 from easycrm_tests.store.helpers import content, numbered_leads
-from easycrm_tests.store.multiproc import three_writers_and_a_reader
+from easycrm_tests.store.multiproc import three_writers_and_a_reader, wait_for_line, worker
 
 
 @pytest.fixture
@@ -182,3 +184,42 @@ def test_race_on_updating_the_same_lead_is_never_lost(dstore, dynamo_endpoint, m
         assert c["previousSourceFile"] == "theirs.csv"
     assert {r["title"] for r in dstore.all_leads()} == {"mine"}
 
+
+
+def file_state(store) -> tuple:
+    """What one file's collect step writes besides the leads: its quarantine rows, and whether it was recorded."""
+    return ([(q["sheet"], q["row"], q["reason"], q["rawRow"]) for q in store.quarantine_rows("c.csv")],
+            bool(store.file_imports("c.csv")))
+
+
+@pytest.mark.parametrize("point", ["upsert", "quarantine"])
+def test_kill_9_between_the_collect_steps_then_rerun_converges(dstore, dynamo_endpoint, point):
+    """DynamoDB cannot put the upsert, the quarantine and the import record in one transaction: a real ``kill -9``
+    after the upsert (or after the quarantine) leaves those parts written; the re-run completes the missing parts
+    without doubling any (no second lead without email, each quarantined row once) and equals a clean run."""
+    from easycrm_pipeline.pipeline.collect import collect_file
+    from easycrm_tests.store._worker import collect_inputs
+
+    n = 40
+    clean = make_dynamodb_store(dynamo_endpoint)
+    for s in (dstore, clean):
+        s.upsert_file(numbered_leads(list(range(480, 520)), tag="A"), source_file="base.csv", run_id="base")
+    collect_file(*collect_inputs(n), clean, run_id="clean")
+    proc = worker("collect", f"dynamodb:{dstore.table}@{dynamo_endpoint}", str(n), point)
+    try:
+        wait_for_line(proc, "CRASH_POINT")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert content(dstore.all_leads()) == content(clean.all_leads())  # the upsert was complete
+    assert not dstore.file_imports("c.csv")
+    stats = collect_file(*collect_inputs(n), dstore, run_id="rerun")
+    assert (stats.leads_created, stats.leads_updated, stats.quarantined) == (0, 0, 2)
+    assert content(dstore.all_leads()) == content(clean.all_leads())
+    assert file_state(dstore) == file_state(clean) and len(file_state(clean)[0]) == 2
+    # and a re-run of the finished file changes nothing
+    collect_file(*collect_inputs(n), dstore, run_id="again")
+    assert content(dstore.all_leads()) == content(clean.all_leads()) and file_state(dstore) == file_state(clean)

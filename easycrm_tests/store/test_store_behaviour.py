@@ -242,6 +242,20 @@ def test_quarantine_rows_are_kept_with_reason(store):
     assert store.count_leads() == 0
 
 
+def test_a_quarantined_row_already_stored_for_the_file_is_not_stored_again(store):
+    """Re-running a file (or finishing an interrupted run) never doubles its quarantine: a row identical in sheet,
+    row, reason and raw cells to one already stored for the same file is skipped."""
+    rows = [QuarantineRow("Sheet1", 7, "footer", {"Notes": "total: 12"}),
+            QuarantineRow(None, None, "unsplittable line", {"_line": "a;b;;"})]
+    assert store.add_quarantine(rows, source_file="q.xlsx", run_id="r1") == 2
+    assert store.add_quarantine(rows, source_file="q.xlsx", run_id="r2") == 0
+    assert store.add_quarantine(rows[:1], source_file="other.xlsx", run_id="r2") == 1  # another file: stored
+    changed = QuarantineRow("Sheet1", 7, "footer", {"Notes": "total: 13"})
+    assert store.add_quarantine([*rows, changed], source_file="q.xlsx", run_id="r3") == 1
+    assert [(r["row"], r["rawRow"], r["runId"]) for r in store.quarantine_rows("q.xlsx")] == [
+        (7, {"Notes": "total: 12"}, "r1"), (None, {"_line": "a;b;;"}, "r1"), (7, {"Notes": "total: 13"}, "r3")]
+
+
 # ---------------------------------------------------------------- queries
 
 
