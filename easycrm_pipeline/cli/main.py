@@ -20,6 +20,7 @@ INGEST_COLUMNS = (
     ("rows", "rows_read"),
     ("created", "leads_created"),
     ("updated", "leads_updated"),
+    ("unchanged", "leads_unchanged"),
     ("dupes", "duplicates_resolved"),
     ("quarantined", "quarantined"),
     ("batches", "batches"),
@@ -124,6 +125,10 @@ def _cmd_ingest(args) -> int:
         for o in outcomes:
             table.add_row(o["file"], *[str(o.get(key, "")) if o.get(key) is not None else "" for _, key in INGEST_COLUMNS])
         _console().print(table)
+        for o in outcomes:
+            note = _no_change_note(o)
+            if note:
+                print(note)
     failed = [o for o in outcomes if o["status"] != "completed"]
     for o in failed:
         reason = str(o["error"])
@@ -131,6 +136,16 @@ def _cmd_ingest(args) -> int:
             reason = f"{o['file']}: {reason}"
         print(f"easycrm ingest: {reason}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _no_change_note(outcome: dict) -> str | None:
+    """The line that says a completed re-run changed nothing (every lead already stored with these values)."""
+    if outcome.get("status") != "completed" or outcome.get("leads_created") or outcome.get("leads_updated"):
+        return None
+    unchanged = outcome.get("leads_unchanged") or 0
+    if not unchanged:
+        return None
+    return f"{outcome['file']}: nothing changed - all {unchanged} leads were already stored with these values"
 
 
 # ---------------------------------------------------------------------------------------------------- leads

@@ -17,11 +17,11 @@ in-process and multiprocess executors:
   ``STEP_SUCCESS`` / ``STEP_FAILURE`` / ``STEP_UP_FOR_RETRY``) and yields the events in order.
 
 Termination (``easycrm cancel``, the UI's Terminate): signals are captured in the orchestrating thread (as the
-multiprocess executor does); no new step starts, ``DagsterExecutionInterruptedError`` is raised inside each running
-step thread (delivered when the thread next runs Python code, i.e. when its HTTP call returns or times out), their
-failure events are recorded, and the run ends interrupted. A step still blocked after ``INTERRUPT_GRACE_SECONDS`` is
-marked failed (interrupted) by the orchestrating thread and left behind: its thread is a daemon and ends with the
-run process.
+multiprocess executor does); no new step starts, the running steps get ``INTERRUPT_GRACE_SECONDS`` to end on their
+own (a DeepSeek call is a few seconds), then every step still running is marked failed (interrupted) and the run
+ends interrupted; the abandoned threads are daemons and end with the run process. Nothing is raised inside a running
+thread: an exception injected into another thread can land while it holds a lock (logging, the event log's database
+connection pool) and deadlock the whole process.
 
 Steps share the process: code they run must be thread-safe (the ops of this project keep no module state; DuckDB
 access is serialized by the store's file lock). Use the multiprocess executor (``EASYCRM_EXECUTOR=multiprocess``)
@@ -29,7 +29,6 @@ when steps must be isolated from each other.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import queue
 import sys
@@ -53,8 +52,7 @@ from dagster._core.executor.base import Executor
 from dagster._utils.error import serializable_error_info_from_exc_info
 from dagster._utils.interrupts import capture_interrupts
 
-#: After a termination signal, how long running steps get to notice the interruption before they are marked failed
-#: and abandoned (a thread blocked in a socket read sees it only when the read returns).
+#: After a termination signal, how long running steps get to finish before they are marked failed and abandoned.
 INTERRUPT_GRACE_SECONDS = 5.0
 #: How long the orchestrating thread waits for a step event before it re-checks interrupts, retries and pool claims.
 POLL_SECONDS = 0.05
@@ -137,14 +135,6 @@ def _run_step(step_context, step_key: str, events: queue.Queue) -> None:
     events.put((step_key, _StepDone(error)))
 
 
-def _interrupt(thread: threading.Thread) -> None:
-    """Raise ``DagsterExecutionInterruptedError`` inside ``thread`` (CPython's ``PyThreadState_SetAsyncExc``)."""
-    if thread.ident is not None and thread.is_alive():
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(thread.ident), ctypes.py_object(DagsterExecutionInterruptedError)
-        )
-
-
 def _threaded_plan_iterator(
     job_context: PlanExecutionContext, execution_plan: ExecutionPlan, max_concurrent: int
 ) -> Iterator[DagsterEvent]:
@@ -177,11 +167,10 @@ def _threaded_plan_iterator(
                     active.mark_interrupted()
                     yield DagsterEvent.engine_event(
                         job_context,
-                        "Threaded executor: received termination signal - interrupting the running steps",
+                        "Threaded executor: received termination signal - no new step starts; running steps get "
+                        f"{INTERRUPT_GRACE_SECONDS:g} s to finish",
                         EngineEventData.interrupted(list(running)),
                     )
-                    for thread, _ctx, _evts in running.values():
-                        _interrupt(thread)
                 if not stopping:
                     for step in active.get_steps_to_execute(limit=max_concurrent - len(running)):
                         step_context = job_context.for_step(step, active.get_known_state())

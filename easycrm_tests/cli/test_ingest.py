@@ -70,6 +70,10 @@ def test_rerun_of_same_file_changes_nothing(isolated_env, capsys):
     stats = json.loads(out)["files"][0]
     assert (stats["leads_created"], stats["leads_updated"], stats["leads_unchanged"]) == (0, 0, 8)
     assert db_rows(tmp, "select leadId, updatedAt from leads order by email") == before
+    code, out, _ = run_cli(capsys, "ingest", str(a))  # the table view says so in words
+    assert code == 0
+    assert "a.csv: nothing changed - all 8 leads were already stored with these values" in out
+    assert "unchanged" in out
 
 
 def test_deepseek_ingest_sends_the_contract_request_and_stores_answers(isolated_env, monkeypatch, capsys):

@@ -80,7 +80,7 @@ def test_restandardize_job_rewrites_stale_leads():
     alex = store.get_lead_by_email("alex@x.example")
     assert (alex["firstName"], alex["standardizer"]) == ("Alex", RULES_VERSION)
     (change,) = store.changes(run_id=result.run_id)
-    assert change["action"] == "lead_updated" and change["email"] == "alex@x.example"
+    assert change["action"] == "lead_restandardized" and change["email"] == "alex@x.example"
 
 
 def test_restandardize_batches_are_in_the_deepseek_pool_with_three_tries():
