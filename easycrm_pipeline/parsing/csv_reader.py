@@ -124,8 +124,8 @@ def _weigh_valid_utf8(data: bytes, text: str) -> tuple[str, str]:
 def _decode_mixed(data: bytes) -> str | None:
     """Files glued from a UTF-8 export and a Windows one: decode line by line — a line that is not UTF-8 is cp1252,
     a line valid both ways is decoded the plausible way (:func:`~.plausibility.prefer_cp1252`, the file's
-    cp1252-only lines counting as evidence). ``None`` when a line is neither, or when no line reads as UTF-8 with
-    non-ASCII characters (then plain cp1252 is the answer)."""
+    cp1252-only lines counting as evidence); a line that is neither is Latin-1. ``None`` when no line reads as UTF-8
+    with non-ASCII characters (then plain cp1252 is the answer)."""
     if not UTF8_MULTIBYTE.search(data):
         return None
     out: list[str] = []
@@ -145,7 +145,9 @@ def _decode_mixed(data: bytes) -> str | None:
             try:
                 decoded = line.decode("cp1252")
             except UnicodeDecodeError:
-                return None
+                # one of the five bytes cp1252 leaves undefined (0x81 0x8D 0x8F 0x90 0x9D): this line alone is read
+                # as Latin-1 (byte for byte, nothing replaced), the file's UTF-8 lines stay UTF-8
+                decoded = line.decode("latin-1")
         out.append(decoded)
     if not utf8_lines:
         return None

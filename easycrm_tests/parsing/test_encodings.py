@@ -51,6 +51,14 @@ def test_utf8_line_stays_utf8_in_a_glued_file(tmp_path):
     assert text == "Name,Company\nAnn,Café Ltd\nBob,Société\n"
 
 
+def test_a_line_neither_utf8_nor_cp1252_does_not_turn_the_utf8_lines_into_mojibake():
+    # 0x8D is undefined in cp1252: that line alone is read byte for byte (Latin-1); the UTF-8 line stays UTF-8
+    data = "Name,Company\nZoë,Café Ltd\n".encode("utf-8") + b"Bob,Soci\xe9t\xe9 \x8d\n"
+    text, encoding = decode_bytes(data)
+    assert encoding == "utf-8+cp1252"
+    assert text == "Name,Company\nZoë,Café Ltd\nBob,Société \x8d\n"
+
+
 def test_whole_cp1252_file_that_is_valid_utf8_is_cp1252(tmp_path):
     data = "First Name,Last Name,Company\nJOSÉ’S,O'NEIL,ACME\nRENÉ”,ANDRÉ—X,X\n".encode("cp1252")
     # valid UTF-8 by chance: É’ -> ɒ (IPA), É” -> ɔ and É— -> ɗ (letters of African alphabets, but lower case
