@@ -56,6 +56,8 @@ class RestandardizeResult:
         unchanged: leads whose fields came out the same (only their version was bumped).
         version_bumped: leads whose version ``set_standardizer`` changed.
         skipped_no_email / skipped_email_changed / skipped_failed: leads left as they were (see the module docs).
+        kept_deepseek: leads DeepSeek standardized, left alone because the current standardizer is the offline rules
+            (no key): re-standardizing them would replace DeepSeek's answers by the rules' (a downgrade).
         batches: batches standardized; ``failed_batches``: of those, failed ones.
         sample: up to 20 stale leads ``{leadId, email, sourceFile, standardizer}`` (for ``--dry-run``).
         notes: human-readable remarks (e.g. the back end cannot bump versions).
@@ -72,6 +74,7 @@ class RestandardizeResult:
     skipped_no_email: int = 0
     skipped_email_changed: int = 0
     skipped_failed: int = 0
+    kept_deepseek: int = 0
     batches: int = 0
     failed_batches: int = 0
     sample: list[dict] = field(default_factory=list)
@@ -82,14 +85,32 @@ class RestandardizeResult:
         return asdict(self)
 
 
-def find_stale(store, current_version: str) -> Iterator[dict]:
+def is_rules_version(version: str | None) -> bool:
+    """True for a version of the offline rules (``rules.RULES_VERSION``: ``rules-N``); DeepSeek's versions are
+    ``<model>/<prompt hash>/<rules version>`` (``pipeline.standardizer.deepseek_version``)."""
+    return bool(version) and version.startswith("rules-")
+
+
+def find_stale(store, current_version: str, kept: list | None = None) -> Iterator[dict]:
     """Leads (dicts as ``iter_leads`` yields them) whose ``standardizer`` is not ``current_version`` (NULL too),
-    oldest first."""
+    oldest first.
+
+    When ``current_version`` is the offline rules', leads DeepSeek standardized are never stale (the rules would
+    overwrite DeepSeek's answers: a scheduled run on a daemon without the key must not downgrade them); each one
+    skipped is appended to ``kept`` when given.
+    """
     from easycrm_pipeline.store.base import LeadQuery
 
+    rules_only = is_rules_version(current_version)
     for lead in store.iter_leads(LeadQuery(sort="createdAt", descending=False), chunk_size=1000):
-        if lead.get("standardizer") != current_version:
-            yield lead
+        version = lead.get("standardizer")
+        if version == current_version:
+            continue
+        if rules_only and version and not is_rules_version(version):
+            if kept is not None:
+                kept.append(lead.get("leadId"))
+            continue
+        yield lead
 
 
 def raw_row_of(lead: dict) -> RawRow:
@@ -163,7 +184,8 @@ def plan_restandardize(store, version: str, *, batch_size: int = 10, dry_run: bo
     result = RestandardizeResult(current_version=version, dry_run=dry_run)
     plan = RestandardizePlan(result=result)
     by_file: dict[str, list[dict]] = {}
-    for lead in find_stale(store, version):
+    kept: list = []
+    for lead in find_stale(store, version, kept):
         result.stale += 1
         old = lead.get("standardizer") or "(none)"
         result.stale_by_version[old] = result.stale_by_version.get(old, 0) + 1
@@ -179,6 +201,13 @@ def plan_restandardize(store, version: str, *, batch_size: int = 10, dry_run: bo
         # keep only what is needed: the id, the key and the raw row
         by_file.setdefault(source, []).append(
             {k: lead.get(k) for k in ("leadId", "email", "sourceRowId", "sourceRow", "sourceWorksheet", "rawRow")}
+        )
+
+    result.kept_deepseek = len(kept)
+    if kept:
+        result.notes.append(
+            f"{len(kept)} lead(s) standardized by DeepSeek were left as they were: without DEEPSEEK_API_KEY the "
+            "offline rules would replace DeepSeek's answers"
         )
 
     def order(lead: dict) -> tuple:
@@ -309,5 +338,6 @@ def restandardize(
 
 __all__ = [
     "AUDIT_ACTION", "AUDIT_BATCH_ID", "RestandardizePlan", "RestandardizeResult", "WorkGroup", "find_stale",
+    "is_rules_version",
     "plan_restandardize", "raw_row_of", "restandardize", "standardize_batch", "write_group",
 ]

@@ -47,7 +47,7 @@ def store():
     )
     s.upsert_file(
         [standard(7, {"Name": "DANA WHITE", "E-Mail": "dana@example.com", "Title": "CFO"},
-                  {"firstName": "DANA WHITE", "email": "dana@example.com", "title": "CFO"}, "deepseek-old/abc",
+                  {"firstName": "DANA WHITE", "email": "dana@example.com", "title": "CFO"}, OLD,
                   sheet="Sheet 2")],
         source_file="b.xlsx",
         run_id="ingest-b",
@@ -70,7 +70,7 @@ def test_dry_run_counts_and_writes_nothing(store):
     result = restandardize(store, RulesStandardizer(), dry_run=True)
     assert result.dry_run and result.current_version == RULES_VERSION
     assert result.stale == 4
-    assert result.stale_by_version == {OLD: 3, "deepseek-old/abc": 1}
+    assert result.stale_by_version == {OLD: 4}
     assert result.stale_by_file == {"a.csv": 3, "b.xlsx": 1}
     assert sorted(s["email"] or "" for s in result.sample) == ["", "alex@example.com", "bo@example.com",
                                                               "dana@example.com"]
@@ -176,3 +176,26 @@ def test_failed_batches_and_changed_emails_are_left_stale(store):
     assert result.skipped_email_changed == 1          # bo would become robert@: not written, no duplicate
     assert "robert@example.com" not in by_email(store)
     assert by_email(store)["bo@example.com"]["standardizer"] == OLD
+
+
+def test_the_offline_rules_never_overwrite_deepseek_answers():
+    """A scheduled re-standardization on a daemon without DEEPSEEK_API_KEY must not downgrade DeepSeek's leads."""
+    s = env_store()
+    deepseek = "deepseek-v4-flash/abc123/rules-0"
+    s.upsert_file(
+        [standard(2, {"Name": "DANA WHITE", "E-Mail": "dana@example.com"},
+                  {"firstName": "Dana", "lastName": "White", "email": "dana@example.com"}, deepseek),
+         standard(3, {"First Name": "ALEX", "Email": "alex@example.com"},
+                  {"firstName": "ALEX", "email": "alex@example.com"}, OLD)],
+        source_file="c.csv", run_id="ingest-c",
+    )
+    before = by_email(s)["dana@example.com"]
+    result = restandardize(s, RulesStandardizer(), run_id="restd-rules")
+    assert (result.stale, result.kept_deepseek, result.updated) == (1, 1, 1)  # alex only
+    assert any("DeepSeek" in note for note in result.notes)
+    assert by_email(s)["dana@example.com"] == before
+    assert by_email(s)["alex@example.com"]["firstName"] == "Alex"
+    # a newer DeepSeek version does make DeepSeek's leads stale
+    newer = Shouting()
+    newer.version = "deepseek-v4-flash/def456/rules-1"
+    assert restandardize(s, newer, dry_run=True).stale == 2
