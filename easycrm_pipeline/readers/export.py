@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -26,6 +27,11 @@ EXPORT_COLUMNS: tuple[str, ...] = tuple(c for c in LEAD_COLUMNS if c not in ("so
 FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 
 
+#: A signed number such as an E.164 phone (``+4930111``) or ``-12``: starts with a trigger but cannot call a function
+#: (OWASP's concern is ``=HYPERLINK(...)``, ``+cmd|...``): exported as it is, so CRM imports get the real phone.
+_PLAIN_NUMBER = re.compile(r"[+-]?\d[\d ]*")
+
+
 class ExportError(ValueError):
     """The export cannot be written where asked (missing folder, a folder given as file, no permission)."""
 
@@ -35,13 +41,14 @@ def neutralize_cell(value: Any) -> str:
 
     ``None`` -> ``""``; other values -> ``str(value)``; text starting with one of :data:`FORMULA_TRIGGERS`
     (``=``, ``+``, ``-``, ``@``, tab, CR) gets a leading ``'`` (OWASP CSV injection advice), e.g.
-    ``'=HYPERLINK("http://x","y")'`` -> ``"'=HYPERLINK(\\"http://x\\",\\"y\\")"``. A phone stored as ``+4930...``
-    therefore exports as ``'+4930...`` (Excel would otherwise read it as a formula/number and drop the ``+``).
+    ``'=HYPERLINK("http://x","y")'`` -> ``"'=HYPERLINK(\\"http://x\\",\\"y\\")"``, ``-2+3`` -> ``'-2+3``; a plain
+    signed number such as the E.164 phone ``+4930111`` stays as it is (it cannot call anything, and a ``'`` would
+    reach every CRM the CSV is imported into).
     """
     if value is None:
         return ""
     text = str(value)
-    if text.startswith(FORMULA_TRIGGERS):
+    if text.startswith(FORMULA_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
     return text
 
@@ -94,6 +101,7 @@ def write_leads_csv(leads: Iterable[dict], path: str | os.PathLike) -> int:
             writer = csv.writer(fh, lineterminator="\r\n")
             writer.writerow(EXPORT_COLUMNS)
             triggers = FORMULA_TRIGGERS
+            plain = _PLAIN_NUMBER.fullmatch
             for lead in leads:
                 cells = []
                 for column in EXPORT_COLUMNS:
@@ -101,7 +109,8 @@ def write_leads_csv(leads: Iterable[dict], path: str | os.PathLike) -> int:
                     if value is None:
                         cells.append("")
                     elif isinstance(value, str):  # inline neutralize_cell (hot loop: 13 cells x 100,000 leads)
-                        cells.append("'" + value if value.startswith(triggers) else value)
+                        cells.append("'" + value if value.startswith(triggers)
+                                     and not plain(value) else value)
                     else:
                         cells.append(neutralize_cell(value))
                 writer.writerow(cells)

@@ -28,7 +28,11 @@ def read_export(path):
     ("value", "expected"),
     [
         (HYPERLINK, "'" + HYPERLINK),
-        ("+4930111", "'+4930111"),
+        ("+4930111", "+4930111"),  # an E.164 phone is a plain number: exported as it is
+        ("+1 532 344 1362", "+1 532 344 1362"),
+        ("-12", "-12"),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),  # DDE payload
+        ("+4930111+HYPERLINK(1)", "'+4930111+HYPERLINK(1)"),
         ("-1+1", "'-1+1"),
         ("@SUM(1)", "'@SUM(1)"),
         ("\tcmd", "'\tcmd"),
@@ -61,7 +65,7 @@ def test_export_has_bom_seed_columns_iso_times_and_inert_formulas(tmp_path):
     zed = by_email["zed@evil.example"]
     assert zed["company"] == "'=HYPERLINK(\"http://x\",\"y\")"
     assert zed["remarks"] == "'@SUM(1)"
-    assert by_email["kim@acme.example"]["phone"] == "'+4930111"
+    assert by_email["kim@acme.example"]["phone"] == "+4930111"
     assert by_email["ana@globex.example"]["phone"] == "0301234567"
     assert by_email["eve@acme.example"]["sourceWorksheet"] == "Leads"
     assert by_email["eve@acme.example"]["sourceRow"] == "2"
@@ -69,7 +73,8 @@ def test_export_has_bom_seed_columns_iso_times_and_inert_formulas(tmp_path):
     for r in body:
         row = dict(zip(header, r))
         assert ISO.match(row["createdAt"]) and ISO.match(row["updatedAt"])
-        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in r)
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) and not re.fullmatch(r"[+-]?\d[\d ]*", cell)
+                       for cell in r)  # only plain signed numbers (E.164 phones) may start with + or -
     stored = {r["email"]: r for r in store.all_leads()}
     assert zed["leadId"] == stored["zed@evil.example"]["leadId"]
     assert zed["createdAt"] == stored["zed@evil.example"]["createdAt"]
