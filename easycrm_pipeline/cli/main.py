@@ -176,16 +176,26 @@ def lead_query(args, paged: bool = True):
         raise UsageError(str(exc)) from exc
 
 
-def _open_store():
+def _missing_store_note() -> str | None:
+    """A one-line note when the DuckDB file ``EASYCRM_DB`` names does not exist (a typo, or nothing ingested yet):
+    reads then see no leads and create nothing."""
     from easycrm_pipeline.config import get_settings
-    from easycrm_pipeline.pipeline.collect import open_store
 
-    return open_store(get_settings())
+    settings = get_settings()
+    if settings.store == "duckdb" and not settings.db_path.exists():
+        return (f"no lead store at {settings.db_path} yet (nothing ingested there; check EASYCRM_DB, "
+                "or run easycrm ingest / easycrm init-store)")
+    return None
 
 
 def _cmd_leads(args) -> int:
+    from easycrm_pipeline.cli.readers import _read_store
+
     query = lead_query(args)
-    rows, total = _open_store().query_leads(query)
+    note = _missing_store_note()
+    if note:
+        print(f"easycrm leads: {note}", file=sys.stderr)
+    rows, total = _read_store().query_leads(query)
     if args.json:
         _print_json({"leads": rows, "page": query.page, "pageSize": query.page_size, "total": total})
         return 0
@@ -197,6 +207,8 @@ def _cmd_leads(args) -> int:
     for r in rows:
         table.add_row(*[str(r.get(c) or "") for c in ("firstName", "lastName", "title", "company", "email", "phone", "sourceFile")])
     _console().print(table)
+    if not rows:
+        print("no leads match" if total == 0 else f"page {query.page} is past the last page ({total} leads)")
     return 0
 
 
@@ -256,6 +268,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader of our stdout went away (`easycrm leads --json | head`): stop quietly, like other CLI tools
+        try:  # Python's exit-time flush of stdout would raise again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass  # stdout is not a file descriptor (captured)
+        return 141
 
 
 if __name__ == "__main__":

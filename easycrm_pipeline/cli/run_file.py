@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 FAILURE_PREFIX = "dagster._core.definitions.events.Failure: "
 
@@ -38,6 +39,8 @@ def failure_reason(result) -> str:
                 error = data.error
                 while error.message.startswith("Exceeded max_retries") and error.cause is not None:
                     error = error.cause  # the exception behind the retries says what went wrong
+                if error.cls_name == "DagsterExecutionInterruptedError":
+                    return "run interrupted before this step ended"
                 message = error.message.strip()
                 if message.startswith(FAILURE_PREFIX):
                     message = message[len(FAILURE_PREFIX) :]
@@ -59,6 +62,7 @@ def run_one(partition: str, location: str, file_name: str) -> dict:
     instance = get_instance()
     with instance_lock():  # several run processes start at once (easycrm ingest A B C)
         ensure_partition(instance, partition)
+    started = time.monotonic()
     result = dg.execute_job(
         dg.reconstructable(get_ingest_job),
         instance=instance,
@@ -67,13 +71,21 @@ def run_one(partition: str, location: str, file_name: str) -> dict:
         tags={**run_tags(partition, location, file_name), PID_TAG: str(os.getpid())},
     )
     outcome = {"run_id": result.run_id, "partition": partition, "file": file_name, "stats": None, "error": None}
+    wall = round(time.monotonic() - started, 3)
     if result.success:
         outcome["status"] = "completed"
         outcome["stats"] = materialized_stats(result)
+        if outcome["stats"] is not None:
+            # the run's wall time (what a user waited); the work inside it (parse + batches + upsert) stays
+            # in work_seconds
+            outcome["stats"]["work_seconds"] = outcome["stats"].get("seconds")
+            outcome["stats"]["seconds"] = wall
     else:
         cancelled = instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.CANCELED
         outcome["status"] = "cancelled" if cancelled else "error"
-        outcome["error"] = failure_reason(result)
+        outcome["error"] = "run cancelled (easycrm cancel or Terminate in the Dagster UI)" if cancelled else (
+            failure_reason(result)
+        )
     return outcome
 
 

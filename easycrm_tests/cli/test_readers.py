@@ -225,3 +225,42 @@ def test_restandardize_dry_run_then_run(capsys):
     assert (alex["firstName"], alex["lastName"], alex["standardizer"]) == ("Alex", "Smith", "rules-1")
     code, doc, _ = run(capsys, "restandardize", "--json")
     assert doc["stale"] == 0 and doc["updated"] == 0
+
+
+def test_leads_on_a_missing_store_says_so_and_creates_nothing(tmp_path, monkeypatch, capsys):
+    db = tmp_path / "typo.duckdb"
+    monkeypatch.setenv("EASYCRM_DB", str(db))
+    code, out, err = run(capsys, "leads")
+    assert code == 0
+    assert f"no lead store at {db} yet" in err and "EASYCRM_DB" in err
+    assert "no leads match" in out
+    assert not db.exists()
+
+
+def test_leads_past_the_last_page_says_so(seeded, capsys):
+    code, out, _ = run(capsys, "leads", "--page", "99")
+    assert code == 0 and "page 99 is past the last page" in out
+
+
+def test_a_closed_stdout_pipe_ends_quietly(monkeypatch, capsys):
+    """`easycrm leads --json | head -c 100`: the reader goes away; no traceback, exit 141 (128 + SIGPIPE)."""
+    import easycrm_pipeline.cli.main as cli
+
+    def closed_pipe(_args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["leads"])
+    monkeypatch.setattr(cli, "build_parser", lambda: _Fixed(parser, args, closed_pipe))
+    assert cli.main(["leads"]) == 141
+
+
+class _Fixed:
+    """A parser stand-in returning ``args`` with ``func`` replaced."""
+
+    def __init__(self, parser, args, func):
+        self.args = args
+        self.args.func = func
+
+    def parse_args(self, _argv):
+        return self.args

@@ -193,6 +193,7 @@ def test_cancel_mid_standardize_ends_cancelled_with_nothing_stored_then_the_file
         requests_at_cancel = fake.request_count
     assert code == 1  # easycrm ingest reports the file as not completed...
     assert json.loads(out)["files"][0]["status"] == "cancelled"  # ...because it was cancelled
+    assert json.loads(out)["files"][0]["error"].startswith("run cancelled")  # not an exception class name
     instance = dg.DagsterInstance.get()
     run = instance.get_run_by_id(run_id)
     assert run.status == dg.DagsterRunStatus.CANCELED  # not FAILURE: no run retry starts it again
