@@ -126,9 +126,9 @@ def _cmd_ingest(args) -> int:
             table.add_row(o["file"], *[str(o.get(key, "")) if o.get(key) is not None else "" for _, key in INGEST_COLUMNS])
         _console().print(table)
         for o in outcomes:
-            note = _no_change_note(o)
-            if note:
-                print(note)
+            for note in (_no_change_note(o), _failed_batches_note(o)):
+                if note:
+                    print(note)
     failed = [o for o in outcomes if o["status"] != "completed"]
     for o in failed:
         reason = str(o["error"])
@@ -146,6 +146,16 @@ def _no_change_note(outcome: dict) -> str | None:
     if not unchanged:
         return None
     return f"{outcome['file']}: nothing changed - all {unchanged} leads were already stored with these values"
+
+
+def _failed_batches_note(outcome: dict) -> str | None:
+    """The line that says a completed run's batches went to the dead letter (their rows are in the quarantine)."""
+    failed = outcome.get("failed_batches") or 0
+    if outcome.get("status") != "completed" or not failed:
+        return None
+    return (f"{outcome['file']}: {failed} of {outcome.get('batches')} batches failed after 3 tries; their rows are in "
+            f"the quarantine (easycrm status {outcome['file']} gives the reasons; easycrm ingest again retries only "
+            "them)")
 
 
 # ---------------------------------------------------------------------------------------------------- leads

@@ -262,8 +262,9 @@ def test_run_progress_reports_failed_batches_with_reasons(isolated_env, monkeypa
         monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
         # every request fails with a retryable 503: both batches end in the dead letter after 3 tries
         fake.script([{"status": 503}] * 200)
-        assert main(["ingest", str(path), "--json"]) == 0, capsys.readouterr().err
-        capsys.readouterr()
+        assert main(["ingest", str(path)]) == 0, capsys.readouterr().err
+        out = capsys.readouterr().out
+    assert "flaky.csv: 2 of 2 batches failed after 3 tries; their rows are in the quarantine" in out
     doc = status_json(capsys, "flaky.csv")
     assert doc["status"] == "completed"
     assert doc["failedBatches"] == 2 and [f["batch"] for f in doc["failures"]] == ["batch_00001", "batch_00002"]
