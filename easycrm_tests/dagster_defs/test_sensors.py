@@ -133,7 +133,8 @@ def test_folder_new_same_changed(inbox: Path, instance: dg.DagsterInstance) -> N
     }
     assert run.tags == {
         "easycrm/location": str(path), "easycrm/fingerprint": sha_fp(v1), "easycrm/file_name": "leads.csv"}
-    assert json.loads(first.cursor) == {"v": 1, "files": {"leads.csv": sha_fp(v1)}}
+    doc = json.loads(first.cursor)
+    assert (doc["v"], doc["files"], list(doc["drops"])) == (1, {"leads.csv": sha_fp(v1)}, ["leads.csv"])
     assert instance.get_dynamic_partitions("lead_files") == ["leads.csv"]
 
     again = tick(inbox_sensor, instance, first.cursor)
@@ -501,7 +502,7 @@ def test_daemon_s3_ticks(s3_env, daemon) -> None:
 
 
 def launch(instance: dg.DagsterInstance, req: dg.RunRequest, run_id: str,
-           status: dg.DagsterRunStatus = dg.DagsterRunStatus.QUEUED) -> dg.DagsterRun:
+           status: dg.DagsterRunStatus = dg.DagsterRunStatus.STARTED) -> dg.DagsterRun:
     """What the daemon does with a run request: a run of ingest_job with the request's tags, partition and run_key."""
     tags = {**req.tags, "dagster/partition": req.partition_key, "dagster/run_key": req.run_key}
     return instance.add_run(dg.DagsterRun(job_name="ingest_job", run_id=run_id, status=status, tags=tags))
@@ -558,7 +559,7 @@ def test_folder_same_content_again_runs_after_cancel_failure_or_undo(
     launch(instance, first.runs[0], "run-1")
     queries = CountingQueries(instance, monkeypatch)
 
-    # dropped again while its run is queued: skipped
+    # dropped again while its run is in progress: skipped
     redrop(path, data)
     t = tick(inbox_sensor, instance, first.cursor)
     assert t.runs == []
