@@ -18,6 +18,8 @@ def _cmd_undo(args) -> int:
         for lead in exc.leads:
             print(f"  {lead['email'] or lead['leadId']}: {_changed_by(lead)}", file=sys.stderr)
         raise UsageError(str(exc)) from exc
+    if not result.dry_run:
+        _mark_undone_in_dagster(result.run_id)
     doc = {
         "file": result.file,
         "runId": result.run_id,
@@ -35,6 +37,19 @@ def _cmd_undo(args) -> int:
             f"{'would restore' if result.dry_run else 'restored'} {result.restored} updated lead(s)"
         )
     return 0
+
+
+def _mark_undone_in_dagster(run_id: str) -> None:
+    """Tag the undone ingest run ``easycrm/undone=true`` in the Dagster instance, so the drop-zone sensors run the
+    same content again when it is dropped again. The leads are already reverted: a failure here is only a warning."""
+    from easycrm_pipeline.cli.instance import get_instance
+    from easycrm_pipeline.dagster_defs.run_marks import mark_import_undone
+
+    try:
+        mark_import_undone(get_instance(), run_id)
+    except Exception as exc:  # noqa: BLE001 - the undo itself succeeded; say why the mark is missing
+        print(f"easycrm undo: warning: could not mark run {run_id} undone in Dagster ({exc}); dropping the same "
+              "file again will be skipped by the sensors — use `easycrm ingest` instead", file=sys.stderr)
 
 
 def _changed_by(conflict: dict) -> str:

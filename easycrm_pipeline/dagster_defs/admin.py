@@ -14,7 +14,11 @@ class UndoConfig(dg.Config):
 
 @dg.op(description="Revert what the latest import of a file changed (deleted creations, restored updates).")
 def undo_file_op(context: dg.OpExecutionContext, config: UndoConfig) -> dg.Output[dict]:
-    """Run ``pipeline.undo.undo_file``; a refusal (conflicts without force, nothing to undo) fails the run clearly."""
+    """Run ``pipeline.undo.undo_file``; a refusal (conflicts without force, nothing to undo) fails the run clearly.
+
+    A real undo also tags the undone ingest run ``easycrm/undone=true`` (see ``run_marks.mark_import_undone``), so
+    the drop-zone sensors run the same content again when it is dropped again."""
+    from easycrm_pipeline.dagster_defs.run_marks import mark_import_undone
     from easycrm_pipeline.pipeline.undo import UndoRefused, undo_file
     from easycrm_pipeline.store import get_store
 
@@ -26,6 +30,8 @@ def undo_file_op(context: dg.OpExecutionContext, config: UndoConfig) -> dg.Outpu
     except UndoRefused as exc:
         listing = ", ".join(c["email"] or c["leadId"] for c in exc.leads[:20])
         raise dg.Failure(description=f"{exc}{': ' + listing if listing else ''}", allow_retries=False) from exc
+    if not result.dry_run and mark_import_undone(context.instance, result.run_id):
+        context.log.info(f"marked run {result.run_id} undone (easycrm/undone=true)")
     doc = {"file": result.file, "run": result.run_id, "deleted": result.deleted, "restored": result.restored}
     return dg.Output(doc, metadata={**doc, "dry_run": result.dry_run, "conflicts_overridden": len(result.conflicts)})
 

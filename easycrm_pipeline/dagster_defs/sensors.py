@@ -2,8 +2,9 @@
 and a run of ``ingest_job``.
 
 Thin glue over :mod:`easycrm_pipeline.dropzone`. Each sensor's cursor is a
-:class:`~easycrm_pipeline.dropzone.ProcessedRecord` (``{"v":1,"files":{partition_key: fingerprint}}``), never a
-``since_key``/timestamp (DESIGN.md section 6). Settings are read at every evaluation (``config.get_settings()``).
+:class:`~easycrm_pipeline.dropzone.ProcessedRecord` (``{"v":1,"files":{partition_key: fingerprint},"drops":{...}}``),
+never a ``since_key``/timestamp (DESIGN.md section 6). Settings are read at every evaluation
+(``config.get_settings()``).
 
 Resources: ``s3_sensor`` needs a resource ``s3`` (``dagster_aws.s3.S3Resource()``; boto3 honours ``AWS_ENDPOINT_URL``)
 bound in the ``Definitions``.
@@ -20,7 +21,8 @@ from dagster_aws.s3 import S3Resource
 
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.partitions import lead_files
-from easycrm_pipeline.dropzone import DropFile, ProcessedRecord, diff, scan_folder, scan_s3
+from easycrm_pipeline.dagster_defs.run_marks import is_undone
+from easycrm_pipeline.dropzone import DropFile, ProcessedRecord, diff, redropped, scan_folder, scan_s3
 
 INGEST_JOB_NAME = "ingest_job"
 def _interval(default: int) -> int:
@@ -75,8 +77,15 @@ def run_config_for(f: DropFile) -> dict:
     return node
 
 
-def _run_key(f: DropFile) -> str:
-    return f"{f.partition_key}@{f.fingerprint}"
+def _run_key(f: DropFile, attempt: int = 1) -> str:
+    base = f"{f.partition_key}@{f.fingerprint}"
+    return base if attempt <= 1 else f"{base}#{attempt}"
+
+
+def _attempt_of(run_key: str | None) -> int:
+    """The attempt number in a run_key made by :func:`_run_key` (``...#3`` -> 3, no suffix -> 1)."""
+    head, sep, tail = (run_key or "").rpartition("#")
+    return int(tail) if sep and head and tail.isdigit() else 1
 
 
 def _run_key_used(context: dg.SensorEvaluationContext, f: DropFile) -> bool:
@@ -85,21 +94,62 @@ def _run_key_used(context: dg.SensorEvaluationContext, f: DropFile) -> bool:
     return bool(runs)
 
 
-def run_request_for(f: DropFile, execution: Mapping[str, Any] | None = None) -> dg.RunRequest:
+#: Last-run statuses after which the same content dropped again gets a new run.
+RETRY_STATUSES = frozenset({dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE})
+
+
+def same_content_verdict(instance: dg.DagsterInstance, f: DropFile) -> tuple[int | None, str]:
+    """Decide what to do with a file dropped again with content a run was already requested for.
+
+    One query: the ``ingest_job`` runs of ``f``'s partition tagged with its fingerprint (re-executions included),
+    newest first. The newest one decides:
+
+    - CANCELED or FAILURE, or SUCCESS with its import undone (tag ``easycrm/undone``, see
+      :mod:`~easycrm_pipeline.dagster_defs.run_marks`) -> run again;
+    - SUCCESS -> skip, "already ingested by run <id>";
+    - any other status -> skip, "a run for this content is in progress";
+    - no run at all (requested, not launched yet) -> skip.
+
+    Returns:
+        ``(attempt, reason)``: ``attempt`` is the attempt number for :func:`run_request_for` (one more than any
+        earlier attempt of this content, so its run_key is new) or ``None`` to skip; ``reason`` is the log text.
+    """
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            job_name=INGEST_JOB_NAME, tags={"dagster/partition": f.partition_key, "easycrm/fingerprint": f.fingerprint}
+        )
+    )
+    if not records:
+        return None, "a run for this content was requested and is not launched yet"
+    last = records[0].dagster_run
+    status = last.status
+    attempt = 1 + max(len(records), *(_attempt_of(r.dagster_run.tags.get("dagster/run_key")) for r in records))
+    if status in RETRY_STATUSES:
+        return attempt, f"its last run {last.run_id} was {status.value}"
+    if status == dg.DagsterRunStatus.SUCCESS:
+        if is_undone(last.tags):
+            return attempt, f"its last run {last.run_id} was undone"
+        return None, f"already ingested by run {last.run_id}"
+    return None, f"a run for this content is in progress (run {last.run_id}, {status.value})"
+
+
+def run_request_for(f: DropFile, execution: Mapping[str, Any] | None = None, attempt: int = 1) -> dg.RunRequest:
     """The ``ingest_job`` run request for one file.
 
     ``execution``: the run config's ``execution`` section, merged in — the sensors pass
     ``jobs.execution_config(settings.llm_enabled)``, the same executor ``easycrm ingest`` uses.
 
     ``run_key`` = ``"{partition_key}@{fingerprint}"`` (the daemon drops a run_key it already launched, so a replayed
-    tick never doubles a run — and a file reverted to content that already ran once is not run again);
+    tick never doubles a run — and a file reverted to content that already ran once is not run again); from the
+    second ``attempt`` on (the same content dropped again after its run was cancelled, failed or undone, see
+    :func:`same_content_verdict`) ``"{partition_key}@{fingerprint}#{attempt}"``;
     ``run_config`` = :func:`run_config_for`; tags ``easycrm/location``, ``easycrm/fingerprint`` and
     ``easycrm/file_name`` (the tag ``easycrm ingest`` sets too; ``parse_file`` falls back to it, ``easycrm status``
     shows it).
     """
     return dg.RunRequest(
         partition_key=f.partition_key,
-        run_key=_run_key(f),
+        run_key=_run_key(f, attempt),
         run_config={**(execution or {}), **run_config_for(f)},
         tags={"easycrm/location": f.location, "easycrm/fingerprint": f.fingerprint, "easycrm/file_name": f.file_name},
     )
@@ -110,25 +160,41 @@ def build_sensor_result(
 ) -> dg.SensorResult:
     """Compare ``files`` (a full listing) with the cursor record and build the tick's result.
 
-    New or changed files (at most :data:`MAX_RUN_REQUESTS_PER_TICK`, in partition-key order) get a run request; their
-    partition keys not yet in ``lead_files`` get an add request; the returned cursor records exactly the requested
-    files, so files beyond the cap are requested on the next ticks. Same-content files are logged and skipped.
+    New or changed files get a run request. Same-content files left in place are skipped without any query; those
+    dropped again (their drop id changed, see :func:`~easycrm_pipeline.dropzone.redropped`) cost one instance query
+    each (:func:`same_content_verdict`): run again after a cancelled, failed or undone run, else skipped. At most
+    :data:`MAX_RUN_REQUESTS_PER_TICK` requests, in partition-key order; partition keys not yet in ``lead_files`` get
+    an add request; the returned cursor records the requested files and the drop ids of the skipped ones, so files
+    beyond the cap are requested on the next ticks.
 
     Raises:
         ValueError: the cursor is not a processed-files record (see ``ProcessedRecord.from_json``).
     """
     record = ProcessedRecord.from_json(context.cursor)
-    to_run, skipped = diff(files, record)
+    changed, skipped = diff(files, record)
+    again, unchanged = redropped(skipped, record)
     skipped_log = _CappedLog(context, "skipped")
-    for f in skipped:
+    for f in unchanged:
         skipped_log(f.partition_key, f"same content dropped again (fingerprint {f.fingerprint} already processed)")
+    attempts: dict[str, int] = {}
+    reasons: dict[str, str] = {}
+    seen: list[DropFile] = list(unchanged)
+    for f in again:
+        attempt, reason = same_content_verdict(context.instance, f)
+        if attempt is None:
+            skipped_log(f.partition_key, f"same content dropped again — {reason}")
+            seen.append(f)
+        else:
+            attempts[f.partition_key], reasons[f.partition_key] = attempt, reason
     skipped_log.close()
 
+    to_run = sorted([*changed, *(f for f in again if f.partition_key in attempts)], key=lambda f: f.partition_key)
     batch = to_run[:MAX_RUN_REQUESTS_PER_TICK]
     if len(to_run) > len(batch):
         context.log.info(
             f"{len(to_run)} files to run in {where}; requesting {len(batch)} now, {len(to_run) - len(batch)} next ticks"
         )
+    record = record.with_processed(seen)  # remembers the drop ids seen, so they are not looked up again
     if not batch:
         return dg.SensorResult(
             skip_reason=dg.SkipReason(
@@ -143,6 +209,12 @@ def build_sensor_result(
     existing = set(context.instance.get_dynamic_partitions(lead_files.name))
     new_keys = list(dict.fromkeys(f.partition_key for f in batch if f.partition_key not in existing))
     for f in batch:
+        if f.partition_key in attempts:
+            context.log.info(
+                f"run {f.partition_key!r} (same content again, {reasons[f.partition_key]}; attempt "
+                f"{attempts[f.partition_key]}, {f.size} bytes, fingerprint {f.fingerprint})"
+            )
+            continue
         state = "changed" if f.partition_key in record else "new"
         context.log.info(f"run {f.partition_key!r} ({state}, {f.size} bytes, fingerprint {f.fingerprint})")
         if state == "changed" and _run_key_used(context, f):
@@ -152,7 +224,7 @@ def build_sensor_result(
                 "apply it again."
             )
     return dg.SensorResult(
-        run_requests=[run_request_for(f, execution) for f in batch],
+        run_requests=[run_request_for(f, execution, attempts.get(f.partition_key, 1)) for f in batch],
         dynamic_partitions_requests=[lead_files.build_add_request(new_keys)] if new_keys else [],
         cursor=record.with_processed(batch).to_json(),
     )

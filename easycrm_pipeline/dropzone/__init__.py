@@ -1,7 +1,7 @@
 """The drop zones (local inbox folder, S3 prefix): which files are lead files, their partition keys, and which of them
 need a run. Pure logic — no Dagster import; the sensors in ``easycrm_pipeline.dagster_defs.sensors`` are thin glue.
 """
-from easycrm_pipeline.dropzone.record import RECORD_VERSION, ProcessedRecord, diff
+from easycrm_pipeline.dropzone.record import RECORD_VERSION, ProcessedRecord, diff, redropped
 from easycrm_pipeline.dropzone.rules import (
     LEAD_EXTENSIONS,
     PARTITION_KEY_REPLACEMENTS,
@@ -22,6 +22,7 @@ __all__ = [
     "diff",
     "is_lead_file",
     "partition_key_for",
+    "redropped",
     "s3_location",
     "sanitize_partition_key",
     "scan_folder",

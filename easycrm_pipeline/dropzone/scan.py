@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,9 @@ class DropFile:
         fingerprint: ``"<content id>:<size>"`` — content id is the S3 ETag without quotes (``md5hex`` or
             ``md5hex-N`` for multipart uploads) or, for local files, the SHA-256 hex digest of the bytes.
         size: size in bytes.
+        drop_id: what changes when the file is dropped again even with the same content — local files
+            ``"<mtime_ns>:<ctime_ns>:<inode>"``, S3 objects their ``LastModified`` (to the second, as listings give it).
+            Not part of equality; ``""`` when unknown.
     """
 
     partition_key: str
@@ -38,6 +41,7 @@ class DropFile:
     file_name: str
     fingerprint: str
     size: int
+    drop_id: str = field(default="", compare=False)
 
 
 def _noop(_name: str, _reason: str) -> None:
@@ -169,10 +173,18 @@ def scan_folder(
                     file_name=fname,
                     fingerprint=f"{sha}:{st.st_size}",
                     size=st.st_size,
+                    drop_id=f"{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}",
                 )
             )
     found.sort(key=lambda f: f.partition_key)
     return found
+
+
+def _iso(value: Any) -> str:
+    """An S3 ``LastModified`` (a datetime from boto3) as text; ``""`` when missing."""
+    if value is None:
+        return ""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 # --- S3 -------------------------------------------------------------------------------------------------------------
@@ -194,7 +206,7 @@ def scan_s3(client: Any, bucket: str, prefix: str = "", *, on_ignored: OnIgnored
 
     Returns:
         ``DropFile`` per lead object: ``location`` and ``partition_key`` = ``s3://bucket/key``,
-        ``fingerprint`` = ``"<ETag without quotes>:<Size>"``.
+        ``fingerprint`` = ``"<ETag without quotes>:<Size>"``, ``drop_id`` = ``LastModified``.
 
     Raises:
         botocore.exceptions.ClientError: e.g. ``NoSuchBucket``, ``AccessDenied``.
@@ -220,6 +232,7 @@ def scan_s3(client: Any, bucket: str, prefix: str = "", *, on_ignored: OnIgnored
                     file_name=key.rsplit("/", 1)[-1],
                     fingerprint=f"{etag}:{size}",
                     size=size,
+                    drop_id=_iso(obj.get("LastModified")),
                 )
             )
     found.sort(key=lambda f: f.partition_key)

@@ -133,7 +133,8 @@ def test_folder_new_same_changed(inbox: Path, instance: dg.DagsterInstance) -> N
     }
     assert run.tags == {
         "easycrm/location": str(path), "easycrm/fingerprint": sha_fp(v1), "easycrm/file_name": "leads.csv"}
-    assert json.loads(first.cursor) == {"v": 1, "files": {"leads.csv": sha_fp(v1)}}
+    doc = json.loads(first.cursor)
+    assert (doc["v"], doc["files"], list(doc["drops"])) == (1, {"leads.csv": sha_fp(v1)}, ["leads.csv"])
     assert instance.get_dynamic_partitions("lead_files") == ["leads.csv"]
 
     again = tick(inbox_sensor, instance, first.cursor)
@@ -495,3 +496,184 @@ def test_daemon_s3_ticks(s3_env, daemon) -> None:
     assert len(_runs_by_sensor(instance, "s3_sensor")) == 3
     assert sorted(instance.get_dynamic_partitions("lead_files")) == [
         f"s3://{BUCKET}/{PREFIX}a.csv", f"s3://{BUCKET}/{PREFIX}b.csv", f"s3://{BUCKET}/{PREFIX}sub/ü x.xlsx"]
+
+
+# --- the same content dropped again: what its last run became decides -----------------------------------------------
+
+
+def launch(instance: dg.DagsterInstance, req: dg.RunRequest, run_id: str,
+           status: dg.DagsterRunStatus = dg.DagsterRunStatus.STARTED) -> dg.DagsterRun:
+    """What the daemon does with a run request: a run of ingest_job with the request's tags, partition and run_key."""
+    tags = {**req.tags, "dagster/partition": req.partition_key, "dagster/run_key": req.run_key}
+    return instance.add_run(dg.DagsterRun(job_name="ingest_job", run_id=run_id, status=status, tags=tags))
+
+
+def finish(instance: dg.DagsterInstance, run_id: str, status: dg.DagsterRunStatus) -> None:
+    """End a run CANCELED or FAILURE the way Dagster records it (a run event)."""
+    run = instance.get_run_by_id(run_id)
+    if status == dg.DagsterRunStatus.CANCELED:
+        instance.report_run_canceled(run)
+    else:
+        instance.report_run_failed(run)
+    assert instance.get_run_by_id(run_id).status == status
+
+
+def succeed(instance: dg.DagsterInstance, run_id: str) -> None:
+    instance.report_dagster_event(
+        dg.DagsterEvent(event_type_value="PIPELINE_SUCCESS", job_name="ingest_job", message="done"), run_id
+    )
+    assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS
+
+
+def redrop(path: Path, data: bytes) -> None:
+    """Drop the same bytes again (a new modification time, as a copy or save would give)."""
+    path.write_bytes(data)
+    bumped = time.time_ns() + 2_000_000_000
+    os.utime(path, ns=(bumped, bumped))
+
+
+class CountingQueries:
+    """Counts the sensor's run queries against the instance."""
+
+    def __init__(self, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        real = instance.get_run_records
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(instance, "get_run_records", counted)
+
+
+def test_folder_same_content_again_runs_after_cancel_failure_or_undo(
+    inbox: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from easycrm_pipeline.dagster_defs.run_marks import mark_import_undone
+
+    data = b"email\na@x.com\n"
+    path = drop(inbox, "big_inbox.csv", data)
+    base = f"big_inbox.csv@{sha_fp(data)}"
+    first = tick(inbox_sensor, instance, None)
+    assert [r.run_key for r in first.runs] == [base]
+    launch(instance, first.runs[0], "run-1")
+    queries = CountingQueries(instance, monkeypatch)
+
+    # dropped again while its run is in progress: skipped
+    redrop(path, data)
+    t = tick(inbox_sensor, instance, first.cursor)
+    assert t.runs == []
+    assert any("skipped 'big_inbox.csv': same content dropped again — a run for this content is in progress "
+               "(run run-1" in line for line in t.logs), t.logs
+    assert queries.calls == 1
+
+    # the run is cancelled; the file just sitting there is not run again, and costs no query
+    finish(instance, "run-1", dg.DagsterRunStatus.CANCELED)
+    t = tick(inbox_sensor, instance, t.cursor)
+    assert t.runs == [] and queries.calls == 1
+
+    # dropped again after the cancel: a new run, with a run_key Dagster has not seen
+    redrop(path, data)
+    t = tick(inbox_sensor, instance, t.cursor)
+    assert [r.run_key for r in t.runs] == [f"{base}#2"]
+    assert t.runs[0].partition_key == "big_inbox.csv" and t.added == []
+    assert t.runs[0].tags["easycrm/fingerprint"] == sha_fp(data)
+    assert any("run 'big_inbox.csv' (same content again, its last run run-1 was CANCELED" in line for line in t.logs)
+    assert queries.calls == 2
+    launch(instance, t.runs[0], "run-2")
+
+    # failed: dropped again -> attempt 3
+    finish(instance, "run-2", dg.DagsterRunStatus.FAILURE)
+    redrop(path, data)
+    t = tick(inbox_sensor, instance, t.cursor)
+    assert [r.run_key for r in t.runs] == [f"{base}#3"]
+    launch(instance, t.runs[0], "run-3")
+
+    # succeeded: dropped again -> skipped, naming the run
+    succeed(instance, "run-3")
+    redrop(path, data)
+    t = tick(inbox_sensor, instance, t.cursor)
+    assert t.runs == []
+    assert any("skipped 'big_inbox.csv': same content dropped again — already ingested by run run-3" in line
+               for line in t.logs), t.logs
+
+    # its import undone (easycrm undo / undo_job mark the run): dropped again -> attempt 4
+    assert mark_import_undone(instance, "run-3") is True
+    redrop(path, data)
+    t = tick(inbox_sensor, instance, t.cursor)
+    assert [r.run_key for r in t.runs] == [f"{base}#4"]
+    assert any("its last run run-3 was undone" in line for line in t.logs), t.logs
+    launch(instance, t.runs[0], "run-4", dg.DagsterRunStatus.SUCCESS)
+    redrop(path, data)
+    t = tick(inbox_sensor, instance, t.cursor)
+    assert t.runs == [] and any("already ingested by run run-4" in line for line in t.logs)
+
+    # unchanged ticks query nothing
+    before = queries.calls
+    for _ in range(3):
+        t = tick(inbox_sensor, instance, t.cursor)
+    assert queries.calls == before
+
+
+def test_folder_old_v1_cursor_is_read(inbox: Path, instance: dg.DagsterInstance) -> None:
+    """A cursor written before drop times were recorded: the file present is taken as already seen (no run)."""
+    data = b"email\na@x.com\n"
+    drop(inbox, "leads.csv", data)
+    old = json.dumps({"v": 1, "files": {"leads.csv": sha_fp(data)}})
+    t = tick(inbox_sensor, instance, old)
+    assert t.runs == []
+    assert cursor_files(t.cursor) == {"leads.csv": sha_fp(data)}
+
+
+def test_s3_same_content_again_runs_after_cancel_or_undo(s3_env, instance: dg.DagsterInstance) -> None:
+    from easycrm_pipeline.dagster_defs.run_marks import mark_import_undone
+
+    client = s3_env
+    key, body = f"{PREFIX}big_inbox.csv", b"email\na@x.com\n"
+
+    def upload() -> None:
+        # S3 listings give LastModified to the second: a re-upload is seen as one in a later second
+        time.sleep(1.05 - time.time() % 1)
+        client.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+    client.put_object(Bucket=BUCKET, Key=key, Body=body)
+    first = s3_tick(instance, None)
+    base = f"s3://{BUCKET}/{key}@{etag_fp(client, key)}"
+    assert [r.run_key for r in first.runs] == [base]
+    launch(instance, first.runs[0], "s3-run-1")
+
+    upload()
+    t = s3_tick(instance, first.cursor)
+    assert t.runs == [] and any("a run for this content is in progress" in line for line in t.logs)
+
+    finish(instance, "s3-run-1", dg.DagsterRunStatus.CANCELED)
+    t = s3_tick(instance, t.cursor)
+    assert t.runs == []  # not re-uploaded: nothing
+    upload()
+    t = s3_tick(instance, t.cursor)
+    assert [r.run_key for r in t.runs] == [f"{base}#2"]
+    launch(instance, t.runs[0], "s3-run-2", dg.DagsterRunStatus.SUCCESS)
+
+    upload()
+    t = s3_tick(instance, t.cursor)
+    assert t.runs == [] and any("already ingested by run s3-run-2" in line for line in t.logs)
+
+    mark_import_undone(instance, "s3-run-2")
+    upload()
+    t = s3_tick(instance, t.cursor)
+    assert [r.run_key for r in t.runs] == [f"{base}#3"]
+
+
+def test_daemon_folder_cancelled_then_dropped_again(inbox: Path, daemon) -> None:
+    """Through the real daemon: the new run_key is not swallowed by Dagster's run_key dedupe."""
+    instance, run_tick = daemon
+    data = b"email\na@x.com\n"
+    path = drop(inbox, "big_inbox.csv", data)
+    run_tick()
+    (run,) = _runs_by_sensor(instance, "inbox_sensor")
+    instance.report_run_canceled(run)
+    redrop(path, data)
+    run_tick()
+    runs = _runs_by_sensor(instance, "inbox_sensor")
+    assert [r.tags["dagster/run_key"] for r in runs] == [
+        f"big_inbox.csv@{sha_fp(data)}", f"big_inbox.csv@{sha_fp(data)}#2"]

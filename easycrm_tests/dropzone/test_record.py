@@ -55,3 +55,23 @@ def test_first_tick_has_empty_record(empty: str | None) -> None:
 def test_foreign_cursor_is_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="processed-files record"):
         ProcessedRecord.from_json(bad)
+
+
+def _d(key: str, fp: str, drop_id: str) -> DropFile:
+    return DropFile(key, f"/in/{key}", key, fp, 1, drop_id=drop_id)
+
+
+def test_drop_ids_roundtrip_and_tell_dropped_again_from_left_in_place() -> None:
+    from easycrm_pipeline.dropzone import redropped
+
+    record = ProcessedRecord().with_processed([_d("a.csv", "h:1", "t1"), _d("b.csv", "h:1", "t1")])
+    text = record.to_json()
+    assert json.loads(text)["drops"] == {"a.csv": "t1", "b.csv": "t1"}
+    assert ProcessedRecord.from_json(text) == record and record.drop_id("a.csv") == "t1"
+    assert _d("a.csv", "h:1", "t2") == _d("a.csv", "h:1", "t1")  # the drop id is not part of a file's identity
+    files = [_d("a.csv", "h:1", "t2"), _d("b.csv", "h:1", "t1"), _d("c.csv", "h:1", "t9")]
+    again, unchanged = redropped(files, ProcessedRecord.from_json(text))
+    assert [f.partition_key for f in again] == ["a.csv"]
+    # no recorded drop id (c.csv; a record written before drop ids): left in place, not looked up
+    assert [f.partition_key for f in unchanged] == ["b.csv", "c.csv"]
+    assert record.with_processed([_d("a.csv", "h:1", "t2")]).drop_id("a.csv") == "t2"

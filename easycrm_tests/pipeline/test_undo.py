@@ -288,3 +288,33 @@ def test_the_refusal_counts_leads_not_later_changes(store):
         undo_file(store, "a.csv")
     assert sorted((c["action"], c["changedBy"]) for c in refused.value.leads) == [
         ("lead_restored", "b.csv"), ("lead_updated", "b.csv"), ("lead_updated", "c.csv")]
+
+
+def test_undo_marks_the_undone_ingest_run_in_the_dagster_instance(store, capsys):
+    """The drop-zone sensors read only the Dagster instance: an undo tags the undone run ``easycrm/undone=true`` so the
+    same content dropped again is run again (a dry run marks nothing; an import unknown to the instance is fine)."""
+    import dagster as dg
+
+    from easycrm_pipeline.cli.instance import get_instance
+    from easycrm_pipeline.dagster_defs.admin import undo_job
+
+    instance = get_instance()
+    for run_id in ("r1", "r2"):
+        instance.add_run(dg.DagsterRun(job_name="ingest_job", run_id=run_id, status=dg.DagsterRunStatus.SUCCESS))
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(3, "b@x.com", "CTO")], source_file="b.csv", run_id="r2")
+    store.upsert_file([lead(4, "c@x.com", "CFO")], source_file="c.csv", run_id="not-a-dagster-run")
+
+    assert main(["undo", "a.csv", "--dry-run"]) == 0
+    assert "easycrm/undone" not in instance.get_run_by_id("r1").tags
+    assert main(["undo", "a.csv"]) == 0
+    assert instance.get_run_by_id("r1").tags["easycrm/undone"] == "true"
+    assert main(["undo", "c.csv", "--json"]) == 0  # no such run in the instance: nothing to mark, no error
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["deleted"] == 1
+
+    result = undo_job.execute_in_process(
+        run_config={"ops": {"undo_file_op": {"config": {"file": "b.csv"}}}}, instance=instance
+    )
+    assert result.success
+    assert instance.get_run_by_id("r2").tags["easycrm/undone"] == "true"
+    assert "easycrm/undone" not in instance.get_run_by_id(result.run_id).tags

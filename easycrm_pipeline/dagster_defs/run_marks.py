@@ -1,0 +1,37 @@
+"""Marks on ingest runs kept in the Dagster instance, so the drop-zone sensors need nothing but the instance.
+
+``easycrm undo FILE`` and ``undo_job`` tag the ingest run whose import they reverted with ``easycrm/undone=true``
+(:func:`mark_import_undone`); a sensor seeing the same content dropped again reads the tag on that file's last run
+(:func:`is_undone`) and runs it again. The lead store is never consulted by the sensors.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+#: Run tag set on an ingest run whose import was undone.
+UNDONE_TAG = "easycrm/undone"
+
+
+def mark_import_undone(instance, run_id: str) -> bool:
+    """Tag run ``run_id`` with ``easycrm/undone=true`` when the instance knows it.
+
+    Args:
+        instance: a ``DagsterInstance``.
+        run_id: the run id of the undone import (``UndoResult.run_id``).
+
+    Returns:
+        True when the run was tagged; False when the instance has no such run (e.g. an import written by another
+        instance or by a test).
+    """
+    if not run_id or not instance.has_run(run_id):
+        return False
+    instance.add_run_tags(run_id, {UNDONE_TAG: "true"})
+    return True
+
+
+def is_undone(tags: Mapping[str, str]) -> bool:
+    """True when a run's tags say its import was undone (see :func:`mark_import_undone`)."""
+    return tags.get(UNDONE_TAG) == "true"
+
+
+__all__ = ["UNDONE_TAG", "is_undone", "mark_import_undone"]
