@@ -54,12 +54,15 @@ from easycrm_pipeline.store.base import (
     StoreError,
     StoreLockTimeout,
     UPDATE_ACTIONS,
+    UNDO_CONFLICT_REASON,
     UndoRefused,
     UndoResult,
     UpsertStats,
     clean_value,
+    import_left,
     last_wins,
     normalize_email,
+    undo_conflicts,
 )
 from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock
 
@@ -1006,28 +1009,11 @@ class DuckDBStore(LeadStore):
             ).fetchall()
             conflicts = []
             if changes:
-                first_seq = min(c[0] for c in changes)
-                conflicts = [
-                    {"leadId": lead_id, "email": email, "changedBy": by, "action": action}
-                    for lead_id, email, by, action in con.execute(
-                        f"""SELECT DISTINCT c."leadId", c."email", c."newSourceFile", c."action" FROM lead_changes c
-                           WHERE c."seq" > ? AND c."runId" IS DISTINCT FROM ?
-                             AND c."action" IN ({", ".join(f"'{a}'" for a in _LATER_CHANGE_ACTIONS)})
-                             AND c."leadId" IN (SELECT "leadId" FROM lead_changes
-                                                WHERE "runId" IS NOT DISTINCT FROM ? AND "newSourceFile" = ?
-                                                  AND "action" IN ('lead_created', 'lead_updated'))
-                             AND c."leadId" IN (SELECT "leadId" FROM leads)
-                           ORDER BY 2, 1, 3, 4""",
-                        [first_seq, run_id, run_id, file],
-                    ).fetchall()
-                ]
+                conflicts = _conflicts(con, file, run_id, changes)
             result = UndoResult(file=file, run_id=run_id, conflicts=conflicts, dry_run=dry_run)
             if conflicts and not force:
-                raise UndoRefused(
-                    f"{len({c['leadId'] for c in conflicts})} lead(s) of {file!r} were changed by a later import; "
-                    f"use --force to undo anyway",
-                    conflicts,
-                )
+                raise UndoRefused(UNDO_CONFLICT_REASON.format(n=len({c["leadId"] for c in conflicts}), file=file),
+                                  conflicts)
             result.deleted = sum(1 for c in changes if c[1] == "lead_created")
             result.restored = sum(1 for c in changes if c[1] == "lead_updated")
             if dry_run:
@@ -1065,19 +1051,66 @@ class DuckDBStore(LeadStore):
         return result
 
 
+def _conflicts(con: duckdb.DuckDBPyConnection, file: str, run_id: str | None, changes: list[tuple]) -> list[dict]:
+    """The later changes of the import's still existing leads that make its undo conflict (rule:
+    :func:`~easycrm_pipeline.store.base.undo_conflicts`); ``changes`` are the import's rows as ``undo_import``
+    selects them (``seq`` first, newest first)."""
+    first_seq = min(c[0] for c in changes)
+    later = _rows_as_dicts(con.execute(
+        f"""SELECT c."leadId", c."email", c."newSourceFile", c."previousSourceFile", c."action", c."runId"
+           FROM lead_changes c
+           WHERE c."seq" > ? AND c."runId" IS DISTINCT FROM ?
+             AND c."action" IN ({", ".join(f"'{a}'" for a in _LATER_CHANGE_ACTIONS)})
+             AND c."leadId" IN (SELECT "leadId" FROM lead_changes
+                                WHERE "runId" IS NOT DISTINCT FROM ? AND "newSourceFile" = ?
+                                  AND "action" IN ('lead_created', 'lead_updated'))
+             AND c."leadId" IN (SELECT "leadId" FROM leads)
+           ORDER BY c.seq""",
+        [first_seq, run_id, run_id, file],
+    ))
+    if not later:
+        return []
+    ids = sorted({r["leadId"] for r in later})
+    placeholders = ", ".join("?" for _ in ids)
+    cols = ", ".join(_q(f) for f in (*_VALUE_FIELDS, "sourceFile"))
+    current = {
+        r["leadId"]: r
+        for r in _rows_as_dicts(con.execute(f'SELECT "leadId", {cols} FROM leads WHERE "leadId" IN ({placeholders})',
+                                            ids))
+    }
+    rows_of: dict[str, list[dict]] = {}
+    for _seq, action, lead_id, _email, fields_json, *_ in sorted(changes):
+        rows_of.setdefault(lead_id, []).append(
+            {"action": action, "fieldsChanged": json.loads(fields_json) if fields_json else {}})
+    left = {lead_id: import_left(file, rows) for lead_id, rows in rows_of.items()}
+    return undo_conflicts(later, left=left, current=current, undone=_undone_imports(con))
+
+
+def _undone_imports(con: duckdb.DuckDBPyConnection, file: str | None = None) -> set[tuple[str, str | None]]:
+    """``(sourceFile, runId)`` of every import already undone (of ``file`` only, when given): the rows of
+    ``undone_imports``, plus, for undos made before that table existed, the ``details.undoOfRun`` of undo audit
+    rows (with their ``previousSourceFile``)."""
+    where, params = ('WHERE "sourceFile" = ?', [file]) if file is not None else ("", [])
+    undone = {(f, r) for f, r in con.execute(f'SELECT "sourceFile", "runId" FROM undone_imports {where}',
+                                             params).fetchall()}
+    legacy = 'AND "previousSourceFile" = ?' if file is not None else ""
+    undone |= {
+        (f, r)
+        for f, r in con.execute(
+            f"""SELECT DISTINCT "previousSourceFile", json_extract_string("details", '$.undoOfRun')
+                FROM lead_changes
+                WHERE "action" IN ('lead_deleted', 'lead_restored') {legacy}
+                  AND "details" IS NOT NULL AND json_extract_string("details", '$.undoOfRun') IS NOT NULL""",
+            params,
+        ).fetchall()
+    }
+    return undone
+
+
 def _latest_undoable_run(con: duckdb.DuckDBPyConnection, file: str) -> tuple[bool, str | None]:
     """``(True, runId)`` of the latest import of ``file`` not undone yet (see :meth:`DuckDBStore.undo_import`), or
     ``(False, None)`` when there is none (``runId`` itself may be NULL: an import written without a run id)."""
-    undone = {r[0] for r in con.execute('SELECT "runId" FROM undone_imports WHERE "sourceFile" = ?', [file]).fetchall()}
-    undone |= {  # undos made before ``undone_imports`` existed
-        r[0]
-        for r in con.execute(
-            """SELECT DISTINCT json_extract_string("details", '$.undoOfRun') FROM lead_changes
-               WHERE "action" IN ('lead_deleted', 'lead_restored') AND "previousSourceFile" = ?
-                 AND "details" IS NOT NULL AND json_extract_string("details", '$.undoOfRun') IS NOT NULL""",
-            [file],
-        ).fetchall()
-    }
+    undone = {r for _f, r in _undone_imports(con, file)}
     rows = con.execute(
         """SELECT "runId", max("seq") AS last FROM lead_changes
            WHERE "newSourceFile" = ? AND "action" IN ('lead_created', 'lead_updated')
