@@ -398,12 +398,34 @@ class LeadStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
+    def add_quarantine(
+        self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None, replace: bool = False
+    ) -> int:
         """Store rows that could not become leads; returns how many were stored.
 
         A row identical (``sheet``, ``row_number``, ``reason``, ``raw``) to one already stored for ``source_file``,
-        or to an earlier row of the call, is skipped, so re-running a file, or finishing an interrupted run of it,
-        never doubles its quarantine.
+        or to an earlier row of the call, is skipped (the stored one keeps its ``runId`` and ``at``), so re-running
+        a file, or finishing an interrupted run of it, never doubles its quarantine.
+
+        With ``replace=True`` (what the ingest's collect step does: each run re-reads the whole file) ``rows`` are
+        the file's whole quarantine: the rows stored for ``source_file`` that are not among ``rows`` are deleted
+        first (rows that became leads leave the quarantine; ``rows=[]`` empties it), the others stay as stored.
+        So the quarantine shows what the latest completed ingest of each file could not turn into leads, and a
+        re-run of an unchanged file changes nothing visible. ``easycrm undo`` does not touch the quarantine.
+        Other files' rows are never touched.
+
+        Args:
+            rows: ``QuarantineRow`` objects (``sheet``, ``row_number``, ``reason``, ``raw`` dict).
+            source_file: the file they came from (base name, as ``sourceFile``).
+            run_id: the run that quarantined them (kept by rows already stored).
+            replace: make ``rows`` the file's whole quarantine (see above).
+
+        Returns:
+            The number of rows newly stored (not counting the ones already stored, nor the deleted ones).
+
+        Raises:
+            ValueError / StoreError: a row without reason (back-end specific: nothing of the call is stored on
+                DuckDB; on DynamoDB nothing, as the reasons are checked first).
         """
 
     @abc.abstractmethod

@@ -681,26 +681,34 @@ class DuckDBStore(LeadStore):
         )
         con.execute("DROP TABLE stage")
 
-    def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
+    def add_quarantine(
+        self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None, replace: bool = False
+    ) -> int:
         """Store rows that cannot become leads, with their reason (one transaction), in the given order.
 
         A row whose ``sheet``, ``row``, ``reason`` and raw cells equal those of a row already stored for
         ``source_file`` (or of an earlier row of the call) is skipped (the stored one keeps its ``runId`` and
-        ``at``): re-running a file never doubles its quarantine.
+        ``at``): re-running a file never doubles its quarantine. With ``replace`` the file's stored rows that are
+        not among ``rows`` are deleted in the same transaction (inside :meth:`atomic`: the collect step's one
+        transaction with the upsert and the import record), see :meth:`LeadStore.add_quarantine`.
 
         Args:
             rows: ``QuarantineRow`` objects (``sheet``, ``row_number``, ``reason``, ``raw`` dict).
             source_file: file name they came from.
             run_id: Dagster run id.
+            replace: ``rows`` are the file's whole quarantine.
 
         Returns:
             The number of rows stored (``len(rows)`` minus the ones already stored).
 
         Raises:
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
-            duckdb.Error: e.g. a row without reason; nothing of the call is stored.
+            duckdb.Error: e.g. a row without reason; nothing of the call is stored (no deletion either).
         """
         if not rows:
+            if replace:
+                with self._write_connection() as (con, _), transaction(con):
+                    con.execute('DELETE FROM quarantine WHERE "sourceFile" = ?', [source_file])
             return 0
         df = pd.DataFrame(
             {
@@ -716,6 +724,19 @@ class DuckDBStore(LeadStore):
             con.register("q_df", df)
             try:
                 with transaction(con):
+                    if replace:
+                        con.execute(
+                            """
+                            DELETE FROM quarantine q
+                            WHERE q."sourceFile" = ? AND NOT EXISTS (
+                                SELECT 1 FROM q_df d
+                                WHERE q."sheet" IS NOT DISTINCT FROM CAST(d.sheet AS VARCHAR)
+                                  AND q."row" IS NOT DISTINCT FROM CAST(d."row" AS INTEGER)
+                                  AND q."reason" = CAST(d.reason AS VARCHAR)
+                                  AND CAST(q."rawRow" AS VARCHAR) = CAST(CAST(d."rawRow" AS JSON) AS VARCHAR))
+                            """,
+                            [source_file],
+                        )
                     stored = con.execute(
                         """
                         INSERT INTO quarantine ("sourceFile", "sheet", "row", "reason", "rawRow", "runId", "at")

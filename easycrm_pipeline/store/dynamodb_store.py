@@ -403,8 +403,12 @@ class DynamoDBStore(LeadStore):
         return ("updated" if old else "created"), items
 
     def _batch_put(self, table: str, items: list[dict]) -> None:
-        for chunk in _chunks(items, 25):
-            request = {table: [{"PutRequest": {"Item": it}} for it in chunk]}
+        self._batch_write(table, [{"PutRequest": {"Item": it}} for it in items])
+
+    def _batch_write(self, table: str, requests: list[dict]) -> None:
+        """``BatchWriteItem`` of ``PutRequest``/``DeleteRequest`` entries, 25 a call, unprocessed ones retried."""
+        for chunk in _chunks(requests, 25):
+            request = {table: list(chunk)}
             delay = 0.05
             while request:
                 resp = self.client.batch_write_item(RequestItems=request)
@@ -413,7 +417,9 @@ class DynamoDBStore(LeadStore):
                     time.sleep(delay)
                     delay = min(delay * 2, 1.0)
 
-    def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
+    def add_quarantine(
+        self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None, replace: bool = False
+    ) -> int:
         """Store rows that cannot become leads: items ``pk = "QUARANTINE#<file>"``, ``sk = "ROW#<digest of sheet,
         row, reason, raw cells>"``, listed in the order of their ``order`` attribute (``"<at>#<n>"``).
 
@@ -422,24 +428,37 @@ class DynamoDBStore(LeadStore):
         between its upsert and its import record, never doubles the quarantine; two runs writing the same row
         at once write the same item.
 
+        With ``replace`` (:meth:`LeadStore.add_quarantine <easycrm_pipeline.store.base.LeadStore.add_quarantine>`)
+        the file's stored items that are not among ``rows`` are deleted first, then the new ones put: not one
+        transaction, but a crash in between is converged by the re-run (it deletes and puts what is left).
+
         Returns:
             The number of rows stored (``len(rows)`` minus the ones already stored).
 
         Raises:
-            ValueError: a row without reason (nothing of the call is stored).
+            ValueError: a row without reason (nothing of the call is stored or deleted).
             botocore.exceptions.ClientError: DynamoDB failed.
         """
-        if not rows:
-            return 0
         if any(not r.reason for r in rows):
             raise ValueError("a quarantined row needs a reason")
+        if not rows and not replace:
+            return 0
         now = _iso_now()
         pk = f"QUARANTINE#{source_file}"
-        stored = {_quarantine_identity(r.get("sheet"), r.get("row"), r.get("reason"), r.get("rawRow"))
-                  for r in self._query_pk(pk)}
+        wanted = [(r, json.dumps(r.raw or {}, ensure_ascii=False, default=str)) for r in rows]
+        wanted_ids = {_quarantine_identity(r.sheet, r.row_number, r.reason, json.loads(raw)) for r, raw in wanted}
+        stored: set[str] = set()
+        stale: list[dict] = []
+        for item in self._query_pk(pk):
+            identity = _quarantine_identity(item.get("sheet"), item.get("row"), item.get("reason"),
+                                            item.get("rawRow"))
+            if replace and identity not in wanted_ids:
+                stale.append(_to_item({"pk": item["pk"], "sk": item["sk"]}))
+            else:
+                stored.add(identity)
+        self._batch_write(self.meta_table, [{"DeleteRequest": {"Key": key}} for key in stale])
         items = []
-        for n, r in enumerate(rows):
-            raw = json.dumps(r.raw or {}, ensure_ascii=False, default=str)
+        for n, (r, raw) in enumerate(wanted):
             identity = _quarantine_identity(r.sheet, r.row_number, r.reason, json.loads(raw))
             if identity in stored:
                 continue
