@@ -54,10 +54,13 @@ def _mark_undone_in_dagster(run_id: str) -> None:
 
 def _changed_by(conflict: dict) -> str:
     """How a conflicting later change reads on one line: ``lead_updated by b.csv``; a re-standardization keeps the
-    lead's own file name, so it is named as such (``lead_restandardized (re-standardization)``); an undo's
-    deletion has no file (``lead_deleted by an undo``)."""
+    lead's own file name, so it is named as such (``lead_restandardized (re-standardization)``); an undo's row
+    names the undone file (``lead_restored by an undo of a.csv``; ``by an undo`` when it is not known)."""
     if conflict["action"] == "lead_restandardized":
         return "lead_restandardized (re-standardization)"
+    if conflict["action"] in ("lead_deleted", "lead_restored"):
+        undo_of = conflict.get("undoOf")
+        return f"{conflict['action']} by an undo" + (f" of {undo_of}" if undo_of else "")
     return f"{conflict['action']} by {conflict['changedBy'] or 'an undo'}"
 
 
@@ -78,7 +81,7 @@ def add_subcommands(sub) -> None:
     """Register ``undo`` and ``init-store`` on the ``easycrm`` parser."""
     p = sub.add_parser("undo", help="revert what the latest import of FILE changed")
     p.add_argument("file", metavar="FILE", help="the file name (sourceFile) of the import")
-    p.add_argument("--force", action="store_true", help="undo even leads a later import changed")
+    p.add_argument("--force", action="store_true", help="undo even leads changed later by another import, a re-standardization or an undo")
     p.add_argument("--dry-run", action="store_true", help="only say what would be reverted")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_undo)

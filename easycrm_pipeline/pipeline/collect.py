@@ -164,10 +164,15 @@ def collect_file(
 ) -> FileStats:
     """Merge the batch results (any order in, file order out), dedupe within the file, upsert, quarantine.
 
+    The run's quarantine REPLACES the file's earlier quarantine rows (``add_quarantine(replace=True)``): each run
+    re-reads the whole file, so the quarantine shows what the latest completed run could not turn into leads
+    (rows quarantined again keep their first ``runId``/``at``; a run with no quarantine empties the file's).
+
     Crash safety: the three writes (``upsert_file``, ``add_quarantine``, ``record_import``) run in one
     ``store.atomic()`` block: on DuckDB one transaction (a ``kill -9`` anywhere in it leaves no trace of the file);
     on DynamoDB each commits on its own and a re-run completes what is missing (the upsert is idempotent,
-    quarantined rows are stored once per file, email-less leads already stored by this file are recognized).
+    quarantined rows are stored once per file and the replacement deletes before it puts, email-less leads already
+    stored by this file are recognized).
 
     Args:
         results: one ``BatchResult`` per batch plus the rows settled without DeepSeek (any order: the leads are
@@ -218,8 +223,8 @@ def collect_file(
             merge=merge,
             duplicates_resolved=resolutions,
         )
-        if quarantine:
-            store.add_quarantine(quarantine, source_file=summary.file_name, run_id=run_id)
+        # the file's whole quarantine: replaces its earlier runs' (rows that became leads leave it)
+        store.add_quarantine(quarantine, source_file=summary.file_name, run_id=run_id, replace=True)
         stats = _file_stats(summary, ordered, resolutions, quarantine, upsert, already_stored, dedupe_ms, started)
         store.record_import(summary.file_name, run_id, stats.as_dict())
     return stats

@@ -4,8 +4,13 @@
 - Leads it updated get their before-image back: every changed field, ``sourceFile``, ``updatedAt`` and (from the
   audit row's ``details``) ``sourceWorksheet``, ``sourceRow``, ``sourceRowId``, ``rawRow``, ``standardizer``
   (audit action ``lead_restored``).
-- When a later import changed one of those leads, undo refuses and lists them, unless ``force``. A
-  re-standardization (audit action ``lead_restandardized``) is such a later change, never the file's import.
+- When another import, a re-standardization or an undo changed one of those leads later, undo refuses and lists
+  them, unless ``force``. A re-standardization (audit action ``lead_restandardized``) is such a later change, never
+  the file's import. Not a conflict: an undo's own rows and the updates of an import already undone, as long as
+  the lead is exactly what the import being undone left (so ``undo u.csv`` twice, after a re-run of ``u.csv``,
+  reverts the re-run, then the first import, without ``force``).
+- The file's quarantine is left as it is (it shows what the latest completed ingest of the file could not turn
+  into leads).
 - Each undo marks exactly its (file, run) import undone, even when none of its leads was left to revert (they were
   deleted since): a second ``undo FILE`` of a file with no other import is refused ("no import ... left to undo").
 
@@ -30,7 +35,7 @@ def undo_file(
     Args:
         store: a ``LeadStore`` (``DuckDBStore`` or ``DynamoDBStore``).
         file: the ``sourceFile`` name of the import.
-        force: revert even the leads a later import changed (their later values are lost).
+        force: revert even the leads changed later (their later values are lost).
         dry_run: only report what would happen.
         undo_run_id: written as ``runId`` of the undo's audit rows (e.g. the Dagster run of the undo job).
 

@@ -91,10 +91,12 @@ class UndoRefused(Exception):
     """An undo cannot go ahead; ``str()`` is the one-line reason, ``leads`` the conflicting leads (if any).
 
     Attributes:
-        leads: ``[{"leadId", "email", "changedBy", "action"}]``: the leads a later import changed (``changedBy``
-            is that change's ``newSourceFile``, ``action`` its audit action; one entry per lead and kind of later
-            change, so a lead can appear more than once: the reason counts distinct leads), sorted by email; empty
-            when the reason is something else (nothing to undo, a store without undo).
+        leads: ``[{"leadId", "email", "changedBy", "action", "undoOf"}]``: the leads changed later by another
+            import, a re-standardization or an undo (``changedBy`` is that change's ``newSourceFile``, ``action``
+            its audit action, ``undoOf`` the file whose undo wrote it, ``None`` for a change that is not an undo;
+            one entry per lead and kind of later change, so a lead can appear more than once: the reason counts
+            distinct leads), sorted by email; empty when the reason is something else (nothing to undo, a store
+            without undo).
     """
 
     def __init__(self, reason: str, leads: list[dict] | None = None):
@@ -110,7 +112,7 @@ class UndoResult:
         file / run_id: the import that was reverted (``sourceFile`` name, the ``runId`` of its audit rows).
         deleted: leads the import had created, now deleted.
         restored: leads the import had updated, now back to their before-image.
-        conflicts: leads a later import changed too (shape of :attr:`UndoRefused.leads`); non-empty only when the
+        conflicts: leads changed later too (shape of :attr:`UndoRefused.leads`); non-empty only when the
             undo went ahead with ``force``.
         dry_run: nothing was written.
     """
@@ -121,6 +123,84 @@ class UndoResult:
     restored: int = 0
     conflicts: list[dict] = field(default_factory=list)
     dry_run: bool = False
+
+
+#: The audit actions only an undo writes.
+UNDO_ACTIONS: tuple[str, ...] = ("lead_deleted", "lead_restored")
+
+#: The one-line reason of an undo refused because of later changes (``{n}`` leads, ``{file!r}``).
+UNDO_CONFLICT_REASON = ("{n} lead(s) of {file!r} were changed later (by another import, a re-standardization or an "
+                        "undo); use --force to undo anyway")
+
+
+def import_left(file: str, rows: Iterable[dict]) -> dict[str, Any]:
+    """What one import wrote into one lead: the values the lead has if nothing changed it since.
+
+    Args:
+        file: the import's ``sourceFile``.
+        rows: the import's ``lead_created``/``lead_updated`` audit rows of that lead, oldest first (dicts with
+            ``action`` and ``fieldsChanged`` as a dict ``{field: {"before", "after"}}``).
+
+    Returns:
+        ``{field: value}``: every lead field but ``email`` when the import created the lead (fields it left empty
+        are ``None``), else only the fields it changed; plus ``"sourceFile": file``.
+    """
+    left: dict[str, Any] = {}
+    for row in rows:
+        if row.get("action") == "lead_created":
+            left = {f: None for f in LEAD_FIELDS if f != "email"}
+        for f, v in (row.get("fieldsChanged") or {}).items():
+            if f in LEAD_FIELDS and f != "email":
+                left[f] = v.get("after")
+    left["sourceFile"] = file
+    return left
+
+
+def undo_conflicts(
+    later: Iterable[dict], *, left: dict[str, dict], current: dict[str, dict], undone: set[tuple[str, Any]]
+) -> list[dict]:
+    """The later changes that make an undo conflict (``UndoRefused.leads``), the rule both back ends share.
+
+    A later change of a lead is *ignorable* when it was written by an undo (``lead_deleted``/``lead_restored``) or
+    by an import that is undone itself (a ``lead_updated`` whose ``(newSourceFile, runId)`` is in ``undone``):
+    such changes only took the lead back. A lead conflicts when it has a later change that is not ignorable (any
+    other import, a re-standardization), or when its current values differ from what the import being undone left
+    (``left``): then all its later changes are listed. A lead whose only later changes are ignorable and whose
+    values are exactly what the import left does not conflict.
+
+    Args:
+        later: the later changes (audit row dicts: ``leadId``, ``email``, ``action``, ``newSourceFile``,
+            ``previousSourceFile``, ``runId``) of the import's still existing leads, by other runs, already
+            restricted to ``lead_updated``/``lead_deleted``/``lead_restored``/``lead_restandardized``.
+        left: ``{leadId: import_left(...)}`` of the import being undone.
+        current: ``{leadId: the lead as stored now}``.
+        undone: ``(sourceFile, runId)`` of every import already undone.
+
+    Returns:
+        ``[{"leadId", "email", "changedBy", "action", "undoOf"}]``, one per lead and kind of change, sorted by email
+        (``None`` last), leadId, changedBy, action.
+    """
+    by_lead: dict[str, list[dict]] = {}
+    for row in later:
+        by_lead.setdefault(row.get("leadId"), []).append(row)
+    out: dict[tuple, dict] = {}
+    for lead_id, rows in by_lead.items():
+        real = [
+            r for r in rows
+            if r.get("action") not in UNDO_ACTIONS
+            and not (r.get("action") == "lead_updated" and (r.get("newSourceFile"), r.get("runId")) in undone)
+        ]
+        lead = current.get(lead_id) or {}
+        moved = any(lead.get(f) != v for f, v in (left.get(lead_id) or {}).items())
+        if not real and not moved:
+            continue
+        for r in rows:
+            undo_of = r.get("previousSourceFile") if r.get("action") in UNDO_ACTIONS else None
+            c = {"leadId": lead_id, "email": r.get("email"), "changedBy": r.get("newSourceFile"),
+                 "action": r.get("action"), "undoOf": undo_of}
+            out.setdefault(tuple(c.values()), c)
+    return sorted(out.values(), key=lambda c: (c["email"] is None, c["email"] or "", c["leadId"] or "",
+                                               c["changedBy"] or "", c["action"] or ""))
 
 
 def normalize_email(email: str | None) -> str | None:
@@ -318,12 +398,34 @@ class LeadStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
+    def add_quarantine(
+        self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None, replace: bool = False
+    ) -> int:
         """Store rows that could not become leads; returns how many were stored.
 
         A row identical (``sheet``, ``row_number``, ``reason``, ``raw``) to one already stored for ``source_file``,
-        or to an earlier row of the call, is skipped, so re-running a file, or finishing an interrupted run of it,
-        never doubles its quarantine.
+        or to an earlier row of the call, is skipped (the stored one keeps its ``runId`` and ``at``), so re-running
+        a file, or finishing an interrupted run of it, never doubles its quarantine.
+
+        With ``replace=True`` (what the ingest's collect step does: each run re-reads the whole file) ``rows`` are
+        the file's whole quarantine: the rows stored for ``source_file`` that are not among ``rows`` are deleted
+        first (rows that became leads leave the quarantine; ``rows=[]`` empties it), the others stay as stored.
+        So the quarantine shows what the latest completed ingest of each file could not turn into leads, and a
+        re-run of an unchanged file changes nothing visible. ``easycrm undo`` does not touch the quarantine.
+        Other files' rows are never touched.
+
+        Args:
+            rows: ``QuarantineRow`` objects (``sheet``, ``row_number``, ``reason``, ``raw`` dict).
+            source_file: the file they came from (base name, as ``sourceFile``).
+            run_id: the run that quarantined them (kept by rows already stored).
+            replace: make ``rows`` the file's whole quarantine (see above).
+
+        Returns:
+            The number of rows newly stored (not counting the ones already stored, nor the deleted ones).
+
+        Raises:
+            ValueError / StoreError: a row without reason (back-end specific: nothing of the call is stored on
+                DuckDB; on DynamoDB nothing, as the reasons are checked first).
         """
 
     @abc.abstractmethod
@@ -495,11 +597,16 @@ class LeadStore(abc.ABC):
           ``lead_deleted``, ``lead_restored``, ``lead_restandardized``), nothing is written and
           :class:`UndoRefused` lists them, unless ``force``. A re-standardization is such a later change, never
           the import itself, although its audit rows carry the lead's ``sourceFile`` as ``newSourceFile``.
+          Ignored (:func:`undo_conflicts`): the rows of an undo and the updates of an import already undone, as
+          long as the lead's values are still exactly what this import left; so after ``undo u.csv`` of a re-run,
+          the earlier import of ``u.csv`` is undoable without ``force``;
+        * the quarantine is left alone: it shows the rows the latest completed ingest of ``file`` could not turn
+          into leads (see :meth:`add_quarantine`), and an undo reads no file.
 
         Args:
             file: the ``sourceFile`` name of the import (base name, as stored).
-            force: revert even the leads a later import changed (the later values of the fields this import had
-                changed are lost).
+            force: revert even the leads changed later (the later values of the fields this import had changed
+                are lost).
             dry_run: compute and return the result, write nothing.
             undo_run_id: written as ``runId`` of the undo's audit rows (e.g. the Dagster run of the undo job).
 

@@ -54,12 +54,15 @@ from easycrm_pipeline.store.base import (
     StoreError,
     StoreLockTimeout,
     UPDATE_ACTIONS,
+    UNDO_CONFLICT_REASON,
     UndoRefused,
     UndoResult,
     UpsertStats,
     clean_value,
+    import_left,
     last_wins,
     normalize_email,
+    undo_conflicts,
 )
 from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock
 
@@ -678,26 +681,34 @@ class DuckDBStore(LeadStore):
         )
         con.execute("DROP TABLE stage")
 
-    def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
+    def add_quarantine(
+        self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None, replace: bool = False
+    ) -> int:
         """Store rows that cannot become leads, with their reason (one transaction), in the given order.
 
         A row whose ``sheet``, ``row``, ``reason`` and raw cells equal those of a row already stored for
         ``source_file`` (or of an earlier row of the call) is skipped (the stored one keeps its ``runId`` and
-        ``at``): re-running a file never doubles its quarantine.
+        ``at``): re-running a file never doubles its quarantine. With ``replace`` the file's stored rows that are
+        not among ``rows`` are deleted in the same transaction (inside :meth:`atomic`: the collect step's one
+        transaction with the upsert and the import record), see :meth:`LeadStore.add_quarantine`.
 
         Args:
             rows: ``QuarantineRow`` objects (``sheet``, ``row_number``, ``reason``, ``raw`` dict).
             source_file: file name they came from.
             run_id: Dagster run id.
+            replace: ``rows`` are the file's whole quarantine.
 
         Returns:
             The number of rows stored (``len(rows)`` minus the ones already stored).
 
         Raises:
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
-            duckdb.Error: e.g. a row without reason; nothing of the call is stored.
+            duckdb.Error: e.g. a row without reason; nothing of the call is stored (no deletion either).
         """
         if not rows:
+            if replace:
+                with self._write_connection() as (con, _), transaction(con):
+                    con.execute('DELETE FROM quarantine WHERE "sourceFile" = ?', [source_file])
             return 0
         df = pd.DataFrame(
             {
@@ -713,6 +724,19 @@ class DuckDBStore(LeadStore):
             con.register("q_df", df)
             try:
                 with transaction(con):
+                    if replace:
+                        con.execute(
+                            """
+                            DELETE FROM quarantine q
+                            WHERE q."sourceFile" = ? AND NOT EXISTS (
+                                SELECT 1 FROM q_df d
+                                WHERE q."sheet" IS NOT DISTINCT FROM CAST(d.sheet AS VARCHAR)
+                                  AND q."row" IS NOT DISTINCT FROM CAST(d."row" AS INTEGER)
+                                  AND q."reason" = CAST(d.reason AS VARCHAR)
+                                  AND CAST(q."rawRow" AS VARCHAR) = CAST(CAST(d."rawRow" AS JSON) AS VARCHAR))
+                            """,
+                            [source_file],
+                        )
                     stored = con.execute(
                         """
                         INSERT INTO quarantine ("sourceFile", "sheet", "row", "reason", "rawRow", "runId", "at")
@@ -1006,28 +1030,11 @@ class DuckDBStore(LeadStore):
             ).fetchall()
             conflicts = []
             if changes:
-                first_seq = min(c[0] for c in changes)
-                conflicts = [
-                    {"leadId": lead_id, "email": email, "changedBy": by, "action": action}
-                    for lead_id, email, by, action in con.execute(
-                        f"""SELECT DISTINCT c."leadId", c."email", c."newSourceFile", c."action" FROM lead_changes c
-                           WHERE c."seq" > ? AND c."runId" IS DISTINCT FROM ?
-                             AND c."action" IN ({", ".join(f"'{a}'" for a in _LATER_CHANGE_ACTIONS)})
-                             AND c."leadId" IN (SELECT "leadId" FROM lead_changes
-                                                WHERE "runId" IS NOT DISTINCT FROM ? AND "newSourceFile" = ?
-                                                  AND "action" IN ('lead_created', 'lead_updated'))
-                             AND c."leadId" IN (SELECT "leadId" FROM leads)
-                           ORDER BY 2, 1, 3, 4""",
-                        [first_seq, run_id, run_id, file],
-                    ).fetchall()
-                ]
+                conflicts = _conflicts(con, file, run_id, changes)
             result = UndoResult(file=file, run_id=run_id, conflicts=conflicts, dry_run=dry_run)
             if conflicts and not force:
-                raise UndoRefused(
-                    f"{len({c['leadId'] for c in conflicts})} lead(s) of {file!r} were changed by a later import; "
-                    f"use --force to undo anyway",
-                    conflicts,
-                )
+                raise UndoRefused(UNDO_CONFLICT_REASON.format(n=len({c["leadId"] for c in conflicts}), file=file),
+                                  conflicts)
             result.deleted = sum(1 for c in changes if c[1] == "lead_created")
             result.restored = sum(1 for c in changes if c[1] == "lead_updated")
             if dry_run:
@@ -1065,19 +1072,66 @@ class DuckDBStore(LeadStore):
         return result
 
 
+def _conflicts(con: duckdb.DuckDBPyConnection, file: str, run_id: str | None, changes: list[tuple]) -> list[dict]:
+    """The later changes of the import's still existing leads that make its undo conflict (rule:
+    :func:`~easycrm_pipeline.store.base.undo_conflicts`); ``changes`` are the import's rows as ``undo_import``
+    selects them (``seq`` first, newest first)."""
+    first_seq = min(c[0] for c in changes)
+    later = _rows_as_dicts(con.execute(
+        f"""SELECT c."leadId", c."email", c."newSourceFile", c."previousSourceFile", c."action", c."runId"
+           FROM lead_changes c
+           WHERE c."seq" > ? AND c."runId" IS DISTINCT FROM ?
+             AND c."action" IN ({", ".join(f"'{a}'" for a in _LATER_CHANGE_ACTIONS)})
+             AND c."leadId" IN (SELECT "leadId" FROM lead_changes
+                                WHERE "runId" IS NOT DISTINCT FROM ? AND "newSourceFile" = ?
+                                  AND "action" IN ('lead_created', 'lead_updated'))
+             AND c."leadId" IN (SELECT "leadId" FROM leads)
+           ORDER BY c.seq""",
+        [first_seq, run_id, run_id, file],
+    ))
+    if not later:
+        return []
+    ids = sorted({r["leadId"] for r in later})
+    placeholders = ", ".join("?" for _ in ids)
+    cols = ", ".join(_q(f) for f in (*_VALUE_FIELDS, "sourceFile"))
+    current = {
+        r["leadId"]: r
+        for r in _rows_as_dicts(con.execute(f'SELECT "leadId", {cols} FROM leads WHERE "leadId" IN ({placeholders})',
+                                            ids))
+    }
+    rows_of: dict[str, list[dict]] = {}
+    for _seq, action, lead_id, _email, fields_json, *_ in sorted(changes):
+        rows_of.setdefault(lead_id, []).append(
+            {"action": action, "fieldsChanged": json.loads(fields_json) if fields_json else {}})
+    left = {lead_id: import_left(file, rows) for lead_id, rows in rows_of.items()}
+    return undo_conflicts(later, left=left, current=current, undone=_undone_imports(con))
+
+
+def _undone_imports(con: duckdb.DuckDBPyConnection, file: str | None = None) -> set[tuple[str, str | None]]:
+    """``(sourceFile, runId)`` of every import already undone (of ``file`` only, when given): the rows of
+    ``undone_imports``, plus, for undos made before that table existed, the ``details.undoOfRun`` of undo audit
+    rows (with their ``previousSourceFile``)."""
+    where, params = ('WHERE "sourceFile" = ?', [file]) if file is not None else ("", [])
+    undone = {(f, r) for f, r in con.execute(f'SELECT "sourceFile", "runId" FROM undone_imports {where}',
+                                             params).fetchall()}
+    legacy = 'AND "previousSourceFile" = ?' if file is not None else ""
+    undone |= {
+        (f, r)
+        for f, r in con.execute(
+            f"""SELECT DISTINCT "previousSourceFile", json_extract_string("details", '$.undoOfRun')
+                FROM lead_changes
+                WHERE "action" IN ('lead_deleted', 'lead_restored') {legacy}
+                  AND "details" IS NOT NULL AND json_extract_string("details", '$.undoOfRun') IS NOT NULL""",
+            params,
+        ).fetchall()
+    }
+    return undone
+
+
 def _latest_undoable_run(con: duckdb.DuckDBPyConnection, file: str) -> tuple[bool, str | None]:
     """``(True, runId)`` of the latest import of ``file`` not undone yet (see :meth:`DuckDBStore.undo_import`), or
     ``(False, None)`` when there is none (``runId`` itself may be NULL: an import written without a run id)."""
-    undone = {r[0] for r in con.execute('SELECT "runId" FROM undone_imports WHERE "sourceFile" = ?', [file]).fetchall()}
-    undone |= {  # undos made before ``undone_imports`` existed
-        r[0]
-        for r in con.execute(
-            """SELECT DISTINCT json_extract_string("details", '$.undoOfRun') FROM lead_changes
-               WHERE "action" IN ('lead_deleted', 'lead_restored') AND "previousSourceFile" = ?
-                 AND "details" IS NOT NULL AND json_extract_string("details", '$.undoOfRun') IS NOT NULL""",
-            [file],
-        ).fetchall()
-    }
+    undone = {r for _f, r in _undone_imports(con, file)}
     rows = con.execute(
         """SELECT "runId", max("seq") AS last FROM lead_changes
            WHERE "newSourceFile" = ? AND "action" IN ('lead_created', 'lead_updated')

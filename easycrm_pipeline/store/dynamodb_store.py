@@ -59,13 +59,16 @@ from easycrm_pipeline.store.base import (
     LeadQuery,
     LeadStore,
     StoreError,
+    UNDO_CONFLICT_REASON,
     UPDATE_ACTIONS,
     UndoRefused,
     UndoResult,
     UpsertStats,
     clean_value,
+    import_left,
     last_wins,
     normalize_email,
+    undo_conflicts,
 )
 
 _VALUE_FIELDS: tuple[str, ...] = tuple(f for f in LEAD_FIELDS if f != "email")
@@ -400,8 +403,12 @@ class DynamoDBStore(LeadStore):
         return ("updated" if old else "created"), items
 
     def _batch_put(self, table: str, items: list[dict]) -> None:
-        for chunk in _chunks(items, 25):
-            request = {table: [{"PutRequest": {"Item": it}} for it in chunk]}
+        self._batch_write(table, [{"PutRequest": {"Item": it}} for it in items])
+
+    def _batch_write(self, table: str, requests: list[dict]) -> None:
+        """``BatchWriteItem`` of ``PutRequest``/``DeleteRequest`` entries, 25 a call, unprocessed ones retried."""
+        for chunk in _chunks(requests, 25):
+            request = {table: list(chunk)}
             delay = 0.05
             while request:
                 resp = self.client.batch_write_item(RequestItems=request)
@@ -410,7 +417,9 @@ class DynamoDBStore(LeadStore):
                     time.sleep(delay)
                     delay = min(delay * 2, 1.0)
 
-    def add_quarantine(self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None) -> int:
+    def add_quarantine(
+        self, rows: list[QuarantineRow], *, source_file: str, run_id: str | None = None, replace: bool = False
+    ) -> int:
         """Store rows that cannot become leads: items ``pk = "QUARANTINE#<file>"``, ``sk = "ROW#<digest of sheet,
         row, reason, raw cells>"``, listed in the order of their ``order`` attribute (``"<at>#<n>"``).
 
@@ -419,24 +428,37 @@ class DynamoDBStore(LeadStore):
         between its upsert and its import record, never doubles the quarantine; two runs writing the same row
         at once write the same item.
 
+        With ``replace`` (:meth:`LeadStore.add_quarantine <easycrm_pipeline.store.base.LeadStore.add_quarantine>`)
+        the file's stored items that are not among ``rows`` are deleted first, then the new ones put: not one
+        transaction, but a crash in between is converged by the re-run (it deletes and puts what is left).
+
         Returns:
             The number of rows stored (``len(rows)`` minus the ones already stored).
 
         Raises:
-            ValueError: a row without reason (nothing of the call is stored).
+            ValueError: a row without reason (nothing of the call is stored or deleted).
             botocore.exceptions.ClientError: DynamoDB failed.
         """
-        if not rows:
-            return 0
         if any(not r.reason for r in rows):
             raise ValueError("a quarantined row needs a reason")
+        if not rows and not replace:
+            return 0
         now = _iso_now()
         pk = f"QUARANTINE#{source_file}"
-        stored = {_quarantine_identity(r.get("sheet"), r.get("row"), r.get("reason"), r.get("rawRow"))
-                  for r in self._query_pk(pk)}
+        wanted = [(r, json.dumps(r.raw or {}, ensure_ascii=False, default=str)) for r in rows]
+        wanted_ids = {_quarantine_identity(r.sheet, r.row_number, r.reason, json.loads(raw)) for r, raw in wanted}
+        stored: set[str] = set()
+        stale: list[dict] = []
+        for item in self._query_pk(pk):
+            identity = _quarantine_identity(item.get("sheet"), item.get("row"), item.get("reason"),
+                                            item.get("rawRow"))
+            if replace and identity not in wanted_ids:
+                stale.append(_to_item({"pk": item["pk"], "sk": item["sk"]}))
+            else:
+                stored.add(identity)
+        self._batch_write(self.meta_table, [{"DeleteRequest": {"Key": key}} for key in stale])
         items = []
-        for n, r in enumerate(rows):
-            raw = json.dumps(r.raw or {}, ensure_ascii=False, default=str)
+        for n, (r, raw) in enumerate(wanted):
             identity = _quarantine_identity(r.sheet, r.row_number, r.reason, json.loads(raw))
             if identity in stored:
                 continue
@@ -612,8 +634,11 @@ class DynamoDBStore(LeadStore):
            scanned: every write the lead read saw has its audit row in the scan (lead and audit row are written in
            one transaction), so no later change is missed;
         3. a later change of one of its still existing leads by another run (``lead_updated``/``lead_deleted``/
-           ``lead_restored``/``lead_restandardized`` after this import's first change of that lead) is a conflict:
-           :class:`UndoRefused` lists them unless ``force``; a lead whose stored ``updatedAt``/``sourceFile`` is
+           ``lead_restored``/``lead_restandardized`` after this import's first change of that lead) is a conflict
+           (except an undo's rows and the updates of imports already undone, as long as the lead is still what
+           this import left: :func:`~easycrm_pipeline.store.base.undo_conflicts`; the undone imports are read
+           from the ``UNDO#<file>`` markers of the files of those updates): :class:`UndoRefused` lists them unless
+           ``force``; a lead whose stored ``updatedAt``/``sourceFile`` is
            not what this import wrote, without such an audit row, is a conflict too
            (``action = "changed_without_audit"``); leads that no longer exist are skipped (nothing to revert,
            nothing to lose);
@@ -649,9 +674,7 @@ class DynamoDBStore(LeadStore):
             run_id = plan["run_id"]
             if plan["conflicts"] and not force:
                 raise UndoRefused(
-                    f"{len({c['leadId'] for c in plan['conflicts']})} lead(s) of {file!r} were changed by a later "
-                    f"import; use --force to "
-                    f"undo anyway",
+                    UNDO_CONFLICT_REASON.format(n=len({c["leadId"] for c in plan["conflicts"]}), file=file),
                     plan["conflicts"],
                 )
             for c in plan["conflicts"]:
@@ -737,16 +760,24 @@ class DynamoDBStore(LeadStore):
             if c["changeId"] not in reverted and c.get("leadId"):
                 pending.setdefault(c["leadId"], []).append(c)
         first_sk = {lid: min(c["sk"] for c in cs) for lid, cs in pending.items()}
-        conflicts: dict[tuple, dict] = {}
-        for r in later:
-            lid = r.get("leadId")
-            if (r.get("action") not in _LATER_CHANGE_ACTIONS or lid not in first_sk or r["sk"] <= first_sk[lid]
-                    or lid not in current  # gone: nothing of the later change would be overwritten
-                    or r.get("runId") == run_id
-                    or (isinstance(r.get("details"), dict) and r["details"].get("undoOfChange") in mine)):
-                continue
-            c = {"leadId": lid, "email": r.get("email"), "changedBy": r.get("newSourceFile"), "action": r["action"]}
-            conflicts.setdefault(tuple(c.values()), c)
+        later_changes = sorted(
+            (r for r in later
+             if r.get("action") in _LATER_CHANGE_ACTIONS and r.get("leadId") in first_sk
+             and r["sk"] > first_sk[r["leadId"]]
+             and r.get("leadId") in current  # gone: nothing of the later change would be overwritten
+             and r.get("runId") != run_id
+             and not (isinstance(r.get("details"), dict) and r["details"].get("undoOfChange") in mine)),
+            key=lambda r: (r["at"], r["sk"]))
+        left = {lid: import_left(file, sorted((c for c in changes if c.get("leadId") == lid), key=lambda c: c["sk"]))
+                for lid in pending}
+        undone = {(f, m.get("runId"))
+                  for f in {r.get("newSourceFile") for r in later_changes if r.get("action") == "lead_updated"}
+                  if f is not None
+                  for m in self._query_pk(f"UNDO#{f}")}
+        conflicts: dict[tuple, dict] = {
+            tuple(c.values()): c
+            for c in undo_conflicts(later_changes, left=left, current=current, undone=undone)
+        }
         audited = {c["leadId"] for c in conflicts.values()}
         writes = []
         for lid, cs in pending.items():
@@ -755,7 +786,7 @@ class DynamoDBStore(LeadStore):
                 continue
             if lid not in audited and (lead.get("updatedAt") != cs[0]["at"] or lead.get("sourceFile") != file):
                 c = {"leadId": lid, "email": lead.get("email"), "changedBy": lead.get("sourceFile"),
-                     "action": "changed_without_audit"}
+                     "action": "changed_without_audit", "undoOf": None}
                 conflicts.setdefault(tuple(c.values()), c)
             deleted = int(any(c["action"] == "lead_created" for c in cs))
             writes.append({"lead": lead, "changes": cs, "deleted": deleted,

@@ -109,7 +109,8 @@ def test_undo_refuses_when_a_later_import_changed_the_leads_unless_forced(store)
     store.upsert_file([lead(2, "a@x.com", "Chair")], source_file="b.csv", run_id="r2")
     n_changes = len(store.changes())
     snapshot = table(store)
-    with pytest.raises(UndoRefused, match=r"1 lead\(s\) of 'a.csv' were changed by a later import") as refused:
+    with pytest.raises(UndoRefused, match=r"1 lead\(s\) of 'a.csv' were changed later \(by another import, a "
+                                          r"re-standardization or an undo\)") as refused:
         undo_file(store, "a.csv")
     assert [(c["email"], c["changedBy"], c["action"]) for c in refused.value.leads] == [
         ("a@x.com", "b.csv", "lead_updated")]
@@ -159,7 +160,8 @@ def test_undo_cli_lists_conflicts_and_force_overrides(store, capsys):
     assert main(["undo", "a.csv"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == ["  a@x.com: lead_updated by b.csv",
-                   "easycrm undo: 1 lead(s) of 'a.csv' were changed by a later import; use --force to undo anyway"]
+                   "easycrm undo: 1 lead(s) of 'a.csv' were changed later (by another import, a re-standardization "
+                   "or an undo); use --force to undo anyway"]
     assert main(["undo", "a.csv", "--force", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert (doc["deleted"], doc["conflictsOverridden"], doc["dryRun"]) == (1, 1, False)
@@ -261,7 +263,7 @@ def test_a_restandardization_is_a_later_change_not_an_import_of_the_file(store, 
         ("lead_restandardized", "alex@x.com", "a.csv"), ("lead_restandardized", "bo@x.com", "a.csv")]
     assert {r["firstName"] for r in table(store)} == {"Alex", "Bo"}
     snapshot, n_changes = table(store), len(store.changes())
-    with pytest.raises(UndoRefused, match=r"2 lead\(s\) of 'a.csv' were changed by a later import") as refused:
+    with pytest.raises(UndoRefused, match=r"2 lead\(s\) of 'a.csv' were changed later") as refused:
         undo_file(store, "a.csv")
     assert [(c["email"], c["action"]) for c in refused.value.leads] == [
         ("alex@x.com", "lead_restandardized"), ("bo@x.com", "lead_restandardized")]
@@ -318,3 +320,60 @@ def test_undo_marks_the_undone_ingest_run_in_the_dagster_instance(store, capsys)
     assert result.success
     assert instance.get_run_by_id("r2").tags["easycrm/undone"] == "true"
     assert "easycrm/undone" not in instance.get_run_by_id(result.run_id).tags
+
+
+def test_the_same_file_can_be_undone_twice_when_only_undone_imports_changed_it_since(store, capsys):
+    """u.csv (Old), u.csv again (New), undo -> Old; the first import is then undoable WITHOUT --force: the only
+    later changes of its lead are an import already undone and that undo's own row, and the lead is exactly as
+    the first import left it."""
+    store.upsert_file([lead(2, "u1@x.com", "Old")], source_file="u.csv", run_id="r1")
+    store.upsert_file([lead(2, "u1@x.com", "New")], source_file="u.csv", run_id="r2")
+    assert undo_file(store, "u.csv", undo_run_id="u1").run_id == "r2"
+    assert table(store)[0]["title"] == "Old"
+    dry = undo_file(store, "u.csv", dry_run=True)
+    assert (dry.run_id, dry.deleted, dry.restored, dry.conflicts) == ("r1", 1, 0, [])
+    capsys.readouterr()
+    assert main(["undo", "u.csv", "--dry-run", "--json"]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["conflictsOverridden"] == 0
+    result = undo_file(store, "u.csv", undo_run_id="u2")
+    assert (result.run_id, result.deleted, result.conflicts) == ("r1", 1, [])
+    assert table(store) == []
+
+
+def test_an_undone_import_of_another_file_is_no_conflict_either(store):
+    """a.csv (CEO), b.csv (Chair), undo b.csv -> CEO: undoing a.csv then needs no --force."""
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(2, "a@x.com", "Chair")], source_file="b.csv", run_id="r2")
+    undo_file(store, "b.csv", undo_run_id="u1")
+    result = undo_file(store, "a.csv", undo_run_id="u2")
+    assert (result.run_id, result.deleted, result.conflicts) == ("r1", 1, [])
+    assert table(store) == []
+
+
+def test_an_undo_that_left_other_values_than_the_import_wrote_is_still_a_conflict(store, capsys):
+    """c.csv (CTO), a.csv (CEO), b.csv (Chair), forced undo of a.csv -> CTO (c.csv's). Undoing b.csv would overwrite
+    what that undo restored: the lead is not as b.csv left it, so the undo's row is a conflict, named as an undo."""
+    store.upsert_file([lead(2, "a@x.com", "CTO")], source_file="c.csv", run_id="r0")
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(2, "a@x.com", "Chair")], source_file="b.csv", run_id="r2")
+    undo_file(store, "a.csv", force=True, undo_run_id="u1")
+    assert table(store)[0]["title"] == "CTO"
+    with pytest.raises(UndoRefused, match=r"^1 lead\(s\) of 'b.csv' were changed later \(by another import, a "
+                                          r"re-standardization or an undo\); use --force") as refused:
+        undo_file(store, "b.csv")
+    assert [(c["email"], c["action"], c["undoOf"]) for c in refused.value.leads] == [
+        ("a@x.com", "lead_restored", "a.csv")]
+    capsys.readouterr()
+    assert main(["undo", "b.csv"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == "  a@x.com: lead_restored by an undo of a.csv"
+
+
+def test_a_real_change_after_an_undone_import_still_refuses(store):
+    """a.csv (CEO), b.csv (Chair), undo b.csv -> CEO, then c.csv (Owner): c.csv is a real later change."""
+    store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
+    store.upsert_file([lead(2, "a@x.com", "Chair")], source_file="b.csv", run_id="r2")
+    undo_file(store, "b.csv", undo_run_id="u1")
+    store.upsert_file([lead(2, "a@x.com", "Owner")], source_file="c.csv", run_id="r3")
+    with pytest.raises(UndoRefused, match=r"^1 lead\(s\) of 'a.csv' were changed later") as refused:
+        undo_file(store, "a.csv")
+    assert ("lead_updated", "c.csv") in {(c["action"], c["changedBy"]) for c in refused.value.leads}
