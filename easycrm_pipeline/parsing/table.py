@@ -22,9 +22,14 @@ REPEATED_HEADER_REASON = "repeated header row"
 _WORDS = re.compile(r"\S+")
 #: First cell of a two-cell summary row ("Total", "3").
 _FOOTER_WORDS = re.compile(
-    r"^(grand total|total|totals|sum|summe|gesamt|anzahl|count|totale?s?|nombre total|end of (report|list|file))\b",
+    r"^(grand total|sub-?total|total|totals|sum|summe|zwischensumme|gesamt|anzahl|count|totale?s?|nombre total|"
+    r"sous-total|average|avg|mean|durchschnitt|moyenne|promedio|end of (report|list|file))\b",
     re.IGNORECASE,
 )
+
+
+#: At least five digits (separators allowed between them): what a phone cell must hold to keep a short row a lead.
+_PHONE_DIGITS = re.compile(r"(?:\d[\s().\-/]*){5}")
 
 
 def normalize_header(text: str) -> str:
@@ -180,7 +185,8 @@ def build_sheet(
                 "@" in v for v in texts
             )
             stray_email = bool(email_cols) and not has_email and any("@" in v for v in texts)
-            if (not has_email and not any(values[k] for k in phone_cols if k < len(values))
+            # a count under the Phone column ("Total,,,2") is not a phone: a phone has at least 5 digits
+            if (not has_email and not any(_PHONE_DIGITS.search(values[k]) for k in phone_cols if k < len(values))
                     and (filled == 1 or stray_email or _FOOTER_WORDS.match(texts[0]))):
                 result.quarantine.append(QuarantineRow(sheet, row_number, FOOTER_REASON, row.as_request_dict()))
                 continue

@@ -317,3 +317,30 @@ def test_filemaker_vertical_tab_line_breaks_are_text(tmp_path):
     parsed = read_file(_write(tmp_path, "fm.csv", data))
     assert len(parsed.rows) == 3
     assert standardize_rows(parsed.rows)[0].fields["remarks"] == "line one line two line three"
+
+
+@pytest.mark.parametrize(
+    ("text", "footers"),
+    [
+        # a count under the Phone column is not a phone
+        ("Name,Company,Email,Phone\nAna Silva,Silva Lda,ana@example.pt,+351 21 000 0001\nTotal,,,2\n", [3]),
+        # totals / averages in other columns
+        ("Name,Company,Email,Phone,Deal Value\nAna Silva,Silva Lda,ana@example.pt,,100\n,,Total,,300\n"
+         ",,Average,,150\n", [3, 4]),
+        ("Name,Email,Amount\nBo Lee,bo@x.example,5\nSubtotal,,5\nZwischensumme,,5\n", [3, 4]),
+    ],
+)
+def test_summary_rows_under_any_column_are_footers_not_leads(tmp_path, text, footers):
+    path = tmp_path / "f.csv"
+    path.write_text(text)
+    parsed = read_file(path)
+    assert [q.row_number for q in parsed.quarantine] == footers
+    assert {q.reason for q in parsed.quarantine} == {"footer/summary row"}
+    assert len(parsed.rows) == text.count("\n") - 1 - len(footers)
+
+
+def test_a_short_row_with_a_real_phone_stays_a_lead(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("Name,Email,Phone\nTotal Fitness,,020 7946 0958\n")
+    parsed = read_file(path)
+    assert parsed.quarantine == [] and len(parsed.rows) == 1
