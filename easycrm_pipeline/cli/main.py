@@ -18,6 +18,7 @@ from easycrm_pipeline.dropzone.rules import LEAD_EXTENSIONS
 INGEST_COLUMNS = (
     ("status", "status"),
     ("rows", "rows_read"),
+    ("blank", "blank_rows"),
     ("created", "leads_created"),
     ("updated", "leads_updated"),
     ("unchanged", "leads_unchanged"),

@@ -48,10 +48,13 @@ class FileStats:
 
     Counts are leads/rows; ``tokens`` are DeepSeek tokens (prompt + completion); ``cost_usd`` in US dollars;
     ``seconds`` is the collect-side wall time of parse + standardize + upsert as measured by the steps.
+    ``blank_rows``: blank or whitespace-only rows skipped by the reader (below a header; not leads, not quarantined),
+    so that every row read is accounted for: lead rows + quarantined + blank.
     """
 
     file: str
     rows_read: int = 0
+    blank_rows: int = 0
     leads_created: int = 0
     leads_updated: int = 0
     leads_unchanged: int = 0
@@ -239,6 +242,7 @@ def _file_stats(summary, ordered, resolutions, quarantine, upsert, already_store
     stats = FileStats(
         file=summary.file_name,
         rows_read=summary.rows_read,
+        blank_rows=sum(s.skipped_blank for s in summary.sheets),
         leads_created=upsert.created,
         leads_updated=upsert.updated,
         leads_unchanged=upsert.unchanged + already_stored,

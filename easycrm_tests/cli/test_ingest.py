@@ -254,3 +254,17 @@ def test_reingest_does_not_duplicate_rows_without_an_email(isolated_env, capsys)
     stats = json.loads(out)["files"][0]
     assert code == 0 and (stats["leads_created"], stats["leads_unchanged"]) == (0, 4)
     assert db_rows(tmp, "select count(*) from leads")[0][0] == 4
+
+
+def test_every_row_is_accounted_for_leads_quarantine_or_blank(isolated_env, capsys):
+    """rows read + blank rows = every row under the header; rows read = lead rows + quarantined (handed case 07)."""
+    tmp = isolated_env
+    path = tmp / "blank.csv"
+    path.write_text("First Name,Last Name,Email\nAna,Costa,ana@x.example\n,,\n   ,  ,\n\nBo,Reis,bo@x.example\n"
+                    "Total: 2 leads,,\n")
+    code, out, err = run_cli(capsys, "ingest", str(path), "--json")
+    assert code == 0, err
+    f = json.loads(out)["files"][0]
+    assert (f["rows_read"], f["blank_rows"], f["leads_created"], f["quarantined"]) == (3, 3, 2, 1)
+    code, out, _ = run_cli(capsys, "ingest", str(path))
+    assert "blank" in out
