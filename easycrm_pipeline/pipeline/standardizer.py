@@ -2,7 +2,9 @@
 
 ``make_standardizer(settings)`` picks DeepSeek when ``DEEPSEEK_API_KEY`` is set (DESIGN.md section 3), the rules
 otherwise. Both return a ``BatchResult``; DeepSeek's answers pass through the same validators as the rules
-(``rules.validate.validate_candidate``), so an email or phone that is not in the raw row never reaches the table.
+(``rules.validate.validate_candidate``): with a mapped Email/Phone column the model's email/phone must be that
+column's value (an address injected in a Notes cell is rejected), a dropped field is restored from the rules, and an
+email or phone that is not in the raw row never reaches the table (breaker cases l18-l30).
 """
 from __future__ import annotations
 

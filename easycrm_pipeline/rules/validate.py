@@ -1,10 +1,24 @@
 """Validation of one DeepSeek answer item against its raw row.
 
 DeepSeek (OpenAI-compatible chat completions in JSON mode, https://api-docs.deepseek.com/guides/json_mode) may
-answer items that are reformatted correctly, but also invented, merged or shifted. Every field passes the same
-validators as the offline rules; an email or phone that does not appear in the raw row, or a name / title / company
-whose words are not in the raw row, is rejected and replaced by the offline rules' value (flag
-``"llm-value-rejected:<field>"``).
+answer items that are reformatted correctly, but also invented, merged, shifted, swapped, or steered by text in the
+row itself (prompt injection in a Notes cell). Every field passes the same validators as the offline rules, and the
+offline rules' value of the same row is the reference (breaker cases l18-l30, /tmp/breaker_cases/deepseek):
+
+* email / phone: when the row's mapped Email / Phone column gives the rules a value, the model's value must be that
+  same address (normalized) / number (E.164 or digits); else the rules' value is kept. Only without one may the model
+  take an address / number written in another cell, and it must literally appear in the raw row (l18, l19, l20,
+  l23, l30).
+* a field the model omits or answers null/empty/placeholder while the rules have a value gets the rules' value,
+  flag ``"llm-value-restored:<field>"`` (l21, l27): raw data is never lost.
+* names / title / company: every word must be in the raw row; with explicit First/Last/Company/Title columns a value
+  equal to the rules' value of another of these fields and not its own is a swap, and the rules' values are used
+  (l29).
+* remarks: every word must come from the raw row (cells and headers) or from the rules' remarks, else the rules'
+  remarks are used (l22); raw text of the rules' remarks (notes, unmapped columns, secondary values) missing from the
+  model's remarks is appended.
+
+Rejections set the offline value and add ``"llm-value-rejected:<field>"``.
 """
 from __future__ import annotations
 
@@ -15,10 +29,12 @@ from ..models import LEAD_FIELDS, RawRow, StandardLead
 from .emails import emails_in_text, normalize_email_cell
 from .names import needs_casing
 from .phones import normalize_phone, phone_digits
-from .standardize import standardize_row
+from .standardize import _header_map, standardize_row
 from .text import clean_text, fold, is_placeholder
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+#: Fields with their own explicit column whose values a model may swap (breaker case l29).
+_SWAPPABLE = ("firstName", "lastName", "title", "company")
 
 
 def _tokens(text: str) -> list[str]:
@@ -52,13 +68,30 @@ def _phone_in_row(candidate: str, raw_values: list[str], region: str | None) -> 
     return None
 
 
+def _same_phone(candidate: str, reference: str, region: str | None) -> bool:
+    """True when ``candidate`` is the number ``reference`` (the rules' E.164 or digits-only phone): equal after the
+    rules' normalization, or the same digits when neither carries a country code (breaker cases l19, l20)."""
+    got = normalize_phone(candidate, region).phone
+    if not got:
+        return False
+    if got == reference:
+        return True
+    return not got.startswith("+") and not reference.startswith("+") and phone_digits(got) == phone_digits(reference)
+
+
+def _covered(part: str, tokens: set[str]) -> bool:
+    """True when every word of ``part`` (one ``"; "``-separated piece of the rules' remarks) is in ``tokens``."""
+    words = _tokens(part)
+    return all(w in tokens for w in words)
+
+
 def validate_candidate(
     row: RawRow,
     candidate: dict[str, Any],
     default_region: str | None = None,
     standardizer: str = "llm",
 ) -> StandardLead:
-    """Turn one DeepSeek answer item into a :class:`StandardLead`, trusting nothing.
+    """Turn one DeepSeek answer item into a :class:`StandardLead`, trusting nothing (rules: module docstring).
 
     Args:
         row: the raw row the item answers (joined on ``id``, never on position).
@@ -69,58 +102,60 @@ def validate_candidate(
 
     Returns:
         A lead whose ``provided``/``raw`` are the offline rules' and whose fields are the candidate's where valid.
-        Rejections set the offline value and add ``"llm-value-rejected:<field>"`` to ``flags``; an email the rules
-        found but the answer dropped is restored (flag ``"llm-value-restored:email"``); an item that is not a JSON
-        object gives the rules' lead with flag ``"llm-invalid-item"``. Never raises.
+        Rejections set the offline value and add ``"llm-value-rejected:<field>"`` to ``flags``; a value the rules
+        found but the answer dropped (missing, null, empty, placeholder) is restored (flag
+        ``"llm-value-restored:<field>"``, breaker cases l21, l27); an item that is not a JSON object gives the rules'
+        lead with flag ``"llm-invalid-item"``. Never raises.
     """
     rules = standardize_row(row, default_region)
     if not isinstance(candidate, dict):
         return StandardLead(rules.row_id, rules.sheet, rules.row_number, dict(rules.fields), rules.provided, rules.raw,
                             standardizer, ("llm-invalid-item",))
+    hm = _header_map(tuple(h for h, _ in row.cells))
     raw_values = [v for _, v in row.cells if v]
+    phone_cells = [row.cells[i][1] for i in hm.phone_columns if row.cells[i][1]]
     raw_tokens: set[str] = set()
-    raw_folded: set[str] = set()
     for v in raw_values:
-        for t in _tokens(v):
-            raw_tokens.add(t)
-            raw_folded.add(fold(t))
+        raw_tokens.update(_tokens(v))
     raw_emails: set[str] = set()
     for v in raw_values:
         raw_emails |= emails_in_text(v)
+    explicit = {r for r in hm.roles if r in _SWAPPABLE}
 
     flags: list[str] = []
     fields: dict[str, str | None] = {}
     for f in LEAD_FIELDS:
         value = _as_text(candidate.get(f))
         fallback = rules.fields.get(f)
+        if value is None or is_placeholder(value):
+            # rule 2 (l21, l27): the model dropped the field; never lose what the raw row gives
+            if fallback:
+                flags.append(f"llm-value-restored:{f}")
+            fields[f] = fallback
+            continue
         if f == "email":
-            if value is None or is_placeholder(value):
-                if fallback:
-                    flags.append("llm-value-restored:email")
-                fields[f] = fallback
-                continue
             res = normalize_email_cell(value)
-            if res.email and res.email in raw_emails:
+            # rule 1 (l18, l23, l30): the mapped Email column wins; another cell only when it gives none
+            ok = res.email == fallback if fallback else bool(res.email and res.email in raw_emails)
+            if ok:
                 fields[f] = res.email
             else:
                 flags.append("llm-value-rejected:email")
                 fields[f] = fallback
         elif f == "phone":
-            if value is None or is_placeholder(value):
-                fields[f] = None
-                continue
-            ok = _phone_in_row(value, raw_values, default_region)
+            # rule 1 for phones (l19, l20): the mapped Phone column's number wins
+            if fallback:
+                ok = fallback if _same_phone(value, fallback, default_region) else None
+            else:
+                ok = _phone_in_row(value, phone_cells or raw_values, default_region)
             if ok:
                 fields[f] = ok
             else:
                 flags.append("llm-value-rejected:phone")
                 fields[f] = fallback
         elif f == "remarks":
-            fields[f] = None if value is None or is_placeholder(value) else value
+            fields[f] = _remarks(value, fallback, row, raw_tokens, flags)
         else:
-            if value is None:
-                fields[f] = None
-                continue
             words = _tokens(value)
             # every word of the answer must be in the raw row (case-insensitive; accents must match exactly,
             # so an added diacritic is caught, a title-cased or re-ordered value passes)
@@ -131,5 +166,55 @@ def validate_candidate(
                 fields[f] = fallback
             if fields[f] and needs_casing(fields[f] or "") and fallback and fold(fallback) == fold(fields[f] or ""):
                 fields[f] = fallback  # shouting kept by the model: use the rules' casing
+    _undo_swaps(fields, rules.fields, explicit, flags)
     provided = rules.provided | ({"remarks"} if fields.get("remarks") else set())
     return StandardLead.for_row(row, fields, provided, standardizer, tuple(flags))
+
+
+def _remarks(value: str, fallback: str | None, row: RawRow, raw_tokens: set[str], flags: list[str]) -> str | None:
+    """Rule 3 (breaker case l22): the model's remarks may only use words of the raw row (values and headers) or of
+    the rules' remarks, else the rules' remarks; pieces of the rules' remarks (notes, secondary values, unmapped
+    ``Header: value``) whose words are missing from the model's remarks are appended, so no raw text is lost."""
+    allowed = set(raw_tokens)
+    for header, _ in row.cells:
+        allowed.update(_tokens(header))
+    if fallback:
+        allowed.update(_tokens(fallback))
+    words = _tokens(value)
+    if not all(w in allowed for w in words):
+        flags.append("llm-value-rejected:remarks")
+        return fallback
+    if not fallback:
+        return value
+    have = set(words)
+    missing = [p for p in fallback.split("; ") if p.strip() and not _covered(p, have)]
+    if not missing:
+        return value
+    if all(w in set(_tokens("; ".join(missing))) for w in words):
+        # the model only kept a part of the rules' pieces: the rules' remarks say it all
+        return fallback
+    return "; ".join([value] + missing)
+
+
+def _undo_swaps(fields: dict[str, str | None], rules_fields: dict[str, str | None], explicit: set[str],
+                flags: list[str]) -> None:
+    """Rule 4 (breaker case l29): with explicit First/Last/Company/Title columns, a value equal (case-insensitively)
+    to the rules' value of another of these fields and not to its own is a swap: both fields get the rules' values."""
+    swapped: set[str] = set()
+    for f in _SWAPPABLE:
+        value = fields.get(f)
+        if f not in explicit or not value:
+            continue
+        key = value.casefold()
+        own = rules_fields.get(f)
+        if own and own.casefold() == key:
+            continue
+        for g in _SWAPPABLE:
+            other = rules_fields.get(g)
+            if g != f and g in explicit and other and other.casefold() == key:
+                swapped |= {f, g}
+    for f in _SWAPPABLE:
+        if f in swapped and fields.get(f) != rules_fields.get(f):
+            fields[f] = rules_fields.get(f)
+            if f"llm-value-rejected:{f}" not in flags:
+                flags.append(f"llm-value-rejected:{f}")

@@ -8,7 +8,8 @@ from .helpers import raw
 ROW = raw([("Name", "MARIA GARCIA"), ("Email", "Maria.Garcia@Example.es"), ("Tel", "07700 900456"),
            ("Notes", "call after 2pm, or write to maria@garcia-example.es"), ("Organisation", "GARCIA EXAMPLE SL")])
 GOOD = {"id": "0:2", "firstName": "Maria", "lastName": "Garcia", "title": None, "company": "Garcia Example SL",
-        "email": "maria.garcia@example.es", "phone": "07700900456", "remarks": "call after 2pm"}
+        "email": "maria.garcia@example.es", "phone": "07700900456",
+        "remarks": "call after 2pm, or write to maria@garcia-example.es"}
 
 
 def test_good_answer_is_kept():
@@ -25,9 +26,10 @@ def test_invented_email_and_phone_are_rejected():
     assert lead.flags == ("llm-value-rejected:email", "llm-value-rejected:phone")
 
 
-def test_email_from_another_cell_of_the_row_is_accepted():
+def test_email_from_another_cell_is_rejected_when_the_email_column_has_one():
+    # breaker cases l18/l23/l30: an address in the notes may be an injected one; the Email column wins
     lead = validate_candidate(ROW, dict(GOOD, email="MARIA@garcia-example.es"), None, "ds")
-    assert (lead.fields["email"], lead.flags) == ("maria@garcia-example.es", ())
+    assert (lead.fields["email"], lead.flags) == ("maria.garcia@example.es", ("llm-value-rejected:email",))
 
 
 def test_invented_country_code_is_rejected_unless_region_configured():
@@ -58,11 +60,13 @@ def test_shouting_kept_by_the_model_gets_the_rules_casing():
     assert (lead.fields["firstName"], lead.fields["company"], lead.flags) == ("Maria", "Garcia Example SL", ())
 
 
-def test_dropped_email_is_restored_and_placeholders_are_null():
+def test_dropped_values_are_restored_from_the_row_and_placeholders_are_null():
+    # breaker cases l21/l27: a null / placeholder answer never wipes what the raw row gives
     lead = validate_candidate(ROW, dict(GOOD, email=None, phone="N/A", title="", remarks="  "), None, "ds")
     assert lead.fields["email"] == "maria.garcia@example.es"
-    assert (lead.fields["phone"], lead.fields["title"], lead.fields["remarks"]) == (None, None, None)
-    assert lead.flags == ("llm-value-restored:email",)
+    assert (lead.fields["phone"], lead.fields["title"], lead.fields["remarks"]) == (
+        "07700900456", None, "call after 2pm, or write to maria@garcia-example.es")
+    assert lead.flags == ("llm-value-restored:email", "llm-value-restored:phone", "llm-value-restored:remarks")
 
 
 def test_invalid_item_falls_back_to_rules():
@@ -70,5 +74,5 @@ def test_invalid_item_falls_back_to_rules():
     assert lead.flags == ("llm-invalid-item",)
     assert lead.fields["email"] == "maria.garcia@example.es" and lead.standardizer == "ds"
     lead = validate_candidate(ROW, {"firstName": {"x": 1}, "email": ["a"]}, None, "ds")
-    assert lead.fields["firstName"] is None
+    assert lead.fields["firstName"] == "Maria"  # not text: restored from the row (breaker case l27)
     assert lead.fields["email"] == "maria.garcia@example.es"
