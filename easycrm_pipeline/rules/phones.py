@@ -1,7 +1,7 @@
 """Phone cells -> E.164 (ITU-T E.164, via Google's libphonenumber port ``phonenumbers``) or digits only.
 
 Rules (DESIGN.md section 6 "Rules", handed cases 02/03/04/13): keep ``+``; the ``00`` international prefix becomes
-``+``; separators are dropped; the trunk ``(0)`` after a country code is dropped (``+49 (0)30 …`` -> ``+4930…``);
+``+``; separators are dropped (``/`` too: ``030 / 123 45 67`` is area code / number, one phone); the trunk ``(0)`` after a country code is dropped (``+49 (0)30 …`` -> ``+4930…``);
 E.164 when the number carries ``+``/``00`` or a default region is configured, digits only otherwise — a country code
 is never invented. Placeholders (``NA``, ``n/a``, ``-``, ``none``…) are no phone and no remark; Excel garbage
 (negative numbers, dates, words, scientific notation) is no phone and a remark ``invalid phone in source: …``.
@@ -100,8 +100,11 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
             ``+``/``00``; ``None``: such numbers stay digits only.
 
     Returns:
-        :class:`PhoneResult`. A cell with several numbers (``"030 1234567 / 0171 2345678"``, ``;``, ``,``, ``or``)
-        gives the first usable one, the others in the remark as ``other phone: …``. ``tel:``/``Tel.:`` labels and
+        :class:`PhoneResult`. A cell whose parts are joined only by ``/`` is first read as ONE number
+        (``"030 / 123 45 67"`` -> ``0301234567``, ``"+49 (0) 30 / 123 45 67"`` -> ``+49301234567``) when that makes
+        a plausible number (valid for libphonenumber when E.164, else 7-15 digits) and not every part is a number
+        by itself. A cell with several numbers (``"030 1234567 / 0171 2345678"``, ``;``, ``,``, ``or``) gives the
+        first usable one, the others in the remark as ``other phone: …``. ``tel:``/``Tel.:`` labels and
         Excel's ``="0770…"`` wrapper are removed. Words around the numbers (``"07700 900123 (mobile)"``) go to the
         remark as ``phone note: mobile`` (for the first number) or ``other phone: 0770… (mobile)``; an extension as
         ``phone ext: 12``. Remarks are joined with ``"; "``. Never raises.
@@ -112,6 +115,9 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
     unwrapped = _FORMULA.match(cleaned)
     if unwrapped:  # ="07700900456", Excel's keep-the-zero trick
         cleaned = unwrapped.group(1).strip()
+    whole = _whole(cleaned, default_region)
+    if whole is not None:
+        return whole
     parts = [p.strip() for p in _SEVERAL.split(cleaned) if not is_placeholder(p)]
     if len(parts) == 1 and parts[0] != cleaned:
         cleaned = parts[0]
@@ -120,6 +126,41 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
         if any(f.phone for f in found):
             return _compose(found)
     return _compose(_part(cleaned, default_region))
+
+
+def _whole(cleaned: str, default_region: str | None) -> PhoneResult | None:
+    """A cell whose numbers are joined only by ``/`` read as ONE number (``"030 / 123 45 67"``: area code / number);
+    ``None`` when it does not make one plausible number (see :func:`_plausible`), or when every part between the
+    slashes is a plausible number by itself (``"555 1234 / 555 5678"``) — then the cell holds several numbers."""
+    if "/" not in cleaned or re.search(r"[;,|]|:::", cleaned):
+        return None
+    ext = _EXT.search(cleaned)
+    if _LETTER.search(cleaned[: ext.start()] if ext else cleaned):
+        return None
+    if _DATE.match(re.sub(r"\s*([./])\s*", r"\1", cleaned)):  # "05 / 03 / 2024"
+        return _invalid(cleaned)
+    one = _single(cleaned.replace("/", " "), default_region)
+    if not _plausible(one.phone, default_region):
+        return None
+    parts = [p for p in cleaned[: ext.start()].split("/")] if ext else cleaned.split("/")
+    if all(_plausible(_single(p.strip(), default_region).phone, default_region) for p in parts):
+        return None
+    return one
+
+
+def _plausible(phone: str | None, default_region: str | None) -> bool:
+    """A normalized phone that is surely one number: valid for libphonenumber when E.164 (``+``/``00`` or a default
+    region), else 7-15 digits."""
+    if not phone:
+        return False
+    if phone.startswith("+"):
+        try:
+            return phonenumbers.is_valid_number(phonenumbers.parse(phone, None))
+        except phonenumbers.NumberParseException:
+            return False
+    if default_region:  # the region could not make it E.164
+        return False
+    return MIN_ANNOTATED_DIGITS <= len(phone) <= MAX_DIGITS
 
 
 def _part(cleaned: str, default_region: str | None) -> list[_Found]:

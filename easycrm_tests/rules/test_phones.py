@@ -108,3 +108,34 @@ def test_annotations_reach_the_lead_remarks():
     lead = standardize_rows([row])[0]
     assert lead.fields["phone"] == "02079460958"
     assert lead.fields["remarks"] == "met at fair; phone note: switchboard; other phone: 07700900123 (mobile)"
+
+
+@pytest.mark.parametrize("text,phone", [
+    ("030 / 123 45 67", "0301234567"),
+    ("030/1234567", "0301234567"),
+    ("0171 / 2345678", "01712345678"),
+    ("+49 (0) 30 / 123 45 67", "+49301234567"),
+    ("0049 30 / 123 45 67", "+49301234567"),
+])
+def test_german_area_code_slash_number_is_one_phone(text, phone):
+    # breaker p4: "area code / number" was split into "030" (invalid) and "1234567" (stored: a different number)
+    assert normalize_phone(text) == PhoneResult(phone)
+
+
+def test_german_area_code_slash_number_with_a_default_region():
+    assert normalize_phone("030 / 123 45 67", "DE") == PhoneResult("+49301234567")
+    assert normalize_phone("0171 / 2345678", "DE") == PhoneResult("+491712345678")
+
+
+@pytest.mark.parametrize("text,result", [
+    # the whole cell is no single number (22 digits): two numbers
+    ("0171 555 1234 / 0171 555 9999", PhoneResult("01715551234", "other phone: 01715559999")),
+    ("030 1234567 / 0171 2345678", PhoneResult("0301234567", "other phone: 01712345678")),
+    # each side is a full number on its own: two numbers, never glued into one
+    ("555 1234 / 555 5678", PhoneResult("5551234", "other phone: 5555678")),
+    ("+44 20 7946 0000 / +44 7700 900123", PhoneResult("+442079460000", "other phone: +447700900123")),
+    # a date stays garbage
+    ("05 / 03 / 2024", PhoneResult(None, "invalid phone in source: 05 / 03 / 2024")),
+])
+def test_slash_still_separates_several_numbers(text, result):
+    assert normalize_phone(text) == result
