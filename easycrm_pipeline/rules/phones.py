@@ -4,7 +4,7 @@ Rules (DESIGN.md section 6 "Rules", handed cases 02/03/04/13): keep ``+``; the `
 ``+``; separators are dropped (``/`` too: ``030 / 123 45 67`` is area code / number, one phone); the trunk ``(0)`` after a country code is dropped (``+49 (0)30 …`` -> ``+4930…``);
 E.164 when the number carries ``+``/``00`` or a default region is configured, digits only otherwise — a country code
 is never invented. Placeholders (``NA``, ``n/a``, ``-``, ``none``…) are no phone and no remark; Excel garbage
-(negative numbers, dates, words, scientific notation) is no phone and a remark ``invalid phone in source: …``.
+(negative numbers, dates, words, scientific notation that lost digits) is no phone and a remark ``invalid phone in source: …``.
 
 Annotated cells (``07700 900123 (mobile)``, ``+49 30 1234567 - Zentrale``, ``020 7946 0958 (switchboard) / 07700
 900123 (mobile)``): the numbers are found with libphonenumber's ``PhoneNumberMatcher`` (international numbers, and
@@ -28,8 +28,8 @@ _DATE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$|^\d{1,2}[./]\d{1,2}[./]\d{2,4}$|^\d{1,2}:\d{2}(:\d{2})?$"
 )
 _ALLOWED = re.compile(r"^[+]?[\d\s\-./()]+$")
-_FLOAT_ZERO = re.compile(r"^(\d+)\.0+$")
-_SCIENTIFIC = re.compile(r"^(\d)\.(\d+)[eE]\+?(\d+)$")
+_FLOAT_ZERO = re.compile(r"^(\d+)[.,]0+$")
+_SCIENTIFIC = re.compile(r"^(\d)[.,](\d+)[eE]\+?(\d+)$")
 _FORMULA = re.compile(r'^="(.*)"$')
 _SEVERAL = re.compile(r"\s*(?:;|,|\||\s/\s|\s+or\s+|\s+oder\s+|\s+ou\s+|\s+o\s+)\s*", re.IGNORECASE)
 _LABEL = re.compile(r"^(?:tel|phone|ph|mobile|mob|cell|handy|t|m|p)\s*[.:]?\s*:?\s*(?=[+(\d])", re.IGNORECASE)
@@ -105,7 +105,9 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
         a plausible number (valid for libphonenumber when E.164, else 7-15 digits) and not every part is a number
         by itself. A cell with several numbers (``"030 1234567 / 0171 2345678"``, ``;``, ``,``, ``or``) gives the
         first usable one, the others in the remark as ``other phone: …``. ``tel:``/``Tel.:`` labels and
-        Excel's ``="0770…"`` wrapper are removed. Words around the numbers (``"07700 900123 (mobile)"``) go to the
+        Excel's ``="0770…"`` wrapper and ``'0770…`` text marker are removed; a number that went through a float
+        (``7700900456.0``, ``4.47700900789E+11``, German-locale ``447700900123,0`` / ``4,47700900123E+11``) is
+        read back when every digit is still there. Words around the numbers (``"07700 900123 (mobile)"``) go to the
         remark as ``phone note: mobile`` (for the first number) or ``other phone: 0770… (mobile)``; an extension as
         ``phone ext: 12``. Remarks are joined with ``"; "``. Never raises.
     """
@@ -115,6 +117,10 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
     unwrapped = _FORMULA.match(cleaned)
     if unwrapped:  # ="07700900456", Excel's keep-the-zero trick
         cleaned = unwrapped.group(1).strip()
+    if cleaned.startswith("'") and re.match(r"'\s*[+(\d]", cleaned):  # '07700900456, Excel's text marker
+        cleaned = cleaned[1:].strip()
+    if _FLOAT_ZERO.match(cleaned) or _SCIENTIFIC.match(cleaned):  # 447700900123,0 / 4,477E+11: a decimal comma
+        return _single(cleaned, default_region)
     whole = _whole(cleaned, default_region)
     if whole is not None:
         return whole
@@ -239,10 +245,10 @@ def _single(cleaned: str, default_region: str | None) -> PhoneResult:
         body = body[: m.start()]
     body = body.strip()
     fz = _FLOAT_ZERO.match(body)
-    if fz:  # "7700900456.0": a number that went through a float
+    if fz:  # "7700900456.0" / "7700900456,0" (German locale): a number that went through a float
         body = fz.group(1)
     sci = _SCIENTIFIC.match(body)
-    if sci and len(sci.group(2)) == int(sci.group(3)):  # "4.47700900789E+11": every digit is still there
+    if sci and len(sci.group(2)) == int(sci.group(3)):  # "4.47700900789E+11" / "4,477…E+11": every digit is there
         body = sci.group(1) + sci.group(2)
     if _DATE.match(body) or body.startswith("-") or not _ALLOWED.match(body):
         return _invalid(cleaned)

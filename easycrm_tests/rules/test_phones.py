@@ -139,3 +139,19 @@ def test_german_area_code_slash_number_with_a_default_region():
 ])
 def test_slash_still_separates_several_numbers(text, result):
     assert normalize_phone(text) == result
+
+
+@pytest.mark.parametrize("text,result", [
+    # breaker p3: German-locale Excel writes the decimal comma; the comma is no separator between two numbers here
+    ("4,47700900123E+11", PhoneResult("447700900123")),
+    ("4,47700900123e11", PhoneResult("447700900123")),
+    ("447700900123,0", PhoneResult("447700900123")),
+    ("7700900456,00", PhoneResult("7700900456")),
+    ("4,47701E+11", PhoneResult(None, "invalid phone in source: 4,47701E+11")),  # digits lost: no phone
+    ("1,5", PhoneResult(None, "invalid phone in source: 1,5")),
+    # Excel's text marker apostrophe
+    ("'07700900456", PhoneResult("07700900456")),
+    ("'+44 7700 900123", PhoneResult("+447700900123")),
+])
+def test_german_locale_floats_and_excel_text_marker(text, result):
+    assert normalize_phone(text) == result
