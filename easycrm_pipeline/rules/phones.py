@@ -1,10 +1,11 @@
 """Phone cells -> E.164 (ITU-T E.164, via Google's libphonenumber port ``phonenumbers``) or digits only.
 
 Rules (DESIGN.md section 6 "Rules", handed cases 02/03/04/13): keep ``+``; the ``00`` international prefix becomes
-``+``; separators are dropped (``/`` too: ``030 / 123 45 67`` is area code / number, one phone); the trunk ``(0)`` after a country code is dropped (``+49 (0)30 …`` -> ``+4930…``);
-E.164 when the number carries ``+``/``00`` or a default region is configured, digits only otherwise — a country code
-is never invented. Placeholders (``NA``, ``n/a``, ``-``, ``none``…) are no phone and no remark; Excel garbage
-(negative numbers, dates, words, scientific notation that lost digits) is no phone and a remark ``invalid phone in source: …``.
+``+``; separators are dropped (``/`` too: ``030 / 123 45 67`` is area code / number, one phone); the trunk ``(0)``
+after a country code is dropped (``+49 (0)30 …`` -> ``+4930…``); E.164 when the number carries ``+``/``00`` or a
+default region is configured, digits only otherwise — a country code is never invented. Placeholders (``NA``,
+``n/a``, ``-``, ``none``…) are no phone and no remark; Excel garbage (negative numbers, dates, words, scientific
+notation that lost digits) is no phone and a remark ``invalid phone in source: …``.
 
 Annotated cells (``07700 900123 (mobile)``, ``+49 30 1234567 - Zentrale``, ``020 7946 0958 (switchboard) / 07700
 900123 (mobile)``): the numbers are found with libphonenumber's ``PhoneNumberMatcher`` (international numbers, and
