@@ -32,7 +32,7 @@ _ALLOWED = re.compile(r"^[+]?[\d\s\-./()]+$")
 _FLOAT_ZERO = re.compile(r"^(\d+)[.,]0+$")
 _SCIENTIFIC = re.compile(r"^(\d)[.,](\d+)[eE]\+?(\d+)$")
 _FORMULA = re.compile(r'^="(.*)"$')
-_SEVERAL = re.compile(r"\s*(?:;|,|\||\s/\s|\s+or\s+|\s+oder\s+|\s+ou\s+|\s+o\s+)\s*", re.IGNORECASE)
+_SEVERAL = re.compile(r"\s*(?::::|;|,|\||\s/\s|\s+or\s+|\s+oder\s+|\s+ou\s+|\s+o\s+)\s*", re.IGNORECASE)
 _LABEL = re.compile(r"^(?:tel|phone|ph|mobile|mob|cell|handy|t|m|p)\s*[.:]?\s*:?\s*(?=[+(\d])", re.IGNORECASE)
 
 MIN_DIGITS = 5
@@ -104,14 +104,19 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
         :class:`PhoneResult`. A cell whose parts are joined only by ``/`` is first read as ONE number
         (``"030 / 123 45 67"`` -> ``0301234567``, ``"+49 (0) 30 / 123 45 67"`` -> ``+49301234567``) when that makes
         a plausible number (valid for libphonenumber when E.164, else 7-15 digits) and not every part is a number
-        by itself. A cell with several numbers (``"030 1234567 / 0171 2345678"``, ``;``, ``,``, ``or``) gives the
-        first usable one, the others in the remark as ``other phone: …``. ``tel:``/``Tel.:`` labels and
-        Excel's ``="0770…"`` wrapper and ``'0770…`` text marker are removed; a number that went through a float
-        (``7700900456.0``, ``4.47700900789E+11``, German-locale ``447700900123,0`` / ``4,47700900123E+11``) is
+        by itself. A cell with several numbers (``"030 1234567 / 0171 2345678"``, ``;``, ``,``, ``or``, Google
+        Contacts' `` ::: ``, line breaks between lines holding digits) gives the first usable one, the others in
+        the remark as ``other phone: …``. ``tel:``/``Tel.:`` labels, Excel's ``="0770…"`` wrapper and ``'0770…``
+        text marker are removed; a number that went through a float (``7700900456.0``, ``4.47700900789E+11``, German-locale ``447700900123,0`` / ``4,47700900123E+11``) is
         read back when every digit is still there. Words around the numbers (``"07700 900123 (mobile)"``) go to the
         remark as ``phone note: mobile`` (for the first number) or ``other phone: 0770… (mobile)``; an extension as
         ``phone ext: 12``. Remarks are joined with ``"; "``. Never raises.
     """
+    if isinstance(text, str) and ("\n" in text or "\r" in text):
+        lines = [line for line in re.split(r"[\r\n]+", text) if line.strip()]
+        numbered = [line for line in lines if re.search(r"\d", line)]
+        if len(numbered) > 1 or (len(lines) > 1 and all(line in numbered or is_placeholder(line) for line in lines)):
+            text = " ; ".join(lines)  # Alt+Enter between numbers (or n/a): several numbers, not one
     cleaned = clean_text(text)
     if is_placeholder(cleaned):
         return PhoneResult(None)

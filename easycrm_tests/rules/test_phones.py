@@ -155,3 +155,19 @@ def test_slash_still_separates_several_numbers(text, result):
 ])
 def test_german_locale_floats_and_excel_text_marker(text, result):
     assert normalize_phone(text) == result
+
+
+@pytest.mark.parametrize("text,result", [
+    # breaker p2 / x3: a line break (Alt+Enter) or Google Contacts' " ::: " between numbers
+    ("+351 91 000 0002\n+351 21 000 0001", PhoneResult("+351910000002", "other phone: +351210000001")),
+    ("07700 900123\r\n020 7946 0958", PhoneResult("07700900123", "other phone: 02079460958")),
+    ("+351 91 000 0002 ::: +351 21 000 0001", PhoneResult("+351910000002", "other phone: +351210000001")),
+    ("07700 900123\n", PhoneResult("07700900123")),
+    ("n/a\n0171 2345678", PhoneResult("01712345678")),
+])
+def test_line_breaks_and_google_separator_split_numbers(text, result):
+    assert normalize_phone(text) == result
+
+
+def test_a_line_break_before_an_annotation_keeps_the_note():
+    assert normalize_phone("07700 900123\n(mobile)") == PhoneResult("07700900123", "phone note: mobile")
