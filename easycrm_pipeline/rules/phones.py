@@ -30,6 +30,8 @@ _DATE = re.compile(
 )
 _ALLOWED = re.compile(r"^[+]?[\d\s\-./()]+$")
 _FLOAT_ZERO = re.compile(r"^(\d+)[.,]0+$")
+#: A float shown with thousands separators and zero decimals (``447 700 900 123.00``, ``447.700.900.123,00``).
+_GROUPED_FLOAT = re.compile(r"^([1-9]\d{0,2}(?:([ ,.])\d{3})(?:\2\d{3})*)(?!\2)[.,]0+$")
 _SCIENTIFIC = re.compile(r"^(\d)[.,](\d+)[eE]\+?(\d+)$")
 _FORMULA = re.compile(r'^="(.*)"$')
 _SEVERAL = re.compile(r"\s*(?::::|;|,|\||\s/\s|\s+or\s+|\s+oder\s+|\s+ou\s+|\s+o\s+)\s*", re.IGNORECASE)
@@ -107,8 +109,9 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
         by itself. A cell with several numbers (``"030 1234567 / 0171 2345678"``, ``;``, ``,``, ``or``, Google
         Contacts' `` ::: ``, line breaks between lines holding digits) gives the first usable one, the others in
         the remark as ``other phone: …``. ``tel:``/``Tel.:`` labels, Excel's ``="0770…"`` wrapper and ``'0770…``
-        text marker are removed; a number that went through a float (``7700900456.0``, ``4.47700900789E+11``, German-locale ``447700900123,0`` / ``4,47700900123E+11``) is
-        read back when every digit is still there. Words around the numbers (``"07700 900123 (mobile)"``) go to the
+        text marker are removed; a number that went through a float (``7700900456.0``, ``4.47700900789E+11``,
+        German-locale ``447700900123,0`` / ``4,47700900123E+11``, ``447 700 900 123.00``) is read back when every
+        digit is still there. Words around the numbers (``"07700 900123 (mobile)"``) go to the
         remark as ``phone note: mobile`` (for the first number) or ``other phone: 0770… (mobile)``; an extension as
         ``phone ext: 12``. Remarks are joined with ``"; "``. Never raises.
     """
@@ -125,7 +128,8 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
         cleaned = unwrapped.group(1).strip()
     if cleaned.startswith("'") and re.match(r"'\s*[+(\d]", cleaned):  # '07700900456, Excel's text marker
         cleaned = cleaned[1:].strip()
-    if _FLOAT_ZERO.match(cleaned) or _SCIENTIFIC.match(cleaned):  # 447700900123,0 / 4,477E+11: a decimal comma
+    # 447700900123,0 / 4,477E+11 / 447,700,900,123.00: a float (decimal comma or thousands separators), one number
+    if _FLOAT_ZERO.match(cleaned) or _SCIENTIFIC.match(cleaned) or _GROUPED_FLOAT.match(cleaned):
         return _single(cleaned, default_region)
     whole = _whole(cleaned, default_region)
     if whole is not None:
@@ -250,6 +254,9 @@ def _single(cleaned: str, default_region: str | None) -> PhoneResult:
         remark = f"phone ext: {m.group(1)}"
         body = body[: m.start()]
     body = body.strip()
+    gf = _GROUPED_FLOAT.match(body)
+    if gf:  # "447 700 900 123.00": a float with thousands separators
+        body = re.sub(r"\D", "", gf.group(1))
     fz = _FLOAT_ZERO.match(body)
     if fz:  # "7700900456.0" / "7700900456,0" (German locale): a number that went through a float
         body = fz.group(1)

@@ -171,3 +171,13 @@ def test_line_breaks_and_google_separator_split_numbers(text, result):
 
 def test_a_line_break_before_an_annotation_keeps_the_note():
     assert normalize_phone("07700 900123\n(mobile)") == PhoneResult("07700900123", "phone note: mobile")
+
+
+@pytest.mark.parametrize("text,phone", [
+    # breaker p3 E7: a float shown with thousands separators and decimals; the ".00" is no part of the number
+    ("447 700 900 123.00", "447700900123"),
+    ("447,700,900,123.00", "447700900123"),
+    ("447.700.900.123,00", "447700900123"),
+])
+def test_float_with_thousands_separators(text, phone):
+    assert normalize_phone(text) == PhoneResult(phone)
