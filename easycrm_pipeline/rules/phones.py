@@ -23,7 +23,9 @@ import phonenumbers
 
 from .text import clean_text, is_placeholder
 
-_EXT = re.compile(r"\s*(?:,|;)?\s*(?:ext\.?|extension|x|#|durchwahl|dw\.?|poste)\s*:?\s*(\d{1,6})\s*$", re.IGNORECASE)
+_EXT = re.compile(
+    r"\s*(?:,|;)?\s*(?:ext\.?|extension|x|#|durchwahl|dw\.?|poste)\s*[:=]?\s*(\d{1,6})\s*$", re.IGNORECASE
+)
 _TRUNK = re.compile(r"^(\+\d{1,3})\s*[\s\-.]*\(0\)")
 _DATE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$|^\d{1,2}[./]\d{1,2}[./]\d{2,4}$|^\d{1,2}:\d{2}(:\d{2})?$"
@@ -34,7 +36,12 @@ _FLOAT_ZERO = re.compile(r"^(\d+)[.,]0+$")
 _GROUPED_FLOAT = re.compile(r"^([1-9]\d{0,2}(?:([ ,.])\d{3})(?:\2\d{3})*)(?!\2)[.,]0+$")
 _SCIENTIFIC = re.compile(r"^(\d)[.,](\d+)[eE]\+?(\d+)$")
 _FORMULA = re.compile(r'^="(.*)"$')
-_SEVERAL = re.compile(r"\s*(?::::|;|,|\||\s/\s|\s+or\s+|\s+oder\s+|\s+ou\s+|\s+o\s+)\s*", re.IGNORECASE)
+#: Separators between several numbers of one cell; a ``,``/``;`` before a trailing extension (``, ext. 12``) is none.
+_SEVERAL = re.compile(
+    r"\s*(?::::|[;,](?!\s*(?:ext|extension|x|\#|durchwahl|dw|poste)\W*\d{1,6}\s*$)"
+    r"|\||\s/\s|\s+or\s+|\s+oder\s+|\s+ou\s+|\s+o\s+)\s*",
+    re.IGNORECASE,
+)
 _LABEL = re.compile(r"^(?:tel|phone|ph|mobile|mob|cell|handy|t|m|p)\s*[.:]?\s*:?\s*(?=[+(\d])", re.IGNORECASE)
 
 MIN_DIGITS = 5

@@ -181,3 +181,13 @@ def test_a_line_break_before_an_annotation_keeps_the_note():
 ])
 def test_float_with_thousands_separators(text, phone):
     assert normalize_phone(text) == PhoneResult(phone)
+
+
+@pytest.mark.parametrize("text,result", [
+    # breaker p4 G6 / p2 C5: an extension behind "," or ";" belongs to the number, it is no second number
+    ("+1 (202) 555-0143, ext. 12", PhoneResult("+12025550143", "phone ext: 12")),
+    ("+1-202-555-0143;ext=12", PhoneResult("+12025550143", "phone ext: 12")),
+    ("030 1234567, Durchwahl 45", PhoneResult("0301234567", "phone ext: 45")),
+])
+def test_extension_after_a_comma_or_semicolon(text, result):
+    assert normalize_phone(text) == result
