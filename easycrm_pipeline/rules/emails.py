@@ -42,11 +42,21 @@ def _validated(token: str) -> str | None:
     return info.normalized.lower()
 
 
+def _glued(token: str) -> list[str]:
+    """``"a@x.com/b@y.com"`` -> both addresses: a token with several ``@`` split on ``/`` or ``|`` when every part
+    holds an ``@`` (``/`` alone is legal in a local part, ``first/last@x.com`` stays one address)."""
+    if token.count("@") < 2:
+        return [token]
+    parts = [p for p in re.split(r"[/|]", token) if p]
+    return parts if len(parts) > 1 and all("@" in p for p in parts) else [token]
+
+
 def normalize_email_cell(text: str | None) -> EmailResult:
     """Normalize one email cell (case 10 of the handed cases).
 
     Steps: remove zero-width characters / BOM / NBSP, drop ``mailto:``, take the addr-spec out of
-    ``Name <addr>``, split several addresses on ``;``, ``,`` and whitespace, validate each, lower-case.
+    ``Name <addr>``, split several addresses on ``;``, ``,`` and whitespace (and on ``/`` / ``|`` between two
+    addresses: ``a@x.com/b@y.com``), validate each, lower-case.
     Placeholders (``n/a``, ``none``, ``-``…) and empty cells give ``EmailResult(None)``.
 
     Returns:
@@ -62,6 +72,7 @@ def normalize_email_cell(text: str | None) -> EmailResult:
         tokens = [t for b in bracketed for t in _SPLIT.split(b) if t]
     else:
         tokens = [t for t in _SPLIT.split(cleaned) if t]
+    tokens = [part for t in tokens for part in _glued(t)]
     valid: list[str] = []
     invalid: list[str] = []
     for token in tokens:

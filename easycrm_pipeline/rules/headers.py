@@ -2,7 +2,9 @@
 
 Matching is case-, accent-, space- and punctuation-insensitive: ``"E-Mail"``, ``"e_mail"``, ``"EMAIL "`` and
 ``"Courriel"`` all map to ``email``; ``"Job\\nTitle"`` to ``title``. A trailing number marks a numbered variant
-(``"Phone 2"``, ``"Email 1"``): the lowest number is the primary column, the others are secondary.
+(``"Phone 2"``, ``"Email 1"``): the lowest number is the primary column, the others are secondary. Bracketed
+qualifiers are dropped (``"First Name (required)"``; ``"Phone (Mobile)"`` is a mobile column) and ``"A / B"`` maps
+when its parts agree (``"Last name / Surname"``); see :func:`header_role`.
 """
 from __future__ import annotations
 
@@ -43,6 +45,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "company/organization", "company/organisation", "firma", "firmenname", "unternehmen", "arbeitgeber",
         "société", "societe", "entreprise", "raison sociale", "organisme", "empresa", "compañía", "compania",
         "organización", "razón social", "azienda", "organization name", "organisation name", "company / account",
+        "nom de la société", "nom de l'entreprise", "nom de la societe", "nom de l entreprise",
+        "nombre de la empresa",
     ),
     "email": (
         "email", "e-mail", "email address", "e-mail address", "emailaddress", "mail", "mail address", "email id",
@@ -57,6 +61,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "landline", "telefon", "telefonnummer", "rufnummer", "festnetz", "téléphone", "numéro de téléphone",
         "tél", "teléfono", "telefono", "número de teléfono", "phone no", "contact number",
         "other phone", "home phone", "secondary phone", "business phone", "company phone",
+        "n° de téléphone", "n° téléphone", "nº de teléfono", "n° de tél", "no de téléphone", "téléphone fixe",
+        "tél fixe", "teléfono fijo", "telefono fijo", "número de telefono", "festnetznummer",
     ),
     "mobile": (
         "mobile", "mobile phone", "mobile number", "mobile no", "cell", "cell phone", "cellphone", "cellular",
@@ -100,10 +106,51 @@ for _role, _names in _ALIASES.items():
         _LOOKUP.setdefault(header_key(_name), _role)
 
 
+#: A bracketed qualifier in a header: ``"First Name (required)"``, ``"Phone (Mobile)"``, ``"E-Mail [Pflichtfeld]"``.
+_QUALIFIER = re.compile(r"\(([^()]*)\)|\[([^\[\]]*)\]")
+
+
 def header_role(header: str) -> tuple[str | None, int]:
     """``(role, number)`` for one header: role is a key of the alias table or ``None``; number is the trailing
     number of a numbered header (``"Phone 2"`` -> ``("phone", 2)``), 0 when none.
+
+    Bracketed qualifiers are dropped (``"First Name (required)"`` -> ``firstName``) unless the qualifier names
+    another field (``"Name (Company)"`` -> ``None``); a phone qualified as mobile is ``mobile``
+    (``"Phone (Mobile)"``, ``"Tel. (mobil)"``). ``"A / B"`` maps when the parts that map all agree
+    (``"Last name / Surname"`` -> ``lastName``; ``"Name / Company"`` -> ``None``).
     """
+    role, number = _plain_role(header)
+    if role is not None:
+        return role, number
+    text = clean_text(header)
+    qualifiers = [(a or b).strip() for a, b in _QUALIFIER.findall(text)]
+    base = _QUALIFIER.sub(" ", text).strip()
+    if qualifiers and base:
+        role, number = _alternatives_role(base)
+        for qualifier in qualifiers:
+            q_role = _alternatives_role(qualifier)[0]
+            if q_role is None or role is None or q_role == role:
+                continue
+            if role == "phone" and q_role == "mobile":
+                role = "mobile"
+            elif not (role == "mobile" and q_role == "phone"):
+                return None, 0  # "Contact (Email)": two different fields
+        return role, number
+    return _alternatives_role(text)
+
+
+def _alternatives_role(text: str) -> tuple[str | None, int]:
+    """Role of ``text``, or of ``"A / B"`` when every part that maps maps to the same role."""
+    role, number = _plain_role(text)
+    if role is not None or "/" not in text:
+        return role, number
+    found = [r for r in (_plain_role(part) for part in text.split("/")) if r[0] is not None]
+    if found and len({r for r, _ in found}) == 1:
+        return found[0]
+    return None, 0
+
+
+def _plain_role(header: str) -> tuple[str | None, int]:
     key = header_key(header)
     if not key:
         return None, 0

@@ -1,10 +1,11 @@
 """Phone cells -> E.164 (ITU-T E.164, via Google's libphonenumber port ``phonenumbers``) or digits only.
 
 Rules (DESIGN.md section 6 "Rules", handed cases 02/03/04/13): keep ``+``; the ``00`` international prefix becomes
-``+``; separators are dropped; the trunk ``(0)`` after a country code is dropped (``+49 (0)30 …`` -> ``+4930…``);
-E.164 when the number carries ``+``/``00`` or a default region is configured, digits only otherwise — a country code
-is never invented. Placeholders (``NA``, ``n/a``, ``-``, ``none``…) are no phone and no remark; Excel garbage
-(negative numbers, dates, words, scientific notation) is no phone and a remark ``invalid phone in source: …``.
+``+``; separators are dropped (``/`` too: ``030 / 123 45 67`` is area code / number, one phone); the trunk ``(0)``
+after a country code is dropped (``+49 (0)30 …`` -> ``+4930…``); E.164 when the number carries ``+``/``00`` or a
+default region is configured, digits only otherwise — a country code is never invented. Placeholders (``NA``,
+``n/a``, ``-``, ``none``…) are no phone and no remark; Excel garbage (negative numbers, dates, words, scientific
+notation that lost digits) is no phone and a remark ``invalid phone in source: …``.
 
 Annotated cells (``07700 900123 (mobile)``, ``+49 30 1234567 - Zentrale``, ``020 7946 0958 (switchboard) / 07700
 900123 (mobile)``): the numbers are found with libphonenumber's ``PhoneNumberMatcher`` (international numbers, and
@@ -22,16 +23,25 @@ import phonenumbers
 
 from .text import clean_text, is_placeholder
 
-_EXT = re.compile(r"\s*(?:,|;)?\s*(?:ext\.?|extension|x|#|durchwahl|dw\.?|poste)\s*:?\s*(\d{1,6})\s*$", re.IGNORECASE)
+_EXT = re.compile(
+    r"\s*(?:,|;)?\s*(?:ext\.?|extension|x|#|durchwahl|dw\.?|poste)\s*[:=]?\s*(\d{1,6})\s*$", re.IGNORECASE
+)
 _TRUNK = re.compile(r"^(\+\d{1,3})\s*[\s\-.]*\(0\)")
 _DATE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$|^\d{1,2}[./]\d{1,2}[./]\d{2,4}$|^\d{1,2}:\d{2}(:\d{2})?$"
 )
 _ALLOWED = re.compile(r"^[+]?[\d\s\-./()]+$")
-_FLOAT_ZERO = re.compile(r"^(\d+)\.0+$")
-_SCIENTIFIC = re.compile(r"^(\d)\.(\d+)[eE]\+?(\d+)$")
+_FLOAT_ZERO = re.compile(r"^(\d+)[.,]0+$")
+#: A float shown with thousands separators and zero decimals (``447 700 900 123.00``, ``447.700.900.123,00``).
+_GROUPED_FLOAT = re.compile(r"^([1-9]\d{0,2}(?:([ ,.])\d{3})(?:\2\d{3})*)(?!\2)[.,]0+$")
+_SCIENTIFIC = re.compile(r"^(\d)[.,](\d+)[eE]\+?(\d+)$")
 _FORMULA = re.compile(r'^="(.*)"$')
-_SEVERAL = re.compile(r"\s*(?:;|,|\||\s/\s|\s+or\s+|\s+oder\s+|\s+ou\s+|\s+o\s+)\s*", re.IGNORECASE)
+#: Separators between several numbers of one cell; a ``,``/``;`` before a trailing extension (``, ext. 12``) is none.
+_SEVERAL = re.compile(
+    r"\s*(?::::|[;,](?!\s*(?:ext|extension|x|\#|durchwahl|dw|poste)\W*\d{1,6}\s*$)"
+    r"|\||\s/\s|\s+or\s+|\s+oder\s+|\s+ou\s+|\s+o\s+)\s*",
+    re.IGNORECASE,
+)
 _LABEL = re.compile(r"^(?:tel|phone|ph|mobile|mob|cell|handy|t|m|p)\s*[.:]?\s*:?\s*(?=[+(\d])", re.IGNORECASE)
 
 MIN_DIGITS = 5
@@ -100,18 +110,37 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
             ``+``/``00``; ``None``: such numbers stay digits only.
 
     Returns:
-        :class:`PhoneResult`. A cell with several numbers (``"030 1234567 / 0171 2345678"``, ``;``, ``,``, ``or``)
-        gives the first usable one, the others in the remark as ``other phone: …``. ``tel:``/``Tel.:`` labels and
-        Excel's ``="0770…"`` wrapper are removed. Words around the numbers (``"07700 900123 (mobile)"``) go to the
+        :class:`PhoneResult`. A cell whose parts are joined only by ``/`` is first read as ONE number
+        (``"030 / 123 45 67"`` -> ``0301234567``, ``"+49 (0) 30 / 123 45 67"`` -> ``+49301234567``) when that makes
+        a plausible number (valid for libphonenumber when E.164, else 7-15 digits) and not every part is a number
+        by itself. A cell with several numbers (``"030 1234567 / 0171 2345678"``, ``;``, ``,``, ``or``, Google
+        Contacts' `` ::: ``, line breaks between lines holding digits) gives the first usable one, the others in
+        the remark as ``other phone: …``. ``tel:``/``Tel.:`` labels, Excel's ``="0770…"`` wrapper and ``'0770…``
+        text marker are removed; a number that went through a float (``7700900456.0``, ``4.47700900789E+11``,
+        German-locale ``447700900123,0`` / ``4,47700900123E+11``, ``447 700 900 123.00``) is read back when every
+        digit is still there. Words around the numbers (``"07700 900123 (mobile)"``) go to the
         remark as ``phone note: mobile`` (for the first number) or ``other phone: 0770… (mobile)``; an extension as
         ``phone ext: 12``. Remarks are joined with ``"; "``. Never raises.
     """
+    if isinstance(text, str) and ("\n" in text or "\r" in text):
+        lines = [line for line in re.split(r"[\r\n]+", text) if line.strip()]
+        numbered = [line for line in lines if re.search(r"\d", line)]
+        if len(numbered) > 1 or (len(lines) > 1 and all(line in numbered or is_placeholder(line) for line in lines)):
+            text = " ; ".join(lines)  # Alt+Enter between numbers (or n/a): several numbers, not one
     cleaned = clean_text(text)
     if is_placeholder(cleaned):
         return PhoneResult(None)
     unwrapped = _FORMULA.match(cleaned)
     if unwrapped:  # ="07700900456", Excel's keep-the-zero trick
         cleaned = unwrapped.group(1).strip()
+    if cleaned.startswith("'") and re.match(r"'\s*[+(\d]", cleaned):  # '07700900456, Excel's text marker
+        cleaned = cleaned[1:].strip()
+    # 447700900123,0 / 4,477E+11 / 447,700,900,123.00: a float (decimal comma or thousands separators), one number
+    if _FLOAT_ZERO.match(cleaned) or _SCIENTIFIC.match(cleaned) or _GROUPED_FLOAT.match(cleaned):
+        return _single(cleaned, default_region)
+    whole = _whole(cleaned, default_region)
+    if whole is not None:
+        return whole
     parts = [p.strip() for p in _SEVERAL.split(cleaned) if not is_placeholder(p)]
     if len(parts) == 1 and parts[0] != cleaned:
         cleaned = parts[0]
@@ -120,6 +149,41 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
         if any(f.phone for f in found):
             return _compose(found)
     return _compose(_part(cleaned, default_region))
+
+
+def _whole(cleaned: str, default_region: str | None) -> PhoneResult | None:
+    """A cell whose numbers are joined only by ``/`` read as ONE number (``"030 / 123 45 67"``: area code / number);
+    ``None`` when it does not make one plausible number (see :func:`_plausible`), or when every part between the
+    slashes is a plausible number by itself (``"555 1234 / 555 5678"``) — then the cell holds several numbers."""
+    if "/" not in cleaned or re.search(r"[;,|]|:::", cleaned):
+        return None
+    ext = _EXT.search(cleaned)
+    if _LETTER.search(cleaned[: ext.start()] if ext else cleaned):
+        return None
+    if _DATE.match(re.sub(r"\s*([./])\s*", r"\1", cleaned)):  # "05 / 03 / 2024"
+        return _invalid(cleaned)
+    one = _single(cleaned.replace("/", " "), default_region)
+    if not _plausible(one.phone, default_region):
+        return None
+    parts = [p for p in cleaned[: ext.start()].split("/")] if ext else cleaned.split("/")
+    if all(_plausible(_single(p.strip(), default_region).phone, default_region) for p in parts):
+        return None
+    return one
+
+
+def _plausible(phone: str | None, default_region: str | None) -> bool:
+    """A normalized phone that is surely one number: valid for libphonenumber when E.164 (``+``/``00`` or a default
+    region), else 7-15 digits."""
+    if not phone:
+        return False
+    if phone.startswith("+"):
+        try:
+            return phonenumbers.is_valid_number(phonenumbers.parse(phone, None))
+        except phonenumbers.NumberParseException:
+            return False
+    if default_region:  # the region could not make it E.164
+        return False
+    return MIN_ANNOTATED_DIGITS <= len(phone) <= MAX_DIGITS
 
 
 def _part(cleaned: str, default_region: str | None) -> list[_Found]:
@@ -197,11 +261,14 @@ def _single(cleaned: str, default_region: str | None) -> PhoneResult:
         remark = f"phone ext: {m.group(1)}"
         body = body[: m.start()]
     body = body.strip()
+    gf = _GROUPED_FLOAT.match(body)
+    if gf:  # "447 700 900 123.00": a float with thousands separators
+        body = re.sub(r"\D", "", gf.group(1))
     fz = _FLOAT_ZERO.match(body)
-    if fz:  # "7700900456.0": a number that went through a float
+    if fz:  # "7700900456.0" / "7700900456,0" (German locale): a number that went through a float
         body = fz.group(1)
     sci = _SCIENTIFIC.match(body)
-    if sci and len(sci.group(2)) == int(sci.group(3)):  # "4.47700900789E+11": every digit is still there
+    if sci and len(sci.group(2)) == int(sci.group(3)):  # "4.47700900789E+11" / "4,477…E+11": every digit is there
         body = sci.group(1) + sci.group(2)
     if _DATE.match(body) or body.startswith("-") or not _ALLOWED.match(body):
         return _invalid(cleaned)

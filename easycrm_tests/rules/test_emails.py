@@ -46,3 +46,14 @@ def test_emails_in_text_finds_addresses_in_free_text():
 def test_mailto_with_query_and_sentence_dot():
     assert normalize_email_cell("mailto:Sam.Roe@example.org?subject=Hello") == EmailResult("sam.roe@example.org")
     assert normalize_email_cell("write to sam@example.org.") == EmailResult("sam@example.org")
+
+
+@pytest.mark.parametrize("text,result", [
+    # breaker m3: addresses glued with "/" or "|" (no spaces)
+    ("h1@example.com/h1b@example.com", EmailResult("h1@example.com", ["h1b@example.com"])),
+    ("h2@example.com|h2b@example.com", EmailResult("h2@example.com", ["h2b@example.com"])),
+    # "/" is allowed in a local part: one address with one "@" is not split
+    ("first/last@example.com", EmailResult("first/last@example.com")),
+])
+def test_addresses_glued_with_slash_or_bar(text, result):
+    assert normalize_email_cell(text) == result

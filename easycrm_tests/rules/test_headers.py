@@ -87,3 +87,33 @@ def test_outlook_title_and_job_title_the_job_title_wins():
     assert hm.roles == (None, "firstName", "lastName", "company", "title", "email")
     assert 0 in hm.unmapped  # the salutation ("Dr.") goes to remarks as "Title: Dr."
     assert map_headers(["Title", "First Name", "Email"]).roles[0] == "title"  # alone, "Title" is the job title
+
+
+@pytest.mark.parametrize("header,role", [
+    # breaker k7/k8: form-export qualifiers, "A / B" alternatives, missing aliases
+    ("First Name (required)", ("firstName", 0)), ("Last name / Surname", ("lastName", 0)),
+    ("Company Name (required)", ("company", 0)), ("Job Title (optional)", ("title", 0)),
+    ("Phone (Mobile)", ("mobile", 0)), ("Tel. (mobil)", ("mobile", 0)), ("Phone 2 (optional)", ("phone", 2)),
+    ("Nom de la société", ("company", 0)), ("N° de téléphone", ("phone", 0)), ("Nº de teléfono", ("phone", 0)),
+    ("Firma / Organisation", ("company", 0)), ("Teléfono fijo", ("phone", 0)), ("E-Mail [Pflichtfeld]", ("email", 0)),
+    # alternatives or qualifiers naming two different fields are ambiguous: unmapped, values go to remarks
+    # ("Contact Email" is an alias, so "Contact (Email)" stays email)
+    ("Name / Company", (None, 0)), ("Contact (Email)", ("email", 0)), ("Name (Company)", (None, 0)),
+    ("Email / Phone", (None, 0)),
+    ("City (required)", (None, 0)),
+])
+def test_qualified_and_alternative_headers(header, role):
+    assert header_role(header) == role
+
+
+def test_form_and_french_exports_map_every_lead_column():
+    hm = map_headers(["Timestamp", "First Name (required)", "Last name / Surname", "Email Address *",
+                      "Company Name (required)", "Job Title (optional)", "Phone (Mobile)", "Comments"])
+    assert hm.roles == (None, "firstName", "lastName", "email", "company", "title", "phone", "remarks")
+    hm = map_headers(["Nom", "Prénom", "Nom de la société", "Poste", "Adresse e-mail", "N° de téléphone"])
+    assert hm.roles == ("lastName", "firstName", "company", "title", "email", "phone")
+
+
+def test_qualified_title_headers_keep_the_outlook_rule():
+    hm = map_headers(["Title", "First Name (required)", "Job Title (optional)", "Email"])
+    assert hm.roles == (None, "firstName", "title", "email")

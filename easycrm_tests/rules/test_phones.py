@@ -108,3 +108,86 @@ def test_annotations_reach_the_lead_remarks():
     lead = standardize_rows([row])[0]
     assert lead.fields["phone"] == "02079460958"
     assert lead.fields["remarks"] == "met at fair; phone note: switchboard; other phone: 07700900123 (mobile)"
+
+
+@pytest.mark.parametrize("text,phone", [
+    ("030 / 123 45 67", "0301234567"),
+    ("030/1234567", "0301234567"),
+    ("0171 / 2345678", "01712345678"),
+    ("+49 (0) 30 / 123 45 67", "+49301234567"),
+    ("0049 30 / 123 45 67", "+49301234567"),
+])
+def test_german_area_code_slash_number_is_one_phone(text, phone):
+    # breaker p4: "area code / number" was split into "030" (invalid) and "1234567" (stored: a different number)
+    assert normalize_phone(text) == PhoneResult(phone)
+
+
+def test_german_area_code_slash_number_with_a_default_region():
+    assert normalize_phone("030 / 123 45 67", "DE") == PhoneResult("+49301234567")
+    assert normalize_phone("0171 / 2345678", "DE") == PhoneResult("+491712345678")
+
+
+@pytest.mark.parametrize("text,result", [
+    # the whole cell is no single number (22 digits): two numbers
+    ("0171 555 1234 / 0171 555 9999", PhoneResult("01715551234", "other phone: 01715559999")),
+    ("030 1234567 / 0171 2345678", PhoneResult("0301234567", "other phone: 01712345678")),
+    # each side is a full number on its own: two numbers, never glued into one
+    ("555 1234 / 555 5678", PhoneResult("5551234", "other phone: 5555678")),
+    ("+44 20 7946 0000 / +44 7700 900123", PhoneResult("+442079460000", "other phone: +447700900123")),
+    # a date stays garbage
+    ("05 / 03 / 2024", PhoneResult(None, "invalid phone in source: 05 / 03 / 2024")),
+])
+def test_slash_still_separates_several_numbers(text, result):
+    assert normalize_phone(text) == result
+
+
+@pytest.mark.parametrize("text,result", [
+    # breaker p3: German-locale Excel writes the decimal comma; the comma is no separator between two numbers here
+    ("4,47700900123E+11", PhoneResult("447700900123")),
+    ("4,47700900123e11", PhoneResult("447700900123")),
+    ("447700900123,0", PhoneResult("447700900123")),
+    ("7700900456,00", PhoneResult("7700900456")),
+    ("4,47701E+11", PhoneResult(None, "invalid phone in source: 4,47701E+11")),  # digits lost: no phone
+    ("1,5", PhoneResult(None, "invalid phone in source: 1,5")),
+    # Excel's text marker apostrophe
+    ("'07700900456", PhoneResult("07700900456")),
+    ("'+44 7700 900123", PhoneResult("+447700900123")),
+])
+def test_german_locale_floats_and_excel_text_marker(text, result):
+    assert normalize_phone(text) == result
+
+
+@pytest.mark.parametrize("text,result", [
+    # breaker p2 / x3: a line break (Alt+Enter) or Google Contacts' " ::: " between numbers
+    ("+351 91 000 0002\n+351 21 000 0001", PhoneResult("+351910000002", "other phone: +351210000001")),
+    ("07700 900123\r\n020 7946 0958", PhoneResult("07700900123", "other phone: 02079460958")),
+    ("+351 91 000 0002 ::: +351 21 000 0001", PhoneResult("+351910000002", "other phone: +351210000001")),
+    ("07700 900123\n", PhoneResult("07700900123")),
+    ("n/a\n0171 2345678", PhoneResult("01712345678")),
+])
+def test_line_breaks_and_google_separator_split_numbers(text, result):
+    assert normalize_phone(text) == result
+
+
+def test_a_line_break_before_an_annotation_keeps_the_note():
+    assert normalize_phone("07700 900123\n(mobile)") == PhoneResult("07700900123", "phone note: mobile")
+
+
+@pytest.mark.parametrize("text,phone", [
+    # breaker p3 E7: a float shown with thousands separators and decimals; the ".00" is no part of the number
+    ("447 700 900 123.00", "447700900123"),
+    ("447,700,900,123.00", "447700900123"),
+    ("447.700.900.123,00", "447700900123"),
+])
+def test_float_with_thousands_separators(text, phone):
+    assert normalize_phone(text) == PhoneResult(phone)
+
+
+@pytest.mark.parametrize("text,result", [
+    # breaker p4 G6 / p2 C5: an extension behind "," or ";" belongs to the number, it is no second number
+    ("+1 (202) 555-0143, ext. 12", PhoneResult("+12025550143", "phone ext: 12")),
+    ("+1-202-555-0143;ext=12", PhoneResult("+12025550143", "phone ext: 12")),
+    ("030 1234567, Durchwahl 45", PhoneResult("0301234567", "phone ext: 45")),
+])
+def test_extension_after_a_comma_or_semicolon(text, result):
+    assert normalize_phone(text) == result
