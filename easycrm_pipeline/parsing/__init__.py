@@ -77,8 +77,9 @@ def read_file(
     if head.startswith(_OLE2_MAGIC):
         # Office wraps a password-protected OOXML workbook in an OLE2 file with these streams
         data = path.read_bytes()
-        if ext in _OOXML_EXT or _ENCRYPTED_PACKAGE in data or _ENCRYPTION_INFO in data:
+        if _ENCRYPTED_PACKAGE in data or _ENCRYPTION_INFO in data:
             raise FileRejected(ENCRYPTED)
+        # otherwise a legacy BIFF workbook, whatever its name says (an old .xls saved or renamed as .xlsx)
         return read_workbook(path, name, ".xls", include_hidden)
     data = path.read_bytes()
     return read_csv_bytes(data, name)

@@ -106,8 +106,11 @@ def test_workbook_with_broken_sheet_xml(tmp_path):
 
 @pytest.mark.parametrize("name", ["locked.xlsx", "locked.xlsm"])
 def test_encrypted_xlsx_fake_ole2_header(tmp_path, name):
-    data = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4096)
+    data = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(2048) + "EncryptionInfo".encode("utf-16-le") + bytes(2048)
     assert _reason(_write(tmp_path, name, data)) == "workbook is password-protected or encrypted"
+    # an OLE2 file without the encryption streams is a legacy workbook, here a broken one: said in one line
+    bare = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4096)
+    assert _reason(_write(tmp_path, "bare" + name[6:], bare)).startswith("corrupt .xls:")
 
 
 def test_encrypted_ooxml_named_xls_is_recognised_by_its_streams(tmp_path):

@@ -91,6 +91,10 @@ def test_xls_hidden_sheet_read_on_request_and_misnamed_xls(tmp_path):
     misnamed = tmp_path / "legacy.csv"
     misnamed.write_bytes(path.read_bytes())
     assert len(read_file(misnamed).rows) == 5
+    # ... and under an .xlsx name (an old workbook renamed): not mistaken for a password-protected one
+    renamed = tmp_path / "legacy.xlsx"
+    renamed.write_bytes(path.read_bytes())
+    assert len(read_file(renamed).rows) == 5
 
 
 def test_truncated_xls_is_refused_in_one_line(tmp_path):
