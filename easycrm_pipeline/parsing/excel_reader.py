@@ -27,6 +27,13 @@ from .numfmt import NumberFormat
 from .table import build_sheet
 
 HIDDEN_REASON = "hidden sheet (policy)"
+#: Cells (rows x columns) of a sheet's used range above which it is not handed to calamine, which allocates the whole
+#: rectangle: one value typed in the last cell XFD1048576 is 17 billion cells (the process aborts on a 512 GB
+#: allocation). Such a sheet is refused with a reason that names the far cell.
+MAX_SHEET_CELLS = 50_000_000
+_DIMENSION = re.compile(rb'<dimension ref="\$?([A-Z]{1,3})\$?(\d+)(?::\$?([A-Z]{1,3})\$?(\d+))?"')
+#: An OOXML cell with content: ``<c r="B7" ...>`` followed (before ``</c>``) by ``<v>`` or an inline string.
+_VALUE_CELL = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"[^>]*>(?:(?!</c>).){0,400}?<(?:v|is)>', re.S)
 #: Consecutive blank rows after which the rest of a sheet is not read (a stray cell far below the data).
 MAX_BLANK_RUN = 1000
 _WORKBOOK_PARTS = ("xl/workbook.xml", "xl/workbook.bin", "content.xml")
@@ -165,6 +172,8 @@ def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = 
 
     parsed = ParsedFile(file_name=file_name)
     formats = _DisplayFormats(path, kind)
+    zf = zipfile.ZipFile(path) if kind in (".xlsx", ".xlsm") and zipfile.is_zipfile(path) else None
+    parts = xlsx_sheet_parts(zf) if zf is not None else {}
     try:
         metas = list(wb.sheets_metadata)
         for index, meta in enumerate(metas):
@@ -175,6 +184,12 @@ def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = 
             if hidden and not include_hidden:
                 parsed.sheets.append(SheetReport(meta.name, "skipped", HIDDEN_REASON, hidden=True))
                 continue
+            far = _far_content(zf, parts.get(meta.name)) if zf is not None else None
+            if far is not None:
+                raise FileRejected(
+                    f"sheet {meta.name!r} has content as far as cell {far[0]} ({far[1]:,} rows x {far[2]:,} "
+                    "columns): too large to read; delete the stray content far from the table and save again"
+                )
             try:
                 sheet = wb.get_sheet_by_name(meta.name)
             except pc.PasswordError as exc:
@@ -190,6 +205,8 @@ def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = 
             parsed.quarantine.extend(result.quarantine)
     finally:
         formats.close()
+        if zf is not None:
+            zf.close()
         try:
             wb.close()
         except Exception:  # pragma: no cover - close is best effort
@@ -207,4 +224,55 @@ def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = 
     return parsed
 
 
-__all__ = ["check_zip", "read_workbook", "HIDDEN_REASON", "MAX_BLANK_RUN"]
+def _col_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + (ch - 64)
+    return n
+
+
+def _far_content(zf: zipfile.ZipFile, part: str | None) -> tuple[str, int, int] | None:
+    """``(cell, rows, columns)`` of the farthest cell WITH content when a sheet's used range exceeds
+    :data:`MAX_SHEET_CELLS`, else None.
+
+    The ``<dimension>`` element (first bytes of the sheet part) is read first; only when it claims more than the
+    limit is the part streamed for cells holding a value (formatted-only cells, which calamine ignores, do not count).
+    """
+    if not part:
+        return None
+    try:
+        with zf.open(part) as fh:
+            head = fh.read(4096)
+    except KeyError:
+        return None
+    dim = _DIMENSION.search(head)
+    if not dim or not dim.group(3):
+        return None
+    if _col_number(dim.group(3)) * int(dim.group(4)) <= MAX_SHEET_CELLS:
+        return None
+    max_row = max_col = 0
+    far = ""
+    with zf.open(part) as fh:
+        tail = b""
+        while True:
+            chunk = fh.read(1 << 22)
+            if not chunk:
+                break
+            data = tail + chunk
+            end = 0
+            for m in _VALUE_CELL.finditer(data):
+                row, col = int(m.group(2)), _col_number(m.group(1))
+                if row > max_row:
+                    max_row = row
+                if col > max_col:
+                    max_col = col
+                if row * col >= max_row * max_col:
+                    far = (m.group(1) + m.group(2)).decode()
+                end = m.end()
+            tail = data[max(end, len(data) - 4096):]
+    if max_row * max_col > MAX_SHEET_CELLS:
+        return far, max_row, max_col
+    return None
+
+
+__all__ = ["check_zip", "read_workbook", "HIDDEN_REASON", "MAX_BLANK_RUN", "MAX_SHEET_CELLS"]

@@ -202,3 +202,35 @@ def test_contact_lines_with_an_address_below_the_leads_are_footers_not_leads(tmp
     parsed = read_file(_save(wb, tmp_path / "footer_email.xlsx"))
     assert [r.row_number for r in parsed.rows] == [2]
     assert [(q.row_number, q.reason) for q in parsed.quarantine] == [(3, "footer/summary row"), (4, "footer/summary row")]
+
+
+def _stray_workbook(path, cell, value=None):
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Leads"
+    ws.append(["First Name", "Last Name", "Email", "Company"])
+    ws.append(["Ana", "Silva", "ana@example.pt", "Silva Lda"])
+    ws.append(["Rui", "Costa", "rui@example.pt", "Costa SA"])
+    if value is None:
+        ws[cell].font = Font(bold=True)  # formatted only: no content
+    else:
+        ws[cell] = value
+    wb.save(path)
+    return path
+
+
+def test_a_value_in_the_last_cell_of_the_sheet_is_refused_in_one_line_not_a_crash(tmp_path):
+    """calamine allocates the whole used range: a value typed in XFD1048576 is 17 billion cells (the process aborted
+    with a 512 GB allocation). The sheet is refused with a reason naming the far cell."""
+    path = _stray_workbook(tmp_path / "stray.xlsx", "XFD1048576", " ")
+    with pytest.raises(FileRejected) as refused:
+        read_file(path)
+    reason = str(refused.value)
+    assert "\n" not in reason
+    assert reason.startswith("sheet 'Leads' has content as far as cell XFD1048576 (1,048,576 rows x 16,384 columns)")
+
+
+def test_a_formatted_but_empty_last_cell_does_not_stop_the_sheet(tmp_path):
+    path = _stray_workbook(tmp_path / "formatted.xlsx", "XFD1048576")
+    parsed = read_file(path)
+    assert [dict(r.cells)["Email"] for r in parsed.rows] == ["ana@example.pt", "rui@example.pt"]
