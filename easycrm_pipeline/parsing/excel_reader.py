@@ -27,6 +27,10 @@ from .numfmt import NumberFormat
 from .table import build_sheet
 
 HIDDEN_REASON = "hidden sheet (policy)"
+#: A workbook expanding to more than BOMB_MIN_BYTES at more than BOMB_RATIO:1 is refused as a zip bomb even under the
+#: absolute limit: Excel's own files compress sheet XML ~5-30:1, deflate's maximum is ~1030:1 (a sheet of zeros).
+BOMB_RATIO = 200
+BOMB_MIN_BYTES = 100 * 1024 * 1024
 #: Cells (rows x columns) of a sheet's used range above which it is not handed to calamine, which allocates the whole
 #: rectangle: one value typed in the last cell XFD1048576 is 17 billion cells (the process aborts on a 512 GB
 #: allocation). Such a sheet is refused with a reason that names the far cell.
@@ -43,7 +47,8 @@ def check_zip(path: Path, max_unzipped_bytes: int, kind: str = ".xlsx") -> None:
     """Refuse a zip-based workbook that is not a zip, has no workbook part, or expands beyond the limit.
 
     Raises:
-        FileRejected: ``"corrupt .xlsx: ..."``, ``"xlsx expands to more than N MB (zip bomb?)"``.
+        FileRejected: ``"corrupt .xlsx: ..."``, ``"xlsx expands to more than N MB (zip bomb?)"``, ``"xlsx expands
+            A MB to B MB (R:1, zip bomb?)"`` (over :data:`BOMB_MIN_BYTES` at more than :data:`BOMB_RATIO`:1).
     """
     try:
         with zipfile.ZipFile(path) as zf:
@@ -53,6 +58,11 @@ def check_zip(path: Path, max_unzipped_bytes: int, kind: str = ".xlsx") -> None:
     total = sum(i.file_size for i in infos)
     if total > max_unzipped_bytes:
         raise FileRejected(f"xlsx expands to more than {max_unzipped_bytes // (1024 * 1024)} MB (zip bomb?)")
+    packed = max(1, sum(i.compress_size for i in infos))
+    if total > BOMB_MIN_BYTES and total / packed > BOMB_RATIO:
+        raise FileRejected(
+            f"xlsx expands {packed / 2**20:.1f} MB to {total / 2**20:.0f} MB ({total / packed:.0f}:1, zip bomb?)"
+        )
     names = {i.filename for i in infos}
     if not any(p in names for p in _WORKBOOK_PARTS):
         raise FileRejected(f"corrupt {kind}: no workbook part in the archive (not an Excel workbook)")

@@ -148,3 +148,13 @@ def test_html_table_saved_as_xls_has_no_lead_header(tmp_path):
     # some CRMs export an HTML page named .xls: text, so it goes to the CSV reader, which finds no header
     data = b"<html><body><table><tr><td>Email</td></tr><tr><td>a@example.com</td></tr></table></body></html>"
     assert _reason(_write(tmp_path, "export.xls", data)) == NO_HEADER
+
+
+def test_zip_bomb_under_the_size_limit_is_refused_by_its_ratio(tmp_path):
+    """0.1 MB expanding to 120 MB (1000:1) stays under the 1,000 MB default limit but no Excel file compresses so."""
+    path = tmp_path / "ratio.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+        zf.writestr("xl/worksheets/sheet1.xml", b"\0" * (120 * 1024 * 1024))
+    reason = _reason(path)
+    assert reason.startswith("xlsx expands 0.1 MB to 120 MB (") and reason.endswith(":1, zip bomb?)")
