@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +22,19 @@ def worker(*args: str) -> subprocess.Popen:
         [sys.executable, "-m", "easycrm_tests.store._worker", *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+def kill_worker(proc: subprocess.Popen, marker: str, delay: float = 0.0) -> None:
+    """Wait for ``marker`` on the worker's stdout, sleep ``delay`` s, then ``kill -9`` it (always reaped)."""
+    try:
+        wait_for_line(proc, marker)
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def wait_for_line(proc: subprocess.Popen, marker: str, timeout: float = 60) -> None:

@@ -3,7 +3,6 @@ once, readers during writes, lock timeouts (DESIGN.md section 6 "DuckDB")."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -20,7 +19,7 @@ from easycrm_pipeline.store.base import LeadQuery, StoreError, StoreLockTimeout
 from easycrm_pipeline.store.duckdb_store import DuckDBStore
 from easycrm_pipeline.store.locking import file_lock
 from easycrm_tests.store._worker import writer_emails
-from easycrm_tests.store.multiproc import three_writers_and_a_reader, wait_for_line, worker
+from easycrm_tests.store.multiproc import kill_worker, three_writers_and_a_reader, wait_for_line, worker
 from easycrm_tests.store.helpers import Dup, lead, numbered_leads
 
 @pytest.fixture
@@ -101,19 +100,6 @@ def test_an_atomic_block_commits_all_of_its_calls_or_none(store):
         store.record_import("a.csv", "r1", {"created": 2})
     assert (store.count_leads(), len(store.changes()), len(store.quarantine_rows()), len(store.file_imports())) == (
         2, 2, 1, 1)
-
-
-def kill_worker(proc, marker: str, delay: float = 0.0) -> None:
-    """Wait for ``marker`` on the worker's stdout, sleep ``delay`` s, then ``kill -9`` it."""
-    try:
-        wait_for_line(proc, marker)
-        time.sleep(delay)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def base_store(path: Path) -> DuckDBStore:

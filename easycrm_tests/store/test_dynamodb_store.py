@@ -2,8 +2,6 @@
 the email-uniqueness race between writers, several writer processes and a reader, re-run after a partial write."""
 from __future__ import annotations
 
-import os
-import signal
 import threading
 
 import boto3
@@ -15,7 +13,7 @@ from easycrm_pipeline.store import dynamodb_store
 from easycrm_pipeline.store.dynamodb_store import DynamoDBStore
 from easycrm_tests.store.conftest import make_dynamodb_store
 from easycrm_tests.store.helpers import content, numbered_leads
-from easycrm_tests.store.multiproc import three_writers_and_a_reader, wait_for_line, worker
+from easycrm_tests.store.multiproc import kill_worker, three_writers_and_a_reader, worker
 
 
 @pytest.fixture
@@ -206,14 +204,7 @@ def test_kill_9_between_the_collect_steps_then_rerun_converges(dstore, dynamo_en
         s.upsert_file(numbered_leads(list(range(480, 520)), tag="A"), source_file="base.csv", run_id="base")
     collect_file(*collect_inputs(n), clean, run_id="clean")
     proc = worker("collect", f"dynamodb:{dstore.table}@{dynamo_endpoint}", str(n), point)
-    try:
-        wait_for_line(proc, "CRASH_POINT")
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_worker(proc, "CRASH_POINT")
     assert content(dstore.all_leads()) == content(clean.all_leads())  # the upsert was complete
     assert not dstore.file_imports("c.csv")
     stats = collect_file(*collect_inputs(n), dstore, run_id="rerun")
