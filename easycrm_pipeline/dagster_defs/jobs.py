@@ -31,13 +31,18 @@ DEEPSEEK_POOL_LIMIT = 5
 EXECUTORS = ("local", "multiprocess", "celery", "k8s")
 
 
+def _executor_env() -> str:
+    """``EASYCRM_EXECUTOR`` as given, stripped and lower-cased (``""`` when unset)."""
+    return os.environ.get("EASYCRM_EXECUTOR", "").strip().lower()
+
+
 def _optional_schema(module: str, attr: str, mode: str) -> dg.Field:
     """The config schema of an optional executor when ``EASYCRM_EXECUTOR`` chooses it and its package is installed;
     otherwise a permissive one, checked against the real schema when the executor is created (``_checked_config``).
 
     Importing ``dagster-k8s`` / ``dagster-celery`` costs ~50 MB and ~0.5 s in every process that loads the
     definitions (each run process): only deployments that use them pay for them."""
-    if os.environ.get("EASYCRM_EXECUTOR", "").strip().lower() == mode:
+    if _executor_env() == mode:
         try:
             executor_def = getattr(__import__(module, fromlist=[attr]), attr)
         except ImportError:
@@ -128,7 +133,7 @@ def executor_name() -> str:
     Raises:
         ValueError: any other value.
     """
-    name = os.environ.get("EASYCRM_EXECUTOR", "").strip().lower() or "local"
+    name = _executor_env() or "local"
     if name not in EXECUTORS:
         raise ValueError(f"EASYCRM_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {name!r}")
     return name

@@ -128,8 +128,6 @@ def _run_step(step_context, step_key: str, events: queue.Queue) -> None:
     try:
         for event in dagster_event_sequence_for_step(step_context):
             events.put((step_key, event))
-    except DagsterExecutionInterruptedError:
-        pass  # the step's failure event was recorded before the error was re-raised
     except BaseException as exc:  # noqa: BLE001 - handed to the orchestrating thread, which re-raises it
         error = exc
     events.put((step_key, _StepDone(error)))

@@ -20,7 +20,7 @@ import python_calamine as pc
 
 from ..models import ParsedFile, RawRow, SheetReport
 from ..rules.headers import header_role
-from .cell_formats import XlsFormats, xlsx_display_styles, xlsx_sheet_parts, xlsx_styled_cells
+from .cell_formats import XlsFormats, col_index, xlsx_display_styles, xlsx_sheet_parts, xlsx_styled_cells
 from .cells import cell_to_text
 from .errors import EMPTY, ENCRYPTED, HEADER_ONLY, NO_HEADER, FileRejected
 from .numfmt import NumberFormat
@@ -234,13 +234,6 @@ def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = 
     return parsed
 
 
-def _col_number(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + (ch - 64)
-    return n
-
-
 def _far_content(zf: zipfile.ZipFile, part: str | None) -> tuple[str, int, int] | None:
     """``(cell, rows, columns)`` of the farthest cell WITH content when a sheet's used range exceeds
     :data:`MAX_SHEET_CELLS`, else None.
@@ -258,7 +251,7 @@ def _far_content(zf: zipfile.ZipFile, part: str | None) -> tuple[str, int, int] 
     dim = _DIMENSION.search(head)
     if not dim or not dim.group(3):
         return None
-    if _col_number(dim.group(3)) * int(dim.group(4)) <= MAX_SHEET_CELLS:
+    if (col_index(dim.group(3)) + 1) * int(dim.group(4)) <= MAX_SHEET_CELLS:
         return None
     max_row = max_col = 0
     far = ""
@@ -271,7 +264,7 @@ def _far_content(zf: zipfile.ZipFile, part: str | None) -> tuple[str, int, int] 
             data = tail + chunk
             end = 0
             for m in _VALUE_CELL.finditer(data):
-                row, col = int(m.group(2)), _col_number(m.group(1))
+                row, col = int(m.group(2)), col_index(m.group(1)) + 1
                 if row > max_row:
                     max_row = row
                 if col > max_col:
