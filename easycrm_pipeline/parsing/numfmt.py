@@ -97,8 +97,8 @@ def _split_sections(code: str) -> list[str]:
     out, cur, i = [], [], 0
     while i < len(code):
         ch = code[i]
-        if ch == '"':
-            j = code.find('"', i + 1)
+        if ch in '"[':  # a quoted literal or a [bracket] part: copied whole (a ";" inside does not split)
+            j = code.find('"' if ch == '"' else "]", i + 1)
             j = len(code) - 1 if j < 0 else j
             cur.append(code[i:j + 1])
             i = j + 1
@@ -106,12 +106,6 @@ def _split_sections(code: str) -> list[str]:
         if ch in "\\_*" and i + 1 < len(code):
             cur.append(code[i:i + 2])
             i += 2
-            continue
-        if ch == "[":
-            j = code.find("]", i + 1)
-            j = len(code) - 1 if j < 0 else j
-            cur.append(code[i:j + 1])
-            i = j + 1
             continue
         if ch == ";":
             out.append("".join(cur))
