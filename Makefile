@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DAGSTER_HOME_DIR := $(abspath data/dagster_home)
 
-.PHONY: run test test-scale dev bench install clean
+.PHONY: run test test-scale dev bench metrics install clean
 
 install: $(STAMP)
 
@@ -35,6 +35,11 @@ dev: $(STAMP)
 ## make bench: speed and memory against the targets (bench/results.json)
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py
+
+## make metrics: structure figures of easycrm_pipeline/ against issue 17's targets (tools/code_metrics.py; report only:
+## `.venv/bin/python tools/code_metrics.py --check` exits 1 while a target is missed)
+metrics: $(STAMP)
+	$(BIN)/python tools/code_metrics.py
 
 clean:
 	rm -rf $(VENV) data/leads.duckdb data/leads.duckdb.lock data/dagster_home/storage data/dagster_home/history data/dagster_home/schedules data/dagster_home/logs
