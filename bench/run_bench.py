@@ -335,7 +335,7 @@ def check_files(result: dict, expect: int, what: str) -> str | None:
 
 
 class FakeServer:
-    """The fake DeepSeek as a standalone subprocess (``easycrm_tests.fakes.fake_deepseek``)."""
+    """The fake DeepSeek as a standalone subprocess (``easycrm_pipeline.testing.fake_deepseek``)."""
 
     def __init__(self, tmp: Path, latency: float) -> None:
         self.tmp, self.latency = tmp, latency
@@ -346,11 +346,11 @@ class FakeServer:
         port_file = self.tmp / f"fake_port_{self.latency}"
         port_file.unlink(missing_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "easycrm_tests.fakes.fake_deepseek", "--port", "0", "--latency",
+            [sys.executable, "-m", "easycrm_pipeline.testing.fake_deepseek", "--port", "0", "--latency",
              str(self.latency), "--port-file", str(port_file)],
             cwd=CODE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
-        from easycrm_tests.fakes.fake_deepseek import wait_for_port_file
+        from easycrm_pipeline.testing.fake_deepseek import wait_for_port_file
 
         self.url = f"http://127.0.0.1:{wait_for_port_file(str(port_file), timeout=30)}"
         return self

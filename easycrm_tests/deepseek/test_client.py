@@ -14,7 +14,7 @@ from easycrm_pipeline.deepseek import (
     Usage, parse_retry_after,
 )
 from easycrm_pipeline.models import LEAD_FIELDS, RawRow
-from easycrm_tests.fakes import FakeDeepSeek
+from easycrm_pipeline.testing import FakeDeepSeek
 
 from .conftest import API_KEY
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from easycrm_pipeline.deepseek import DeepSeekClient, build_request
-from easycrm_tests.fakes import FakeDeepSeek, standardize_lead, wait_for_port_file
+from easycrm_pipeline.testing import FakeDeepSeek, standardize_lead, wait_for_port_file
 
 from .conftest import API_KEY
 from .test_client import make_rows
@@ -94,7 +94,7 @@ def test_default_standardization_heuristics():
 
 def test_standalone_process_with_port_file(tmp_path):
     port_file = tmp_path / "port"
-    proc = subprocess.Popen([sys.executable, "-m", "easycrm_tests.fakes.fake_deepseek", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "easycrm_pipeline.testing.fake_deepseek", "--port", "0",
                              "--latency", "0.3", "--port-file", str(port_file)],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

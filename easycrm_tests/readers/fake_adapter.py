@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-from easycrm_tests.fakes import FakeDeepSeek
-from easycrm_tests.fakes import fake_deepseek as fd
+from easycrm_pipeline.testing import FakeDeepSeek
+from easycrm_pipeline.testing import fake_deepseek as fd
 
 API_KEY = "sk-test-ask-0123456789"
 
