@@ -219,7 +219,8 @@ def answer_item(lead: dict[str, Any], shape: str = "corrections") -> dict[str, A
     """The fake's answer item for one request lead in the given shape (module docstring, "Answer shape").
 
     ``"full"``: :func:`standardize_lead`. ``"corrections"``: the id plus only the fields whose value differs from the
-    lead's ``"_proposal"`` (a field missing from the proposal counts as null); without a proposal dict, the full item.
+    lead's ``"_proposal"`` (a field missing from the proposal counts as null; remarks holding the same pieces in
+    another order agree); without a proposal dict, the full item.
 
     Raises:
         ValueError: unknown ``shape``.
@@ -230,7 +231,17 @@ def answer_item(lead: dict[str, Any], shape: str = "corrections") -> dict[str, A
     proposal = lead.get("_proposal")
     if shape == "full" or not isinstance(proposal, dict):
         return full
-    return {"id": full["id"], **{f: full[f] for f in LEAD_FIELDS if full[f] != proposal.get(f)}}
+    return {"id": full["id"], **{f: full[f] for f in LEAD_FIELDS if not _agrees(f, full[f], proposal.get(f))}}
+
+
+def _agrees(field: str, mine: Any, proposed: Any) -> bool:
+    """Whether the fake accepts the proposed value: equal, or (remarks) the same ``"; "`` pieces in another order
+    (a model asked for corrections does not rewrite remarks only to reorder them)."""
+    if mine == proposed:
+        return True
+    if field == "remarks" and isinstance(mine, str) and isinstance(proposed, str):
+        return sorted(p.strip() for p in mine.split(";")) == sorted(p.strip() for p in proposed.split(";"))
+    return False
 
 
 def _approx_tokens(text: str) -> int:
