@@ -65,6 +65,10 @@ An *action* (one per ``/chat/completions`` request; the FIFO script first, else 
     finish_reason  override (default "stop", "length" for truncate).
     usage        dict merged into the computed usage block.
     disconnect   True: close the socket without answering (client sees a connection error).
+    echo         True: a reflecting endpoint; every default answer item gets ``"remarks": "echo: $AUTHORIZATION"``.
+
+``$AUTHORIZATION`` in ``content``, ``leads``, ``raw_body``, ``error`` or an ``echo`` item is replaced by the request's
+``Authorization`` header as received (``Bearer <key>``): an endpoint or proxy reflecting the request, key included.
 
 Server-wide behaviour: ``cut_above=N``: any request with more than N leads gets cut JSON with finish_reason
 "length" (unless the action gives ``content``/``leads``/``raw_body``).
@@ -390,12 +394,13 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {str(k): str(v) for k, v in (action.get("headers") or {}).items()}
         if status != 200:
             _sleep(latency)
-            self._send_error_body(status, action.get("error"), headers)
+            error = action.get("error")
+            self._send_error_body(status, self._reflect(error) if error else None, headers)
             return
 
         completion_tokens = 0
         if "raw_body" in action:
-            payload = str(action["raw_body"]).encode("utf-8")
+            payload = self._reflect(str(action["raw_body"])).encode("utf-8")
         else:
             completion = self._completion(body, leads, prompt_text, system_text, action)
             completion_tokens = int(completion["usage"].get("completion_tokens") or 0)
@@ -437,6 +442,12 @@ class _Handler(BaseHTTPRequestHandler):
             chunk(payload)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def _reflect(self, text: str) -> str:
+        """``text`` with ``$AUTHORIZATION`` replaced by the request's ``Authorization`` header (JSON-escaped, so it
+        also fits inside JSON text)."""
+        auth = json.dumps(self.headers.get("Authorization") or "")[1:-1]
+        return text.replace("$AUTHORIZATION", auth)
 
     def _validate(self, body: Any) -> tuple[list[Any], str, str]:
         fake = self.server.fake
@@ -496,6 +507,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             shape = action.get("answer", fake.answer)
             items = [answer_item(lead, shape) if isinstance(lead, dict) else {"id": None} for lead in leads]
+            if action.get("echo"):
+                items = [{**item, "remarks": "echo: $AUTHORIZATION"} for item in items]
             transforms = action.get("transform") or []
             if isinstance(transforms, str):
                 transforms = [transforms]
@@ -504,6 +517,8 @@ class _Handler(BaseHTTPRequestHandler):
                 transforms.append("truncate")
             content, finish_reason = _apply_transforms(items, transforms)
         finish_reason = action.get("finish_reason", finish_reason)
+        if isinstance(content, str):
+            content = self._reflect(content)
 
         system_tokens = _approx_tokens(system_text) if system_text else 0
         prompt_tokens = _approx_tokens(prompt_text)
