@@ -3,6 +3,7 @@ timeouts, splitting, key hygiene and usage accounting."""
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import time
 import traceback
@@ -293,3 +294,17 @@ def test_from_settings_reads_the_environment(fake, monkeypatch):
     monkeypatch.delenv("DEEPSEEK_API_KEY")
     with pytest.raises(ValueError):
         DeepSeekClient.from_settings(get_settings())
+
+
+# -- corrections to the rules' proposal (issue 13, DESIGN.md section 5) ------------------------------------------
+def test_proposals_go_out_and_partial_items_come_back(fake, client):
+    rows = make_rows(3)
+    proposals = {r.row_id: {"firstName": f"Ann{r.row_number}", "lastName": "Lee",
+                            "email": f"ann{r.row_number}@example.com", "phone": "+12025550107"} for r in rows}
+    proposals["0:3"]["lastName"] = "Leigh"  # wrong: the fake corrects it
+    answer = client.standardize(rows, proposals)
+    sent = json.loads(fake.requests[0]["messages"][-1]["content"])["leads"]
+    assert [lead["_proposal"] for lead in sent] == [proposals[r.row_id] for r in rows]
+    # only the correction comes back; an item with just its id is an answer (not a missing row)
+    assert answer.items == {"0:2": {}, "0:3": {"lastName": "Lee"}, "0:4": {}}
+    assert answer.missing == [] and fake.request_count == 1
