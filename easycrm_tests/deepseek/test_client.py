@@ -308,3 +308,19 @@ def test_proposals_go_out_and_partial_items_come_back(fake, client):
     # only the correction comes back; an item with just its id is an answer (not a missing row)
     assert answer.items == {"0:2": {}, "0:3": {"lastName": "Lee"}, "0:4": {}}
     assert answer.missing == [] and fake.request_count == 1
+
+
+# -- the key echoed in a 200 reply (issue 16 item 7) ------------------------------------------------------------
+def test_key_echoed_in_a_200_answer_is_scrubbed_before_anything_sees_it(fake, client, caplog):
+    rows = make_rows(2)
+    fake.script([{"echo": True}])
+    answer = client.standardize(rows)
+    assert [item["remarks"] for item in answer.items.values()] == ["echo: Bearer ***"] * 2
+    fake.script([{"content": "I am not JSON, $AUTHORIZATION"}] * 3)
+    with caplog.at_level(logging.WARNING), pytest.raises(DeepSeekBatchFailed) as caught:
+        client.standardize(rows)
+    assert "Bearer ***" in caught.value.reason and API_KEY not in caught.value.reason
+    assert API_KEY not in caplog.text and "Bearer ***" in caplog.text
+    fake.script([{"content": '{"refusal": "no, $AUTHORIZATION"}'}])
+    doc, usage = client.complete_json("Answer in json.", '{"leads": []}')
+    assert doc == {"refusal": "no, Bearer ***"} and usage.calls == 1
