@@ -24,7 +24,7 @@ action dict replacing the default action).
 Request validation (like the real API, DeepSeek error codes page): missing/blank ``Authorization: Bearer`` or a
 wrong key (when ``api_key`` is set) -> 401; body not JSON -> 400; model not in :data:`MODELS` -> 400 "Model Not
 Exist" (``deepseek-chat`` was retired on 2026-07-24); messages missing/invalid, last user content not JSON with a
-``leads`` list, ``response_format`` not ``{"type": "json_object"}`` or no "json" word in the prompt -> 400;
+``leads`` list (or, for ``easycrm ask``, a ``question`` string), ``response_format`` not ``{"type": "json_object"}`` or no "json" word in the prompt -> 400;
 ``max_tokens`` / ``temperature`` out of range or ``thinking.type`` not enabled/disabled -> 422.
 
 Answer shape (``answer``, DESIGN.md section 5): ``"corrections"`` (default) answers, for a request lead carrying the
@@ -91,6 +91,8 @@ from typing import Any
 
 MODELS = ("deepseek-v4-flash", "deepseek-flash", "deepseek-v4-pro")
 LEAD_FIELDS = ("firstName", "lastName", "title", "company", "email", "phone", "remarks")
+#: The default answer to an ``easycrm ask`` request (user message ``{"question": ...}``): ``{"sql": QUESTION_SQL}``.
+QUESTION_SQL = 'SELECT count(*) AS "leads" FROM leads'
 #: Answer shapes: only the fields that differ from the request's ``_proposal``, or all seven.
 ANSWER_SHAPES = ("corrections", "full")
 
@@ -473,8 +475,10 @@ class _Handler(BaseHTTPRequestHandler):
             doc = json.loads(users[-1]["content"])
         except ValueError:
             raise _ClientError(400, "fake: the last user message must be a JSON document", "messages") from None
-        if not isinstance(doc, dict) or not isinstance(doc.get("leads"), list):
-            raise _ClientError(400, 'fake: the last user message must be {"leads": [...]}', "messages")
+        question = isinstance(doc, dict) and "leads" not in doc and isinstance(doc.get("question"), str)
+        if not question and (not isinstance(doc, dict) or not isinstance(doc.get("leads"), list)):
+            raise _ClientError(400, 'fake: the last user message must be {"leads": [...]} or {"question": "..."}',
+                               "messages")
         if body.get("response_format") != {"type": "json_object"}:
             raise _ClientError(400, 'fake: response_format must be {"type": "json_object"}', "response_format")
         all_text = "".join(m["content"] for m in messages)
@@ -494,9 +498,9 @@ class _Handler(BaseHTTPRequestHandler):
                                      or thinking.get("type") not in ("enabled", "disabled")):
             raise _ClientError(422, "Invalid thinking value", "thinking")
         system_text = "".join(m["content"] for m in messages if m["role"] == "system")
-        return doc["leads"], all_text, system_text
+        return (None if question else doc["leads"]), all_text, system_text
 
-    def _completion(self, body: dict[str, Any], leads: list[Any], prompt_text: str, system_text: str,
+    def _completion(self, body: dict[str, Any], leads: list[Any] | None, prompt_text: str, system_text: str,
                     action: dict[str, Any]) -> dict[str, Any]:
         fake = self.server.fake
         finish_reason = "stop"
@@ -504,6 +508,9 @@ class _Handler(BaseHTTPRequestHandler):
             content = action["content"]
         elif "leads" in action:
             content = json.dumps({"leads": action["leads"]}, ensure_ascii=False)
+        elif leads is None:  # an ``easycrm ask`` question: a plain count unless the script says otherwise
+            content = json.dumps({"refusal": "echo: $AUTHORIZATION"} if action.get("echo") else
+                                 {"sql": QUESTION_SQL})
         else:
             shape = action.get("answer", fake.answer)
             items = [answer_item(lead, shape) if isinstance(lead, dict) else {"id": None} for lead in leads]

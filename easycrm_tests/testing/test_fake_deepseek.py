@@ -276,3 +276,17 @@ def test_standalone_speed_and_answer_flags(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "easycrm_pipeline.testing.fake_deepseek", "--tokens-per-second", "0"],
                          cwd=REPO, capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "--tokens-per-second must be positive" in bad.stderr
+
+
+def test_an_ask_question_is_a_valid_request_with_a_default_sql_answer(fake):
+    from easycrm_pipeline.readers.ask import build_ask_request
+    from easycrm_pipeline.testing.fake_deepseek import QUESTION_SQL
+
+    body = build_ask_request("how many leads?", "deepseek-v4-flash")
+    content = _post(fake, body).json()["choices"][0]["message"]["content"]
+    assert json.loads(content) == {"sql": QUESTION_SQL}
+    fake.script([{"echo": True}])
+    assert json.loads(_post(fake, body).json()["choices"][0]["message"]["content"]) == {
+        "refusal": f"echo: Bearer {API_KEY}"}
+    assert _post(fake, {**body, "messages": [body["messages"][0], {"role": "user", "content": '{"q": 1}'}]}
+                 ).status_code == 400
