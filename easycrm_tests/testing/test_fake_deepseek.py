@@ -253,12 +253,21 @@ def test_echo_reflects_the_authorization_header(fake):
     assert _post(fake, body).json()["error"]["message"] == f"bad Bearer {API_KEY}"
 
 
+def test_the_fake_is_importable_from_the_install_not_from_the_tests():
+    import importlib.util
+
+    assert importlib.util.find_spec("easycrm_tests.fakes") is None  # no shim left at the old path
+    source = Path(importlib.util.find_spec("easycrm_pipeline.testing.fake_deepseek").origin).read_text()
+    assert "easycrm_tests" not in source and "\nfrom easycrm_pipeline" not in source  # stdlib only
+
+
 def test_standalone_speed_and_answer_flags(tmp_path):
     port_file = tmp_path / "port"
+    # cwd outside the checkout: the module comes from the installed package
     proc = subprocess.Popen([sys.executable, "-m", "easycrm_pipeline.testing.fake_deepseek", "--port", "0",
                              "--latency", "0.05", "--tokens-per-second", "400", "--answer", "full",
                              "--port-file", str(port_file)],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         port = wait_for_port_file(str(port_file), timeout=15)
         rows = make_rows(3)
@@ -274,7 +283,7 @@ def test_standalone_speed_and_answer_flags(tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
     bad = subprocess.run([sys.executable, "-m", "easycrm_pipeline.testing.fake_deepseek", "--tokens-per-second", "0"],
-                         cwd=REPO, capture_output=True, text=True, timeout=30)
+                         cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "--tokens-per-second must be positive" in bad.stderr
 
 
