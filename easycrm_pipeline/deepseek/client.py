@@ -30,6 +30,7 @@ import json
 import logging
 import random
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -448,8 +449,11 @@ class DeepSeekClient:
         return str(text).replace(self.__api_key, "***")
 
     def _scrub(self, text: str) -> str:
-        """Remove the API key from server/library-provided text, and shorten it."""
-        text = self.redact(text)
+        """Server/library-provided text made fit for a one-line reason: the API key removed, whitespace runs
+        (newlines included) collapsed to one space, control/format characters (e.g. U+202E) dropped, cut at 300
+        characters."""
+        text = " ".join(self.redact(text).split())
+        text = "".join(c for c in text if not unicodedata.category(c).startswith("C"))
         return text if len(text) <= 300 else text[:300] + "..."
 
     def _attempt(self, body: dict[str, Any], usage: Usage, parse: Callable[[Any], Any] = parse_content) -> Any:

@@ -324,3 +324,11 @@ def test_key_echoed_in_a_200_answer_is_scrubbed_before_anything_sees_it(fake, cl
     fake.script([{"content": '{"refusal": "no, $AUTHORIZATION"}'}])
     doc, usage = client.complete_json("Answer in json.", '{"leads": []}')
     assert doc == {"refusal": "no, Bearer ***"} and usage.calls == 1
+
+
+def test_an_error_body_becomes_a_one_line_reason(fake, client):
+    fake.script([{"status": 400, "error": "Invalid\nrequest:\t\u202efield $AUTHORIZATION\n\nsee docs"}])
+    with pytest.raises(DeepSeekBatchRejected) as caught:
+        client.standardize(make_rows(1))
+    assert caught.value.reason == ("DeepSeek rejected the request (HTTP 400): Invalid request: field Bearer *** "
+                                   "see docs")
