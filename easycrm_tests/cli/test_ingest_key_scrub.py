@@ -57,6 +57,10 @@ def test_a_key_echoed_in_200_answers_is_stored_logged_and_printed_nowhere(isolat
     assert KEY not in printed
     # event log (with every event's metadata) and step outputs (pickled by the IO manager) under DAGSTER_HOME
     instance = dg.DagsterInstance.get()
+    (event,) = instance.fetch_materializations(dg.AssetKey("leads"), limit=1).records
+    metadata = event.asset_materialization.metadata  # the run's metadata carries the issue-13 figure
+    assert metadata["completion_tokens_per_lead"].value == stats["completion_tokens_per_lead"]
+    assert metadata["llm_leads"].value == 5
     for record in instance.get_run_records():
         for entry in instance.all_logs(record.dagster_run.run_id):
             assert KEY not in repr(entry)
