@@ -346,10 +346,11 @@ def check_files(result: dict, expect: int, what: str) -> str | None:
 
 
 class FakeServer:
-    """The fake DeepSeek as a standalone subprocess (``easycrm_pipeline.testing.fake_deepseek``)."""
+    """The fake DeepSeek as a standalone subprocess (``easycrm_pipeline.testing.fake_deepseek``): each answer takes
+    ``latency`` seconds, plus its completion tokens / ``tokens_per_second`` when that is given."""
 
-    def __init__(self, tmp: Path, latency: float) -> None:
-        self.tmp, self.latency = tmp, latency
+    def __init__(self, tmp: Path, latency: float, tokens_per_second: float | None = None) -> None:
+        self.tmp, self.latency, self.tokens_per_second = tmp, latency, tokens_per_second
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
@@ -358,7 +359,8 @@ class FakeServer:
         port_file.unlink(missing_ok=True)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "easycrm_pipeline.testing.fake_deepseek", "--port", "0", "--latency",
-             str(self.latency), "--port-file", str(port_file)],
+             str(self.latency), "--port-file", str(port_file)]
+            + (["--tokens-per-second", str(self.tokens_per_second)] if self.tokens_per_second else []),
             cwd=CODE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         from easycrm_pipeline.testing.fake_deepseek import wait_for_port_file
