@@ -16,6 +16,11 @@ Measures (each the median of 3 runs when one run takes under a minute, else 1 ru
   overlapping) vs the naive per-row lookup-then-write (``bench/bench_upsert.py``).
 - ``peak_rss_50k_mb``: peak of the summed RSS of the whole ``easycrm ingest`` process tree (50,000 rows, offline).
 - ``samples_offline_s``: offline ``easycrm ingest data/samples/*`` on a fresh DB (leads/s in the notes).
+- ``completion_tokens_per_lead_full`` / ``completion_tokens_per_lead`` / ``completion_tokens_reduction``: DeepSeek
+  completion tokens per lead over the bench files (the 1,000-lead e2e file and ``data/samples/*``), standardized
+  in-process by ``DeepSeekStandardizer`` against the fake DeepSeek answering today's full items (``--answer full``)
+  and then corrections to the rules' proposal (the default shape); target: the full figure / the corrections figure
+  >= 3 (issue 13).
 
 Usage: ``python bench/run_bench.py [--only NAME[,NAME]] [--quick] [--out PATH] [--merge] [--budget SECONDS] [--snapshot]``.
 ``--quick`` uses small sizes (a smoke run of a few minutes; results go to ``bench/work/results_quick.json``).
@@ -49,8 +54,8 @@ DETAIL = WORK / "results_detail.json"
 #: The product's source tree being measured (``--code``/``--snapshot`` change it; default: this checkout).
 CODE = ROOT
 
-#: name -> (unit, target, comparison, group). comparison: "le" value <= target, "eq" value == target,
-#: "gt1" value > 1 (no target), "done" measured at all (no target).
+#: name -> (unit, target, comparison, group). comparison: "le" value <= target, "ge" value >= target,
+#: "eq" value == target, "gt1" value > 1 (no target), "done" measured at all (no target).
 MEASURES: dict[str, tuple[str, float | None, str, str]] = {
     "parse_xlsx_50k_s": ("s", 3, "le", "parse_xlsx"),
     "parse_csv_50k_s": ("s", 1, "le", "parse_csv"),
@@ -63,9 +68,13 @@ MEASURES: dict[str, tuple[str, float | None, str, str]] = {
     "upsert_naive_ratio": ("x", None, "gt1", "upsert"),
     "peak_rss_50k_mb": ("MB", 600, "le", "peak_rss"),
     "samples_offline_s": ("s", None, "done", "samples"),
+    "completion_tokens_per_lead_full": ("tokens/lead", None, "done", "tokens"),
+    "completion_tokens_per_lead": ("tokens/lead", None, "done", "tokens"),
+    "completion_tokens_reduction": ("x", 3, "ge", "tokens"),
 }
 #: Order the groups run in: the long DeepSeek runs early (so they get their time), the offline ones after.
-GROUP_ORDER = ("parse_csv", "parse_xlsx", "e2e_1k", "e2e_3x1k", "upsert", "peak_rss", "reingest", "samples")
+GROUP_ORDER = ("parse_csv", "parse_xlsx", "e2e_1k", "e2e_3x1k", "upsert", "peak_rss", "reingest", "samples",
+               "tokens")
 
 FAKE_LATENCY = 2.0
 POOL = 5
@@ -129,6 +138,8 @@ def judge(name: str, value: float | None) -> bool:
         return value <= target
     if comparison == "eq":
         return value == target
+    if comparison == "ge":
+        return value >= target
     if comparison == "gt1":
         return value > 1
     return True
@@ -171,7 +182,7 @@ def markdown_table(measures: dict[str, dict]) -> str:
         cmp = MEASURES[name][2]
         t = entry["target"]
         target = {"le": f"≤ {t:g}" if t is not None else "", "eq": f"= {t:g}" if t is not None else "",
-                  "gt1": "> 1 (info)",
+                  "ge": f"≥ {t:g}" if t is not None else "", "gt1": "> 1 (info)",
                   "done": "– (info)"}[cmp]
         verdict = "PASS" if entry["ok"] else ("not measured" if entry["value"] is None else "FAIL")
         lines.append(f"| {name} | {_fmt(entry['value'])} | {entry['unit']} | {target} | {verdict} |")
@@ -335,10 +346,11 @@ def check_files(result: dict, expect: int, what: str) -> str | None:
 
 
 class FakeServer:
-    """The fake DeepSeek as a standalone subprocess (``easycrm_tests.fakes.fake_deepseek``)."""
+    """The fake DeepSeek as a standalone subprocess (``easycrm_pipeline.testing.fake_deepseek``): each answer takes
+    ``latency`` seconds, plus its completion tokens / ``tokens_per_second`` when that is given."""
 
-    def __init__(self, tmp: Path, latency: float) -> None:
-        self.tmp, self.latency = tmp, latency
+    def __init__(self, tmp: Path, latency: float, tokens_per_second: float | None = None) -> None:
+        self.tmp, self.latency, self.tokens_per_second = tmp, latency, tokens_per_second
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
@@ -346,11 +358,12 @@ class FakeServer:
         port_file = self.tmp / f"fake_port_{self.latency}"
         port_file.unlink(missing_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "easycrm_tests.fakes.fake_deepseek", "--port", "0", "--latency",
-             str(self.latency), "--port-file", str(port_file)],
+            [sys.executable, "-m", "easycrm_pipeline.testing.fake_deepseek", "--port", "0", "--latency",
+             str(self.latency), "--port-file", str(port_file)]
+            + (["--tokens-per-second", str(self.tokens_per_second)] if self.tokens_per_second else []),
             cwd=CODE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
-        from easycrm_tests.fakes.fake_deepseek import wait_for_port_file
+        from easycrm_pipeline.testing.fake_deepseek import wait_for_port_file
 
         self.url = f"http://127.0.0.1:{wait_for_port_file(str(port_file), timeout=30)}"
         return self
@@ -374,6 +387,41 @@ class FakeServer:
 
     def reset(self) -> dict:
         return self._call("/_reset", "POST")
+
+
+def completion_tokens_per_lead(paths: list[Path], answer: str) -> dict:
+    """DeepSeek completion tokens per lead for ``paths``: each file read, cut in 10-lead batches and standardized by
+    ``DeepSeekStandardizer`` against an in-process fake DeepSeek answering in ``answer`` shape (``"full"`` or
+    ``"corrections"``). Returns ``{"per_lead", "completion_tokens", "leads", "per_file": {name: per_lead}}``."""
+    from easycrm_pipeline.config import get_settings
+    from easycrm_pipeline.parsing import read_file
+    from easycrm_pipeline.pipeline.batches import make_batches
+    from easycrm_pipeline.pipeline.standardizer import DeepSeekStandardizer
+    from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
+
+    saved = {k: os.environ.get(k) for k in ("DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL")}
+    tokens = leads = 0
+    per_file: dict[str, float] = {}
+    try:
+        with FakeDeepSeek(answer=answer) as fake:
+            os.environ.update(DEEPSEEK_API_KEY="sk-bench", DEEPSEEK_BASE_URL=fake.base_url)
+            standardizer = DeepSeekStandardizer(get_settings())
+            for path in paths:
+                file_tokens = file_leads = 0
+                for batch in make_batches(read_file(path).rows, 10):
+                    result = standardizer.standardize(batch)
+                    file_tokens += result.completion_tokens
+                    file_leads += result.llm_leads
+                per_file[path.name] = round(file_tokens / file_leads, 1) if file_leads else None
+                tokens, leads = tokens + file_tokens, leads + file_leads
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return {"per_lead": round(tokens / leads, 2) if leads else None, "completion_tokens": tokens, "leads": leads,
+            "per_file": per_file}
 
 
 # ------------------------------------------------------------------------------------------ run timelines
@@ -740,10 +788,28 @@ class Bench:
         self.set("samples_offline_s", med["seconds"],
                  f"{len(paths)} files, {med['rows']:.0f} rows, {med['leads']:.0f} leads stored: {lps:.0f} leads/s")
 
+    # -- 7. DeepSeek output tokens per lead: full answers vs corrections to the rules' proposal
+    def g_tokens(self) -> None:
+        n = self.sizes.e2e_leads
+        paths = [self.data(f"e2e_{n}_a.csv", n, seed=7, start=0)] + sorted(
+            p for p in (CODE / "data" / "samples").iterdir() if p.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".xls"))
+        full = completion_tokens_per_lead(paths, "full")
+        short = completion_tokens_per_lead(paths, "corrections")
+        self.detail["groups"]["tokens"] = {"full": full, "corrections": short}
+        files = ", ".join(p.name for p in paths)
+        self.set("completion_tokens_per_lead_full", full["per_lead"],
+                 f"today's full answer: {full['completion_tokens']} tokens for {full['leads']} leads ({files})")
+        self.set("completion_tokens_per_lead", short["per_lead"],
+                 f"corrections only: {short['completion_tokens']} tokens for {short['leads']} leads; per file "
+                 + ", ".join(f"{k} {v}" for k, v in short["per_file"].items()))
+        ratio = full["per_lead"] / short["per_lead"] if short["per_lead"] else None
+        self.set("completion_tokens_reduction", ratio,
+                 f"{full['per_lead']} -> {short['per_lead']} completion tokens per lead")
+
     # -- driver
     #: rough cost of each group in seconds (full sizes), for the budget check
     COST = {"parse_csv": 5, "parse_xlsx": 25, "e2e_1k": 90, "e2e_3x1k": 200, "upsert": 45, "peak_rss": 75,
-            "reingest": 180, "samples": 50}
+            "reingest": 180, "samples": 50, "tokens": 40}
 
     def run(self, groups: list[str]) -> None:
         self.groups = list(groups)

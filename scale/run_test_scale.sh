@@ -136,7 +136,7 @@ export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1
 "$PY" -m easycrm_tests_scale.moto_service --port-file "$WORK/moto.port" >"$WORK/moto.log" 2>&1 &
 BG_PIDS+=($!)
 DEEPSEEK_KEY="sk-scale-$("$PY" -c 'import secrets; print(secrets.token_hex(6))')"
-"$PY" -m easycrm_tests.fakes.fake_deepseek --port 0 --latency 0.5 --api-key "$DEEPSEEK_KEY" \
+"$PY" -m easycrm_pipeline.testing.fake_deepseek --port 0 --latency 0.5 --api-key "$DEEPSEEK_KEY" \
   --port-file "$WORK/deepseek.port" >"$WORK/deepseek.log" 2>&1 &
 BG_PIDS+=($!)
 wait_for_file "$WORK/moto.port" 60 "moto server"

@@ -12,13 +12,14 @@ from easycrm_pipeline.deepseek.errors import (
     BadJson, BlankContent, DeepSeekBatchFailed, DeepSeekBatchRejected, DeepSeekError, DeepSeekFatal, ReplyError,
 )
 from easycrm_pipeline.deepseek.prompt import (
-    PROMPT_VERSION, SYSTEM_PROMPT, build_request, default_max_tokens, prompt_hash, standardizer_version,
+    PROMPT_VERSION, SYSTEM_PROMPT, build_request, chat_body, default_max_tokens, prompt_hash, standardizer_version,
 )
-from easycrm_pipeline.deepseek.reply import coerce_value, join_items, parse_content
+from easycrm_pipeline.deepseek.reply import coerce_value, join_items, parse_content, parse_json_object
 
 __all__ = [
     "BadJson", "BatchAnswer", "BlankContent", "DEFAULT_PRICE_TABLE", "DeepSeekBatchFailed", "DeepSeekBatchRejected",
     "DeepSeekClient", "DeepSeekError", "DeepSeekFatal", "PRICE_TABLES", "PROMPT_VERSION", "ReplyError",
-    "SYSTEM_PROMPT", "Usage", "build_request", "coerce_value", "default_max_tokens", "join_items", "parse_content",
-    "parse_retry_after", "price_table_for", "prompt_hash", "standardizer_version",
+    "SYSTEM_PROMPT", "Usage", "build_request", "chat_body", "coerce_value", "default_max_tokens", "join_items",
+    "parse_content", "parse_json_object", "parse_retry_after", "price_table_for", "prompt_hash",
+    "standardizer_version",
 ]

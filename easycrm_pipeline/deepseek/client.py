@@ -15,6 +15,13 @@ No Dagster here. Facts relied on (DESIGN.md section 6 and DeepSeek docs):
   * ``finish_reason: "insufficient_system_resource"`` (DeepSeek chat-completion reference) means inference was
     interrupted for lack of server resources -> retried.
   * ``usage`` has ``prompt_cache_hit_tokens``, ``prompt_cache_miss_tokens``, ``completion_tokens``.
+  * An endpoint or proxy may reflect the request, key included, in any reply (issue 16 item 7): every byte that comes
+    back is scrubbed of the key in ONE place (:meth:`DeepSeekClient._attempt`, before anything is parsed, logged or
+    raised), so 200 contents, refusal texts and error bodies alike never carry it further.
+
+This is the only DeepSeek transport: batch standardization (:meth:`DeepSeekClient.standardize`) and any other JSON
+question (:meth:`DeepSeekClient.complete_json`, used by ``easycrm ask``) share its retries, fence handling, error
+mapping and scrubbing.
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ import json
 import logging
 import random
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -32,8 +40,10 @@ import tenacity
 from easycrm_pipeline.deepseek.errors import (
     DeepSeekBatchFailed, DeepSeekBatchRejected, DeepSeekError, DeepSeekFatal, ReplyError,
 )
-from easycrm_pipeline.deepseek.prompt import build_request, default_max_tokens, standardizer_version
-from easycrm_pipeline.deepseek.reply import join_items, parse_content
+from easycrm_pipeline.deepseek.prompt import (
+    Proposals, build_request, chat_body, default_max_tokens, standardizer_version,
+)
+from easycrm_pipeline.deepseek.reply import join_items, parse_content, parse_json_object
 from easycrm_pipeline.models import RawRow
 
 log = logging.getLogger(__name__)
@@ -142,8 +152,9 @@ class BatchAnswer:
     """What DeepSeek made of one batch.
 
     Attributes:
-        items: row_id -> candidate fields ``{field: str | None}`` with all seven ``LEAD_FIELDS`` (not yet
-            validated/normalized by the rules layer).
+        items: row_id -> candidate fields ``{field: str | None}``: the ``LEAD_FIELDS`` the answer gave for the row
+            (all seven, some or none; a field left out means the rules' proposal stands, DESIGN.md section 5), not
+            yet validated/normalized by the rules layer.
         missing: row_ids still without an item after one follow-up request for the rows missing from the first
             answer (and rows whose split sub-request failed); the caller falls back to its rules for them.
         usage: tokens of every HTTP call made for this batch, including failed attempts that reported usage.
@@ -275,7 +286,7 @@ class DeepSeekClient:
         return standardizer_version(self.model)
 
     # -- public API --------------------------------------------------------------------------------------------
-    def standardize(self, rows: Sequence[RawRow]) -> BatchAnswer:
+    def standardize(self, rows: Sequence[RawRow], proposals: Proposals | None = None) -> BatchAnswer:
         """Standardize one batch (usually 10 rows) with as few requests as possible.
 
         Steps: one request for the whole batch (retried on 429/500/502/503/504, timeouts, connection errors, blank
@@ -286,9 +297,12 @@ class DeepSeekClient:
 
         Args:
             rows: the batch; row ids must be unique.
+            proposals: the offline rules' fields per row id, sent as each lead's ``"_proposal"`` so the model
+                answers only its corrections (issue 13); None sends the raw rows alone.
 
         Returns:
-            :class:`BatchAnswer` (``items`` row_id -> 7 fields, ``missing`` row_ids, ``usage``, ``errors``).
+            :class:`BatchAnswer` (``items`` row_id -> the fields answered, ``missing`` row_ids, ``usage``,
+            ``errors``).
 
         Raises:
             DeepSeekFatal: HTTP 401 ("DeepSeek rejected the API key") or 402 ("DeepSeek account is out of balance"),
@@ -308,14 +322,14 @@ class DeepSeekClient:
         failed: list[str] = []   # rows whose sub-request failed (cut alone, retries exhausted) -> reported as is
         try:
             budget = default_max_tokens(len(rows), self.max_tokens_per_row)
-            self._standardize_group(rows, budget, answer, omitted, failed, top=True)
+            self._standardize_group(rows, budget, answer, omitted, failed, proposals, top=True)
             if omitted:
                 again = [r for r in rows if r.row_id in set(omitted)]
                 answer.errors.append(f"{len(again)} row(s) missing from the answer, re-requested on their own: "
                                      + ", ".join(r.row_id for r in again))
                 still: list[str] = []
                 budget = default_max_tokens(len(again), self.max_tokens_per_row)
-                self._standardize_group(again, budget, answer, still, failed, top=False)
+                self._standardize_group(again, budget, answer, still, failed, proposals, top=False)
                 failed.extend(still)
         except DeepSeekError as exc:
             exc.usage = answer.usage
@@ -329,7 +343,7 @@ class DeepSeekClient:
 
     # -- internals ---------------------------------------------------------------------------------------------
     def _standardize_group(self, rows: list[RawRow], max_tokens: int, answer: BatchAnswer, omitted: list[str],
-                           failed: list[str], *, top: bool) -> None:
+                           failed: list[str], proposals: Proposals | None, *, top: bool) -> None:
         """Request ``rows``; on a cut reply split in halves. Fills ``answer.items``/``errors``/``usage`` in place,
         appends row ids left out of an answer to ``omitted`` and row ids whose sub-request failed to ``failed``.
 
@@ -337,7 +351,7 @@ class DeepSeekClient:
         marks its rows failed and records the error; :class:`DeepSeekFatal` always propagates.
         """
         try:
-            parsed = self._request(rows, max_tokens, answer.usage)
+            parsed = self._request(rows, max_tokens, answer.usage, proposals)
         except DeepSeekFatal:
             raise
         except (DeepSeekBatchRejected, DeepSeekBatchFailed) as exc:
@@ -358,8 +372,8 @@ class DeepSeekClient:
             answer.errors.append(f"reply cut at max_tokens={max_tokens} for {len(rows)} rows: split {half}+"
                                  f"{len(rows) - half}")
             # Halves keep the parent's budget: the cut shows rows need more than the per-row estimate.
-            self._standardize_group(rows[:half], max_tokens, answer, omitted, failed, top=False)
-            self._standardize_group(rows[half:], max_tokens, answer, omitted, failed, top=False)
+            self._standardize_group(rows[:half], max_tokens, answer, omitted, failed, proposals, top=False)
+            self._standardize_group(rows[half:], max_tokens, answer, omitted, failed, proposals, top=False)
             return
         matched, missing, ignored = join_items(rows, parsed)
         for item in ignored:
@@ -367,9 +381,39 @@ class DeepSeekClient:
         answer.items.update(matched)
         omitted.extend(missing)
 
-    def _request(self, rows: list[RawRow], max_tokens: int, usage: Usage) -> Any:
-        """POST one request with retries. Returns the parsed ``{"leads": [...]}`` or ``_LENGTH``."""
-        body = build_request(rows, self.model, max_tokens=max_tokens, temperature=self.temperature)
+    def complete_json(self, system: str, user: str, *, max_tokens: int = 600) -> tuple[dict[str, Any], Usage]:
+        """One JSON-mode chat request (``system`` prompt first, one ``user`` message) through the same retries,
+        fence handling, error mapping and key scrubbing as :meth:`standardize`.
+
+        Returns:
+            ``(the content's JSON object, usage)``; the object is already scrubbed of the API key.
+
+        Raises:
+            DeepSeekFatal: HTTP 401 / 402.
+            DeepSeekBatchRejected: HTTP 400 / 422 / other non-retryable 4xx.
+            DeepSeekBatchFailed: retryable trouble (429, 5xx, timeouts, blank or non-JSON content, a reply cut at
+                ``max_tokens``) through every attempt.
+        """
+        usage = Usage()
+        body = chat_body(self.model, system, user, max_tokens, self.temperature)
+        try:
+            doc = self._call(body, usage, parse_json_object, "DeepSeek request")
+        except DeepSeekError as exc:
+            exc.usage = usage
+            raise
+        if doc is _LENGTH:
+            raise DeepSeekBatchFailed(f"DeepSeek's answer was cut at max_tokens={max_tokens}", usage=usage)
+        return doc, usage
+
+    def _request(self, rows: list[RawRow], max_tokens: int, usage: Usage, proposals: Proposals | None = None) -> Any:
+        """POST one batch request with retries. Returns the parsed ``{"leads": [...]}`` or ``_LENGTH``."""
+        body = build_request(rows, self.model, max_tokens=max_tokens, temperature=self.temperature,
+                             proposals=proposals)
+        return self._call(body, usage, parse_content, f"DeepSeek request for {len(rows)} row(s)")
+
+    def _call(self, body: dict[str, Any], usage: Usage, parse: Callable[[Any], Any], what: str) -> Any:
+        """POST ``body`` with retries (tenacity); ``parse(content)`` raising :class:`ReplyError` is retried too.
+        Returns ``parse``'s value or ``_LENGTH``; raises :class:`DeepSeekBatchFailed` naming ``what``."""
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
             wait=self._wait,
@@ -379,10 +423,10 @@ class DeepSeekClient:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, body, usage)
+            return retrying(self._attempt, body, usage, parse)
         except _Retryable as exc:
             raise DeepSeekBatchFailed(
-                f"DeepSeek request for {len(rows)} row(s) failed after {self.max_attempts} attempt(s): {exc.reason}",
+                f"{what} failed after {self.max_attempts} attempt(s): {exc.reason}",
                 status=exc.status, usage=usage, attempts=self.max_attempts) from None
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
@@ -399,12 +443,20 @@ class DeepSeekClient:
         log.warning("DeepSeek attempt %d/%d failed (%s); retrying in %.2f s", state.attempt_number,
                     self.max_attempts, getattr(exc, "reason", type(exc).__name__), wait)
 
+    def redact(self, text: str) -> str:
+        """``text`` with every occurrence of the API key replaced by ``***`` (so ``Bearer <key>`` reads
+        ``Bearer ***``)."""
+        return str(text).replace(self.__api_key, "***")
+
     def _scrub(self, text: str) -> str:
-        """Remove the API key from server/library-provided text, and shorten it."""
-        text = str(text).replace(self.__api_key, "***")
+        """Server/library-provided text made fit for a one-line reason: the API key removed, whitespace runs
+        (newlines included) collapsed to one space, control/format characters (e.g. U+202E) dropped, cut at 300
+        characters."""
+        text = " ".join(self.redact(text).split())
+        text = "".join(c for c in text if not unicodedata.category(c).startswith("C"))
         return text if len(text) <= 300 else text[:300] + "..."
 
-    def _attempt(self, body: dict[str, Any], usage: Usage) -> Any:
+    def _attempt(self, body: dict[str, Any], usage: Usage, parse: Callable[[Any], Any] = parse_content) -> Any:
         url = f"{self.base_url}/chat/completions"
         headers = {"Authorization": f"Bearer {self.__api_key}", "Content-Type": "application/json",
                    "Accept": "application/json"}
@@ -425,7 +477,9 @@ class DeepSeekClient:
         except httpx.TransportError as exc:
             raise _Retryable(f"connection error ({type(exc).__name__}: {self._scrub(exc)})") from None
 
-        text = raw.decode("utf-8", errors="replace").strip()  # keep-alive blank lines before the JSON
+        # The one place the key is scrubbed from what came back (issue 16 item 7): 200 contents, refusals and
+        # error bodies alike, before anything is parsed, logged, raised or stored.
+        text = self.redact(raw.decode("utf-8", errors="replace")).strip()  # keep-alive blank lines before the JSON
         data: Any = None
         if text:
             try:
@@ -467,7 +521,7 @@ class DeepSeekClient:
         if finish_reason == "insufficient_system_resource":  # DeepSeek-specific: inference interrupted
             raise _Retryable("inference interrupted (finish_reason insufficient_system_resource)", status=200)
         try:
-            return parse_content(message_obj.get("content"))
+            return parse(message_obj.get("content"))
         except ReplyError as exc:
             raise _Retryable(exc.reason, status=200) from None
 

@@ -52,6 +52,23 @@ def parse_content(content: str | None) -> dict[str, Any]:
         BlankContent: ``content`` is ``None``, empty or whitespace only.
         BadJson: no lead-shaped JSON object can be decoded.
     """
+    return _decode(content, _as_document, "parseable JSON")
+
+
+def parse_json_object(content: str | None) -> dict[str, Any]:
+    """Parse an assistant content that should be one JSON object (e.g. ``easycrm ask``'s ``{"sql": ...}``), with
+    the same leniency as :func:`parse_content`: whole text, then a single fence, then the first decodable object.
+
+    Raises:
+        BlankContent: ``content`` is ``None``, empty or whitespace only.
+        BadJson: no JSON object can be decoded.
+    """
+    return _decode(content, lambda value: value if isinstance(value, dict) else None, "a JSON object")
+
+
+def _decode(content: str | None, accept: Any, wanted: str) -> dict[str, Any]:
+    """The first value ``accept`` turns into a dict, trying the whole text, the text inside one fence, then
+    ``raw_decode`` from each ``{`` (then ``[``). Raises :class:`BlankContent` / :class:`BadJson`."""
     if content is None or not str(content).strip():
         raise BlankContent("DeepSeek returned blank content")
     text = str(content).strip()
@@ -61,7 +78,7 @@ def parse_content(content: str | None) -> dict[str, Any]:
         candidates.append(fenced.group(1).strip())
     for candidate in candidates:
         try:
-            doc = _as_document(json.loads(candidate))
+            doc = accept(json.loads(candidate))
         except (ValueError, RecursionError):
             continue
         if doc is not None:
@@ -76,12 +93,12 @@ def parse_content(content: str | None) -> dict[str, Any]:
                 value, _end = decoder.raw_decode(text, start)
             except (ValueError, RecursionError):
                 value = None
-            doc = _as_document(value) if value is not None else None
+            doc = accept(value) if value is not None else None
             if doc is not None:
                 return doc
             start = text.find(opener, start + 1)
     snippet = text[:80].replace("\n", " ")
-    raise BadJson(f"DeepSeek content is not parseable JSON (starts {snippet!r}, {len(text)} chars)")
+    raise BadJson(f"DeepSeek content is not {wanted} (starts {snippet!r}, {len(text)} chars)")
 
 
 def coerce_value(value: Any) -> str | None:
@@ -138,7 +155,9 @@ def _merged(item: dict[str, Any], row_id: str, emails_of: dict[str, set[str]]) -
 
 
 def _fields(item: dict[str, Any]) -> dict[str, str | None]:
-    return {name: coerce_value(item.get(name)) for name in LEAD_FIELDS}
+    """The item's lead fields, only those it gives (DESIGN.md section 5: a field left out means the rules' value
+    stands, so it must stay absent rather than become null)."""
+    return {name: coerce_value(item[name]) for name in LEAD_FIELDS if name in item}
 
 
 def join_items(rows: Sequence[RawRow], parsed: dict[str, Any]
@@ -152,7 +171,8 @@ def join_items(rows: Sequence[RawRow], parsed: dict[str, Any]
       * an item whose ``email`` holds another row's raw address (and not its own row's) -> ignored as merged;
       * an item without id is accepted only when its ``email`` (trimmed, case-insensitive) equals an address in the
         raw cells of exactly one row that is still unmatched after the id pass; otherwise ignored;
-      * fields outside ``LEAD_FIELDS`` are dropped; values are coerced by :func:`coerce_value`;
+      * fields outside ``LEAD_FIELDS`` are dropped, fields left out stay left out (the rules' value stands);
+        values are coerced by :func:`coerce_value`;
       * items that are not objects are ignored.
 
     Args:
@@ -160,8 +180,8 @@ def join_items(rows: Sequence[RawRow], parsed: dict[str, Any]
         parsed: the output of :func:`parse_content` (``{"leads": [...]}``).
 
     Returns:
-        ``(matched, missing, ignored)``: ``matched`` maps row_id -> ``{field: str | None}`` with all seven
-        ``LEAD_FIELDS``; ``missing`` lists the row_ids without an item, in request order; ``ignored`` lists
+        ``(matched, missing, ignored)``: ``matched`` maps row_id -> ``{field: str | None}`` with the
+        ``LEAD_FIELDS`` the item gave (all seven, some, or none: ``{"id": ...}`` alone accepts the whole proposal); ``missing`` lists the row_ids without an item, in request order; ``ignored`` lists
         ``{"reason": str, "item": <raw item>}`` for every item not used.
     """
     items = parsed.get("leads") if isinstance(parsed, dict) else None
@@ -218,4 +238,4 @@ def iter_row_ids(rows: Iterable[RawRow]) -> list[str]:
     return [row.row_id for row in rows]
 
 
-__all__ = ["coerce_value", "iter_row_ids", "join_items", "parse_content", "raw_emails"]
+__all__ = ["coerce_value", "iter_row_ids", "join_items", "parse_content", "parse_json_object", "raw_emails"]

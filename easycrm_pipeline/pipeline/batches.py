@@ -38,6 +38,7 @@ class BatchResult:
         batch: the batch's mapping key.
         leads: standardized leads, one per row that became a lead (file order).
         quarantine: rows of this batch that could not be standardized (dead letter), with the reason.
+        llm_leads: rows DeepSeek was asked to standardize (0 for the offline rules and cache hits).
         llm_calls: DeepSeek requests made (0 for the offline rules).
         prompt_cache_hit_tokens / prompt_cache_miss_tokens / completion_tokens: DeepSeek ``usage`` summed.
         cost_usd: cost of those tokens (USD) from the configured price table.
@@ -50,6 +51,7 @@ class BatchResult:
     batch: str
     leads: list[StandardLead] = field(default_factory=list)
     quarantine: list[QuarantineRow] = field(default_factory=list)
+    llm_leads: int = 0
     llm_calls: int = 0
     prompt_cache_hit_tokens: int = 0
     prompt_cache_miss_tokens: int = 0
@@ -64,6 +66,17 @@ class BatchResult:
     def tokens(self) -> int:
         """All tokens of this batch (prompt hit + miss + completion)."""
         return self.prompt_cache_hit_tokens + self.prompt_cache_miss_tokens + self.completion_tokens
+
+    @property
+    def completion_tokens_per_lead(self) -> float:
+        """DeepSeek output tokens per lead asked about (0.0 when DeepSeek was not asked): the figure that drives
+        DeepSeek's time and price (issue 13)."""
+        return completion_tokens_per_lead(self.completion_tokens, self.llm_leads)
+
+
+def completion_tokens_per_lead(completion_tokens: int, leads: int) -> float:
+    """``completion_tokens / leads`` rounded to 0.1 token (0.0 when ``leads`` is 0)."""
+    return round(completion_tokens / leads, 1) if leads else 0.0
 
 
 def make_batches(rows: list[RawRow], batch_size: int) -> list[Batch]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from easycrm_pipeline.config import Settings
 from easycrm_pipeline.models import QuarantineRow, RawRow, SheetReport
-from easycrm_pipeline.pipeline.batches import BatchResult
+from easycrm_pipeline.pipeline.batches import BatchResult, completion_tokens_per_lead
 
 
 @dataclass
@@ -48,6 +48,8 @@ class FileStats:
 
     Counts are leads/rows; ``tokens`` are DeepSeek tokens (prompt + completion); ``cost_usd`` in US dollars;
     ``seconds`` is the collect-side wall time of parse + standardize + upsert as measured by the steps.
+    ``llm_leads``: rows DeepSeek was asked about; ``completion_tokens_per_lead`` = ``completion_tokens / llm_leads``
+    (the output tokens that dominate DeepSeek's time and price, issue 13; 0.0 without DeepSeek).
     ``blank_rows``: blank or whitespace-only rows skipped by the reader (below a header; not leads, not quarantined),
     so that every row read is accounted for: lead rows + quarantined + blank.
     """
@@ -67,6 +69,8 @@ class FileStats:
     prompt_cache_hit_tokens: int = 0
     prompt_cache_miss_tokens: int = 0
     completion_tokens: int = 0
+    llm_leads: int = 0
+    completion_tokens_per_lead: float = 0.0
     cost_usd: float = 0.0
     seconds: float = 0.0
     processing_ms: float = 0.0
@@ -255,6 +259,9 @@ def _file_stats(summary, ordered, resolutions, quarantine, upsert, already_store
         prompt_cache_hit_tokens=sum(r.prompt_cache_hit_tokens for r in ordered),
         prompt_cache_miss_tokens=sum(r.prompt_cache_miss_tokens for r in ordered),
         completion_tokens=sum(r.completion_tokens for r in ordered),
+        llm_leads=sum(r.llm_leads for r in ordered),
+        completion_tokens_per_lead=completion_tokens_per_lead(
+            sum(r.completion_tokens for r in ordered), sum(r.llm_leads for r in ordered)),
         cost_usd=round(sum(r.cost_usd for r in ordered), 6),
         processing_ms=upsert.processing_ms,
         duplicate_detection_ms=dedupe_ms + upsert.duplicate_detection_ms,

@@ -76,6 +76,10 @@ class RulesStandardizer:
 class DeepSeekStandardizer:
     """Standardizes through the DeepSeek chat API (DESIGN.md section 5), validated by the rules.
 
+    Each row goes out with the offline rules' fields as its ``"_proposal"``; DeepSeek answers only its corrections
+    (a field left out keeps the rules' value, issue 13: output tokens dominate time and price), and every field,
+    answered or not, passes ``rules.validate.validate_candidate``.
+
     Rows DeepSeek leaves unanswered (after the client's own individual re-request) fall back to the rules with the
     flag ``llm-missing-fallback``; a batch DeepSeek rejects as malformed (400/422) goes to the quarantine whole.
     """
@@ -110,24 +114,26 @@ class DeepSeekStandardizer:
 
         started = time.perf_counter()
         rows = list(batch.rows)
+        proposed = standardize_rows(rows, self.settings.default_region)
+        proposals = {lead.row_id: lead.fields for lead in proposed}
         try:
-            answer = self.client.standardize(rows)
+            answer = self.client.standardize(rows, proposals)
         except DeepSeekBatchRejected as exc:
             result = dead_letter(batch, f"DeepSeek rejected the batch: {exc}", started)
             return add_usage(result, getattr(exc, "usage", None), self.options.price_table or None)
         usage = answer.usage
         leads = []
-        for row in rows:
+        for row, rules_lead in zip(rows, proposed):
             candidate = answer.items.get(row.row_id)
             if candidate is None:
-                (fallback,) = standardize_rows([row], self.settings.default_region)
-                fallback.flags = fallback.flags + ("llm-missing-fallback",)
-                leads.append(fallback)
+                rules_lead.flags = rules_lead.flags + ("llm-missing-fallback",)
+                leads.append(rules_lead)
             else:
                 leads.append(validate_candidate(row, candidate, self.settings.default_region, self.version))
         return BatchResult(
             batch=batch.mapping_key,
             leads=leads,
+            llm_leads=len(rows),
             llm_calls=usage.calls,
             prompt_cache_hit_tokens=usage.prompt_cache_hit_tokens,
             prompt_cache_miss_tokens=usage.prompt_cache_miss_tokens,
@@ -147,9 +153,12 @@ def deepseek_version(settings: Settings) -> str:
 
 
 def add_usage(result: BatchResult, usage, price_table: dict | None = None) -> BatchResult:
-    """Count a DeepSeek ``Usage`` (calls, tokens, cost) into ``result`` — failed attempts are billed too."""
+    """Count a DeepSeek ``Usage`` (calls, tokens, cost) into ``result`` — failed attempts are billed too; a
+    dead-lettered batch that spent calls counts its rows as ``llm_leads`` (they were asked about)."""
     if usage is None:
         return result
+    if usage.calls and not result.llm_leads:
+        result.llm_leads = len(result.dead_row_ids) or len(result.leads)
     result.llm_calls += usage.calls
     result.prompt_cache_hit_tokens += usage.prompt_cache_hit_tokens
     result.prompt_cache_miss_tokens += usage.prompt_cache_miss_tokens

@@ -18,14 +18,19 @@ never reaches ``rawRow``), and the store runs it on a read-only connection with 
 from __future__ import annotations
 
 import json
-import random
 import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import sqlglot
 from sqlglot import exp
+
+from easycrm_pipeline.deepseek.client import DeepSeekClient
+from easycrm_pipeline.deepseek.errors import ReplyError
+from easycrm_pipeline.deepseek.prompt import chat_body
+from easycrm_pipeline.deepseek.reply import parse_json_object
 
 #: Columns a question may read, with their type and meaning (sent to DeepSeek as the schema).
 LEADS_SCHEMA: dict[str, tuple[str, str]] = {
@@ -309,42 +314,42 @@ def ask_system_prompt() -> str:
     )
 
 
+#: Output budget of the ask request (tokens): one short SELECT or refusal.
+ASK_MAX_TOKENS = 600
+#: Longest refusal text shown (characters), after cutting it to its first line.
+MAX_REFUSAL_CHARS = 200
+
+
 def build_ask_request(question: str, model: str) -> dict[str, Any]:
     """The chat-completions body for one question: system prompt (schema + rules), then ONE user message whose
     content is the JSON document ``{"question": question}`` (no lead data); JSON mode, thinking disabled."""
-    return {
-        "model": model,
-        "messages": [
-            {"role": "system", "content": ask_system_prompt()},
-            {"role": "user", "content": json.dumps({"question": question}, ensure_ascii=False)},
-        ],
-        "response_format": {"type": "json_object"},
-        "thinking": {"type": "disabled"},
-        "max_tokens": 600,
-        "temperature": 0.0,
-        "stream": False,
-    }
+    return chat_body(model, ask_system_prompt(), _question_content(question), ASK_MAX_TOKENS)
 
 
-_FENCE = re.compile(r"\A\s*```[A-Za-z0-9_-]*\s*\n?(.*?)\n?\s*```\s*\Z", re.DOTALL)
+def _question_content(question: str) -> str:
+    return json.dumps({"question": question}, ensure_ascii=False)
 
 
-def parse_sql_reply(content: str | None) -> str:
-    """The SQL out of the model's content ``{"sql": "..."}`` (fenced JSON accepted).
+def endpoint_words(text: Any) -> str:
+    """Text supplied by the endpoint, made safe to show as ITS words on one line: the first non-blank line,
+    control and format characters (newlines, U+202E right-to-left override...) dropped, whitespace collapsed, cut
+    to :data:`MAX_REFUSAL_CHARS` characters with ``…`` when anything was cut, in double quotes."""
+    lines = [line for line in str(text).splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    clean = " ".join("".join(c for c in first if not unicodedata.category(c).startswith("C")).split())
+    cut = len(lines) > 1 or len(clean) > MAX_REFUSAL_CHARS
+    if len(clean) > MAX_REFUSAL_CHARS:
+        clean = clean[: MAX_REFUSAL_CHARS - 1].rstrip()
+    return json.dumps(clean + ("…" if cut else ""), ensure_ascii=False)
+
+
+def sql_of_reply(doc: Any) -> str:
+    """The SQL out of the model's JSON object ``{"sql": "..."}``.
 
     Raises:
-        UnsafeQuery: the model refused (``{"refusal": ...}``), or the content is blank / not such a JSON object.
+        UnsafeQuery: the model refused (``{"refusal": ...}``; the message quotes the endpoint's words on one line,
+            ``refused: DeepSeek said "..."``), or the object has no SQL.
     """
-    if content is None or not str(content).strip():
-        raise UnsafeQuery("DeepSeek gave no answer (blank content)")
-    text = str(content).strip()
-    fenced = _FENCE.match(text)
-    if fenced:
-        text = fenced.group(1).strip()
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        raise UnsafeQuery("DeepSeek's answer is not JSON") from None
     if not isinstance(doc, dict):
         raise UnsafeQuery("DeepSeek's answer is not a JSON object")
     sql = doc.get("sql")
@@ -352,8 +357,24 @@ def parse_sql_reply(content: str | None) -> str:
         return sql.strip()
     refusal = doc.get("refusal") or doc.get("error")
     if refusal:
-        raise UnsafeQuery(f"refused: {str(refusal).strip()[:200]}")
+        raise UnsafeQuery(f"refused: DeepSeek said {endpoint_words(refusal)}")
     raise UnsafeQuery('DeepSeek\'s answer has no "sql"')
+
+
+def parse_sql_reply(content: str | None) -> str:
+    """The SQL out of the model's content ``{"sql": "..."}`` (fenced or wrapped JSON accepted, as for batches:
+    ``deepseek.reply.parse_json_object``).
+
+    Raises:
+        UnsafeQuery: the model refused (see :func:`sql_of_reply`), or the content is blank / not a JSON object.
+    """
+    try:
+        doc = parse_json_object(content)
+    except ReplyError as exc:
+        blank = content is None or not str(content).strip()
+        raise UnsafeQuery("DeepSeek gave no answer (blank content)" if blank else "DeepSeek's answer is not JSON") \
+            from exc
+    return sql_of_reply(doc)
 
 
 def deepseek_sql(
@@ -367,72 +388,37 @@ def deepseek_sql(
 ) -> str:
     """Ask DeepSeek (``POST {DEEPSEEK_BASE_URL}/chat/completions``) to write the SQL for ``question``.
 
-    429/5xx/timeouts/connection errors are retried (``Retry-After`` honoured, else exponential backoff with jitter);
-    400/422 and 401/402 are not (DESIGN.md section 6).
+    The request goes through the project's one DeepSeek transport (``deepseek.client.DeepSeekClient.complete_json``):
+    429/5xx/timeouts/connection errors and blank or non-JSON content are retried (``Retry-After`` honoured, else
+    exponential backoff with jitter); 400/422 and 401/402 are not (DESIGN.md section 6); the API key is scrubbed
+    from everything that comes back.
 
     Args:
         question: the user's question (sent as is, inside ``{"question": ...}``).
         settings: ``config.Settings`` (``deepseek_api_key``, ``deepseek_base_url``, ``deepseek_model``).
-        http_client: an ``httpx.Client`` to use (else one is created and closed).
+        http_client: an ``httpx.Client`` to use (else the client creates and closes its own).
         max_attempts: HTTP attempts before giving up.
         sleep: injectable sleep between attempts.
-        timeout: seconds per attempt.
+        timeout: seconds per attempt (between two received chunks, and in total).
 
     Returns:
         The model's SQL text, NOT yet validated.
 
     Raises:
         UnsafeQuery: the model refused or answered something unusable.
+        NeedsDeepSeek: no ``DEEPSEEK_API_KEY``.
         DeepSeekFatal: 401 bad key / 402 no balance.
         DeepSeekBatchRejected: 400/422.
         DeepSeekBatchFailed: retryable trouble persisted.
     """
-    import httpx
-
-    from easycrm_pipeline.deepseek.client import parse_retry_after
-    from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed, DeepSeekBatchRejected, DeepSeekFatal
-
-    key = settings.deepseek_api_key
-    if not key:
+    if not settings.deepseek_api_key:
         raise NeedsDeepSeek("this question needs DeepSeek: set DEEPSEEK_API_KEY")
-    url = f"{settings.deepseek_base_url.rstrip('/')}/chat/completions"
-    body = build_ask_request(question, settings.deepseek_model)
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json"}
-    client = http_client or httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0))
-    last = "no attempt made"
-    try:
-        for attempt in range(1, max_attempts + 1):
-            wait: float | None = None
-            try:
-                resp = client.post(url, content=json.dumps(body, ensure_ascii=False).encode("utf-8"), headers=headers)
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}"
-            else:
-                if resp.status_code == 200:
-                    try:
-                        data = json.loads(resp.text.strip())
-                        content = data["choices"][0]["message"]["content"]
-                    except (ValueError, KeyError, IndexError, TypeError):
-                        last = "unparseable response body"
-                    else:
-                        return parse_sql_reply(content)
-                elif resp.status_code == 401:
-                    raise DeepSeekFatal("DeepSeek rejected the API key", status=401)
-                elif resp.status_code == 402:
-                    raise DeepSeekFatal("DeepSeek account is out of balance", status=402)
-                elif resp.status_code in (429, 500, 502, 503, 504):
-                    last = f"HTTP {resp.status_code}"
-                    wait = parse_retry_after(resp.headers.get("retry-after"))
-                else:
-                    raise DeepSeekBatchRejected(
-                        f"DeepSeek rejected the request (HTTP {resp.status_code})", status=resp.status_code
-                    )
-            if attempt < max_attempts:
-                sleep(min(wait, 30.0) if wait is not None else random.random() * min(8.0, 2.0 ** (attempt - 1)))
-    finally:
-        if http_client is None:
-            client.close()
-    raise DeepSeekBatchFailed(f"DeepSeek failed after {max_attempts} attempt(s): {last}", attempts=max_attempts)
+    with DeepSeekClient(settings.deepseek_api_key, settings.deepseek_base_url, settings.deepseek_model,
+                        read_timeout=timeout, total_timeout=timeout, max_attempts=max_attempts, sleep=sleep,
+                        http_client=http_client) as client:
+        doc, _usage = client.complete_json(ask_system_prompt(), _question_content(question),
+                                           max_tokens=ASK_MAX_TOKENS)
+    return sql_of_reply(doc)
 
 
 # ---------------------------------------------------------------------------------------------------- answer
@@ -479,6 +465,6 @@ def answer(question: str, store: Any, settings: Any, **deepseek_kwargs: Any) -> 
 
 __all__ = [
     "AskResult", "DEFAULT_MAX_ROWS", "LEADS_SCHEMA", "NeedsDeepSeek", "UnsafeQuery", "answer", "ask_system_prompt",
-    "build_ask_request", "deepseek_sql", "executable_sql", "offline_sql", "parse_sql_reply", "question_sql",
-    "validate_sql",
+    "build_ask_request", "deepseek_sql", "endpoint_words", "executable_sql", "offline_sql", "parse_sql_reply",
+    "question_sql", "sql_of_reply", "validate_sql",
 ]

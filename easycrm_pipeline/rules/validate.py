@@ -9,7 +9,9 @@ offline rules' value of the same row is the reference (breaker cases l18-l30, /t
   same address (normalized) / number (E.164 or digits); else the rules' value is kept. Only without one may the model
   take an address / number written in another cell, and it must literally appear in the raw row (l18, l19, l20,
   l23, l30).
-* a field the model omits or answers null/empty/placeholder while the rules have a value gets the rules' value,
+* a field the item leaves out is the rules' value, no flag: DeepSeek is sent the rules' proposal and answers only
+  its corrections (DESIGN.md section 5, issue 13);
+* a field the model answers null/empty/placeholder while the rules have a value gets the rules' value,
   flag ``"llm-value-restored:<field>"`` (l21, l27): raw data is never lost.
 * names / title / company: every word must be in the raw row; with explicit First/Last/Company/Title columns a value
   equal to the rules' value of another of these fields and not its own is a swap, and the rules' values are used
@@ -95,15 +97,16 @@ def validate_candidate(
 
     Args:
         row: the raw row the item answers (joined on ``id``, never on position).
-        candidate: the item, ``{"firstName", "lastName", "title", "company", "email", "phone", "remarks"}``
-            (missing keys / non-string values are treated as empty).
+        candidate: the item, any of ``{"firstName", "lastName", "title", "company", "email", "phone", "remarks"}``
+            (a key left out keeps the rules' value; non-string values are treated as empty).
         default_region: ``EASYCRM_DEFAULT_REGION`` or ``None``.
         standardizer: version string stored on the lead (e.g. ``"deepseek-v4-flash/prompt-1"``).
 
     Returns:
         A lead whose ``provided``/``raw`` are the offline rules' and whose fields are the candidate's where valid.
-        Rejections set the offline value and add ``"llm-value-rejected:<field>"`` to ``flags``; a value the rules
-        found but the answer dropped (missing, null, empty, placeholder) is restored (flag
+        Rejections set the offline value and add ``"llm-value-rejected:<field>"`` to ``flags``; a field left out
+        is the rules' value (no flag); a value the rules found but the answer wiped (null, empty, placeholder, not
+        text) is restored (flag
         ``"llm-value-restored:<field>"``, breaker cases l21, l27); an item that is not a JSON object gives the rules'
         lead with flag ``"llm-invalid-item"``. Never raises.
     """
@@ -125,8 +128,11 @@ def validate_candidate(
     flags: list[str] = []
     fields: dict[str, str | None] = {}
     for f in LEAD_FIELDS:
-        value = _as_text(candidate.get(f))
         fallback = rules.fields.get(f)
+        if f not in candidate:
+            fields[f] = fallback  # left out: the rules' proposal stands (DESIGN.md section 5)
+            continue
+        value = _as_text(candidate[f])
         if value is None or is_placeholder(value):
             # rule 2 (l21, l27): the model dropped the field; never lose what the raw row gives
             if fallback:

@@ -61,12 +61,13 @@ def test_results_json_shape_and_verdicts(tmp_path):
         "e2e_1k_peak_in_flight": run_bench.measure("e2e_1k_peak_in_flight", 5.0),
         "reingest_50k_llm_calls": run_bench.measure("reingest_50k_llm_calls", None, "not measured"),
         "upsert_naive_ratio": run_bench.measure("upsert_naive_ratio", 40.0),
+        "completion_tokens_reduction": run_bench.measure("completion_tokens_reduction", 2.9),
     }
     out = tmp_path / "results.json"
     run_bench.write_json(out, run_bench.results_doc(m))
     doc = json.loads(out.read_text())
     assert list(doc) == ["measures"]
-    assert list(doc["measures"]) == list(run_bench.MEASURES) and len(doc["measures"]) == 11
+    assert list(doc["measures"]) == list(run_bench.MEASURES) and len(doc["measures"]) == 14
     for entry in doc["measures"].values():
         assert set(entry) == {"value", "unit", "target", "ok"}
         assert isinstance(entry["ok"], bool)
@@ -77,8 +78,11 @@ def test_results_json_shape_and_verdicts(tmp_path):
     assert got["reingest_50k_llm_calls"] == {"value": None, "unit": "calls", "target": 0, "ok": False}
     assert got["upsert_naive_ratio"]["target"] is None and got["upsert_naive_ratio"]["ok"] is True
     assert got["samples_offline_s"]["value"] is None and got["samples_offline_s"]["ok"] is False  # not run
+    assert got["completion_tokens_reduction"] == {"value": 2.9, "unit": "x", "target": 3, "ok": False}
+    assert run_bench.measure("completion_tokens_reduction", 3.0)["ok"] is True
     table = run_bench.markdown_table(m)
-    assert table.count("\n") == 12 and "| parse_xlsx_50k_s | 3.200 | s | ≤ 3 | FAIL |" in table
+    assert "| completion_tokens_reduction | 2.900 | x | ≥ 3 | FAIL |" in table
+    assert table.count("\n") == 15 and "| parse_xlsx_50k_s | 3.200 | s | ≤ 3 | FAIL |" in table
     assert "| reingest_50k_llm_calls | – | calls | ≤ 0 | not measured |" in table
 
 
@@ -93,3 +97,14 @@ def test_slot_gaps():
     # 2 slots: steps launched at 0, 0; they end at 3, 4; the next two launch at 3.5 and 4.1
     assert [round(g, 3) for g in run_bench.slot_gaps([0, 0, 3.5, 4.1], [3, 4, 6, 7], 2)] == [0.5, 0.1]
     assert run_bench.slot_gaps([0, 0], [1, 2], 2) == []
+
+
+def test_completion_tokens_per_lead_corrections_are_shorter_than_full_answers(tmp_path, monkeypatch):
+    monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
+    path = gen.cached(tmp_path / "t.csv", 30, seed=7)
+    full = run_bench.completion_tokens_per_lead([path], "full")
+    short = run_bench.completion_tokens_per_lead([path], "corrections")
+    assert full["leads"] == short["leads"] == 30
+    assert full["per_lead"] >= 3 * short["per_lead"] > 0
+    assert full["per_file"] == {"t.csv": round(full["per_lead"], 1)}
+    assert "DEEPSEEK_API_KEY" not in __import__("os").environ  # the environment is restored

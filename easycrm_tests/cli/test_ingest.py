@@ -6,7 +6,7 @@ import duckdb
 import pytest
 
 from easycrm_pipeline.cli.main import main
-from easycrm_tests.fakes.fake_deepseek import FakeDeepSeek
+from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
 
 HEADER = "First Name,Last Name,Company,Title,Email,Phone,Notes\n"
 

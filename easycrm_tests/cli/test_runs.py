@@ -11,7 +11,7 @@ import pytest
 
 from easycrm_pipeline.cli.main import main
 from easycrm_pipeline.cli.runs import run_progress
-from easycrm_tests.fakes.fake_deepseek import FakeDeepSeek
+from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
 
 HEADER = "First Name,Last Name,Company,Title,Email,Phone,Notes\n"
 #: Generous waits: other test suites load the same 2 cores.

@@ -15,7 +15,7 @@ import sys
 
 import duckdb
 
-from easycrm_tests.fakes.fake_deepseek import FakeDeepSeek
+from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
 
 _RUN = r"""
 import json, sys

@@ -92,7 +92,7 @@ def test_restandardize_batches_are_in_the_deepseek_pool_with_three_tries():
 def test_restandardize_job_with_deepseek_maps_one_step_per_batch(monkeypatch):
     from easycrm_pipeline.config import get_settings
     from easycrm_pipeline.pipeline.standardizer import make_standardizer
-    from easycrm_tests.fakes import FakeDeepSeek
+    from easycrm_pipeline.testing import FakeDeepSeek
 
     store = env_store()
     store.upsert_file(

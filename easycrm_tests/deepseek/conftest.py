@@ -11,7 +11,7 @@ import pytest
 
 from easycrm_pipeline.deepseek import DeepSeekClient
 from easycrm_pipeline.models import RawRow
-from easycrm_tests.fakes import FakeDeepSeek
+from easycrm_pipeline.testing import FakeDeepSeek
 
 CASES = Path(__file__).parent / "cases"
 API_KEY = "sk-test-0123456789abcdef-SECRET"

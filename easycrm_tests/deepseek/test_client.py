@@ -3,6 +3,7 @@ timeouts, splitting, key hygiene and usage accounting."""
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import time
 import traceback
@@ -14,7 +15,7 @@ from easycrm_pipeline.deepseek import (
     Usage, parse_retry_after,
 )
 from easycrm_pipeline.models import LEAD_FIELDS, RawRow
-from easycrm_tests.fakes import FakeDeepSeek
+from easycrm_pipeline.testing import FakeDeepSeek
 
 from .conftest import API_KEY
 
@@ -293,3 +294,41 @@ def test_from_settings_reads_the_environment(fake, monkeypatch):
     monkeypatch.delenv("DEEPSEEK_API_KEY")
     with pytest.raises(ValueError):
         DeepSeekClient.from_settings(get_settings())
+
+
+# -- corrections to the rules' proposal (issue 13, DESIGN.md section 5) ------------------------------------------
+def test_proposals_go_out_and_partial_items_come_back(fake, client):
+    rows = make_rows(3)
+    proposals = {r.row_id: {"firstName": f"Ann{r.row_number}", "lastName": "Lee",
+                            "email": f"ann{r.row_number}@example.com", "phone": "+12025550107"} for r in rows}
+    proposals["0:3"]["lastName"] = "Leigh"  # wrong: the fake corrects it
+    answer = client.standardize(rows, proposals)
+    sent = json.loads(fake.requests[0]["messages"][-1]["content"])["leads"]
+    assert [lead["_proposal"] for lead in sent] == [proposals[r.row_id] for r in rows]
+    # only the correction comes back; an item with just its id is an answer (not a missing row)
+    assert answer.items == {"0:2": {}, "0:3": {"lastName": "Lee"}, "0:4": {}}
+    assert answer.missing == [] and fake.request_count == 1
+
+
+# -- the key echoed in a 200 reply (issue 16 item 7) ------------------------------------------------------------
+def test_key_echoed_in_a_200_answer_is_scrubbed_before_anything_sees_it(fake, client, caplog):
+    rows = make_rows(2)
+    fake.script([{"echo": True}])
+    answer = client.standardize(rows)
+    assert [item["remarks"] for item in answer.items.values()] == ["echo: Bearer ***"] * 2
+    fake.script([{"content": "I am not JSON, $AUTHORIZATION"}] * 3)
+    with caplog.at_level(logging.WARNING), pytest.raises(DeepSeekBatchFailed) as caught:
+        client.standardize(rows)
+    assert "Bearer ***" in caught.value.reason and API_KEY not in caught.value.reason
+    assert API_KEY not in caplog.text and "Bearer ***" in caplog.text
+    fake.script([{"content": '{"refusal": "no, $AUTHORIZATION"}'}])
+    doc, usage = client.complete_json("Answer in json.", '{"leads": []}')
+    assert doc == {"refusal": "no, Bearer ***"} and usage.calls == 1
+
+
+def test_an_error_body_becomes_a_one_line_reason(fake, client):
+    fake.script([{"status": 400, "error": "Invalid\nrequest:\t\u202efield $AUTHORIZATION\n\nsee docs"}])
+    with pytest.raises(DeepSeekBatchRejected) as caught:
+        client.standardize(make_rows(1))
+    assert caught.value.reason == ("DeepSeek rejected the request (HTTP 400): Invalid request: field Bearer *** "
+                                   "see docs")

@@ -66,3 +66,31 @@ def test_fake_receives_the_contract_over_http(fake, client):
     headers = {k.lower(): v for k, v in fake.request_headers[0].items()}
     assert headers["authorization"] == f"Bearer {API_KEY}"
     assert headers["content-type"] == "application/json"
+
+
+# --- the rules' proposal (issue 13, DESIGN.md section 5) ------------------------------------------------------------
+
+def test_each_lead_carries_the_rules_proposal_under_an_underscore_key():
+    row = RawRow("0:7", None, 7, (("Name", "ANN LEE"), ("Email", "ann@x.com"), ("_proposal", "raw cell")))
+    proposal = {"firstName": "Ann", "lastName": "Lee", "title": None, "company": "", "email": "ann@x.com",
+                "phone": None, "remarks": None, "confidence": "ignored"}
+    body = build_request([row], "deepseek-v4-flash", proposals={"0:7": proposal})
+    (lead,) = json.loads(body["messages"][1]["content"])["leads"]
+    # raw cells stay the top-level strings (a raw "_proposal" column moves aside); the proposal keeps only the
+    # non-empty lead fields (a field left out was found empty)
+    assert lead == {"id": "0:7", "Name": "ANN LEE", "Email": "ann@x.com", "_proposal (2)": "raw cell",
+                    "_proposal": {"firstName": "Ann", "lastName": "Lee", "email": "ann@x.com"}}
+    assert all(isinstance(v, str) for k, v in lead.items() if not k.startswith("_") or k == "_proposal (2)")
+    # a row without a proposal goes out as before: its raw cells only
+    assert json.loads(build_request([row], "deepseek-v4-flash", proposals={})["messages"][1]["content"])[
+        "leads"][0] == {"id": "0:7", "Name": "ANN LEE", "Email": "ann@x.com", "_proposal": "raw cell"}
+
+
+def test_prompt_asks_for_corrections_only_and_its_example_is_the_contract():
+    assert '"_proposal"' in SYSTEM_PROMPT and "ONLY" in SYSTEM_PROMPT
+    example_in = SYSTEM_PROMPT.split("EXAMPLE INPUT:\n", 1)[1].split("\n", 1)[0]
+    example_out = SYSTEM_PROMPT.split("EXAMPLE JSON OUTPUT:\n", 1)[1].split("\n", 1)[0]
+    leads_in, leads_out = json.loads(example_in)["leads"], json.loads(example_out)["leads"]
+    assert [lead["id"] for lead in leads_in] == [item["id"] for item in leads_out]
+    assert all(isinstance(lead["_proposal"], dict) for lead in leads_in)
+    assert leads_out[1] == {"id": "0:3"}  # a right proposal is accepted with the id alone

@@ -95,9 +95,10 @@ def test_fields_restricted_and_coerced():
     parsed = {"leads": [{"id": "r1", "firstName": "  Ann ", "phone": 4915112345678, "email": ["a@x.com", "b@x.com"],
                          "title": "", "company": {"n": 1}, "confidence": 0.9, "remarks": 1.0}]}
     matched, _, _ = join_items([row], parsed)
-    assert matched["r1"] == {"firstName": "Ann", "lastName": None, "title": None, "company": '{"n": 1}',
+    # lastName is left out (the rules' value stands, DESIGN.md section 5): it stays absent, never becomes null
+    assert matched["r1"] == {"firstName": "Ann", "title": None, "company": '{"n": 1}',
                              "email": "a@x.com; b@x.com", "phone": "4915112345678", "remarks": "1"}
-    assert tuple(matched["r1"]) == LEAD_FIELDS
+    assert tuple(matched["r1"]) == tuple(f for f in LEAD_FIELDS if f != "lastName")
     assert coerce_value(float("nan")) is None and coerce_value(True) == "true" and coerce_value(2.5) == "2.5"
 
 

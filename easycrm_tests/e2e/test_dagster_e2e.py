@@ -30,7 +30,7 @@ import pytest
 
 from easycrm_pipeline.cli.main import main
 from easycrm_pipeline.config import PROJECT_ROOT
-from easycrm_tests.fakes.fake_deepseek import FakeDeepSeek
+from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
 from easycrm_tests.support.fixtures import moto_server  # noqa: F401 - pytest fixture
 
 BIN = Path(sys.executable).parent

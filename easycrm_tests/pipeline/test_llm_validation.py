@@ -11,7 +11,7 @@ from easycrm_pipeline.config import Settings
 from easycrm_pipeline.parsing.csv_reader import read_csv_bytes
 from easycrm_pipeline.pipeline.batches import make_batches
 from easycrm_pipeline.pipeline.standardizer import DeepSeekStandardizer
-from easycrm_tests.fakes.fake_deepseek import FakeDeepSeek, standardize_lead
+from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek, standardize_lead
 
 HEAD = "First Name,Last Name,Company,Email,Phone,Notes\n"
 ALEX = HEAD + "Alex,Mercer,Mercer LLC,alex@example.com,(202) 555-0107,order 77889900\n"

@@ -181,7 +181,7 @@ def test_parse_sql_reply(content, expected):
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        ('{"refusal": "I only read leads"}', "refused: I only read leads"),
+        ('{"refusal": "I only read leads"}', 'refused: DeepSeek said "I only read leads"'),
         ("   ", "blank"),
         ("SELECT 1", "not JSON"),
         ('{"answer": 3}', 'no "sql"'),
@@ -238,7 +238,7 @@ def test_hostile_model_output_is_refused_and_nothing_changes(ask_fake, model_sql
 
 def test_model_refusal_is_a_refusal(ask_fake):
     ask_fake.script([{"content": json.dumps({"refusal": "I can only read leads"})}])
-    with pytest.raises(UnsafeQuery, match="refused: I can only read leads"):
+    with pytest.raises(UnsafeQuery, match='^refused: DeepSeek said "I can only read leads"$'):
         answer("delete every lead", env_store(), get_settings())
 
 

@@ -74,9 +74,14 @@ def test_without_a_phone_column_value_the_phone_must_be_written_in_the_row():
 def test_l27_item_with_only_an_id_keeps_every_raw_value():
     row = raw([("First Name", "Bea"), ("Last Name", "Ortiz"), ("Company", "Ortiz SA"), ("Title", "COO"),
                ("Email", "bea@example.com"), ("Phone", ""), ("Notes", "hello")], row_number=3)
+    everything = {"firstName": "Bea", "lastName": "Ortiz", "title": "COO", "company": "Ortiz SA",
+                  "email": "bea@example.com", "phone": None, "remarks": "hello"}
+    # DESIGN.md section 5: an item with only its id accepts the rules' proposal whole (issue 13), no flag
     lead = validate_candidate(row, {"id": "0:3"}, None, "ds")
-    assert lead.fields == {"firstName": "Bea", "lastName": "Ortiz", "title": "COO", "company": "Ortiz SA",
-                           "email": "bea@example.com", "phone": None, "remarks": "hello"}
+    assert lead.fields == everything and lead.flags == ()
+    # an item that answers every field null wipes nothing: each value the row gives is restored, flagged
+    lead = validate_candidate(row, {"id": "0:3", **{f: None for f in everything}}, None, "ds")
+    assert lead.fields == everything
     assert set(lead.flags) == {f"llm-value-restored:{f}" for f in
                                ("firstName", "lastName", "title", "company", "email", "remarks")}
 

@@ -10,7 +10,7 @@ In tests::
 
 Standalone (benchmarks, Dagster runs in other processes)::
 
-    python -m easycrm_tests.fakes.fake_deepseek --port 0 --latency 2.0 --port-file /tmp/port
+    python -m easycrm_pipeline.testing.fake_deepseek --port 0 --latency 2.0 --port-file /tmp/port
     # prints "FAKE_DEEPSEEK_URL=http://127.0.0.1:<port>" then "FAKE_DEEPSEEK_PORT=<port>",
     # and writes "<port>\n" to the port file (atomically, once listening); SIGTERM/SIGINT stop it
     curl http://127.0.0.1:<port>/_stats    # {"peak_in_flight", "in_flight", "request_count", "script_left"}
@@ -24,15 +24,32 @@ action dict replacing the default action).
 Request validation (like the real API, DeepSeek error codes page): missing/blank ``Authorization: Bearer`` or a
 wrong key (when ``api_key`` is set) -> 401; body not JSON -> 400; model not in :data:`MODELS` -> 400 "Model Not
 Exist" (``deepseek-chat`` was retired on 2026-07-24); messages missing/invalid, last user content not JSON with a
-``leads`` list, ``response_format`` not ``{"type": "json_object"}`` or no "json" word in the prompt -> 400;
+``leads`` list (or, for ``easycrm ask``, a ``question`` string), ``response_format`` not ``{"type": "json_object"}`` or no "json" word in the prompt -> 400;
 ``max_tokens`` / ``temperature`` out of range or ``thinking.type`` not enabled/disabled -> 422.
+
+Answer shape (``answer``, DESIGN.md section 5): ``"corrections"`` (default) answers, for a request lead carrying the
+rules' proposal under ``"_proposal"``, only the fields where the fake's own answer differs from that proposal
+(``{"id": "0:2"}`` when it agrees with everything); a lead without a proposal gets all seven fields.
+``"full"`` always answers all seven fields (what the pipeline asked for before proposals were sent). Request-lead
+values that are not strings (such as ``_proposal``) are context, never raw cells.
+
+Speed (``latency`` + ``tokens_per_second``): an answer leaves after ``latency + completion_tokens /
+tokens_per_second`` seconds (no token part when ``tokens_per_second`` is unset), so shorter answers come back sooner,
+as with DeepSeek, whose time is dominated by output tokens. Completion tokens are approximated as
+``ceil(len(content) / 4)``.
+
+In flight: a chat request counts from the moment its body is read until its answer *starts to leave* (the status
+line is about to be written), never until it is flushed: a client holding an answer can not see it still counted,
+so ``peak_in_flight`` never exceeds the client's own concurrency on a loaded machine.
 
 An *action* (one per ``/chat/completions`` request; the FIFO script first, else the default action) is a dict:
 
     status       int, default 200. Non-200 -> JSON error body ``{"error": {"message", "type", "param", "code"}}``.
     error        error message for non-200 (default: DeepSeek's wording for the status).
     headers      extra response headers, e.g. ``{"Retry-After": "2"}``.
-    latency      seconds to sleep before sending anything (slow headers); default: the server's ``latency``.
+    latency      fixed seconds before sending anything (slow headers); default: the server's ``latency``.
+    tokens_per_second  override the server's ``tokens_per_second`` for this answer.
+    answer       "corrections" or "full": override the server's answer shape for this request.
     keepalive    ``{"lines": n, "interval": s}``: send 200 headers, then n ``"\\n"`` lines s seconds apart
                  (chunked), then the body - what DeepSeek does while a request waits (rate-limit doc).
     raw_body     exact body text to send (e.g. ``""`` for a blank body, ``"\\n\\n \\n"``); overrides everything below.
@@ -48,6 +65,10 @@ An *action* (one per ``/chat/completions`` request; the FIFO script first, else 
     finish_reason  override (default "stop", "length" for truncate).
     usage        dict merged into the computed usage block.
     disconnect   True: close the socket without answering (client sees a connection error).
+    echo         True: a reflecting endpoint; every default answer item gets ``"remarks": "echo: $AUTHORIZATION"``.
+
+``$AUTHORIZATION`` in ``content``, ``leads``, ``raw_body``, ``error`` or an ``echo`` item is replaced by the request's
+``Authorization`` header as received (``Bearer <key>``): an endpoint or proxy reflecting the request, key included.
 
 Server-wide behaviour: ``cut_above=N``: any request with more than N leads gets cut JSON with finish_reason
 "length" (unless the action gives ``content``/``leads``/``raw_body``).
@@ -70,6 +91,10 @@ from typing import Any
 
 MODELS = ("deepseek-v4-flash", "deepseek-flash", "deepseek-v4-pro")
 LEAD_FIELDS = ("firstName", "lastName", "title", "company", "email", "phone", "remarks")
+#: The default answer to an ``easycrm ask`` request (user message ``{"question": ...}``): ``{"sql": QUESTION_SQL}``.
+QUESTION_SQL = 'SELECT count(*) AS "leads" FROM leads'
+#: Answer shapes: only the fields that differ from the request's ``_proposal``, or all seven.
+ANSWER_SHAPES = ("corrections", "full")
 
 _STATUS_TEXT = {
     400: ("Invalid Format", "invalid_request_error"),
@@ -155,14 +180,14 @@ def _phone(text: str) -> str | None:
 
 def standardize_lead(lead: dict[str, Any]) -> dict[str, Any]:
     """The fake's deterministic answer for one request lead ``{"id", <header>: <value>...}``:
-    ``{"id", firstName, lastName, title, company, email, phone, remarks}`` (values str or None)."""
+    ``{"id", firstName, lastName, title, company, email, phone, remarks}`` (values str or None). Only string
+    values are raw cells; anything else (``"_proposal": {...}``) is context and ignored here."""
     out: dict[str, Any] = {"id": lead.get("id")}
     out.update({f: None for f in LEAD_FIELDS})
     remarks: list[str] = []
     for header, value in lead.items():
-        if header == "id" or value is None:
+        if header == "id" or not isinstance(value, str):
             continue
-        value = str(value)
         if not value.strip():
             continue
         role = _role(header)
@@ -196,6 +221,35 @@ def standardize_lead(lead: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def answer_item(lead: dict[str, Any], shape: str = "corrections") -> dict[str, Any]:
+    """The fake's answer item for one request lead in the given shape (module docstring, "Answer shape").
+
+    ``"full"``: :func:`standardize_lead`. ``"corrections"``: the id plus only the fields whose value differs from the
+    lead's ``"_proposal"`` (a field missing from the proposal counts as null; remarks holding the same pieces in
+    another order agree); without a proposal dict, the full item.
+
+    Raises:
+        ValueError: unknown ``shape``.
+    """
+    if shape not in ANSWER_SHAPES:
+        raise ValueError(f"unknown answer shape {shape!r} (one of {', '.join(ANSWER_SHAPES)})")
+    full = standardize_lead(lead)
+    proposal = lead.get("_proposal")
+    if shape == "full" or not isinstance(proposal, dict):
+        return full
+    return {"id": full["id"], **{f: full[f] for f in LEAD_FIELDS if not _agrees(f, full[f], proposal.get(f))}}
+
+
+def _agrees(field: str, mine: Any, proposed: Any) -> bool:
+    """Whether the fake accepts the proposed value: equal, or (remarks) the same ``"; "`` pieces in another order
+    (a model asked for corrections does not rewrite remarks only to reorder them)."""
+    if mine == proposed:
+        return True
+    if field == "remarks" and isinstance(mine, str) and isinstance(proposed, str):
+        return sorted(p.strip() for p in mine.split(";")) == sorted(p.strip() for p in proposed.split(";"))
+    return False
+
+
 def _approx_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
@@ -220,6 +274,18 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 60  # seconds an idle keep-alive connection may hold a handler thread
     server: _Server
+
+    _counted = False  # this chat request is counted in the fake's in_flight
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """The answer starts to leave: the request stops counting as in flight first."""
+        self._depart()
+        super().send_response(code, message)
+
+    def _depart(self) -> None:
+        if self._counted:
+            self._counted = False
+            self.server.fake._leave()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep the test output quiet
         if self.server.fake.verbose:
@@ -289,12 +355,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error_body(404, "Not Found")
             return
         fake._enter()
+        self._counted = True
         try:
             self._chat(raw)
         except (BrokenPipeError, ConnectionResetError):
             pass
         finally:
-            fake._leave()
+            self._depart()
 
     # -- chat completions -------------------------------------------------------------------------------------
     def _chat(self, raw: bytes) -> None:
@@ -307,9 +374,9 @@ class _Handler(BaseHTTPRequestHandler):
         action = fake._next_action()
 
         latency = float(action.get("latency", fake.latency) or 0)
-        if latency > 0:
-            time.sleep(latency)
         if action.get("disconnect"):
+            _sleep(latency)
+            self._depart()
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -321,20 +388,27 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             leads, prompt_text, system_text = self._validate(body)
         except _ClientError as exc:
+            _sleep(latency)
             self._send_error_body(exc.status, exc.message, param=exc.param)
             return
 
         status = int(action.get("status", 200))
         headers = {str(k): str(v) for k, v in (action.get("headers") or {}).items()}
         if status != 200:
-            self._send_error_body(status, action.get("error"), headers)
+            _sleep(latency)
+            error = action.get("error")
+            self._send_error_body(status, self._reflect(error) if error else None, headers)
             return
 
+        completion_tokens = 0
         if "raw_body" in action:
-            payload = str(action["raw_body"]).encode("utf-8")
+            payload = self._reflect(str(action["raw_body"])).encode("utf-8")
         else:
-            payload = json.dumps(self._completion(body, leads, prompt_text, system_text, action),
-                                 ensure_ascii=False).encode("utf-8")
+            completion = self._completion(body, leads, prompt_text, system_text, action)
+            completion_tokens = int(completion["usage"].get("completion_tokens") or 0)
+            payload = json.dumps(completion, ensure_ascii=False).encode("utf-8")
+        tps = action.get("tokens_per_second", fake.tokens_per_second)
+        _sleep(latency + (completion_tokens / float(tps) if tps else 0.0))
         keepalive = action.get("keepalive")
         if keepalive:
             self._send_streamed(payload, int(keepalive.get("lines", 3)), float(keepalive.get("interval", 0.05)),
@@ -371,6 +445,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
+    def _reflect(self, text: str) -> str:
+        """``text`` with ``$AUTHORIZATION`` replaced by the request's ``Authorization`` header (JSON-escaped, so it
+        also fits inside JSON text)."""
+        auth = json.dumps(self.headers.get("Authorization") or "")[1:-1]
+        return text.replace("$AUTHORIZATION", auth)
+
     def _validate(self, body: Any) -> tuple[list[Any], str, str]:
         fake = self.server.fake
         auth = self.headers.get("Authorization") or ""
@@ -395,8 +475,10 @@ class _Handler(BaseHTTPRequestHandler):
             doc = json.loads(users[-1]["content"])
         except ValueError:
             raise _ClientError(400, "fake: the last user message must be a JSON document", "messages") from None
-        if not isinstance(doc, dict) or not isinstance(doc.get("leads"), list):
-            raise _ClientError(400, 'fake: the last user message must be {"leads": [...]}', "messages")
+        question = isinstance(doc, dict) and "leads" not in doc and isinstance(doc.get("question"), str)
+        if not question and (not isinstance(doc, dict) or not isinstance(doc.get("leads"), list)):
+            raise _ClientError(400, 'fake: the last user message must be {"leads": [...]} or {"question": "..."}',
+                               "messages")
         if body.get("response_format") != {"type": "json_object"}:
             raise _ClientError(400, 'fake: response_format must be {"type": "json_object"}', "response_format")
         all_text = "".join(m["content"] for m in messages)
@@ -416,9 +498,9 @@ class _Handler(BaseHTTPRequestHandler):
                                      or thinking.get("type") not in ("enabled", "disabled")):
             raise _ClientError(422, "Invalid thinking value", "thinking")
         system_text = "".join(m["content"] for m in messages if m["role"] == "system")
-        return doc["leads"], all_text, system_text
+        return (None if question else doc["leads"]), all_text, system_text
 
-    def _completion(self, body: dict[str, Any], leads: list[Any], prompt_text: str, system_text: str,
+    def _completion(self, body: dict[str, Any], leads: list[Any] | None, prompt_text: str, system_text: str,
                     action: dict[str, Any]) -> dict[str, Any]:
         fake = self.server.fake
         finish_reason = "stop"
@@ -426,8 +508,14 @@ class _Handler(BaseHTTPRequestHandler):
             content = action["content"]
         elif "leads" in action:
             content = json.dumps({"leads": action["leads"]}, ensure_ascii=False)
+        elif leads is None:  # an ``easycrm ask`` question: a plain count unless the script says otherwise
+            content = json.dumps({"refusal": "echo: $AUTHORIZATION"} if action.get("echo") else
+                                 {"sql": QUESTION_SQL})
         else:
-            items = [standardize_lead(lead) if isinstance(lead, dict) else {"id": None} for lead in leads]
+            shape = action.get("answer", fake.answer)
+            items = [answer_item(lead, shape) if isinstance(lead, dict) else {"id": None} for lead in leads]
+            if action.get("echo"):
+                items = [{**item, "remarks": "echo: $AUTHORIZATION"} for item in items]
             transforms = action.get("transform") or []
             if isinstance(transforms, str):
                 transforms = [transforms]
@@ -436,6 +524,8 @@ class _Handler(BaseHTTPRequestHandler):
                 transforms.append("truncate")
             content, finish_reason = _apply_transforms(items, transforms)
         finish_reason = action.get("finish_reason", finish_reason)
+        if isinstance(content, str):
+            content = self._reflect(content)
 
         system_tokens = _approx_tokens(system_text) if system_text else 0
         prompt_tokens = _approx_tokens(prompt_text)
@@ -464,6 +554,11 @@ class _Handler(BaseHTTPRequestHandler):
             "usage": usage,
             "system_fingerprint": "fp_fake",
         }
+
+
+def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        time.sleep(seconds)
 
 
 def _apply_transforms(items: list[dict[str, Any]], transforms: list[str]) -> tuple[str | None, str]:
@@ -524,7 +619,11 @@ class FakeDeepSeek:
     """A fake DeepSeek server on ``host:port`` (port 0 = any free port), serving in a background thread.
 
     Args:
-        latency: seconds every chat request waits before answering (default 0).
+        latency: fixed seconds every chat request waits before answering (default 0).
+        tokens_per_second: output speed; an answer of N completion tokens waits ``latency + N / tokens_per_second``
+            seconds (default None: no token part, the answer waits ``latency`` only).
+        answer: answer shape, ``"corrections"`` (default: only the fields differing from the request's
+            ``_proposal``) or ``"full"`` (all seven fields).
         api_key: when set, only ``Bearer <api_key>`` is accepted (else 401); when None any non-blank key passes.
         cut_above: when set, requests with more than this many leads get cut JSON (``finish_reason: "length"``).
         host / port: where to listen (default ``127.0.0.1:0``).
@@ -535,10 +634,16 @@ class FakeDeepSeek:
     non-JSON), ``request_headers``, ``request_count``, ``in_flight``, ``peak_in_flight``.
     """
 
-    def __init__(self, latency: float = 0.0, *, api_key: str | None = None, cut_above: int | None = None,
-                 host: str = "127.0.0.1", port: int = 0, default_action: dict[str, Any] | None = None,
-                 verbose: bool = False) -> None:
+    def __init__(self, latency: float = 0.0, *, tokens_per_second: float | None = None, answer: str = "corrections",
+                 api_key: str | None = None, cut_above: int | None = None, host: str = "127.0.0.1", port: int = 0,
+                 default_action: dict[str, Any] | None = None, verbose: bool = False) -> None:
+        if answer not in ANSWER_SHAPES:
+            raise ValueError(f"unknown answer shape {answer!r} (one of {', '.join(ANSWER_SHAPES)})")
+        if tokens_per_second is not None and tokens_per_second <= 0:
+            raise ValueError("tokens_per_second must be positive")
         self.latency = latency
+        self.tokens_per_second = tokens_per_second
+        self.answer = answer
         self.api_key = api_key
         self.cut_above = cut_above
         self.default_action: dict[str, Any] = dict(default_action or {})
@@ -666,11 +771,15 @@ class FakeDeepSeek:
 # Standalone process
 # --------------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    """``python -m easycrm_tests.fakes.fake_deepseek [--port 0] [--latency S] [--port-file PATH] ...``"""
+    """``python -m easycrm_pipeline.testing.fake_deepseek [--port 0] [--latency S] [--port-file PATH] ...``"""
     parser = argparse.ArgumentParser(description="Fake DeepSeek chat-completions server (for tests/benchmarks)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 = any free port (see --port-file)")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each chat answer")
+    parser.add_argument("--latency", type=float, default=0.0, help="fixed seconds before each chat answer")
+    parser.add_argument("--tokens-per-second", type=float, default=None,
+                        help="output speed: an answer waits latency + completion tokens / this (default: no token part)")
+    parser.add_argument("--answer", choices=ANSWER_SHAPES, default="corrections",
+                        help="corrections: only fields differing from the request's _proposal (default); full: all 7")
     parser.add_argument("--port-file", help="write the bound port here (atomically) once listening")
     parser.add_argument("--api-key", help="accept only this key (default: any non-blank key)")
     parser.add_argument("--cut-above", type=int, help="cut JSON (finish_reason length) above this many leads")
@@ -679,7 +788,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
 
-    fake = FakeDeepSeek(latency=args.latency, api_key=args.api_key, cut_above=args.cut_above, host=args.host,
+    if args.tokens_per_second is not None and args.tokens_per_second <= 0:
+        parser.error("--tokens-per-second must be positive")
+    fake = FakeDeepSeek(latency=args.latency, tokens_per_second=args.tokens_per_second, answer=args.answer,
+                        api_key=args.api_key, cut_above=args.cut_above, host=args.host,
                         port=args.port, default_action=json.loads(args.default) if args.default else None,
                         verbose=args.verbose)
     if args.script:
@@ -722,7 +834,8 @@ def wait_for_port_file(path: str, timeout: float = 10.0) -> int:
     raise TimeoutError(f"no port in {path} after {timeout} s")
 
 
-__all__: list[str] = ["FakeDeepSeek", "MODELS", "main", "standardize_lead", "wait_for_port_file"]
+__all__: list[str] = ["ANSWER_SHAPES", "FakeDeepSeek", "MODELS", "answer_item", "main", "standardize_lead",
+                      "wait_for_port_file"]
 
 if __name__ == "__main__":
     raise SystemExit(main())
