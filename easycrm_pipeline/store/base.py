@@ -215,6 +215,38 @@ def normalize_email(email: str | None) -> str | None:
     return None if key in _NO_EMAIL else key
 
 
+def phone_prefix(text: str | None) -> str | None:
+    """The E.164 prefix a ``--phone`` filter stands for, or ``None`` when it is a plain "contains" filter.
+
+    A filter starting with ``+`` (after trimming) is the start of an international number: ``+`` and its digits,
+    separators dropped (``"+44 20"`` -> ``"+4420"``, ``"+1"`` -> ``"+1"``). The store matches it against the
+    stored phone with everything but ``+`` and digits removed, from the first character (:func:`phone_matches`).
+    """
+    text = (text or "").strip()
+    if not text.startswith("+"):
+        return None
+    return "+" + "".join(ch for ch in text if ch.isdigit())
+
+
+def phone_matches(stored: str | None, text: str) -> bool:
+    """Whether the stored phone matches the ``phone`` filter ``text`` (:class:`LeadQuery`'s rule, for back ends
+    that filter in Python; the DuckDB store says the same in SQL).
+
+    ``+``-prefixed filter: the stored phone as an international number (``+`` and digits only, a leading ``00``
+    read as ``+``) starts with :func:`phone_prefix`. Otherwise: the text is contained case-insensitively, or its
+    digits are contained in the stored phone's digits.
+    """
+    value = stored or ""
+    prefix = phone_prefix(text)
+    if prefix is not None:
+        compact = "".join(ch for ch in value if ch == "+" or ch.isdigit())
+        return ("+" + compact[2:] if compact.startswith("00") else compact).startswith(prefix)
+    if text.strip().lower() in value.lower():
+        return True
+    digits = "".join(ch for ch in text if ch.isdigit())
+    return bool(digits) and digits in "".join(ch for ch in value if ch.isdigit())
+
+
 def clean_value(value: Any) -> str | None:
     """A field value as stored: stripped text, ``None`` for ``None``/empty/whitespace-only."""
     if value is None:
@@ -290,7 +322,9 @@ class LeadQuery:
             least one of ``SEARCH_FIELDS`` (firstName, lastName, title, company, email, phone).
         first_name / last_name / title / company / email / phone / source_file: case-insensitive "contains"
             filters on the matching column (all given filters must match). ``phone`` also matches when its digits
-            are contained in the stored phone's digits (``"030 12"`` finds ``"03012..."``).
+            are contained in the stored phone's digits (``"030 12"`` finds ``"03012..."``); a ``phone`` filter that
+            starts with ``+`` is a country-code prefix instead: it matches from the start of the E.164 number only
+            (``"+1"`` finds ``"+15551234567"``, not ``"+442012345678"``; see :func:`phone_prefix`).
         sort: a field of ``SORT_FIELDS`` (default ``"createdAt"``); matched case-insensitively and normalized to the
             canonical spelling. Text is sorted case-insensitively, NULLs last; ties by ``sourceRow`` then ``leadId``.
         descending: sort direction (default True: newest first).

@@ -62,6 +62,7 @@ from easycrm_pipeline.store.base import (
     import_left,
     last_wins,
     normalize_email,
+    phone_prefix,
     undo_conflicts,
 )
 from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock
@@ -812,6 +813,11 @@ class DuckDBStore(LeadStore):
         clauses: list[str] = []
         params: list[Any] = []
         for col, text in q.column_filters().items():
+            if col == "phone" and phone_prefix(text) is not None:  # "+1": from the start of the E.164 number
+                clauses.append("starts_with(regexp_replace(regexp_replace(coalesce(\"phone\", ''), '[^0-9+]', '', "
+                               "'g'), '^00', '+'), ?)")
+                params.append(phone_prefix(text))
+                continue
             if col == "phone":
                 digits = "".join(ch for ch in text if ch.isdigit())
                 if digits:

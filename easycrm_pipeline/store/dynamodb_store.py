@@ -68,6 +68,7 @@ from easycrm_pipeline.store.base import (
     import_left,
     last_wins,
     normalize_email,
+    phone_matches,
     undo_conflicts,
 )
 
@@ -887,13 +888,12 @@ def _undo_marker_sk(run_id: str | None) -> str:
 
 def _matches(row: dict, q: LeadQuery) -> bool:
     for col, text in q.column_filters().items():
-        value = (row.get(col) or "").lower()
-        if text.lower() in value:
-            continue
         if col == "phone":
-            digits = "".join(ch for ch in text if ch.isdigit())
-            if digits and digits in "".join(ch for ch in value if ch.isdigit()):
+            if phone_matches(row.get(col), text):
                 continue
+            return False
+        if text.lower() in (row.get(col) or "").lower():
+            continue
         return False
     for term in q.search_terms():
         if not any(term in (row.get(f) or "").lower() for f in SEARCH_FIELDS):

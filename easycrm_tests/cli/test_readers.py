@@ -123,6 +123,18 @@ def test_export_json_and_file(capsys, seeded, tmp_path):
     assert [r[2] for r in rows[1:]] == ["Chan", "Lee", "Stone"]
 
 
+def test_export_all_columns_option(capsys, seeded, tmp_path):
+    """Issue 16 item 4: ``--all-columns`` adds sourceWorksheet,sourceRow after the 11 default columns."""
+    default, extra = tmp_path / "d.csv", tmp_path / "a.csv"
+    assert run(capsys, "export", str(default), "--json")[0] == 0
+    assert run(capsys, "export", str(extra), "--all-columns", "--json")[0] == 0
+    with default.open(encoding="utf-8-sig", newline="") as fh:
+        assert next(csv.reader(fh)) == ["leadId", "firstName", "lastName", "title", "company", "email", "phone",
+                                        "remarks", "sourceFile", "createdAt", "updatedAt"]
+    with extra.open(encoding="utf-8-sig", newline="") as fh:
+        assert next(csv.reader(fh))[11:] == ["sourceWorksheet", "sourceRow"]
+
+
 def test_export_neutralizes_the_hyperlink_company(capsys, seeded, tmp_path):
     out = tmp_path / "all.csv"
     code, doc, _ = run(capsys, "export", str(out), "--json")

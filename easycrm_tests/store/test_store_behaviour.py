@@ -300,8 +300,25 @@ def test_query_contains_filters_case_insensitive(filled):
 def test_query_phone_filter_matches_digits(filled):
     assert names(filled.query_leads(LeadQuery(phone="030 1234"))[0]) == []  # no national-prefix magic
     assert names(filled.query_leads(LeadQuery(phone="30 123"))[0]) == ["Ann"]
-    assert names(filled.query_leads(LeadQuery(phone="+44"))[0]) == ["bob"]  # digits 44 in "0044 20 7946"
+    assert names(filled.query_leads(LeadQuery(phone="+44"))[0]) == ["bob"]  # "0044 20 7946" is +44 20 7946
+    assert names(filled.query_leads(LeadQuery(phone="+4930"))[0]) == ["Ann"]
     assert names(filled.query_leads(LeadQuery(phone="7946"))[0]) == ["bob"]
+
+
+def test_query_phone_filter_with_plus_matches_from_the_start(store):
+    """Issue 16 item 5: ``--phone +1`` is the country code 1, not "contains the digit 1"."""
+    store.upsert_file(
+        [lead(2, firstName="Uma", email="u@x.us", phone="+15551234567"),
+         lead(3, firstName="Lou", email="l@x.uk", phone="+442012345678"),
+         lead(4, firstName="Nat", email="n@x.de", phone="0301111111")],
+        source_file="p.csv",
+    )
+    by = lambda text: sorted(names(store.query_leads(LeadQuery(phone=text))[0]))  # noqa: E731
+    assert by("+1") == ["Uma"]
+    assert by(" +44 20 ") == ["Lou"]
+    assert by("+49") == []  # the digits-only number has no country code to match
+    assert by("+") == ["Lou", "Uma"]
+    assert by("1") == ["Lou", "Nat", "Uma"]  # without '+': contains, as before
 
 
 def test_query_search_across_fields(filled):
