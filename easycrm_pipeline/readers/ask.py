@@ -18,6 +18,7 @@ never reaches ``rawRow``), and the store runs it on a read-only connection with 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import time
@@ -117,6 +118,41 @@ class AskResult:
 
 
 # ---------------------------------------------------------------------------------------------------- validation
+#: Leading keywords of a statement that may be a query (anything else is named in the refusal).
+_SELECT_STARTS = frozenset({"SELECT", "WITH", "FROM", "(", "VALUES", "?"})
+#: Statement kinds named by their first two words (``FORCE CHECKPOINT``, ``EXPORT DATABASE``).
+_TWO_WORD_KINDS = frozenset({"FORCE", "EXPORT", "IMPORT", "CREATE", "DROP", "ALTER", "INSERT", "COPY"})
+
+
+def statement_kind(sql: str) -> str:
+    """The statement's kind as its leading keyword(s), upper-case, comments skipped: ``"LOAD"``, ``"CALL"``,
+    ``"CHECKPOINT"``, ``"FORCE CHECKPOINT"``, ``"SELECT"``; ``"?"`` when it cannot be told (empty, untokenizable).
+    Used to name what was refused in one line (sqlglot reads ``CHECKPOINT`` as a column and ``LOAD``/``CALL`` as an
+    opaque command)."""
+    try:
+        tokens = sqlglot.tokenize(sql, read="duckdb")
+    except sqlglot.errors.SqlglotError:
+        return "?"
+    if not tokens:
+        return "?"
+    words = [t.text.upper() for t in tokens[:2]]
+    if words[0] in _TWO_WORD_KINDS and len(words) > 1 and words[1].isalpha():
+        return " ".join(words)
+    return words[0]
+
+
+def _parse_quietly(sql: str) -> list:
+    """``sqlglot.parse`` (DuckDB dialect) without its "Falling back to parsing as a 'Command'" warning on stderr
+    (the refusal says what the statement was, in one line)."""
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    finally:
+        logger.setLevel(level)
+
+
 def validate_sql(sql: str, *, max_rows: int = DEFAULT_MAX_ROWS) -> str:
     """Check that ``sql`` is one read-only SELECT over ``leads`` and return it normalized with a row limit.
 
@@ -141,15 +177,18 @@ def validate_sql(sql: str, *, max_rows: int = DEFAULT_MAX_ROWS) -> str:
         raise UnsafeQuery("no SQL given")
     if len(sql) > MAX_SQL_CHARS:
         raise UnsafeQuery(f"SQL longer than {MAX_SQL_CHARS} characters")
+    kind = statement_kind(sql)
     try:
-        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+        statements = _parse_quietly(sql)
     except sqlglot.errors.SqlglotError as exc:
+        if kind not in _SELECT_STARTS:
+            raise UnsafeQuery(f"only a SELECT is allowed, got {kind}") from None
         raise UnsafeQuery(f"SQL could not be parsed: {str(exc).splitlines()[0][:200]}") from None
     if len(statements) != 1:
         raise UnsafeQuery(f"exactly one SQL statement is allowed, got {len(statements)}")
     tree = statements[0]
     if not isinstance(tree, exp.Select):
-        raise UnsafeQuery(f"only a SELECT is allowed, got {tree.key.upper()}")
+        raise UnsafeQuery(f"only a SELECT is allowed, got {kind if kind not in _SELECT_STARTS else tree.key.upper()}")
 
     table_aliases = {"leads"}
     for node in tree.walk():
@@ -480,5 +519,5 @@ def answer(question: str, store: Any, settings: Any, **deepseek_kwargs: Any) -> 
 __all__ = [
     "AskResult", "DEFAULT_MAX_ROWS", "LEADS_SCHEMA", "NeedsDeepSeek", "UnsafeQuery", "answer", "ask_system_prompt",
     "build_ask_request", "deepseek_sql", "executable_sql", "offline_sql", "parse_sql_reply", "question_sql",
-    "validate_sql",
+    "statement_kind", "validate_sql",
 ]

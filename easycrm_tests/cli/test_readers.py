@@ -201,6 +201,19 @@ def test_ask_with_deepseek(capsys, seeded, ask_fake):
     assert doc["rows"] == [["crm_a.csv", 5], ["crm_b.xlsx", 2]]
 
 
+@pytest.mark.parametrize(
+    "model_sql, kind",
+    [("LOAD httpfs", "LOAD"), ("CALL pragma_version()", "CALL"), ("CHECKPOINT", "CHECKPOINT"),
+     ("FORCE CHECKPOINT", "FORCE CHECKPOINT"), ("/* x */ install httpfs", "INSTALL")],
+)
+def test_ask_refuses_non_select_statements_in_one_line_naming_them(capsys, seeded, ask_fake, model_sql, kind):
+    """Issue 16 item 13: one stderr line naming the statement kind (no sqlglot warning line, no "got COLUMN")."""
+    scripted_sql(ask_fake, model_sql)
+    code, out, err = run(capsys, "ask", "do something", "--json")
+    assert (code, out) == (2, "")
+    assert err == f"easycrm ask: only a SELECT is allowed, got {kind}\n"
+
+
 def test_ask_with_deepseek_hostile_sql_exits_2(capsys, seeded, ask_fake):
     before = (seeded.all_leads(), len(seeded.changes()))
     scripted_sql(ask_fake, "SELECT 1; DROP TABLE leads")
