@@ -33,6 +33,9 @@ class Settings:
             rows the rules cannot settle), ``never`` (rules only; the only choice without a key).
         merge: ``EASYCRM_MERGE``: ``replace`` (the seeds' rule: the file's values replace, even empty ones) or
             ``fill-blank`` (an empty value never overwrites a stored one).
+        lock_timeout: seconds a DuckDB store call waits for a store locked by another process before it fails
+            with "the lead store is locked by another process (waited N s)" (``EASYCRM_LOCK_TIMEOUT_SECONDS``,
+            default 120).
     """
 
     db_path: Path
@@ -49,6 +52,7 @@ class Settings:
     max_file_bytes: int
     llm_mode: str
     merge: str = "replace"
+    lock_timeout: float = 120.0
 
     @property
     def llm_enabled(self) -> bool:
@@ -102,4 +106,5 @@ def get_settings() -> Settings:
         max_file_bytes=_int_env("EASYCRM_MAX_FILE_MB", 100) * 1024 * 1024,
         llm_mode=llm_mode,
         merge=merge,
+        lock_timeout=float(_int_env("EASYCRM_LOCK_TIMEOUT_SECONDS", 120)),
     )

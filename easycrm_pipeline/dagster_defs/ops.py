@@ -228,9 +228,14 @@ def collect_leads(
     The output is ``Nothing``: the leads live in the store, and no IO manager has to turn a partition key such as
     ``s3://bucket/key`` into a path.
     """
+    from easycrm_pipeline.store.base import StoreLockTimeout
+
     settings = get_settings()
-    store = open_store(settings)
-    stats = collect_file([settled, *results], summary, store, run_id=context.run_id, merge=settings.merge)
+    try:
+        store = open_store(settings)
+        stats = collect_file([settled, *results], summary, store, run_id=context.run_id, merge=settings.merge)
+    except StoreLockTimeout as exc:  # "the lead store is locked by another process (waited N s; ...)"
+        raise dg.Failure(description=f"{summary.file_name}: {exc}", allow_retries=False) from exc
     context.log.info(
         f"{stats.file}: {stats.leads_created} created, {stats.leads_updated} updated, "
         f"{stats.leads_unchanged} unchanged, {stats.duplicates_resolved} duplicates resolved, "

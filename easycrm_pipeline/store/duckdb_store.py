@@ -65,7 +65,7 @@ from easycrm_pipeline.store.base import (
     phone_prefix,
     undo_conflicts,
 )
-from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock
+from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock, lock_message
 
 #: DuckDB settings of every connection to the store (one process must open a file with one configuration). One
 #: DuckDB thread: the store has one writer at a time and the machine's cores already run Dagster's steps; each
@@ -290,16 +290,17 @@ class DuckDBStore(LeadStore):
 
     def _connect(self, *, read_only: bool, deadline: float) -> duckdb.DuckDBPyConnection:
         delay = 0.01
+        start = deadline - self.lock_timeout  # when the call began waiting (for our lock first)
         while True:
             try:
                 return duckdb.connect(str(self.path), read_only=read_only, config=DUCKDB_CONFIG)
             except duckdb.IOException as exc:
                 if not _is_lock_error(exc) or time.monotonic() >= deadline:
                     if _is_lock_error(exc):
-                        raise StoreLockTimeout(
-                            f"DuckDB file {self.path} stayed locked by another program for "
-                            f"{self.lock_timeout:.0f} s: {exc}"
-                        ) from exc
+                        first = (str(exc).splitlines() or [""])[0]
+                        raise StoreLockTimeout(lock_message(
+                            time.monotonic() - start, f"DuckDB file {self.path} held by another program: {first}"
+                        )) from exc
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
