@@ -291,7 +291,7 @@ def s3_sensor(context: dg.SensorEvaluationContext, s3: S3Resource) -> dg.SensorR
     bucket, prefix = settings.s3_bucket, settings.s3_prefix
     ignored = _CappedLog(context, "ignored")
     try:
-        files = scan_s3(s3.get_client(), bucket, prefix, on_ignored=ignored)
+        files = scan_s3(s3.get_client(), bucket, prefix, on_ignored=ignored, max_bytes=settings.max_file_bytes)
     except (BotoCoreError, ClientError) as exc:
         raise RuntimeError(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
     ignored.close()

@@ -254,9 +254,11 @@ def test_folder_odd_names_become_valid_partition_keys(inbox: Path, instance: dg.
     by_key = {r.partition_key: r for r in result.runs}
     cfg = parse_cfg(by_key["sub dir/Léads 2024.csv"])
     assert cfg == {"location": str(inbox / "sub dir" / "Léads 2024.csv"), "file_name": "Léads 2024.csv"}
-    # the real (unsanitized) name is what the job reads and what sourceFile shows
+    # the real (unsanitized) name is what the job reads; sourceFile shows its control characters escaped
+    # (issue 16 item 8)
     odd = parse_cfg(by_key[keys[3]])
-    assert odd["file_name"] == "tab\tand\nnewline.xls" and Path(odd["location"]).is_file()
+    assert odd["file_name"] == "tab\\x09and\\x0anewline.xls"
+    assert Path(odd["location"]).name == "tab\tand\nnewline.xls" and Path(odd["location"]).is_file()
     # next tick: all unchanged
     assert tick(inbox_sensor, instance, result.cursor).runs == []
 
