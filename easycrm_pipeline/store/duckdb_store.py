@@ -459,8 +459,9 @@ class DuckDBStore(LeadStore):
         * Values are stored stripped; empty strings are stored as NULL.
         * Audit: one ``lead_changes`` row per created (all non-NULL fields, ``before`` null) or updated lead
           (changed fields only, with ``before``/``after``), plus one ``batch_duplicate_resolved`` row per entry of
-          ``duplicates_resolved`` (``leadId`` of the lead now holding that email, ``details`` =
-          ``{"keptRowId", "mergedRowIds"}``).
+          ``duplicates_resolved`` whose lead this call created or updated (``leadId`` of the lead now holding that
+          email, ``details`` = ``{"keptRowId", "mergedRowIds"}``); a re-run that leaves the lead unchanged writes
+          none (no audit row is written twice).
 
         Args:
             leads: standardized leads of ONE file, in file order.
@@ -562,6 +563,10 @@ class DuckDBStore(LeadStore):
                         FROM stage
                         """
                     ).fetchone()
+                    # the emails this call writes: a duplicate resolved onto a lead left unchanged (a re-run)
+                    # writes no audit row, as its lead writes none (nothing is written twice)
+                    con.execute("""CREATE OR REPLACE TEMP TABLE written_emails AS
+                                   SELECT email FROM stage WHERE email IS NOT NULL AND (old_id IS NULL OR changed)""")
                     self._apply(con, source_file=source_file, run_id=run_id, now=now, update_action=update_action)
                     if len(dups):
                         con.execute(
@@ -571,9 +576,11 @@ class DuckDBStore(LeadStore):
                             SELECT uuid()::VARCHAR, ?, 'batch_duplicate_resolved', d.email, l."leadId", ?,
                                    d."batchId", ?, d."keptRowId", d.details::JSON
                             FROM dups_df d LEFT JOIN leads l ON d.email IS NOT NULL AND l.email = d.email
+                            WHERE d.email IN (SELECT email FROM written_emails)
                             """,
                             [now, source_file, run_id],
                         )
+                    con.execute("DROP TABLE written_emails")
             finally:
                 con.unregister("incoming_df")
                 con.unregister("dups_df")

@@ -269,6 +269,7 @@ class DynamoDBStore(LeadStore):
         counter = iter(range(1, 10**9))
 
         pending = [(leads[i], emails[i]) for i in keep]
+        written: set[str | None] = set()  # emails of the leads this call created or updated
         det = 0.0
         for attempt in range(self.max_attempts):
             t = time.monotonic()
@@ -298,7 +299,8 @@ class DynamoDBStore(LeadStore):
                         raise
                     retry.extend((lead, email) for lead, email, _ in chunk)
                     continue
-                for _, _, (kind, _) in chunk:
+                for _, email, (kind, _) in chunk:
+                    written.add(email)
                     if kind == "created":
                         stats.created += 1
                     else:
@@ -313,6 +315,9 @@ class DynamoDBStore(LeadStore):
         stats.duplicate_detection_ms = round(det * 1000, 1)
 
         now = _iso_now()
+        # a duplicate resolved onto a lead this call left unchanged (a re-run) writes no audit row, as its lead
+        # writes none: nothing is written twice
+        duplicates_resolved = [d for d in duplicates_resolved if normalize_email(d.email) in written]
         if duplicates_resolved:
             owners = self._existing([normalize_email(d.email) for d in duplicates_resolved
                                      if normalize_email(d.email)])

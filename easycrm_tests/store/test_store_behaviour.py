@@ -221,6 +221,23 @@ def test_duplicates_resolved_write_audit_rows(store):
     assert (row["newSourceFile"], row["runId"], row["batchId"]) == ("d.csv", "r1", "batch_00002")
 
 
+def test_rerun_writes_no_duplicate_resolved_rows_twice(store):
+    """Issue 16 item 2: re-running an unchanged file writes its in-file duplicates' audit rows again no more; a
+    re-run that changes the kept lead writes them with its update."""
+    leads = [lead(9, firstName="Kept", email="a@x.com"), lead(4, firstName="Solo", email="b@x.com")]
+    dups = [Dup("a@x.com", "0:9", ["0:2", "0:5"]), Dup("b@x.com", "0:4", ["0:3"])]
+    store.upsert_file(leads, source_file="d.csv", run_id="r1", duplicates_resolved=dups)
+    first = len(store.changes())
+    assert first == 4
+    stats = store.upsert_file(leads, source_file="d.csv", run_id="r2", duplicates_resolved=dups)
+    assert (stats.created, stats.updated, stats.unchanged) == (0, 0, 2)
+    assert len(store.changes()) == first and store.changes(run_id="r2") == []
+    changed = [lead(9, firstName="Kept2", email="a@x.com"), leads[1]]
+    store.upsert_file(changed, source_file="d.csv", run_id="r3", duplicates_resolved=dups)
+    assert sorted((c["action"], c["email"]) for c in store.changes(run_id="r3")) == [
+        ("batch_duplicate_resolved", "a@x.com"), ("lead_updated", "a@x.com")]
+
+
 # ---------------------------------------------------------------- quarantine, imports
 
 
