@@ -36,6 +36,8 @@ class Settings:
         lock_timeout: seconds a DuckDB store call waits for a store locked by another process before it fails
             with "the lead store is locked by another process (waited N s)" (``EASYCRM_LOCK_TIMEOUT_SECONDS``,
             default 120).
+        ask_timeout: seconds an ``easycrm ask`` query may run before it is stopped (``EASYCRM_ASK_TIMEOUT_SECONDS``,
+            default 10).
     """
 
     db_path: Path
@@ -53,6 +55,7 @@ class Settings:
     llm_mode: str
     merge: str = "replace"
     lock_timeout: float = 120.0
+    ask_timeout: float = 10.0
 
     @property
     def llm_enabled(self) -> bool:
@@ -107,4 +110,5 @@ def get_settings() -> Settings:
         llm_mode=llm_mode,
         merge=merge,
         lock_timeout=float(_int_env("EASYCRM_LOCK_TIMEOUT_SECONDS", 120)),
+        ask_timeout=float(_int_env("EASYCRM_ASK_TIMEOUT_SECONDS", 10)),
     )

@@ -58,6 +58,7 @@ def _cmd_ask(args) -> int:
     from easycrm_pipeline.config import get_settings
     from easycrm_pipeline.deepseek.errors import DeepSeekError
     from easycrm_pipeline.readers.ask import NeedsDeepSeek, UnsafeQuery, answer
+    from easycrm_pipeline.store.base import QueryTimeLimit
 
     try:
         settings = get_settings()
@@ -70,6 +71,9 @@ def _cmd_ask(args) -> int:
     except DeepSeekError as exc:
         print(f"easycrm ask: DeepSeek: {exc.reason}", file=sys.stderr)
         return 1
+    except QueryTimeLimit as exc:
+        print(f"easycrm ask: {exc}", file=sys.stderr)
+        return 1
     except duckdb.Error as exc:
         print(f"easycrm ask: the query failed: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
@@ -80,6 +84,8 @@ def _cmd_ask(args) -> int:
     if len(result.rows) == 1 and len(result.columns) == 1:
         print(f"answer: {result.rows[0][0]}")
         return 0
+    if result.note:
+        print(f"note: {result.note}")
     from rich.console import Console
     from rich.table import Table
 

@@ -87,6 +87,52 @@ class StoreLockTimeout(StoreError, TimeoutError):
     """The store could not be locked within the timeout (another process kept it busy)."""
 
 
+class QueryTimeLimit(StoreError, TimeoutError):
+    """A read-only question (``run_readonly_sql``) ran past its time limit and was stopped; ``str(exc)`` says so
+    in one line."""
+
+
+#: Seconds a read-only question may run (``easycrm ask``; ``EASYCRM_ASK_TIMEOUT_SECONDS``).
+DEFAULT_QUERY_SECONDS = 10.0
+#: Memory a read-only question's private DuckDB database may use (the leads copy plus the query's work).
+QUERY_MEMORY_LIMIT = "1GB"
+
+
+def run_limited(con: Any, sql: str, *, max_rows: int, time_limit: float) -> tuple[list[str], list[tuple]]:
+    """Run ``sql`` on the DuckDB connection ``con``, stopped after ``time_limit`` seconds.
+
+    A timer thread calls ``con.interrupt()`` (DuckDB's documented way to cancel a running query from another
+    thread) when the limit passes; the query then fails with ``duckdb.InterruptException``, reported as
+    :class:`QueryTimeLimit`.
+
+    Returns:
+        ``(columns, rows)``: at most ``max_rows`` rows as tuples of JSON-able values.
+
+    Raises:
+        QueryTimeLimit: the limit passed ("the query was stopped after 10 s (time limit; ...)").
+        duckdb.Error: the query failed otherwise.
+    """
+    import threading
+
+    import duckdb
+
+    timer = threading.Timer(time_limit, con.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        cur = con.execute(sql)
+        names = [d[0] for d in cur.description]
+        rows = [tuple(_jsonable(v) for v in row) for row in cur.fetchmany(max_rows)]
+    except duckdb.InterruptException:
+        raise QueryTimeLimit(
+            f"the query was stopped after {time_limit:g} s (time limit; EASYCRM_ASK_TIMEOUT_SECONDS): ask a "
+            f"narrower question"
+        ) from None
+    finally:
+        timer.cancel()
+    return names, rows
+
+
 class UndoRefused(Exception):
     """An undo cannot go ahead; ``str()`` is the one-line reason, ``leads`` the conflicting leads (if any).
 
@@ -551,22 +597,29 @@ class LeadStore(abc.ABC):
                 return
             page += 1
 
-    def run_readonly_sql(self, sql: str, *, max_rows: int = 1000) -> tuple[list[str], list[tuple]]:
+    def run_readonly_sql(
+        self, sql: str, *, max_rows: int = 1000, time_limit: float = DEFAULT_QUERY_SECONDS
+    ) -> tuple[list[str], list[tuple]]:
         """Run one already-validated read-only SELECT over a table named ``leads`` and return its result.
 
         The caller validates the SQL (``easycrm_pipeline.readers.ask.validate_sql``); this method adds no checks of
-        its own beyond running it where nothing can be written. The default copies every lead (the columns of
-        ``LEAD_COLUMNS`` except ``rawRow``) into a private in-memory DuckDB database with external access disabled
-        and runs the query there (fine for the lead counts a DynamoDB table holds here; back ends with SQL
-        override it).
+        its own beyond running it where nothing can be written, on a private copy of the leads (so it never holds
+        the store while it runs: an ingest is never blocked by a question), stopped after ``time_limit`` seconds
+        (:func:`run_limited`). The default copies every lead (the columns of ``LEAD_COLUMNS`` except ``rawRow``)
+        into a private in-memory DuckDB database with external access disabled and runs the query there (fine for
+        the lead counts a DynamoDB table holds here; the DuckDB store overrides the copy).
 
         Args:
             sql: one SELECT statement reading only ``leads``.
             max_rows: at most this many rows are returned.
+            time_limit: seconds the query may run.
 
         Returns:
             ``(columns, rows)``: column names, and rows as tuples of JSON-able values (timestamps as ISO-8601 UTC
             strings).
+
+        Raises:
+            QueryTimeLimit: the query ran past ``time_limit``.
         """
         import duckdb
         import pandas as pd
@@ -575,7 +628,7 @@ class LeadStore(abc.ABC):
         frame = pd.DataFrame.from_records(
             ([lead.get(c) for c in cols] for lead in self.iter_leads()), columns=cols
         )
-        con = duckdb.connect(":memory:")
+        con = duckdb.connect(":memory:", config={"threads": 1, "memory_limit": QUERY_MEMORY_LIMIT})
         try:
             con.register("leads_frame", frame)
             casts = ", ".join(
@@ -586,9 +639,7 @@ class LeadStore(abc.ABC):
             con.execute(f"CREATE TABLE leads AS SELECT {casts} FROM leads_frame")
             con.unregister("leads_frame")
             con.execute("SET enable_external_access = false")
-            cur = con.execute(sql)
-            names = [d[0] for d in cur.description]
-            return names, [tuple(_jsonable(v) for v in row) for row in cur.fetchmany(max_rows)]
+            return run_limited(con, sql, max_rows=max_rows, time_limit=time_limit)
         finally:
             con.close()
 

@@ -46,6 +46,8 @@ import pandas as pd
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 from easycrm_pipeline.store.base import (
     CHANGE_ACTIONS,
+    DEFAULT_QUERY_SECONDS,
+    QUERY_MEMORY_LIMIT,
     LEAD_COLUMNS,
     MERGE_POLICIES,
     SEARCH_FIELDS,
@@ -63,6 +65,7 @@ from easycrm_pipeline.store.base import (
     last_wins,
     normalize_email,
     phone_prefix,
+    run_limited,
     undo_conflicts,
 )
 from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock, lock_message
@@ -957,24 +960,63 @@ class DuckDBStore(LeadStore):
                         item["rawRow"] = json.loads(row[raw_at])
                     yield item
 
-    def run_readonly_sql(self, sql: str, *, max_rows: int = 1000) -> tuple[list[str], list[tuple]]:
-        """Run one already-validated SELECT on a READ-ONLY connection (shared lock), with DuckDB's external access
-        (files, URLs, extensions) switched off for the connection first.
+    def run_readonly_sql(
+        self, sql: str, *, max_rows: int = 1000, time_limit: float = DEFAULT_QUERY_SECONDS
+    ) -> tuple[list[str], list[tuple]]:
+        """Run one already-validated SELECT on a private, read-only copy of the leads, stopped after
+        ``time_limit`` seconds: a question never blocks an ingest.
+
+        Under the shared store lock (only as long as the copy takes) the file is attached READ_ONLY to a private
+        in-memory database, ``leads`` (every column but ``rawRow``) is copied into it and the file is detached.
+        The lock is then released and the query runs on the copy with external access (files, URLs, extensions)
+        switched off, one thread, a memory limit, and a timer that interrupts it (:func:`run_limited`).
 
         Returns:
             ``(columns, rows)``: at most ``max_rows`` rows as tuples (timestamps as ISO-8601 UTC strings).
 
         Raises:
+            QueryTimeLimit: the query ran past ``time_limit``.
             duckdb.Error: the query failed (e.g. a type error in a validated query).
-            StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
+            StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds (during the copy).
         """
-        from easycrm_pipeline.store.base import _jsonable
+        cols = ", ".join(_q(c) for c in LEAD_COLUMNS if c != "rawRow")
+        mem = duckdb.connect(":memory:", config={"threads": 1, "memory_limit": QUERY_MEMORY_LIMIT})
+        try:
+            if self.path.exists():
+                with file_lock(self.lock_path, exclusive=False, timeout=self.lock_timeout):
+                    self._attach_read_only(mem, deadline=time.monotonic() + self.lock_timeout)
+                    try:
+                        have = {r[0] for r in mem.execute(
+                            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'snapshot_src'").fetchall()}
+                        if "leads" in have:
+                            mem.execute(f"CREATE TABLE leads AS SELECT {cols} FROM snapshot_src.leads")
+                    finally:
+                        mem.execute("DETACH snapshot_src")
+            if not mem.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'leads'").fetchone()[0]:
+                mem.execute(_SCHEMA[0])  # no store yet: an empty leads table
+            mem.execute("SET enable_external_access = false")
+            return run_limited(mem, sql, max_rows=max_rows, time_limit=time_limit)
+        finally:
+            mem.close()
 
-        with self.read_connection() as con:
-            con.execute("SET enable_external_access = false")
-            cur = con.execute(sql)
-            names = [d[0] for d in cur.description]
-            return names, [tuple(_jsonable(v) for v in row) for row in cur.fetchmany(max_rows)]
+    def _attach_read_only(self, mem: duckdb.DuckDBPyConnection, *, deadline: float) -> None:
+        """``ATTACH`` the store file READ_ONLY to ``mem`` as ``snapshot_src``, retrying DuckDB's lock error (another
+        program holding the file) until ``deadline``, like :meth:`_connect`."""
+        delay, start = 0.01, deadline - self.lock_timeout
+        while True:
+            try:
+                mem.execute("ATTACH ? AS snapshot_src (READ_ONLY)", [str(self.path)])
+                return
+            except duckdb.IOException as exc:
+                if not _is_lock_error(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    first = (str(exc).splitlines() or [""])[0]
+                    raise StoreLockTimeout(lock_message(
+                        time.monotonic() - start, f"DuckDB file {self.path} held by another program: {first}"
+                    )) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     def set_standardizer(self, lead_ids, version: str) -> int:
         """Set ``standardizer = version`` on the given leads (only that column; no audit row, ``updatedAt`` kept).

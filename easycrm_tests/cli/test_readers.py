@@ -214,6 +214,16 @@ def test_ask_refuses_non_select_statements_in_one_line_naming_them(capsys, seede
     assert err == f"easycrm ask: only a SELECT is allowed, got {kind}\n"
 
 
+def test_ask_time_limit_exits_1_in_one_line(capsys, seeded, ask_fake, monkeypatch):
+    """Issue 16 item 6: a runaway question is stopped at EASYCRM_ASK_TIMEOUT_SECONDS and says so."""
+    monkeypatch.setenv("EASYCRM_ASK_TIMEOUT_SECONDS", "1")
+    scripted_sql(ask_fake, "SELECT count(*) FROM " + ", ".join(f"leads t{i}" for i in range(12)))  # 7^12 rows
+    code, out, err = run(capsys, "ask", "how many combinations?", "--json")
+    assert (code, out) == (1, "")
+    assert err.startswith("easycrm ask: the query was stopped after 1 s (time limit; EASYCRM_ASK_TIMEOUT_SECONDS)")
+    assert err.count("\n") == 1
+
+
 def test_ask_with_deepseek_hostile_sql_exits_2(capsys, seeded, ask_fake):
     before = (seeded.all_leads(), len(seeded.changes()))
     scripted_sql(ask_fake, "SELECT 1; DROP TABLE leads")
