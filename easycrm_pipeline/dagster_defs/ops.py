@@ -12,6 +12,7 @@ import dagster as dg
 
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.resources import DeepSeekResource
+from easycrm_pipeline.dagster_defs.run_marks import mark_committed
 from easycrm_pipeline.dropzone.rules import display_name, size_refusal
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
 from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, markdown_table, open_store
@@ -233,6 +234,15 @@ def _remember(settings, batch: Batch, result: BatchResult, version: str) -> None
     cache.put(entries)
 
 
+def _stop_if_cancelled(context: dg.OpExecutionContext) -> None:
+    """Raise when the run is being cancelled: called under the store's write lock right before the file's writes,
+    so a cancel either lands before the commit (nothing stored) or is refused after it ("already completed")."""
+    run = context.instance.get_run_by_id(context.run_id)
+    if run is not None and run.status in (dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.CANCELED):
+        raise dg.Failure(description="the run was cancelled before its leads were stored: nothing was written",
+                         allow_retries=False)
+
+
 @dg.op(
     out=dg.Out(dg.Nothing),
     description="Dedupe the whole file (last occurrence wins) and upsert it into the lead store.",
@@ -250,9 +260,11 @@ def collect_leads(
     settings = get_settings()
     try:
         store = open_store(settings)
-        stats = collect_file([settled, *results], summary, store, run_id=context.run_id, merge=settings.merge)
+        stats = collect_file([settled, *results], summary, store, run_id=context.run_id, merge=settings.merge,
+                             before_commit=lambda: _stop_if_cancelled(context))
     except StoreLockTimeout as exc:  # "the lead store is locked by another process (waited N s; ...)"
         raise dg.Failure(description=f"{summary.file_name}: {exc}", allow_retries=False) from exc
+    mark_committed(context.instance, context.run_id)  # status `completed`; a cancel is refused from now on
     context.log.info(
         f"{stats.file}: {stats.leads_created} created, {stats.leads_updated} updated, "
         f"{stats.leads_unchanged} unchanged, {stats.duplicates_resolved} duplicates resolved, "
