@@ -12,6 +12,7 @@ import pytest
 from easycrm_pipeline.cli.main import main
 from easycrm_pipeline.cli.runs import run_progress
 from easycrm_tests.fakes.fake_deepseek import FakeDeepSeek
+from easycrm_tests.store.conftest import dynamo_endpoint  # noqa: F401 - pytest fixture
 
 HEADER = "First Name,Last Name,Company,Title,Email,Phone,Notes\n"
 #: Generous waits: other test suites load the same 2 cores.
@@ -297,17 +298,31 @@ def _started_run(instance, file_name: str, pid: int) -> dg.DagsterRun:
     return instance.add_run(dg.DagsterRun(job_name="ingest_job", status=dg.DagsterRunStatus.STARTED, tags=tags))
 
 
-def test_cancel_after_the_leads_are_committed_is_refused_and_the_file_is_completed(isolated_env, capsys):
+@pytest.fixture(params=["duckdb", "dynamodb"])
+def configured_store(request, isolated_env, monkeypatch):
+    """The store ``get_store()`` builds (what ``easycrm cancel`` opens), of each back end."""
+    from easycrm_pipeline.store import get_store
+    from easycrm_tests.store.conftest import make_dynamodb_store
+
+    if request.param == "dynamodb":
+        endpoint = request.getfixturevalue("dynamo_endpoint")
+        table = make_dynamodb_store(endpoint).table
+        monkeypatch.setenv("EASYCRM_STORE", "dynamodb")
+        monkeypatch.setenv("EASYCRM_DYNAMODB_TABLE", table)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    store = get_store()
+    store.init()
+    return store
+
+
+def test_cancel_after_the_leads_are_committed_is_refused_and_the_file_is_completed(configured_store, capsys):
     """Issue 16 item 3: collect_leads committed (its import is recorded, the checks still run): the status is
     ``completed`` and a cancel is refused ("already completed") without touching the run's process."""
-    from easycrm_pipeline.config import get_settings
-    from easycrm_pipeline.pipeline.collect import open_store
-
     instance = dg.DagsterInstance.get()
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         run = _started_run(instance, "done.csv", process.pid)
-        open_store(get_settings()).record_import("done.csv", run.run_id, {"leads_created": 3})  # what commit wrote
+        configured_store.record_import("done.csv", run.run_id, {"leads_created": 3})  # what the commit wrote
         code = main(["cancel", "done.csv", "--json"])
         err = capsys.readouterr().err
         assert code == 2
