@@ -33,6 +33,11 @@ class Settings:
             rows the rules cannot settle), ``never`` (rules only; the only choice without a key).
         merge: ``EASYCRM_MERGE``: ``replace`` (the seeds' rule: the file's values replace, even empty ones) or
             ``fill-blank`` (an empty value never overwrites a stored one).
+        lock_timeout: seconds a DuckDB store call waits for a store locked by another process before it fails
+            with "the lead store is locked by another process (waited N s)" (``EASYCRM_LOCK_TIMEOUT_SECONDS``,
+            default 120).
+        ask_timeout: seconds an ``easycrm ask`` query may run before it is stopped (``EASYCRM_ASK_TIMEOUT_SECONDS``,
+            default 10).
     """
 
     db_path: Path
@@ -49,6 +54,8 @@ class Settings:
     max_file_bytes: int
     llm_mode: str
     merge: str = "replace"
+    lock_timeout: float = 120.0
+    ask_timeout: float = 10.0
 
     @property
     def llm_enabled(self) -> bool:
@@ -102,4 +109,6 @@ def get_settings() -> Settings:
         max_file_bytes=_int_env("EASYCRM_MAX_FILE_MB", 100) * 1024 * 1024,
         llm_mode=llm_mode,
         merge=merge,
+        lock_timeout=float(_int_env("EASYCRM_LOCK_TIMEOUT_SECONDS", 120)),
+        ask_timeout=float(_int_env("EASYCRM_ASK_TIMEOUT_SECONDS", 10)),
     )

@@ -2,7 +2,7 @@
 ``build_parser``).
 
 * ``export OUT.csv [filters]``: the leads matching the same filters as ``easycrm leads`` as a CSV (UTF-8 with BOM,
-  the seeds' columns, formula-injection-safe, streamed); ``--json`` prints ``{"path", "rows"}``.
+  the seeds' 11 columns, ``--all-columns`` adds ``sourceWorksheet,sourceRow`` after them, formula-injection-safe, streamed); ``--json`` prints ``{"path", "rows"}``.
 * ``ask "QUESTION"``: a validated read-only query (see ``readers.ask``); prints the SQL used and the answer;
   ``--json`` prints ``{"question", "sql", "columns", "rows"}``.
 * ``restandardize [--dry-run]``: re-standardize the leads whose standardizer version is stale
@@ -39,7 +39,7 @@ def _cmd_export(args) -> int:
     query = lead_query(args, paged=False)
     try:
         path = check_output_path(args.out)
-        rows = export_leads(_read_store(), path, query)
+        rows = export_leads(_read_store(), path, query, all_columns=args.all_columns)
     except ExportError as exc:
         raise UsageError(str(exc)) from exc
     doc = {"path": str(path.resolve()), "rows": rows}
@@ -58,6 +58,7 @@ def _cmd_ask(args) -> int:
     from easycrm_pipeline.config import get_settings
     from easycrm_pipeline.deepseek.errors import DeepSeekError
     from easycrm_pipeline.readers.ask import NeedsDeepSeek, UnsafeQuery, answer
+    from easycrm_pipeline.store.base import QueryTimeLimit
 
     try:
         settings = get_settings()
@@ -70,6 +71,9 @@ def _cmd_ask(args) -> int:
     except DeepSeekError as exc:
         print(f"easycrm ask: DeepSeek: {exc.reason}", file=sys.stderr)
         return 1
+    except QueryTimeLimit as exc:
+        print(f"easycrm ask: {exc}", file=sys.stderr)
+        return 1
     except duckdb.Error as exc:
         print(f"easycrm ask: the query failed: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
@@ -80,6 +84,8 @@ def _cmd_ask(args) -> int:
     if len(result.rows) == 1 and len(result.columns) == 1:
         print(f"answer: {result.rows[0][0]}")
         return 0
+    if result.note:
+        print(f"note: {result.note}")
     from rich.console import Console
     from rich.table import Table
 
@@ -144,6 +150,8 @@ def add_subcommands(sub) -> None:
     p = sub.add_parser("export", help="export the (filtered) leads as CSV")
     p.add_argument("out", metavar="OUT.csv")
     _add_filters(p)
+    p.add_argument("--all-columns", action="store_true",
+                   help="after the seeds' 11 columns, also sourceWorksheet and sourceRow")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_export)
 

@@ -10,6 +10,9 @@ Statuses are reported in the seeds' words (seeds: Processing Status Tracking Sys
 ``cancelled``  CANCELING or CANCELED
 =============  =================================================================================
 
+A run tagged ``easycrm/committed`` (its file's leads are in the store) is ``completed`` whatever its Dagster status
+(its asset checks may still run), and ``easycrm cancel`` refuses it: "already completed".
+
 Progress comes from the run's event log: the ``parse_file`` step's ``summary`` output metadata (``lead_rows``,
 ``batches``, ``settled_by_rules``, ``cache_hits``) and ``settled`` output metadata (``leads``), one ``STEP_OUTPUT`` per finished ``standardize_batch[batch_NNNNN]`` step (metadata
 ``rows``, ``failed``), ``STEP_FAILURE`` events, and the ``collect_leads`` output.
@@ -145,8 +148,12 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
     """
     import dagster as dg
 
+    from easycrm_pipeline.dagster_defs.run_marks import is_committed
+
     run = record.dagster_run
-    status = seed_status(run.status.value)
+    # once collect_leads committed the file's leads the file is completed, even while the asset checks still run
+    # or when a cancel from elsewhere (the UI's Terminate) ended the run afterwards
+    status = "completed" if is_committed(run.tags) else seed_status(run.status.value)
     total_batches = total_leads = None
     settled = 0
     completed = processed_batch_rows = 0
@@ -340,21 +347,64 @@ def _watch(instance, file: str, progress: dict) -> dict:
 def _cmd_cancel(args) -> int:
     from easycrm_pipeline.cli.instance import get_instance
     from easycrm_pipeline.cli.main import UsageError
+    from easycrm_pipeline.dagster_defs.run_marks import is_committed
 
     instance = get_instance()
     records = _find_runs(instance, args.file, 1)
     if not records:
         raise UsageError(f"no run found for {args.file!r}")
     run = records[0].dagster_run
+    if is_committed(run.tags):
+        raise UsageError(_already_completed(args.file, run.run_id))
     if run.is_finished:
         raise UsageError(f"{args.file}: the run {run.run_id[:8]} already ended ({seed_status(run.status.value)})")
-    status = cancel_run(instance, run)
+    try:
+        status = cancel_run(instance, run)
+    except AlreadyCompleted as exc:
+        raise UsageError(str(exc)) from exc
     doc = {"file": args.file, "runId": run.run_id, "status": seed_status(status), "dagsterStatus": status}
     if args.json:
         print(json.dumps(doc))
     else:
         print(f"{args.file}: run {run.run_id[:8]} {doc['status']}")
     return 0 if doc["status"] == "cancelled" else 1
+
+
+class AlreadyCompleted(Exception):
+    """The run's leads were committed before the cancel could stop it: nothing is cancelled."""
+
+
+def _already_completed(file: str, run_id: str) -> str:
+    return (f"{file}: already completed: run {run_id[:8]} has stored the file's leads; nothing to cancel "
+            f"(`easycrm undo {file}` reverts the import)")
+
+
+def claim_cancel(instance, run) -> None:
+    """Mark ``run`` CANCELING unless its file's leads are committed, atomically with respect to that commit.
+
+    Under the store's write lock (``store.atomic()``: on DuckDB the lock ``collect_leads`` holds while it writes
+    the file) the store's import record is checked for ``run``; when there is none the run is marked CANCELING
+    before the lock is released. ``collect_leads`` checks the run's status under the same lock right before it
+    writes (``before_commit``), so either the cancel lands first and nothing of the file is stored, or the commit
+    lands first and the cancel is refused. (DynamoDB has no such lock: its check only narrows the window.)
+
+    Raises:
+        AlreadyCompleted: the store holds the run's import.
+    """
+    import dagster as dg
+
+    from easycrm_pipeline.config import get_settings
+    from easycrm_pipeline.dagster_defs.ops import FILE_NAME_TAG
+    from easycrm_pipeline.store import get_store
+
+    file_name = run.tags.get(FILE_NAME_TAG) or (run.tags.get("dagster/partition") or "").rsplit("/", 1)[-1]
+    store = get_store(get_settings())
+    with store.atomic():
+        if file_name and any(r.get("runId") == run.run_id for r in store.file_imports(file_name)):
+            raise AlreadyCompleted(_already_completed(file_name, run.run_id))
+        current = instance.get_run_by_id(run.run_id) or run
+        if not current.is_finished and current.status != dg.DagsterRunStatus.CANCELING:
+            instance.report_run_canceling(current, message="Cancel requested with easycrm cancel")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -378,7 +428,9 @@ def cancel_run(instance, run, timeout: float = 60.0) -> str:
       unexpectedly", and run retries would start it again).
     - A run launched by the daemon or the webserver is terminated through ``instance.run_launcher.terminate``.
 
-    The collect step writes the whole file in one transaction, so no half-written batch is ever stored. Once the
+    A run whose file's leads are already committed is not cancelled: :func:`claim_cancel` raises
+    :class:`AlreadyCompleted` (its status is ``completed``). The collect step writes the whole file in one
+    transaction and checks for a cancel right before it, so no half-written batch is ever stored. Once the
     run has ended, any ``deepseek`` pool slot it still holds is freed (run monitoring would do it after
     ``free_slots_after_run_end_seconds`` — but only while the daemon runs). If the run does not stop within
     ``timeout`` seconds it is marked CANCELED anyway.
@@ -407,9 +459,9 @@ def cancel_run(instance, run, timeout: float = 60.0) -> str:
                 if run.is_finished or GRPC_INFO_TAG in run.tags:
                     break
                 pid = run.tags.get(PID_TAG)
-        if pid and _pid_alive(int(pid)):
-            if run.status != dg.DagsterRunStatus.CANCELING:
-                instance.report_run_canceling(run, message="Cancel requested with easycrm cancel")
+        if not run.is_finished:
+            claim_cancel(instance, run)  # refuses (AlreadyCompleted) once the file's leads are committed
+        if pid and _pid_alive(int(pid)) and not run.is_finished:
             os.kill(int(pid), signal.SIGINT)
         elif not run.is_finished:
             try:

@@ -3,14 +3,17 @@
 Thin glue over ``easycrm_pipeline.parsing`` / ``pipeline``: the ops only move data and write metadata.
 """
 
+import hashlib
 import tempfile
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import dagster as dg
 
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.resources import DeepSeekResource
+from easycrm_pipeline.dagster_defs.run_marks import mark_committed
+from easycrm_pipeline.dropzone.rules import display_name, size_refusal
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
 from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, markdown_table, open_store
 from easycrm_pipeline.pipeline.cache import open_cache
@@ -43,18 +46,33 @@ def _resolve_location(context: dg.OpExecutionContext, config: ParseConfig) -> tu
         raise dg.Failure(
             description="no file location: set op config parse_file.location or the run tag easycrm/location"
         )
-    file_name = config.file_name or tags.get(FILE_NAME_TAG) or location.rstrip("/").rsplit("/", 1)[-1]
+    file_name = config.file_name or tags.get(FILE_NAME_TAG) or display_name(location.rstrip("/").rsplit("/", 1)[-1])
     return location, file_name
 
 
-def _fetch(location: str, workdir: str) -> Path:
-    """Local path of the file; S3 objects are downloaded into ``workdir`` (boto3 honours AWS_ENDPOINT_URL)."""
+def _fetch(location: str, workdir: str, max_bytes: int | None = None) -> Path:
+    """Local path of the file; S3 objects are downloaded into ``workdir`` (boto3 honours AWS_ENDPOINT_URL).
+
+    The download is named by the SHA-256 of the key (plus its extension), so any legal key works (S3 allows 1,024
+    bytes, a file name 255). An object over ``max_bytes`` is refused from its size before anything is downloaded.
+
+    Raises:
+        FileRejected: the object is over ``max_bytes``.
+    """
     if location.startswith("s3://"):
         import boto3
 
+        from easycrm_pipeline.parsing import FileRejected
+
         bucket, key = location[5:].split("/", 1)
-        target = Path(workdir) / key.rsplit("/", 1)[-1]
-        boto3.client("s3").download_file(bucket, key, str(target))
+        client = boto3.client("s3")
+        too_big = size_refusal(client.head_object(Bucket=bucket, Key=key).get("ContentLength"), max_bytes)
+        if too_big:
+            raise FileRejected(f"refused before download: {too_big}")
+        suffix = PurePosixPath(key).suffix
+        target = Path(workdir) / (hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+                                  + (suffix if len(suffix) <= 16 else ""))
+        client.download_file(bucket, key, str(target))
         return target
     return Path(location)
 
@@ -81,7 +99,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="easycrm-") as workdir:
         try:
-            path = _fetch(location, workdir)
+            path = _fetch(location, workdir, settings.max_file_bytes)
             parsed = read_file(path, file_name=file_name, max_bytes=settings.max_file_bytes)
         except FileRejected as exc:
             raise dg.Failure(description=f"{file_name}: {exc}", allow_retries=False) from exc
@@ -216,6 +234,15 @@ def _remember(settings, batch: Batch, result: BatchResult, version: str) -> None
     cache.put(entries)
 
 
+def _stop_if_cancelled(context: dg.OpExecutionContext) -> None:
+    """Raise when the run is being cancelled: called under the store's write lock right before the file's writes,
+    so a cancel either lands before the commit (nothing stored) or is refused after it ("already completed")."""
+    run = context.instance.get_run_by_id(context.run_id)
+    if run is not None and run.status in (dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.CANCELED):
+        raise dg.Failure(description="the run was cancelled before its leads were stored: nothing was written",
+                         allow_retries=False)
+
+
 @dg.op(
     out=dg.Out(dg.Nothing),
     description="Dedupe the whole file (last occurrence wins) and upsert it into the lead store.",
@@ -228,9 +255,16 @@ def collect_leads(
     The output is ``Nothing``: the leads live in the store, and no IO manager has to turn a partition key such as
     ``s3://bucket/key`` into a path.
     """
+    from easycrm_pipeline.store.base import StoreLockTimeout
+
     settings = get_settings()
-    store = open_store(settings)
-    stats = collect_file([settled, *results], summary, store, run_id=context.run_id, merge=settings.merge)
+    try:
+        store = open_store(settings)
+        stats = collect_file([settled, *results], summary, store, run_id=context.run_id, merge=settings.merge,
+                             before_commit=lambda: _stop_if_cancelled(context))
+    except StoreLockTimeout as exc:  # "the lead store is locked by another process (waited N s; ...)"
+        raise dg.Failure(description=f"{summary.file_name}: {exc}", allow_retries=False) from exc
+    mark_committed(context.instance, context.run_id)  # status `completed`; a cancel is refused from now on
     context.log.info(
         f"{stats.file}: {stats.leads_created} created, {stats.leads_updated} updated, "
         f"{stats.leads_unchanged} unchanged, {stats.duplicates_resolved} duplicates resolved, "

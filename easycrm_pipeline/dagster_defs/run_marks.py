@@ -3,6 +3,10 @@
 ``easycrm undo FILE`` and ``undo_job`` tag the ingest run whose import they reverted with ``easycrm/undone=true``
 (:func:`mark_import_undone`); a sensor seeing the same content dropped again reads the tag on that file's last run
 (:func:`is_undone`) and runs it again. The lead store is never consulted by the sensors.
+
+``collect_leads`` tags its run ``easycrm/committed=true`` right after the file's leads are committed
+(:func:`mark_committed`): ``easycrm status`` then says ``completed`` and ``easycrm cancel`` refuses, even while the
+run's asset checks still run.
 """
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from collections.abc import Mapping
 
 #: Run tag set on an ingest run whose import was undone.
 UNDONE_TAG = "easycrm/undone"
+#: Run tag set on an ingest run once its file's leads are committed to the store (``collect_leads``): from then on
+#: the file's status is ``completed`` and ``easycrm cancel`` refuses ("already completed").
+COMMITTED_TAG = "easycrm/committed"
 
 
 def mark_import_undone(instance, run_id: str) -> bool:
@@ -34,4 +41,14 @@ def is_undone(tags: Mapping[str, str]) -> bool:
     return tags.get(UNDONE_TAG) == "true"
 
 
-__all__ = ["UNDONE_TAG", "is_undone", "mark_import_undone"]
+def mark_committed(instance, run_id: str) -> None:
+    """Tag run ``run_id`` with ``easycrm/committed=true``: its file's leads are in the store."""
+    instance.add_run_tags(run_id, {COMMITTED_TAG: "true"})
+
+
+def is_committed(tags: Mapping[str, str]) -> bool:
+    """True when a run's tags say its file's leads were committed (see :func:`mark_committed`)."""
+    return tags.get(COMMITTED_TAG) == "true"
+
+
+__all__ = ["COMMITTED_TAG", "UNDONE_TAG", "is_committed", "is_undone", "mark_committed", "mark_import_undone"]

@@ -88,10 +88,25 @@ def _attempt_of(run_key: str | None) -> int:
     return int(tail) if sep and head and tail.isdigit() else 1
 
 
-def _run_key_used(context: dg.SensorEvaluationContext, f: DropFile) -> bool:
-    """True when a run with this file's run_key exists (the daemon would drop the new request as a duplicate)."""
-    runs = context.instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/run_key": _run_key(f)}), limit=1)
-    return bool(runs)
+def _run_key_used(instance: dg.DagsterInstance, f: DropFile, attempt: int = 1) -> bool:
+    """True when a run with this file's run_key (of ``attempt``) exists: the daemon would drop a new request with it
+    as a duplicate."""
+    key = _run_key(f, attempt)
+    return bool(instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/run_key": key}), limit=1))
+
+
+def changed_attempt(instance: dg.DagsterInstance, f: DropFile) -> int:
+    """The attempt number for a file whose content differs from the last version a run was requested for.
+
+    Usually 1 (``run_key`` = ``partition_key@fingerprint``). When the file went back to a version that already ran
+    (v1 -> v2 -> v1), that run_key is taken and the daemon would silently drop the request, leaving v2 in the
+    table: the first attempt number whose run_key no run carries yet (``...#2``, ``#3``...). One instance query per
+    attempt tried (one for a never-seen version).
+    """
+    attempt = 1
+    while _run_key_used(instance, f, attempt):
+        attempt += 1
+    return attempt
 
 
 #: Last-run statuses after which the same content dropped again gets a new run.
@@ -140,9 +155,9 @@ def run_request_for(f: DropFile, execution: Mapping[str, Any] | None = None, att
     ``jobs.execution_config(settings.llm_enabled)``, the same executor ``easycrm ingest`` uses.
 
     ``run_key`` = ``"{partition_key}@{fingerprint}"`` (the daemon drops a run_key it already launched, so a replayed
-    tick never doubles a run — and a file reverted to content that already ran once is not run again); from the
-    second ``attempt`` on (the same content dropped again after its run was cancelled, failed or undone, see
-    :func:`same_content_verdict`) ``"{partition_key}@{fingerprint}#{attempt}"``;
+    tick never doubles a run); from the second ``attempt`` on (the same content dropped again after its run was
+    cancelled, failed or undone, see :func:`same_content_verdict`, or a file changed back to a version that already
+    ran, see :func:`changed_attempt`) ``"{partition_key}@{fingerprint}#{attempt}"``;
     ``run_config`` = :func:`run_config_for`; tags ``easycrm/location``, ``easycrm/fingerprint`` and
     ``easycrm/file_name`` (the tag ``easycrm ingest`` sets too; ``parse_file`` falls back to it, ``easycrm status``
     shows it).
@@ -216,13 +231,12 @@ def build_sensor_result(
             )
             continue
         state = "changed" if f.partition_key in record else "new"
-        context.log.info(f"run {f.partition_key!r} ({state}, {f.size} bytes, fingerprint {f.fingerprint})")
-        if state == "changed" and _run_key_used(context, f):
-            context.log.warning(
-                f"{f.partition_key!r} went back to content that already ran once (run_key {_run_key(f)!r}): Dagster "
-                "drops a repeated run_key, so no new run starts. Re-execute that run or use `easycrm ingest` to "
-                "apply it again."
-            )
+        if state == "changed":
+            attempts[f.partition_key] = changed_attempt(context.instance, f)
+        back = " back to a version that ran before" if attempts.get(f.partition_key, 1) > 1 else ""
+        attempt = f"; attempt {attempts[f.partition_key]}" if back else ""
+        context.log.info(f"run {f.partition_key!r} ({state}{back}{attempt}, {f.size} bytes, "
+                         f"fingerprint {f.fingerprint})")
     return dg.SensorResult(
         run_requests=[run_request_for(f, execution, attempts.get(f.partition_key, 1)) for f in batch],
         dynamic_partitions_requests=[lead_files.build_add_request(new_keys)] if new_keys else [],
@@ -277,7 +291,7 @@ def s3_sensor(context: dg.SensorEvaluationContext, s3: S3Resource) -> dg.SensorR
     bucket, prefix = settings.s3_bucket, settings.s3_prefix
     ignored = _CappedLog(context, "ignored")
     try:
-        files = scan_s3(s3.get_client(), bucket, prefix, on_ignored=ignored)
+        files = scan_s3(s3.get_client(), bucket, prefix, on_ignored=ignored, max_bytes=settings.max_file_bytes)
     except (BotoCoreError, ClientError) as exc:
         raise RuntimeError(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
     ignored.close()

@@ -5,10 +5,12 @@ from easycrm_pipeline.dropzone.record import RECORD_VERSION, ProcessedRecord, di
 from easycrm_pipeline.dropzone.rules import (
     LEAD_EXTENSIONS,
     PARTITION_KEY_REPLACEMENTS,
+    display_name,
     is_lead_file,
     partition_key_for,
     s3_location,
     sanitize_partition_key,
+    size_refusal,
 )
 from easycrm_pipeline.dropzone.scan import DropFile, OnIgnored, scan_folder, scan_s3
 
@@ -20,11 +22,13 @@ __all__ = [
     "OnIgnored",
     "ProcessedRecord",
     "diff",
+    "display_name",
     "is_lead_file",
     "partition_key_for",
     "redropped",
     "s3_location",
     "sanitize_partition_key",
     "scan_folder",
+    "size_refusal",
     "scan_s3",
 ]

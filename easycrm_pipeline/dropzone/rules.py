@@ -5,6 +5,7 @@ Pure logic: no Dagster, no I/O.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from pathlib import Path, PurePath, PurePosixPath
 
 #: Lead file extensions (compared case-insensitively): delimited text (``.csv``; ``.txt``/``.tsv`` — Excel's
@@ -64,6 +65,48 @@ def is_lead_file(name: str, size: int | None = None) -> tuple[bool, str | None]:
     if size == 0:
         return False, "empty file (0 bytes)"
     return True, None
+
+
+#: Unicode general categories escaped in a display name: control characters (Cc: NUL, tab, newline, ESC...),
+#: format characters (Cf: the bidi overrides and isolates U+202A-U+202E / U+2066-U+2069, zero-width characters),
+#: line/paragraph separators (Zl, Zp), surrogates (Cs), private use (Co) and unassigned code points (Cn).
+#: Source: Unicode Standard Annex #44 "General_Category Values"; Unicode Technical Report #36 section 2.3 (bidi
+#: spoofing: ``evil\u202egpj.csv`` displays as "evilvsc.jpg").
+DISPLAY_ESCAPED_CATEGORIES: frozenset[str] = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+def display_name(name: str) -> str:
+    """``name`` as it may be shown and stored (the leads' ``sourceFile``, logs, ``easycrm status``): every
+    character of :data:`DISPLAY_ESCAPED_CATEGORIES` written as a visible escape (``\\u202e``, ``\\x07``; above
+    U+FFFF ``\\U000e0001``), everything else unchanged (``Léads 2024.csv`` stays as it is).
+
+    The object itself is still looked up by its real name/key: only what is displayed changes.
+    """
+    if all(unicodedata.category(ch) not in DISPLAY_ESCAPED_CATEGORIES for ch in name):
+        return name
+    out = []
+    for ch in name:
+        if unicodedata.category(ch) not in DISPLAY_ESCAPED_CATEGORIES:
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) <= 0xFFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return "".join(out)
+
+
+def size_refusal(size: int | None, max_bytes: int | None) -> str | None:
+    """Why a file of ``size`` bytes is refused under the ``EASYCRM_MAX_FILE_MB`` limit ``max_bytes``, or ``None``.
+
+    The same limit and wording as the reader's own check (``parsing.read_file``), applied before a download:
+    ``"file is 149.0 MB, over the 100 MB limit (EASYCRM_MAX_FILE_MB)"``.
+    """
+    if size is None or max_bytes is None or size <= max_bytes:
+        return None
+    mb = 1024 * 1024
+    return f"file is {size / mb:.1f} MB, over the {max_bytes / mb:g} MB limit (EASYCRM_MAX_FILE_MB)"
 
 
 def sanitize_partition_key(raw: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from easycrm_pipeline.dropzone.rules import is_lead_file, partition_key_for, s3_location
+from easycrm_pipeline.dropzone.rules import display_name, is_lead_file, partition_key_for, s3_location, size_refusal
 
 #: Called with (name relative to the watched root, reason) for every object that is not turned into a DropFile.
 OnIgnored = Callable[[str, str], None]
@@ -27,7 +27,9 @@ class DropFile:
     Attributes:
         partition_key: the ``lead_files`` dynamic partition key (see :func:`~.rules.partition_key_for`).
         location: absolute local path, or ``s3://bucket/key`` (key verbatim).
-        file_name: base name (what the leads' ``sourceFile`` shows), e.g. ``Léads 2024.csv``.
+        file_name: base name as shown and stored (the leads' ``sourceFile``), e.g. ``Léads 2024.csv``; control and
+            bidi characters escaped (:func:`~.rules.display_name`: ``evil\\u202egpj.csv``); ``location`` keeps
+            the real name.
         fingerprint: ``"<content id>:<size>"`` — content id is the S3 ETag without quotes (``md5hex`` or
             ``md5hex-N`` for multipart uploads) or, for local files, the SHA-256 hex digest of the bytes.
         size: size in bytes.
@@ -170,7 +172,7 @@ def scan_folder(
                 DropFile(
                     partition_key=partition_key_for(path, inbox=root),
                     location=str(path),
-                    file_name=fname,
+                    file_name=display_name(fname),
                     fingerprint=f"{sha}:{st.st_size}",
                     size=st.st_size,
                     drop_id=f"{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}",
@@ -190,7 +192,9 @@ def _iso(value: Any) -> str:
 # --- S3 -------------------------------------------------------------------------------------------------------------
 
 
-def scan_s3(client: Any, bucket: str, prefix: str = "", *, on_ignored: OnIgnored | None = None) -> list[DropFile]:
+def scan_s3(
+    client: Any, bucket: str, prefix: str = "", *, on_ignored: OnIgnored | None = None, max_bytes: int | None = None
+) -> list[DropFile]:
     """List the lead files under ``s3://bucket/prefix``, all pages, sorted by partition key.
 
     Uses the ``list_objects_v2`` paginator, so buckets with more than 1,000 keys are listed completely. Nothing is
@@ -202,7 +206,11 @@ def scan_s3(client: Any, bucket: str, prefix: str = "", *, on_ignored: OnIgnored
         client: a boto3 S3 client (``S3Resource.get_client()``; honours ``AWS_ENDPOINT_URL``).
         bucket: bucket name.
         prefix: key prefix (``uploads/``); the ignore rules see the key with this prefix removed.
-        on_ignored: called as ``on_ignored(key, reason)`` for folder markers, lock/hidden/non-lead files.
+        on_ignored: called as ``on_ignored(key, reason)`` for folder markers, lock/hidden/non-lead files, and
+            objects over ``max_bytes``.
+        max_bytes: the ``EASYCRM_MAX_FILE_MB`` limit: a larger object is refused from the listing's ``Size``,
+            before anything is downloaded (reason ``"refused before download: file is 149.0 MB, over the 100 MB
+            limit (EASYCRM_MAX_FILE_MB)"``). ``None``: no limit here.
 
     Returns:
         ``DropFile`` per lead object: ``location`` and ``partition_key`` = ``s3://bucket/key``,
@@ -223,13 +231,17 @@ def scan_s3(client: Any, bucket: str, prefix: str = "", *, on_ignored: OnIgnored
             if not ok:
                 report(key, reason or "not a lead file")
                 continue
+            too_big = size_refusal(size, max_bytes)
+            if too_big:
+                report(key, f"refused before download: {too_big}")
+                continue
             etag = str(obj.get("ETag", "")).strip('"')
             location = s3_location(bucket, key)
             found.append(
                 DropFile(
                     partition_key=partition_key_for(location),
                     location=location,
-                    file_name=key.rsplit("/", 1)[-1],
+                    file_name=display_name(key.rsplit("/", 1)[-1]),
                     fingerprint=f"{etag}:{size}",
                     size=size,
                     drop_id=_iso(obj.get("LastModified")),

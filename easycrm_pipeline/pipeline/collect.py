@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -168,6 +169,7 @@ def collect_file(
     *,
     run_id: str | None,
     merge: str = "replace",
+    before_commit: Callable[[], None] | None = None,
 ) -> FileStats:
     """Merge the batch results (any order in, file order out), dedupe within the file, upsert, quarantine.
 
@@ -188,6 +190,9 @@ def collect_file(
         store: a ``LeadStore`` (``upsert_file``, ``add_quarantine``, ``record_import``).
         run_id: the Dagster run id, written to the audit and quarantine rows.
         merge: ``"replace"`` (the seeds' rule) or ``"fill-blank"``.
+        before_commit: called first inside the ``store.atomic()`` block, before any write (on DuckDB under the
+            store's write lock, which ``easycrm cancel`` takes too): raising there stores nothing of the file (the
+            ingest's collect step raises when the run is being cancelled).
 
     Returns:
         The file's ``FileStats``.
@@ -222,6 +227,8 @@ def collect_file(
 
     unique, already_stored = drop_reimported_emailless(store, summary.file_name, unique)  # a read: before atomic()
     with store.atomic():  # DuckDB: upsert, quarantine and import record commit together, or not at all
+        if before_commit is not None:
+            before_commit()
         upsert = store.upsert_file(
             unique,
             source_file=summary.file_name,

@@ -13,11 +13,14 @@ built only from whitelisted node types (no DML/DDL/PRAGMA/ATTACH/COPY/SET/INTO/l
 catalog: ``information_schema``, ``main.x``... are refused), only whitelisted columns, a row limit added or clamped.
 Then :func:`executable_sql` replaces every ``leads`` reference by a sub-select of the whitelisted columns (so ``*``
 never reaches ``rawRow``), and the store runs it on a read-only connection with external access switched off
-(``LeadStore.run_readonly_sql``). Three independent walls: validator, column projection, read-only engine.
+(``LeadStore.run_readonly_sql``: a private copy of the leads, so a question never blocks an ingest, stopped after
+``EASYCRM_ASK_TIMEOUT_SECONDS``). Three independent walls: validator, column projection, read-only engine; and two
+limits: time and rows (:func:`answer` says when one was hit).
 """
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import unicodedata
@@ -108,6 +111,7 @@ class AskResult:
         columns: result column names.
         rows: result rows as lists of JSON-able values.
         source: ``"deepseek"`` or ``"pattern"`` (offline).
+        note: set when a limit cut the answer (the row limit: more rows matched than are shown), else None.
     """
 
     question: str
@@ -115,13 +119,53 @@ class AskResult:
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
     source: str = "pattern"
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"question", "sql", "columns", "rows"}`` (the ``--json`` document)."""
-        return {"question": self.question, "sql": self.sql, "columns": self.columns, "rows": self.rows}
+        """``{"question", "sql", "columns", "rows"}`` (the ``--json`` document), plus ``"note"`` when a limit cut
+        the answer."""
+        doc = {"question": self.question, "sql": self.sql, "columns": self.columns, "rows": self.rows}
+        if self.note:
+            doc["note"] = self.note
+        return doc
 
 
 # ---------------------------------------------------------------------------------------------------- validation
+#: Leading keywords of a statement that may be a query (anything else is named in the refusal).
+_SELECT_STARTS = frozenset({"SELECT", "WITH", "FROM", "(", "VALUES", "?"})
+#: Statement kinds named by their first two words (``FORCE CHECKPOINT``, ``EXPORT DATABASE``).
+_TWO_WORD_KINDS = frozenset({"FORCE", "EXPORT", "IMPORT", "CREATE", "DROP", "ALTER", "INSERT", "COPY"})
+
+
+def statement_kind(sql: str) -> str:
+    """The statement's kind as its leading keyword(s), upper-case, comments skipped: ``"LOAD"``, ``"CALL"``,
+    ``"CHECKPOINT"``, ``"FORCE CHECKPOINT"``, ``"SELECT"``; ``"?"`` when it cannot be told (empty, untokenizable).
+    Used to name what was refused in one line (sqlglot reads ``CHECKPOINT`` as a column and ``LOAD``/``CALL`` as an
+    opaque command)."""
+    try:
+        tokens = sqlglot.tokenize(sql, read="duckdb")
+    except sqlglot.errors.SqlglotError:
+        return "?"
+    if not tokens:
+        return "?"
+    words = [t.text.upper() for t in tokens[:2]]
+    if words[0] in _TWO_WORD_KINDS and len(words) > 1 and words[1].isalpha():
+        return " ".join(words)
+    return words[0]
+
+
+def _parse_quietly(sql: str) -> list:
+    """``sqlglot.parse`` (DuckDB dialect) without its "Falling back to parsing as a 'Command'" warning on stderr
+    (the refusal says what the statement was, in one line)."""
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    finally:
+        logger.setLevel(level)
+
+
 def validate_sql(sql: str, *, max_rows: int = DEFAULT_MAX_ROWS) -> str:
     """Check that ``sql`` is one read-only SELECT over ``leads`` and return it normalized with a row limit.
 
@@ -146,15 +190,18 @@ def validate_sql(sql: str, *, max_rows: int = DEFAULT_MAX_ROWS) -> str:
         raise UnsafeQuery("no SQL given")
     if len(sql) > MAX_SQL_CHARS:
         raise UnsafeQuery(f"SQL longer than {MAX_SQL_CHARS} characters")
+    kind = statement_kind(sql)
     try:
-        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+        statements = _parse_quietly(sql)
     except sqlglot.errors.SqlglotError as exc:
+        if kind not in _SELECT_STARTS:
+            raise UnsafeQuery(f"only a SELECT is allowed, got {kind}") from None
         raise UnsafeQuery(f"SQL could not be parsed: {str(exc).splitlines()[0][:200]}") from None
     if len(statements) != 1:
         raise UnsafeQuery(f"exactly one SQL statement is allowed, got {len(statements)}")
     tree = statements[0]
     if not isinstance(tree, exp.Select):
-        raise UnsafeQuery(f"only a SELECT is allowed, got {tree.key.upper()}")
+        raise UnsafeQuery(f"only a SELECT is allowed, got {kind if kind not in _SELECT_STARTS else tree.key.upper()}")
 
     table_aliases = {"leads"}
     for node in tree.walk():
@@ -446,8 +493,15 @@ def question_sql(question: str, settings: Any, **deepseek_kwargs: Any) -> tuple[
     return validate_sql(sql), "pattern"
 
 
-def answer(question: str, store: Any, settings: Any, **deepseek_kwargs: Any) -> AskResult:
+def answer(
+    question: str, store: Any, settings: Any, *, time_limit: float | None = None, **deepseek_kwargs: Any
+) -> AskResult:
     """Answer ``question`` from ``store`` through the validated read-only SQL path.
+
+    Limits: the query runs on a private copy of the leads (``LeadStore.run_readonly_sql``: it never blocks an
+    ingest), for at most ``time_limit`` seconds (default ``settings.ask_timeout``, ``EASYCRM_ASK_TIMEOUT_SECONDS``);
+    at most :data:`DEFAULT_MAX_ROWS` rows are returned, and when more matched the result's ``note`` says so (the
+    query runs with one row more than it shows, to know).
 
     Returns:
         :class:`AskResult` (``sql`` is the validated query that ran).
@@ -456,15 +510,29 @@ def answer(question: str, store: Any, settings: Any, **deepseek_kwargs: Any) -> 
         UnsafeQuery: refused question or SQL (nothing ran).
         NeedsDeepSeek: no key and no offline pattern matched.
         DeepSeekError: DeepSeek failed.
+        QueryTimeLimit: the query ran past the time limit and was stopped.
         duckdb.Error: the validated query failed in the engine (e.g. a type error).
     """
+    from easycrm_pipeline.store.base import DEFAULT_QUERY_SECONDS
+
     sql, source = question_sql(question, settings, **deepseek_kwargs)
-    columns, rows = store.run_readonly_sql(executable_sql(sql), max_rows=DEFAULT_MAX_ROWS)
-    return AskResult(question=question, sql=sql, columns=list(columns), rows=[list(r) for r in rows], source=source)
+    limit_node = sqlglot.parse_one(sql, read="duckdb").args["limit"]
+    shown = int(limit_node.expression.this)
+    probe = shown + 1 if shown >= DEFAULT_MAX_ROWS else shown
+    runnable = sqlglot.parse_one(executable_sql(sql), read="duckdb").limit(probe).sql(dialect="duckdb")
+    if time_limit is None:
+        time_limit = getattr(settings, "ask_timeout", DEFAULT_QUERY_SECONDS)
+    columns, rows = store.run_readonly_sql(runnable, max_rows=probe, time_limit=time_limit)
+    note = None
+    if len(rows) > shown:
+        rows = rows[:shown]
+        note = f"row limit: only the first {shown} rows are shown; more matched (ask a narrower question)"
+    return AskResult(question=question, sql=sql, columns=list(columns), rows=[list(r) for r in rows], source=source,
+                     note=note)
 
 
 __all__ = [
     "AskResult", "DEFAULT_MAX_ROWS", "LEADS_SCHEMA", "NeedsDeepSeek", "UnsafeQuery", "answer", "ask_system_prompt",
     "build_ask_request", "deepseek_sql", "endpoint_words", "executable_sql", "offline_sql", "parse_sql_reply",
-    "question_sql", "sql_of_reply", "validate_sql",
+    "question_sql", "sql_of_reply", "statement_kind", "validate_sql",
 ]

@@ -1,6 +1,8 @@
 """CSV export of the leads table (the seeds' lead exporter), streamed in bounded memory.
 
-* Columns (the seeds' exporter, in order): :data:`EXPORT_COLUMNS`.
+* Columns (the seeds' exporter, in order): :data:`EXPORT_COLUMNS` (11, DESIGN.md section 2); with
+  ``all_columns`` (``easycrm export --all-columns``) :data:`ALL_EXPORT_COLUMNS`: the same 11, then
+  ``sourceWorksheet,sourceRow``.
 * Encoding: UTF-8 with a BOM (``utf-8-sig``) so Excel detects UTF-8; ``\\r\\n`` line ends (RFC 4180).
 * Timestamps: ISO-8601 UTC text as the store returns them (``2026-11-29T18:31:10.123456Z``).
 * Formula injection: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with a
@@ -20,8 +22,12 @@ from typing import Any, Iterable
 
 from easycrm_pipeline.store.base import LEAD_COLUMNS
 
-#: The seeds' export columns, in order: the lead columns without the internal ones.
-EXPORT_COLUMNS: tuple[str, ...] = tuple(c for c in LEAD_COLUMNS if c not in ("sourceRowId", "rawRow", "standardizer"))
+#: The seeds' export columns, in order (the old system's exporter; DESIGN.md section 2): the default export.
+EXPORT_COLUMNS: tuple[str, ...] = ("leadId", "firstName", "lastName", "title", "company", "email", "phone", "remarks",
+                                   "sourceFile", "createdAt", "updatedAt")
+#: ``--all-columns``: the seeds' 11 in their order, then where in its file the lead was last written.
+ALL_EXPORT_COLUMNS: tuple[str, ...] = EXPORT_COLUMNS + ("sourceWorksheet", "sourceRow")
+assert set(ALL_EXPORT_COLUMNS) <= set(LEAD_COLUMNS)
 
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
 FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
@@ -77,15 +83,18 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return out
 
 
-def write_leads_csv(leads: Iterable[dict], path: str | os.PathLike) -> int:
+def write_leads_csv(
+    leads: Iterable[dict], path: str | os.PathLike, columns: tuple[str, ...] = EXPORT_COLUMNS
+) -> int:
     """Write ``leads`` (an iterable of lead dicts, consumed once) to ``path`` as the export CSV.
 
     The file is written to a temporary file in the same folder and renamed into place at the end, so a reader
     never sees a half-written export and a failed export leaves the previous file intact.
 
     Args:
-        leads: lead dicts with (at least) the keys of :data:`EXPORT_COLUMNS`; missing keys export empty.
+        leads: lead dicts with (at least) the keys of ``columns``; missing keys export empty.
         path: the output file; its folder must exist.
+        columns: the header and cells, in order (default :data:`EXPORT_COLUMNS`).
 
     Returns:
         The number of data rows written (the header not counted).
@@ -99,16 +108,16 @@ def write_leads_csv(leads: Iterable[dict], path: str | os.PathLike) -> int:
     try:
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\r\n")
-            writer.writerow(EXPORT_COLUMNS)
+            writer.writerow(columns)
             triggers = FORMULA_TRIGGERS
             plain = _PLAIN_NUMBER.fullmatch
             for lead in leads:
                 cells = []
-                for column in EXPORT_COLUMNS:
+                for column in columns:
                     value = lead.get(column)
                     if value is None:
                         cells.append("")
-                    elif isinstance(value, str):  # inline neutralize_cell (hot loop: 13 cells x 100,000 leads)
+                    elif isinstance(value, str):  # inline neutralize_cell (hot loop: 11 cells x 100,000 leads)
                         cells.append("'" + value if value.startswith(triggers)
                                      and not plain(value) else value)
                     else:
@@ -126,8 +135,12 @@ def write_leads_csv(leads: Iterable[dict], path: str | os.PathLike) -> int:
     return rows
 
 
-def export_leads(store, path: str | os.PathLike, query=None, *, chunk_size: int = 1000) -> int:
+def export_leads(
+    store, path: str | os.PathLike, query=None, *, chunk_size: int = 1000, all_columns: bool = False
+) -> int:
     """Export the leads matching ``query`` (a ``LeadQuery``; ``None`` = all, newest first) from ``store``.
+
+    Columns: :data:`EXPORT_COLUMNS` (the seeds' 11), or :data:`ALL_EXPORT_COLUMNS` with ``all_columns``.
 
     Streams through ``store.iter_leads(query, chunk_size)``; page/page_size of the query are ignored.
 
@@ -139,8 +152,9 @@ def export_leads(store, path: str | os.PathLike, query=None, *, chunk_size: int 
         StoreLockTimeout: the store stayed locked.
     """
     check_output_path(path)
-    return write_leads_csv(store.iter_leads(query, chunk_size=chunk_size, columns=EXPORT_COLUMNS), path)
+    columns = ALL_EXPORT_COLUMNS if all_columns else EXPORT_COLUMNS
+    return write_leads_csv(store.iter_leads(query, chunk_size=chunk_size, columns=columns), path, columns)
 
 
-__all__ = ["EXPORT_COLUMNS", "FORMULA_TRIGGERS", "ExportError", "check_output_path", "export_leads",
+__all__ = ["ALL_EXPORT_COLUMNS", "EXPORT_COLUMNS", "FORMULA_TRIGGERS", "ExportError", "check_output_path", "export_leads",
            "neutralize_cell", "write_leads_csv"]

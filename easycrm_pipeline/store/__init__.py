@@ -34,7 +34,7 @@ def get_store(settings=None) -> LeadStore:
         return DynamoDBStore(settings.dynamodb_table)
     from easycrm_pipeline.store.duckdb_store import DuckDBStore
 
-    return DuckDBStore(settings.db_path)
+    return DuckDBStore(settings.db_path, lock_timeout=settings.lock_timeout)
 
 
 __all__ = ["LeadQuery", "LeadStore", "StoreError", "StoreLockTimeout", "UpsertStats", "get_store", "normalize_email"]

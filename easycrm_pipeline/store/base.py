@@ -87,6 +87,52 @@ class StoreLockTimeout(StoreError, TimeoutError):
     """The store could not be locked within the timeout (another process kept it busy)."""
 
 
+class QueryTimeLimit(StoreError, TimeoutError):
+    """A read-only question (``run_readonly_sql``) ran past its time limit and was stopped; ``str(exc)`` says so
+    in one line."""
+
+
+#: Seconds a read-only question may run (``easycrm ask``; ``EASYCRM_ASK_TIMEOUT_SECONDS``).
+DEFAULT_QUERY_SECONDS = 10.0
+#: Memory a read-only question's private DuckDB database may use (the leads copy plus the query's work).
+QUERY_MEMORY_LIMIT = "1GB"
+
+
+def run_limited(con: Any, sql: str, *, max_rows: int, time_limit: float) -> tuple[list[str], list[tuple]]:
+    """Run ``sql`` on the DuckDB connection ``con``, stopped after ``time_limit`` seconds.
+
+    A timer thread calls ``con.interrupt()`` (DuckDB's documented way to cancel a running query from another
+    thread) when the limit passes; the query then fails with ``duckdb.InterruptException``, reported as
+    :class:`QueryTimeLimit`.
+
+    Returns:
+        ``(columns, rows)``: at most ``max_rows`` rows as tuples of JSON-able values.
+
+    Raises:
+        QueryTimeLimit: the limit passed ("the query was stopped after 10 s (time limit; ...)").
+        duckdb.Error: the query failed otherwise.
+    """
+    import threading
+
+    import duckdb
+
+    timer = threading.Timer(time_limit, con.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        cur = con.execute(sql)
+        names = [d[0] for d in cur.description]
+        rows = [tuple(_jsonable(v) for v in row) for row in cur.fetchmany(max_rows)]
+    except duckdb.InterruptException:
+        raise QueryTimeLimit(
+            f"the query was stopped after {time_limit:g} s (time limit; EASYCRM_ASK_TIMEOUT_SECONDS): ask a "
+            f"narrower question"
+        ) from None
+    finally:
+        timer.cancel()
+    return names, rows
+
+
 class UndoRefused(Exception):
     """An undo cannot go ahead; ``str()`` is the one-line reason, ``leads`` the conflicting leads (if any).
 
@@ -215,6 +261,38 @@ def normalize_email(email: str | None) -> str | None:
     return None if key in _NO_EMAIL else key
 
 
+def phone_prefix(text: str | None) -> str | None:
+    """The E.164 prefix a ``--phone`` filter stands for, or ``None`` when it is a plain "contains" filter.
+
+    A filter starting with ``+`` (after trimming) is the start of an international number: ``+`` and its digits,
+    separators dropped (``"+44 20"`` -> ``"+4420"``, ``"+1"`` -> ``"+1"``). The store matches it against the
+    stored phone with everything but ``+`` and digits removed, from the first character (:func:`phone_matches`).
+    """
+    text = (text or "").strip()
+    if not text.startswith("+"):
+        return None
+    return "+" + "".join(ch for ch in text if ch.isdigit())
+
+
+def phone_matches(stored: str | None, text: str) -> bool:
+    """Whether the stored phone matches the ``phone`` filter ``text`` (:class:`LeadQuery`'s rule, for back ends
+    that filter in Python; the DuckDB store says the same in SQL).
+
+    ``+``-prefixed filter: the stored phone as an international number (``+`` and digits only, a leading ``00``
+    read as ``+``) starts with :func:`phone_prefix`. Otherwise: the text is contained case-insensitively, or its
+    digits are contained in the stored phone's digits.
+    """
+    value = stored or ""
+    prefix = phone_prefix(text)
+    if prefix is not None:
+        compact = "".join(ch for ch in value if ch == "+" or ch.isdigit())
+        return ("+" + compact[2:] if compact.startswith("00") else compact).startswith(prefix)
+    if text.strip().lower() in value.lower():
+        return True
+    digits = "".join(ch for ch in text if ch.isdigit())
+    return bool(digits) and digits in "".join(ch for ch in value if ch.isdigit())
+
+
 def clean_value(value: Any) -> str | None:
     """A field value as stored: stripped text, ``None`` for ``None``/empty/whitespace-only."""
     if value is None:
@@ -290,7 +368,9 @@ class LeadQuery:
             least one of ``SEARCH_FIELDS`` (firstName, lastName, title, company, email, phone).
         first_name / last_name / title / company / email / phone / source_file: case-insensitive "contains"
             filters on the matching column (all given filters must match). ``phone`` also matches when its digits
-            are contained in the stored phone's digits (``"030 12"`` finds ``"03012..."``).
+            are contained in the stored phone's digits (``"030 12"`` finds ``"03012..."``); a ``phone`` filter that
+            starts with ``+`` is a country-code prefix instead: it matches from the start of the E.164 number only
+            (``"+1"`` finds ``"+15551234567"``, not ``"+442012345678"``; see :func:`phone_prefix`).
         sort: a field of ``SORT_FIELDS`` (default ``"createdAt"``); matched case-insensitively and normalized to the
             canonical spelling. Text is sorted case-insensitively, NULLs last; ties by ``sourceRow`` then ``leadId``.
         descending: sort direction (default True: newest first).
@@ -517,22 +597,29 @@ class LeadStore(abc.ABC):
                 return
             page += 1
 
-    def run_readonly_sql(self, sql: str, *, max_rows: int = 1000) -> tuple[list[str], list[tuple]]:
+    def run_readonly_sql(
+        self, sql: str, *, max_rows: int = 1000, time_limit: float = DEFAULT_QUERY_SECONDS
+    ) -> tuple[list[str], list[tuple]]:
         """Run one already-validated read-only SELECT over a table named ``leads`` and return its result.
 
         The caller validates the SQL (``easycrm_pipeline.readers.ask.validate_sql``); this method adds no checks of
-        its own beyond running it where nothing can be written. The default copies every lead (the columns of
-        ``LEAD_COLUMNS`` except ``rawRow``) into a private in-memory DuckDB database with external access disabled
-        and runs the query there (fine for the lead counts a DynamoDB table holds here; back ends with SQL
-        override it).
+        its own beyond running it where nothing can be written, on a private copy of the leads (so it never holds
+        the store while it runs: an ingest is never blocked by a question), stopped after ``time_limit`` seconds
+        (:func:`run_limited`). The default copies every lead (the columns of ``LEAD_COLUMNS`` except ``rawRow``)
+        into a private in-memory DuckDB database with external access disabled and runs the query there (fine for
+        the lead counts a DynamoDB table holds here; the DuckDB store overrides the copy).
 
         Args:
             sql: one SELECT statement reading only ``leads``.
             max_rows: at most this many rows are returned.
+            time_limit: seconds the query may run.
 
         Returns:
             ``(columns, rows)``: column names, and rows as tuples of JSON-able values (timestamps as ISO-8601 UTC
             strings).
+
+        Raises:
+            QueryTimeLimit: the query ran past ``time_limit``.
         """
         import duckdb
         import pandas as pd
@@ -541,7 +628,7 @@ class LeadStore(abc.ABC):
         frame = pd.DataFrame.from_records(
             ([lead.get(c) for c in cols] for lead in self.iter_leads()), columns=cols
         )
-        con = duckdb.connect(":memory:")
+        con = duckdb.connect(":memory:", config={"threads": 1, "memory_limit": QUERY_MEMORY_LIMIT})
         try:
             con.register("leads_frame", frame)
             casts = ", ".join(
@@ -552,9 +639,7 @@ class LeadStore(abc.ABC):
             con.execute(f"CREATE TABLE leads AS SELECT {casts} FROM leads_frame")
             con.unregister("leads_frame")
             con.execute("SET enable_external_access = false")
-            cur = con.execute(sql)
-            names = [d[0] for d in cur.description]
-            return names, [tuple(_jsonable(v) for v in row) for row in cur.fetchmany(max_rows)]
+            return run_limited(con, sql, max_rows=max_rows, time_limit=time_limit)
         finally:
             con.close()
 

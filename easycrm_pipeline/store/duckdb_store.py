@@ -46,6 +46,8 @@ import pandas as pd
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 from easycrm_pipeline.store.base import (
     CHANGE_ACTIONS,
+    DEFAULT_QUERY_SECONDS,
+    QUERY_MEMORY_LIMIT,
     LEAD_COLUMNS,
     MERGE_POLICIES,
     SEARCH_FIELDS,
@@ -62,9 +64,11 @@ from easycrm_pipeline.store.base import (
     import_left,
     last_wins,
     normalize_email,
+    phone_prefix,
+    run_limited,
     undo_conflicts,
 )
-from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock
+from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock, lock_message
 
 #: DuckDB settings of every connection to the store (one process must open a file with one configuration). One
 #: DuckDB thread: the store has one writer at a time and the machine's cores already run Dagster's steps; each
@@ -289,16 +293,17 @@ class DuckDBStore(LeadStore):
 
     def _connect(self, *, read_only: bool, deadline: float) -> duckdb.DuckDBPyConnection:
         delay = 0.01
+        start = deadline - self.lock_timeout  # when the call began waiting (for our lock first)
         while True:
             try:
                 return duckdb.connect(str(self.path), read_only=read_only, config=DUCKDB_CONFIG)
             except duckdb.IOException as exc:
                 if not _is_lock_error(exc) or time.monotonic() >= deadline:
                     if _is_lock_error(exc):
-                        raise StoreLockTimeout(
-                            f"DuckDB file {self.path} stayed locked by another program for "
-                            f"{self.lock_timeout:.0f} s: {exc}"
-                        ) from exc
+                        first = (str(exc).splitlines() or [""])[0]
+                        raise StoreLockTimeout(lock_message(
+                            time.monotonic() - start, f"DuckDB file {self.path} held by another program: {first}"
+                        )) from exc
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
@@ -457,8 +462,9 @@ class DuckDBStore(LeadStore):
         * Values are stored stripped; empty strings are stored as NULL.
         * Audit: one ``lead_changes`` row per created (all non-NULL fields, ``before`` null) or updated lead
           (changed fields only, with ``before``/``after``), plus one ``batch_duplicate_resolved`` row per entry of
-          ``duplicates_resolved`` (``leadId`` of the lead now holding that email, ``details`` =
-          ``{"keptRowId", "mergedRowIds"}``).
+          ``duplicates_resolved`` whose lead this call created or updated (``leadId`` of the lead now holding that
+          email, ``details`` = ``{"keptRowId", "mergedRowIds"}``); a re-run that leaves the lead unchanged writes
+          none (no audit row is written twice).
 
         Args:
             leads: standardized leads of ONE file, in file order.
@@ -560,6 +566,10 @@ class DuckDBStore(LeadStore):
                         FROM stage
                         """
                     ).fetchone()
+                    # the emails this call writes: a duplicate resolved onto a lead left unchanged (a re-run)
+                    # writes no audit row, as its lead writes none (nothing is written twice)
+                    con.execute("""CREATE OR REPLACE TEMP TABLE written_emails AS
+                                   SELECT email FROM stage WHERE email IS NOT NULL AND (old_id IS NULL OR changed)""")
                     self._apply(con, source_file=source_file, run_id=run_id, now=now, update_action=update_action)
                     if len(dups):
                         con.execute(
@@ -569,9 +579,11 @@ class DuckDBStore(LeadStore):
                             SELECT uuid()::VARCHAR, ?, 'batch_duplicate_resolved', d.email, l."leadId", ?,
                                    d."batchId", ?, d."keptRowId", d.details::JSON
                             FROM dups_df d LEFT JOIN leads l ON d.email IS NOT NULL AND l.email = d.email
+                            WHERE d.email IN (SELECT email FROM written_emails)
                             """,
                             [now, source_file, run_id],
                         )
+                    con.execute("DROP TABLE written_emails")
             finally:
                 con.unregister("incoming_df")
                 con.unregister("dups_df")
@@ -812,6 +824,11 @@ class DuckDBStore(LeadStore):
         clauses: list[str] = []
         params: list[Any] = []
         for col, text in q.column_filters().items():
+            if col == "phone" and phone_prefix(text) is not None:  # "+1": from the start of the E.164 number
+                clauses.append("starts_with(regexp_replace(regexp_replace(coalesce(\"phone\", ''), '[^0-9+]', '', "
+                               "'g'), '^00', '+'), ?)")
+                params.append(phone_prefix(text))
+                continue
             if col == "phone":
                 digits = "".join(ch for ch in text if ch.isdigit())
                 if digits:
@@ -943,24 +960,63 @@ class DuckDBStore(LeadStore):
                         item["rawRow"] = json.loads(row[raw_at])
                     yield item
 
-    def run_readonly_sql(self, sql: str, *, max_rows: int = 1000) -> tuple[list[str], list[tuple]]:
-        """Run one already-validated SELECT on a READ-ONLY connection (shared lock), with DuckDB's external access
-        (files, URLs, extensions) switched off for the connection first.
+    def run_readonly_sql(
+        self, sql: str, *, max_rows: int = 1000, time_limit: float = DEFAULT_QUERY_SECONDS
+    ) -> tuple[list[str], list[tuple]]:
+        """Run one already-validated SELECT on a private, read-only copy of the leads, stopped after
+        ``time_limit`` seconds: a question never blocks an ingest.
+
+        Under the shared store lock (only as long as the copy takes) the file is attached READ_ONLY to a private
+        in-memory database, ``leads`` (every column but ``rawRow``) is copied into it and the file is detached.
+        The lock is then released and the query runs on the copy with external access (files, URLs, extensions)
+        switched off, one thread, a memory limit, and a timer that interrupts it (:func:`run_limited`).
 
         Returns:
             ``(columns, rows)``: at most ``max_rows`` rows as tuples (timestamps as ISO-8601 UTC strings).
 
         Raises:
+            QueryTimeLimit: the query ran past ``time_limit``.
             duckdb.Error: the query failed (e.g. a type error in a validated query).
-            StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
+            StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds (during the copy).
         """
-        from easycrm_pipeline.store.base import _jsonable
+        cols = ", ".join(_q(c) for c in LEAD_COLUMNS if c != "rawRow")
+        mem = duckdb.connect(":memory:", config={"threads": 1, "memory_limit": QUERY_MEMORY_LIMIT})
+        try:
+            if self.path.exists():
+                with file_lock(self.lock_path, exclusive=False, timeout=self.lock_timeout):
+                    self._attach_read_only(mem, deadline=time.monotonic() + self.lock_timeout)
+                    try:
+                        have = {r[0] for r in mem.execute(
+                            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'snapshot_src'").fetchall()}
+                        if "leads" in have:
+                            mem.execute(f"CREATE TABLE leads AS SELECT {cols} FROM snapshot_src.leads")
+                    finally:
+                        mem.execute("DETACH snapshot_src")
+            if not mem.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'leads'").fetchone()[0]:
+                mem.execute(_SCHEMA[0])  # no store yet: an empty leads table
+            mem.execute("SET enable_external_access = false")
+            return run_limited(mem, sql, max_rows=max_rows, time_limit=time_limit)
+        finally:
+            mem.close()
 
-        with self.read_connection() as con:
-            con.execute("SET enable_external_access = false")
-            cur = con.execute(sql)
-            names = [d[0] for d in cur.description]
-            return names, [tuple(_jsonable(v) for v in row) for row in cur.fetchmany(max_rows)]
+    def _attach_read_only(self, mem: duckdb.DuckDBPyConnection, *, deadline: float) -> None:
+        """``ATTACH`` the store file READ_ONLY to ``mem`` as ``snapshot_src``, retrying DuckDB's lock error (another
+        program holding the file) until ``deadline``, like :meth:`_connect`."""
+        delay, start = 0.01, deadline - self.lock_timeout
+        while True:
+            try:
+                mem.execute("ATTACH ? AS snapshot_src (READ_ONLY)", [str(self.path)])
+                return
+            except duckdb.IOException as exc:
+                if not _is_lock_error(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    first = (str(exc).splitlines() or [""])[0]
+                    raise StoreLockTimeout(lock_message(
+                        time.monotonic() - start, f"DuckDB file {self.path} held by another program: {first}"
+                    )) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     def set_standardizer(self, lead_ids, version: str) -> int:
         """Set ``standardizer = version`` on the given leads (only that column; no audit row, ``updatedAt`` kept).

@@ -68,6 +68,7 @@ from easycrm_pipeline.store.base import (
     import_left,
     last_wins,
     normalize_email,
+    phone_matches,
     undo_conflicts,
 )
 
@@ -268,6 +269,7 @@ class DynamoDBStore(LeadStore):
         counter = iter(range(1, 10**9))
 
         pending = [(leads[i], emails[i]) for i in keep]
+        written: set[str | None] = set()  # emails of the leads this call created or updated
         det = 0.0
         for attempt in range(self.max_attempts):
             t = time.monotonic()
@@ -297,7 +299,8 @@ class DynamoDBStore(LeadStore):
                         raise
                     retry.extend((lead, email) for lead, email, _ in chunk)
                     continue
-                for _, _, (kind, _) in chunk:
+                for _, email, (kind, _) in chunk:
+                    written.add(email)
                     if kind == "created":
                         stats.created += 1
                     else:
@@ -312,6 +315,9 @@ class DynamoDBStore(LeadStore):
         stats.duplicate_detection_ms = round(det * 1000, 1)
 
         now = _iso_now()
+        # a duplicate resolved onto a lead this call left unchanged (a re-run) writes no audit row, as its lead
+        # writes none: nothing is written twice
+        duplicates_resolved = [d for d in duplicates_resolved if normalize_email(d.email) in written]
         if duplicates_resolved:
             owners = self._existing([normalize_email(d.email) for d in duplicates_resolved
                                      if normalize_email(d.email)])
@@ -887,13 +893,12 @@ def _undo_marker_sk(run_id: str | None) -> str:
 
 def _matches(row: dict, q: LeadQuery) -> bool:
     for col, text in q.column_filters().items():
-        value = (row.get(col) or "").lower()
-        if text.lower() in value:
-            continue
         if col == "phone":
-            digits = "".join(ch for ch in text if ch.isdigit())
-            if digits and digits in "".join(ch for ch in value if ch.isdigit()):
+            if phone_matches(row.get(col), text):
                 continue
+            return False
+        if text.lower() in (row.get(col) or "").lower():
+            continue
         return False
     for term in q.search_terms():
         if not any(term in (row.get(f) or "").lower() for f in SEARCH_FIELDS):

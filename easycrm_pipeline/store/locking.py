@@ -24,6 +24,12 @@ from easycrm_pipeline.store.base import StoreLockTimeout
 DEFAULT_LOCK_TIMEOUT = 120.0
 
 
+def lock_message(waited: float, detail: str) -> str:
+    """The one-line reason of a :class:`StoreLockTimeout`: ``the lead store is locked by another process (waited
+    12.0 s; <detail>); try again later`` — what the CLI and a failed run show."""
+    return f"the lead store is locked by another process (waited {waited:.1f} s; {detail}); try again later"
+
+
 @contextmanager
 def file_lock(path: Path, *, exclusive: bool, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[float]:
     """Hold an ``flock`` on ``path`` (created if missing) for the ``with`` block.
@@ -51,11 +57,8 @@ def file_lock(path: Path, *, exclusive: bool, timeout: float = DEFAULT_LOCK_TIME
             except BlockingIOError:
                 waited = time.monotonic() - start
                 if waited >= timeout:
-                    kind = "write" if exclusive else "read"
-                    raise StoreLockTimeout(
-                        f"could not get the {kind} lock on {path} within {timeout:.0f} s: another process kept the "
-                        f"lead store busy (a long import?); try again later"
-                    ) from None
+                    raise StoreLockTimeout(lock_message(waited, f"the {'write' if exclusive else 'read'} lock "
+                                                            f"on {path}")) from None
                 time.sleep(min(delay, max(timeout - waited, 0.0)))
                 delay = min(delay * 1.5, 0.05)
         try:

@@ -60,6 +60,44 @@ def test_offline_ingest_stores_every_lead_and_prints_stats(isolated_env, capsys)
     assert (first, last, email, phone) == ("First3", "Okafor", "person3@example.com", "+447700900003")
 
 
+def test_rerun_of_a_file_with_in_file_duplicates_writes_no_audit_row_twice(isolated_env, capsys):
+    """Issue 16 item 2: the README's "a re-run writes nothing twice" holds for the duplicates-resolved rows."""
+    tmp = isolated_env
+    a = write_csv(tmp / "dups.csv", 6)
+    with a.open("a", encoding="utf-8") as fh:  # rows 1 and 4 again, changed: the last occurrence wins
+        fh.write("First1,Again,Company 1,cto,Person1@example.com,,x\nFirst4,Again,Company 4,cto,person4@example.com,,y\n")
+    assert run_cli(capsys, "ingest", str(a), "--json")[0] == 0
+    count = "select action, count(*) from lead_changes group by action order by action"
+    before = db_rows(tmp, count)
+    assert before == [("batch_duplicate_resolved", 2), ("lead_created", 6)]
+    code, out, _ = run_cli(capsys, "ingest", str(a), "--json")
+    assert code == 0 and json.loads(out)["files"][0]["leads_unchanged"] == 6
+    assert db_rows(tmp, count) == before
+
+
+def test_store_held_by_another_program_fails_the_file_in_one_line(isolated_env, capsys, monkeypatch):
+    """Issue 16 item 12: a DuckDB file held by another writer says the store is locked by another process and how
+    long it waited (not "error while executing op collect_leads")."""
+    from easycrm_tests.store.multiproc import wait_for_line, worker
+
+    tmp = isolated_env
+    a = write_csv(tmp / "a.csv", 3)
+    assert run_cli(capsys, "init-store")[0] == 0
+    monkeypatch.setenv("EASYCRM_LOCK_TIMEOUT_SECONDS", "1")
+    holder = worker("hold", str(tmp / "leads.duckdb"), "60")
+    try:
+        wait_for_line(holder, "READY")
+        code, out, err = run_cli(capsys, "ingest", str(a), "--json")
+    finally:
+        holder.kill()
+        holder.communicate(timeout=30)
+    (doc,) = json.loads(out)["files"]
+    assert code != 0 and doc["status"] == "error"
+    assert doc["error"].startswith("a.csv: the lead store is locked by another process (waited "), doc["error"]
+    assert "\n" not in doc["error"] and "error while executing" not in doc["error"]
+    assert doc["error"].split("(waited ", 1)[1].split(" s", 1)[0].replace(".", "").isdigit()
+
+
 def test_rerun_of_same_file_changes_nothing(isolated_env, capsys):
     tmp = isolated_env
     a = write_csv(tmp / "a.csv", 8)

@@ -123,6 +123,18 @@ def test_export_json_and_file(capsys, seeded, tmp_path):
     assert [r[2] for r in rows[1:]] == ["Chan", "Lee", "Stone"]
 
 
+def test_export_all_columns_option(capsys, seeded, tmp_path):
+    """Issue 16 item 4: ``--all-columns`` adds sourceWorksheet,sourceRow after the 11 default columns."""
+    default, extra = tmp_path / "d.csv", tmp_path / "a.csv"
+    assert run(capsys, "export", str(default), "--json")[0] == 0
+    assert run(capsys, "export", str(extra), "--all-columns", "--json")[0] == 0
+    with default.open(encoding="utf-8-sig", newline="") as fh:
+        assert next(csv.reader(fh)) == ["leadId", "firstName", "lastName", "title", "company", "email", "phone",
+                                        "remarks", "sourceFile", "createdAt", "updatedAt"]
+    with extra.open(encoding="utf-8-sig", newline="") as fh:
+        assert next(csv.reader(fh))[11:] == ["sourceWorksheet", "sourceRow"]
+
+
 def test_export_neutralizes_the_hyperlink_company(capsys, seeded, tmp_path):
     out = tmp_path / "all.csv"
     code, doc, _ = run(capsys, "export", str(out), "--json")
@@ -187,6 +199,29 @@ def test_ask_with_deepseek(capsys, seeded, ask_fake):
     assert doc["sql"] == 'SELECT "sourceFile", COUNT(*) AS n FROM leads GROUP BY 1 ORDER BY n DESC LIMIT 100'
     assert doc["columns"] == ["sourceFile", "n"]
     assert doc["rows"] == [["crm_a.csv", 5], ["crm_b.xlsx", 2]]
+
+
+@pytest.mark.parametrize(
+    "model_sql, kind",
+    [("LOAD httpfs", "LOAD"), ("CALL pragma_version()", "CALL"), ("CHECKPOINT", "CHECKPOINT"),
+     ("FORCE CHECKPOINT", "FORCE CHECKPOINT"), ("/* x */ install httpfs", "INSTALL")],
+)
+def test_ask_refuses_non_select_statements_in_one_line_naming_them(capsys, seeded, ask_fake, model_sql, kind):
+    """Issue 16 item 13: one stderr line naming the statement kind (no sqlglot warning line, no "got COLUMN")."""
+    scripted_sql(ask_fake, model_sql)
+    code, out, err = run(capsys, "ask", "do something", "--json")
+    assert (code, out) == (2, "")
+    assert err == f"easycrm ask: only a SELECT is allowed, got {kind}\n"
+
+
+def test_ask_time_limit_exits_1_in_one_line(capsys, seeded, ask_fake, monkeypatch):
+    """Issue 16 item 6: a runaway question is stopped at EASYCRM_ASK_TIMEOUT_SECONDS and says so."""
+    monkeypatch.setenv("EASYCRM_ASK_TIMEOUT_SECONDS", "1")
+    scripted_sql(ask_fake, "SELECT count(*) FROM " + ", ".join(f"leads t{i}" for i in range(12)))  # 7^12 rows
+    code, out, err = run(capsys, "ask", "how many combinations?", "--json")
+    assert (code, out) == (1, "")
+    assert err.startswith("easycrm ask: the query was stopped after 1 s (time limit; EASYCRM_ASK_TIMEOUT_SECONDS)")
+    assert err.count("\n") == 1
 
 
 def test_ask_with_deepseek_hostile_sql_exits_2(capsys, seeded, ask_fake):

@@ -12,6 +12,7 @@ import pytest
 from easycrm_pipeline.cli.main import main
 from easycrm_pipeline.cli.runs import run_progress
 from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
+from easycrm_tests.store.conftest import dynamo_endpoint  # noqa: F401 - pytest fixture
 
 HEADER = "First Name,Last Name,Company,Title,Email,Phone,Notes\n"
 #: Generous waits: other test suites load the same 2 cores.
@@ -285,3 +286,140 @@ def test_failed_run_is_error_with_a_one_line_reason(isolated_env, capsys):
     assert doc["percentage"] < 100 and doc["totalLeads"] is None
     assert main(["status", "broken.csv"]) == 0
     assert doc["error"] in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------- issue 16 item 3
+def _started_run(instance, file_name: str, pid: int) -> dg.DagsterRun:
+    """A STARTED ingest run of ``file_name`` executed by process ``pid`` (as ``easycrm ingest`` tags it)."""
+    from easycrm_pipeline.cli.run_file import ensure_partition
+
+    ensure_partition(instance, file_name)
+    tags = {"dagster/partition": file_name, "easycrm/file_name": file_name, "easycrm/pid": str(pid)}
+    return instance.add_run(dg.DagsterRun(job_name="ingest_job", status=dg.DagsterRunStatus.STARTED, tags=tags))
+
+
+@pytest.fixture(params=["duckdb", "dynamodb"])
+def configured_store(request, isolated_env, monkeypatch):
+    """The store ``get_store()`` builds (what ``easycrm cancel`` opens), of each back end."""
+    from easycrm_pipeline.store import get_store
+    from easycrm_tests.store.conftest import make_dynamodb_store
+
+    if request.param == "dynamodb":
+        endpoint = request.getfixturevalue("dynamo_endpoint")
+        table = make_dynamodb_store(endpoint).table
+        monkeypatch.setenv("EASYCRM_STORE", "dynamodb")
+        monkeypatch.setenv("EASYCRM_DYNAMODB_TABLE", table)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    store = get_store()
+    store.init()
+    return store
+
+
+def test_cancel_after_the_leads_are_committed_is_refused_and_the_file_is_completed(configured_store, capsys):
+    """Issue 16 item 3: collect_leads committed (its import is recorded, the checks still run): the status is
+    ``completed`` and a cancel is refused ("already completed") without touching the run's process."""
+    instance = dg.DagsterInstance.get()
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        run = _started_run(instance, "done.csv", process.pid)
+        configured_store.record_import("done.csv", run.run_id, {"leads_created": 3})  # what the commit wrote
+        code = main(["cancel", "done.csv", "--json"])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert err.startswith(f"easycrm cancel: done.csv: already completed: run {run.run_id[:8]} has stored")
+        assert err.count("\n") == 1
+        assert process.poll() is None  # not interrupted
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED  # not marked CANCELING
+
+        # the tag collect_leads sets right after its commit: the file's status is completed at once
+        from easycrm_pipeline.dagster_defs.run_marks import mark_committed
+
+        mark_committed(instance, run.run_id)
+        doc = status_json(capsys, "done.csv")
+        assert (doc["status"], doc["percentage"], doc["dagsterStatus"]) == ("completed", 100.0, "STARTED")
+        assert main(["cancel", "done.csv"]) == 2
+        assert "already completed" in capsys.readouterr().err
+        # a cancel from elsewhere (the UI's Terminate) after the commit: still completed, the leads are stored
+        instance.report_run_canceled(instance.get_run_by_id(run.run_id))
+        assert status_json(capsys, "done.csv")["status"] == "completed"
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_cancel_racing_the_commit_is_either_refused_with_everything_stored_or_stores_nothing(isolated_env, capsys):
+    """Issue 16 item 3: the collect step and the cancel meet at the store's write lock. The test holds that lock
+    while the run reaches its collect step and the cancel starts, then lets both go: whichever wins, the outcome
+    is consistent (refused + completed + every lead stored, or cancelled + nothing stored)."""
+    import threading
+
+    from easycrm_pipeline.config import get_settings
+    from easycrm_pipeline.pipeline.collect import open_store
+    from easycrm_pipeline.store.locking import file_lock
+
+    tmp = isolated_env
+    path = write_csv(tmp / "race.csv", 12)
+    store = open_store(get_settings())
+    outcome: dict = {}
+    with file_lock(store.lock_path, exclusive=True):
+        proc = start_ingest(path)
+        try:
+            wait_for(capsys, "race.csv", lambda d: d["totalLeads"] == 12)  # parsed; collect waits for the lock
+            run_id = status_json(capsys, "race.csv")["runId"]
+
+            def cancel() -> None:
+                from easycrm_pipeline.cli.instance import get_instance
+                from easycrm_pipeline.cli.runs import AlreadyCompleted, cancel_run
+
+                instance = get_instance()
+                try:
+                    outcome["status"] = cancel_run(instance, instance.get_run_by_id(run_id))
+                except AlreadyCompleted as exc:
+                    outcome["refused"] = str(exc)
+
+            canceller = threading.Thread(target=cancel)
+            canceller.start()
+            time.sleep(1.0)
+        except BaseException:
+            proc.kill()
+            raise
+    canceller.join(RUN_TIMEOUT)
+    code, out, err = finish(proc)
+    assert not canceller.is_alive() and outcome, outcome
+    doc = status_json(capsys, "race.csv")
+    if "refused" in outcome:
+        assert "already completed" in outcome["refused"]
+        assert doc["status"] == "completed" and stored(tmp, "race.csv") == 12
+    else:
+        assert outcome["status"] == "CANCELED", (outcome, err[-2000:])
+        assert doc["status"] == "cancelled" and stored(tmp, "race.csv") == 0
+        assert json.loads(out)["files"][0]["status"] == "cancelled"
+
+
+def test_a_cancel_claimed_before_the_commit_stores_nothing(isolated_env, capsys):
+    """Issue 16 item 3, the other side of the race: the cancel got the store's lock first and marked the run
+    CANCELING (its interrupt not delivered yet): the collect step, checking under the same lock, writes nothing."""
+    from easycrm_pipeline.cli.instance import get_instance
+    from easycrm_pipeline.config import get_settings
+    from easycrm_pipeline.pipeline.collect import open_store
+    from easycrm_pipeline.store.locking import file_lock
+
+    tmp = isolated_env
+    path = write_csv(tmp / "claimed.csv", 12)
+    store = open_store(get_settings())
+    with file_lock(store.lock_path, exclusive=True):
+        proc = start_ingest(path)
+        try:
+            wait_for(capsys, "claimed.csv", lambda d: d["totalLeads"] == 12)  # collect waits for the lock
+            instance = get_instance()
+            run = instance.get_run_by_id(status_json(capsys, "claimed.csv")["runId"])
+            # what claim_cancel leaves behind under the lock (its own lock is the one this test holds)
+            instance.report_run_canceling(run, message="Cancel requested with easycrm cancel")
+        except BaseException:
+            proc.kill()
+            raise
+    code, out, err = finish(proc)
+    assert code != 0
+    assert stored(tmp, "claimed.csv") == 0
+    assert store.file_imports("claimed.csv") == []
+    assert status_json(capsys, "claimed.csv")["status"] in ("cancelled", "error")

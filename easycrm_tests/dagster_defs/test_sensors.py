@@ -157,20 +157,40 @@ def test_folder_new_same_changed(inbox: Path, instance: dg.DagsterInstance) -> N
     assert any("run 'leads.csv' (changed" in line for line in changed.logs)
 
 
-def test_folder_revert_to_content_that_already_ran_is_flagged(inbox: Path, instance: dg.DagsterInstance) -> None:
+def test_folder_revert_to_content_that_already_ran_gets_a_new_run(inbox: Path, instance: dg.DagsterInstance) -> None:
+    """Issue 16 item 1: v1 -> v2 -> v1 runs v1 again ("changed" = different from the last ingested version): the
+    request carries a run_key no run has yet, so the daemon does not drop it."""
     v1, v2 = b"email\na@x.com\n", b"email\nb@x.com\n"
     drop(inbox, "leads.csv", v1)
     first = tick(inbox_sensor, instance, None)
-    # what the daemon does with the request: a run tagged with its run_key
-    instance.add_run(dg.DagsterRun(job_name="ingest_job", run_id="r1", tags={"dagster/run_key": first.runs[0].run_key}))
+    launch(instance, first.runs[0], "r1")
+    succeed(instance, "r1")
     drop(inbox, "leads.csv", v2)
     second = tick(inbox_sensor, instance, first.cursor)
-    assert not any("already ran once" in line for line in second.logs)
+    assert [r.run_key for r in second.runs] == [f"leads.csv@{sha_fp(v2)}"]
+    launch(instance, second.runs[0], "r2")
+    succeed(instance, "r2")
     drop(inbox, "leads.csv", v1)
     third = tick(inbox_sensor, instance, second.cursor)
-    assert [r.run_key for r in third.runs] == [first.runs[0].run_key]  # requested; the daemon will drop it
-    assert any(f"'leads.csv' went back to content that already ran once (run_key 'leads.csv@{sha_fp(v1)}')" in line
-               for line in third.logs)
+    assert [r.run_key for r in third.runs] == [f"leads.csv@{sha_fp(v1)}#2"]
+    assert not _run_key_taken(instance, third.runs[0].run_key)
+    assert any("run 'leads.csv' (changed back to a version that ran before; attempt 2" in line for line in third.logs)
+    launch(instance, third.runs[0], "r3")
+    succeed(instance, "r3")
+    # and once more each way: v2 again (its #1 is taken) -> #2; v1 again (#1 and #2 taken) -> #3
+    drop(inbox, "leads.csv", v2)
+    fourth = tick(inbox_sensor, instance, third.cursor)
+    assert [r.run_key for r in fourth.runs] == [f"leads.csv@{sha_fp(v2)}#2"]
+    launch(instance, fourth.runs[0], "r4")
+    drop(inbox, "leads.csv", v1)
+    fifth = tick(inbox_sensor, instance, fourth.cursor)
+    assert [r.run_key for r in fifth.runs] == [f"leads.csv@{sha_fp(v1)}#3"]
+    # an unchanged tick after it still requests nothing
+    assert tick(inbox_sensor, instance, fifth.cursor).runs == []
+
+
+def _run_key_taken(instance: dg.DagsterInstance, run_key: str) -> bool:
+    return bool(instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1))
 
 
 def test_folder_without_cursor_requests_again_but_does_not_readd_partition(
@@ -234,9 +254,11 @@ def test_folder_odd_names_become_valid_partition_keys(inbox: Path, instance: dg.
     by_key = {r.partition_key: r for r in result.runs}
     cfg = parse_cfg(by_key["sub dir/Léads 2024.csv"])
     assert cfg == {"location": str(inbox / "sub dir" / "Léads 2024.csv"), "file_name": "Léads 2024.csv"}
-    # the real (unsanitized) name is what the job reads and what sourceFile shows
+    # the real (unsanitized) name is what the job reads; sourceFile shows its control characters escaped
+    # (issue 16 item 8)
     odd = parse_cfg(by_key[keys[3]])
-    assert odd["file_name"] == "tab\tand\nnewline.xls" and Path(odd["location"]).is_file()
+    assert odd["file_name"] == "tab\\x09and\\x0anewline.xls"
+    assert Path(odd["location"]).name == "tab\tand\nnewline.xls" and Path(odd["location"]).is_file()
     # next tick: all unchanged
     assert tick(inbox_sensor, instance, result.cursor).runs == []
 

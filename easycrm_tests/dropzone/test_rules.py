@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from easycrm_pipeline.dropzone import is_lead_file, partition_key_for, sanitize_partition_key
+from easycrm_pipeline.dropzone import (
+    display_name, is_lead_file, partition_key_for, sanitize_partition_key, size_refusal,
+)
 
 
 @pytest.mark.parametrize(
@@ -82,3 +84,26 @@ def test_partition_key_for_local_and_s3(tmp_path: Path) -> None:
         partition_key_for(tmp_path / "elsewhere.csv", inbox=inbox)
     with pytest.raises(ValueError, match="needs the inbox"):
         partition_key_for(inbox / "a.csv")
+
+
+@pytest.mark.parametrize(
+    "name, shown",
+    [
+        ("evil\u202egpj.csv", "evil\\u202egpj.csv"),  # right-to-left override: would display as "evilvsc.jpg"
+        ("a\u2066b\u2069.xlsx", "a\\u2066b\\u2069.xlsx"),  # bidi isolates
+        ("bell\x07\ttab\n.csv", "bell\\x07\\x09tab\\x0a.csv"),
+        ("zero\u200bwidth.csv", "zero\\u200bwidth.csv"),
+        ("tag\U000e0041.csv", "tag\\U000e0041.csv"),
+        ("Léads 2024 (copy) #2 – €.csv", "Léads 2024 (copy) #2 – €.csv"),  # ordinary names unchanged
+    ],
+)
+def test_display_name_escapes_control_and_bidi_characters(name: str, shown: str) -> None:
+    """Issue 16 item 8."""
+    assert display_name(name) == shown
+
+
+def test_size_refusal_names_size_and_limit() -> None:
+    """Issue 16 item 10."""
+    mb = 1024 * 1024
+    assert size_refusal(149 * mb, 100 * mb) == "file is 149.0 MB, over the 100 MB limit (EASYCRM_MAX_FILE_MB)"
+    assert size_refusal(100 * mb, 100 * mb) is None and size_refusal(None, 100 * mb) is None

@@ -49,6 +49,11 @@ def shared_store(tmp_path_factory):
         ("SET enable_external_access = true", "only a SELECT is allowed, got SET"),
         ("INSERT INTO leads (email) VALUES ('x@y.z')", "only a SELECT is allowed, got INSERT"),
         ("UPDATE leads SET email = NULL", "only a SELECT is allowed, got UPDATE"),
+        # issue 16 item 13: the statement kind is named (not COMMAND / COLUMN)
+        ("LOAD httpfs", "only a SELECT is allowed, got LOAD"),
+        ("CALL pragma_version()", "only a SELECT is allowed, got CALL"),
+        ("CHECKPOINT", "only a SELECT is allowed, got CHECKPOINT"),
+        ("EXPORT DATABASE 'x'", "only a SELECT is allowed, got EXPORT DATABASE"),
         ("SELECT email INTO stolen FROM leads", "INTO is not allowed"),
         ("WITH t AS (SELECT 1) SELECT * FROM t", "WITH is not allowed"),
         ("SELECT getenv('HOME')", "GETENV is not allowed"),

@@ -3,19 +3,23 @@ on DynamoDB (moto server) give the same answers as on DuckDB."""
 from __future__ import annotations
 
 import csv
+import threading
+import time
 
 import pytest
 
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.pipeline.restandardize import restandardize
 from easycrm_pipeline.pipeline.standardizer import RulesStandardizer
-from easycrm_pipeline.readers.ask import answer
+from easycrm_pipeline.readers.ask import answer, executable_sql, validate_sql
 from easycrm_pipeline.readers.export import export_leads
 from easycrm_pipeline.readers.quality import quality_report
-from easycrm_pipeline.store.base import LeadQuery
+from easycrm_pipeline.store.base import LeadQuery, QueryTimeLimit
 from easycrm_pipeline.store.duckdb_store import DuckDBStore
 from easycrm_tests.readers.seed import HYPERLINK, seed
 from easycrm_tests.store.conftest import dynamo_endpoint, make_dynamodb_store  # noqa: F401
+from easycrm_tests.store.helpers import lead, numbered_leads
+from easycrm_tests.store.multiproc import worker
 
 
 @pytest.fixture(params=["duckdb", "dynamodb"])
@@ -66,3 +70,59 @@ def test_restandardize_on_both_back_ends(any_store):
     assert [c["email"] for c in any_store.changes(run_id="restd")] == ["alex@x.example"]
     assert result.version_bumped == 1 and result.notes == []
     assert any_store.get_lead_by_email("bo@x.example")["standardizer"] == "rules-1"
+
+
+# ---------------------------------------------------------------------------------------------------- ask limits
+CROSS_JOIN = executable_sql(validate_sql("SELECT count(*) AS n FROM leads a, leads b, leads c, leads d, leads e"))
+
+
+def test_ask_time_limit_stops_a_runaway_query_and_says_so(any_store):
+    """Issue 16 item 6: a 5-way self cross join is stopped at the time limit, in one line naming it."""
+    any_store.upsert_file(numbered_leads(list(range(300)), tag="x"), source_file="many.csv")
+    started = time.monotonic()
+    with pytest.raises(QueryTimeLimit) as caught:
+        any_store.run_readonly_sql(CROSS_JOIN, max_rows=10, time_limit=1)
+    assert time.monotonic() - started < 30  # stopped, not run to the end (300^5 rows)
+    assert str(caught.value).startswith("the query was stopped after 1 s (time limit; EASYCRM_ASK_TIMEOUT_SECONDS)")
+    assert "\n" not in str(caught.value)
+    # the store still answers afterwards
+    assert any_store.run_readonly_sql(executable_sql(validate_sql("SELECT count(*) FROM leads")))[1] == [(307,)]
+
+
+def test_ask_row_limit_says_when_more_rows_matched(any_store):
+    """Issue 16 item 6: at most 100 rows, and the answer says when more matched."""
+    settings = get_settings()
+    any_store.upsert_file([lead(2 + i, firstName=f"F{i}", lastName="Smithson", email=f"s{i}@x.com")
+                           for i in range(101)], source_file="smith.csv")
+    cut = answer("find smithson", any_store, settings)
+    assert len(cut.rows) == 100
+    assert cut.note == "row limit: only the first 100 rows are shown; more matched (ask a narrower question)"
+    assert cut.to_dict()["note"] == cut.note
+    whole = answer("find Lee", any_store, settings)  # the seed's one Lee: no note, no "note" key
+    assert whole.note is None and "note" not in whole.to_dict() and len(whole.rows) == 1
+
+
+def test_ask_never_blocks_an_ingest(tmp_path):
+    """Issue 16 item 6: while a question runs (here: until its time limit), another process's ingest writes the
+    store without waiting for it; the question still ends at its limit."""
+    store = DuckDBStore(tmp_path / "leads.duckdb")
+    store.init()
+    store.upsert_file(numbered_leads(list(range(300)), tag="x"), source_file="many.csv")
+    outcome: list[BaseException | tuple] = []
+
+    def ask() -> None:
+        try:
+            outcome.append(store.run_readonly_sql(CROSS_JOIN, max_rows=10, time_limit=20))
+        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+            outcome.append(exc)
+
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    time.sleep(1.0)  # the question is running its query by now
+    writer = worker("upsert-one", str(store.path), "late@example.com", "5")  # another process, 5 s lock timeout
+    out, err = writer.communicate(timeout=60)
+    assert writer.returncode == 0, err
+    assert asker.is_alive() and outcome == []  # the ingest finished while the question was still running
+    asker.join(60)
+    assert len(outcome) == 1 and isinstance(outcome[0], QueryTimeLimit)
+    assert store.get_lead_by_email("late@example.com") is not None

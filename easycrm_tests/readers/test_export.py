@@ -9,7 +9,7 @@ import tracemalloc
 import pytest
 
 from easycrm_pipeline.readers.export import (
-    EXPORT_COLUMNS, ExportError, check_output_path, export_leads, neutralize_cell, write_leads_csv,
+    ALL_EXPORT_COLUMNS, EXPORT_COLUMNS, ExportError, check_output_path, export_leads, neutralize_cell, write_leads_csv,
 )
 from easycrm_pipeline.store.base import LeadQuery
 from easycrm_tests.readers.seed import FILE_A, HYPERLINK, env_store, seed
@@ -58,8 +58,9 @@ def test_export_has_bom_seed_columns_iso_times_and_inert_formulas(tmp_path):
     assert b"\r\n" in raw
     header, body = rows[0], rows[1:]
     assert tuple(header) == EXPORT_COLUMNS
+    # issue 16 item 4: the old system's 11 columns, exactly (DESIGN.md section 2)
     assert header == ["leadId", "firstName", "lastName", "title", "company", "email", "phone", "remarks",
-                      "sourceFile", "sourceWorksheet", "sourceRow", "createdAt", "updatedAt"]
+                      "sourceFile", "createdAt", "updatedAt"]
     assert len(body) == 7
     by_email = {r[5]: dict(zip(header, r)) for r in body}
     zed = by_email["zed@evil.example"]
@@ -67,8 +68,7 @@ def test_export_has_bom_seed_columns_iso_times_and_inert_formulas(tmp_path):
     assert zed["remarks"] == "'@SUM(1)"
     assert by_email["kim@acme.example"]["phone"] == "+4930111"
     assert by_email["ana@globex.example"]["phone"] == "0301234567"
-    assert by_email["eve@acme.example"]["sourceWorksheet"] == "Leads"
-    assert by_email["eve@acme.example"]["sourceRow"] == "2"
+    assert "sourceWorksheet" not in by_email["eve@acme.example"] and "sourceRow" not in by_email["eve@acme.example"]
     assert by_email[""]["title"] == "Buyer"  # the lead without email exports with an empty email cell
     for r in body:
         row = dict(zip(header, r))
@@ -78,6 +78,18 @@ def test_export_has_bom_seed_columns_iso_times_and_inert_formulas(tmp_path):
     stored = {r["email"]: r for r in store.all_leads()}
     assert zed["leadId"] == stored["zed@evil.example"]["leadId"]
     assert zed["createdAt"] == stored["zed@evil.example"]["createdAt"]
+
+
+def test_export_all_columns_puts_sheet_and_row_after_the_seeds_eleven(tmp_path):
+    """Issue 16 item 4: the extra columns only behind ``all_columns``, after the 11 in their order."""
+    store = env_store()
+    seed(store)
+    out = tmp_path / "all.csv"
+    assert export_leads(store, out, LeadQuery(sort="sourceRow", descending=False), all_columns=True) == 7
+    _, rows = read_export(out)
+    assert rows[0] == list(EXPORT_COLUMNS) + ["sourceWorksheet", "sourceRow"] == list(ALL_EXPORT_COLUMNS)
+    eve = {r[5]: dict(zip(rows[0], r)) for r in rows[1:]}["eve@acme.example"]
+    assert (eve["sourceWorksheet"], eve["sourceRow"]) == ("Leads", "2")
 
 
 def test_export_applies_filters_and_sort(tmp_path):

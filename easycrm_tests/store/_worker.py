@@ -21,6 +21,8 @@ collect).
 
 * ``hold DB SECONDS`` — open the DuckDB file read-write WITHOUT the store lock (another program), print ``READY``,
   hold it ``SECONDS``, close.
+* ``upsert-one DB EMAIL LOCK_TIMEOUT`` — upsert one lead with ``EMAIL`` (file ``one.csv``) through a ``DuckDBStore``
+  whose lock timeout is ``LOCK_TIMEOUT`` seconds (an ingest in another process); prints its stats.
 """
 from __future__ import annotations
 
@@ -142,6 +144,13 @@ def cmd_hold(db: str, seconds: float) -> None:
     print(json.dumps({"held": seconds}))
 
 
+def cmd_upsert_one(db: str, email: str, lock_timeout: float) -> None:
+    from easycrm_tests.store.helpers import lead
+
+    stats = DuckDBStore(Path(db), lock_timeout=lock_timeout).upsert_file([lead(2, email=email)], source_file="one.csv")
+    print(json.dumps(stats.to_dict()), flush=True)
+
+
 def main(argv: list[str]) -> None:
     cmd, db, *rest = argv
     if cmd == "write":
@@ -154,6 +163,8 @@ def main(argv: list[str]) -> None:
         cmd_collect(db, int(rest[0]), rest[1])
     elif cmd == "hold":
         cmd_hold(db, float(rest[0]))
+    elif cmd == "upsert-one":
+        cmd_upsert_one(db, rest[0], float(rest[1]))
     else:
         raise SystemExit(f"unknown command {cmd!r}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -225,10 +226,15 @@ def test_write_waits_for_the_lock_then_times_out_clearly(store):
     impatient = DuckDBStore(store.path, lock_timeout=0.3)
     with file_lock(store.lock_path, exclusive=True):
         t = time.monotonic()
-        with pytest.raises(StoreLockTimeout, match=r"could not get the write lock on .*leads\.duckdb\.lock"):
+        with pytest.raises(StoreLockTimeout) as caught:
             impatient.upsert_file([lead(2, email="a@x.com")], source_file="a.csv")
         assert 0.25 <= time.monotonic() - t < 3
-        with pytest.raises(StoreLockTimeout, match="could not get the read lock"):
+        # issue 16 item 12: one line saying the store is locked by another process and how long it waited
+        message = str(caught.value)
+        assert "\n" not in message
+        assert re.fullmatch(r"the lead store is locked by another process \(waited 0\.[3-9] s; the write lock on "
+                            r".*leads\.duckdb\.lock\); try again later", message), message
+        with pytest.raises(StoreLockTimeout, match=r"locked by another process \(waited 0\.\d s; the read lock"):
             impatient.count_leads()
     assert impatient.upsert_file([lead(2, email="a@x.com")], source_file="a.csv").created == 1
 
@@ -259,8 +265,11 @@ def test_duckdb_lock_held_by_another_program_is_retried(store):
     proc = worker("hold", str(store.path), "1.5")
     try:
         wait_for_line(proc, "READY")
-        with pytest.raises(StoreLockTimeout, match="stayed locked by another program"):
+        with pytest.raises(StoreLockTimeout) as caught:
             DuckDBStore(store.path, lock_timeout=0.3).count_leads()
+        message = str(caught.value)  # issue 16 item 12
+        assert "\n" not in message and message.startswith("the lead store is locked by another process (waited 0.")
+        assert "held by another program" in message
         t = time.monotonic()
         stats = store.upsert_file([lead(2, email="a@x.com")], source_file="a.csv")  # waits, then succeeds
         assert stats.created == 1 and time.monotonic() - t > 0.2

@@ -221,6 +221,23 @@ def test_duplicates_resolved_write_audit_rows(store):
     assert (row["newSourceFile"], row["runId"], row["batchId"]) == ("d.csv", "r1", "batch_00002")
 
 
+def test_rerun_writes_no_duplicate_resolved_rows_twice(store):
+    """Issue 16 item 2: re-running an unchanged file writes its in-file duplicates' audit rows again no more; a
+    re-run that changes the kept lead writes them with its update."""
+    leads = [lead(9, firstName="Kept", email="a@x.com"), lead(4, firstName="Solo", email="b@x.com")]
+    dups = [Dup("a@x.com", "0:9", ["0:2", "0:5"]), Dup("b@x.com", "0:4", ["0:3"])]
+    store.upsert_file(leads, source_file="d.csv", run_id="r1", duplicates_resolved=dups)
+    first = len(store.changes())
+    assert first == 4
+    stats = store.upsert_file(leads, source_file="d.csv", run_id="r2", duplicates_resolved=dups)
+    assert (stats.created, stats.updated, stats.unchanged) == (0, 0, 2)
+    assert len(store.changes()) == first and store.changes(run_id="r2") == []
+    changed = [lead(9, firstName="Kept2", email="a@x.com"), leads[1]]
+    store.upsert_file(changed, source_file="d.csv", run_id="r3", duplicates_resolved=dups)
+    assert sorted((c["action"], c["email"]) for c in store.changes(run_id="r3")) == [
+        ("batch_duplicate_resolved", "a@x.com"), ("lead_updated", "a@x.com")]
+
+
 # ---------------------------------------------------------------- quarantine, imports
 
 
@@ -300,8 +317,25 @@ def test_query_contains_filters_case_insensitive(filled):
 def test_query_phone_filter_matches_digits(filled):
     assert names(filled.query_leads(LeadQuery(phone="030 1234"))[0]) == []  # no national-prefix magic
     assert names(filled.query_leads(LeadQuery(phone="30 123"))[0]) == ["Ann"]
-    assert names(filled.query_leads(LeadQuery(phone="+44"))[0]) == ["bob"]  # digits 44 in "0044 20 7946"
+    assert names(filled.query_leads(LeadQuery(phone="+44"))[0]) == ["bob"]  # "0044 20 7946" is +44 20 7946
+    assert names(filled.query_leads(LeadQuery(phone="+4930"))[0]) == ["Ann"]
     assert names(filled.query_leads(LeadQuery(phone="7946"))[0]) == ["bob"]
+
+
+def test_query_phone_filter_with_plus_matches_from_the_start(store):
+    """Issue 16 item 5: ``--phone +1`` is the country code 1, not "contains the digit 1"."""
+    store.upsert_file(
+        [lead(2, firstName="Uma", email="u@x.us", phone="+15551234567"),
+         lead(3, firstName="Lou", email="l@x.uk", phone="+442012345678"),
+         lead(4, firstName="Nat", email="n@x.de", phone="0301111111")],
+        source_file="p.csv",
+    )
+    by = lambda text: sorted(names(store.query_leads(LeadQuery(phone=text))[0]))  # noqa: E731
+    assert by("+1") == ["Uma"]
+    assert by(" +44 20 ") == ["Lou"]
+    assert by("+49") == []  # the digits-only number has no country code to match
+    assert by("+") == ["Lou", "Uma"]
+    assert by("1") == ["Lou", "Nat", "Uma"]  # without '+': contains, as before
 
 
 def test_query_search_across_fields(filled):
