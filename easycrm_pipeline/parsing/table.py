@@ -12,12 +12,16 @@ from typing import Iterable, Iterator
 
 from ..models import QuarantineRow, RawRow, SheetReport
 from ..rules.headers import header_role, header_score
-from ..rules.text import INVISIBLE, clean_text
+from ..rules.sensitive import redaction, sensitive_header, sensitive_value
+from ..rules.text import INVISIBLE, clean_text, is_placeholder_cell
 
 #: How many non-blank rows are searched for the header.
 HEADER_SCAN_ROWS = 30
 FOOTER_REASON = "footer/summary row"
 REPEATED_HEADER_REASON = "repeated header row"
+PLACEHOLDER_ROW_REASON = "no lead data: every cell is a placeholder"
+#: Longest cell kept whole (Excel's own limit per cell); a longer one is cut with a note saying how long it was.
+MAX_CELL_CHARS = 32_767
 
 _WORDS = re.compile(r"\S+")
 #: First cell of a two-cell summary row ("Total", "3").
@@ -131,6 +135,8 @@ def build_sheet(
     headers = [h or f"Column {k + 1}" for k, h in enumerate(headers)]
     header_keys = [h.casefold() for h in headers]
     phone_cols = [k for k, h in enumerate(headers) if header_role(h)[0] in ("phone", "mobile")]
+    secret_cols = {k: kind for k, h in enumerate(headers) if (kind := sensitive_header(h))}
+    redacted = report.redacted
     email_cols = [k for k, h in enumerate(headers) if header_role(h)[0] == "email"]
     report.header_row = header_row_number
 
@@ -159,6 +165,15 @@ def build_sheet(
             continue
         blank_run = 0
         values = [c.strip() for c in cells]
+        for k, v in enumerate(values):
+            if not v:
+                continue
+            kind = secret_cols.get(k) or (sensitive_value(v) if k not in phone_cols else None)
+            if kind:
+                values[k] = redaction(kind)
+                redacted[kind] = redacted.get(kind, 0) + 1
+            elif len(v) > MAX_CELL_CHARS:
+                values[k] = f"{v[:MAX_CELL_CHARS]} [cut: cell of {len(v):,} characters, first {MAX_CELL_CHARS:,} kept]"
         n = len(values)
         if n == width:
             names = headers
@@ -173,6 +188,9 @@ def build_sheet(
                 names = headers + [f"Column {k + 1}" for k in range(width, n)]
         row = RawRow(f"{sheet_index}:{row_number}", sheet, row_number, tuple(zip(names, values)))
         filled = len(values) - values.count("")
+        if all(is_placeholder_cell(v) for v in values):
+            result.quarantine.append(QuarantineRow(sheet, row_number, PLACEHOLDER_ROW_REASON, row.as_request_dict()))
+            continue
         if (filled > 1 and values[0].casefold() == first_key
                 and [v.casefold() for v in values[:width]] == header_keys):
             result.quarantine.append(QuarantineRow(sheet, row_number, REPEATED_HEADER_REASON, row.as_request_dict()))

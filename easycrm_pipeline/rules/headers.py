@@ -46,7 +46,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "société", "societe", "entreprise", "raison sociale", "organisme", "empresa", "compañía", "compania",
         "organización", "razón social", "azienda", "organization name", "organisation name", "company / account",
         "nom de la société", "nom de l'entreprise", "nom de la societe", "nom de l entreprise",
-        "nombre de la empresa",
+        "nombre de la empresa", "associated company", "associated company name", "primary company",
+        "company name 2", "current company", "client", "client name", "customer", "customer name",
     ),
     "email": (
         "email", "e-mail", "email address", "e-mail address", "emailaddress", "mail", "mail address", "email id",
@@ -63,6 +64,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "other phone", "home phone", "secondary phone", "business phone", "company phone",
         "n° de téléphone", "n° téléphone", "nº de teléfono", "n° de tél", "no de téléphone", "téléphone fixe",
         "tél fixe", "teléfono fijo", "telefono fijo", "número de telefono", "festnetznummer",
+        "office number", "office", "office tel", "office telephone", "work number", "direct number", "direct line",
+        "switchboard", "zentrale", "business number",
     ),
     "mobile": (
         "mobile", "mobile phone", "mobile number", "mobile no", "cell", "cell phone", "cellphone", "cellular",
@@ -207,6 +210,8 @@ class HeaderMap:
         secondary: columns that are not the first candidate of their field (second email, mobile, ``Phone 2``…).
         unmapped: columns no alias matched; their non-empty values go to remarks as ``"Header: value"``.
         labels: per column, the label used in remarks for a secondary value (``"mobile"``, ``"phone 2"``).
+        company_columns: every company column in column order (HubSpot's ``Company Name`` then ``Associated
+            Company``): per row the first non-empty one is the company, the others go to remarks.
     """
 
     headers: tuple[str, ...]
@@ -216,6 +221,7 @@ class HeaderMap:
     secondary: tuple[int, ...] = ()
     unmapped: tuple[int, ...] = ()
     labels: dict[int, str] = field(default_factory=dict)
+    company_columns: tuple[int, ...] = ()
 
     def columns(self, role: str) -> list[int]:
         """Indexes of the columns with ``role`` in column order."""
@@ -279,6 +285,8 @@ def map_headers(headers: list[str]) -> HeaderMap:
                 role = "lastName"
             elif "lastName" in role_set and "firstName" not in role_set:
                 role = "firstName"
+            elif {"firstName", "lastName"} <= role_set:
+                role = None  # a client/account "Name" next to the contact's first and last name: remarks
             else:
                 role = "fullName"
         roles.append(role)
@@ -301,6 +309,7 @@ def map_headers(headers: list[str]) -> HeaderMap:
         for i in bare:
             roles[i] = None
 
+    company_idx = tuple(i for i, r in enumerate(roles) if r == "company")
     final_roles: list[str | None] = []
     seen: set[str] = set()
     unmapped: list[int] = []
@@ -324,4 +333,5 @@ def map_headers(headers: list[str]) -> HeaderMap:
         secondary=tuple(sorted(secondary)),
         unmapped=tuple(unmapped),
         labels=labels,
+        company_columns=company_idx,
     )
