@@ -66,7 +66,8 @@ class SheetReport:
     ``"single-column lookup"``…); ``hidden`` is True for hidden Excel sheets; ``header_row`` is 1-based (``None``
     for a sheet without a header row, read by content). ``redacted``: cells replaced by ``[redacted: <kind>]`` (card
     numbers, passwords… never stored nor sent), per kind. ``guessed_roles``: column -> lead field for columns whose
-    role was recognised from their content (no header, or a header the aliases do not know).
+    role was recognised from their content (no header, or a header the aliases do not know). ``first_row``: for a
+    sheet skipped with ``"no header"``, its first non-blank row's cells (up to 12), named in the file's refusal.
     """
 
     name: str | None
@@ -78,6 +79,7 @@ class SheetReport:
     skipped_blank: int = 0
     redacted: dict[str, int] = field(default_factory=dict)
     guessed_roles: dict[str, str] = field(default_factory=dict)
+    first_row: list[str] = field(default_factory=list)
 
 
 @dataclass

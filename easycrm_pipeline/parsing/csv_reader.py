@@ -20,7 +20,7 @@ import re
 from typing import Iterator
 
 from ..models import ParsedFile
-from .errors import BINARY, EMPTY, HEADER_ONLY, NO_HEADER, FileRejected
+from .errors import BINARY, EMPTY, HEADER_ONLY, FileRejected, no_header
 from .plausibility import UTF8_MULTIBYTE, prefer_cp1252, utf8_text_is_plausible
 from .table import build_sheet
 
@@ -278,7 +278,7 @@ def read_csv_bytes(data: bytes, file_name: str) -> ParsedFile:
             raise FileRejected(EMPTY)
         if report.reason == HEADER_ONLY:
             raise FileRejected(HEADER_ONLY)
-        raise FileRejected(NO_HEADER)
+        raise FileRejected(no_header([report.first_row]))
     return ParsedFile(
         file_name=file_name,
         rows=result.rows,

@@ -2,7 +2,10 @@
 
 Header detection: among the first :data:`HEADER_SCAN_ROWS` non-blank rows, the row with the most lead-field headers
 (distinct email / name / phone / company columns, then known headers of any kind) is the header; title rows, merged
-title cells, ``Notes:`` preambles and blank rows above it are ignored.
+title cells, ``Notes:`` preambles and blank rows above it are ignored. When no row maps, the columns' roles are read
+from their content (:mod:`easycrm_pipeline.rules.columns`): a file without a header row starts with data (headers
+``Email``, ``Phone``, ``Full Name``… given), a header of unknown words keeps its names with the role in front
+(``Email (Feld2)``).
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from ..models import QuarantineRow, RawRow, SheetReport
+from ..rules.columns import ROLE_HEADERS, guess_header
 from ..rules.headers import header_role, header_score
 from ..rules.sensitive import redaction, sensitive_header, sensitive_value
 from ..rules.text import INVISIBLE, clean_text, is_placeholder_cell
@@ -118,18 +122,39 @@ def build_sheet(
         score = header_score([normalize_header(c) for c in cells])
         if score[0] >= 1 and (best is None or score > best[0]):
             best = (score, i)
+    guessed: list[str] | None = None
     if best is None:
-        report.reason = _lookup_or_notes([cells for _, (_, cells) in candidates])
-        return result
+        sample = [cells for _, (_, cells) in candidates]
+        guess = guess_header(sample) if len(sample) > 1 or max(len(c) for c in sample) > 1 else None
+        if guess is None:
+            report.reason = _lookup_or_notes(sample)
+            report.first_row = [normalize_header(c) for c in sample[0] if normalize_header(c)][:12]
+            return result
+        # no header maps, but the cells show emails / phones / names: roles from content (issue 15)
+        first_is_data, roles = guess
+        width = max(len(c) for c in sample)
+        first_pos = candidates[0][0]
+        given = [] if first_is_data else [normalize_header(c) for c in buffered[first_pos][1]]
+        given += [""] * (width - len(given))
+        guessed = []
+        for k, role in enumerate(roles + [None] * (width - len(roles))):
+            own = given[k]
+            if role and not header_role(own)[0]:
+                name = ROLE_HEADERS[role] + (f" ({own})" if own else "")
+                report.guessed_roles[own or f"Column {k + 1}"] = role
+            else:
+                name = own or f"Column {k + 1}"
+            guessed.append(name)
+        best = ((0, 0), first_pos - 1 if first_is_data else first_pos)
 
     header_pos = best[1]
-    header_row_number, header_cells = buffered[header_pos]
+    header_row_number, header_cells = buffered[header_pos] if header_pos >= 0 else (None, [])
     named = [c for c in header_cells if normalize_header(c)]
     if len(named) == 1 and header_role(normalize_header(named[0]))[0] in ("company", "title", "remarks"):
         if all(sum(1 for c in cells if c.strip()) <= 1 for _, (_, cells) in candidates):
             report.reason = "single-column lookup"
             return result
-    headers = [normalize_header(c) for c in header_cells]
+    headers = guessed if guessed is not None else [normalize_header(c) for c in header_cells]
     while headers and not headers[-1]:
         headers.pop()
     headers = [h or f"Column {k + 1}" for k, h in enumerate(headers)]

@@ -80,6 +80,56 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: More languages (issue 15): Russian, Italian, Portuguese, Dutch, Polish, Turkish; and German database names.
+_MORE_ALIASES: dict[str, tuple[str, ...]] = {
+    "firstName": (
+        "имя", "имя контакта", "nome di battesimo", "primeiro nome", "nome próprio", "roepnaam", "imię", "imie",
+        "ad", "adı", "isim", "first name contact",
+    ),
+    "lastName": (
+        "фамилия", "apelido", "último nome", "ultimo nome", "sobrenome", "familienaam", "nazwisko", "soyad",
+        "soyadı", "soyisim",
+    ),
+    "fullName": (
+        "фио", "ф.и.о.", "полное имя", "контактное лицо", "контакт", "nome e cognome", "nominativo", "referente",
+        "nome completo", "volledige naam", "contactpersoon", "imię i nazwisko", "imie i nazwisko",
+        "osoba kontaktowa", "ad soyad", "adı soyadı", "ad soyadı", "isim soyisim", "yetkili", "yetkili kişi",
+    ),
+    "ambiguousName": ("naam", "nazwa osoby", "ad"),
+    "middleName": ("отчество",),
+    "title": (
+        "должность", "позиция", "ruolo", "qualifica", "mansione", "posizione", "função", "funcao", "cargo",
+        "functie", "functietitel", "stanowisko", "unvan", "ünvan", "görev", "pozisyon", "titolo",
+    ),
+    "company": (
+        "компания", "организация", "название компании", "фирма", "наименование организации", "società", "ditta",
+        "ragione sociale", "nome azienda", "empresa", "organização", "nome da empresa", "bedrijf", "bedrijfsnaam",
+        "organisatie", "firma", "nazwa firmy", "przedsiębiorstwo", "şirket", "sirket", "şirket adı", "firma adı",
+        "kurum", "firmename", "firmenbezeichnung", "firmname",
+    ),
+    "email": (
+        "электронная почта", "эл. почта", "эл почта", "почта", "e-mail", "емейл", "имейл", "posta elettronica",
+        "indirizzo email", "correio eletrónico", "correio eletrônico", "e-mailadres", "emailadres",
+        "adres e-mail", "adres email", "e-posta", "eposta", "e posta adresi", "mailadres",
+    ),
+    "phone": (
+        "телефон", "номер телефона", "рабочий телефон", "tel", "numero di telefono", "telefone", "telefoon",
+        "telefoonnummer", "numer telefonu", "telefon numarası", "iş telefonu", "telefonnr", "telnr", "fon",
+    ),
+    "mobile": (
+        "мобильный телефон", "мобильный", "сотовый", "сотовый телефон", "cellulare", "telemóvel", "telemovel",
+        "mobiel", "mobiele nummer", "mobiel nummer", "telefon komórkowy", "komórka", "cep telefonu", "cep",
+        "gsm numarası", "handynr", "mobilnr",
+    ),
+    "remarks": (
+        "примечание", "примечания", "комментарий", "комментарии", "заметки", "note", "commenti", "osservazioni",
+        "observações", "notas", "opmerkingen", "opmerking", "notities", "uwagi", "notatki", "notlar", "açıklama",
+        "aciklama",
+    ),
+}
+for _role, _names in _MORE_ALIASES.items():
+    _ALIASES[_role] = _ALIASES[_role] + _names
+
 #: Roles whose columns also count as "lead key" columns (a sheet is a lead sheet when its header has one).
 KEY_ROLES = frozenset({"firstName", "lastName", "fullName", "ambiguousName", "company", "email", "phone", "mobile"})
 
@@ -91,6 +141,10 @@ NOISE_WORDS = frozenset({
     "value", "address", "adresse", "addr", "number", "nummer", "numero", "no", "nr", "num", "work", "business",
     "office", "geschaftlich", "dienstlich", "beruflich", "primary", "main", "principal", "personal", "private",
     "privat", "home", "de", "du", "del", "of", "the", "pro", "professionnel", "trabajo", "oficina",
+    # issue 15: the same qualifiers in Russian, Italian, Portuguese, Dutch, Polish, Turkish (folded like the headers)
+    "рабочии", "рабочая", "рабочее", "личныи", "личная", "основнои", "основная", "контакта", "lavoro", "ufficio",
+    "aziendale", "principale", "trabalho", "comercial", "pessoal", "werk", "zakelijk", "prive", "służbowy",
+    "sluzbowy", "prywatny", "is", "kisisel", "adresi", "adres", "indirizzo", "endereco", "numer", "numarasi",
 })
 
 
@@ -153,7 +207,24 @@ def _alternatives_role(text: str) -> tuple[str | None, int]:
     return None, 0
 
 
+#: A table or system prefix of a database column name: ``kun_vorname``, ``tbl_email``, ``crm_contact_phone``.
+_DB_PREFIX = re.compile(r"^[^\W\d_]{1,8}_(?=[^\W\d_])")
+_IDENTIFIER = re.compile(r"^[^\W\d]\w*$")
+
+
 def _plain_role(header: str) -> tuple[str | None, int]:
+    role, number = _word_role(header)
+    if role is None and "_" in header and _IDENTIFIER.match(header):
+        rest = header
+        while role is None and _DB_PREFIX.match(rest):
+            rest = _DB_PREFIX.sub("", rest, count=1)  # "kun_firmename" -> "firmename"
+            role, number = _word_role(rest.replace("_", " "))
+        if role == "ambiguousName":
+            role, number = None, 0  # "user_name", "kun_name": a login or the account's name, not the person's
+    return role, number
+
+
+def _word_role(header: str) -> tuple[str | None, int]:
     key = header_key(header)
     if not key:
         return None, 0

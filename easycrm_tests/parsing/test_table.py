@@ -62,3 +62,44 @@ def test_card_number_by_content_in_an_unnamed_column(tmp_path):
     assert dict(parsed.rows[0].cells)["Extra"] == "[redacted: card number]"
     assert dict(parsed.rows[1].cells)["Extra"] == "4111-1111-1111-1112"  # Luhn check fails: not a card
     assert parsed.redacted == 1
+
+
+def test_headerless_file_maps_by_content(tmp_path):
+    # issue 15: no header row at all, data on line 1
+    text = "Christa Beispiel;Beispiel AG;Head of HR;https://example.org/in/cb;cb@example.org\n"
+    parsed = read_file(_write(tmp_path, "nohead.csv", text))
+    assert parsed.sheets[0].header_row is None
+    assert [h for h, _ in parsed.rows[0].cells] == ["Full Name", "Company", "Job Title", "Website", "Email"]
+    assert parsed.rows[0].row_number == 1
+    assert parsed.sheets[0].guessed_roles == {"Column 1": "fullName", "Column 2": "company", "Column 3": "title",
+                                              "Column 4": "website", "Column 5": "email"}
+    lead = standardize_rows(parsed.rows)[0]
+    assert lead.fields == {"firstName": "Christa", "lastName": "Beispiel", "title": "Head of HR",
+                           "company": "Beispiel AG", "email": "cb@example.org", "phone": None,
+                           "remarks": "Website: https://example.org/in/cb"}
+
+
+def test_header_of_unknown_words_maps_by_content(tmp_path):
+    text = "Feld1,Feld2,Feld3\nAnna Beispiel,anna@example.com,+49 30 1234567\nMax Muster,max@example.com,\n"
+    parsed = read_file(_write(tmp_path, "felder.csv", text))
+    assert parsed.sheets[0].header_row == 1
+    assert [h for h, _ in parsed.rows[0].cells] == ["Full Name (Feld1)", "Email (Feld2)", "Phone (Feld3)"]
+    leads = standardize_rows(parsed.rows)
+    assert [(x.fields["firstName"], x.fields["email"], x.fields["phone"]) for x in leads] == [
+        ("Anna", "anna@example.com", "+49301234567"), ("Max", "max@example.com", None)]
+
+
+def test_headerless_xls_first_names_and_numbers(tmp_path):
+    xlwt = __import__("pytest").importorskip("xlwt")
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("Sheet1")
+    for r, (name, number) in enumerate([("Anna", 963944000111), ("Bruno", 963944000222), ("Carla", 963944000333)]):
+        ws.write(r, 0, name)
+        ws.write(r, 1, number)
+    path = tmp_path / "contacts.xls"
+    wb.save(str(path))
+    parsed = read_file(path)
+    assert [h for h, _ in parsed.rows[0].cells] == ["First Name", "Phone"]
+    leads = standardize_rows(parsed.rows)
+    assert [(x.fields["firstName"], x.fields["phone"]) for x in leads] == [
+        ("Anna", "963944000111"), ("Bruno", "963944000222"), ("Carla", "963944000333")]
