@@ -17,8 +17,13 @@ ROLE_HEADERS = {
     "email": "Email", "phone": "Phone", "website": "Website", "company": "Company", "title": "Job Title",
     "fullName": "Full Name", "firstName": "First Name", "lastName": "Last Name",
 }
-#: Roles whose presence makes a headerless table a lead table.
-_KEY = ("email", "phone", "fullName", "firstName")
+#: A headerless table is a lead table when its content shows an email or phone column, or a person-name column
+#: next to a company or job-title column (names alone may be a lookup list of countries or statuses).
+def _is_lead_table(roles: list[str | None]) -> bool:
+    found = set(roles)
+    return bool(found & {"email", "phone"}) or bool(
+        found & {"fullName", "firstName"} and found & {"company", "title"})
+
 
 _EMAIL = re.compile(r"^[^\s@<>,;]+@[^\s@<>,;]+\.[^\s@<>,;]{2,}$")
 _URL = re.compile(r"^(?:https?://|www\.)\S+$|^\S*(?:linkedin\.com|xing\.com)/\S*$", re.IGNORECASE)
@@ -106,7 +111,7 @@ def content_roles(rows: list[list[str]]) -> list[str | None]:
 
 def guess_header(rows: list[list[str]]) -> tuple[bool, list[str | None]] | None:
     """For the first non-blank rows of a table whose header maps nothing: ``(first_row_is_data, roles)``, or
-    ``None`` when the content shows no email, phone or name column either.
+    ``None`` when the content shows no email or phone column, nor names next to companies or job titles.
 
     The roles are taken from the rows under the first one; the first row is data when its cells fit those roles
     too (at least half of the role columns), a header of unknown words otherwise.
@@ -115,10 +120,10 @@ def guess_header(rows: list[list[str]]) -> tuple[bool, list[str | None]] | None:
         return None
     body = rows[1:] if len(rows) > 1 else rows
     roles = content_roles(body)
-    if not any(r in _KEY for r in roles):
+    if not _is_lead_table(roles):
         if len(rows) > 1:
             roles = content_roles(rows)  # e.g. one data row under the first one
-        if not any(r in _KEY for r in roles):
+        if not _is_lead_table(roles):
             return None
     first = rows[0]
     checked = [(k, r) for k, r in enumerate(roles) if r]
