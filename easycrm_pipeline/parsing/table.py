@@ -17,7 +17,7 @@ from ..models import QuarantineRow, RawRow, SheetReport
 from ..rules.columns import ROLE_HEADERS, guess_header
 from ..rules.headers import header_role, header_score
 from ..rules.sensitive import redaction, sensitive_header, sensitive_value
-from ..rules.text import INVISIBLE, clean_text, is_placeholder_cell
+from ..rules.text import BLANK_MARKERS, INVISIBLE, PLACEHOLDERS, clean_text, is_placeholder_cell
 
 #: How many non-blank rows are searched for the header.
 HEADER_SCAN_ROWS = 30
@@ -26,6 +26,9 @@ REPEATED_HEADER_REASON = "repeated header row"
 PLACEHOLDER_ROW_REASON = "no lead data: every cell is a placeholder"
 #: Longest cell kept whole (Excel's own limit per cell); a longer one is cut with a note saying how long it was.
 MAX_CELL_CHARS = 32_767
+#: A cell that may hold a card number or an IBAN (:func:`~easycrm_pipeline.rules.sensitive.sensitive_value` decides):
+#: what a row's joined cells are searched for before its cells are checked one by one.
+_SECRET_HINT = re.compile(r"(?:^|\x1f)(?:\d[\d \-.]{11,}|[A-Z]{2}\d\d)")
 
 _WORDS = re.compile(r"\S+")
 #: First cell of a two-cell summary row ("Total", "3").
@@ -50,6 +53,15 @@ def normalize_header(text: str) -> str:
 
 
 _INVISIBLE_TABLE = str.maketrans("", "", INVISIBLE)
+
+
+_PLACEHOLDER_WORDS = PLACEHOLDERS | BLANK_MARKERS
+
+
+def _placeholder(value: str) -> bool:
+    """A stripped non-empty cell that stands for "no value" (:func:`~easycrm_pipeline.rules.text.is_placeholder_cell`,
+    with a set lookup first: this runs on every row)."""
+    return value.casefold() in _PLACEHOLDER_WORDS or (value[0] in "[(<{" and is_placeholder_cell(value))
 
 
 def _is_blank(cells: list[str]) -> bool:
@@ -161,6 +173,7 @@ def build_sheet(
     header_keys = [h.casefold() for h in headers]
     phone_cols = [k for k, h in enumerate(headers) if header_role(h)[0] in ("phone", "mobile")]
     secret_cols = {k: kind for k, h in enumerate(headers) if (kind := sensitive_header(h))}
+    phone_set = set(phone_cols) | set(secret_cols)
     redacted = report.redacted
     email_cols = [k for k, h in enumerate(headers) if header_role(h)[0] == "email"]
     report.header_row = header_row_number
@@ -190,15 +203,22 @@ def build_sheet(
             continue
         blank_run = 0
         values = [c.strip() for c in cells]
-        for k, v in enumerate(values):
-            if not v:
-                continue
-            kind = secret_cols.get(k) or (sensitive_value(v) if k not in phone_cols else None)
-            if kind:
+        for k, kind in secret_cols.items():
+            if k < len(values) and values[k]:
                 values[k] = redaction(kind)
                 redacted[kind] = redacted.get(kind, 0) + 1
-            elif len(v) > MAX_CELL_CHARS:
-                values[k] = f"{v[:MAX_CELL_CHARS]} [cut: cell of {len(v):,} characters, first {MAX_CELL_CHARS:,} kept]"
+        joined = "\x1f".join(values)
+        if len(joined) > MAX_CELL_CHARS or _SECRET_HINT.search(joined):
+            for k, v in enumerate(values):
+                if len(v) < 13:
+                    continue
+                kind = sensitive_value(v) if k not in phone_set else None
+                if kind:
+                    values[k] = redaction(kind)
+                    redacted[kind] = redacted.get(kind, 0) + 1
+                elif len(v) > MAX_CELL_CHARS:
+                    values[k] = (f"{v[:MAX_CELL_CHARS]} [cut: cell of {len(v):,} characters, "
+                                 f"first {MAX_CELL_CHARS:,} kept]")
         n = len(values)
         if n == width:
             names = headers
@@ -213,7 +233,7 @@ def build_sheet(
                 names = headers + [f"Column {k + 1}" for k in range(width, n)]
         row = RawRow(f"{sheet_index}:{row_number}", sheet, row_number, tuple(zip(names, values)))
         filled = len(values) - values.count("")
-        if all(is_placeholder_cell(v) for v in values):
+        if all(not v or _placeholder(v) for v in values):
             result.quarantine.append(QuarantineRow(sheet, row_number, PLACEHOLDER_ROW_REASON, row.as_request_dict()))
             continue
         if (filled > 1 and values[0].casefold() == first_key

@@ -176,10 +176,12 @@ def clean_name_cell(text: str | None) -> NameCell:
     cleaned = clean_text(text)
     if is_blank_marker(cleaned):
         return NameCell("")
-    if _EMAIL_ONLY.match(cleaned.strip("<>()[] ")):
+    if "@" in cleaned and _EMAIL_ONLY.match(cleaned.strip("<>()[] ")):
         return NameCell("", email=cleaned.strip("<>()[] "))
+    if cleaned.isalpha():
+        return NameCell(cleaned)  # one plain word: nothing to take off
     remarks: list[str] = []
-    emoji = "".join(ch for ch in cleaned if _is_emoji(ch))
+    emoji = "" if cleaned.isascii() else "".join(ch for ch in cleaned if _is_emoji(ch))
     if emoji:
         cleaned = clean_text("".join(ch for ch in cleaned if not _is_emoji(ch)))
         remarks.append(f"emoji in name: {emoji.replace(chr(0xFE0F), '')}")

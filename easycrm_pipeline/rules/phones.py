@@ -169,15 +169,17 @@ def _broken_number(lines: list[str]) -> bool:
 
 
 _SHAPE = re.compile(r"\d")
+_GLUE_CHARS = re.compile(r"[+\d\s\-.()]+")
+_GLUE_SEPARATOR = re.compile(r"[\s\-.()]")
 
 
 def _unglue(cleaned: str) -> list[str] | None:
     """Two numbers glued together (``"555-201-0143555-201-0198"``): the cell splits into two halves of the same
     written shape (digits and separators at the same places), each 7-15 digits, with separators in them; ``None``
     otherwise."""
-    if len(cleaned) < 14 or not re.fullmatch(r"[+\d\s\-.()]+", cleaned) or not re.search(r"[\s\-.()]", cleaned):
+    if len(cleaned) < 14 or not _GLUE_CHARS.fullmatch(cleaned) or not _GLUE_SEPARATOR.search(cleaned):
         return None
-    if MIN_NATIONAL_DIGITS <= len(re.sub(r"\D", "", cleaned)) <= MAX_DIGITS:
+    if MIN_NATIONAL_DIGITS <= sum(c.isdigit() for c in cleaned) <= MAX_DIGITS:
         return None
     shape = _SHAPE.sub("9", cleaned)
     half = len(cleaned) // 2
