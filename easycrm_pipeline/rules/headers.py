@@ -127,6 +127,17 @@ _MORE_ALIASES: dict[str, tuple[str, ...]] = {
         "aciklama",
     ),
 }
+#: Arabic and Chinese exports (issue 15 saw Arabic files).
+_MORE_ALIASES["firstName"] += ("الاسم الأول", "الاسم الاول", "名", "名字")
+_MORE_ALIASES["lastName"] += ("اسم العائلة", "الكنية", "اللقب", "姓", "姓氏")
+_MORE_ALIASES["fullName"] += ("الاسم الكامل", "الاسم بالكامل", "姓名", "联系人")
+_MORE_ALIASES["ambiguousName"] += ("الاسم", "اسم")
+_MORE_ALIASES["title"] += ("المسمى الوظيفي", "الوظيفة", "المنصب", "职位", "职务")
+_MORE_ALIASES["company"] += ("الشركة", "اسم الشركة", "المؤسسة", "公司", "公司名称", "单位")
+_MORE_ALIASES["email"] += ("البريد الإلكتروني", "البريد الالكتروني", "البريد", "邮箱", "电子邮件", "电子邮箱", "邮件")
+_MORE_ALIASES["phone"] += ("الهاتف", "رقم الهاتف", "هاتف", "电话", "电话号码", "座机")
+_MORE_ALIASES["mobile"] += ("الجوال", "الموبايل", "رقم الجوال", "手机", "手机号", "手机号码")
+_MORE_ALIASES["remarks"] += ("ملاحظات", "备注")
 for _role, _names in _MORE_ALIASES.items():
     _ALIASES[_role] = _ALIASES[_role] + _names
 
@@ -356,8 +367,6 @@ def map_headers(headers: list[str]) -> HeaderMap:
                 role = "lastName"
             elif "lastName" in role_set and "firstName" not in role_set:
                 role = "firstName"
-            elif {"firstName", "lastName"} <= role_set:
-                role = None  # a client/account "Name" next to the contact's first and last name: remarks
             else:
                 role = "fullName"
         roles.append(role)

@@ -165,9 +165,10 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
                 name_remarks.extend(parts.remarks)
         else:
             given = clean_name_cell(values[k]).name
-            if given and sorted(fold(given).replace(",", " ").split()) != sorted(fold(f"{first} {last}").split()):
-                unmapped_first = f"{clean_text(headers[k])}: {clean_text(values[k])}"
-                name_remarks.append(unmapped_first)  # a different name (the account's): kept in remarks
+            # the same person written in full ("Anna Maria Beispiel" next to Anna / Beispiel) adds nothing; another
+            # name (the client's, the account's) is kept in remarks
+            if given and not set(fold(f"{first} {last}").split()) <= set(fold(given).replace(",", " ").split()):
+                name_remarks.append(f"{clean_text(headers[k])}: {clean_text(values[k])}")
     first, last = _case_name(first, last), _case_name(last, first)
     for addr in name_emails:
         res = normalize_email_cell(addr)

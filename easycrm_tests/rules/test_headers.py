@@ -137,3 +137,9 @@ def test_more_languages_and_database_names():
         "firstName", "lastName", "company", "phone")
     assert header_role("user_name") == (None, 0)  # a login, not the person's name
     assert header_role("https://example.org/in/cb") == (None, 0)
+
+
+def test_arabic_and_chinese_headers():
+    assert map_headers(["الاسم الأول", "اسم العائلة", "البريد الإلكتروني", "الشركة", "الهاتف", "المسمى الوظيفي"]
+                       ).roles == ("firstName", "lastName", "email", "company", "phone", "title")
+    assert map_headers(["姓名", "公司", "职位", "手机", "邮箱"]).roles == ("fullName", "company", "title", "phone", "email")

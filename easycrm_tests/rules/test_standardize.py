@@ -188,8 +188,10 @@ def test_client_name_next_to_contact_names_goes_to_remarks():
     assert lead.fields["remarks"] == "Name: Beispiel Holding"
     lead = _one([("Full Name", "Client Corp"), ("First Name", "Anna"), ("Last Name", "Beispiel")])
     assert lead.fields["remarks"] == "Full Name: Client Corp"
-    # the same person written in full is not repeated
+    # the same person written in full is not repeated (Google Contacts: Name, Given Name, Family Name)
     assert _one([("Full Name", "Anna Beispiel"), ("First Name", "Anna"), ("Last Name", "Beispiel")]).fields[
+        "remarks"] is None
+    assert _one([("Name", "Anna Maria Beispiel"), ("Given Name", "Anna"), ("Family Name", "Beispiel")]).fields[
         "remarks"] is None
 
 
