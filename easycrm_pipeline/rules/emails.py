@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from email_validator import EmailNotValidError, validate_email
 
-from .text import clean_text, is_placeholder
+from .text import clean_text, is_blank_marker, is_placeholder
 
 _ANGLE = re.compile(r"<([^<>]*)>")
 _MAILTO = re.compile(r"mailto:", re.IGNORECASE)
@@ -61,13 +61,13 @@ def normalize_email_cell(text: str | None) -> EmailResult:
     Steps: remove zero-width characters / BOM / NBSP, drop ``mailto:``, take the addr-spec out of
     ``Name <addr>``, split several addresses on ``;``, ``,`` and whitespace (and on ``/`` / ``|`` between two
     addresses: ``a@x.com/b@y.com``), validate each, lower-case.
-    Placeholders (``n/a``, ``none``, ``-``…) and empty cells give ``EmailResult(None)``.
+    Placeholders (``n/a``, ``none``, ``-``, ``[not provided]``…) and empty cells give ``EmailResult(None)``.
 
     Returns:
         :class:`EmailResult` — never raises.
     """
     cleaned = clean_text(text)
-    if is_placeholder(cleaned):
+    if is_placeholder(cleaned) or is_blank_marker(cleaned):
         return EmailResult(None)
     cleaned = _MAILTO.sub(" ", cleaned)
     bracketed = _ANGLE.findall(cleaned)

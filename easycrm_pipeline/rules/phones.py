@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
-from .text import clean_text, is_placeholder
+from .text import clean_text, is_blank_marker, is_placeholder
 
 _EXT = re.compile(
     r"\s*(?:,|;)?\s*(?:ext\.?|extension|x|#|durchwahl|dw\.?|poste)\s*[:=]?\s*(\d{1,6})\s*$", re.IGNORECASE
@@ -133,7 +133,7 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
         elif len(numbered) > 1 or (len(lines) > 1 and all(line in numbered or is_placeholder(line) for line in lines)):
             text = " ; ".join(lines)  # Alt+Enter between numbers (or n/a): several numbers, not one
     cleaned = clean_text(text)
-    if is_placeholder(cleaned):
+    if is_placeholder(cleaned) or is_blank_marker(cleaned):
         return PhoneResult(None)
     unwrapped = _FORMULA.match(cleaned)
     if unwrapped:  # ="07700900456", Excel's keep-the-zero trick

@@ -13,7 +13,7 @@ from .emails import normalize_email_cell
 from .headers import HeaderMap, map_headers
 from .names import clean_name_cell, needs_casing, split_full_name, title_case_name
 from .phones import normalize_phone
-from .text import clean_text, fold, is_blank_marker, is_placeholder, is_placeholder_cell
+from .text import clean_text, fold, is_blank_marker, is_placeholder_cell
 
 #: Legal forms and small words with a fixed spelling when an ALL-CAPS company name is title-cased.
 _COMPANY_WORDS = {
@@ -106,7 +106,7 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
                 return clean_text(values[i])
         return ""
 
-    notes = [clean_text(values[i]) for i in hm.columns("remarks") if not is_placeholder(values[i])]
+    notes = [clean_text(values[i]) for i in hm.columns("remarks") if not is_placeholder_cell(values[i])]
     extra: list[str] = []
 
     # email
@@ -196,7 +196,7 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
     unmapped = []
     for i in hm.unmapped:
         value = clean_text(values[i])
-        if value and i not in used:
+        if value and i not in used and not is_placeholder_cell(value):  # "Department: N/A" says nothing
             header = clean_text(headers[i]) or f"Column {i + 1}"
             unmapped.append(f"{header}: {value}")
 

@@ -21,7 +21,7 @@ from easycrm_pipeline.rules.emails import EmailResult, emails_in_text, normalize
     ("n/a", EmailResult(None)),
     ("", EmailResult(None)),
     (None, EmailResult(None)),
-    ("unknown", EmailResult(None, [], ["unknown"])),
+    ("unknown", EmailResult(None)),  # a placeholder (issue 15), no invalid address
     ("see notes", EmailResult(None, [], ["see notes"])),
 ])
 def test_normalize_email_cell(cell, result):

@@ -223,3 +223,10 @@ def test_phone_cells_of_real_exports():
     lead = _one([("Phone", "555123")])
     assert lead.fields["phone"] is None and lead.fields["remarks"] == "invalid phone in source: 555123"
     assert _one([("Phone", "555\t123\n4567")]).fields["phone"] == "5551234567"
+
+
+def test_placeholders_in_email_phone_notes_and_other_columns_say_nothing():
+    lead = _one([("First Name", "Anna"), ("Email", "[not provided]"), ("Phone", "#N/A"), ("Notes", "(unknown)"),
+                 ("Department", "N/A"), ("Source", "Fair")])
+    assert (lead.fields["email"], lead.fields["phone"]) == (None, None)
+    assert lead.fields["remarks"] == "Source: Fair"
