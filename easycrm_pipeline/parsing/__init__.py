@@ -12,6 +12,7 @@ from .csv_reader import decode_bytes, read_csv_bytes, sniff_delimiter
 from .errors import EMPTY, ENCRYPTED, FileRejected
 from .excel_reader import HIDDEN_REASON, check_zip, read_workbook
 from .html_reader import looks_like_html_table, read_html_bytes
+from .xml_spreadsheet_reader import looks_like_xml_spreadsheet, read_xml_spreadsheet_bytes
 
 __all__ = ["FileRejected", "read_file", "decode_bytes", "sniff_delimiter", "HIDDEN_REASON"]
 
@@ -39,7 +40,8 @@ def read_file(
     The format is decided by content, not by the name: a zip (``PK``) is an OOXML/ODS workbook, an OLE2 compound file
     (``D0 CF 11 E0``) is an ``.xls`` — or, named ``.xlsx``/``.xlsm``, an encrypted OOXML workbook (Office wraps
     password-protected workbooks in OLE2) — an HTML page holding a ``<table>`` (a CRM's "Excel" export) is read by
-    :mod:`.html_reader` — anything else is delimited text.
+    :mod:`.html_reader`, an Excel 2003 XML Spreadsheet by :mod:`.xml_spreadsheet_reader` — anything else is
+    delimited text.
 
     Args:
         path: the file on disk.
@@ -87,4 +89,6 @@ def read_file(
     if looks_like_html_table(data):
         # an HTML table saved as .xls (many CRMs' "export to Excel"), or any HTML page holding a table
         return read_html_bytes(data, name)
+    if looks_like_xml_spreadsheet(data):
+        return read_xml_spreadsheet_bytes(data, name)  # Excel 2003 "XML Spreadsheet" saved as .xls
     return read_csv_bytes(data, name)
