@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from ..models import QuarantineRow, RawRow, SheetReport
-from ..rules.columns import ROLE_HEADERS, guess_header
+from ..rules.columns import ROLE_HEADERS, content_roles, guess_header
 from ..rules.headers import header_role, header_score
 from ..rules.sensitive import redaction, sensitive_header, sensitive_value
 from ..rules.text import BLANK_MARKERS, INVISIBLE, PLACEHOLDERS, clean_text, is_placeholder_cell
@@ -67,6 +67,31 @@ def _placeholder(value: str) -> bool:
 def _is_blank(cells: list[str]) -> bool:
     joined = "".join(cells).strip()
     return not joined or (len(joined) < 64 and not joined.translate(_INVISIBLE_TABLE).strip())
+
+
+#: Lead fields a header provides, by role (a content role is only used for a field no header provides).
+_FIELD_OF = {"firstName": "name", "lastName": "name", "fullName": "name", "ambiguousName": "name", "email": "email",
+             "phone": "phone", "mobile": "phone", "company": "company", "title": "title"}
+
+
+def _fill_missing_roles(headers: list[str], sample: list[list[str]], report: SheetReport) -> list[str]:
+    """Columns whose header maps nothing (``"Kontakt-Info"``, an empty header) but whose cells show a lead field no
+    other column provides (emails, phones, names, companies, job titles) get that role: ``"Email (Kontakt-Info)"``;
+    recorded in ``report.guessed_roles``. Secret columns are left alone."""
+    roles = [header_role(h)[0] for h in headers]
+    unknown = [k for k, r in enumerate(roles) if r is None and not sensitive_header(headers[k])]
+    if not unknown or not sample:
+        return headers
+    present = {_FIELD_OF.get(r) for r in roles if r}
+    guessed = content_roles([[row[k] if k < len(row) else "" for k in unknown] for row in sample])
+    out = list(headers)
+    for k, role in zip(unknown, guessed):
+        field_name = _FIELD_OF.get(role or "")
+        if field_name and field_name not in present:
+            present.add(field_name)
+            out[k] = f"{ROLE_HEADERS[role]} ({headers[k]})"
+            report.guessed_roles[headers[k]] = role
+    return out
 
 
 @dataclass
@@ -171,6 +196,9 @@ def build_sheet(
         headers.pop()
     headers = [h or f"Column {k + 1}" for k, h in enumerate(headers)]
     header_keys = [h.casefold() for h in headers]
+    if guessed is None:
+        sample = [cells for _, cells in buffered[header_pos + 1:] if not _is_blank(cells)][:HEADER_SCAN_ROWS]
+        headers = _fill_missing_roles(headers, sample, report)
     phone_cols = [k for k, h in enumerate(headers) if header_role(h)[0] in ("phone", "mobile")]
     secret_cols = {k: kind for k, h in enumerate(headers) if (kind := sensitive_header(h))}
     phone_set = set(phone_cols) | set(secret_cols)

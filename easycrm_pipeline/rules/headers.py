@@ -145,6 +145,8 @@ for _role, _names in _MORE_ALIASES.items():
 KEY_ROLES = frozenset({"firstName", "lastName", "fullName", "ambiguousName", "company", "email", "phone", "mobile"})
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
+#: Longer cells are never headers (header detection looks at every cell of the first 30 rows).
+MAX_HEADER_CHARS = 200
 _TOKENS = re.compile(r"[^\W\d_]+|\d+")
 #: Words dropped in a second matching pass ("E-mail 1 - Value", "Phone (work)", "Telefon geschäftlich",
 #: "Numéro de téléphone", "Business Phone"): they qualify a column without changing what it holds.
@@ -187,6 +189,8 @@ def header_role(header: str) -> tuple[str | None, int]:
     (``"Phone (Mobile)"``, ``"Tel. (mobil)"``). ``"A / B"`` maps when the parts that map all agree
     (``"Last name / Surname"`` -> ``lastName``; ``"Name / Company"`` -> ``None``).
     """
+    if len(header) > MAX_HEADER_CHARS:
+        return None, 0  # a long text (a note, a 50 MB cell of a data row) is no header
     role, number = _plain_role(header)
     if role is not None:
         return role, number

@@ -103,3 +103,20 @@ def test_headerless_xls_first_names_and_numbers(tmp_path):
     leads = standardize_rows(parsed.rows)
     assert [(x.fields["firstName"], x.fields["phone"]) for x in leads] == [
         ("Anna", "963944000111"), ("Bruno", "963944000222"), ("Carla", "963944000333")]
+
+
+def test_unknown_header_next_to_known_ones_maps_by_content(tmp_path):
+    # the email column's header means nothing, the others map: the addresses are the email, not a remark
+    text = ("Vorname,Nachname,Kontakt-Info,Notes,Kanal\nAnna,Beispiel,anna@example.com,met at fair,+49 30 1234567\n"
+            "Max,Muster,max@example.com,,+49 30 7654321\n")
+    parsed = read_file(_write(tmp_path, "partly.csv", text))
+    assert [h for h, _ in parsed.rows[0].cells] == ["Vorname", "Nachname", "Email (Kontakt-Info)", "Notes",
+                                                     "Phone (Kanal)"]
+    assert parsed.sheets[0].guessed_roles == {"Kontakt-Info": "email", "Kanal": "phone"}
+    lead = standardize_rows(parsed.rows)[0]
+    assert (lead.fields["email"], lead.fields["phone"], lead.fields["remarks"]) == (
+        "anna@example.com", "+49301234567", "met at fair")
+    # a field a header already provides is not guessed again: a second email column stays a remark
+    text = "Email,Other\nanna@example.com,a.b@example.org\n"
+    parsed = read_file(_write(tmp_path, "two.csv", text))
+    assert [h for h, _ in parsed.rows[0].cells] == ["Email", "Other"]
