@@ -75,9 +75,10 @@ _FIELD_OF = {"firstName": "name", "lastName": "name", "fullName": "name", "ambig
 
 
 def _fill_missing_roles(headers: list[str], sample: list[list[str]], report: SheetReport) -> list[str]:
-    """Columns whose header maps nothing (``"Kontakt-Info"``, an empty header) but whose cells show a lead field no
-    other column provides (emails, phones, names, companies, job titles) get that role: ``"Email (Kontakt-Info)"``;
-    recorded in ``report.guessed_roles``. Secret columns are left alone."""
+    """Columns whose header maps nothing (``"Kontakt-Info"``) but whose cells show a lead field no other column
+    provides (emails, phones, companies, job titles; not names: a column of capitalised words next to mapped ones
+    is as often a status or a flag) get that role: ``"Email (Kontakt-Info)"``; recorded in ``report.guessed_roles``.
+    Secret columns are left alone."""
     roles = [header_role(h)[0] for h in headers]
     unknown = [k for k, r in enumerate(roles) if r is None and not sensitive_header(headers[k])]
     if not unknown or not sample:
@@ -87,7 +88,7 @@ def _fill_missing_roles(headers: list[str], sample: list[list[str]], report: She
     out = list(headers)
     for k, role in zip(unknown, guessed):
         field_name = _FIELD_OF.get(role or "")
-        if field_name and field_name not in present:
+        if field_name and field_name != "name" and field_name not in present:
             present.add(field_name)
             out[k] = f"{ROLE_HEADERS[role]} ({headers[k]})"
             report.guessed_roles[headers[k]] = role
