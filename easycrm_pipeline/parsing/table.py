@@ -88,11 +88,26 @@ def _fill_missing_roles(headers: list[str], sample: list[list[str]], report: She
     out = list(headers)
     for k, role in zip(unknown, guessed):
         field_name = _FIELD_OF.get(role or "")
+        if field_name == "phone" and _looks_like_ids(headers[k], [row[k] if k < len(row) else "" for row in sample]):
+            continue
         if field_name and field_name != "name" and field_name not in present:
             present.add(field_name)
             out[k] = f"{ROLE_HEADERS[role]} ({headers[k]})"
             report.guessed_roles[headers[k]] = role
     return out
+
+
+_ID_WORDS = re.compile(r"(?:^|[^a-z])(?:id|ids|nr|no|number|nummer|num|code|zip|plz|postal|count|key|ref)(?:$|[^a-z])",
+                       re.IGNORECASE)
+
+
+def _looks_like_ids(header: str, values: list[str]) -> bool:
+    """A column of record ids rather than phones: an id-like header (``Record ID``, ``Kunden-Nr``) or bare digits
+    only, none written with ``+``, a leading ``0`` or separators."""
+    if _ID_WORDS.search(header):
+        return True
+    filled = [v.strip() for v in values if v.strip()]
+    return all(v.isdigit() and not v.startswith("0") for v in filled)
 
 
 @dataclass

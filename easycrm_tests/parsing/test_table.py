@@ -120,3 +120,10 @@ def test_unknown_header_next_to_known_ones_maps_by_content(tmp_path):
     text = "Email,Other\nanna@example.com,a.b@example.org\n"
     parsed = read_file(_write(tmp_path, "two.csv", text))
     assert [h for h, _ in parsed.rows[0].cells] == ["Email", "Other"]
+
+
+def test_record_ids_are_not_taken_for_phones(tmp_path):
+    text = "First Name,Email,Record ID,Ticket\nAnna,anna@example.com,51234567,90012345\n"
+    parsed = read_file(_write(tmp_path, "hubspot.csv", text))
+    assert [h for h, _ in parsed.rows[0].cells] == ["First Name", "Email", "Record ID", "Ticket"]
+    assert standardize_rows(parsed.rows)[0].fields["phone"] is None
