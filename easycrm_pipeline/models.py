@@ -63,7 +63,11 @@ class SheetReport:
     """What the reader did with one worksheet (CSV files have one, named ``None``).
 
     ``status`` is ``"leads"`` or ``"skipped"``; ``reason`` says why a sheet was skipped (``"empty"``, ``"no header"``,
-    ``"single-column lookup"``…); ``hidden`` is True for hidden Excel sheets; ``header_row`` is 1-based.
+    ``"single-column lookup"``…); ``hidden`` is True for hidden Excel sheets; ``header_row`` is 1-based (``None``
+    for a sheet without a header row, read by content). ``redacted``: cells replaced by ``[redacted: <kind>]`` (card
+    numbers, passwords… never stored nor sent), per kind. ``guessed_roles``: column -> lead field for columns whose
+    role was recognised from their content (no header, or a header the aliases do not know). ``first_row``: for a
+    sheet skipped with ``"no header"``, its first non-blank row's cells (up to 12), named in the file's refusal.
     """
 
     name: str | None
@@ -73,6 +77,9 @@ class SheetReport:
     header_row: int | None = None
     rows: int = 0
     skipped_blank: int = 0
+    redacted: dict[str, int] = field(default_factory=dict)
+    guessed_roles: dict[str, str] = field(default_factory=dict)
+    first_row: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -98,6 +105,11 @@ class ParsedFile:
     def rows_read(self) -> int:
         """Number of non-blank data rows (leads + quarantined)."""
         return len(self.rows) + len(self.quarantine)
+
+    @property
+    def redacted(self) -> int:
+        """Cells redacted as secrets or payment data over all sheets (see :class:`SheetReport`)."""
+        return sum(sum(s.redacted.values()) for s in self.sheets)
 
 
 @dataclass

@@ -11,6 +11,8 @@ from ..models import ParsedFile
 from .csv_reader import decode_bytes, read_csv_bytes, sniff_delimiter
 from .errors import EMPTY, ENCRYPTED, FileRejected
 from .excel_reader import HIDDEN_REASON, check_zip, read_workbook
+from .html_reader import looks_like_html_table, read_html_bytes
+from .xml_spreadsheet_reader import looks_like_xml_spreadsheet, read_xml_spreadsheet_bytes
 
 __all__ = ["FileRejected", "read_file", "decode_bytes", "sniff_delimiter", "HIDDEN_REASON"]
 
@@ -37,7 +39,9 @@ def read_file(
 
     The format is decided by content, not by the name: a zip (``PK``) is an OOXML/ODS workbook, an OLE2 compound file
     (``D0 CF 11 E0``) is an ``.xls`` — or, named ``.xlsx``/``.xlsm``, an encrypted OOXML workbook (Office wraps
-    password-protected workbooks in OLE2) — anything else is delimited text.
+    password-protected workbooks in OLE2) — an HTML page holding a ``<table>`` (a CRM's "Excel" export) is read by
+    :mod:`.html_reader`, an Excel 2003 XML Spreadsheet by :mod:`.xml_spreadsheet_reader` — anything else is
+    delimited text.
 
     Args:
         path: the file on disk.
@@ -82,4 +86,9 @@ def read_file(
         # otherwise a legacy BIFF workbook, whatever its name says (an old .xls saved or renamed as .xlsx)
         return read_workbook(path, name, ".xls", include_hidden)
     data = path.read_bytes()
+    if looks_like_html_table(data):
+        # an HTML table saved as .xls (many CRMs' "export to Excel"), or any HTML page holding a table
+        return read_html_bytes(data, name)
+    if looks_like_xml_spreadsheet(data):
+        return read_xml_spreadsheet_bytes(data, name)  # Excel 2003 "XML Spreadsheet" saved as .xls
     return read_csv_bytes(data, name)

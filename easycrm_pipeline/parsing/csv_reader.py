@@ -20,7 +20,7 @@ import re
 from typing import Iterator
 
 from ..models import ParsedFile
-from .errors import BINARY, EMPTY, HEADER_ONLY, NO_HEADER, FileRejected
+from .errors import BINARY, EMPTY, HEADER_ONLY, FileRejected, no_header
 from .plausibility import UTF8_MULTIBYTE, prefer_cp1252, utf8_text_is_plausible
 from .table import build_sheet
 
@@ -182,11 +182,29 @@ def _records(text: str, delimiter: str, resplit_min: int, width: int = 0) -> Ite
                 physical = io.StringIO(text, newline="").readlines()
             for k, raw_line in enumerate(physical[start - 1:line]):
                 one = next(csv.reader([raw_line.rstrip("\r\n")], delimiter=delimiter, skipinitialspace=True), [])
+                if len(one) < width and '"' in raw_line:
+                    one = _unquoted(raw_line, delimiter, one, width)
                 yield start + k, one
             continue
+        if 1 < len(fields) < width and line == start and any(delimiter in f for f in fields):
+            # one unbalanced quote on this line ("Carl,"Xu,carl@x.com"): read it with the quote as a character
+            if physical is None:
+                physical = io.StringIO(text, newline="").readlines()
+            if start <= len(physical) and physical[start - 1].count('"') % 2:
+                fields = _unquoted(physical[start - 1], delimiter, fields, width)
         if '="' in "".join(fields):
             fields = [_unformula(f) for f in fields]
         yield start, fields
+
+
+def _unquoted(raw_line: str, delimiter: str, fields: list[str], width: int) -> list[str]:
+    """The line holding the unbalanced quote (``Bob,"Muster,bob@x.com``) read with the quote taken as a character:
+    its fields when that gives the header's width (stray quotes at the edges of a field dropped), else ``fields``."""
+    loose = next(csv.reader([raw_line.rstrip("\r\n")], delimiter=delimiter, quoting=csv.QUOTE_NONE,
+                            skipinitialspace=True), [])
+    if len(fields) < len(loose) <= width:
+        return [f.strip('"') for f in loose]
+    return fields
 
 
 def _unformula(value: str) -> str:
@@ -260,7 +278,7 @@ def read_csv_bytes(data: bytes, file_name: str) -> ParsedFile:
             raise FileRejected(EMPTY)
         if report.reason == HEADER_ONLY:
             raise FileRejected(HEADER_ONLY)
-        raise FileRejected(NO_HEADER)
+        raise FileRejected(no_header([report.first_row]))
     return ParsedFile(
         file_name=file_name,
         rows=result.rows,

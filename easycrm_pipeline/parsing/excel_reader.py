@@ -22,7 +22,7 @@ from ..models import ParsedFile, RawRow, SheetReport
 from ..rules.headers import header_role
 from .cell_formats import XlsFormats, col_index, xlsx_display_styles, xlsx_sheet_parts, xlsx_styled_cells
 from .cells import cell_to_text
-from .errors import EMPTY, ENCRYPTED, HEADER_ONLY, NO_HEADER, FileRejected
+from .errors import EMPTY, ENCRYPTED, HEADER_ONLY, FileRejected, no_header
 from .numfmt import NumberFormat
 from .table import build_sheet
 
@@ -230,7 +230,7 @@ def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = 
             raise FileRejected(EMPTY)
         if all(r in ("empty", HIDDEN_REASON) for r in reasons):
             raise FileRejected("only hidden sheets hold data (hidden sheets are skipped by policy)")
-        raise FileRejected(NO_HEADER)
+        raise FileRejected(no_header([s.first_row for s in parsed.sheets]))
     return parsed
 
 

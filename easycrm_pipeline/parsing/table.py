@@ -2,7 +2,10 @@
 
 Header detection: among the first :data:`HEADER_SCAN_ROWS` non-blank rows, the row with the most lead-field headers
 (distinct email / name / phone / company columns, then known headers of any kind) is the header; title rows, merged
-title cells, ``Notes:`` preambles and blank rows above it are ignored.
+title cells, ``Notes:`` preambles and blank rows above it are ignored. When no row maps, the columns' roles are read
+from their content (:mod:`easycrm_pipeline.rules.columns`): a file without a header row starts with data (headers
+``Email``, ``Phone``, ``Full Name``… given), a header of unknown words keeps its names with the role in front
+(``Email (Feld2)``).
 """
 from __future__ import annotations
 
@@ -11,13 +14,21 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from ..models import QuarantineRow, RawRow, SheetReport
+from ..rules.columns import ROLE_HEADERS, content_roles, guess_header
 from ..rules.headers import header_role, header_score
-from ..rules.text import INVISIBLE, clean_text
+from ..rules.sensitive import redaction, sensitive_header, sensitive_value
+from ..rules.text import BLANK_MARKERS, INVISIBLE, PLACEHOLDERS, clean_text, is_placeholder_cell
 
 #: How many non-blank rows are searched for the header.
 HEADER_SCAN_ROWS = 30
 FOOTER_REASON = "footer/summary row"
 REPEATED_HEADER_REASON = "repeated header row"
+PLACEHOLDER_ROW_REASON = "no lead data: every cell is a placeholder"
+#: Longest cell kept whole (Excel's own limit per cell); a longer one is cut with a note saying how long it was.
+MAX_CELL_CHARS = 32_767
+#: A cell that may hold a card number or an IBAN (:func:`~easycrm_pipeline.rules.sensitive.sensitive_value` decides):
+#: what a row's joined cells are searched for before its cells are checked one by one.
+_SECRET_HINT = re.compile(r"(?:^|\x1f)(?:\d[\d \-.]{11,}|[A-Z]{2}\d\d)")
 
 _WORDS = re.compile(r"\S+")
 #: First cell of a two-cell summary row ("Total", "3").
@@ -44,9 +55,59 @@ def normalize_header(text: str) -> str:
 _INVISIBLE_TABLE = str.maketrans("", "", INVISIBLE)
 
 
+_PLACEHOLDER_WORDS = PLACEHOLDERS | BLANK_MARKERS
+
+
+def _placeholder(value: str) -> bool:
+    """A stripped non-empty cell that stands for "no value" (:func:`~easycrm_pipeline.rules.text.is_placeholder_cell`,
+    with a set lookup first: this runs on every row)."""
+    return value.casefold() in _PLACEHOLDER_WORDS or (value[0] in "[(<{" and is_placeholder_cell(value))
+
+
 def _is_blank(cells: list[str]) -> bool:
     joined = "".join(cells).strip()
     return not joined or (len(joined) < 64 and not joined.translate(_INVISIBLE_TABLE).strip())
+
+
+#: Lead fields a header provides, by role (a content role is only used for a field no header provides).
+_FIELD_OF = {"firstName": "name", "lastName": "name", "fullName": "name", "ambiguousName": "name", "email": "email",
+             "phone": "phone", "mobile": "phone", "company": "company", "title": "title"}
+
+
+def _fill_missing_roles(headers: list[str], sample: list[list[str]], report: SheetReport) -> list[str]:
+    """Columns whose header maps nothing (``"Kontakt-Info"``) but whose cells show a lead field no other column
+    provides (emails, phones, companies, job titles; not names: a column of capitalised words next to mapped ones
+    is as often a status or a flag) get that role: ``"Email (Kontakt-Info)"``; recorded in ``report.guessed_roles``.
+    Secret columns are left alone."""
+    roles = [header_role(h)[0] for h in headers]
+    unknown = [k for k, r in enumerate(roles) if r is None and not sensitive_header(headers[k])]
+    if not unknown or not sample:
+        return headers
+    present = {_FIELD_OF.get(r) for r in roles if r}
+    guessed = content_roles([[row[k] if k < len(row) else "" for k in unknown] for row in sample])
+    out = list(headers)
+    for k, role in zip(unknown, guessed):
+        field_name = _FIELD_OF.get(role or "")
+        if field_name == "phone" and _looks_like_ids(headers[k], [row[k] if k < len(row) else "" for row in sample]):
+            continue
+        if field_name and field_name != "name" and field_name not in present:
+            present.add(field_name)
+            out[k] = f"{ROLE_HEADERS[role]} ({headers[k]})"
+            report.guessed_roles[headers[k]] = role
+    return out
+
+
+_ID_WORDS = re.compile(r"(?:^|[^a-z])(?:id|ids|nr|no|number|nummer|num|code|zip|plz|postal|count|key|ref)(?:$|[^a-z])",
+                       re.IGNORECASE)
+
+
+def _looks_like_ids(header: str, values: list[str]) -> bool:
+    """A column of record ids rather than phones: an id-like header (``Record ID``, ``Kunden-Nr``) or bare digits
+    only, none written with ``+``, a leading ``0`` or separators."""
+    if _ID_WORDS.search(header):
+        return True
+    filled = [v.strip() for v in values if v.strip()]
+    return all(v.isdigit() and not v.startswith("0") for v in filled)
 
 
 @dataclass
@@ -114,23 +175,50 @@ def build_sheet(
         score = header_score([normalize_header(c) for c in cells])
         if score[0] >= 1 and (best is None or score > best[0]):
             best = (score, i)
+    guessed: list[str] | None = None
     if best is None:
-        report.reason = _lookup_or_notes([cells for _, (_, cells) in candidates])
-        return result
+        sample = [cells for _, (_, cells) in candidates]
+        guess = guess_header(sample) if len(sample) > 1 or max(len(c) for c in sample) > 1 else None
+        if guess is None:
+            report.reason = _lookup_or_notes(sample)
+            report.first_row = [normalize_header(c) for c in sample[0] if normalize_header(c)][:12]
+            return result
+        # no header maps, but the cells show emails / phones / names: roles from content (issue 15)
+        first_is_data, roles = guess
+        width = max(len(c) for c in sample)
+        first_pos = candidates[0][0]
+        given = [] if first_is_data else [normalize_header(c) for c in buffered[first_pos][1]]
+        given += [""] * (width - len(given))
+        guessed = []
+        for k, role in enumerate(roles + [None] * (width - len(roles))):
+            own = given[k]
+            if role and not header_role(own)[0]:
+                name = ROLE_HEADERS[role] + (f" ({own})" if own else "")
+                report.guessed_roles[own or f"Column {k + 1}"] = role
+            else:
+                name = own or f"Column {k + 1}"
+            guessed.append(name)
+        best = ((0, 0), first_pos - 1 if first_is_data else first_pos)
 
     header_pos = best[1]
-    header_row_number, header_cells = buffered[header_pos]
+    header_row_number, header_cells = buffered[header_pos] if header_pos >= 0 else (None, [])
     named = [c for c in header_cells if normalize_header(c)]
     if len(named) == 1 and header_role(normalize_header(named[0]))[0] in ("company", "title", "remarks"):
         if all(sum(1 for c in cells if c.strip()) <= 1 for _, (_, cells) in candidates):
             report.reason = "single-column lookup"
             return result
-    headers = [normalize_header(c) for c in header_cells]
+    headers = guessed if guessed is not None else [normalize_header(c) for c in header_cells]
     while headers and not headers[-1]:
         headers.pop()
     headers = [h or f"Column {k + 1}" for k, h in enumerate(headers)]
     header_keys = [h.casefold() for h in headers]
+    if guessed is None:
+        sample = [cells for _, cells in buffered[header_pos + 1:] if not _is_blank(cells)][:HEADER_SCAN_ROWS]
+        headers = _fill_missing_roles(headers, sample, report)
     phone_cols = [k for k, h in enumerate(headers) if header_role(h)[0] in ("phone", "mobile")]
+    secret_cols = {k: kind for k, h in enumerate(headers) if (kind := sensitive_header(h))}
+    phone_set = set(phone_cols) | set(secret_cols)
+    redacted = report.redacted
     email_cols = [k for k, h in enumerate(headers) if header_role(h)[0] == "email"]
     report.header_row = header_row_number
 
@@ -159,6 +247,22 @@ def build_sheet(
             continue
         blank_run = 0
         values = [c.strip() for c in cells]
+        for k, kind in secret_cols.items():
+            if k < len(values) and values[k]:
+                values[k] = redaction(kind)
+                redacted[kind] = redacted.get(kind, 0) + 1
+        joined = "\x1f".join(values)
+        if len(joined) > MAX_CELL_CHARS or _SECRET_HINT.search(joined):
+            for k, v in enumerate(values):
+                if len(v) < 13:
+                    continue
+                kind = sensitive_value(v) if k not in phone_set else None
+                if kind:
+                    values[k] = redaction(kind)
+                    redacted[kind] = redacted.get(kind, 0) + 1
+                elif len(v) > MAX_CELL_CHARS:
+                    values[k] = (f"{v[:MAX_CELL_CHARS]} [cut: cell of {len(v):,} characters, "
+                                 f"first {MAX_CELL_CHARS:,} kept]")
         n = len(values)
         if n == width:
             names = headers
@@ -173,6 +277,9 @@ def build_sheet(
                 names = headers + [f"Column {k + 1}" for k in range(width, n)]
         row = RawRow(f"{sheet_index}:{row_number}", sheet, row_number, tuple(zip(names, values)))
         filled = len(values) - values.count("")
+        if all(not v or _placeholder(v) for v in values):
+            result.quarantine.append(QuarantineRow(sheet, row_number, PLACEHOLDER_ROW_REASON, row.as_request_dict()))
+            continue
         if (filled > 1 and values[0].casefold() == first_key
                 and [v.casefold() for v in values[:width]] == header_keys):
             result.quarantine.append(QuarantineRow(sheet, row_number, REPEATED_HEADER_REASON, row.as_request_dict()))

@@ -42,6 +42,15 @@ class ParseSummary:
     parse_ms: float = 0.0
     copies: list[tuple[RawRow, str]] = field(default_factory=list)
 
+    @property
+    def redacted(self) -> dict[str, int]:
+        """Cells redacted at read time (card numbers, passwords…), per kind, over all sheets."""
+        out: dict[str, int] = {}
+        for sheet in self.sheets:
+            for kind, n in sheet.redacted.items():
+                out[kind] = out.get(kind, 0) + n
+        return out
+
 
 @dataclass
 class FileStats:
@@ -53,6 +62,8 @@ class FileStats:
     (the output tokens that dominate DeepSeek's time and price, issue 13; 0.0 without DeepSeek).
     ``blank_rows``: blank or whitespace-only rows skipped by the reader (below a header; not leads, not quarantined),
     so that every row read is accounted for: lead rows + quarantined + blank.
+    ``redacted_cells``: cells replaced by ``[redacted: <kind>]`` when the file was read (card numbers, CVV,
+    passwords, IBAN, national ids — never stored in remarks nor sent to DeepSeek), per kind.
     """
 
     file: str
@@ -79,6 +90,7 @@ class FileStats:
     quarantine_by_reason: dict[str, int] = field(default_factory=dict)
     failed_batch_errors: dict[str, str] = field(default_factory=dict)
     quarantine_preview: list[dict[str, Any]] = field(default_factory=list)
+    redacted_cells: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""
@@ -277,6 +289,7 @@ def _file_stats(summary, ordered, resolutions, quarantine, upsert, already_store
         quarantine_preview=[
             {"sheet": q.sheet, "row": q.row_number, "reason": q.reason} for q in quarantine[:QUARANTINE_PREVIEW_ROWS]
         ],
+        redacted_cells=summary.redacted,
     )
     stats.seconds = round(
         (summary.parse_ms + sum(r.ms for r in ordered)) / 1000 + (time.perf_counter() - started), 3

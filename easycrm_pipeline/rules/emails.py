@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from email_validator import EmailNotValidError, validate_email
 
-from .text import clean_text, is_placeholder
+from .text import clean_text, is_blank_marker, is_placeholder
 
 _ANGLE = re.compile(r"<([^<>]*)>")
 _MAILTO = re.compile(r"mailto:", re.IGNORECASE)
@@ -27,11 +27,15 @@ class EmailResult:
         extra: other valid addresses of the cell (lower-cased, distinct) -> remarks ``"alt email: x"``.
         invalid: address-like tokens that failed validation, as written (cleaned) -> remarks
             ``"invalid email in source: x"``.
+        notes: words written next to the address (``x@example.com (do not email, left company)`` -> ``"do not
+            email, left company"``; ``Jane <j@x.com> (old: jd@old.example)`` -> ``"old: jd@old.example"``) -> remarks
+            ``"email note: …"``; an address inside a note is not repeated in ``extra``.
     """
 
     email: str | None
     extra: list[str] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def _validated(token: str) -> str | None:
@@ -57,19 +61,23 @@ def normalize_email_cell(text: str | None) -> EmailResult:
     Steps: remove zero-width characters / BOM / NBSP, drop ``mailto:``, take the addr-spec out of
     ``Name <addr>``, split several addresses on ``;``, ``,`` and whitespace (and on ``/`` / ``|`` between two
     addresses: ``a@x.com/b@y.com``), validate each, lower-case.
-    Placeholders (``n/a``, ``none``, ``-``…) and empty cells give ``EmailResult(None)``.
+    Placeholders (``n/a``, ``none``, ``-``, ``[not provided]``…) and empty cells give ``EmailResult(None)``.
 
     Returns:
         :class:`EmailResult` — never raises.
     """
     cleaned = clean_text(text)
-    if is_placeholder(cleaned):
+    if is_placeholder(cleaned) or is_blank_marker(cleaned):
         return EmailResult(None)
     cleaned = _MAILTO.sub(" ", cleaned)
     bracketed = _ANGLE.findall(cleaned)
+    outside = ""
     if bracketed:
-        # "Kim Lee <kim@x>, Other <o@y>": the display names are not addresses
+        # "Kim Lee <kim@x>, Other <o@y>": the display names are not addresses; an address written after the last
+        # bracket ("<jane@x> (old: jd@y)") is one
+        outside = cleaned[cleaned.rfind(">") + 1:]
         tokens = [t for b in bracketed for t in _SPLIT.split(b) if t]
+        tokens += [t for t in _SPLIT.split(outside) if "@" in t]
     else:
         tokens = [t for t in _SPLIT.split(cleaned) if t]
     tokens = [part for t in tokens for part in _glued(t)]
@@ -90,7 +98,32 @@ def normalize_email_cell(text: str | None) -> EmailResult:
     if not valid and not invalid:
         # e.g. display name only, keep the whole text for the user
         invalid.append(cleaned)
-    return EmailResult(valid[0] if valid else None, valid[1:], invalid)
+    notes: list[str] = []
+    if valid:
+        note = _note(outside if bracketed else cleaned, valid[0])
+        if note:
+            notes.append(note)
+            lowered = note.lower()
+            valid = [valid[0]] + [v for v in valid[1:] if v not in lowered]
+    return EmailResult(valid[0] if valid else None, valid[1:], invalid, notes)
+
+
+_NOTE_TRIM = " \t,;:.()[]{}<>\"'-–—/|"
+
+
+def _note(text: str, primary: str) -> str | None:
+    """The words of ``text`` around its addresses (``"(do not email, left company)"``), or ``None`` when only
+    addresses and separators are there. The primary address is taken out; other addresses stay in the note."""
+    without_all = _EMAILISH.sub(" ", text)
+    if not _WORD.search(without_all):
+        return None
+    note = re.sub(re.escape(primary), " ", text, flags=re.IGNORECASE)
+    note = re.sub(r"\(\s*\)|\[\s*\]", " ", note)
+    note = clean_text(note).strip(_NOTE_TRIM)
+    return note or None
+
+
+_WORD = re.compile(r"[^\W\d_]{2,}")
 
 
 def normalize_email_key(text: str | None) -> str | None:

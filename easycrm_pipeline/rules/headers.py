@@ -46,7 +46,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "société", "societe", "entreprise", "raison sociale", "organisme", "empresa", "compañía", "compania",
         "organización", "razón social", "azienda", "organization name", "organisation name", "company / account",
         "nom de la société", "nom de l'entreprise", "nom de la societe", "nom de l entreprise",
-        "nombre de la empresa",
+        "nombre de la empresa", "associated company", "associated company name", "primary company",
+        "company name 2", "current company", "client", "client name", "customer", "customer name",
     ),
     "email": (
         "email", "e-mail", "email address", "e-mail address", "emailaddress", "mail", "mail address", "email id",
@@ -63,6 +64,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "other phone", "home phone", "secondary phone", "business phone", "company phone",
         "n° de téléphone", "n° téléphone", "nº de teléfono", "n° de tél", "no de téléphone", "téléphone fixe",
         "tél fixe", "teléfono fijo", "telefono fijo", "número de telefono", "festnetznummer",
+        "office number", "office", "office tel", "office telephone", "work number", "direct number", "direct line",
+        "switchboard", "zentrale", "business number",
     ),
     "mobile": (
         "mobile", "mobile phone", "mobile number", "mobile no", "cell", "cell phone", "cellphone", "cellular",
@@ -77,10 +80,73 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: More languages (issue 15): Russian, Italian, Portuguese, Dutch, Polish, Turkish; and German database names.
+_MORE_ALIASES: dict[str, tuple[str, ...]] = {
+    "firstName": (
+        "имя", "имя контакта", "nome di battesimo", "primeiro nome", "nome próprio", "roepnaam", "imię", "imie",
+        "ad", "adı", "isim", "first name contact",
+    ),
+    "lastName": (
+        "фамилия", "apelido", "último nome", "ultimo nome", "sobrenome", "familienaam", "nazwisko", "soyad",
+        "soyadı", "soyisim",
+    ),
+    "fullName": (
+        "фио", "ф.и.о.", "полное имя", "контактное лицо", "контакт", "nome e cognome", "nominativo", "referente",
+        "nome completo", "volledige naam", "contactpersoon", "imię i nazwisko", "imie i nazwisko",
+        "osoba kontaktowa", "ad soyad", "adı soyadı", "ad soyadı", "isim soyisim", "yetkili", "yetkili kişi",
+    ),
+    "ambiguousName": ("naam", "nazwa osoby", "ad"),
+    "middleName": ("отчество",),
+    "title": (
+        "должность", "позиция", "ruolo", "qualifica", "mansione", "posizione", "função", "funcao", "cargo",
+        "functie", "functietitel", "stanowisko", "unvan", "ünvan", "görev", "pozisyon", "titolo",
+    ),
+    "company": (
+        "компания", "организация", "название компании", "фирма", "наименование организации", "società", "ditta",
+        "ragione sociale", "nome azienda", "empresa", "organização", "nome da empresa", "bedrijf", "bedrijfsnaam",
+        "organisatie", "firma", "nazwa firmy", "przedsiębiorstwo", "şirket", "sirket", "şirket adı", "firma adı",
+        "kurum", "firmename", "firmenbezeichnung", "firmname",
+    ),
+    "email": (
+        "электронная почта", "эл. почта", "эл почта", "почта", "e-mail", "емейл", "имейл", "posta elettronica",
+        "indirizzo email", "correio eletrónico", "correio eletrônico", "e-mailadres", "emailadres",
+        "adres e-mail", "adres email", "e-posta", "eposta", "e posta adresi", "mailadres",
+    ),
+    "phone": (
+        "телефон", "номер телефона", "рабочий телефон", "tel", "numero di telefono", "telefone", "telefoon",
+        "telefoonnummer", "numer telefonu", "telefon numarası", "iş telefonu", "telefonnr", "telnr", "fon",
+    ),
+    "mobile": (
+        "мобильный телефон", "мобильный", "сотовый", "сотовый телефон", "cellulare", "telemóvel", "telemovel",
+        "mobiel", "mobiele nummer", "mobiel nummer", "telefon komórkowy", "komórka", "cep telefonu", "cep",
+        "gsm numarası", "handynr", "mobilnr",
+    ),
+    "remarks": (
+        "примечание", "примечания", "комментарий", "комментарии", "заметки", "note", "commenti", "osservazioni",
+        "observações", "notas", "opmerkingen", "opmerking", "notities", "uwagi", "notatki", "notlar", "açıklama",
+        "aciklama",
+    ),
+}
+#: Arabic and Chinese exports (issue 15 saw Arabic files).
+_MORE_ALIASES["firstName"] += ("الاسم الأول", "الاسم الاول", "名", "名字")
+_MORE_ALIASES["lastName"] += ("اسم العائلة", "الكنية", "اللقب", "姓", "姓氏")
+_MORE_ALIASES["fullName"] += ("الاسم الكامل", "الاسم بالكامل", "姓名", "联系人")
+_MORE_ALIASES["ambiguousName"] += ("الاسم", "اسم")
+_MORE_ALIASES["title"] += ("المسمى الوظيفي", "الوظيفة", "المنصب", "职位", "职务")
+_MORE_ALIASES["company"] += ("الشركة", "اسم الشركة", "المؤسسة", "公司", "公司名称", "单位")
+_MORE_ALIASES["email"] += ("البريد الإلكتروني", "البريد الالكتروني", "البريد", "邮箱", "电子邮件", "电子邮箱", "邮件")
+_MORE_ALIASES["phone"] += ("الهاتف", "رقم الهاتف", "هاتف", "电话", "电话号码", "座机")
+_MORE_ALIASES["mobile"] += ("الجوال", "الموبايل", "رقم الجوال", "手机", "手机号", "手机号码")
+_MORE_ALIASES["remarks"] += ("ملاحظات", "备注")
+for _role, _names in _MORE_ALIASES.items():
+    _ALIASES[_role] = _ALIASES[_role] + _names
+
 #: Roles whose columns also count as "lead key" columns (a sheet is a lead sheet when its header has one).
 KEY_ROLES = frozenset({"firstName", "lastName", "fullName", "ambiguousName", "company", "email", "phone", "mobile"})
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
+#: Longer cells are never headers (header detection looks at every cell of the first 30 rows).
+MAX_HEADER_CHARS = 200
 _TOKENS = re.compile(r"[^\W\d_]+|\d+")
 #: Words dropped in a second matching pass ("E-mail 1 - Value", "Phone (work)", "Telefon geschäftlich",
 #: "Numéro de téléphone", "Business Phone"): they qualify a column without changing what it holds.
@@ -88,6 +154,10 @@ NOISE_WORDS = frozenset({
     "value", "address", "adresse", "addr", "number", "nummer", "numero", "no", "nr", "num", "work", "business",
     "office", "geschaftlich", "dienstlich", "beruflich", "primary", "main", "principal", "personal", "private",
     "privat", "home", "de", "du", "del", "of", "the", "pro", "professionnel", "trabajo", "oficina",
+    # issue 15: the same qualifiers in Russian, Italian, Portuguese, Dutch, Polish, Turkish (folded like the headers)
+    "рабочии", "рабочая", "рабочее", "личныи", "личная", "основнои", "основная", "контакта", "lavoro", "ufficio",
+    "aziendale", "principale", "trabalho", "comercial", "pessoal", "werk", "zakelijk", "prive", "służbowy",
+    "sluzbowy", "prywatny", "is", "kisisel", "adresi", "adres", "indirizzo", "endereco", "numer", "numarasi",
 })
 
 
@@ -119,6 +189,8 @@ def header_role(header: str) -> tuple[str | None, int]:
     (``"Phone (Mobile)"``, ``"Tel. (mobil)"``). ``"A / B"`` maps when the parts that map all agree
     (``"Last name / Surname"`` -> ``lastName``; ``"Name / Company"`` -> ``None``).
     """
+    if len(header) > MAX_HEADER_CHARS:
+        return None, 0  # a long text (a note, a 50 MB cell of a data row) is no header
     role, number = _plain_role(header)
     if role is not None:
         return role, number
@@ -150,7 +222,24 @@ def _alternatives_role(text: str) -> tuple[str | None, int]:
     return None, 0
 
 
+#: A table or system prefix of a database column name: ``kun_vorname``, ``tbl_email``, ``crm_contact_phone``.
+_DB_PREFIX = re.compile(r"^[^\W\d_]{1,8}_(?=[^\W\d_])")
+_IDENTIFIER = re.compile(r"^[^\W\d]\w*$")
+
+
 def _plain_role(header: str) -> tuple[str | None, int]:
+    role, number = _word_role(header)
+    if role is None and "_" in header and _IDENTIFIER.match(header):
+        rest = header
+        while role is None and _DB_PREFIX.match(rest):
+            rest = _DB_PREFIX.sub("", rest, count=1)  # "kun_firmename" -> "firmename"
+            role, number = _word_role(rest.replace("_", " "))
+        if role == "ambiguousName":
+            role, number = None, 0  # "user_name", "kun_name": a login or the account's name, not the person's
+    return role, number
+
+
+def _word_role(header: str) -> tuple[str | None, int]:
     key = header_key(header)
     if not key:
         return None, 0
@@ -207,6 +296,8 @@ class HeaderMap:
         secondary: columns that are not the first candidate of their field (second email, mobile, ``Phone 2``…).
         unmapped: columns no alias matched; their non-empty values go to remarks as ``"Header: value"``.
         labels: per column, the label used in remarks for a secondary value (``"mobile"``, ``"phone 2"``).
+        company_columns: every company column in column order (HubSpot's ``Company Name`` then ``Associated
+            Company``): per row the first non-empty one is the company, the others go to remarks.
     """
 
     headers: tuple[str, ...]
@@ -216,6 +307,7 @@ class HeaderMap:
     secondary: tuple[int, ...] = ()
     unmapped: tuple[int, ...] = ()
     labels: dict[int, str] = field(default_factory=dict)
+    company_columns: tuple[int, ...] = ()
 
     def columns(self, role: str) -> list[int]:
         """Indexes of the columns with ``role`` in column order."""
@@ -301,6 +393,7 @@ def map_headers(headers: list[str]) -> HeaderMap:
         for i in bare:
             roles[i] = None
 
+    company_idx = tuple(i for i, r in enumerate(roles) if r == "company")
     final_roles: list[str | None] = []
     seen: set[str] = set()
     unmapped: list[int] = []
@@ -324,4 +417,5 @@ def map_headers(headers: list[str]) -> HeaderMap:
         secondary=tuple(sorted(secondary)),
         unmapped=tuple(unmapped),
         labels=labels,
+        company_columns=company_idx,
     )

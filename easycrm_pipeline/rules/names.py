@@ -7,6 +7,7 @@ removed. Splitting uses ``nameparser`` (https://nameparser.readthedocs.io) with 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from nameparser import HumanName
@@ -123,3 +124,94 @@ def split_full_name(text: str | None) -> NameParts:
         only = first or last
         return NameParts(only, None, remarks + ["single-token name"])
     return NameParts(first, last, remarks)
+
+
+#: Degrees, certifications and post-nominals that leave a name field (compared without dots, case-sensitive so the
+#: surname ``Ma`` is not the degree ``MA``). Sources: common English/German post-nominal letters and certifications.
+CREDENTIALS = frozenset({
+    "MBA", "PMP", "DVM", "PhD", "PHD", "MD", "DDS", "DMD", "JD", "LLM", "LLB", "CPA", "CFA", "CMA", "CIA", "CISA",
+    "CISSP", "CISM", "CCNA", "CCNP", "MCSE", "ITIL", "CSM", "CSPO", "CAPM", "PE", "CEng", "MEng", "BEng", "MSc",
+    "BSc", "MS", "BS", "MA", "BA", "MPH", "MPA", "MFA", "EdD", "PsyD", "PharmD", "RN", "NP", "PA-C", "Esq",
+    "FACS", "FRCS", "MRCP", "SHRM-CP", "SHRM-SCP", "SPHR", "PHR", "CFP", "CHRP", "CPP", "PMI-ACP", "SAFe",
+    "MBE", "OBE", "CBE", "KBE", "FCA", "ACA", "ACCA", "CIMA", "Dipl-Ing", "Dipl-Kfm", "Dr-Ing", "MdB",
+})
+#: Honorifics taken off the front of a first/last/full name field (without dots, case-insensitive); the ones that
+#: are also given names (``Don``, ``Sir``…) only when written with a dot.
+HONORIFIC_PREFIXES = frozenset({
+    "dr", "prof", "professor", "mr", "mrs", "ms", "mx", "herr", "frau", "mme", "mlle", "sra", "srta", "rev",
+    "dipl-ing", "dr-ing", "drmed", "profdr",
+})
+_DOTTED_ONLY = frozenset({"sr", "don", "m", "fr", "ing", "dipl", "mag", "miss", "sir", "dame"})
+_EMAIL_ONLY = re.compile(r"^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$")
+
+
+def _is_emoji(ch: str) -> bool:
+    cp = ord(ch)
+    return (0x1F000 <= cp <= 0x1FAFF or 0x2600 <= cp <= 0x27BF or 0x2B00 <= cp <= 0x2BFF or cp in (0xFE0F, 0x20E3)
+            or 0x1F1E6 <= cp <= 0x1F1FF or unicodedata.category(ch) == "So")
+
+
+def _bare(token: str) -> str:
+    return token.replace(".", "").strip(",;")
+
+
+@dataclass(frozen=True)
+class NameCell:
+    """Result of :func:`clean_name_cell`: ``name`` (what is left for the name field, may be ``""``), ``remarks``
+    (``honorific: Dr.``, ``credentials: MBA, PMP``, ``emoji in name: 🍀``) and ``email`` (an address written in a
+    name column, which is not a name)."""
+
+    name: str
+    remarks: tuple[str, ...] = ()
+    email: str | None = None
+
+
+def clean_name_cell(text: str | None) -> NameCell:
+    """Clean one first/last/full-name cell: placeholders (``-``, ``N/A``, ``#N/A``, ``NaN``, ``[not provided]``)
+    -> ``""``; an email address -> ``email`` (not a name); emoji removed; a leading honorific (``Dr. Anna`` ->
+    ``Anna``) and degrees/certifications after the name (``Beispiel, MBA, PMP`` -> ``Beispiel``, ``Max Muster DVM`` ->
+    ``Max Muster``) moved to ``remarks``. ``NA``/``None``/``Null`` stay (surnames, handed case 13). Never raises."""
+    from .text import is_blank_marker
+
+    cleaned = clean_text(text)
+    if is_blank_marker(cleaned):
+        return NameCell("")
+    if "@" in cleaned and _EMAIL_ONLY.match(cleaned.strip("<>()[] ")):
+        return NameCell("", email=cleaned.strip("<>()[] "))
+    if cleaned.isalpha():
+        return NameCell(cleaned)  # one plain word: nothing to take off
+    remarks: list[str] = []
+    emoji = "" if cleaned.isascii() else "".join(ch for ch in cleaned if _is_emoji(ch))
+    if emoji:
+        cleaned = clean_text("".join(ch for ch in cleaned if not _is_emoji(ch)))
+        remarks.append(f"emoji in name: {emoji.replace(chr(0xFE0F), '')}")
+    # ", MBA, PMP": comma parts made only of credentials
+    parts = [p.strip() for p in cleaned.split(",")]
+    creds: list[str] = []
+    if len(parts) > 1:
+        kept = [parts[0]]
+        for p in parts[1:]:
+            words = p.split()
+            if words and all(_bare(w) in CREDENTIALS for w in words):
+                creds.extend(words)
+            else:
+                kept.append(p)
+        cleaned = ", ".join(k for k in kept if k)
+    words = cleaned.split(" ")
+    while len(words) > 1 and _bare(words[-1]) in CREDENTIALS:
+        creds.insert(0, words.pop().rstrip(","))
+    honorific: list[str] = []
+    while len(words) > 1:
+        key = _bare(words[0]).casefold()
+        if key in HONORIFIC_PREFIXES or (key in _DOTTED_ONLY and words[0].endswith(".")):
+            honorific.append(words.pop(0))
+        else:
+            break
+    if honorific:
+        remarks.insert(0, f"honorific: {' '.join(honorific)}")
+    if creds:
+        remarks.append(f"credentials: {', '.join(c.rstrip(',') for c in creds)}")
+    name = " ".join(words).strip(" ,")
+    if not name and cleaned:
+        return NameCell(cleaned, tuple(remarks))
+    return NameCell(name, tuple(remarks))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
-from .text import clean_text, is_placeholder
+from .text import clean_text, is_blank_marker, is_placeholder
 
 _EXT = re.compile(
     r"\s*(?:,|;)?\s*(?:ext\.?|extension|x|#|durchwahl|dw\.?|poste)\s*[:=]?\s*(\d{1,6})\s*$", re.IGNORECASE
@@ -44,7 +44,10 @@ _SEVERAL = re.compile(
 )
 _LABEL = re.compile(r"^(?:tel|phone|ph|mobile|mob|cell|handy|t|m|p)\s*[.:]?\s*:?\s*(?=[+(\d])", re.IGNORECASE)
 
+#: Digits of a number with ``+``/``00`` (libphonenumber's ``is_possible_number`` decides the rest).
 MIN_DIGITS = 5
+#: Digits of a number written without ``+``/``00``: the replaced system's rule, 7-15 digits (``555123`` is no phone).
+MIN_NATIONAL_DIGITS = 7
 MAX_DIGITS = 15
 #: Digits a number written without ``+``/``00`` needs to be taken out of an annotated cell ("Room 12345" is no phone).
 MIN_ANNOTATED_DIGITS = 7
@@ -125,10 +128,12 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
     if isinstance(text, str) and ("\n" in text or "\r" in text):
         lines = [line for line in re.split(r"[\r\n]+", text) if line.strip()]
         numbered = [line for line in lines if re.search(r"\d", line)]
-        if len(numbered) > 1 or (len(lines) > 1 and all(line in numbered or is_placeholder(line) for line in lines)):
+        if _broken_number(lines):
+            text = " ".join(lines)  # "555\t123\n4567": one number broken over lines, not several
+        elif len(numbered) > 1 or (len(lines) > 1 and all(line in numbered or is_placeholder(line) for line in lines)):
             text = " ; ".join(lines)  # Alt+Enter between numbers (or n/a): several numbers, not one
     cleaned = clean_text(text)
-    if is_placeholder(cleaned):
+    if is_placeholder(cleaned) or is_blank_marker(cleaned):
         return PhoneResult(None)
     unwrapped = _FORMULA.match(cleaned)
     if unwrapped:  # ="07700900456", Excel's keep-the-zero trick
@@ -141,6 +146,9 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
     whole = _whole(cleaned, default_region)
     if whole is not None:
         return whole
+    glued = _unglue(cleaned)
+    if glued is not None:  # "555-201-0143555-201-0198": two numbers of the same shape written without a separator
+        return _compose([f for p in glued for f in _part(p, default_region)])
     parts = [p.strip() for p in _SEVERAL.split(cleaned) if not is_placeholder(p)]
     if len(parts) == 1 and parts[0] != cleaned:
         cleaned = parts[0]
@@ -149,6 +157,37 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
         if any(f.phone for f in found):
             return _compose(found)
     return _compose(_part(cleaned, default_region))
+
+
+def _broken_number(lines: list[str]) -> bool:
+    """True when the lines of a cell are pieces of ONE number (``"555\\t123"`` + ``"4567"``): only digits and
+    separators, some piece too short to be a number by itself, 7-15 digits together."""
+    if len(lines) < 2 or not all(re.fullmatch(r"[+(]?[\d\s\-./()]+", line.strip()) for line in lines):
+        return False
+    counts = [len(re.sub(r"\D", "", line)) for line in lines]
+    return min(counts) < MIN_NATIONAL_DIGITS and MIN_NATIONAL_DIGITS <= sum(counts) <= MAX_DIGITS
+
+
+_SHAPE = re.compile(r"\d")
+_GLUE_CHARS = re.compile(r"[+\d\s\-.()]+")
+_GLUE_SEPARATOR = re.compile(r"[\s\-.()]")
+
+
+def _unglue(cleaned: str) -> list[str] | None:
+    """Two numbers glued together (``"555-201-0143555-201-0198"``): the cell splits into two halves of the same
+    written shape (digits and separators at the same places), each 7-15 digits, with separators in them; ``None``
+    otherwise."""
+    if len(cleaned) < 14 or not _GLUE_CHARS.fullmatch(cleaned) or not _GLUE_SEPARATOR.search(cleaned):
+        return None
+    if MIN_NATIONAL_DIGITS <= sum(c.isdigit() for c in cleaned) <= MAX_DIGITS:
+        return None
+    shape = _SHAPE.sub("9", cleaned)
+    half = len(cleaned) // 2
+    if len(cleaned) % 2 == 0 and shape[:half] == shape[half:]:
+        a, b = cleaned[:half], cleaned[half:]
+        if all(MIN_NATIONAL_DIGITS <= len(re.sub(r"\D", "", p)) <= MAX_DIGITS for p in (a, b)):
+            return [a, b]
+    return None
 
 
 def _whole(cleaned: str, default_region: str | None) -> PhoneResult | None:
@@ -275,10 +314,11 @@ def _single(cleaned: str, default_region: str | None) -> PhoneResult:
     body = _TRUNK.sub(r"\1", body)
     digits = re.sub(r"\D", "", body)
     international = body.startswith("+")
-    if not international and digits.startswith("00") and not digits.startswith("000"):
+    if not international and body.startswith("00") and not digits.startswith("000"):
         digits = digits[2:]
         international = True
-    if not (MIN_DIGITS <= len(digits) <= MAX_DIGITS + (0 if international else 2)):
+    if not ((MIN_DIGITS if international else MIN_NATIONAL_DIGITS) <= len(digits)
+            <= MAX_DIGITS + (0 if international else 2)):
         return _invalid(cleaned)
     if international:
         try:

@@ -11,9 +11,9 @@ from ..models import LEAD_FIELDS, RawRow, StandardLead
 from . import RULES_VERSION
 from .emails import normalize_email_cell
 from .headers import HeaderMap, map_headers
-from .names import needs_casing, split_full_name, title_case_name
+from .names import clean_name_cell, needs_casing, split_full_name, title_case_name
 from .phones import normalize_phone
-from .text import clean_text, is_placeholder
+from .text import clean_text, fold, is_blank_marker, is_placeholder_cell
 
 #: Legal forms and small words with a fixed spelling when an ALL-CAPS company name is title-cased.
 _COMPANY_WORDS = {
@@ -26,17 +26,23 @@ _COMPANY_WORDS = {
 
 
 def company_case(text: str) -> str:
-    """Title-case an ALL-CAPS company name, keep anything else as given (whitespace collapsed).
-
-    ``"SMITH EXAMPLE HOLDINGS"`` -> ``"Smith Example Holdings"``; legal forms keep their usual spelling
-    (``"ACME GMBH"`` -> ``"Acme GmbH"``); other words of up to three letters are taken as acronyms (``"IBM"``).
+    """A company name as given (whitespace collapsed): ``IKEA``, ``ACME-X``, ``BMW AG``, ``ACME GMBH`` keep their
+    capitals (brands and acronyms). Only a shouted name of two or more ordinary words of four or more letters is
+    title-cased (handed case 11: ``"SMITH EXAMPLE HOLDINGS"`` -> ``"Smith Example Holdings"``), legal forms in their
+    usual spelling (``"EXAMPLE TRADING GMBH"`` -> ``"Example Trading GmbH"``), words of up to three letters kept
+    (acronyms: ``"IBM"``).
     """
     text = clean_text(text)
     letters = [c for c in text if c.isalpha()]
     if len(letters) < 4 or not all(c.isupper() for c in letters):
         return text
+    words = text.split(" ")
+    ordinary = [w for w in words if w.lower() not in _COMPANY_WORDS and sum(c.isalpha() for c in w) >= 4
+                and "-" not in w]
+    if len(ordinary) < 2:
+        return text
     out = []
-    for i, word in enumerate(text.split(" ")):
+    for i, word in enumerate(words):
         low = word.lower()
         if low in _COMPANY_WORDS:
             fixed = _COMPANY_WORDS[low]
@@ -100,7 +106,7 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
                 return clean_text(values[i])
         return ""
 
-    notes = [clean_text(values[i]) for i in hm.columns("remarks") if not is_placeholder(values[i])]
+    notes = [clean_text(values[i]) for i in hm.columns("remarks") if not is_placeholder_cell(values[i])]
     extra: list[str] = []
 
     # email
@@ -114,6 +120,7 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
             elif addr != email:
                 extra.append(f"alt email: {addr}")
         extra.extend(f"invalid email in source: {bad}" for bad in res.invalid)
+        extra.extend(f"email note: {note}" for note in res.notes)
 
     # phone
     phone: str | None = None
@@ -127,30 +134,69 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
         if res.remark:
             extra.append(res.remark)
 
-    # names
+    # names: placeholders, emails, honorifics, credentials and emoji leave the name fields (kept in remarks)
+    used: set[int] = set()
     name_remarks: list[str] = []
-    first = first_value("firstName")
-    middle = first_value("middleName")
-    last = first_value("lastName")
+    name_emails: list[str] = []
+
+    def name_value(role: str) -> str:
+        for i, r in enumerate(roles):
+            if r == role:
+                cell = clean_name_cell(values[i])
+                name_remarks.extend(cell.remarks)
+                if cell.email:
+                    name_emails.append(cell.email)
+                return cell.name
+        return ""
+
+    first = name_value("firstName")
+    middle = name_value("middleName")
+    last = name_value("lastName")
     if middle:
         first = f"{first} {middle}".strip()
-    if not first and not last:
-        full = first_value("fullName")
-        if full:
-            parts = split_full_name(full)
-            first, last = parts.first or "", parts.last or ""
-            name_remarks = list(parts.remarks)
+    full_columns = hm.columns("fullName")
+    if full_columns:
+        k = full_columns[0]
+        if not first and not last:
+            full = name_value("fullName")
+            if full:
+                parts = split_full_name(full)
+                first, last = parts.first or "", parts.last or ""
+                name_remarks.extend(parts.remarks)
+        else:
+            given = clean_name_cell(values[k]).name
+            # the same person written in full ("Anna Maria Beispiel" next to Anna / Beispiel) adds nothing; another
+            # name (the client's, the account's) is kept in remarks
+            if given and not set(fold(f"{first} {last}").split()) <= set(fold(given).replace(",", " ").split()):
+                name_remarks.append(f"{clean_text(headers[k])}: {clean_text(values[k])}")
     first, last = _case_name(first, last), _case_name(last, first)
+    for addr in name_emails:
+        res = normalize_email_cell(addr)
+        if res.email and email is None:
+            email = res.email
+        elif res.email and res.email != email:
+            extra.append(f"alt email: {res.email}")
+        else:
+            extra.extend(f"invalid email in source: {bad}" for bad in res.invalid)
 
     title = first_value("title")
-    if is_placeholder(title):
+    if is_placeholder_cell(title):
         title = ""
-    company = company_case(first_value("company"))
+    # company: the first company column with a value (HubSpot "Company Name" empty, "Associated Company" filled)
+    company = ""
+    for i in hm.company_columns:
+        value = clean_text(values[i])
+        if value and not is_blank_marker(value):
+            if not company:
+                company = company_case(value)
+                used.add(i)
+        elif value:
+            used.add(i)  # a placeholder ("N/A") is no company and no remark
 
     unmapped = []
     for i in hm.unmapped:
         value = clean_text(values[i])
-        if value:
+        if value and i not in used and not is_placeholder_cell(value):  # "Department: N/A" says nothing
             header = clean_text(headers[i]) or f"Column {i + 1}"
             unmapped.append(f"{header}: {value}")
 
@@ -165,7 +211,7 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
         "remarks": remarks,
     }
     assert tuple(fields) == LEAD_FIELDS
-    provided = hm.provided | ({"remarks"} if remarks else set())
+    provided = hm.provided | ({"remarks"} if remarks else set()) | ({"email"} if email else set())
     return StandardLead.for_row(row, fields, provided, RULES_VERSION)
 
 

@@ -134,7 +134,8 @@ def test_na_strings_stay_text(tmp_path):
     assert [dict(r.cells)["Last Name"] for r in parsed.rows] == ["NA", "None", "NaN"]
     assert [dict(r.cells)["Phone"] for r in parsed.rows] == ["NA", "null", ""]
     leads = standardize_rows(parsed.rows)
-    assert [lead.fields["lastName"] for lead in leads] == ["NA", "None", "NaN"]
+    # the reader keeps the text; the name rules take "NaN" (pandas' missing value) for no name (issue 15)
+    assert [lead.fields["lastName"] for lead in leads] == ["NA", "None", None]
     assert [lead.fields["phone"] for lead in leads] == [None, None, None]
 
 
@@ -344,3 +345,20 @@ def test_a_short_row_with_a_real_phone_stays_a_lead(tmp_path):
     path.write_text("Name,Email,Phone\nTotal Fitness,,020 7946 0958\n")
     parsed = read_file(path)
     assert parsed.quarantine == [] and len(parsed.rows) == 1
+
+
+def test_one_unbalanced_quote_does_not_swallow_leads(tmp_path):
+    # issue 15: the quote opened in "Beispiel must not put the next leads into one quarantined row
+    text = ('First Name,Last Name,Email,Phone\nAnna,"Beispiel,anna@example.com,5551234567\n'
+            'Bob,Muster,bob@example.com,5559876543\nCarl,Xu,carl@example.com,5550001111\n')
+    parsed = read_file(_write(tmp_path, "q1.csv", text.encode()))
+    assert [dict(r.cells)["Email"] for r in parsed.rows] == ["anna@example.com", "bob@example.com",
+                                                             "carl@example.com"]
+    assert _cells(parsed) == {"First Name": "Anna", "Last Name": "Beispiel", "Email": "anna@example.com",
+                              "Phone": "5551234567"}
+    assert parsed.quarantine == []
+    # on the last line too
+    text = 'First Name,Last Name,Email\nAnna,Beispiel,anna@example.com\nCarl,"Xu,carl@example.com\n'
+    parsed = read_file(_write(tmp_path, "q3.csv", text.encode()))
+    assert _cells(parsed, 1) == {"First Name": "Carl", "Last Name": "Xu", "Email": "carl@example.com"}
+    assert parsed.quarantine == []

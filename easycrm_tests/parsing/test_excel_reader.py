@@ -69,7 +69,8 @@ def test_header_under_title_rows_with_newline_and_bom_in_headers(tmp_path):
     assert parsed.rows[0].row_id == "0:5" and parsed.rows[0].sheet == "Export"
     assert [(q.row_number, q.reason) for q in parsed.quarantine] == [(6, "footer/summary row")]
     lead = standardize_rows(parsed.rows)[0]
-    assert (lead.fields["firstName"], lead.fields["company"], lead.fields["title"]) == ("Jonas", "Muster AG", "Vertrieb")
+    # companies keep their given case (issue 15); names written ALL CAPS are re-cased
+    assert (lead.fields["firstName"], lead.fields["company"], lead.fields["title"]) == ("Jonas", "MUSTER AG", "Vertrieb")
 
 
 def test_formatted_cell_at_row_one_million_is_cheap(tmp_path):

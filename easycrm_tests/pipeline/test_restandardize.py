@@ -30,8 +30,8 @@ def store():
         [
             # stale, and today's rules give other values (ALL CAPS names / company get cased)
             standard(2, {"First Name": "ALEX", "Last Name": "SMITH", "Email": "Alex@Example.com",
-                         "Company": "ACME GMBH"},
-                     {"firstName": "ALEX", "lastName": "SMITH", "email": "alex@example.com", "company": "ACME GMBH"},
+                         "Company": "ACME TRADING GMBH"},
+                     {"firstName": "ALEX", "lastName": "SMITH", "email": "alex@example.com", "company": "ACME TRADING GMBH"},
                      OLD),
             # stale, but today's rules give the same values
             standard(3, {"First Name": "Bo", "Last Name": "Lee", "Email": "bo@example.com"},
@@ -92,7 +92,7 @@ def test_run_changes_only_stale_leads_and_writes_audit_rows(store):
     assert result.batches == 2          # a.csv: alex+bo in one batch of 2; b.xlsx: dana
 
     alex = after["alex@example.com"]
-    assert (alex["firstName"], alex["lastName"], alex["company"]) == ("Alex", "Smith", "Acme GmbH")
+    assert (alex["firstName"], alex["lastName"], alex["company"]) == ("Alex", "Smith", "Acme Trading GmbH")
     assert alex["standardizer"] == RULES_VERSION
     assert alex["leadId"] == before["alex@example.com"]["leadId"]
     assert alex["createdAt"] == before["alex@example.com"]["createdAt"]
@@ -122,7 +122,7 @@ def test_run_changes_only_stale_leads_and_writes_audit_rows(store):
     assert alex_change["fieldsChanged"] == {
         "firstName": {"before": "ALEX", "after": "Alex"},
         "lastName": {"before": "SMITH", "after": "Smith"},
-        "company": {"before": "ACME GMBH", "after": "Acme GmbH"},
+        "company": {"before": "ACME TRADING GMBH", "after": "Acme Trading GmbH"},
     }
     assert alex_change["batchId"] == AUDIT_BATCH_ID
     assert alex_change["previousSourceFile"] == alex_change["newSourceFile"] == "a.csv"
@@ -160,7 +160,7 @@ def test_a_new_standardizer_version_makes_every_lead_stale(store):
     result = restandardize(store, Shouting(), run_id="shout")
     assert result.stale == 5 and result.current_version == "shout-2"
     leads = by_email(store)
-    assert leads["alex@example.com"]["company"] == "ACME GMBH"
+    assert leads["alex@example.com"]["company"] == "ACME TRADING GMBH"
     assert leads["alex@example.com"]["firstName"] == "Alex"
     assert {r["standardizer"] for r in leads.values() if r["email"]} == {"shout-2"}
 

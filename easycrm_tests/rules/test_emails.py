@@ -21,7 +21,7 @@ from easycrm_pipeline.rules.emails import EmailResult, emails_in_text, normalize
     ("n/a", EmailResult(None)),
     ("", EmailResult(None)),
     (None, EmailResult(None)),
-    ("unknown", EmailResult(None, [], ["unknown"])),
+    ("unknown", EmailResult(None)),  # a placeholder (issue 15), no invalid address
     ("see notes", EmailResult(None, [], ["see notes"])),
 ])
 def test_normalize_email_cell(cell, result):
@@ -45,7 +45,8 @@ def test_emails_in_text_finds_addresses_in_free_text():
 
 def test_mailto_with_query_and_sentence_dot():
     assert normalize_email_cell("mailto:Sam.Roe@example.org?subject=Hello") == EmailResult("sam.roe@example.org")
-    assert normalize_email_cell("write to sam@example.org.") == EmailResult("sam@example.org")
+    # the words around the address are kept (remarks "email note: write to")
+    assert normalize_email_cell("write to sam@example.org.") == EmailResult("sam@example.org", notes=["write to"])
 
 
 @pytest.mark.parametrize("text,result", [

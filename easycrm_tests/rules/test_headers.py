@@ -117,3 +117,29 @@ def test_form_and_french_exports_map_every_lead_column():
 def test_qualified_title_headers_keep_the_outlook_rule():
     hm = map_headers(["Title", "First Name (required)", "Job Title (optional)", "Email"])
     assert hm.roles == (None, "firstName", "title", "email")
+
+
+def test_more_languages_and_database_names():
+    # issue 15: Russian, Italian, Portuguese, Dutch, Polish, Turkish headers; prefixed database column names
+    hm = map_headers(["Имя", "Фамилия", "Рабочий e-mail", "Компания", "Должность", "Мобильный телефон"])
+    assert hm.roles == ("firstName", "lastName", "email", "company", "title", "phone")
+    assert map_headers(["Nome", "Cognome", "Azienda", "Cellulare"]).roles == (
+        "firstName", "lastName", "company", "phone")
+    assert map_headers(["Primeiro nome", "Apelido", "Empresa", "Telemóvel"]).roles == (
+        "firstName", "lastName", "company", "phone")
+    assert map_headers(["Voornaam", "Achternaam", "Bedrijfsnaam", "Functie", "Telefoonnummer"]).roles == (
+        "firstName", "lastName", "company", "title", "phone")
+    assert map_headers(["Imię", "Nazwisko", "Nazwa firmy", "Stanowisko", "Adres e-mail"]).roles == (
+        "firstName", "lastName", "company", "title", "email")
+    assert map_headers(["Ad", "Soyad", "Şirket", "Unvan", "E-posta", "Cep Telefonu"]).roles == (
+        "firstName", "lastName", "company", "title", "email", "phone")
+    assert map_headers(["kun_vorname", "kun_nachname", "kun_firmename", "kun_telefon"]).roles == (
+        "firstName", "lastName", "company", "phone")
+    assert header_role("user_name") == (None, 0)  # a login, not the person's name
+    assert header_role("https://example.org/in/cb") == (None, 0)
+
+
+def test_arabic_and_chinese_headers():
+    assert map_headers(["الاسم الأول", "اسم العائلة", "البريد الإلكتروني", "الشركة", "الهاتف", "المسمى الوظيفي"]
+                       ).roles == ("firstName", "lastName", "email", "company", "phone", "title")
+    assert map_headers(["姓名", "公司", "职位", "手机", "邮箱"]).roles == ("fullName", "company", "title", "phone", "email")

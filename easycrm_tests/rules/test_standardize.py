@@ -87,14 +87,20 @@ def test_full_name_used_only_when_first_and_last_are_empty():
 def test_company_and_title_cleanup():
     lead = _one([("Company", "  SMITH   EXAMPLE HOLDINGS "), ("Title", " Head of\nSales "), ("Email", "a@b.co")])
     assert (lead.fields["company"], lead.fields["title"]) == ("Smith Example Holdings", "Head of Sales")
-    assert _one([("Company", "n/a"), ("Title", "N/A")]).fields["company"] == "n/a"  # a company may be called so
+    # issue 15: a placeholder is no company ("N/A", "-", "#N/A", "NaN", "[not provided]")
+    for placeholder in ("n/a", "N/A", "-", "#N/A", "NaN", "[not provided]"):
+        lead = _one([("Company", placeholder), ("Email", "a@b.co")])
+        assert lead.fields["company"] is None and lead.fields["remarks"] is None, placeholder
     assert _one([("Company", "x"), ("Title", "N/A")]).fields["title"] is None
 
 
 def test_company_case():
     assert company_case("SMITH EXAMPLE HOLDINGS") == "Smith Example Holdings"
-    assert company_case("ACME GMBH") == "Acme GmbH"
-    assert company_case("THE EXAMPLE CO. LTD") == "The Example Co. Ltd"
+    assert company_case("EXAMPLE TRADING GMBH") == "Example Trading GmbH"
+    # issue 15: companies keep the case they were given (brands, acronyms, one shouted word)
+    assert company_case("IKEA") == "IKEA"
+    assert company_case("ACME-X") == "ACME-X"
+    assert company_case("ACME GMBH") == "ACME GMBH"
     assert company_case("IBM") == "IBM"
     assert company_case("BMW AG") == "BMW AG"
     assert company_case("Example null Co") == "Example null Co"
@@ -121,3 +127,106 @@ def test_one_lead_per_row_same_order():
     leads = standardize_rows(rows)
     assert [lead.row_id for lead in leads] == ["0:2", "0:3", "0:4", "0:5", "0:6"]
     assert standardize_rows([]) == []
+
+
+# ---- issue 15: the field rules real exports break -------------------------------------------------------------
+
+
+def test_companies_keep_their_case():
+    for given in ("IKEA", "ACME-X", "BMW AG"):
+        assert _one([("Company", given), ("Email", "a@example.com")]).fields["company"] == given
+    # person names written ALL CAPS / all lower are still re-cased
+    lead = _one([("First Name", "ANNA"), ("Last Name", "beispiel"), ("Company", "IKEA")])
+    assert (lead.fields["firstName"], lead.fields["lastName"], lead.fields["company"]) == ("Anna", "Beispiel", "IKEA")
+
+
+def test_honorifics_degrees_and_emoji_leave_names_into_remarks():
+    lead = _one([("First Name", "Dr. Anna"), ("Last Name", "Beispiel, MBA, PMP")])
+    assert (lead.fields["firstName"], lead.fields["lastName"]) == ("Anna", "Beispiel")
+    assert lead.fields["remarks"] == "honorific: Dr.; credentials: MBA, PMP"
+    lead = _one([("Full Name", "Max Muster DVM")])
+    assert (lead.fields["firstName"], lead.fields["lastName"]) == ("Max", "Muster")
+    assert lead.fields["remarks"] == "credentials: DVM"
+    lead = _one([("First Name", "Max"), ("Last Name", "Muster 🍀")])
+    assert (lead.fields["firstName"], lead.fields["lastName"]) == ("Max", "Muster")
+    assert lead.fields["remarks"] == "emoji in name: 🍀"
+
+
+def test_email_or_placeholder_in_a_name_column_is_no_name():
+    lead = _one([("First Name", "anna@example.com"), ("Last Name", "Beispiel"), ("Email", "")])
+    assert (lead.fields["firstName"], lead.fields["lastName"]) == (None, "Beispiel")
+    assert lead.fields["email"] == "anna@example.com"
+    lead = _one([("First Name", "anna@example.com"), ("Last Name", ""), ("Email", "a.b@example.com")])
+    assert lead.fields["firstName"] is None and lead.fields["email"] == "a.b@example.com"
+    assert lead.fields["remarks"] == "alt email: anna@example.com"
+    for placeholder in ("[not provided]", "-", "N/A", "#N/A", "NaN"):
+        lead = _one([("First Name", "Anna"), ("Last Name", placeholder), ("Email", "a@example.com")])
+        assert (lead.fields["firstName"], lead.fields["lastName"]) == ("Anna", None), placeholder
+    # next to a real first name, NA / None / Null stay surnames (handed case 13)
+    for surname in ("NA", "None", "Null"):
+        assert _one([("First Name", "Yeon"), ("Last Name", surname)]).fields["lastName"] == surname
+
+
+def test_second_company_column_fills_an_empty_first():
+    lead = _one([("Company Name", ""), ("Associated Company", "Beispiel AG"), ("Email", "a@example.com")])
+    assert lead.fields["company"] == "Beispiel AG" and lead.fields["remarks"] is None
+    lead = _one([("Company Name", "Acme"), ("Associated Company", "Beispiel AG")])
+    assert lead.fields["company"] == "Acme" and lead.fields["remarks"] == "Associated Company: Beispiel AG"
+
+
+def test_office_number_fills_an_empty_mobile():
+    lead = _one([("Mobile", ""), ("Office Number", "030 1234567"), ("Email", "a@example.com")])
+    assert lead.fields["phone"] == "0301234567"
+    # both filled: phone columns come before mobile ones (HeaderMap), the other number is kept in remarks
+    lead = _one([("Mobile Phone", "0171 2345678"), ("Office Number", "030 1234567")])
+    assert lead.fields["phone"] == "0301234567" and lead.fields["remarks"] == "mobile phone: 01712345678"
+
+
+def test_client_name_next_to_contact_names_goes_to_remarks():
+    lead = _one([("Name", "Beispiel Holding"), ("First Name", "Anna"), ("Last Name", "Beispiel")])
+    assert (lead.fields["firstName"], lead.fields["lastName"]) == ("Anna", "Beispiel")
+    assert lead.fields["remarks"] == "Name: Beispiel Holding"
+    lead = _one([("Full Name", "Client Corp"), ("First Name", "Anna"), ("Last Name", "Beispiel")])
+    assert lead.fields["remarks"] == "Full Name: Client Corp"
+    # the same person written in full is not repeated (Google Contacts: Name, Given Name, Family Name)
+    assert _one([("Full Name", "Anna Beispiel"), ("First Name", "Anna"), ("Last Name", "Beispiel")]).fields[
+        "remarks"] is None
+    assert _one([("Name", "Anna Maria Beispiel"), ("Given Name", "Anna"), ("Family Name", "Beispiel")]).fields[
+        "remarks"] is None
+
+
+def test_every_cell_lands_in_a_field_or_remarks():
+    cells = [("Name", "Client Co"), ("First Name", "Anna"), ("Last Name", "Beispiel, MBA"),
+             ("Company Name", ""), ("Associated Company", "Beispiel AG"), ("Email", "x@example.com (left company)"),
+             ("Mobile", ""), ("Office Number", "030 1234567"), ("Favourite colour", "green")]
+    lead = _one(cells)
+    text = " ".join(v for v in lead.fields.values() if v)
+    for word in ("Client Co", "Anna", "Beispiel", "MBA", "Beispiel AG", "x@example.com", "left company",
+                 "0301234567", "green"):
+        assert word in text, word
+
+
+def test_email_cell_notes_and_second_address_kept_in_remarks():
+    lead = _one([("Email", "x@example.com (do not email, left company)")])
+    assert lead.fields["email"] == "x@example.com"
+    assert lead.fields["remarks"] == "email note: do not email, left company"
+    lead = _one([("Email", "Jane Doe <jane@example.com> (old: jd@old.example)")])
+    assert lead.fields["email"] == "jane@example.com"
+    assert lead.fields["remarks"] == "email note: old: jd@old.example"
+
+
+def test_phone_cells_of_real_exports():
+    lead = _one([("Phone", "555-201-0143555-201-0198")])
+    assert lead.fields["phone"] == "5552010143" and lead.fields["remarks"] == "other phone: 5552010198"
+    lead = _one([("Phone", "(005)405-6818x9500")])
+    assert lead.fields["phone"] == "0054056818" and lead.fields["remarks"] == "phone ext: 9500"
+    lead = _one([("Phone", "555123")])
+    assert lead.fields["phone"] is None and lead.fields["remarks"] == "invalid phone in source: 555123"
+    assert _one([("Phone", "555\t123\n4567")]).fields["phone"] == "5551234567"
+
+
+def test_placeholders_in_email_phone_notes_and_other_columns_say_nothing():
+    lead = _one([("First Name", "Anna"), ("Email", "[not provided]"), ("Phone", "#N/A"), ("Notes", "(unknown)"),
+                 ("Department", "N/A"), ("Source", "Fair")])
+    assert (lead.fields["email"], lead.fields["phone"]) == (None, None)
+    assert lead.fields["remarks"] == "Source: Fair"

@@ -1,0 +1,139 @@
+"""HTML tables saved under an Excel name (issue 15): many CRMs' "export to Excel" writes an HTML page named ``.xls``
+(Excel opens it with a warning). Read with the standard library's :mod:`html.parser` (no lxml / bs4 needed).
+
+Every ``<table>`` is one sheet (``RawRow.sheet`` ``None`` when the page has one table, ``"Table N"`` otherwise);
+``<th>``/``<td>`` cells are text (entities decoded, ``<br>`` a line break, whitespace of the markup collapsed), a
+``colspan`` adds empty cells so the columns stay aligned; a table inside a cell is read as a table of its own.
+Header detection, footers and blank rows are :func:`~.table.build_sheet`'s, as for CSV.
+"""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from ..models import ParsedFile
+from .errors import EMPTY, HEADER_ONLY, FileRejected, no_header
+from .table import build_sheet
+
+_HTML_START = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|table|meta|style)\b",
+                         re.IGNORECASE | re.DOTALL)
+_TABLE = re.compile(rb"<table\b", re.IGNORECASE)
+_SPACE = re.compile(r"[ \t\r\n\f]+")
+
+
+def looks_like_html_table(data: bytes) -> bool:
+    """True when ``data`` (a file's bytes, any 8-bit or UTF-8 encoding) is an HTML page holding a ``<table>``."""
+    head = data[:4096].lstrip(b"\xef\xbb\xbf")
+    return bool(_HTML_START.match(head)) and bool(_TABLE.search(data))
+
+
+class _Open:
+    """A table being read: its rows, the open row, the open cell's text pieces and its colspan."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[str]] = []
+        self.row: list[str] | None = None
+        self.cell: list[str] | None = None
+        self.span = 1
+
+    def close_cell(self) -> None:
+        if self.cell is None:
+            return
+        if self.row is None:
+            self.row = []
+        # the markup's whitespace is no content; a <br> is a line break
+        lines = (_SPACE.sub(" ", part).strip() for part in "".join(self.cell).split("\n"))
+        self.row.append("\n".join(line for line in lines if line))
+        self.row.extend([""] * (self.span - 1))
+        self.cell, self.span = None, 1
+
+    def close_row(self) -> None:
+        self.close_cell()
+        if self.row is not None:
+            self.rows.append(self.row)
+        self.row = None
+
+
+class _Tables(HTMLParser):
+    """Collects every table's rows as lists of cell texts."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[list[list[str]]] = []
+        self._stack: list[_Open] = []
+        self._skip = 0  # inside <script>/<style>
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag == "table":
+            table = _Open()
+            self.tables.append(table.rows)
+            self._stack.append(table)
+        elif not self._stack:
+            return
+        elif tag == "tr":
+            self._stack[-1].close_row()
+            self._stack[-1].row = []
+        elif tag in ("td", "th"):
+            table = self._stack[-1]
+            table.close_cell()
+            span = dict(attrs).get("colspan") or "1"
+            table.cell, table.span = [], min(int(span), 100) if span.isdigit() and int(span) > 0 else 1
+        elif tag == "br":
+            self.handle_data("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skip = max(0, self._skip - 1)
+        elif not self._stack:
+            return
+        elif tag == "table":
+            self._stack.pop().close_row()
+        elif tag == "tr":
+            self._stack[-1].close_row()
+        elif tag in ("td", "th"):
+            self._stack[-1].close_cell()
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip and self._stack and self._stack[-1].cell is not None:
+            self._stack[-1].cell.append(data)
+
+    def finish(self) -> None:
+        """Close what an unterminated page left open."""
+        self.close()
+        while self._stack:
+            self._stack.pop().close_row()
+
+
+def read_html_bytes(data: bytes, file_name: str) -> ParsedFile:
+    """Read the tables of an HTML page into a :class:`ParsedFile` (one sheet report per table).
+
+    Raises:
+        FileRejected: no table holds a row (``"file is empty"``), no table has a lead header or content
+            (the no-header refusal), or only a header row (``"header only: no data rows"``).
+    """
+    from .csv_reader import decode_bytes
+
+    text, encoding = decode_bytes(data)
+    parser = _Tables()
+    parser.feed(text)
+    parser.finish()
+    tables = [t for t in parser.tables if any(any(c.strip() for c in row) for row in t)]
+    if not tables:
+        raise FileRejected(EMPTY)
+    parsed = ParsedFile(file_name=file_name, encoding=encoding)
+    for index, table in enumerate(tables):
+        name = None if len(tables) == 1 else f"Table {index + 1}"
+        result = build_sheet(((n + 1, row) for n, row in enumerate(table)), sheet=name, sheet_index=index)
+        parsed.sheets.append(result.report)
+        parsed.rows.extend(result.rows)
+        parsed.quarantine.extend(result.quarantine)
+    if not parsed.rows and not parsed.quarantine:
+        if any(s.reason == HEADER_ONLY for s in parsed.sheets):
+            raise FileRejected(HEADER_ONLY)
+        raise FileRejected(no_header([s.first_row for s in parsed.sheets]))
+    return parsed
+
+
+__all__ = ["looks_like_html_table", "read_html_bytes"]
