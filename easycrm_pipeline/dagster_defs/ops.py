@@ -39,12 +39,35 @@ class ParseConfig(dg.Config):
 def _resolve_location(context: dg.OpExecutionContext, config: ParseConfig) -> tuple[str, str]:
     tags = context.run.tags
     location = config.location or tags.get(LOCATION_TAG, "")
-    if not location:
-        raise dg.Failure(
-            description="no file location: set op config parse_file.location or the run tag easycrm/location"
-        )
+    if not location:  # launched from the UI (Materialize, Re-execute, backfill): the partition's kept file
+        from easycrm_pipeline.dropzone.files import resolve
+
+        key = context.partition_key if context.has_partition_key else ""
+        found = resolve(key, get_settings().inbox.absolute())
+        if found is None:
+            raise dg.Failure(
+                description=f"no file for partition {key!r}: it was never ingested here and is not in the drop zone; "
+                "drop the file again or set op config parse_file.location",
+                allow_retries=False,
+            )
+        location = found[0]
+        return location, config.file_name or tags.get(FILE_NAME_TAG) or found[1]
     file_name = config.file_name or tags.get(FILE_NAME_TAG) or location.rstrip("/").rsplit("/", 1)[-1]
     return location, file_name
+
+
+def _keep(context: dg.OpExecutionContext, path: Path, location: str, file_name: str) -> None:
+    """Keep the file content-addressed for its partition key (``dropzone.files``), so UI runs find it."""
+    from easycrm_pipeline.dropzone.files import keep
+
+    if not context.has_partition_key or not path.is_file():
+        return
+    try:
+        kept = keep(path, context.partition_key, file_name, location)
+    except Exception as exc:  # noqa: BLE001 - keeping is for later UI runs, never a reason to fail this one
+        context.log.warning(f"{file_name}: could not keep a copy for UI re-runs: {exc}")
+        return
+    context.log.info(f"{file_name}: kept as {kept.location} ({kept.size} bytes, sha256 {kept.sha256})")
 
 
 def _fetch(location: str, workdir: str) -> Path:
@@ -82,6 +105,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
     with tempfile.TemporaryDirectory(prefix="easycrm-") as workdir:
         try:
             path = _fetch(location, workdir)
+            _keep(context, path, location, file_name)
             parsed = read_file(path, file_name=file_name, max_bytes=settings.max_file_bytes)
         except FileRejected as exc:
             raise dg.Failure(description=f"{file_name}: {exc}", allow_retries=False) from exc

@@ -1,0 +1,38 @@
+"""parse_file's location: a run launched the way the Dagster UI launches it (Materialize / Re-execute / backfill:
+partition tag only, no op config, no ``easycrm/location`` tag) ingests the partition's kept file."""
+import dagster as dg
+import duckdb
+
+from easycrm_pipeline.cli.main import main
+from easycrm_pipeline.definitions import get_ingest_job
+
+
+def _ui_run(instance, partition: str) :
+    """What the UI's Materialize does: only the partition; no run config, no easycrm tags."""
+    return dg.execute_job(
+        dg.reconstructable(get_ingest_job), instance=instance, tags={"dagster/partition": partition},
+        raise_on_error=False,
+    )
+
+
+def test_ui_materialization_reads_the_kept_file(isolated_env, capsys):
+    instance = dg.DagsterInstance.get()
+    path = isolated_env / "ui.csv"
+    path.write_text("First Name,Email\nAna,ana@example.com\nBo,bo@example.com\n", encoding="utf-8")
+    assert main(["ingest", str(path), "--json"]) == 0, capsys.readouterr().err
+    path.unlink()  # the file left the drop zone: the kept copy is what the UI run reads
+    with duckdb.connect(str(isolated_env / "leads.duckdb")) as con:
+        con.execute("DELETE FROM leads")
+    result = _ui_run(instance, "ui.csv")
+    assert result.success
+    with duckdb.connect(str(isolated_env / "leads.duckdb"), read_only=True) as con:
+        assert con.execute("""select count(*) from leads where "sourceFile" = 'ui.csv'""").fetchone()[0] == 2
+
+
+def test_ui_materialization_of_an_unknown_partition_fails_with_one_line(isolated_env):
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions("lead_files", ["ghost.csv"])
+    result = _ui_run(instance, "ghost.csv")
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "no file for partition 'ghost.csv'" in failure.step_failure_data.error.message
