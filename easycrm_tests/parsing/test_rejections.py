@@ -144,10 +144,14 @@ def test_over_size_limit(tmp_path):
     assert len(read_file(small, max_bytes=small.stat().st_size).rows) == 1  # exactly at the limit is fine
 
 
-def test_html_table_saved_as_xls_has_no_lead_header(tmp_path):
-    # some CRMs export an HTML page named .xls: text, so it goes to the CSV reader, which finds no header
+def test_html_table_saved_as_xls_is_not_a_workbook(tmp_path):
+    # some CRMs export an HTML page named .xls: text, so it goes to the CSV reader, which finds no header;
+    # the reason says first that it is not a workbook (issue 14)
     data = b"<html><body><table><tr><td>Email</td></tr><tr><td>a@example.com</td></tr></table></body></html>"
-    assert _reason(_write(tmp_path, "export.xls", data)) == NO_HEADER
+    assert _reason(_write(tmp_path, "export.xls", data)) == (
+        f"not an Excel workbook: export.xls is neither a zip (.xlsx/.xlsm) nor an OLE2 (.xls) file, "
+        f"and as delimited text: {NO_HEADER}"
+    )
 
 
 def test_zip_bomb_under_the_size_limit_is_refused_by_its_ratio(tmp_path):
@@ -158,3 +162,15 @@ def test_zip_bomb_under_the_size_limit_is_refused_by_its_ratio(tmp_path):
         zf.writestr("xl/worksheets/sheet1.xml", b"\0" * (120 * 1024 * 1024))
     reason = _reason(path)
     assert reason.startswith("xlsx expands 0.1 MB to 120 MB (") and reason.endswith(":1, zip bomb?)")
+
+
+def test_text_named_xlsx_says_it_is_not_a_workbook(tmp_path):
+    """Issue 14: a text file named .xlsx is refused as not a workbook, not as 'no header row maps to a lead field'."""
+    reason = _reason(_write(tmp_path, "notes.xlsx", b"meeting notes\nremember to call back\n"))
+    assert reason.startswith("not an Excel workbook: notes.xlsx is neither a zip (.xlsx/.xlsm) nor an OLE2 (.xls)")
+    assert reason.endswith(NO_HEADER)
+
+
+def test_csv_renamed_xlsx_still_reads(tmp_path):
+    parsed = read_file(_write(tmp_path, "renamed.xlsx", b"Email,Name\na@example.com,Ann\n"))
+    assert len(parsed.rows) == 1
