@@ -1,5 +1,5 @@
 """Asset checks on ``leads`` (green or red in the UI, per file partition): no duplicate emails, emails valid, phones
-E.164 or digits only.
+E.164 or digits only, all rows stored (WARN when rows went to the dead letter; links the file's rejected-rows CSV).
 
 Each check runs after every materialization of a ``leads`` partition (they are partitioned like the asset, so
 ``ingest_job`` runs them right after ``collect_leads`` for the run's file) and reads the lead store — never the run's
@@ -123,6 +123,7 @@ def invalid_phones(leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @dg.asset_check(
     asset="leads",
+    name="no_duplicate_emails",
     partitions_def=lead_files,
     blocking=False,
     description="One lead per email: no email of this file's leads is held by another lead (trimmed, lower-cased).",
@@ -143,6 +144,7 @@ def leads_no_duplicate_emails(context: dg.AssetCheckExecutionContext) -> dg.Asse
 
 @dg.asset_check(
     asset="leads",
+    name="emails_valid",
     partitions_def=lead_files,
     blocking=False,
     description="Every stored email of this file's leads passes email-validator's syntax check.",
@@ -168,6 +170,7 @@ def leads_emails_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckR
 
 @dg.asset_check(
     asset="leads",
+    name="phones_e164_or_digits",
     partitions_def=lead_files,
     blocking=False,
     description=r"Every stored phone of this file's leads is E.164 (^\+[1-9]\d{1,14}$) or digits only.",
@@ -191,5 +194,69 @@ def leads_phones_e164_or_digits(context: dg.AssetCheckExecutionContext) -> dg.As
     )
 
 
+#: Run tag set on a run whose file had rows that were not stored (dead letter): ``"10 rows not stored"``.
+PARTIAL_TAG = "easycrm/partial"
+
+
+def rejected_csv(store, source_file: str, run_id: str) -> tuple[str, int] | None:
+    """Write the file's rejected-rows CSV (:mod:`easycrm_pipeline.readers.rejected`) next to the exports; returns
+    ``(absolute path, rows)`` or None when the file has no quarantined row."""
+    from easycrm_pipeline.dagster_defs.reports import export_path
+    from easycrm_pipeline.readers.rejected import rejected_csv_path, write_rejected_csv
+
+    rows = store.quarantine_rows(source_file)
+    if not rows:
+        return None
+    path = rejected_csv_path(export_path(), source_file, run_id)
+    return str(path.resolve()), write_rejected_csv(rows, path)
+
+
+@dg.asset_check(
+    asset="leads",
+    name="all_rows_stored",
+    partitions_def=lead_files,
+    blocking=False,
+    description="Every lead row of this file was stored: none went to the dead letter (a batch DeepSeek failed). "
+    "WARN when some did; the rejected-rows CSV is linked either way.",
+)
+def leads_all_rows_stored(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    """Reads the file's quarantine in the store: rows whose reason is a dead letter
+    (:func:`~easycrm_pipeline.pipeline.standardizer.is_dead_letter`) were lead rows that were not stored.
+
+    When some were: a WARNING event, the run tag ``easycrm/partial=<n> rows not stored`` (the runs list shows it)
+    and a failed check with severity WARN naming the count. Metadata: ``file``, ``rows_not_stored``,
+    ``quarantined`` (all quarantined rows, footers included), ``rejected_rows_csv`` (path of the CSV) and
+    ``how_to_retry``.
+    """
+    from easycrm_pipeline.pipeline.standardizer import is_dead_letter
+    from easycrm_pipeline.readers.rejected import RETRY_HINT
+
+    op_context = context.op_execution_context
+    source_file = file_name_for(context)
+    store = _store()
+    quarantine = store.quarantine_rows(source_file)
+    not_stored = sum(1 for q in quarantine if is_dead_letter(q.get("reason")))
+    metadata: dict[str, Any] = {"file": source_file, "rows_not_stored": not_stored, "quarantined": len(quarantine)}
+    written = rejected_csv(store, source_file, op_context.run_id)
+    if written:
+        metadata["rejected_rows_csv"] = dg.MetadataValue.path(written[0])
+        metadata["how_to_retry"] = dg.MetadataValue.md(RETRY_HINT)
+    if not not_stored:
+        return dg.AssetCheckResult(passed=True, metadata=metadata)
+    text = f"{not_stored} rows not stored"
+    op_context.log.warning(
+        f"{source_file}: {text} (their batches went to the dead letter; they are in the quarantine"
+        + (f" and in {written[0]}" if written else "")
+        + ")"
+    )
+    op_context.instance.add_run_tags(op_context.run_id, {PARTIAL_TAG: text})
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{text}: {not_stored} of this file's lead rows went to the dead letter. {RETRY_HINT}",
+        metadata=metadata,
+    )
+
+
 #: Collected by ``easycrm_pipeline.definitions`` (feature module contract).
-asset_checks = [leads_no_duplicate_emails, leads_emails_valid, leads_phones_e164_or_digits]
+asset_checks = [leads_no_duplicate_emails, leads_emails_valid, leads_phones_e164_or_digits, leads_all_rows_stored]
