@@ -275,4 +275,7 @@ def collect_leads(
         metadata["leads_per_second"] = round((stats.leads_created + stats.leads_updated) / stats.seconds, 1)
     if stats.batches:
         metadata["batch_success_rate"] = round(1 - stats.failed_batches / stats.batches, 4)
-    return dg.Output(None, metadata=metadata)
+    yield dg.Output(None, metadata=metadata)
+    from easycrm_pipeline.dagster_defs.checks import log_check_evaluations
+
+    log_check_evaluations(context)  # after the materialization, so the checks' evaluations target it

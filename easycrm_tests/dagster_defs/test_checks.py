@@ -173,3 +173,30 @@ def test_file_without_dead_letter_passes_all_rows_stored(isolated_env):
     run = dg.DagsterInstance.get().get_run_records(limit=1)[0].dagster_run
     assert checks.PARTIAL_TAG not in run.tags
     assert open(stored.metadata["rejected_rows_csv"].value, encoding="utf-8-sig").read().count("\n") == 2
+
+
+def test_a_bad_files_run_leaves_no_check_record_and_other_partitions_untouched(isolated_env, capsys):
+    """Issue 14 item 2: a bad file's run used to leave the checks 'Execution failed' (the asset's latest check state
+    turned red); now its failed run plans no check, and the good file's per-partition evaluations stay the latest."""
+    from easycrm_pipeline.cli.main import main
+
+    good, bad = isolated_env / "good.csv", isolated_env / "bad.xlsx"
+    good.write_text("First Name,Email\nAna,ana@example.com\n", encoding="utf-8")
+    bad.write_text("just some notes\nnothing else\n", encoding="utf-8")
+    assert main(["ingest", str(good), "--json"]) == 0, capsys.readouterr().err
+    assert main(["ingest", str(bad), "--json"]) != 0
+    capsys.readouterr()
+    instance = dg.DagsterInstance.get()
+    bad_run = instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": "bad.xlsx"}))[0].dagster_run
+    assert bad_run.status == dg.DagsterRunStatus.FAILURE
+    assert not instance.all_logs(bad_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED)
+    materialized = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("leads"), asset_partitions=["good.csv"]), limit=1
+    ).records[0]
+    for name in checks.CHECKS:
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("leads"), name), limit=5
+        )
+        assert [(r.partition, r.status.value) for r in history] == [("good.csv", "SUCCEEDED")], name
+        # same run as the partition's materialization: Dagster shows it as the check of the latest materialization
+        assert history[0].run_id == materialized.run_id
