@@ -56,18 +56,19 @@ def _resolve_location(context: dg.OpExecutionContext, config: ParseConfig) -> tu
     return location, file_name
 
 
-def _keep(context: dg.OpExecutionContext, path: Path, location: str, file_name: str) -> None:
+def _keep(context: dg.OpExecutionContext, path: Path, location: str, file_name: str):
     """Keep the file content-addressed for its partition key (``dropzone.files``), so UI runs find it."""
     from easycrm_pipeline.dropzone.files import keep
 
     if not context.has_partition_key or not path.is_file():
-        return
+        return None
     try:
         kept = keep(path, context.partition_key, file_name, location)
     except Exception as exc:  # noqa: BLE001 - keeping is for later UI runs, never a reason to fail this one
         context.log.warning(f"{file_name}: could not keep a copy for UI re-runs: {exc}")
-        return
+        return None
     context.log.info(f"{file_name}: kept as {kept.location} ({kept.size} bytes, sha256 {kept.sha256})")
+    return kept
 
 
 def _fetch(location: str, workdir: str) -> Path:
@@ -105,7 +106,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
     with tempfile.TemporaryDirectory(prefix="easycrm-") as workdir:
         try:
             path = _fetch(location, workdir)
-            _keep(context, path, location, file_name)
+            kept = _keep(context, path, location, file_name)
             parsed = read_file(path, file_name=file_name, max_bytes=settings.max_file_bytes)
         except FileRejected as exc:
             raise dg.Failure(description=f"{file_name}: {exc}", allow_retries=False) from exc
@@ -140,6 +141,10 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
         f"{len(parsed.quarantine)} quarantined; sheets: "
         + ", ".join(f"{s.name or 'csv'}={s.status}{' (' + s.reason + ')' if s.reason else ''}" for s in parsed.sheets)
     )
+    if context.has_partition_key:  # the lead_files partition shows the file (size, sha256, sheets, rows, seen)
+        from easycrm_pipeline.dagster_defs.lead_file_events import lead_file_materialization
+
+        context.log_event(lead_file_materialization(context.partition_key, kept, parsed))
     yield dg.Output(
         summary,
         "summary",

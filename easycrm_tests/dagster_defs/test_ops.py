@@ -36,3 +36,23 @@ def test_ui_materialization_of_an_unknown_partition_fails_with_one_line(isolated
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "no file for partition 'ghost.csv'" in failure.step_failure_data.error.message
+
+
+def test_lead_files_partition_shows_the_file(isolated_env, capsys):
+    """Issue 14 item 8: lead_files looked empty; each ingest now materializes its partition with the file's facts."""
+    import hashlib
+
+    path = isolated_env / "shown.csv"
+    path.write_text("First Name,Email\nAna,ana@example.com\nTotal,\n", encoding="utf-8")
+    assert main(["ingest", str(path), "--json"]) == 0, capsys.readouterr().err
+    instance = dg.DagsterInstance.get()
+    record = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("lead_files"), asset_partitions=["shown.csv"]), limit=1
+    ).records[0]
+    md = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+    assert md["size_bytes"] == path.stat().st_size
+    assert md["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert md["rows"] == 2 and md["lead_rows"] == 1 and md["sheet_count"] == 1
+    assert md["sheets"] == "csv: 1 rows"
+    assert md["kept_as"] == str((isolated_env / "files" / f"{md['sha256']}.csv").resolve())
+    assert md["seen_at"] > 0
