@@ -28,9 +28,12 @@ test: $(STAMP)
 test-scale: $(STAMP)
 	bash scale/run_test_scale.sh
 
-## make dev: Dagster UI + daemon (sensors on) with DAGSTER_HOME=data/dagster_home
+## make dev: Dagster UI (http://127.0.0.1:3000) + daemon (sensors on) with DAGSTER_HOME=data/dagster_home;
+## set DEEPSEEK_API_KEY (and DEEPSEEK_BASE_URL) before it. DAGSTER_DEV_ARGS="-p 3001" for another port.
 dev: $(STAMP)
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(DAGSTER_HOME_DIR)} $(BIN)/dagster dev -w workspace.yaml
+	@if [ -n "$$DEEPSEEK_API_KEY" ]; then echo "DeepSeek: key set"; else echo "DeepSeek: no DEEPSEEK_API_KEY, offline rules"; fi
+	@echo "Dagster UI: http://127.0.0.1:3000"
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(DAGSTER_HOME_DIR)} $(BIN)/dagster dev -w workspace.yaml $(DAGSTER_DEV_ARGS)
 
 ## make bench: speed and memory against the targets (bench/results.json)
 bench: $(STAMP)

@@ -11,6 +11,7 @@ import dagster as dg
 
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.resources import DeepSeekResource
+from easycrm_pipeline.dagster_defs.run_marks import cost_tags
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
 from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, markdown_table, open_store
 from easycrm_pipeline.pipeline.cache import open_cache
@@ -280,6 +281,8 @@ def collect_leads(
         metadata["leads_per_second"] = round((stats.leads_created + stats.leads_updated) / stats.seconds, 1)
     if stats.batches:
         metadata["batch_success_rate"] = round(1 - stats.failed_batches / stats.batches, 4)
+    if cost := cost_tags(stats.cost_usd, stats.llm_calls):  # the run's DeepSeek cost, shown at run level
+        context.instance.add_run_tags(context.run_id, cost)
     yield dg.Output(None, metadata=metadata)
     from easycrm_pipeline.dagster_defs.checks import log_check_evaluations
 

@@ -10,6 +10,14 @@ from collections.abc import Mapping
 
 #: Run tag set on an ingest run whose import was undone.
 UNDONE_TAG = "easycrm/undone"
+#: Run tag with the run's DeepSeek cost in US dollars (``"$0.0123"``), shown in the runs list and the run header.
+COST_TAG = "easycrm/cost_usd"
+
+
+def cost_tags(cost_usd: float, llm_calls: int) -> dict[str, str]:
+    """``{COST_TAG: "$0.0123"}`` for a run that called DeepSeek (4 decimals: DeepSeek's prices are per million
+    tokens, a 10-lead batch costs about $0.001); ``{}`` for a run that made no call."""
+    return {COST_TAG: f"${cost_usd:.4f}"} if llm_calls or cost_usd else {}
 
 
 def mark_import_undone(instance, run_id: str) -> bool:
@@ -34,4 +42,4 @@ def is_undone(tags: Mapping[str, str]) -> bool:
     return tags.get(UNDONE_TAG) == "true"
 
 
-__all__ = ["UNDONE_TAG", "is_undone", "mark_import_undone"]
+__all__ = ["COST_TAG", "UNDONE_TAG", "cost_tags", "is_undone", "mark_import_undone"]
