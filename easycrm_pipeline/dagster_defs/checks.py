@@ -265,11 +265,15 @@ def log_check_evaluations(context: dg.OpExecutionContext) -> None:
     Called by ``collect_leads`` after it yielded the materialization (so the evaluations target it), while
     ``ingest_job`` itself selects ``leads`` without its checks: a file whose run fails before its leads are stored
     leaves no check record at all, so its checks don't turn "Execution failed" and neither other partitions nor the
-    asset's overall check state change. A check that raises is logged as a warning (never fails the run).
+    asset's overall check state change. A check that raises is logged as a warning (never fails the run). Checks
+    the run selected as steps of their own (a UI "Materialize" of ``leads`` with its checks) are left to those steps.
     """
     partition = context.partition_key if context.has_partition_key else None
     source_file = file_name_from(context.run.tags, partition or "")
+    own_steps = context.run.asset_check_selection or frozenset()  # a UI "Materialize" may run the check steps too
     for name, (evaluate, _description) in CHECKS.items():
+        if dg.AssetCheckKey(dg.AssetKey("leads"), name) in own_steps:
+            continue  # its own step evaluates it in this run: don't log it twice
         try:
             result = evaluate(context, source_file)
         except Exception as exc:  # noqa: BLE001 - a check is information; it never loses stored leads
