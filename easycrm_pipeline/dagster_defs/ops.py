@@ -20,6 +20,8 @@ from easycrm_pipeline.pipeline.standardizer import add_usage, dead_letter, deeps
 
 #: Run tag carrying the file's location (absolute path or ``s3://bucket/key``), set by the sensors and the CLI.
 LOCATION_TAG = "easycrm/location"
+#: Run tag with the drop-zone fingerprint of the file's content (set by the sensors: ``<sha256>:<size>`` for folders).
+FINGERPRINT_TAG = "easycrm/fingerprint"
 #: Run tag carrying the file's base name (the leads' ``sourceFile``).
 FILE_NAME_TAG = "easycrm/file_name"
 #: Run tag with the pid of the process that executes a CLI-started run (``easycrm cancel`` interrupts it).
@@ -54,6 +56,10 @@ def _resolve_location(context: dg.OpExecutionContext, config: ParseConfig) -> tu
         location = found[0]
         return location, config.file_name or tags.get(FILE_NAME_TAG) or found[1]
     file_name = config.file_name or tags.get(FILE_NAME_TAG) or location.rstrip("/").rsplit("/", 1)[-1]
+    if not location.startswith("s3://") and not Path(location).exists() and tags.get(FINGERPRINT_TAG):
+        from easycrm_pipeline.dropzone.files import kept_copy  # a UI re-execution after the drop left the inbox
+
+        location = kept_copy(tags[FINGERPRINT_TAG], file_name) or location
     return location, file_name
 
 

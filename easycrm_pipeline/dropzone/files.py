@@ -162,6 +162,16 @@ def lookup(partition_key: str) -> KeptFile | None:
     return record if Path(record.location).exists() else None
 
 
+def kept_copy(fingerprint: str, file_name: str) -> str | None:
+    """Path of the local kept copy of the content a drop-zone fingerprint names (``"<sha256>:<size>"``, what the
+    folder sensor tags runs with), or None. Lets a re-executed run read exactly the content its parent run read."""
+    digest = fingerprint.split(":", 1)[0]
+    if len(digest) != 64:
+        return None
+    path = files_dir() / (digest + _suffix(file_name))
+    return str(path.resolve()) if path.is_file() else None
+
+
 def resolve(partition_key: str, inbox: Path | None = None) -> tuple[str, str] | None:
     """``(location, file_name)`` of the file to ingest for ``partition_key`` when a run names no location.
 

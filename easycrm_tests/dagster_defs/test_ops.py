@@ -56,3 +56,22 @@ def test_lead_files_partition_shows_the_file(isolated_env, capsys):
     assert md["sheets"] == "csv: 1 rows"
     assert md["kept_as"] == str((isolated_env / "files" / f"{md['sha256']}.csv").resolve())
     assert md["seen_at"] > 0
+
+
+def test_reexecuting_a_sensor_run_after_the_drop_left_reads_the_same_content(isolated_env):
+    """A UI Re-execute copies the parent's tags: its location is gone, its fingerprint names the kept content."""
+    import hashlib
+
+    from easycrm_pipeline.cli.run_file import ensure_partition
+
+    instance = dg.DagsterInstance.get()
+    path = isolated_env / "inbox" / "again.csv"
+    path.write_text("First Name,Email\nAna,ana@example.com\n", encoding="utf-8")
+    fingerprint = f"{hashlib.sha256(path.read_bytes()).hexdigest()}:{path.stat().st_size}"
+    tags = {"dagster/partition": "again.csv", "easycrm/location": str(path), "easycrm/fingerprint": fingerprint}
+    ensure_partition(instance, "again.csv")
+    first = dg.execute_job(dg.reconstructable(get_ingest_job), instance=instance, tags=tags, raise_on_error=False)
+    assert first.success
+    path.unlink()
+    again = dg.execute_job(dg.reconstructable(get_ingest_job), instance=instance, tags=tags, raise_on_error=False)
+    assert again.success
