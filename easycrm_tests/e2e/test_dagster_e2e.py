@@ -310,6 +310,20 @@ query { assetNodeOrError(assetKey: {path: ["leads"]}) { ... on AssetNode {
 """
 
 
+SENSOR_TICKS = """
+query($selector: InstigationSelector!) { instigationStateOrError(instigationSelector: $selector) {
+  ... on InstigationState { ticks(limit: 30) { status skipReason runKeys logEvents { events { message } } } } } }
+"""
+LOCATIONS = "query { repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
+
+
+def sensor_ticks(services: Services, sensor: str) -> list[dict]:
+    """The sensor's latest ticks as the UI's tick list gets them (status, skip reason, run keys, tick logs)."""
+    (repo,) = graphql(services, LOCATIONS)["repositoriesOrError"]["nodes"]
+    selector = {"repositoryName": repo["name"], "repositoryLocationName": repo["location"]["name"], "name": sensor}
+    return graphql(services, SENSOR_TICKS, {"selector": selector})["instigationStateOrError"]["ticks"]
+
+
 def check_records(instance, partition: str | None = None) -> dict[str, list]:
     """``{check_name: [execution records of the partition, newest first]}`` for the checks on ``leads``."""
     import dagster as dg
@@ -383,6 +397,17 @@ def test_ui_good_bad_partial_files_and_a_ui_materialization(dagster_env, fake_de
         assert mat.metadata["duplicate_detection_ms"].value == round(mat.metadata["duplicate_detection_ms"].value, 1)
         stats = graphql(services, PARTITION_STATS)["assetNodeOrError"]["partitionStats"]
         assert stats == {"numMaterialized": 2, "numFailed": 1, "numPartitions": 3}
+
+        # sensor decisions are visible: the launching tick names the file in its logs (compute logs on), skipped
+        # ticks say why, and files merely left in the inbox are not logged as dropped again
+        ticks = sensor_ticks(services, "inbox_sensor")
+        launched = [t for t in ticks if any(k.startswith("good.csv@") for k in t["runKeys"])]
+        assert launched and any(
+            "run 'good.csv' (new" in e["message"] for t in launched for e in t["logEvents"]["events"]
+        ), launched
+        skipped = [t for t in ticks if t["status"] == "SKIPPED"]
+        assert skipped and all(t["skipReason"].startswith("no new or changed lead files in") for t in skipped)
+        assert not any("dropped again" in e["message"] for t in ticks for e in t["logEvents"]["events"])
 
         # Materialize good.csv from the UI: no run config, no location tag; the file has left the inbox
         fake_deepseek.default_action = {}
