@@ -10,7 +10,7 @@ Layout (local, default ``<data dir>/files``, ``EASYCRM_FILES_DIR``)::
     files/keys/<sha256 of key>.json {"partition_key", "file_name", "sha256", "size", "location", "source", "kept_at"}
 
 For a file that came from the S3 drop zone (partition key ``s3://bucket/key``) the same layout lives in that bucket
-under ``EASYCRM_FILES_S3_PREFIX`` (default ``files/``), so every machine running steps can read it (boto3 honours
+under ``EASYCRM_FILES_S3_PREFIX`` (default ``.easycrm/files/``, a hidden folder the S3 sensor never takes for a drop), so every machine running steps can read it (boto3 honours
 ``AWS_ENDPOINT_URL``).
 """
 from __future__ import annotations
@@ -28,6 +28,9 @@ from pathlib import Path
 FILES_DIR_ENV = "EASYCRM_FILES_DIR"
 #: Environment variable: prefix of the kept files in the drop bucket (S3 drops only).
 FILES_S3_PREFIX_ENV = "EASYCRM_FILES_S3_PREFIX"
+#: Default prefix of the kept files in the drop bucket: a hidden folder, so even a sensor watching the whole bucket
+#: (``EASYCRM_S3_PREFIX=""``) never takes a kept copy for a new drop.
+DEFAULT_S3_PREFIX = ".easycrm/files/"
 _CHUNK = 1 << 20
 
 
@@ -63,7 +66,7 @@ def files_dir() -> Path:
 
 
 def _s3_prefix() -> str:
-    prefix = os.environ.get(FILES_S3_PREFIX_ENV, "").strip() or "files/"
+    prefix = os.environ.get(FILES_S3_PREFIX_ENV, "").strip() or DEFAULT_S3_PREFIX
     return prefix if prefix.endswith("/") else prefix + "/"
 
 

@@ -39,8 +39,12 @@ def test_s3_drop_is_kept_in_the_bucket(isolated_env, moto_server):  # noqa: F811
     local.write_text("Email\nz@example.com\n", encoding="utf-8")
     key = "s3://drops/uploads/c.csv"
     kept = files.keep(local, key, "c.csv", key)
-    assert kept.location == f"s3://drops/files/{kept.sha256}.csv"
-    assert s3.get_object(Bucket="drops", Key=f"files/{kept.sha256}.csv")["Body"].read() == local.read_bytes()
+    assert kept.location == f"s3://drops/.easycrm/files/{kept.sha256}.csv"
+    assert s3.get_object(Bucket="drops", Key=f".easycrm/files/{kept.sha256}.csv")["Body"].read() == local.read_bytes()
     assert files.resolve(key) == (kept.location, "c.csv")
     assert files.resolve("s3://drops/uploads/other.csv") == ("s3://drops/uploads/other.csv", "other.csv")
     assert not (isolated_env / "files").exists()  # nothing of an S3 drop is kept locally
+    from easycrm_pipeline.dropzone import is_lead_file
+
+    # a sensor watching the whole bucket never takes a kept copy for a drop (hidden folder)
+    assert not is_lead_file(f".easycrm/files/{kept.sha256}.csv")[0]
