@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DAGSTER_HOME_DIR := $(abspath data/dagster_home)
 
-.PHONY: run test test-scale dev bench metrics install clean
+.PHONY: run test test-scale dev bench metrics install clean ui-check
 
 install: $(STAMP)
 
@@ -28,9 +28,18 @@ test: $(STAMP)
 test-scale: $(STAMP)
 	bash scale/run_test_scale.sh
 
-## make dev: Dagster UI + daemon (sensors on) with DAGSTER_HOME=data/dagster_home
+## make dev: Dagster UI (http://127.0.0.1:3000) + daemon (sensors on) with DAGSTER_HOME=data/dagster_home;
+## set DEEPSEEK_API_KEY (and DEEPSEEK_BASE_URL) before it. DAGSTER_DEV_ARGS="-p 3001" for another port.
 dev: $(STAMP)
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(DAGSTER_HOME_DIR)} $(BIN)/dagster dev -w workspace.yaml
+	@if [ -n "$$DEEPSEEK_API_KEY" ]; then echo "DeepSeek: key set"; else echo "DeepSeek: no DEEPSEEK_API_KEY, offline rules"; fi
+	@echo "Dagster UI: http://127.0.0.1:3000"
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(DAGSTER_HOME_DIR)} $(BIN)/dagster dev -w workspace.yaml $(DAGSTER_DEV_ARGS)
+
+## make ui-check: screenshots of a throw-away `dagster dev` (good, bad and partial file dropped) under data/ui-check/,
+## for a person to look at; installs Debian's chromium with apt-get when missing (as root). Not in CI.
+ui-check: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	$(BIN)/python scripts/ui_check.py
 
 ## make bench: speed and memory against the targets (bench/results.json)
 bench: $(STAMP)

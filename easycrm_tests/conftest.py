@@ -8,7 +8,7 @@ from easycrm_pipeline.cli.instance import PROJECT_DAGSTER_YAML
 ISOLATED_VARS = (
     "DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL", "DEEPSEEK_MODEL", "EASYCRM_STORE", "EASYCRM_S3_BUCKET",
     "EASYCRM_S3_PREFIX", "EASYCRM_BATCH_SIZE", "EASYCRM_DEFAULT_REGION", "EASYCRM_MERGE", "EASYCRM_LLM",
-    "AWS_ENDPOINT_URL", "EASYCRM_EXPORT_PATH", "EASYCRM_EXECUTOR",
+    "AWS_ENDPOINT_URL", "EASYCRM_EXPORT_PATH", "EASYCRM_EXECUTOR", "EASYCRM_FILES_S3_PREFIX",
 )  # fmt: skip
 
 
@@ -25,4 +25,6 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("EASYCRM_DB", str(tmp_path / "leads.duckdb"))
     monkeypatch.setenv("EASYCRM_INBOX", str(inbox))
+    monkeypatch.setenv("EASYCRM_FILES_DIR", str(tmp_path / "files"))  # kept files (dropzone.files)
+    monkeypatch.setenv("EASYCRM_EXPORT_PATH", str(tmp_path / "exports" / "leads.csv"))  # exports, rejected rows
     return tmp_path

@@ -24,9 +24,6 @@ run_retries:
   enabled: true
   max_retries: 1
   retry_on_asset_or_op_failure: false
-compute_logs:
-  module: dagster._core.storage.noop_compute_log_manager
-  class: NoOpComputeLogManager
 telemetry:
   enabled: false
 """

@@ -307,11 +307,13 @@ def _table(progress: list[dict]):
     for col in ("file", "status", "batches", "leads", "progress", "%", "elapsed s", "ETA s", "run"):
         table.add_column(col)
     for p in progress:
+        # until parse_file has counted the file there is nothing to show as n/total: say "starting" (issue 14)
+        starting = p["totalBatches"] is None and p["status"] in ("uploaded", "processing")
         table.add_row(
             str(p["file"]),
-            p["status"],
-            f"{p['completedBatches']}/{p['totalBatches'] if p['totalBatches'] is not None else '?'}",
-            f"{p['processedLeads']}/{p['totalLeads'] if p['totalLeads'] is not None else '?'}",
+            "starting" if p["status"] == "uploaded" else p["status"],
+            "starting" if starting else f"{p['completedBatches']}/{p['totalBatches'] if p['totalBatches'] is not None else '-'}",
+            "starting" if starting else f"{p['processedLeads']}/{p['totalLeads'] if p['totalLeads'] is not None else '-'}",
             ProgressBar(total=100, completed=p["percentage"], width=30),
             f"{p['percentage']:.1f}",
             f"{p['elapsedSeconds']:.1f}",

@@ -23,6 +23,7 @@ import os
 import dagster as dg
 
 from easycrm_pipeline.dagster_defs.assets import leads
+from easycrm_pipeline.dagster_defs.failures import tag_failure_reason
 from easycrm_pipeline.dagster_defs.threaded_executor import make_threaded_executor, threads_config_schema
 
 #: Concurrent DeepSeek calls allowed across all runs (the ``deepseek`` pool limit; seeds: "Concurrency: 5").
@@ -121,9 +122,10 @@ def _import_executor(module: str, attr: str, mode: str) -> dg.ExecutorDefinition
 
 ingest_job = dg.define_asset_job(
     name="ingest_job",
-    selection=dg.AssetSelection.assets(leads),
+    selection=dg.AssetSelection.assets(leads).without_checks(),  # collect_leads evaluates them (checks.py)
     description="Parse a dropped lead file, standardize it batch by batch, upsert the leads.",
     executor_def=ingest_executor,
+    hooks={tag_failure_reason},  # a failed run's one-line reason as the run tag easycrm/error
 )
 
 

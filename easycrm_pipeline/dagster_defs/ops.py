@@ -12,7 +12,7 @@ import dagster as dg
 
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.resources import DeepSeekResource
-from easycrm_pipeline.dagster_defs.run_marks import mark_committed
+from easycrm_pipeline.dagster_defs.run_marks import cost_tags, mark_committed
 from easycrm_pipeline.dropzone.rules import display_name, size_refusal
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
 from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, markdown_table, open_store
@@ -22,6 +22,8 @@ from easycrm_pipeline.pipeline.standardizer import add_usage, dead_letter, deeps
 
 #: Run tag carrying the file's location (absolute path or ``s3://bucket/key``), set by the sensors and the CLI.
 LOCATION_TAG = "easycrm/location"
+#: Run tag with the drop-zone fingerprint of the file's content (set by the sensors: ``<sha256>:<size>`` for folders).
+FINGERPRINT_TAG = "easycrm/fingerprint"
 #: Run tag carrying the file's base name (the leads' ``sourceFile``).
 FILE_NAME_TAG = "easycrm/file_name"
 #: Run tag with the pid of the process that executes a CLI-started run (``easycrm cancel`` interrupts it).
@@ -42,12 +44,40 @@ class ParseConfig(dg.Config):
 def _resolve_location(context: dg.OpExecutionContext, config: ParseConfig) -> tuple[str, str]:
     tags = context.run.tags
     location = config.location or tags.get(LOCATION_TAG, "")
-    if not location:
-        raise dg.Failure(
-            description="no file location: set op config parse_file.location or the run tag easycrm/location"
-        )
+    if not location:  # launched from the UI (Materialize, Re-execute, backfill): the partition's kept file
+        from easycrm_pipeline.dropzone.files import resolve
+
+        key = context.partition_key if context.has_partition_key else ""
+        found = resolve(key, get_settings().inbox.absolute())
+        if found is None:
+            raise dg.Failure(
+                description=f"no file for partition {key!r}: it was never ingested here and is not in the drop zone; "
+                "drop the file again or set op config parse_file.location",
+                allow_retries=False,
+            )
+        location = found[0]
+        return location, config.file_name or tags.get(FILE_NAME_TAG) or found[1]
     file_name = config.file_name or tags.get(FILE_NAME_TAG) or display_name(location.rstrip("/").rsplit("/", 1)[-1])
+    if not location.startswith("s3://") and not Path(location).exists() and tags.get(FINGERPRINT_TAG):
+        from easycrm_pipeline.dropzone.files import kept_copy  # a UI re-execution after the drop left the inbox
+
+        location = kept_copy(tags[FINGERPRINT_TAG], file_name) or location
     return location, file_name
+
+
+def _keep(context: dg.OpExecutionContext, path: Path, location: str, file_name: str):
+    """Keep the file content-addressed for its partition key (``dropzone.files``), so UI runs find it."""
+    from easycrm_pipeline.dropzone.files import keep
+
+    if not context.has_partition_key or not path.is_file():
+        return None
+    try:
+        kept = keep(path, context.partition_key, file_name, location)
+    except Exception as exc:  # noqa: BLE001 - keeping is for later UI runs, never a reason to fail this one
+        context.log.warning(f"{file_name}: could not keep a copy for UI re-runs: {exc}")
+        return None
+    context.log.info(f"{file_name}: kept as {kept.location} ({kept.size} bytes, sha256 {kept.sha256})")
+    return kept
 
 
 def _fetch(location: str, workdir: str, max_bytes: int | None = None) -> Path:
@@ -100,6 +130,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
     with tempfile.TemporaryDirectory(prefix="easycrm-") as workdir:
         try:
             path = _fetch(location, workdir, settings.max_file_bytes)
+            kept = _keep(context, path, location, file_name)
             parsed = read_file(path, file_name=file_name, max_bytes=settings.max_file_bytes)
         except FileRejected as exc:
             raise dg.Failure(description=f"{file_name}: {exc}", allow_retries=False) from exc
@@ -134,6 +165,10 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
         f"{len(parsed.quarantine)} quarantined; sheets: "
         + ", ".join(f"{s.name or 'csv'}={s.status}{' (' + s.reason + ')' if s.reason else ''}" for s in parsed.sheets)
     )
+    if context.has_partition_key:  # the lead_files partition shows the file (size, sha256, sheets, rows, seen)
+        from easycrm_pipeline.dagster_defs.lead_file_events import lead_file_materialization
+
+        context.log_event(lead_file_materialization(context.partition_key, kept, parsed))
     yield dg.Output(
         summary,
         "summary",
@@ -285,4 +320,9 @@ def collect_leads(
         metadata["leads_per_second"] = round((stats.leads_created + stats.leads_updated) / stats.seconds, 1)
     if stats.batches:
         metadata["batch_success_rate"] = round(1 - stats.failed_batches / stats.batches, 4)
-    return dg.Output(None, metadata=metadata)
+    if cost := cost_tags(stats.cost_usd, stats.llm_calls):  # the run's DeepSeek cost, shown at run level
+        context.instance.add_run_tags(context.run_id, cost)
+    yield dg.Output(None, metadata=metadata)
+    from easycrm_pipeline.dagster_defs.checks import log_check_evaluations
+
+    log_check_evaluations(context)  # after the materialization, so the checks' evaluations target it

@@ -12,6 +12,15 @@ import dagster as dg
 
 from easycrm_pipeline.config import get_settings
 
+#: When the reports refresh by themselves (the daemon's ``reports_automation_sensor``): once after one or more
+#: ``leads`` partitions were materialized, when no ingest is in progress. Dagster's ``eager()`` minus its
+#: "no dependency missing" part: a file whose run failed leaves its partition missing, and must not stop the reports.
+REFRESH_AFTER_INGEST = (
+    dg.AutomationCondition.eager()
+    .without(~dg.AutomationCondition.any_deps_missing())
+    .with_label("after ingests")
+)
+
 #: Environment variable naming the export file (default ``data/exports/leads.csv``).
 EXPORT_PATH_ENV = "EASYCRM_EXPORT_PATH"
 
@@ -34,6 +43,7 @@ def _store():
 @dg.asset(
     deps=["leads"],
     group_name="easycrm",
+    automation_condition=REFRESH_AFTER_INGEST,
     description="Every lead as CSV (UTF-8 with BOM, the seeds' columns, formula-injection-safe), streamed.",
     kinds={"csv"},
 )
@@ -53,6 +63,7 @@ def leads_export(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 @dg.asset(
     deps=["leads"],
     group_name="easycrm",
+    automation_condition=REFRESH_AFTER_INGEST,
     description="Lead quality: leads by source file, share with valid email/phone/name, duplicates resolved, "
     "quarantine by reason, with a chart.",
 )
@@ -81,3 +92,14 @@ def lead_quality_report(context: dg.AssetExecutionContext) -> dg.MaterializeResu
 
 
 assets = [leads_export, lead_quality_report]
+
+#: Evaluates :data:`REFRESH_AFTER_INGEST` every 30 s; running from the start (Dagster's own default automation
+#: sensor starts stopped, so `make dev` would never refresh the reports).
+reports_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "reports_automation_sensor",
+    target=dg.AssetSelection.assets(leads_export, lead_quality_report),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Refreshes leads_export and lead_quality_report after ingests (automation conditions).",
+)
+sensors = [reports_automation_sensor]

@@ -17,6 +17,14 @@ UNDONE_TAG = "easycrm/undone"
 #: Run tag set on an ingest run once its file's leads are committed to the store (``collect_leads``): from then on
 #: the file's status is ``completed`` and ``easycrm cancel`` refuses ("already completed").
 COMMITTED_TAG = "easycrm/committed"
+#: Run tag with the run's DeepSeek cost in US dollars (``"$0.0123"``), shown in the runs list and the run header.
+COST_TAG = "easycrm/cost_usd"
+
+
+def cost_tags(cost_usd: float, llm_calls: int) -> dict[str, str]:
+    """``{COST_TAG: "$0.0123"}`` for a run that called DeepSeek (4 decimals: DeepSeek's prices are per million
+    tokens, a 10-lead batch costs about $0.001); ``{}`` for a run that made no call."""
+    return {COST_TAG: f"${cost_usd:.4f}"} if llm_calls or cost_usd else {}
 
 
 def mark_import_undone(instance, run_id: str) -> bool:
@@ -51,4 +59,7 @@ def is_committed(tags: Mapping[str, str]) -> bool:
     return tags.get(COMMITTED_TAG) == "true"
 
 
-__all__ = ["COMMITTED_TAG", "UNDONE_TAG", "is_committed", "is_undone", "mark_committed", "mark_import_undone"]
+__all__ = [
+    "COMMITTED_TAG", "COST_TAG", "UNDONE_TAG", "cost_tags", "is_committed", "is_undone", "mark_committed",
+    "mark_import_undone",
+]

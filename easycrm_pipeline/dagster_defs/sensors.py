@@ -188,9 +188,7 @@ def build_sensor_result(
     record = ProcessedRecord.from_json(context.cursor)
     changed, skipped = diff(files, record)
     again, unchanged = redropped(skipped, record)
-    skipped_log = _CappedLog(context, "skipped")
-    for f in unchanged:
-        skipped_log(f.partition_key, f"same content dropped again (fingerprint {f.fingerprint} already processed)")
+    skipped_log = _CappedLog(context, "skipped")  # files merely left in place are counted in the skip reason only
     attempts: dict[str, int] = {}
     reasons: dict[str, str] = {}
     seen: list[DropFile] = list(unchanged)

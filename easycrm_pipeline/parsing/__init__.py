@@ -21,6 +21,7 @@ _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 _ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
 _OOXML_EXT = (".xlsx", ".xlsm", ".xltx", ".xltm", ".xlsb", ".xlam")
+_EXCEL_EXT = (*_OOXML_EXT, ".xls", ".ods")
 _MB = 1024 * 1024
 
 
@@ -91,4 +92,14 @@ def read_file(
         return read_html_bytes(data, name)
     if looks_like_xml_spreadsheet(data):
         return read_xml_spreadsheet_bytes(data, name)  # Excel 2003 "XML Spreadsheet" saved as .xls
+    if ext in _EXCEL_EXT:
+        # named like a workbook but neither a zip nor an OLE2 file: a renamed CSV still reads; anything else is
+        # refused as what it is, not as "no header row" (issue 14)
+        try:
+            return read_csv_bytes(data, name)
+        except FileRejected as exc:
+            raise FileRejected(
+                f"not an Excel workbook: {name} is neither a zip (.xlsx/.xlsm) nor an OLE2 (.xls) file, "
+                f"and as delimited text: {exc}"
+            ) from exc
     return read_csv_bytes(data, name)

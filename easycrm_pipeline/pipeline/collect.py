@@ -283,7 +283,7 @@ def _file_stats(summary, ordered, resolutions, quarantine, upsert, already_store
             sum(r.completion_tokens for r in ordered), sum(r.llm_leads for r in ordered)),
         cost_usd=round(sum(r.cost_usd for r in ordered), 6),
         processing_ms=upsert.processing_ms,
-        duplicate_detection_ms=dedupe_ms + upsert.duplicate_detection_ms,
+        duplicate_detection_ms=round(dedupe_ms + upsert.duplicate_detection_ms, 1),
         quarantine_by_reason=by_reason,
         failed_batch_errors={r.batch: r.error or "" for r in ordered if r.failed},
         quarantine_preview=[

@@ -167,6 +167,16 @@ def add_usage(result: BatchResult, usage, price_table: dict | None = None) -> Ba
     return result
 
 
+#: How every dead-letter reason begins (the ops' "after N tries" and a batch DeepSeek refused), see :func:`is_dead_letter`.
+DEAD_LETTER_REASONS = ("DeepSeek failed after", "DeepSeek rejected the batch")
+
+
+def is_dead_letter(reason: str | None) -> bool:
+    """True when a quarantine reason says the row's batch went to the dead letter (a lead row that was not stored
+    because standardizing it failed), as opposed to a row that is not a lead (footer, blank key, repeated header)."""
+    return bool(reason) and reason.startswith(DEAD_LETTER_REASONS)
+
+
 def dead_letter(batch: Batch, reason: str, started: float | None = None) -> BatchResult:
     """The seeds' dead letter queue: every row of ``batch`` goes to the quarantine with ``reason``."""
     ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0

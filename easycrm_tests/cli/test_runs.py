@@ -248,6 +248,9 @@ def test_cancel_of_a_queued_run_cancels_it_in_the_queue(capsys):
         tags={"dagster/partition": "queued.csv", "easycrm/file_name": "queued.csv"},
     )
     assert status_json(capsys, "queued.csv")["status"] == "uploaded"
+    assert main(["status", "queued.csv"]) == 0  # the table says "starting", not "uploaded 0/?" (issue 14)
+    table = capsys.readouterr().out
+    assert "starting" in table and "0/?" not in table and "uploaded" not in table
     assert main(["cancel", "queued.csv", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "cancelled"
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELED

@@ -57,9 +57,9 @@ def test_clean_file_is_green_and_checks_see_only_their_file():
         ]
     )
     evals = run_checks("good.csv")
-    assert set(evals) == {"leads_no_duplicate_emails", "leads_emails_valid", "leads_phones_e164_or_digits"}
+    assert set(evals) == {"no_duplicate_emails", "emails_valid", "phones_e164_or_digits", "all_rows_stored"}
     assert all(e.passed for e in evals.values())
-    assert evals["leads_emails_valid"].metadata["leads_checked"].value == 3
+    assert evals["emails_valid"].metadata["leads_checked"].value == 3
     assert all(e.partition == "good.csv" for e in evals.values())
 
 
@@ -74,13 +74,13 @@ def test_bad_values_turn_each_check_red_with_a_sample():
         ]
     )
     evals = run_checks("bad.csv")
-    dupes = evals["leads_no_duplicate_emails"]
+    dupes = evals["no_duplicate_emails"]
     assert not dupes.passed
     assert dupes.metadata["sample"].value == {"dup@example.com": 2}
-    emails = evals["leads_emails_valid"]
+    emails = evals["emails_valid"]
     assert not emails.passed and emails.metadata["invalid_emails"].value == 2  # a padded email is not valid either
     assert {s["email"] for s in emails.metadata["sample"].value} == {"Dup@Example.com ", "not-an-email"}
-    phones = evals["leads_phones_e164_or_digits"]
+    phones = evals["phones_e164_or_digits"]
     assert not phones.passed and phones.metadata["invalid_phones"].value == 3
     assert {s["phone"] for s in phones.metadata["sample"].value} == {"+0301234", "(030) 1234", "+1234567890123456"}
 
@@ -88,10 +88,10 @@ def test_bad_values_turn_each_check_red_with_a_sample():
 def test_s3_partition_is_checked_by_its_file_tag_or_base_name():
     seed([("x@example.com", "1 2", "drop.csv")])
     key = "s3://bucket/uploads/drop.csv"
-    assert not run_checks(key)["leads_phones_e164_or_digits"].passed  # base name of the partition key
+    assert not run_checks(key)["phones_e164_or_digits"].passed  # base name of the partition key
     tagged = run_checks(key, tags={"easycrm/file_name": "other.csv"})  # the run's file-name tag wins
-    assert tagged["leads_phones_e164_or_digits"].passed
-    assert tagged["leads_phones_e164_or_digits"].metadata["file"].value == "other.csv"
+    assert tagged["phones_e164_or_digits"].passed
+    assert tagged["phones_e164_or_digits"].metadata["file"].value == "other.csv"
 
 
 @pytest.mark.parametrize(
@@ -121,7 +121,82 @@ def test_ingest_job_runs_the_checks_after_collect(isolated_env, capsys):
         for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     ]
     assert {e.check_name for e in evals} == {
-        "leads_no_duplicate_emails", "leads_emails_valid", "leads_phones_e164_or_digits"
+        "no_duplicate_emails", "emails_valid", "phones_e164_or_digits", "all_rows_stored"
     }  # fmt: skip
     assert all(e.passed for e in evals), [(e.check_name, e.metadata) for e in evals]
     assert all(e.partition == "leads.csv" for e in evals)
+
+
+def _quarantine(source, rows):
+    from easycrm_pipeline.models import QuarantineRow
+
+    store = open_store(get_settings())
+    store.add_quarantine([QuarantineRow(*r) for r in rows], source_file=source, run_id="r1", replace=True)
+
+
+def test_dead_letter_rows_fail_all_rows_stored_with_warn_a_tag_and_a_rejected_csv(isolated_env):
+    dead = "DeepSeek failed after 3 tries: DeepSeek failed after 3 tries: HTTP 503"
+    _quarantine(
+        "partial.csv",
+        [("", n, dead, {"First Name": f"Ann{n}", "Last Name": "LEE", "Email": f"a{n}@x.example"})
+         for n in range(21, 11, -1)]
+        + [("", 40, "footer row (Total)", {"First Name": "Total", "Email": ""})],
+    )
+    seed([("ok@example.com", None, "partial.csv")])
+    evals = run_checks("partial.csv")
+    stored = evals["all_rows_stored"]
+    assert not stored.passed and stored.severity == dg.AssetCheckSeverity.WARN
+    assert stored.description.startswith("10 rows not stored")
+    assert stored.metadata["rows_not_stored"].value == 10 and stored.metadata["quarantined"].value == 11
+    assert all(e.passed for name, e in evals.items() if name != "all_rows_stored")  # the others are untouched
+    instance = dg.DagsterInstance.get()
+    run = instance.get_run_records(limit=1)[0].dagster_run
+    assert run.tags[checks.PARTIAL_TAG] == "10 rows not stored"
+    warnings = [e for e in instance.all_logs(run.run_id) if e.level == 30 and "10 rows not stored" in e.user_message]
+    assert warnings
+    csv_path = stored.metadata["rejected_rows_csv"].value
+    lines = open(csv_path, encoding="utf-8-sig").read().splitlines()
+    assert lines[0] == "sheet,row,reason,firstName,lastName,email,rawRow"
+    assert [ln.split(",")[1] for ln in lines[1:]] == [str(n) for n in range(12, 22)] + ["40"]  # sorted by row
+    assert lines[1] == (
+        ",12,DeepSeek failed after 3 tries: HTTP 503,Ann12,LEE,a12@x.example,"
+        "First Name: Ann12 | Last Name: LEE | Email: a12@x.example"
+    )  # the reason said once, names and email read from the raw row
+    assert "drop it into the inbox again" in stored.metadata["how_to_retry"].value
+
+
+def test_file_without_dead_letter_passes_all_rows_stored(isolated_env):
+    _quarantine("clean.csv", [("Leads", 9, "footer row (Total)", {"Name": "Total"})])
+    seed([("ok@example.com", None, "clean.csv")])
+    stored = run_checks("clean.csv")["all_rows_stored"]
+    assert stored.passed and stored.metadata["rows_not_stored"].value == 0
+    run = dg.DagsterInstance.get().get_run_records(limit=1)[0].dagster_run
+    assert checks.PARTIAL_TAG not in run.tags
+    assert open(stored.metadata["rejected_rows_csv"].value, encoding="utf-8-sig").read().count("\n") == 2
+
+
+def test_a_bad_files_run_leaves_no_check_record_and_other_partitions_untouched(isolated_env, capsys):
+    """Issue 14 item 2: a bad file's run used to leave the checks 'Execution failed' (the asset's latest check state
+    turned red); now its failed run plans no check, and the good file's per-partition evaluations stay the latest."""
+    from easycrm_pipeline.cli.main import main
+
+    good, bad = isolated_env / "good.csv", isolated_env / "bad.xlsx"
+    good.write_text("First Name,Email\nAna,ana@example.com\n", encoding="utf-8")
+    bad.write_text("just some notes\nnothing else\n", encoding="utf-8")
+    assert main(["ingest", str(good), "--json"]) == 0, capsys.readouterr().err
+    assert main(["ingest", str(bad), "--json"]) != 0
+    capsys.readouterr()
+    instance = dg.DagsterInstance.get()
+    bad_run = instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": "bad.xlsx"}))[0].dagster_run
+    assert bad_run.status == dg.DagsterRunStatus.FAILURE
+    assert not instance.all_logs(bad_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED)
+    materialized = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("leads"), asset_partitions=["good.csv"]), limit=1
+    ).records[0]
+    for name in checks.CHECKS:
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("leads"), name), limit=5
+        )
+        assert [(r.partition, r.status.value) for r in history] == [("good.csv", "SUCCEEDED")], name
+        # same run as the partition's materialization: Dagster shows it as the check of the latest materialization
+        assert history[0].run_id == materialized.run_id

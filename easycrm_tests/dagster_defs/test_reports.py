@@ -146,3 +146,31 @@ def test_schedule_is_daily_off_peak_and_skips_while_a_run_is_going():
         instance.report_run_canceled(instance.get_run_by_id(running))
         _add_run(instance, dg.DagsterRunStatus.STARTING)
         assert isinstance(restandardize_schedule(dg.build_schedule_context(instance=instance)), dg.SkipReason)
+
+
+def test_reports_refresh_by_themselves_after_ingests():
+    """Issue 14 item 8: the export and the quality report stayed 'Unsynced'; now the automation sensor (running by
+    default) requests them once after leads partitions are materialized, even with a failed file's partition
+    missing, and not again until another ingest."""
+    from easycrm_pipeline.dagster_defs.partitions import lead_files
+    from easycrm_pipeline.dagster_defs.reports import reports_automation_sensor
+
+    assert reports_automation_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert "reports_automation_sensor" in {s.name for s in defs.sensors}
+
+    @dg.asset(key="leads", partitions_def=lead_files)
+    def stand_in_leads() -> None:
+        return None
+
+    assets = [stand_in_leads, leads_export, lead_quality_report]
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("lead_files", ["good.csv", "bad.csv"])  # bad.csv never materializes
+        first = dg.evaluate_automation_conditions(defs=assets, instance=instance)
+        assert first.total_requested == 0  # nothing ingested yet
+        dg.materialize([stand_in_leads], partition_key="good.csv", instance=instance)
+        after = dg.evaluate_automation_conditions(defs=assets, instance=instance, cursor=first.cursor)
+        assert after.total_requested == 2
+        for key in ("leads_export", "lead_quality_report"):
+            assert after.get_requested_partitions(dg.AssetKey(key)) == {None}
+        again = dg.evaluate_automation_conditions(defs=assets, instance=instance, cursor=after.cursor)
+        assert again.total_requested == 0

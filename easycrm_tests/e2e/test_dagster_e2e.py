@@ -289,3 +289,149 @@ def test_webserver_daemon_sensors_status_and_cancel(dagster_env, fake_deepseek, 
         assert proc.poll() is not None
     mark("services stopped")
     assert phases["services stopped"] < 180, f"the end-to-end test took too long (budget 180 s): {phases}"
+
+
+def graphql(services: Services, query: str, variables: dict | None = None) -> dict:
+    """POST one GraphQL query to the webserver; returns ``data`` (fails the test on GraphQL errors)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{services.port}/graphql", data=body, headers={"Content-Type": "application/json"}
+    )
+    with opener.open(request, timeout=30) as resp:
+        doc = json.loads(resp.read())
+    assert not doc.get("errors"), doc["errors"]
+    return doc["data"]
+
+
+PARTITION_STATS = """
+query { assetNodeOrError(assetKey: {path: ["leads"]}) { ... on AssetNode {
+  partitionStats { numMaterialized numFailed numPartitions } } } }
+"""
+
+
+SENSOR_TICKS = """
+query($selector: InstigationSelector!) { instigationStateOrError(instigationSelector: $selector) {
+  ... on InstigationState { ticks(limit: 30) { status skipReason runKeys logEvents { events { message } } } } } }
+"""
+LOCATIONS = "query { repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
+
+
+def sensor_ticks(services: Services, sensor: str) -> list[dict]:
+    """The sensor's latest ticks as the UI's tick list gets them (status, skip reason, run keys, tick logs)."""
+    (repo,) = graphql(services, LOCATIONS)["repositoriesOrError"]["nodes"]
+    selector = {"repositoryName": repo["name"], "repositoryLocationName": repo["location"]["name"], "name": sensor}
+    return graphql(services, SENSOR_TICKS, {"selector": selector})["instigationStateOrError"]["ticks"]
+
+
+def check_records(instance, partition: str | None = None) -> dict[str, list]:
+    """``{check_name: [execution records of the partition, newest first]}`` for the checks on ``leads``."""
+    import dagster as dg
+
+    from easycrm_pipeline.dagster_defs.checks import CHECKS
+
+    out = {}
+    for name in CHECKS:
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("leads"), name), limit=50
+        )
+        out[name] = [r for r in history if partition is None or r.partition == partition]
+    return out
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_ui_good_bad_partial_files_and_a_ui_materialization(dagster_env, fake_deepseek, capsys):
+    """Issue 14 through the real webserver + daemon: a good, a bad and a partial file dropped into the inbox, then a
+    partition materialized the way the UI does it (no run config, no tags but the partition)."""
+    import dagster as dg
+    from dagster_graphql import DagsterGraphQLClient
+
+    from easycrm_pipeline.cli.instance import get_instance
+    from easycrm_pipeline.dagster_defs.failures import ERROR_TAG
+    from easycrm_pipeline.dagster_defs.run_marks import COST_TAG
+
+    tmp = Path(dagster_env)
+    inbox = Path(os.environ["EASYCRM_INBOX"])
+    good_rows = _csv(20, 0, "good.example")
+    (inbox / "good.csv").write_text(good_rows, encoding="utf-8")
+    (inbox / "bad.xlsx").write_text("meeting notes\nremember to call back\n", encoding="utf-8")
+    instance = get_instance()
+    services, procs = start_services(tmp)
+    try:
+        wait_for_webserver(services, procs)
+        client = DagsterGraphQLClient("127.0.0.1", port_number=services.port)
+        good = wait_for_run(instance, "good.csv", services).dagster_run
+        bad = wait_for_run(instance, "bad.xlsx", services).dagster_run
+        assert wait_for_status(client, good.run_id, services) == dg.DagsterRunStatus.SUCCESS
+        assert wait_for_status(client, bad.run_id, services) == dg.DagsterRunStatus.FAILURE
+
+        # the bad file: one-line reason as a run tag, no check record for its partition (nothing "Execution failed")
+        bad = instance.get_run_by_id(bad.run_id)
+        assert bad.tags[ERROR_TAG].startswith("parse_file: bad.xlsx: not an Excel workbook: bad.xlsx is neither")
+        assert all(records == [] for records in check_records(instance, "bad.xlsx").values())
+        good_checks = check_records(instance, "good.csv")
+        assert {n: [r.status.value for r in rs] for n, rs in good_checks.items()} == {
+            n: ["SUCCEEDED"] for n in good_checks
+        }
+        assert instance.get_run_by_id(good.run_id).tags[COST_TAG].startswith("$")
+
+        # a partial file: its 20 known rows come from the cache, DeepSeek refuses the batch of 10 new ones
+        fake_deepseek.default_action = {"status": 400}
+        (inbox / "partial.csv").write_text(good_rows + _csv(10, 500, "new.example")[len(HEADER):], encoding="utf-8")
+        partial = wait_for_run(instance, "partial.csv", services).dagster_run
+        assert wait_for_status(client, partial.run_id, services) == dg.DagsterRunStatus.SUCCESS
+        partial = instance.get_run_by_id(partial.run_id)
+        assert partial.tags["easycrm/partial"] == "10 rows not stored"
+        (stored_check,) = check_records(instance, "partial.csv")["all_rows_stored"]
+        evaluation = stored_check.evaluation
+        assert stored_check.status.value == "FAILED" and evaluation.severity == dg.AssetCheckSeverity.WARN
+        assert evaluation.description.startswith("10 rows not stored")
+        rejected = Path(evaluation.metadata["rejected_rows_csv"].value)
+        assert rejected.read_text(encoding="utf-8-sig").count("\n") == 11  # header + the 10 refused rows
+        warnings = [e for e in instance.all_logs(partial.run_id) if e.level == 30]
+        assert any("10 rows not stored" in e.user_message for e in warnings)
+        mat = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("leads"), asset_partitions=["partial.csv"]), limit=1
+        ).records[0].asset_materialization
+        assert mat.metadata["duplicate_detection_ms"].value == round(mat.metadata["duplicate_detection_ms"].value, 1)
+        stats = graphql(services, PARTITION_STATS)["assetNodeOrError"]["partitionStats"]
+        assert stats == {"numMaterialized": 2, "numFailed": 1, "numPartitions": 3}
+
+        # sensor decisions are visible: the launching tick names the file in its logs (compute logs on), skipped
+        # ticks say why, and files merely left in the inbox are not logged as dropped again
+        ticks = sensor_ticks(services, "inbox_sensor")
+        launched = [t for t in ticks if any(k.startswith("good.csv@") for k in t["runKeys"])]
+        assert launched and any(
+            "run 'good.csv' (new" in e["message"] for t in launched for e in t["logEvents"]["events"]
+        ), launched
+        skipped = [t for t in ticks if t["status"] == "SKIPPED"]
+        assert skipped and all(t["skipReason"].startswith("no new or changed lead files in") for t in skipped)
+        assert not any("dropped again" in e["message"] for t in ticks for e in t["logEvents"]["events"])
+
+        # Materialize good.csv from the UI: no run config, no location tag; the file has left the inbox
+        fake_deepseek.default_action = {}
+        (inbox / "good.csv").unlink()
+        ui_run_id = client.submit_job_execution(
+            "ingest_job", tags={"dagster/partition": "good.csv"}, asset_selection=["leads"]
+        )
+        # (the UI's default executor until the job defines its own is a process per step: slow on 2 busy cores)
+        status = wait_for_status(client, ui_run_id, services, timeout=3 * RUN_FINISH_TIMEOUT)
+        assert status == dg.DagsterRunStatus.SUCCESS, services.tail()
+        ui_run = instance.get_run_by_id(ui_run_id)
+        assert "easycrm/location" not in ui_run.tags and not ui_run.run_config.get("ops")
+        assert stored_rows(Path(os.environ["EASYCRM_DB"]), "good.csv") == 20
+        ui_checks = {n: [r for r in rs if r.run_id == ui_run_id] for n, rs in check_records(instance, "good.csv").items()}
+        assert {n: [r.status.value for r in rs] for n, rs in ui_checks.items()} == {n: ["SUCCEEDED"] for n in ui_checks}
+        lead_file = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("lead_files"), asset_partitions=["good.csv"]), limit=1
+        ).records[0].asset_materialization
+        assert lead_file.metadata["rows"].value == 20 and len(lead_file.metadata["sha256"].value) == 64
+        # the asset's check state is the latest evaluations', never the bad file's
+        latest = instance.event_log_storage.get_asset_check_summary_records(
+            [dg.AssetCheckKey(dg.AssetKey("leads"), n) for n in check_records(instance)]
+        )
+        assert all(s.last_check_execution_record.partition != "bad.xlsx" for s in latest.values())
+    finally:
+        for proc in procs:
+            _stop(proc)

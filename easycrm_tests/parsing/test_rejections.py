@@ -161,3 +161,15 @@ def test_zip_bomb_under_the_size_limit_is_refused_by_its_ratio(tmp_path):
         zf.writestr("xl/worksheets/sheet1.xml", b"\0" * (120 * 1024 * 1024))
     reason = _reason(path)
     assert reason.startswith("xlsx expands 0.1 MB to 120 MB (") and reason.endswith(":1, zip bomb?)")
+
+
+def test_text_named_xlsx_says_it_is_not_a_workbook(tmp_path):
+    """Issue 14: a text file named .xlsx is refused as not a workbook, not as 'no header row maps to a lead field'."""
+    reason = _reason(_write(tmp_path, "notes.xlsx", b"meeting notes\nremember to call back\n"))
+    assert reason.startswith("not an Excel workbook: notes.xlsx is neither a zip (.xlsx/.xlsm) nor an OLE2 (.xls)")
+    assert reason.endswith(NO_HEADER)
+
+
+def test_csv_renamed_xlsx_still_reads(tmp_path):
+    parsed = read_file(_write(tmp_path, "renamed.xlsx", b"Email,Name\na@example.com,Ann\n"))
+    assert len(parsed.rows) == 1
