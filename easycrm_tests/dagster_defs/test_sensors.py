@@ -496,11 +496,15 @@ def test_daemon_folder_ticks(inbox: Path, daemon) -> None:
     assert {r.tags["dagster/partition"] for r in runs} == {"sub dir/Léads 2024.csv"}
     assert instance.get_dynamic_partitions("lead_files") == ["sub dir/Léads 2024.csv"]
 
-    # Known limit of run_key = "{partition_key}@{fingerprint}": going back to content that already ran once is
-    # requested by the sensor but dropped by the daemon as a duplicate run_key — no third run.
+    # going back to content that already ran once (v1 -> v2 -> v1) is a change: a third run, whose run_key the
+    # daemon has not seen (issue 16 item 1)
     drop(inbox, "sub dir/Léads 2024.csv", v1)
     run_tick()
-    assert len(_runs_by_sensor(instance, "inbox_sensor")) == 2
+    runs = _runs_by_sensor(instance, "inbox_sensor")
+    assert len(runs) == 3
+    assert sorted(r.tags["dagster/run_key"] for r in runs) == sorted([
+        f"sub dir/Léads 2024.csv@{sha_fp(v1)}", f"sub dir/Léads 2024.csv@{sha_fp(v2)}",
+        f"sub dir/Léads 2024.csv@{sha_fp(v1)}#2"])
 
 
 def test_daemon_s3_ticks(s3_env, daemon) -> None:
