@@ -22,7 +22,11 @@ _SPACE = re.compile(r"[ \t\r\n\f]+")
 
 
 def looks_like_html_table(data: bytes) -> bool:
-    """True when ``data`` (a file's bytes, any 8-bit or UTF-8 encoding) is an HTML page holding a ``<table>``."""
+    """True when ``data`` (a file's bytes: UTF-8, an 8-bit encoding, or UTF-16 with its BOM) is an HTML page holding
+    a ``<table>``."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Web Page" saved as Unicode text
+        head = data[:8192].decode("utf-16", errors="ignore").encode("utf-8")
+        return bool(_HTML_START.match(head)) and "<table" in data.decode("utf-16", errors="ignore").lower()
     head = data[:4096].lstrip(b"\xef\xbb\xbf")
     return bool(_HTML_START.match(head)) and bool(_TABLE.search(data))
 

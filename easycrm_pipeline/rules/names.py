@@ -198,7 +198,9 @@ def clean_name_cell(text: str | None) -> NameCell:
                 kept.append(p)
         cleaned = ", ".join(k for k in kept if k)
     words = cleaned.split(" ")
-    while len(words) > 1 and _bare(words[-1]) in CREDENTIALS:
+    while len(words) > 1 and _bare(words[-1]) in CREDENTIALS and not (
+            len(_bare(words[-1])) <= 2 and needs_casing(" ".join(words[:-1]))):
+        # "WEI MA": in a shouted name a two-letter word is a surname (Ma), not the degree MA
         creds.insert(0, words.pop().rstrip(","))
     honorific: list[str] = []
     while len(words) > 1:

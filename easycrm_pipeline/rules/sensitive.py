@@ -1,7 +1,7 @@
 """Secrets and payment data that must never be stored in remarks nor sent to DeepSeek.
 
-A column is sensitive by its header (card number, CVV/CVC, expiry of a card, password/PIN, IBAN, SSN / national id,
-passport, tax id — English, German, French, Spanish names) and a cell by its content: a payment card number (13–19
+A column is sensitive by its header (card number, CVV/CVC, expiry of a card, password/PIN, IBAN, bank account,
+SSN / national id, passport, tax id — English, German, French, Spanish names; not a CRM's customer "Account Number") and a cell by its content: a payment card number (13–19
 digits passing the Luhn check of ISO/IEC 7812-1, with a known issuer prefix) or an IBAN (ISO 13616 mod-97 check).
 Such cells are replaced by ``[redacted: <kind>]`` when the file is read (:mod:`easycrm_pipeline.parsing.table`), so
 the raw row, remarks, the quarantine and DeepSeek requests never see them; the count is reported per sheet.
@@ -22,7 +22,8 @@ _HEADER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("card expiry", re.compile(r"^(card|cc)(expiry|expiration|exp)|^(expiry|exp)(month|year|mm|yy)")),
     ("password", re.compile(r"password|passwort|passwd|^pwd$|^pass$|motdepasse|contrasena|kennwort|^pin(code)?$|"
                             r"secret|apikey|accesstoken|^token$")),
-    ("IBAN", re.compile(r"^iban|bankaccount(number|no)?$|^accountnumber$|kontonummer|^bic$|swift")),
+    ("IBAN", re.compile(r"^iban")),
+    ("bank account", re.compile(r"bankaccount|^bankkonto|kontonummer|numerodecompte|cuentabancaria|routingnumber")),
     ("national id", re.compile(r"^ssn$|socialsecurity|nationalid|nationalidentity|nationalinsurance|^nin$|^nino$|"
                                r"sozialversicherungs|steuerid|steueridentifikation|taxid|^tin$|^nif$|^nie$|^dni$|"
                                r"passport|reisepass|personalausweis|ausweisnummer|idnumber|^id(card)?no$|"

@@ -89,8 +89,12 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
     Field rules: email = first valid address of the email columns (others -> ``alt email: x``, invalid ->
     ``invalid email in source: x``); phone = first usable number of the phone columns (phone before mobile; others ->
     ``<header>: <number>``); names from first/last columns or split from a full-name column, ALL-CAPS/all-lower
-    title-cased; company/title trimmed, ALL-CAPS company title-cased; remarks = notes columns, then secondary values,
-    then name remarks, then ``Header: value`` of unmapped columns, distinct, joined with ``"; "``.
+    title-cased, honorifics/credentials/emoji moved to remarks, placeholders and addresses no names
+    (:func:`~.names.clean_name_cell`; an address in a name column is the email when the row has none); a full-name
+    column naming someone else than the first/last columns goes to remarks; company = the first company column with
+    a value, as given (:func:`company_case`); title trimmed; placeholders are no value anywhere; remarks = notes
+    columns, then secondary values, then name remarks, then ``Header: value`` of unmapped columns, distinct, joined
+    with ``"; "`` (issue 15: every cell lands in a field or in remarks).
 
     Returns:
         :class:`~easycrm_pipeline.models.StandardLead` with ``standardizer = RULES_VERSION``. Never raises.

@@ -40,6 +40,11 @@ def test_html_table_saved_as_xls_is_read(tmp_path):
         ("Bob", "bob@example.com", "+442079460000", None)]
 
 
+def test_utf16_html_page(tmp_path):
+    parsed = read_file(_write(tmp_path, "unicode.xls", EXPORT.encode("utf-16")))
+    assert dict(parsed.rows[0].cells)["First Name"] == "Zoë" and len(parsed.rows) == 2
+
+
 def test_minimal_html_table_and_cp1252_page(tmp_path):
     data = b"<html><body><table><tr><td>Email</td></tr><tr><td>a@example.com</td></tr></table></body></html>"
     parsed = read_file(_write(tmp_path, "export.xls", data))

@@ -39,3 +39,21 @@ def test_needs_casing():
 ])
 def test_split_full_name(text, parts):
     assert split_full_name(text) == parts
+
+
+def test_clean_name_cell_issue_15():
+    from easycrm_pipeline.rules.names import clean_name_cell
+
+    assert clean_name_cell("Dr. Anna").name == "Anna"
+    assert clean_name_cell("Beispiel, MBA, PMP").remarks == ("credentials: MBA, PMP",)
+    assert clean_name_cell("Max Muster DVM").name == "Max Muster"
+    assert clean_name_cell("Muster 🍀").name == "Muster"
+    assert clean_name_cell("anna@example.com").email == "anna@example.com"
+    for placeholder in ("[not provided]", "-", "N/A", "#N/A", "NaN"):
+        assert clean_name_cell(placeholder).name == "", placeholder
+    for surname in ("NA", "None", "Null", "Nan"):
+        assert clean_name_cell(surname).name == surname
+    assert clean_name_cell("WEI MA").name == "WEI MA"  # a shouted surname Ma, not the degree
+    assert clean_name_cell("Wei Ma").name == "Wei Ma"
+    assert clean_name_cell("Anna Beispiel MA").name == "Anna Beispiel"
+    assert clean_name_cell("Don Draper").name == "Don Draper"  # "Don" without a dot is a given name

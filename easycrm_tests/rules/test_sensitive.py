@@ -11,7 +11,10 @@ def test_sensitive_headers():
     assert sensitive_header("Password") == sensitive_header("Passwort") == "password"
     assert sensitive_header("IBAN") == "IBAN"
     assert sensitive_header("SSN") == sensitive_header("National ID") == "national id"
-    for ordinary in ("Company", "Email", "Phone", "Title", "Business Card", "Expiry", "Account Name", "Notes"):
+    assert sensitive_header("Bank Account Number") == sensitive_header("Kontonummer") == "bank account"
+    # a CRM's customer "Account Number", a bank's BIC: not secrets
+    for ordinary in ("Company", "Email", "Phone", "Title", "Business Card", "Expiry", "Account Name", "Notes",
+                     "Account Number", "BIC"):
         assert sensitive_header(ordinary) is None, ordinary
 
 
