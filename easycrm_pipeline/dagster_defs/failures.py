@@ -1,5 +1,6 @@
-"""A failed ingest run carries its reason as a run tag: the runs list, the run page's header and the partition's run
-show ``easycrm/error = <step>: <one line>`` without opening a stack trace.
+"""A failed ingest run carries its reason as a run tag: the runs list shows ``easycrm/error = <step>: <one line>``
+under the run (the run page has it under "View tags and config", and an ERROR line "run failed: ..." just above
+the RUN_FAILURE event), without opening a stack trace.
 
 Set by a failure hook on ``ingest_job`` (:data:`tag_failure_reason`) in the run's own process, right when the step
 fails, so it is there before the run ends; the first failed step's reason wins (later ones — steps skipped or failed

@@ -1,4 +1,4 @@
-"""A failed ingest run carries its one-line reason as the run tag ``easycrm/error`` (runs list, run page header)."""
+"""A failed ingest run carries its one-line reason as the run tag ``easycrm/error`` (runs list, run tags)."""
 import dagster as dg
 
 from easycrm_pipeline.cli.run_file import ensure_partition, run_tags
