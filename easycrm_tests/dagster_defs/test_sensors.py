@@ -276,9 +276,9 @@ def test_folder_run_config_is_valid_for_the_ingest_job(
     assert job.partitions_def == lead_files
     dg.validate_run_config(job, run.run_config)  # raises DagsterInvalidConfigError on a wrong shape
     assert parse_cfg(run) == {"location": str(inbox / "sub dir" / "Léads 2024.csv"), "file_name": "Léads 2024.csv"}
-    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-not-used")  # with DeepSeek on: steps in threads, 5 at once
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-not-used")  # with DeepSeek on: the job's own executor too
     (run_llm,) = tick(inbox_sensor, instance, None).runs
-    assert run_llm.run_config["execution"]["config"]["threads"]["max_concurrent"] == 5
+    assert "execution" not in run_llm.run_config
     dg.validate_run_config(job, run_llm.run_config)
     with pytest.raises(dg.DagsterInvalidConfigError, match="parse_file"):  # the brief's flat shape is refused
         dg.validate_run_config(job, {"ops": {"parse_file": {"config": {"location": "x", "file_name": "x"}}}})
