@@ -418,7 +418,9 @@ def cancel_run(instance, run, timeout: float = 60.0) -> str:
             pass
         run = instance.get_run_by_id(run_id)
     if not run.is_finished:
-        pid = run.tags.get(PID_TAG)
+        # a run launched by the daemon or the webserver carries a pid too (its parse step tags it for the dead-run
+        # reaper), but its launcher is the one to stop it
+        pid = None if GRPC_INFO_TAG in run.tags else run.tags.get(PID_TAG)
         if not pid and GRPC_INFO_TAG not in run.tags:
             # a CLI run whose parse step has not tagged its pid yet: give it a moment
             deadline = time.time() + 10.0

@@ -194,9 +194,10 @@ def standardize_chunk(context: dg.OpExecutionContext, chunk: Chunk, deepseek: De
 
     Each batch is one request holding one slot of the instance's ``deepseek`` pool (``pool_slots``); the step itself
     holds none. A batch DeepSeek fails 3 times goes to the dead letter (quarantine). A fatal DeepSeek error (401 bad
-    key, 402 no balance) fails the step without retries, which stops the file. Finished batches are stored in the
-    run's storage directory first: a retry of this step, or a re-execution of the run from failure, sends only the
-    batches that were not finished. Progress (batches done) is logged as an observation of ``leads`` every half second.
+    key, 402 no balance) fails the step without retries, which stops the file; any other error asks Dagster for a
+    retry of the step (``CHUNK_RETRIES``). Finished batches are journaled in ``$DAGSTER_HOME/easycrm_batches/<run
+    id>`` first: a retry of this step, or a re-execution of the run from failure, sends only the batches that were
+    not finished. Progress (batches done) is logged as an observation of ``leads`` every half second.
     """
     from easycrm_pipeline.dagster_defs.pool_slots import PoolSlots
     from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed, DeepSeekFatal
