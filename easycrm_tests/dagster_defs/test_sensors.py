@@ -127,9 +127,8 @@ def test_folder_new_same_changed(inbox: Path, instance: dg.DagsterInstance) -> N
     (run,) = first.runs
     assert run.run_key == f"leads.csv@{sha_fp(v1)}"
     assert parse_cfg(run) == {"location": str(path), "file_name": "leads.csv"}
-    assert run.run_config == {
+    assert run.run_config == {  # no execution section: the job's own default executor (jobs.execution_config)
         "ops": {"leads": {"ops": {"parse_file": {"config": parse_cfg(run)}}}},
-        "execution": {"config": {"in_process": {}}},  # jobs.execution_config(False): no DeepSeek key in tests
     }
     assert run.tags == {
         "easycrm/location": str(path), "easycrm/fingerprint": sha_fp(v1), "easycrm/file_name": "leads.csv"}
