@@ -74,6 +74,7 @@ class PoolSlots:
         self._idle: list[tuple[str, float]] = []  # (lease key, claimed at, monotonic)
         self._waiting = 0
         self._leases = 0
+        self._closed = threading.Event()
 
     def _claim(self) -> tuple[str, float]:
         with self._lock:
@@ -81,6 +82,8 @@ class PoolSlots:
             key = f"{self.step_key}#{self._leases}"
         try:
             while not self.storage.claim_concurrency_slot(self.pool, self.run_id, key, 0).is_claimed:
+                if self._closed.is_set():  # the step ended (cancelled, failed): don't wait for a slot any more
+                    raise RuntimeError(f"{self.step_key}: stopped while waiting for a {self.pool} slot")
                 time.sleep(POLL_SECONDS * random.uniform(0.8, 1.2))
         except BaseException:
             # also when interrupted while queued: drop the queue entry, or it would take the next freed slot
@@ -112,7 +115,11 @@ class PoolSlots:
         finally:
             if lease is not None:
                 with self._lock:
-                    keep = self._waiting > 0 and time.monotonic() - lease[1] < LEASE_SECONDS
+                    keep = (
+                        self._waiting > 0
+                        and not self._closed.is_set()
+                        and time.monotonic() - lease[1] < LEASE_SECONDS
+                    )
                     if keep:
                         self._idle.append(lease)
                 if not keep:
@@ -120,7 +127,8 @@ class PoolSlots:
             self._local.release()
 
     def close(self) -> None:
-        """Free the leases no request holds."""
+        """Free the leases no request holds; threads still waiting for a slot give up (``RuntimeError``)."""
+        self._closed.set()
         with self._lock:
             idle, self._idle = self._idle, []
         for key, _claimed in idle:

@@ -106,6 +106,35 @@ def test_a_queued_request_waits_for_a_freed_slot_and_a_dead_runs_slots_can_be_fr
     assert info.claimed_slots == []
 
 
+def test_closing_the_step_s_slots_stops_its_threads_waiting_for_one():
+    """A cancelled or failed chunk step closes its PoolSlots: a thread still queued for a slot gives up at once
+    instead of keeping the process alive until another run frees one."""
+    instance = get_instance()
+    holder = PoolSlots(instance, "deepseek", RUN_A, "leads.standardize_chunk[chunk_0001]")
+    held = [holder.hold() for _ in range(5)]
+    for cm in held:
+        cm.__enter__()
+    waiter = PoolSlots(instance, "deepseek", RUN_B, "leads.standardize_chunk[chunk_0001]")
+    errors = []
+
+    def wait_for_slot():
+        try:
+            with waiter.hold():
+                pass
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=wait_for_slot)
+    thread.start()
+    time.sleep(0.5)
+    waiter.close()
+    thread.join(10)
+    assert not thread.is_alive() and errors and "stopped while waiting" in errors[0]
+    info = instance.event_log_storage.get_concurrency_info("deepseek")
+    assert all(s.run_id != RUN_B for s in info.pending_steps)  # its queue entry is gone too
+    free_run_slots(instance, RUN_A)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_instance(isolated_env):
     yield
