@@ -117,11 +117,12 @@ def _end_run_of_dead_process(pid: int, returncode: int | None) -> tuple[str | No
     slots; returns ``(run id or None, one-line reason)``."""
     import signal
 
-    how = (
-        f"killed by {signal.Signals(-returncode).name}"
-        if returncode is not None and returncode < 0 and -returncode in signal.Signals._value2member_map_
-        else f"exit code {returncode}"
-    )
+    how = f"exit code {returncode}"
+    if returncode is not None and returncode < 0:
+        try:
+            how = f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            how = f"killed by signal {-returncode}"
     reason = f"the run process died ({how}; killed, or out of memory)"
     import dagster as dg
 
