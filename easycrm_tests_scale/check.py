@@ -90,7 +90,7 @@ def steps_by_worker(run_ids: list[str]) -> dict[str, Counter]:
             entry = deserialize_value(raw, EventLogEntry)
             metadata = entry.dagster_event.engine_event_data.metadata
             worker = metadata["Celery worker"].value
-            op = (entry.step_key or "?").split("[", 1)[0].rsplit(".", 1)[-1]  # leads.standardize_batch[b_1] -> op
+            op = (entry.step_key or "?").split("[", 1)[0].rsplit(".", 1)[-1]  # leads.standardize_chunk[chunk_0001] -> op
             out.setdefault(worker, Counter())[op] += 1
     return out
 
@@ -121,11 +121,11 @@ def print_timeline(run_ids: list[str]) -> None:
             return f"{pick(times):5.1f}" if times else "    -"
 
         print(f"  run {run_id[:8]}: parse {at('STEP_START', 'parse_file')}-{at('STEP_SUCCESS', 'parse_file')} s, "
-              f"standardize {at('STEP_START', 'standardize_batch')}-{at('STEP_SUCCESS', 'standardize_batch', max)} s,"
+              f"standardize {at('STEP_START', 'standardize_chunk')}-{at('STEP_SUCCESS', 'standardize_chunk', max)} s,"
               f" collect {at('STEP_START', 'collect_leads')}-{at('STEP_SUCCESS', 'collect_leads')} s, "
               f"run end {at('RUN_SUCCESS', '')} s", flush=True)
         edges += [(ts, +1 if t == "STEP_START" else -1) for t, k, ts in ev
-                  if "standardize_batch" in k and t in ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE")]
+                  if "standardize_chunk" in k and t in ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE")]
     running = peak = 0
     for _, delta in sorted(edges):
         running += delta
@@ -213,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             if host.startswith(n + "@"):
                 per_name[n].update(counts)
     check(
-        all(c.get("standardize_batch", 0) > 0 for c in per_name.values()) and len(per_name) >= 2,
+        # each file is one chunk step (its 10 batches' requests on threads, one pool slot each): both workers run
+        # steps, and the chunk steps ran on Celery workers
+        all(sum(c.values()) > 0 for c in per_name.values()) and len(per_name) >= 2
+        and sum(c.get("standardize_chunk", 0) for c in per_name.values()) >= len(paths),
         "both workers ran steps",
         "; ".join(f"{n}: {sum(c.values())} steps ({', '.join(f'{k} {v}' for k, v in sorted(c.items()))})"
                   for n, c in per_name.items()) or "no celery step events",
@@ -237,12 +240,12 @@ def main(argv: list[str] | None = None) -> int:
         prefix = (os.environ.get("EASYCRM_IO_S3_PREFIX") or "dagster-io").rstrip("/") + "/"
         keys = [obj["Key"] for page in boto3.client("s3").get_paginator("list_objects_v2").paginate(
             Bucket=io_bucket, Prefix=prefix) for obj in page.get("Contents", [])]
-        # keys: <prefix>storage/<run_id>/leads.standardize_batch--batch_00001/result
-        batch_keys = [k for k in keys if "standardize_batch" in k and any(r in k for r in run_ids)]
+        # keys: <prefix>storage/<run_id>/leads.standardize_chunk--chunk_0001/result
+        batch_keys = [k for k in keys if "standardize_chunk" in k and any(r in k for r in run_ids)]
         local = Path(os.environ["DAGSTER_HOME"]) / "storage"
         local_runs = [p.name for p in local.iterdir() if p.name in run_ids] if local.is_dir() else []
         check(
-            len(batch_keys) >= batches and not local_runs,
+            len(batch_keys) >= len(paths) and not local_runs,
             "step outputs went through S3",
             f"{len(keys)} objects in s3://{io_bucket}/{prefix} ({len(batch_keys)} standardize outputs of these runs), "
             f"{len(local_runs)} runs with outputs under $DAGSTER_HOME/storage",

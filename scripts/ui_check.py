@@ -116,7 +116,7 @@ def main() -> int:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         raise SystemExit("chromium not found: apt-get install chromium (make ui-check does it)")
-    from easycrm_tests.fakes.fake_deepseek import FakeDeepSeek
+    from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
 
     OUT.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="easycrm-ui-check-"))

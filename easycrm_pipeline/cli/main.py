@@ -102,14 +102,43 @@ def ingest(paths: list[str]) -> list[dict]:
     for (path, proc), (out, err) in zip(procs, pipes):
         line = next((ln for ln in reversed(out.splitlines()) if ln.startswith("EASYCRM_RESULT ")), None)
         if line is None:
-            tail = (err.strip().splitlines() or ["run process died"])[-1]
-            outcomes.append({"file": path.name, "status": "error", "run_id": None, "error": tail})
+            run_id, reason = _end_run_of_dead_process(proc.pid, proc.returncode)
+            outcomes.append({"file": path.name, "status": "error", "run_id": run_id, "error": reason})
             continue
         result = json.loads(line[len("EASYCRM_RESULT ") :])
         flat = {"file": path.name, "status": result["status"], "run_id": result["run_id"], "error": result["error"]}
         flat.update({k: v for k, v in (result.get("stats") or {}).items() if k != "file"})
         outcomes.append(flat)
     return outcomes
+
+
+def _end_run_of_dead_process(pid: int, returncode: int | None) -> tuple[str | None, str]:
+    """A run process that printed no result died (killed, out of memory): end its run as failed, free its pool
+    slots; returns ``(run id or None, one-line reason)``."""
+    import signal
+
+    how = f"exit code {returncode}"
+    if returncode is not None and returncode < 0:
+        try:
+            how = f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            how = f"killed by signal {-returncode}"
+    reason = f"the run process died ({how}; killed, or out of memory)"
+    import dagster as dg
+
+    from easycrm_pipeline.cli.instance import get_instance
+    from easycrm_pipeline.dagster_defs.dead_runs import end_dead_run
+    from easycrm_pipeline.dagster_defs.ops import PID_TAG
+
+    instance = get_instance()
+    records = instance.get_run_records(filters=dg.RunsFilter(tags={PID_TAG: str(pid)}), limit=1)
+    if not records:
+        return None, reason + " before its run was created"
+    run = records[0].dagster_run
+    if run.is_finished:
+        return run.run_id, reason + f" after its run ended {run.status.value}"
+    end_dead_run(instance, run, reason)
+    return run.run_id, reason
 
 
 def _cmd_ingest(args) -> int:

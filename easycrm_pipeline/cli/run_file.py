@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
@@ -54,21 +53,23 @@ def run_one(partition: str, location: str, file_name: str) -> dict:
 
     from easycrm_pipeline.cli.instance import get_instance, instance_lock
     from easycrm_pipeline.config import get_settings
+    from easycrm_pipeline.dagster_defs.dead_runs import process_tags, reap_dead_runs
     from easycrm_pipeline.dagster_defs.jobs import execution_config
-    from easycrm_pipeline.dagster_defs.ops import PID_TAG
     from easycrm_pipeline.definitions import get_ingest_job
 
     settings = get_settings()
     instance = get_instance()
     with instance_lock():  # several run processes start at once (easycrm ingest A B C)
         ensure_partition(instance, partition)
+        reap_dead_runs(instance)  # a dead run's pool slots would make this run wait forever
     started = time.monotonic()
     result = dg.execute_job(
         dg.reconstructable(get_ingest_job),
         instance=instance,
         run_config=execution_config(settings.llm_enabled),
-        # the process id lets `easycrm cancel` interrupt this run from its first moment
-        tags={**run_tags(partition, location, file_name), PID_TAG: str(os.getpid())},
+        # the process id lets `easycrm cancel` interrupt this run from its first moment, and the dead-run reaper
+        # fail it if this process dies
+        tags={**run_tags(partition, location, file_name), **process_tags()},
     )
     outcome = {"run_id": result.run_id, "partition": partition, "file": file_name, "stats": None, "error": None}
     wall = round(time.monotonic() - started, 3)

@@ -14,8 +14,11 @@ A run tagged ``easycrm/committed`` (its file's leads are in the store) is ``comp
 (its asset checks may still run), and ``easycrm cancel`` refuses it: "already completed".
 
 Progress comes from the run's event log: the ``parse_file`` step's ``summary`` output metadata (``lead_rows``,
-``batches``, ``settled_by_rules``, ``cache_hits``) and ``settled`` output metadata (``leads``), one ``STEP_OUTPUT`` per finished ``standardize_batch[batch_NNNNN]`` step (metadata
-``rows``, ``failed``), ``STEP_FAILURE`` events, and the ``collect_leads`` output.
+``batches``, ``settled_by_rules``, ``cache_hits``) and ``settled`` output metadata (``leads``); per chunk step
+``standardize_chunk[chunk_NNNN]`` its latest progress observation of ``leads`` (logged every 0.5 s while it runs)
+or its ``STEP_OUTPUT`` (metadata ``batches_done``, ``rows_done``, ``failed_batches``); ``STEP_FAILURE`` /
+``RUN_FAILURE`` events, and the ``collect_leads`` output. A run whose process died is failed first
+(``dagster_defs.dead_runs``), so it reads ``error``.
 """
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ SEED_STATUS = {
 FINAL_STATUSES = ("completed", "error", "cancelled")
 PARSE_STEP = "leads.parse_file"
 COLLECT_STEP = "leads.collect_leads"
-STANDARDIZE_STEP = "leads.standardize_batch["
+STANDARDIZE_STEP = "leads.standardize_chunk["
 #: While a run is not completed its percentage stays below 100 (the collect step still has to write the leads).
 MAX_RUNNING_PERCENT = 99.9
 #: How many runs ``easycrm status`` (no FILE) scans for the recent files list, and how many files it shows.
@@ -108,7 +111,7 @@ def _failure_reason(event) -> str:
 
 
 def _batch_key(step_key: str) -> str:
-    """``leads.standardize_batch[batch_00003]`` -> ``batch_00003``."""
+    """``leads.standardize_chunk[chunk_0003]`` -> ``chunk_0003``."""
     return step_key[len(STANDARDIZE_STEP) : -1] if step_key.startswith(STANDARDIZE_STEP) else step_key
 
 
@@ -165,8 +168,10 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
         dg.DagsterEventType.STEP_OUTPUT,
         dg.DagsterEventType.STEP_FAILURE,
         dg.DagsterEventType.ASSET_MATERIALIZATION,
+        dg.DagsterEventType.ASSET_OBSERVATION,
         dg.DagsterEventType.RUN_FAILURE,
     }
+    chunks: dict[str, dict] = {}  # chunk key -> latest progress metadata (observation, then the step's output)
     for entry in instance.all_logs(run.run_id, of_type=kinds):
         event = entry.dagster_event
         if event is None:
@@ -183,6 +188,11 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
         if event.event_type == dg.DagsterEventType.RUN_FAILURE:
             error = error or (entry.message or "run failed").splitlines()[0]
             continue
+        if event.event_type == dg.DagsterEventType.ASSET_OBSERVATION:
+            md = {k: v.value for k, v in (event.asset_observation_data.asset_observation.metadata or {}).items()}
+            if "chunk" in md and "batches_done" in md:
+                chunks[str(md["chunk"])] = md
+            continue
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             collected = collected or step == COLLECT_STEP
             md = event.step_materialization_data.materialization.metadata or {}
@@ -197,13 +207,15 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
             settled = settled or int(md.get("settled_by_rules", 0)) + int(md.get("cache_hits", 0))
         elif step == PARSE_STEP and output.output_name == "settled" and "leads" in md:
             settled = int(md["leads"])
-        elif step.startswith(STANDARDIZE_STEP):
-            completed += 1
-            processed_batch_rows += int(md.get("rows", 0))
-            if md.get("failed"):
-                failures.setdefault(_batch_key(step), "dead letter (DeepSeek failed on every try)")
+        elif step.startswith(STANDARDIZE_STEP) and "batches_done" in md:
+            chunks[_batch_key(step)] = md
         elif step == COLLECT_STEP:
             collected = True
+    for md in chunks.values():
+        completed += int(md.get("batches_done", 0))
+        processed_batch_rows += int(md.get("rows_done", 0))
+        for batch, reason in (md.get("failed_batches") or {}).items():
+            failures.setdefault(str(batch), f"dead letter: {reason}" if reason else "dead letter")
     for batch, reason in detail.items():
         if reason:
             failures[batch] = reason
@@ -256,14 +268,23 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
     }
 
 
+def _reap(instance) -> None:
+    """End the runs whose process died (so they read ``error``, not ``processing`` for ever)."""
+    from easycrm_pipeline.dagster_defs.dead_runs import reap_dead_runs
+
+    reap_dead_runs(instance)
+
+
 def file_status(instance, file: str) -> dict[str, Any] | None:
     """:func:`run_progress` of the latest run of ``file`` (partition key or base name), or None if it never ran."""
+    _reap(instance)
     records = _find_runs(instance, file, 1)
     return run_progress(instance, records[0]) if records else None
 
 
 def recent_files(instance) -> list[dict[str, Any]]:
     """:func:`run_progress` of the latest run of each recent file, newest first."""
+    _reap(instance)
     return [run_progress(instance, r) for r in _recent_files(instance)]
 
 
@@ -451,7 +472,9 @@ def cancel_run(instance, run, timeout: float = 60.0) -> str:
             pass
         run = instance.get_run_by_id(run_id)
     if not run.is_finished:
-        pid = run.tags.get(PID_TAG)
+        # a run launched by the daemon or the webserver carries a pid too (its parse step tags it for the dead-run
+        # reaper), but its launcher is the one to stop it
+        pid = None if GRPC_INFO_TAG in run.tags else run.tags.get(PID_TAG)
         if not pid and GRPC_INFO_TAG not in run.tags:
             # a CLI run whose parse step has not tagged its pid yet: give it a moment
             deadline = time.time() + 10.0

@@ -4,7 +4,7 @@ The UI's lineage shows ``lead_files`` -> ``leads``; each dropped file is one par
 """
 import dagster as dg
 
-from easycrm_pipeline.dagster_defs.ops import collect_leads, parse_file, standardize_batch
+from easycrm_pipeline.dagster_defs.ops import collect_leads, parse_file, standardize_chunk
 from easycrm_pipeline.dagster_defs.partitions import lead_files
 
 #: The dropped files themselves: an external, partitioned source asset (one partition per file).
@@ -23,7 +23,7 @@ lead_files_source = dg.AssetSpec(
     description="The clean, de-duplicated leads table (DuckDB `leads` or DynamoDB), one partition per source file.",
 )
 def leads(lead_files):
-    """parse_file -> standardize_batch (mapped, pool ``deepseek``) -> collect_leads."""
-    summary, settled, batches = parse_file(lead_files)
-    results = batches.map(standardize_batch)
+    """parse_file -> standardize_chunk (mapped; one ``deepseek`` pool slot per request) -> collect_leads."""
+    summary, settled, chunks = parse_file(lead_files)
+    results = chunks.map(standardize_chunk)
     return collect_leads(summary, settled, results.collect())

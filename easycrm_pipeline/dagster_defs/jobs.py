@@ -2,16 +2,16 @@
 
 Executor (``EASYCRM_EXECUTOR``):
 
-* unset / ``local`` (default): with DeepSeek on, the steps run in threads of the run process
-  (``threaded_executor``), at most the pool size at once, so one run keeps the pool full without waiting on the
-  pool's slow re-check and without a process start per 10-lead step (DESIGN.md section 6); in-process for the
-  offline rules, where a batch takes milliseconds.
+* unset / ``local`` (default): Dagster's in-process executor, the job's own default (a run launched from the UI with
+  no run config gets it too). A run has few steps (parse, at most ``pipeline.chunks.MAX_CHUNKS`` chunks, collect) and
+  each chunk step keeps 5 DeepSeek requests in flight on its own threads, one ``deepseek`` pool slot per request, so
+  one step at a time keeps the pool full; no process start per step.
 * ``multiprocess``: Dagster's multiprocess executor (forkserver, ``max_concurrent`` = the pool size): every step in
   its own process, for steps that must be isolated from each other.
 * ``celery``: every step is a Celery task (``dagster-celery``, broker ``EASYCRM_CELERY_BROKER``, results
   ``EASYCRM_CELERY_BACKEND``) run by ``dagster-celery worker`` processes, on this machine or others; the run process
-  only orchestrates. The ``deepseek`` pool is still claimed by the run in the instance's storage before a step is
-  submitted, so the limit holds across every worker (see deploy/README.md).
+  only orchestrates. Each request of a chunk claims its ``deepseek`` slot in the instance's storage (PostgreSQL), so
+  the limit holds across every worker (see deploy/README.md).
 * ``k8s``: every step is a Kubernetes Job (``dagster-k8s``; image and namespace from the K8sRunLauncher or from
   ``EASYCRM_K8S_IMAGE`` / ``EASYCRM_K8S_NAMESPACE``).
 
@@ -24,7 +24,6 @@ import dagster as dg
 
 from easycrm_pipeline.dagster_defs.assets import leads
 from easycrm_pipeline.dagster_defs.failures import tag_failure_reason
-from easycrm_pipeline.dagster_defs.threaded_executor import make_threaded_executor, threads_config_schema
 
 #: Concurrent DeepSeek calls allowed across all runs (the ``deepseek`` pool limit; seeds: "Concurrency: 5").
 DEEPSEEK_POOL_LIMIT = 5
@@ -71,7 +70,7 @@ _LOCAL_FIELDS = dg.multi_or_in_process_executor.config_schema.config_type.fields
 
 
 def _requirements(config) -> list:
-    return [] if ("in_process" in config or "threads" in config) else dg.multiple_process_executor_requirements()
+    return [] if "in_process" in config else dg.multiple_process_executor_requirements()
 
 
 @dg.executor(
@@ -81,21 +80,18 @@ def _requirements(config) -> list:
             {
                 "multiprocess": _LOCAL_FIELDS["multiprocess"],
                 "in_process": _LOCAL_FIELDS["in_process"],
-                "threads": threads_config_schema(),
                 "celery": _optional_schema("dagster_celery", "celery_executor", "celery"),
                 "k8s": _optional_schema("dagster_k8s", "k8s_job_executor", "k8s"),
             }
         ),
-        default_value={"multiprocess": {}},
+        default_value={"in_process": {}},
     ),
     requirements=_requirements,
 )
 def ingest_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
-    """Steps in ``threads`` of the run process, Dagster's default executor (``multiprocess`` / ``in_process``), or
-    ``celery`` / ``k8s``, chosen by run config."""
+    """Dagster's ``in_process`` (the default) or ``multiprocess`` executor, or ``celery`` / ``k8s``, chosen by run
+    config."""
     (mode, config), = init_context.executor_config.items()
-    if mode == "threads":
-        return make_threaded_executor(init_context, config or {})
     if mode == "celery":
         delegate = _import_executor("dagster_celery", "celery_executor", mode)
         config = _checked_config(delegate, config)
@@ -144,7 +140,8 @@ def executor_name() -> str:
 def execution_config(llm_enabled: bool) -> dict:
     """Run config ``execution`` section for ``EASYCRM_EXECUTOR``.
 
-    ``local``: threads for DeepSeek, in-process for the rules. ``multiprocess``: forkserver processes for DeepSeek.
+    ``local``: ``{}`` (the job's default executor, in-process: the same as a run launched from the UI).
+    ``multiprocess``: forkserver processes for DeepSeek, in-process for the rules.
     ``celery``: broker and result backend are read from ``EASYCRM_CELERY_BROKER`` / ``EASYCRM_CELERY_BACKEND`` where the run and the steps execute
     (``{"env": ...}``: the URLs, which may carry a password, are never stored in the run's config). ``k8s``: the
     K8sRunLauncher's image/namespace, or ``EASYCRM_K8S_IMAGE`` / ``EASYCRM_K8S_NAMESPACE`` when set.
@@ -170,10 +167,10 @@ def execution_config(llm_enabled: bool) -> dict:
         if os.environ.get("EASYCRM_K8S_NAMESPACE"):
             k8s["job_namespace"] = {"env": "EASYCRM_K8S_NAMESPACE"}
         return {"execution": {"config": {"k8s": k8s}}}
+    if name == "local":
+        return {}
     if not llm_enabled:
         return {"execution": {"config": {"in_process": {}}}}
-    if name == "local":
-        return {"execution": {"config": {"threads": {"max_concurrent": DEEPSEEK_POOL_LIMIT}}}}
     return {
         "execution": {
             "config": {

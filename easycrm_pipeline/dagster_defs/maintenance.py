@@ -173,7 +173,10 @@ def restandardize_schedule(context: dg.ScheduleEvaluationContext):
         return dg.SkipReason(f"restandardize_job run {run_id[:8]} is still going; skipping this tick")
     from easycrm_pipeline.dagster_defs.jobs import execution_config
 
-    return dg.RunRequest(run_config=execution_config(get_settings().llm_enabled))
+    # the ingest's executor config; for the local default (the ingest job's own in-process executor, no run config)
+    # say in-process explicitly: this job's default executor is Dagster's multiprocess one
+    run_config = execution_config(get_settings().llm_enabled) or {"execution": {"config": {"in_process": {}}}}
+    return dg.RunRequest(run_config=run_config)
 
 
 jobs = [restandardize_job]

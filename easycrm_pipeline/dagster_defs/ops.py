@@ -1,9 +1,13 @@
-"""The three ops of the ingest graph: parse a file, standardize each batch (mapped, pool ``deepseek``), collect.
+"""The three ops of the ingest graph: parse a file, standardize each chunk of batches (mapped), collect.
+
+A chunk step sends its 10-lead batches, up to 5 at once, each request holding one slot of the ``deepseek`` pool
+(``pool_slots``); see ``pipeline.chunks`` for the sizing.
 
 Thin glue over ``easycrm_pipeline.parsing`` / ``pipeline``: the ops only move data and write metadata.
 """
 
 import hashlib
+import shutil
 import tempfile
 import time
 from pathlib import Path, PurePosixPath
@@ -17,6 +21,14 @@ from easycrm_pipeline.dropzone.rules import display_name, size_refusal
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
 from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, markdown_table, open_store
 from easycrm_pipeline.pipeline.cache import open_cache
+from easycrm_pipeline.pipeline.chunks import (
+    REQUESTS_IN_FLIGHT,
+    BatchResults,
+    Chunk,
+    ChunkProgress,
+    make_chunks,
+    run_chunk,
+)
 from easycrm_pipeline.pipeline.planning import cache_entry, cache_key, plan_rows
 from easycrm_pipeline.pipeline.standardizer import add_usage, dead_letter, deepseek_version, make_standardizer
 
@@ -26,12 +38,23 @@ LOCATION_TAG = "easycrm/location"
 FINGERPRINT_TAG = "easycrm/fingerprint"
 #: Run tag carrying the file's base name (the leads' ``sourceFile``).
 FILE_NAME_TAG = "easycrm/file_name"
-#: Run tag with the pid of the process that executes a CLI-started run (``easycrm cancel`` interrupts it).
+#: Run tag with the pid of the process that executes the run (``easycrm cancel`` interrupts it; the dead-run reaper
+#: fails the run when that process is gone).
 PID_TAG = "easycrm/pid"
-#: Seeds: "Dead Letter Queue: After 3 failed attempts" -> 1 try + 2 retries.
+#: Run tag with the host name of that process (a pid means something only on its own host).
+HOST_TAG = "easycrm/host"
+#: Seeds: "Dead Letter Queue: After 3 failed attempts" -> 1 try + 2 retries (the maintenance job's batch steps).
 STANDARDIZE_RETRY = dg.RetryPolicy(
     max_retries=2, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+#: A chunk step that fails on something else than DeepSeek (a disk error, the store's cache) is tried again this many
+#: times, after CHUNK_RETRY_DELAY x 2^n seconds; the retry redoes only the chunk's unfinished batches. Each batch's own
+#: 3 tries happen inside the step. (Not a RetryPolicy: Dagster retries an op with a RetryPolicy even when the run is
+#: being cancelled, so a cancelled run would go on.)
+CHUNK_RETRIES = 2
+CHUNK_RETRY_DELAY = 2.0
+#: The Dagster pool whose limit caps DeepSeek requests in flight across runs and workers.
+DEEPSEEK_POOL = "deepseek"
 
 
 class ParseConfig(dg.Config):
@@ -112,18 +135,19 @@ def _fetch(location: str, workdir: str, max_bytes: int | None = None) -> Path:
     out={
         "summary": dg.Out(ParseSummary),
         "settled": dg.Out(BatchResult, description="rows settled without DeepSeek (the offline rules)"),
-        "batches": dg.DynamicOut(Batch),
+        "chunks": dg.DynamicOut(Chunk),
     },
-    description="Read the lead file (CSV, or every worksheet of a workbook) and split it into batches.",
+    description="Read the lead file (CSV, or every worksheet of a workbook) and split it into chunks of batches.",
 )
 def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: DeepSeekResource):
-    """Yield the parse summary, the rows settled without DeepSeek, then one DynamicOutput per batch.
+    """Yield the parse summary, the rows settled without DeepSeek, then one DynamicOutput per chunk of batches.
 
     Without DeepSeek (no key, or ``EASYCRM_LLM=never``) the offline rules settle every row here: a batch that needs
     no DeepSeek call does not become a mapped step (a step costs more than the rules' work).
     """
     from easycrm_pipeline.parsing import FileRejected, read_file
 
+    _tag_run_process(context)
     settings = deepseek.apply(get_settings())
     location, file_name = _resolve_location(context, config)
     started = time.perf_counter()
@@ -149,6 +173,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
         plan = plan_rows(parsed.rows, llm_mode="never", version="", default_region=settings.default_region)
     settled = BatchResult(batch="settled", leads=plan.settled)
     batches = make_batches(plan.to_send, settings.batch_size)
+    chunks = make_chunks(batches)
     summary = ParseSummary(
         file_name=file_name,
         rows_read=parsed.rows_read,
@@ -176,6 +201,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
             "rows_read": parsed.rows_read,
             "lead_rows": len(parsed.rows),
             "batches": len(batches),
+            "chunks": len(chunks),
             "settled_by_rules": plan.settled_by_rules,
             "cache_hits": plan.cache_hits,
             "repeated_rows": len(plan.copies),
@@ -195,52 +221,136 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
         "settled",
         metadata={"leads": len(settled.leads), "cache_hits": plan.cache_hits, "by_rules": plan.settled_by_rules},
     )
-    for batch in batches:
-        yield dg.DynamicOutput(batch, mapping_key=batch.mapping_key, output_name="batches")
+    for chunk in chunks:
+        yield dg.DynamicOutput(chunk, mapping_key=chunk.mapping_key, output_name="chunks")
+
+
+def _tag_run_process(context: dg.OpExecutionContext) -> None:
+    """Tag the run with this process's pid and host when steps run in the run process (the job's default executor),
+    so the dead-run reaper can tell a run whose process died (``dead_runs``). A CLI run is tagged at launch."""
+    run = context.run
+    if PID_TAG in run.tags:
+        return
+    execution = (run.run_config or {}).get("execution") or {}
+    mode = next(iter((execution.get("config") or {"in_process": {}})), "in_process")
+    if mode == "in_process":
+        from easycrm_pipeline.dagster_defs.dead_runs import process_tags
+
+        context.instance.add_run_tags(run.run_id, process_tags())
 
 
 @dg.op(
-    pool="deepseek",
-    retry_policy=STANDARDIZE_RETRY,
-    description="Standardize one batch (DeepSeek when a key is set, the offline rules otherwise).",
+    description="Standardize a chunk of batches: up to 5 DeepSeek requests at once, one `deepseek` pool slot each.",
 )
-def standardize_batch(context: dg.OpExecutionContext, batch: Batch, deepseek: DeepSeekResource) -> BatchResult:
-    """Standardize one batch; after the last of 3 tries the batch goes to the dead letter (quarantine).
+def standardize_chunk(context: dg.OpExecutionContext, chunk: Chunk, deepseek: DeepSeekResource) -> list:
+    """Standardize the chunk's unfinished batches; returns every batch's ``BatchResult`` in batch order.
 
-    A fatal DeepSeek error (401 bad key, 402 no balance) fails the step without retries, which stops the file.
+    Each batch is one request holding one slot of the instance's ``deepseek`` pool (``pool_slots``); the step itself
+    holds none. A batch DeepSeek fails 3 times goes to the dead letter (quarantine). A fatal DeepSeek error (401 bad
+    key, 402 no balance) fails the step without retries, which stops the file; any other error asks Dagster for a
+    retry of the step (``CHUNK_RETRIES``). Finished batches are journaled in ``$DAGSTER_HOME/easycrm_batches/<run
+    id>`` first: a retry of this step, or a re-execution of the run from failure, sends only the batches that were
+    not finished. Progress (batches done) is logged as an observation of ``leads`` every half second.
     """
+    from easycrm_pipeline.dagster_defs.pool_slots import PoolSlots
     from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed, DeepSeekFatal
 
     settings = deepseek.apply(get_settings())
     standardizer = make_standardizer(settings, deepseek.options())
-    try:
-        result = standardizer.standardize(batch)
-    except DeepSeekFatal as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from exc
-    except DeepSeekBatchFailed as exc:
-        tries = context.retry_number + 1
-        if context.retry_number < STANDARDIZE_RETRY.max_retries:
-            raise  # the op's RetryPolicy retries with exponential backoff and jitter
+    slots = PoolSlots(context.instance, DEEPSEEK_POOL, context.run_id, f"{context.op_handle}[{chunk.mapping_key}]")
+
+    def dead(batch: Batch, exc: Exception, tries: int) -> BatchResult:
         context.log.error(f"{batch.mapping_key}: dead letter after {tries} tries: {exc}")
         result = dead_letter(batch, f"DeepSeek failed after {tries} tries: {exc}")
-        add_usage(result, getattr(exc, "usage", None), deepseek.options().price_table)
-    if settings.llm_enabled and not result.failed:
+        return add_usage(result, getattr(exc, "usage", None), deepseek.options().price_table)
+
+    def on_progress(progress: ChunkProgress) -> None:
+        context.log_event(
+            dg.AssetObservation(
+                asset_key="leads",
+                partition=context.partition_key if context.has_partition_key else None,
+                metadata=_progress_metadata(chunk, progress),
+            )
+        )
+
+    try:
+        results, progress = run_chunk(
+            chunk,
+            standardizer.standardize,
+            BatchResults(*_result_dirs(context)),
+            slot=slots.hold,
+            dead_letter=dead,
+            retryable=(DeepSeekBatchFailed,),
+            on_progress=on_progress,
+            # more threads than requests in flight (the slots bound those): a thread validating and storing an
+            # answer does not keep a slot idle
+            workers=2 * REQUESTS_IN_FLIGHT if slots.limit else REQUESTS_IN_FLIGHT,
+        )
+    except DeepSeekFatal as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    except Exception as exc:
+        raise dg.RetryRequested(
+            max_retries=CHUNK_RETRIES, seconds_to_wait=CHUNK_RETRY_DELAY * 2**context.retry_number
+        ) from exc
+    finally:
+        slots.close()
+    if settings.llm_enabled:
         try:
-            _remember(settings, batch, result, standardizer.version)
+            _remember(settings, chunk, results, standardizer.version)
         except Exception as exc:  # noqa: BLE001 - the cache is an optimization, never a reason to lose a batch
-            context.log.warning(f"{batch.mapping_key}: could not write the standardization cache: {exc}")
-    context.add_output_metadata(
+            context.log.warning(f"{chunk.mapping_key}: could not write the standardization cache: {exc}")
+    if progress.reused:
+        context.log.info(f"{chunk.mapping_key}: {progress.reused} batches were finished before, not sent again")
+    metadata = _progress_metadata(chunk, progress)
+    metadata.update(
         {
-            "rows": len(batch.rows),
-            "leads": len(result.leads),
-            "quarantined": len(result.quarantine),
-            "llm_calls": result.llm_calls,
-            "tokens": result.tokens,
-            "failed": result.failed,
+            "leads": sum(len(r.leads) for r in results),
+            "quarantined": sum(len(r.quarantine) for r in results),
+            "llm_calls": sum(r.llm_calls for r in results),
+            "tokens": sum(r.tokens for r in results),
+            "completion_tokens": sum(r.completion_tokens for r in results),
             "standardizer": standardizer.version,
         }
     )
-    return result
+    context.add_output_metadata(metadata)
+    return results
+
+
+def _progress_metadata(chunk: Chunk, progress: ChunkProgress) -> dict:
+    """What ``easycrm status`` reads from a chunk's progress observations and its output (``cli.runs``)."""
+    return {
+        "chunk": chunk.mapping_key,
+        "batches": len(chunk.batches),
+        "batches_done": progress.batches_done,
+        "rows": chunk.rows,
+        "rows_done": progress.rows_done,
+        "reused_batches": progress.reused,
+        "failed_batches": dg.MetadataValue.json(dict(progress.failed)),
+    }
+
+
+#: Folder under ``$DAGSTER_HOME`` holding each run's finished batches (``<run id>/<batch key>.pkl``).
+BATCH_JOURNAL = "easycrm_batches"
+
+
+def _journal_dir(instance, run_id: str) -> Path:
+    return Path(instance.root_directory) / BATCH_JOURNAL / run_id
+
+
+def _result_dirs(context: dg.OpExecutionContext) -> tuple[Path, list[Path]]:
+    """Where this run stores its finished batches (``$DAGSTER_HOME/easycrm_batches/<run id>``), and where the runs it
+    re-executes stored theirs (parent, grandparent...).
+
+    The folder is on this machine's disk: the local executors and Celery workers on one machine share it; workers on
+    other machines each see their own (a retry there resends its chunk's finished batches). It is not a step output:
+    ``collect_leads`` deletes it once the file is stored; a failed run's stays for a re-execution from failure."""
+    earlier, run = [], context.run
+    while run.parent_run_id and len(earlier) < 20:
+        earlier.append(_journal_dir(context.instance, run.parent_run_id))
+        run = context.instance.get_run_by_id(run.parent_run_id)
+        if run is None:
+            break
+    return _journal_dir(context.instance, context.run_id), earlier
 
 
 def _preview(store, file_name: str, rows: int = 10) -> str:
@@ -255,14 +365,15 @@ def _preview(store, file_name: str, rows: int = 10) -> str:
     return f"First leads written by {file_name}:\n\n" + markdown_table(leads, columns)
 
 
-def _remember(settings, batch: Batch, result: BatchResult, version: str) -> None:
-    """Put DeepSeek's validated answers into the standardization cache (never fallbacks)."""
+def _remember(settings, chunk: Chunk, results: list[BatchResult], version: str) -> None:
+    """Put DeepSeek's validated answers of the chunk into the standardization cache in one write (never fallbacks,
+    never dead-lettered batches)."""
     cache = open_cache(open_store(settings))
     if cache is None:
         return
-    rows = {r.row_id: r for r in batch.rows}
+    rows = {r.row_id: r for b in chunk.batches for r in b.rows}
     entries = {}
-    for lead in result.leads:
+    for lead in (lead for result in results if not result.failed for lead in result.leads):
         entry = cache_entry(lead)
         if entry is not None and lead.row_id in rows:
             entries[cache_key(rows[lead.row_id], version)] = entry
@@ -283,7 +394,7 @@ def _stop_if_cancelled(context: dg.OpExecutionContext) -> None:
     description="Dedupe the whole file (last occurrence wins) and upsert it into the lead store.",
 )
 def collect_leads(
-    context: dg.OpExecutionContext, summary: ParseSummary, settled: BatchResult, results: list[BatchResult]
+    context: dg.OpExecutionContext, summary: ParseSummary, settled: BatchResult, results: list[list]
 ):
     """Upsert every batch in file order; the file's stats become the materialization's metadata.
 
@@ -293,13 +404,15 @@ def collect_leads(
     from easycrm_pipeline.store.base import StoreLockTimeout
 
     settings = get_settings()
+    batch_results = [result for chunk in results for result in chunk]
     try:
         store = open_store(settings)
-        stats = collect_file([settled, *results], summary, store, run_id=context.run_id, merge=settings.merge,
+        stats = collect_file([settled, *batch_results], summary, store, run_id=context.run_id, merge=settings.merge,
                              before_commit=lambda: _stop_if_cancelled(context))
     except StoreLockTimeout as exc:  # "the lead store is locked by another process (waited N s; ...)"
         raise dg.Failure(description=f"{summary.file_name}: {exc}", allow_retries=False) from exc
     mark_committed(context.instance, context.run_id)  # status `completed`; a cancel is refused from now on
+    shutil.rmtree(_journal_dir(context.instance, context.run_id), ignore_errors=True)  # stored: no retry needs it
     context.log.info(
         f"{stats.file}: {stats.leads_created} created, {stats.leads_updated} updated, "
         f"{stats.leads_unchanged} unchanged, {stats.duplicates_resolved} duplicates resolved, "

@@ -17,8 +17,10 @@ def test_default_executor_is_unchanged(monkeypatch):
     monkeypatch.delenv("EASYCRM_EXECUTOR", raising=False)
     assert executor_name() == "local"
     assert get_ingest_job().executor_def is ingest_executor
-    assert execution_config(True) == {"execution": {"config": {"threads": {"max_concurrent": 5}}}}
-    assert execution_config(False) == {"execution": {"config": {"in_process": {}}}}
+    # no run config: the job's own default executor (in-process), the same for a run launched from the UI
+    assert execution_config(True) == {} == execution_config(False)
+    executor_field = get_ingest_job().executor_def.config_schema
+    assert executor_field.default_value == {"in_process": {}}
 
 
 @pytest.mark.parametrize("name", ["local", "multiprocess", "celery", "k8s"])
@@ -27,9 +29,9 @@ def test_every_choice_is_valid_run_config_for_the_job(monkeypatch, celery_env, n
     monkeypatch.setenv("EASYCRM_EXECUTOR", name)
     run_config = execution_config(llm)
     ResolvedRunConfig.build(get_ingest_job(), run_config)  # raises DagsterInvalidConfigError otherwise
-    mode = next(iter(run_config["execution"]["config"]))
-    expected = {"local": "threads", "multiprocess": "multiprocess"}.get(name, name) if llm else name
-    if name in ("local", "multiprocess") and not llm:
+    mode = next(iter(run_config["execution"]["config"])) if run_config else "job default (in_process)"
+    expected = {"local": "job default (in_process)"}.get(name, name)
+    if name == "multiprocess" and not llm:
         expected = "in_process"
     assert mode == expected
 

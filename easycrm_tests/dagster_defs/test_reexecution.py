@@ -1,7 +1,8 @@
 """Re-executing a failed ingest run from failure (the Dagster UI's "Re-execute from failure") runs only what is
-missing: the batches that were standardized are loaded from the first run's outputs, not sent to DeepSeek again.
+missing: the failed chunk step runs again, but the batches it had finished are read from the first run's stored
+batch results, not sent to DeepSeek again.
 
-The ingest job with its default executor (steps in threads), a real instance in the temp DAGSTER_HOME (conftest) and
+The ingest job with its default executor (in-process), a real instance in the temp DAGSTER_HOME (conftest) and
 the fake DeepSeek server; the first run fails because DeepSeek rejects the key on one batch (401 stops the file).
 Each run executes in its own process, as the CLI and the run launcher do (the definitions bind the DeepSeek
 resource from the environment when they load).
@@ -53,7 +54,7 @@ def _run(path, parent: str = "") -> dict:
 
 def test_reexecution_from_failure_sends_only_the_failed_batch(isolated_env, monkeypatch):
     tmp = isolated_env
-    path = tmp / "r.csv"  # 3 batches of 10
+    path = tmp / "r.csv"  # 3 batches of 10, one chunk
     path.write_text(
         "First Name,Last Name,Email,Company\n" + "".join(f"ann{i},LEE,ann{i}@x{i}.example,Acme {i}\n" for i in range(30))
     )
@@ -64,7 +65,7 @@ def test_reexecution_from_failure_sends_only_the_failed_batch(isolated_env, monk
         first = _run(path)
         sent_first = fake.request_ids()
         assert not first["success"]
-        assert len(first["failed"]) == 1 and first["failed"][0].startswith("leads.standardize_batch[")
+        assert first["failed"] == ["leads.standardize_chunk[chunk_0001]"]
         assert "DeepSeek rejected the API key" in first["errors"][0]
         assert len(sent_first) == 3  # no retry storm: the 401 is not retried
         assert _count(tmp, "select count(*) from leads") == 0  # collect never ran
@@ -72,7 +73,8 @@ def test_reexecution_from_failure_sends_only_the_failed_batch(isolated_env, monk
         again = _run(path, first["run_id"])
         sent = fake.request_ids()[3:]
     assert again["success"], again
-    # only the failed batch and what depends on it run again; parse and the two good batches are reused
+    # only the failed chunk step and what depends on it run again; parse is reused, and inside the chunk the two
+    # batches answered in the first run are read from its stored results
     assert set(again["started"]) >= {first["failed"][0], "leads.collect_leads"}
     assert not [k for k in again["started"] if k.startswith("leads.") and k not in
                 (first["failed"][0], "leads.collect_leads")]

@@ -127,9 +127,8 @@ def test_folder_new_same_changed(inbox: Path, instance: dg.DagsterInstance) -> N
     (run,) = first.runs
     assert run.run_key == f"leads.csv@{sha_fp(v1)}"
     assert parse_cfg(run) == {"location": str(path), "file_name": "leads.csv"}
-    assert run.run_config == {
+    assert run.run_config == {  # no execution section: the job's own default executor (jobs.execution_config)
         "ops": {"leads": {"ops": {"parse_file": {"config": parse_cfg(run)}}}},
-        "execution": {"config": {"in_process": {}}},  # jobs.execution_config(False): no DeepSeek key in tests
     }
     assert run.tags == {
         "easycrm/location": str(path), "easycrm/fingerprint": sha_fp(v1), "easycrm/file_name": "leads.csv"}
@@ -298,9 +297,9 @@ def test_folder_run_config_is_valid_for_the_ingest_job(
     assert job.partitions_def == lead_files
     dg.validate_run_config(job, run.run_config)  # raises DagsterInvalidConfigError on a wrong shape
     assert parse_cfg(run) == {"location": str(inbox / "sub dir" / "Léads 2024.csv"), "file_name": "Léads 2024.csv"}
-    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-not-used")  # with DeepSeek on: steps in threads, 5 at once
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-not-used")  # with DeepSeek on: the job's own executor too
     (run_llm,) = tick(inbox_sensor, instance, None).runs
-    assert run_llm.run_config["execution"]["config"]["threads"]["max_concurrent"] == 5
+    assert "execution" not in run_llm.run_config
     dg.validate_run_config(job, run_llm.run_config)
     with pytest.raises(dg.DagsterInvalidConfigError, match="parse_file"):  # the brief's flat shape is refused
         dg.validate_run_config(job, {"ops": {"parse_file": {"config": {"location": "x", "file_name": "x"}}}})

@@ -1,0 +1,141 @@
+"""One ``deepseek`` pool slot per request (dagster_defs/pool_slots.py) on a real instance (temp DAGSTER_HOME with the
+project's dagster.yaml: pool limit 5).
+
+The first test is the upgrade canary: pool_slots uses the instance's concurrency-slot storage methods, which Dagster
+does not document as public API. If an upgrade renames or reshapes them, it fails here, loudly, before any run
+silently loses its DeepSeek limit.
+"""
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+
+import dagster as dg
+import pytest
+
+from easycrm_pipeline.cli.instance import get_instance
+from easycrm_pipeline.dagster_defs.pool_slots import PoolSlots, free_run_slots, pool_limit
+
+RUN_A = "a" * 32
+RUN_B = "b" * 32
+
+
+def test_upgrade_canary_the_concurrency_slot_storage_methods_keep_their_shape():
+    assert dg.__version__.startswith("1.13."), f"Dagster {dg.__version__}: re-check pool_slots.py, then this test"
+    storage = get_instance().event_log_storage
+    expected = {
+        "claim_concurrency_slot": ["concurrency_key", "run_id", "step_key", "priority"],
+        "free_concurrency_slot_for_step": ["run_id", "step_key"],
+        "free_concurrency_slots_for_run": ["run_id"],
+        "get_pool_limits": [],
+        "get_pool_config": [],
+        "initialize_concurrency_limit_to_default": ["concurrency_key"],
+        "get_concurrency_info": ["concurrency_key"],
+    }
+    for name, params in expected.items():
+        method = getattr(storage, name)
+        assert list(inspect.signature(method).parameters) == params, name
+    assert storage.supports_global_concurrency_limits
+    assert pool_limit(get_instance(), "deepseek") == 5  # initializes the pool to the default limit
+    status = storage.claim_concurrency_slot("deepseek", RUN_A, "canary", 0)
+    assert status.is_claimed is True  # ConcurrencyClaimStatus.is_claimed, what PoolSlots polls
+    storage.free_concurrency_slot_for_step(RUN_A, "canary")
+    assert storage.get_concurrency_info("deepseek").claimed_slots == []
+
+
+def test_pool_limit_comes_from_the_instance_and_an_unlimited_pool_holds_nothing():
+    instance = get_instance()
+    assert pool_limit(instance, "deepseek") == 5  # the project's default_limit, initialized like Dagster does
+    slots = PoolSlots(instance, "deepseek", RUN_A, "leads.standardize_chunk[chunk_0001]")
+    assert slots.limit == 5
+
+
+def test_requests_of_two_runs_never_hold_more_slots_than_the_limit():
+    """20 threads in each of two 'runs' (two PoolSlots, as two chunk steps of two runs) do 0.15 s requests: never
+    more than 5 at once across both, and every slot is back in the pool afterwards."""
+    instance = get_instance()
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0, "done": 0}
+
+    def request(slots: PoolSlots) -> None:
+        with slots.hold():
+            with lock:
+                state["now"] += 1
+                state["peak"] = max(state["peak"], state["now"])
+            time.sleep(0.15)
+            with lock:
+                state["now"] -= 1
+                state["done"] += 1
+
+    runs = [PoolSlots(instance, "deepseek", run, f"leads.standardize_chunk[chunk_000{n}]")
+            for n, run in enumerate((RUN_A, RUN_B))]
+    threads = [threading.Thread(target=request, args=(runs[i % 2],)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for slots in runs:
+        slots.close()
+    assert state["done"] == 40
+    assert state["peak"] == 5  # 40 requests of 0.15 s: the pool is the only thing that holds them back
+    info = instance.event_log_storage.get_concurrency_info("deepseek")
+    assert info.claimed_slots == [] and info.pending_steps == []
+
+
+def test_a_queued_request_waits_for_a_freed_slot_and_a_dead_runs_slots_can_be_freed():
+    instance = get_instance()
+    holder = PoolSlots(instance, "deepseek", RUN_A, "leads.standardize_chunk[chunk_0001]")
+    held = [holder.hold() for _ in range(5)]
+    for cm in held:
+        cm.__enter__()  # run A holds all 5 slots (as a killed run would, until freed)
+    waiter = PoolSlots(instance, "deepseek", RUN_B, "leads.standardize_chunk[chunk_0001]")
+    got = threading.Event()
+
+    def wait_for_slot():
+        with waiter.hold():
+            got.set()
+
+    thread = threading.Thread(target=wait_for_slot)
+    thread.start()
+    assert not got.wait(1.0)  # blocked: the pool is full
+    free_run_slots(instance, RUN_A)  # what the dead-run reaper and run monitoring do for a dead run
+    assert got.wait(30)
+    thread.join(30)
+    info = instance.event_log_storage.get_concurrency_info("deepseek")
+    assert info.claimed_slots == []
+
+
+def test_closing_the_step_s_slots_stops_its_threads_waiting_for_one():
+    """A cancelled or failed chunk step closes its PoolSlots: a thread still queued for a slot gives up at once
+    instead of keeping the process alive until another run frees one."""
+    instance = get_instance()
+    holder = PoolSlots(instance, "deepseek", RUN_A, "leads.standardize_chunk[chunk_0001]")
+    held = [holder.hold() for _ in range(5)]
+    for cm in held:
+        cm.__enter__()
+    waiter = PoolSlots(instance, "deepseek", RUN_B, "leads.standardize_chunk[chunk_0001]")
+    errors = []
+
+    def wait_for_slot():
+        try:
+            with waiter.hold():
+                pass
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=wait_for_slot)
+    thread.start()
+    time.sleep(0.5)
+    waiter.close()
+    thread.join(10)
+    assert not thread.is_alive() and errors and "stopped while waiting" in errors[0]
+    info = instance.event_log_storage.get_concurrency_info("deepseek")
+    assert all(s.run_id != RUN_B for s in info.pending_steps)  # its queue entry is gone too
+    free_run_slots(instance, RUN_A)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_instance(isolated_env):
+    yield
+    get_instance().dispose()

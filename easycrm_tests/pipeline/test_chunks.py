@@ -1,0 +1,122 @@
+"""Chunks of batches (pipeline/chunks.py): the sizing that bounds a run's Dagster steps, and ``run_chunk`` against the
+fake DeepSeek server: each batch one request, a fatal error stops the chunk with its finished batches stored, a chunk
+run again sends only its unfinished batches, a batch failing 3 times goes to the dead letter."""
+from __future__ import annotations
+
+import pytest
+
+from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed, DeepSeekFatal
+from easycrm_pipeline.models import RawRow
+from easycrm_pipeline.pipeline.batches import make_batches
+from easycrm_pipeline.pipeline.chunks import (
+    MAX_CHUNKS,
+    TRIES,
+    BatchResults,
+    batches_per_chunk,
+    make_chunks,
+    run_chunk,
+)
+from easycrm_pipeline.pipeline.standardizer import DeepSeekOptions, dead_letter, make_standardizer
+from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
+
+
+def rows(n: int) -> list[RawRow]:
+    return [
+        RawRow(f"0:{i + 2}", None, i + 2, (("First Name", f"ann{i}"), ("Last Name", "LEE"), ("Email", f"a{i}@x.example")))
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("leads", "chunks", "per_chunk"),
+    [
+        (30, 1, 50),  # a small file: one step
+        (1_000, 2, 50),  # the bench's 1k file: 2 steps of 50 batches
+        (50_000, 100, 50),  # the issue's 50k file: 100 steps (<= 500)
+        (1_048_576, 200, 525),  # HubSpot's per-file maximum: capped at MAX_CHUNKS steps
+    ],
+)
+def test_chunk_count_is_bounded_whatever_the_file_size(leads, chunks, per_chunk):
+    total_batches = -(-leads // 10)
+    assert batches_per_chunk(total_batches) == per_chunk
+    assert -(-total_batches // per_chunk) == chunks <= MAX_CHUNKS
+
+
+def test_chunks_are_consecutive_batches_in_file_order():
+    batches = make_batches(rows(1234), 10)
+    chunks = make_chunks(batches)
+    assert [c.mapping_key for c in chunks] == ["chunk_0001", "chunk_0002", "chunk_0003"]
+    assert [len(c.batches) for c in chunks] == [50, 50, 24]
+    assert [b for c in chunks for b in c.batches] == batches
+    assert chunks[-1].rows == 234 and all(c.total == 3 for c in chunks)
+
+
+def _deepseek(monkeypatch, fake, **options):
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
+    monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+    return make_standardizer(get_settings(), DeepSeekOptions(**options))
+
+
+def _dead(batch, exc, tries):
+    return dead_letter(batch, f"DeepSeek failed after {tries} tries: {exc}")
+
+
+def test_a_chunk_run_again_sends_only_its_unfinished_batches(isolated_env, monkeypatch):
+    """A 401 on the 3rd request stops the chunk (no new batch starts); the batches finished before are stored, and
+    running the chunk again (what a step retry or a re-execution from failure does) sends only the others."""
+    chunk = make_chunks(make_batches(rows(60), 10))[0]
+    store = BatchResults(isolated_env / "results")
+    with FakeDeepSeek(latency=0.0) as fake:
+        standardizer = _deepseek(monkeypatch, fake)
+        fake.script([{}, {}, {"status": 401}])
+        with pytest.raises(DeepSeekFatal):
+            run_chunk(chunk, standardizer.standardize, store, dead_letter=_dead, workers=1)
+        first = fake.request_ids()
+        assert len(first) == 3  # one thread: batches 1 and 2 answered, the 3rd refused, the rest never sent
+        finished = [b.mapping_key for b in chunk.batches if store.get(b.mapping_key) is not None]
+        assert finished == ["batch_00001", "batch_00002"]
+
+        results, progress = run_chunk(chunk, standardizer.standardize, store, dead_letter=_dead, workers=3)
+        again = fake.request_ids()[3:]
+    assert len(again) == 4  # batches 3-6 only
+    sent_first = {i for ids in first[:2] for i in ids}
+    assert not sent_first & {i for ids in again for i in ids}
+    assert progress.reused == 2 and progress.batches_done == 6 and progress.rows_done == 60
+    assert [r.batch for r in results] == [b.mapping_key for b in chunk.batches]
+    assert sum(len(r.leads) for r in results) == 60
+
+
+def test_a_batch_failing_every_try_goes_to_the_dead_letter_and_the_rest_stands(isolated_env, monkeypatch):
+    chunk = make_chunks(make_batches(rows(20), 10))[0]
+    store = BatchResults(isolated_env / "results")
+    with FakeDeepSeek(latency=0.0) as fake:
+        standardizer = _deepseek(monkeypatch, fake, max_attempts=1)
+        fake.script([{"status": 503}] * TRIES)  # one thread: batch 1 gets the three 503s
+        results, progress = run_chunk(
+            chunk, standardizer.standardize, store, dead_letter=_dead, retryable=(DeepSeekBatchFailed,),
+            workers=1, retry_delay=0.01,
+        )
+        assert fake.request_count == TRIES + 1
+    assert results[0].failed and "after 3 tries" in results[0].error
+    assert len(results[0].quarantine) == 10 and not results[0].leads
+    assert not results[1].failed and len(results[1].leads) == 10
+    assert progress.failed == {"batch_00001": results[0].error}
+    assert store.get("batch_00001").failed  # a dead letter is finished: a retry does not send it again
+
+
+def test_earlier_runs_results_count_as_finished(tmp_path):
+    """A re-execution reads its parent run's directory (read only) before sending a batch."""
+    chunk = make_chunks(make_batches(rows(20), 10))[0]
+    parent = BatchResults(tmp_path / "parent")
+    parent.put(_dead(chunk.batches[0], "x", 3))
+    child = BatchResults(tmp_path / "child", earlier=[tmp_path / "parent"])
+    sent = []
+
+    def standardize(batch):
+        sent.append(batch.mapping_key)
+        return _dead(batch, "y", 1)
+
+    results, progress = run_chunk(chunk, standardize, child, dead_letter=_dead)
+    assert sent == ["batch_00002"] and progress.reused == 1
+    assert (tmp_path / "child" / "batch_00002.pkl").exists() and not (tmp_path / "parent" / "batch_00002.pkl").exists()
