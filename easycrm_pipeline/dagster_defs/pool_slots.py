@@ -13,6 +13,12 @@ runs and Celery workers):
 
 ``slot_key`` is ``<step key>#<n>`` (distinct per slot a step holds; the UI's pool page lists it like a step).
 
+Dagster's SQLite storage (the local default) takes a free slot row with ``SELECT ... FOR UPDATE SKIP LOCKED`` and
+then updates it by id; SQLite ignores ``FOR UPDATE``, so two processes claiming at the same moment can both take the
+same row and a 6th request runs (seen under load: 6 in flight at the fake DeepSeek). Claims on this host are
+therefore serialized through a file lock in the instance's root directory (:func:`_claims_serialized`); PostgreSQL
+(the scale profile) locks the row itself.
+
 These methods live on ``instance.event_log_storage`` (no ``dagster._`` import, but not a documented API): this
 module is the only user, and ``easycrm_tests/dagster_defs/test_pool_slots.py`` fails loudly when an upgrade
 changes them.
@@ -20,6 +26,8 @@ changes them.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import random
 import threading
 import time
@@ -35,18 +43,44 @@ def pool_limit(instance, pool: str) -> int | None:
     """The instance's limit for ``pool``, or None when the pool is not limited (no limit set, no default limit).
 
     Mirrors Dagster's executors: a pool without a limit but with ``concurrency.pools.default_limit`` configured is
-    initialized to that default first.
+    initialized to that default first — under the claims' file lock, because run processes starting together would
+    each initialize it and add their own slot rows (a pool of 5 with 10 rows lets a 6th request run).
     """
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return None
-    limits = {p.name: p for p in storage.get_pool_limits()}
     default = storage.get_pool_config().default_pool_limit
+    limits = {p.name: p for p in storage.get_pool_limits()}
     if pool not in limits and default is not None:
-        storage.initialize_concurrency_limit_to_default(pool)
-        limits = {p.name: p for p in storage.get_pool_limits()}
+        with _claims_serialized(_lock_dir(instance)):
+            limits = {p.name: p for p in storage.get_pool_limits()}
+            if pool not in limits:
+                storage.initialize_concurrency_limit_to_default(pool)
+                limits = {p.name: p for p in storage.get_pool_limits()}
     found = limits.get(pool)
     return None if found is None else found.limit
+
+
+def _lock_dir(instance) -> str | None:
+    """The instance's root directory (where the claims' lock file lives), or None when it has none on this host."""
+    root = getattr(instance, "root_directory", None)
+    return root if root and os.path.isdir(root) else None
+
+
+@contextlib.contextmanager
+def _claims_serialized(lock_dir: str | None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``<lock_dir>/.pool-claims.lock`` (nothing when ``lock_dir`` is None).
+
+    ``flock`` locks belong to an open file description, so threads of one process exclude each other too."""
+    if not lock_dir:
+        yield
+        return
+    with open(os.path.join(lock_dir, ".pool-claims.lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 class PoolSlots:
@@ -65,6 +99,7 @@ class PoolSlots:
 
     def __init__(self, instance, pool: str, run_id: str, step_key: str):
         self.storage = instance.event_log_storage
+        self._lock_dir = _lock_dir(instance)
         self.pool = pool
         self.run_id = run_id
         self.step_key = step_key
@@ -81,7 +116,7 @@ class PoolSlots:
             self._leases += 1
             key = f"{self.step_key}#{self._leases}"
         try:
-            while not self.storage.claim_concurrency_slot(self.pool, self.run_id, key, 0).is_claimed:
+            while not self._try_claim(key):
                 if self._closed.is_set():  # the step ended (cancelled, failed): don't wait for a slot any more
                     raise RuntimeError(f"{self.step_key}: stopped while waiting for a {self.pool} slot")
                 time.sleep(POLL_SECONDS * random.uniform(0.8, 1.2))
@@ -90,6 +125,10 @@ class PoolSlots:
             self.storage.free_concurrency_slot_for_step(self.run_id, key)
             raise
         return key, time.monotonic()
+
+    def _try_claim(self, key: str) -> bool:
+        with _claims_serialized(self._lock_dir):
+            return self.storage.claim_concurrency_slot(self.pool, self.run_id, key, 0).is_claimed
 
     @contextlib.contextmanager
     def hold(self, _key: str = "") -> Iterator[None]:

@@ -139,3 +139,70 @@ def test_closing_the_step_s_slots_stops_its_threads_waiting_for_one():
 def _fresh_instance(isolated_env):
     yield
     get_instance().dispose()
+
+
+def _claiming_process(run_id: str, now, peak, done, requests: int) -> None:
+    """One run process: ``requests`` threads each send 5 short requests in a row, counting holders in ``now``."""
+    instance = get_instance()
+    slots = PoolSlots(instance, "deepseek", run_id, "leads.standardize_chunk[chunk_0001]")
+
+    def requests_in_a_row() -> None:
+        for _ in range(5):
+            with slots.hold():
+                with now.get_lock():
+                    now.value += 1
+                    peak.value = max(peak.value, now.value)
+                time.sleep(0.005)
+                with now.get_lock():
+                    now.value -= 1
+                    done.value += 1
+
+    threads = [threading.Thread(target=requests_in_a_row) for _ in range(requests)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    slots.close()
+
+
+def test_claims_racing_from_several_processes_never_exceed_the_limit():
+    """Four processes claim at once with short requests: Dagster's SQLite storage takes a free slot row without
+    locking it (SQLite ignores FOR UPDATE), so unserialized claims could hand one row to two processes and let a 6th
+    request run; the claims are serialized, so never more than 5 hold a slot."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    now, peak, done = ctx.Value("i", 0), ctx.Value("i", 0), ctx.Value("i", 0)
+    runs = [c * 32 for c in "cdef"]
+    procs = [ctx.Process(target=_claiming_process, args=(run, now, peak, done, 10)) for run in runs]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=180)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    assert done.value == 200
+    assert 1 <= peak.value <= 5
+    assert get_instance().event_log_storage.get_concurrency_info("deepseek").claimed_slots == []
+
+
+def _initializing_process(start) -> None:
+    start.wait(30)
+    assert pool_limit(get_instance(), "deepseek") == 5
+
+
+def test_run_processes_starting_together_initialize_the_pool_once():
+    """Every run process asks for the pool's limit as it starts; on a fresh instance each one would initialize the
+    pool to its default and add 5 slot rows of its own (seen: a 6th request in flight). The pool keeps 5 rows."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Event()
+    procs = [ctx.Process(target=_initializing_process, args=(start,)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    info = get_instance().event_log_storage.get_concurrency_info("deepseek")
+    assert info.slot_count == 5
