@@ -10,7 +10,7 @@ def test_definitions_expose_job_asset_and_both_sensors():
     assert defs.resolve_job_def("ingest_job").name == "ingest_job"
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"lead_files", "leads"} <= keys
-    assert {s.name for s in defs.sensors} == {"inbox_sensor", "s3_sensor", "dead_run_sensor"}
+    assert {s.name for s in defs.sensors} == {"inbox_sensor", "s3_sensor", "dead_run_sensor", "reports_automation_sensor"}
 
 
 def test_chunk_op_holds_no_pool_slot_itself_and_has_no_retry_policy():

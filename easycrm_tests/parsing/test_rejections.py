@@ -167,7 +167,7 @@ def test_text_named_xlsx_says_it_is_not_a_workbook(tmp_path):
     """Issue 14: a text file named .xlsx is refused as not a workbook, not as 'no header row maps to a lead field'."""
     reason = _reason(_write(tmp_path, "notes.xlsx", b"meeting notes\nremember to call back\n"))
     assert reason.startswith("not an Excel workbook: notes.xlsx is neither a zip (.xlsx/.xlsm) nor an OLE2 (.xls)")
-    assert reason.endswith(NO_HEADER)
+    assert reason.endswith(f"{NO_HEADER}: {LOOKED_FOR}; first row seen: 'meeting notes'")
 
 
 def test_csv_renamed_xlsx_still_reads(tmp_path):
