@@ -65,7 +65,7 @@ def progress_cells(progress: dict[str, Any] | None, file_name: str) -> list[str]
         "- leads/s" if rate is None else f"{rate:,.1f} leads/s",
         "ETA -" if eta is None else f"ETA {eta:,.0f} s",
         f"{p.get('tokens') or 0:,} tokens",
-        f"${p.get('costUsd') or 0:,.4f}",
+        "$-" if p.get("costUsd") is None else f"${p['costUsd']:,.4f}",
         f"{p['failedBatches']} dead-lettered",
         f"{p['elapsedSeconds']:,.1f} s",
     ]

@@ -145,8 +145,9 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
         - ``stage``: what the run is doing — ``queued``, ``parsing`` (``parse_file`` not done), ``standardizing``
           (batches left), ``writing`` (every batch done, ``collect_leads`` storing the file), or the final status;
         - ``tokens`` / ``costUsd``: DeepSeek tokens and cost (USD) so far: the sum of the finished batches' step
-          metadata (``tokens``, and ``cost_usd`` where the step records it) while the run goes, the file's totals
-          from the ``leads`` materialization once stored.
+          metadata (``tokens``, ``cost_usd``) while the run goes, the file's totals from the ``leads``
+          materialization once stored; ``costUsd`` is None while a finished batch used tokens without recording
+          its cost (a batch step that records only ``tokens``).
     """
     import dagster as dg
 
@@ -156,6 +157,7 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
     settled = 0
     completed = processed_batch_rows = 0
     tokens, cost = 0, 0.0  # DeepSeek usage of finished batches (the file's totals once collected)
+    cost_known = True  # False once a batch that used tokens did not record its cost
     file_usage: tuple[int, float] | None = None
     failures: dict[str, str] = {}
     collected = False
@@ -205,6 +207,7 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
             processed_batch_rows += int(md.get("rows", 0))
             tokens += int(md.get("tokens") or 0)
             cost += float(md.get("cost_usd") or 0)
+            cost_known = cost_known and ("cost_usd" in md or not md.get("tokens"))
             if md.get("failed"):
                 failures.setdefault(_batch_key(step), "dead letter (DeepSeek failed on every try)")
         elif step == COLLECT_STEP:
@@ -216,6 +219,7 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
         completed = total_batches  # every batch reached the collect step
     if file_usage is not None:
         tokens, cost = file_usage  # the file's own totals (failed attempts included)
+        cost_known = True
     if collected and total_leads is not None:
         processed = total_leads  # collect_leads stored (or quarantined) every row of the file
     else:
@@ -272,7 +276,7 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
         "error": error if status == "error" else None,
         "stage": stage,
         "tokens": tokens,
-        "costUsd": round(cost, 6),
+        "costUsd": round(cost, 6) if cost_known else None,
     }
 
 

@@ -143,6 +143,7 @@ def test_progress_cells_show_every_figure_of_run_progress():
         "parsing", "0.0 %", "0/? batches", "0/? leads", "- leads/s", "ETA -", "0 tokens",
     ]  # fmt: skip
     assert progress_cells(None, "b.csv")[:3] == ["b.csv", "starting", "0.0 %"]
+    assert progress_cells(dict(p, costUsd=None), "a.csv")[8] == "$-"  # batches that did not record their cost
 
 
 # ------------------------------------------------------------------------------------------------ terminal
@@ -169,7 +170,13 @@ def test_progress_line_updates_every_second_and_ends_at_100_percent(isolated_env
     assert "standardizing" in stages
     last = lines[-1][1]
     assert "completed" in last and "100.0 %" in last and "12/12 batches" in last and "120/120 leads" in last
-    assert re.search(r"[1-9][\d,]* tokens", last)  # the file's DeepSeek tokens
+    usage = re.search(r"([1-9][\d,]*) tokens  \$(\d+\.\d{4})", last)  # the file's DeepSeek tokens and cost
+    assert usage and float(usage[2]) > 0, last
+    status = subprocess.run([sys.executable, "-m", "easycrm_pipeline.cli.main", "status", "a.csv", "--json"],
+                            capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    doc = json.loads(status.stdout)  # one source of truth: the line shows what `easycrm status` reads
+    assert (doc["tokens"], doc["stage"]) == (int(usage[1].replace(",", "")), "completed")
+    assert f"{doc['costUsd']:,.4f}" == usage[2]
     assert "0 dead-lettered" in last
     # then the final table, as off a terminal
     assert term.text.rfind("easycrm ingest") > term.text.rfind("100.0 %")
