@@ -351,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point. Exit codes: 0 ok, 1 a run failed, 2 bad input."""
+    """Console-script entry point. Exit codes: 0 ok, 1 a run failed, 2 bad input, 130 interrupted (Ctrl-C or
+    SIGTERM; ``easycrm ingest`` cancels its runs first)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

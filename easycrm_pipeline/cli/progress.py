@@ -104,8 +104,10 @@ class LiveProgress:
 
 
 class Interrupts:
-    """SIGINT / SIGTERM while ``easycrm ingest`` waits: the first sets :attr:`event` (the caller cancels its runs),
-    a second ends the process at once with exit code 130 (the runs already told to stop end by themselves).
+    """SIGINT / SIGTERM / SIGHUP while ``easycrm ingest`` waits: the first sets :attr:`event` (the caller cancels
+    its runs), a second ends the process at once with exit code 130 (the runs already told to stop end by
+    themselves). SIGHUP (the terminal closed) counts too: the run processes, in their own process groups, would
+    otherwise go on with nobody reading their output.
 
     A context manager; outside the main thread (where Python cannot install signal handlers) it does nothing.
     """
@@ -117,7 +119,7 @@ class Interrupts:
 
     def __enter__(self) -> "Interrupts":
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
 
@@ -127,12 +129,13 @@ class Interrupts:
 
     def _handle(self, signum, _frame) -> None:
         if self.event.is_set():
-            if sys.stdout.isatty():
-                sys.stdout.write("\x1b[?25h\n")  # the live display may have hidden the cursor
-                sys.stdout.flush()
-            os.write(2, b"easycrm ingest: interrupted again - exiting now; runs not yet told to stop go on "
-                        b"(easycrm status / easycrm cancel FILE)\n")
-            os._exit(130)
+            try:
+                if os.isatty(1):
+                    os.write(1, b"\x1b[?25h\n")  # the live display may have hidden the cursor (no buffered I/O)
+                os.write(2, b"easycrm ingest: interrupted again - exiting now; runs not yet told to stop go on "
+                            b"(easycrm status / easycrm cancel FILE)\n")
+            finally:
+                os._exit(130)
         self.signal_name = signal.Signals(signum).name
         self.event.set()
 
@@ -237,8 +240,8 @@ def cancel_all(files: list, since: float) -> list[tuple[str, str]]:
 
     from easycrm_pipeline.cli.instance import get_instance
 
-    print(f"easycrm ingest: interrupted - cancelling the runs of {len(files)} file(s) through Dagster "
-          "(interrupt again to exit at once)", file=sys.stderr, flush=True)
+    _say(f"easycrm ingest: interrupted - cancelling the runs of {len(files)} file(s) through Dagster "
+         "(interrupt again to exit at once)")
     instance = get_instance()
 
     def one(item):
@@ -249,8 +252,16 @@ def cancel_all(files: list, since: float) -> list[tuple[str, str]]:
             status, message = cancel_file_run(instance, name, proc, since)
         except Exception as exc:  # noqa: BLE001 - say it for this file, cancel the others
             status, message = "error", f"{name}: could not cancel its run: {exc}"
-        print(f"easycrm ingest: {message}", file=sys.stderr, flush=True)
+        _say(f"easycrm ingest: {message}")
         return status, message
 
     with ThreadPoolExecutor(max_workers=max(1, len(files))) as pool:
         return list(pool.map(one, files))
+
+
+def _say(line: str) -> None:
+    """One line on stderr, as it happens; a terminal that went away (SIGHUP) does not stop the cancel."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass

@@ -66,7 +66,7 @@ def test_results_json_shape_and_verdicts(tmp_path):
     run_bench.write_json(out, run_bench.results_doc(m))
     doc = json.loads(out.read_text())
     assert list(doc) == ["measures"]
-    assert list(doc["measures"]) == list(run_bench.MEASURES) and len(doc["measures"]) == 11
+    assert list(doc["measures"]) == list(run_bench.MEASURES) and len(doc["measures"]) == 13
     for entry in doc["measures"].values():
         assert set(entry) == {"value", "unit", "target", "ok"}
         assert isinstance(entry["ok"], bool)
@@ -77,8 +77,11 @@ def test_results_json_shape_and_verdicts(tmp_path):
     assert got["reingest_50k_llm_calls"] == {"value": None, "unit": "calls", "target": 0, "ok": False}
     assert got["upsert_naive_ratio"]["target"] is None and got["upsert_naive_ratio"]["ok"] is True
     assert got["samples_offline_s"]["value"] is None and got["samples_offline_s"]["ok"] is False  # not run
+    # issue 19: the live progress display costs under 2 % of the e2e time (wall and the easycrm process's CPU)
+    assert got["progress_overhead_pct"] == {"value": None, "unit": "%", "target": 2, "ok": False}
+    assert run_bench.judge("progress_overhead_pct", 1.9) and not run_bench.judge("progress_cpu_pct", 2.1)
     table = run_bench.markdown_table(m)
-    assert table.count("\n") == 12 and "| parse_xlsx_50k_s | 3.200 | s | ≤ 3 | FAIL |" in table
+    assert table.count("\n") == 14 and "| parse_xlsx_50k_s | 3.200 | s | ≤ 3 | FAIL |" in table
     assert "| reingest_50k_llm_calls | – | calls | ≤ 0 | not measured |" in table
 
 
