@@ -98,21 +98,24 @@ def ingest(paths: list[str], *, progress: bool = False) -> list[dict]:
     import time
 
     from easycrm_pipeline.cli.instance import ensure_dagster_home
-    from easycrm_pipeline.cli.progress import POLL_SECONDS, Interrupts, ProgressWatcher, cancel_all
+    from easycrm_pipeline.cli.progress import POLL_SECONDS, Interrupts, LiveProgress, cancel_all, parse_progress
 
     files = _check_paths(paths)
     # This process only waits: Dagster is imported by the run processes, which open the instance (and create a new
     # one's storage) one at a time under a file lock and add their own partition - ~80 MB less resident memory here
-    # (unless it draws progress or has to cancel).
+    # (unless it has to cancel); with progress, they send their run_progress as lines on their stdout.
     ensure_dagster_home()
     since = time.time()
     procs = []
-    pipes: dict[int, tuple[str, str]] = {}
+    outs: dict[int, list[str]] = {}
+    errs: dict[int, str] = {}
+    latest: dict[int, dict] = {}  # the last run_progress each run process sent
     with Interrupts() as interrupts:
         for path in files:
             cmd = [
                 sys.executable, "-m", "easycrm_pipeline.cli.run_file",
                 "--partition", path.name, "--location", str(path), "--file-name", path.name,
+                *(["--progress"] if progress else []),
             ]  # fmt: skip
             # its own process group: a Ctrl-C at the terminal reaches only this process, which cancels the run
             # through Dagster (a bare SIGINT would end the run FAILURE and run retries would start it again)
@@ -121,22 +124,39 @@ def ingest(paths: list[str], *, progress: bool = False) -> list[dict]:
         # Drain every run process's pipes at once: reading them one after the other lets a later run fill its 64 KB
         # stderr pipe (Dagster's console log) and block until the earlier runs have ended - the runs would not
         # overlap.
+        def read_out(i: int, proc) -> None:
+            outs[i] = []
+            for line in proc.stdout:
+                got = parse_progress(line)
+                if got is None:
+                    outs[i].append(line)
+                else:
+                    latest[i] = got
+
         readers = []
         for index, (_path, proc) in enumerate(procs):
-            reader = threading.Thread(target=lambda i=index, p=proc: pipes.__setitem__(i, p.communicate()), daemon=True)
-            reader.start()
-            readers.append(reader)
-        watcher = ProgressWatcher([(p.name, proc) for p, proc in procs], since, _console()) if progress else None
-        with watcher or _nothing():
+            for target in (read_out, lambda i, p: errs.__setitem__(i, p.stderr.read())):
+                reader = threading.Thread(target=target, args=(index, proc), daemon=True)
+                reader.start()
+                readers.append(reader)
+        live = LiveProgress(_console()) if progress else None
+        with live or _nothing():
+            def draw() -> None:
+                live.update([(path.name, latest.get(i)) for i, (path, _) in enumerate(procs)])
+
+            if live:
+                draw()
             while any(r.is_alive() for r in readers) and not interrupts.event.wait(POLL_SECONDS):
-                if watcher:
-                    watcher.redraw()
-            if watcher and not interrupts.event.is_set():
-                watcher.redraw()  # every run has ended: the lines end at their final state (100 % when completed)
+                if live:
+                    draw()
+            if live:
+                draw()  # every run has ended: the lines end at their final state (100 % when completed)
         messages = cancel_all([(p.name, proc) for p, proc in procs], since) if interrupts.event.is_set() else []
         for reader in readers:
             reader.join()
-    outcomes = [_outcome(path, *pipes[i]) for i, (path, _proc) in enumerate(procs)]
+        for _path, proc in procs:
+            proc.wait()
+    outcomes = [_outcome(path, "".join(outs[i]), errs[i]) for i, (path, _proc) in enumerate(procs)]
     if interrupts.event.is_set():
         for outcome, (status, _msg) in zip(outcomes, messages):
             if outcome["run_id"] is None and status == "cancelled":

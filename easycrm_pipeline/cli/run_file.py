@@ -48,11 +48,17 @@ def failure_reason(result) -> str:
     return "run failed"
 
 
-def run_one(partition: str, location: str, file_name: str) -> dict:
-    """Execute the ingest job for one file and wait; returns the JSON-ready outcome."""
+def run_one(partition: str, location: str, file_name: str, progress: bool = False) -> dict:
+    """Execute the ingest job for one file and wait; returns the JSON-ready outcome.
+
+    With ``progress``, the run's ``run_progress`` is printed as ``EASYCRM_PROGRESS`` lines on stdout while it goes
+    (``progress.ProgressReporter``: what ``easycrm ingest`` draws on a terminal).
+    """
+    import contextlib
     import dagster as dg
 
     from easycrm_pipeline.cli.instance import get_instance, instance_lock
+    from easycrm_pipeline.cli.progress import ProgressReporter
     from easycrm_pipeline.config import get_settings
     from easycrm_pipeline.dagster_defs.jobs import execution_config
     from easycrm_pipeline.dagster_defs.ops import PID_TAG
@@ -63,13 +69,15 @@ def run_one(partition: str, location: str, file_name: str) -> dict:
     with instance_lock():  # several run processes start at once (easycrm ingest A B C)
         ensure_partition(instance, partition)
     started = time.monotonic()
-    result = dg.execute_job(
-        dg.reconstructable(get_ingest_job),
-        instance=instance,
-        run_config=execution_config(settings.llm_enabled),
-        # the process id lets `easycrm cancel` interrupt this run from its first moment
-        tags={**run_tags(partition, location, file_name), PID_TAG: str(os.getpid())},
-    )
+    reporter = ProgressReporter(instance, partition, time.time()) if progress else contextlib.nullcontext()
+    with reporter:
+        result = dg.execute_job(
+            dg.reconstructable(get_ingest_job),
+            instance=instance,
+            run_config=execution_config(settings.llm_enabled),
+            # the process id lets `easycrm cancel` interrupt this run from its first moment
+            tags={**run_tags(partition, location, file_name), PID_TAG: str(os.getpid())},
+        )
     outcome = {"run_id": result.run_id, "partition": partition, "file": file_name, "stats": None, "error": None}
     wall = round(time.monotonic() - started, 3)
     if result.success:
@@ -105,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partition", required=True)
     parser.add_argument("--location", required=True)
     parser.add_argument("--file-name", required=True)
+    parser.add_argument("--progress", action="store_true", help="print EASYCRM_PROGRESS lines while the run goes")
     args = parser.parse_args(argv)
-    outcome = run_one(args.partition, args.location, args.file_name)
+    outcome = run_one(args.partition, args.location, args.file_name, progress=args.progress)
     print("EASYCRM_RESULT " + json.dumps(outcome, default=str), flush=True)
     return 0 if outcome["status"] == "completed" else 1
 
