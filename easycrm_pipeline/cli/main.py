@@ -94,6 +94,7 @@ def ingest(paths: list[str], *, progress: bool = False) -> list[dict]:
         UsageError: a path is missing, not a lead file, or two paths share a base name.
         IngestInterrupted: SIGINT or SIGTERM arrived; every run still going was cancelled through Dagster first.
     """
+    import contextlib
     import threading
     import time
 
@@ -140,7 +141,7 @@ def ingest(paths: list[str], *, progress: bool = False) -> list[dict]:
                 reader.start()
                 readers.append(reader)
         live = LiveProgress(_console()) if progress else None
-        with live or _nothing():
+        with live or contextlib.nullcontext():
             def draw() -> None:
                 live.update([(path.name, latest.get(i)) for i, (path, _) in enumerate(procs)])
 
@@ -163,12 +164,6 @@ def ingest(paths: list[str], *, progress: bool = False) -> list[dict]:
                 outcome.update(status="cancelled", error="stopped before its run started (nothing stored)")
         raise IngestInterrupted(outcomes, [m for _s, m in messages], interrupts.signal_name)
     return outcomes
-
-
-def _nothing():
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 def _outcome(path: Path, out: str, err: str) -> dict:

@@ -228,10 +228,9 @@ class ProgressReporter:
             record = self.instance.get_run_record_by_id(self.run_id)
             if record is None:
                 return
-            line = PROGRESS_PREFIX + json.dumps(run_progress(self.instance, record), default=str)
-        except Exception:  # noqa: BLE001
+            print(PROGRESS_PREFIX + json.dumps(run_progress(self.instance, record), default=str), flush=True)
+        except Exception:  # noqa: BLE001 - also a reader of stdout that went away
             return
-        print(line, flush=True)
 
 
 def parse_progress(line: str) -> dict[str, Any] | None:

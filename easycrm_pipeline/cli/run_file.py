@@ -1,7 +1,8 @@
 """Run the ingest job for one file as a real Dagster run, in its own process (one process per file).
 
-``python -m easycrm_pipeline.cli.run_file --partition KEY --location PATH_OR_S3 --file-name NAME`` prints one JSON
-line ``{"run_id", "partition", "file", "status", "stats", "error"}`` on stdout. ``easycrm ingest`` starts one such
+``python -m easycrm_pipeline.cli.run_file --partition KEY --location PATH_OR_S3 --file-name NAME [--progress]``
+prints one JSON line ``{"run_id", "partition", "file", "status", "stats", "error"}`` on stdout (prefixed
+``EASYCRM_RESULT``); with ``--progress``, ``EASYCRM_PROGRESS {run_progress json}`` lines before it while the run goes. ``easycrm ingest`` starts one such
 process per file, so files run concurrently as sensor-launched runs would, sharing the instance's ``deepseek`` pool.
 """
 from __future__ import annotations

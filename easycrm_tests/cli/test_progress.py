@@ -240,7 +240,7 @@ def test_ctrl_c_cancels_every_run_through_dagster_stores_nothing_and_exits_130(i
 
 def test_a_second_ctrl_c_exits_at_once(isolated_env, monkeypatch):
     tmp = isolated_env
-    a = write_csv(tmp / "a.csv", 100)
+    a = write_csv(tmp / "a.csv", 200)  # 20 batches in 4 waves of 5 at 3 s: both Ctrl-Cs land mid-standardize
     with FakeDeepSeek(latency=3.0) as fake:
         monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
         monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
@@ -263,4 +263,32 @@ def test_a_second_ctrl_c_exits_at_once(isolated_env, monkeypatch):
             time.sleep(0.5)
     runs = runs_of("a.csv")
     assert runs and all(r.status == dg.DagsterRunStatus.CANCELED for r in runs), [r.status for r in runs]
+    assert stored(tmp, "a.csv") == (0, 0, 0)
+
+
+def test_sigterm_off_a_terminal_cancels_the_runs_and_exits_130_with_the_json_result(isolated_env, monkeypatch):
+    """SIGTERM (a CI job stopped, ``kill``) does what Ctrl-C does; ``--json`` still prints one document, the file
+    ``cancelled``."""
+    import signal
+
+    tmp = isolated_env
+    # 20 batches in 4 waves of 5 at 3 s: the cancel (which loads Dagster first) lands well before collect_leads
+    a = write_csv(tmp / "a.csv", 200)
+    with FakeDeepSeek(latency=3.0) as fake:
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+        proc = subprocess.Popen([sys.executable, "-m", "easycrm_pipeline.cli.main", "ingest", str(a), "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while time.monotonic() < deadline and fake.request_count == 0 and proc.poll() is None:
+            time.sleep(0.2)  # the first batches are with DeepSeek: mid-standardize
+        assert fake.request_count > 0, proc.communicate()[1][-3000:]
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=RUN_TIMEOUT)
+    assert proc.returncode == 130, err[-3000:]
+    assert re.search(r"a\.csv: run [0-9a-f]{8} cancelled - nothing of it stored", err), err[-3000:]
+    [outcome] = json.loads(out)["files"]
+    assert outcome["status"] == "cancelled" and "leads_created" not in outcome  # no stats: nothing was stored
+    [run] = runs_of("a.csv")
+    assert run.status == dg.DagsterRunStatus.CANCELED and outcome["run_id"] == run.run_id
     assert stored(tmp, "a.csv") == (0, 0, 0)
