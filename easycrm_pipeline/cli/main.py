@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,7 +83,7 @@ def ingest(paths: list[str], *, progress: bool = False) -> list[dict]:
     Args:
         paths: the lead files.
         progress: draw one live progress line per file on stdout (a terminal) while the runs go, redrawn every
-            ``progress.POLL_SECONDS`` from ``runs.run_progress``.
+            ``progress.POLL_SECONDS`` from the ``runs.run_progress`` each run process sends.
 
     Returns:
         One outcome dict per file, in argument order: ``file``, ``status`` (``completed``/``error``), ``run_id``,
@@ -95,11 +94,11 @@ def ingest(paths: list[str], *, progress: bool = False) -> list[dict]:
         IngestInterrupted: SIGINT or SIGTERM arrived; every run still going was cancelled through Dagster first.
     """
     import contextlib
-    import threading
     import time
 
     from easycrm_pipeline.cli.instance import ensure_dagster_home
-    from easycrm_pipeline.cli.progress import POLL_SECONDS, Interrupts, LiveProgress, cancel_all, parse_progress
+    from easycrm_pipeline.cli.progress import POLL_SECONDS, Interrupts, LiveProgress, cancel_all
+    from easycrm_pipeline.cli.run_file import RunProcess
 
     files = _check_paths(paths)
     # This process only waits: Dagster is imported by the run processes, which open the instance (and create a new
@@ -107,75 +106,23 @@ def ingest(paths: list[str], *, progress: bool = False) -> list[dict]:
     # (unless it has to cancel); with progress, they send their run_progress as lines on their stdout.
     ensure_dagster_home()
     since = time.time()
-    procs = []
-    outs: dict[int, list[str]] = {}
-    errs: dict[int, str] = {}
-    latest: dict[int, dict] = {}  # the last run_progress each run process sent
     with Interrupts() as interrupts:
-        for path in files:
-            cmd = [
-                sys.executable, "-m", "easycrm_pipeline.cli.run_file",
-                "--partition", path.name, "--location", str(path), "--file-name", path.name,
-                *(["--progress"] if progress else []),
-            ]  # fmt: skip
-            # its own process group: a Ctrl-C at the terminal reaches only this process, which cancels the run
-            # through Dagster (a bare SIGINT would end the run FAILURE and run retries would start it again)
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, process_group=0)
-            procs.append((path, proc))
-        # Drain every run process's pipes at once: reading them one after the other lets a later run fill its 64 KB
-        # stderr pipe (Dagster's console log) and block until the earlier runs have ended - the runs would not
-        # overlap.
-        def read_out(i: int, proc) -> None:
-            outs[i] = []
-            for line in proc.stdout:
-                got = parse_progress(line)
-                if got is None:
-                    outs[i].append(line)
-                else:
-                    latest[i] = got
-
-        readers = []
-        for index, (_path, proc) in enumerate(procs):
-            for target in (read_out, lambda i, p: errs.__setitem__(i, p.stderr.read())):
-                reader = threading.Thread(target=target, args=(index, proc), daemon=True)
-                reader.start()
-                readers.append(reader)
-        live = LiveProgress(_console()) if progress else None
-        with live or contextlib.nullcontext():
-            def draw() -> None:
-                live.update([(path.name, latest.get(i)) for i, (path, _) in enumerate(procs)])
-
-            if live:
-                draw()
-            while any(r.is_alive() for r in readers) and not interrupts.event.wait(POLL_SECONDS):
-                if live:
-                    draw()
-            if live:
-                draw()  # every run has ended: the lines end at their final state (100 % when completed)
-        messages = cancel_all([(p.name, proc) for p, proc in procs], since) if interrupts.event.is_set() else []
-        for reader in readers:
-            reader.join()
-        for _path, proc in procs:
-            proc.wait()
-    outcomes = [_outcome(path, "".join(outs[i]), errs[i]) for i, (path, _proc) in enumerate(procs)]
+        runs = [RunProcess(path, progress=progress) for path in files]
+        with LiveProgress(_console()) if progress else contextlib.nullcontext() as live:
+            while True:
+                done = not any(run.running for run in runs)
+                if live:  # drawn once more after the runs ended: each line ends at its final state (100 % if completed)
+                    live.update([(run.name, run.progress) for run in runs])
+                if done or interrupts.event.wait(POLL_SECONDS):
+                    break
+        messages = cancel_all([(run.name, run.proc) for run in runs], since) if interrupts.event.is_set() else []
+        outcomes = [run.outcome() for run in runs]
     if interrupts.event.is_set():
         for outcome, (status, _msg) in zip(outcomes, messages):
             if outcome["run_id"] is None and status == "cancelled":
                 outcome.update(status="cancelled", error="stopped before its run started (nothing stored)")
         raise IngestInterrupted(outcomes, [m for _s, m in messages], interrupts.signal_name)
     return outcomes
-
-
-def _outcome(path: Path, out: str, err: str) -> dict:
-    """One file's outcome from its run process's output (the ``EASYCRM_RESULT`` line)."""
-    line = next((ln for ln in reversed(out.splitlines()) if ln.startswith("EASYCRM_RESULT ")), None)
-    if line is None:
-        tail = (err.strip().splitlines() or ["run process died"])[-1]
-        return {"file": path.name, "status": "error", "run_id": None, "error": tail}
-    result = json.loads(line[len("EASYCRM_RESULT ") :])
-    flat = {"file": path.name, "status": result["status"], "run_id": result["run_id"], "error": result["error"]}
-    flat.update({k: v for k, v in (result.get("stats") or {}).items() if k != "file"})
-    return flat
 
 
 def _cmd_ingest(args) -> int:

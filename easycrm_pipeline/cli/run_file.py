@@ -2,8 +2,9 @@
 
 ``python -m easycrm_pipeline.cli.run_file --partition KEY --location PATH_OR_S3 --file-name NAME [--progress]``
 prints one JSON line ``{"run_id", "partition", "file", "status", "stats", "error"}`` on stdout (prefixed
-``EASYCRM_RESULT``); with ``--progress``, ``EASYCRM_PROGRESS {run_progress json}`` lines before it while the run goes. ``easycrm ingest`` starts one such
-process per file, so files run concurrently as sensor-launched runs would, sharing the instance's ``deepseek`` pool.
+``EASYCRM_RESULT``); with ``--progress``, ``EASYCRM_PROGRESS {run_progress json}`` lines before it while the run goes.
+``easycrm ingest`` starts one such process per file (:class:`RunProcess`), so files run concurrently as
+sensor-launched runs would, sharing the instance's ``deepseek`` pool.
 """
 from __future__ import annotations
 
@@ -106,6 +107,72 @@ def materialized_stats(result) -> dict | None:
             if entry is not None:
                 return entry.value
     return None
+
+
+class RunProcess:
+    """``easycrm ingest``'s handle on one file's run process (``python -m easycrm_pipeline.cli.run_file``).
+
+    The process gets a process group of its own: a Ctrl-C at the terminal reaches only ``easycrm ingest``, which
+    cancels the run through Dagster (a bare SIGINT would end the run FAILURE, and run retries would start it again).
+    Its stdout and stderr are drained at once by two threads: reading the processes one after the other would let a
+    later run fill its 64 KB stderr pipe (Dagster's console log) and block until the earlier runs have ended.
+
+    Attributes:
+        path: the file; proc: the ``subprocess.Popen``; progress: the last ``run_progress`` dict it sent (with
+            ``progress=True``), None before its first.
+    """
+
+    def __init__(self, path, progress: bool = False) -> None:
+        import subprocess
+        import threading
+
+        self.path, self.name = path, path.name
+        self.progress: dict | None = None
+        cmd = [
+            sys.executable, "-m", "easycrm_pipeline.cli.run_file",
+            "--partition", path.name, "--location", str(path), "--file-name", path.name,
+            *(["--progress"] if progress else []),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, process_group=0)
+        self._out: list[str] = []
+        self._err = ""
+        self._readers = [threading.Thread(target=self._read_out, daemon=True),
+                         threading.Thread(target=self._read_err, daemon=True)]
+        for reader in self._readers:
+            reader.start()
+
+    def _read_out(self) -> None:
+        from easycrm_pipeline.cli.progress import parse_progress
+
+        for line in self.proc.stdout:
+            got = parse_progress(line)
+            if got is None:
+                self._out.append(line)
+            else:
+                self.progress = got
+
+    def _read_err(self) -> None:
+        self._err = self.proc.stderr.read()
+
+    @property
+    def running(self) -> bool:
+        """True until the process has closed its output (it is ending or has ended)."""
+        return any(reader.is_alive() for reader in self._readers)
+
+    def outcome(self) -> dict:
+        """Wait for the process; its outcome from the ``EASYCRM_RESULT`` line: ``file``, ``status``, ``run_id``,
+        ``error`` and the ``FileStats`` fields flattened in (``error`` status, stderr's last line, if it died)."""
+        for reader in self._readers:
+            reader.join()
+        self.proc.wait()
+        line = next((ln for ln in reversed(self._out) if ln.startswith("EASYCRM_RESULT ")), None)
+        if line is None:
+            tail = (self._err.strip().splitlines() or ["run process died"])[-1]
+            return {"file": self.name, "status": "error", "run_id": None, "error": tail}
+        result = json.loads(line[len("EASYCRM_RESULT ") :])
+        flat = {"file": self.name, "status": result["status"], "run_id": result["run_id"], "error": result["error"]}
+        flat.update({k: v for k, v in (result.get("stats") or {}).items() if k != "file"})
+        return flat
 
 
 def main(argv: list[str] | None = None) -> int:
