@@ -27,6 +27,11 @@ Measures (each the median of 3 runs when one run takes under a minute, else 1 ru
   in-process by ``DeepSeekStandardizer`` against the fake DeepSeek answering today's full items (``--answer full``)
   and then corrections to the rules' proposal (the default shape); target: the full figure / the corrections figure
   >= 3 (issue 13).
+- ``progress_overhead_pct`` / ``progress_cpu_pct`` (issue 19): the same ``easycrm ingest`` of 500 leads (fake
+  DeepSeek at 2.0 s) on a pseudo-terminal with its live progress lines and with ``--quiet`` (3 runs each,
+  alternating, fresh instance and DB each): the wall-time difference, and the CPU that ``easycrm`` and its run
+  processes (which read the progress from Dagster) spend more with the display, both in % of the ``--quiet`` wall
+  time.
 
 Usage: ``python bench/run_bench.py [--only NAME[,NAME]] [--quick] [--out PATH] [--merge] [--budget SECONDS] [--snapshot]``.
 ``--quick`` uses small sizes (a smoke run of a few minutes; results go to ``bench/work/results_quick.json``).
@@ -85,10 +90,12 @@ MEASURES: dict[str, tuple[str, float | None, str, str]] = {
     "completion_tokens_per_lead_full": ("tokens/lead", None, "done", "tokens"),
     "completion_tokens_per_lead": ("tokens/lead", None, "done", "tokens"),
     "completion_tokens_reduction": ("x", 3, "ge", "tokens"),
+    "progress_overhead_pct": ("%", 2, "le", "progress"),
+    "progress_cpu_pct": ("%", 2, "le", "progress"),
 }
 #: Order the groups run in: the long DeepSeek runs early (so they get their time), the offline ones after.
 GROUP_ORDER = ("parse_csv", "parse_xlsx", "e2e_1k", "e2e_3x1k", "e2e_50k", "upsert", "peak_rss", "reingest", "samples",
-               "tokens", "memory")
+               "tokens", "memory", "progress")
 
 FAKE_LATENCY = 2.0
 POOL = 5
@@ -309,7 +316,13 @@ class TreeRSS:
 
 
 def kill_tree(proc: subprocess.Popen) -> None:
-    """Stop a process we started (own session) and everything it started."""
+    """Stop a process we started (own session) and everything it started (``easycrm ingest`` starts its run
+    processes in process groups of their own: they are killed one by one)."""
+    import psutil
+
+    kids = []
+    with contextlib.suppress(psutil.NoSuchProcess):
+        kids = psutil.Process(proc.pid).children(recursive=True)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -318,6 +331,9 @@ def kill_tree(proc: subprocess.Popen) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+    for kid in kids:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            kid.kill()
 
 
 def run_ingest(paths: list[Path], env: dict[str, str], *, cap_s: float | None = None,
@@ -353,6 +369,66 @@ def run_ingest(paths: list[Path], env: dict[str, str], *, cap_s: float | None = 
         "tree_cpu_s": round(sum(rss.cpu.values()), 2) if rss else None, "tree_procs": len(rss.cpu) if rss else None,
         "stderr": (err or "").strip()[-2000:],
     }
+
+
+def run_on_pty(path: Path, env: dict[str, str], *, quiet: bool, cap_s: float) -> dict:
+    """``easycrm ingest [--quiet] PATH`` with a pseudo-terminal as stdout/stderr (its live progress lines drawn
+    unless ``quiet``); returns ``{"seconds", "rc", "timed_out", "parent_cpu_s", "progress_bytes", "tail"}``.
+
+    ``parent_cpu_s``: user + system CPU seconds of the ``easycrm`` process itself, ``tree_cpu_s`` of it and its
+    run processes (which compute the progress lines), sampled every 0.1 s until they exit.
+    """
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    import psutil
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    exe = Path(sys.executable).with_name("easycrm")
+    cmd = [str(exe), "ingest", *(["--quiet"] if quiet else []), str(path)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env={**env, "TERM": "xterm-256color"}, cwd=ROOT, stdin=slave, stdout=slave,
+                            stderr=slave, start_new_session=True)
+    os.close(slave)
+    received = bytearray()
+
+    def drain() -> None:  # read the terminal, as a terminal does (a full pty buffer would block the writer)
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            received.extend(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    cpu = 0.0
+    timed_out = False
+    tree = TreeRSS(proc.pid, 0.1)
+    with tree, contextlib.suppress(psutil.NoSuchProcess):
+        ps = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                t = ps.cpu_times()
+                cpu = t.user + t.system
+            if time.perf_counter() - t0 > cap_s:
+                timed_out = True
+                kill_tree(proc)
+                break
+            time.sleep(0.1)
+    proc.wait()
+    seconds = time.perf_counter() - t0
+    reader.join(5)
+    os.close(master)
+    text = received.decode("utf-8", "replace")
+    return {"seconds": seconds, "rc": proc.returncode, "timed_out": timed_out, "parent_cpu_s": cpu,
+            "tree_cpu_s": sum(tree.cpu.values()),
+            "progress_bytes": len(text.split("easycrm ingest", 1)[0]), "tail": text.strip()[-300:]}
 
 
 def check_files(result: dict, expect: int, what: str) -> str | None:
@@ -870,10 +946,36 @@ class Bench:
         self.set("completion_tokens_reduction", ratio,
                  f"{full['per_lead']} -> {short['per_lead']} completion tokens per lead")
 
+    # -- 8. the live progress display of `easycrm ingest` on a terminal (issue 19)
+    def g_progress(self) -> None:
+        n = max(100, self.sizes.e2e_leads // 2)
+        path = self.data(f"e2e_{n}_p.csv", n, seed=11)
+        tmp = self.tmp("progress")
+        runs: dict[str, list[dict]] = {"pty": [], "quiet": []}
+        with FakeServer(tmp, FAKE_LATENCY) as fake:
+            for k in range(3):
+                for mode in ("pty", "quiet") if k % 2 == 0 else ("quiet", "pty"):
+                    env = fresh_env(tmp / f"{mode}_{k}", key="sk-bench", base_url=fake.url)
+                    runs[mode].append(run_on_pty(path, env, quiet=mode == "quiet", cap_s=20 * ideal_seconds(n)))
+        bad = [r for rs in runs.values() for r in rs if r["rc"] != 0 or r["timed_out"]]
+        wall = {m: median_of([r["seconds"] for r in rs]) for m, rs in runs.items()}
+        cpu = {m: median_of([r["parent_cpu_s"] for r in rs]) for m, rs in runs.items()}
+        tree = {m: median_of([r["tree_cpu_s"] for r in rs]) for m, rs in runs.items()}
+        lines = median_of([r["progress_bytes"] for r in runs["pty"]])
+        problem = f"; {len(bad)} run(s) failed: {bad[0]['tail']}" if bad else ""
+        overhead = None if bad else 100.0 * (wall["pty"] - wall["quiet"]) / wall["quiet"]
+        cpu_pct = None if bad else 100.0 * (tree["pty"] - tree["quiet"]) / wall["quiet"]
+        note = (f"{n} leads; wall {wall['pty']:.1f} s with progress vs {wall['quiet']:.1f} s --quiet (medians of 3); "
+                f"CPU of easycrm + its run processes {tree['pty']:.2f} s vs {tree['quiet']:.2f} s (of easycrm alone "
+                f"{cpu['pty']:.2f} s vs {cpu['quiet']:.2f} s); {lines:.0f} bytes of progress drawn")
+        self.set("progress_overhead_pct", overhead, note + problem)
+        self.set("progress_cpu_pct", cpu_pct, note + problem)
+        self.detail["groups"]["progress"] = runs
+
     # -- driver
     #: rough cost of each group in seconds (full sizes), for the budget check
     COST = {"parse_csv": 5, "parse_xlsx": 25, "e2e_1k": 90, "e2e_3x1k": 200, "e2e_50k": 620, "upsert": 45,
-            "peak_rss": 75, "reingest": 180, "samples": 50, "tokens": 40, "memory": 600}
+            "peak_rss": 75, "reingest": 180, "samples": 50, "tokens": 40, "memory": 600, "progress": 180}
 
     def run(self, groups: list[str]) -> None:
         self.groups = list(groups)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -69,8 +68,22 @@ def _check_paths(paths: list[str]) -> list[Path]:
     return resolved
 
 
-def ingest(paths: list[str]) -> list[dict]:
+class IngestInterrupted(Exception):
+    """``easycrm ingest`` got SIGINT/SIGTERM and cancelled its runs; ``outcomes`` as :func:`ingest` returns them
+    (the cancelled files with ``status`` ``cancelled``), ``messages`` one line per file that says what happened."""
+
+    def __init__(self, outcomes: list[dict], messages: list[str], signal_name: str | None) -> None:
+        super().__init__(signal_name or "interrupted")
+        self.outcomes, self.messages, self.signal_name = outcomes, messages, signal_name
+
+
+def ingest(paths: list[str], *, progress: bool = False) -> list[dict]:
     """Run one Dagster run per file, all at once, and wait for them all.
+
+    Args:
+        paths: the lead files.
+        progress: draw one live progress line per file on stdout (a terminal) while the runs go, redrawn every
+            ``progress.POLL_SECONDS`` from the ``runs.run_progress`` each run process sends.
 
     Returns:
         One outcome dict per file, in argument order: ``file``, ``status`` (``completed``/``error``), ``run_id``,
@@ -78,71 +91,52 @@ def ingest(paths: list[str]) -> list[dict]:
 
     Raises:
         UsageError: a path is missing, not a lead file, or two paths share a base name.
+        IngestInterrupted: SIGINT or SIGTERM arrived; every run still going was cancelled through Dagster first.
     """
+    import contextlib
+    import time
+
     from easycrm_pipeline.cli.instance import ensure_dagster_home
+    from easycrm_pipeline.cli.progress import POLL_SECONDS, Interrupts, LiveProgress, cancel_all
+    from easycrm_pipeline.cli.run_file import RunProcess
 
     files = _check_paths(paths)
     # This process only waits: Dagster is imported by the run processes, which open the instance (and create a new
-    # one's storage) one at a time under a file lock and add their own partition - ~80 MB less resident memory here.
+    # one's storage) one at a time under a file lock and add their own partition - ~80 MB less resident memory here
+    # (unless it has to cancel); with progress, they send their run_progress as lines on their stdout.
     ensure_dagster_home()
-    procs = []
-    for path in files:
-        cmd = [
-            sys.executable, "-m", "easycrm_pipeline.cli.run_file",
-            "--partition", path.name, "--location", str(path), "--file-name", path.name,
-        ]  # fmt: skip
-        procs.append((path, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
-    # Drain every run process's pipes at once: reading them one after the other lets a later run fill its 64 KB
-    # stderr pipe (Dagster's console log) and block until the earlier runs have ended - the runs would not overlap.
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=max(1, len(procs))) as pool:
-        pipes = list(pool.map(lambda item: item[1].communicate(), procs))
-    outcomes = []
-    for (path, proc), (out, err) in zip(procs, pipes):
-        line = next((ln for ln in reversed(out.splitlines()) if ln.startswith("EASYCRM_RESULT ")), None)
-        if line is None:
-            run_id, reason = _end_run_of_dead_process(proc.pid, proc.returncode)
-            outcomes.append({"file": path.name, "status": "error", "run_id": run_id, "error": reason})
-            continue
-        result = json.loads(line[len("EASYCRM_RESULT ") :])
-        flat = {"file": path.name, "status": result["status"], "run_id": result["run_id"], "error": result["error"]}
-        flat.update({k: v for k, v in (result.get("stats") or {}).items() if k != "file"})
-        outcomes.append(flat)
+    since = time.time()
+    with Interrupts() as interrupts:
+        runs = [RunProcess(path, progress=progress) for path in files]
+        with LiveProgress(_console()) if progress else contextlib.nullcontext() as live:
+            while True:
+                done = not any(run.running for run in runs)
+                if live:  # drawn once more after the runs ended: each line ends at its final state (100 % if completed)
+                    live.update([(run.name, run.progress) for run in runs])
+                if done or interrupts.event.wait(POLL_SECONDS):
+                    break
+        messages = cancel_all([(run.name, run.proc) for run in runs], since) if interrupts.event.is_set() else []
+        outcomes = [run.outcome() for run in runs]
+    if interrupts.event.is_set():
+        for outcome, (status, _msg) in zip(outcomes, messages):
+            if outcome["run_id"] is None and status == "cancelled":
+                outcome.update(status="cancelled", error="stopped before its run started (nothing stored)")
+        raise IngestInterrupted(outcomes, [m for _s, m in messages], interrupts.signal_name)
     return outcomes
 
 
-def _end_run_of_dead_process(pid: int, returncode: int | None) -> tuple[str | None, str]:
-    """A run process that printed no result died (killed, out of memory): end its run as failed, free its pool
-    slots; returns ``(run id or None, one-line reason)``."""
-    import signal
-
-    how = f"exit code {returncode}"
-    if returncode is not None and returncode < 0:
-        try:
-            how = f"killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            how = f"killed by signal {-returncode}"
-    reason = f"the run process died ({how}; killed, or out of memory)"
-    import dagster as dg
-
-    from easycrm_pipeline.cli.instance import get_instance
-    from easycrm_pipeline.dagster_defs.dead_runs import end_dead_run
-    from easycrm_pipeline.dagster_defs.ops import PID_TAG
-
-    instance = get_instance()
-    records = instance.get_run_records(filters=dg.RunsFilter(tags={PID_TAG: str(pid)}), limit=1)
-    if not records:
-        return None, reason + " before its run was created"
-    run = records[0].dagster_run
-    if run.is_finished:
-        return run.run_id, reason + f" after its run ended {run.status.value}"
-    end_dead_run(instance, run, reason)
-    return run.run_id, reason
-
-
 def _cmd_ingest(args) -> int:
-    outcomes = ingest(args.paths)
+    show = sys.stdout.isatty() and not args.json and not args.quiet
+    try:
+        outcomes = ingest(args.paths, progress=show)
+    except IngestInterrupted as stop:
+        _print_outcomes(args, stop.outcomes, quiet_failures=True)
+        return 130
+    return _print_outcomes(args, outcomes)
+
+
+def _print_outcomes(args, outcomes: list[dict], quiet_failures: bool = False) -> int:
+    """Print the final result (table and notes, or ``--json``); failures on stderr. Returns 1 if a run failed."""
     if args.json:
         _print_json({"files": outcomes})
     else:
@@ -155,12 +149,15 @@ def _cmd_ingest(args) -> int:
         for o in outcomes:
             table.add_row(o["file"], *[str(o.get(key, "")) if o.get(key) is not None else "" for _, key in INGEST_COLUMNS])
         _console().print(table)
+        paths = dict(zip((Path(p).name for p in args.paths), args.paths))
         for o in outcomes:
-            for note in (_no_change_note(o), _failed_batches_note(o)):
+            for note in (_no_change_note(o), _quarantine_note(o), _failed_batches_note(o, paths.get(o["file"]))):
                 if note:
                     print(note)
     failed = [o for o in outcomes if o["status"] != "completed"]
     for o in failed:
+        if quiet_failures and o["status"] == "cancelled":
+            continue  # the interrupt already said so for this file
         reason = str(o["error"])
         if not reason.startswith(f"{o['file']}: "):
             reason = f"{o['file']}: {reason}"
@@ -178,14 +175,38 @@ def _no_change_note(outcome: dict) -> str | None:
     return f"{outcome['file']}: nothing changed - all {unchanged} leads were already stored with these values"
 
 
-def _failed_batches_note(outcome: dict) -> str | None:
-    """The line that says a completed run's batches went to the dead letter (their rows are in the quarantine)."""
+def quarantine_command(file_name: str) -> str:
+    """A shell command that prints ``file_name``'s quarantined rows (sheet, row, reason, raw row) from the
+    configured store (DuckDB or DynamoDB: ``LeadStore.quarantine_rows``), with this interpreter."""
+    import shlex
+
+    code = ("from easycrm_pipeline.config import get_settings; from easycrm_pipeline.store import get_store; "
+            "[print(r['sheet'], r['row'], r['reason'], r['rawRow'], sep='\\t') for r in "
+            f"get_store(get_settings()).quarantine_rows({file_name!r})]")
+    return f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+
+
+def _quarantine_note(outcome: dict) -> str | None:
+    """Where a completed run's rejected rows are: the file's quarantine, and the command that lists them."""
+    count = outcome.get("quarantined") or 0
+    if outcome.get("status") != "completed" or not count:
+        return None
+    return (f"{outcome['file']}: {count} rejected row(s) are in the quarantine with their reasons; list them with: "
+            f"{quarantine_command(outcome['file'])}")
+
+
+def _failed_batches_note(outcome: dict, path: str | None = None) -> str | None:
+    """The line that says a completed run's batches went to the dead letter (their rows are in the quarantine) and
+    the command that retries them: ``easycrm ingest`` of the same file sends DeepSeek only the rows its
+    standardization cache lacks - the dead-lettered ones."""
     failed = outcome.get("failed_batches") or 0
     if outcome.get("status") != "completed" or not failed:
         return None
+    import shlex
+
+    again = f"easycrm ingest {shlex.quote(path or outcome['file'])}"
     return (f"{outcome['file']}: {failed} of {outcome.get('batches')} batches failed after 3 tries; their rows are in "
-            f"the quarantine (easycrm status {outcome['file']} gives the reasons; easycrm ingest again retries only "
-            "them)")
+            f"the quarantine (easycrm status {outcome['file']} gives the reasons); retry only them with: {again}")
 
 
 # ---------------------------------------------------------------------------------------------------- leads
@@ -271,9 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="easycrm", description="Lead files -> clean, de-duplicated leads.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ingest", help="run the ingest job for local files and wait")
+    p = sub.add_parser("ingest", help="run the ingest job for local files and wait (live progress on a terminal)")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no live progress lines, even on a terminal")
     p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser("leads", help="filtered, paginated leads")
@@ -291,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point. Exit codes: 0 ok, 1 a run failed, 2 bad input."""
+    """Console-script entry point. Exit codes: 0 ok, 1 a run failed, 2 bad input, 130 interrupted (Ctrl-C or
+    SIGTERM; ``easycrm ingest`` cancels its runs first)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

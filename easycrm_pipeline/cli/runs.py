@@ -147,7 +147,13 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
           is ``completed``; 100 for a completed run (also for a file with no lead rows);
         - ``elapsedSeconds``: seconds since the run started (to its end when finished; 0 while queued);
           ``etaSeconds``: estimated seconds left (None when not processing or not yet estimable);
-        - ``error``: one-line reason of a failed run (None otherwise).
+        - ``error``: one-line reason of a failed run (None otherwise);
+        - ``stage``: what the run is doing — ``queued``, ``parsing`` (``parse_file`` not done), ``standardizing``
+          (batches left), ``writing`` (every batch done, ``collect_leads`` storing the file), or the final status;
+        - ``tokens`` / ``costUsd``: DeepSeek tokens and cost (USD) so far: the sum over the chunk steps' latest
+          progress metadata (``tokens``, ``cost_usd`` of their finished batches) while the run goes, the file's totals from the ``leads``
+          materialization once stored; ``costUsd`` is None while a finished batch used tokens without recording
+          its cost (a batch step that records only ``tokens``).
     """
     import dagster as dg
 
@@ -160,6 +166,9 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
     total_batches = total_leads = None
     settled = 0
     completed = processed_batch_rows = 0
+    tokens, cost = 0, 0.0  # DeepSeek usage of finished batches (the file's totals once collected)
+    cost_known = True  # False once a batch that used tokens did not record its cost
+    file_usage: tuple[int, float] | None = None
     failures: dict[str, str] = {}
     collected = False
     error = None
@@ -196,6 +205,9 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             collected = collected or step == COLLECT_STEP
             md = event.step_materialization_data.materialization.metadata or {}
+            if step == COLLECT_STEP and "tokens" in md:
+                cost_md = md.get("cost_usd")
+                file_usage = (int(md["tokens"].value or 0), float(cost_md.value or 0) if cost_md else 0.0)
             if "failed_batches_detail" in md and isinstance(md["failed_batches_detail"].value, dict):
                 detail.update({str(k): str(v) for k, v in md["failed_batches_detail"].value.items()})
             continue
@@ -214,6 +226,9 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
     for md in chunks.values():
         completed += int(md.get("batches_done", 0))
         processed_batch_rows += int(md.get("rows_done", 0))
+        tokens += int(md.get("tokens") or 0)
+        cost += float(md.get("cost_usd") or 0)
+        cost_known = cost_known and ("cost_usd" in md or not md.get("tokens"))
         for batch, reason in (md.get("failed_batches") or {}).items():
             failures.setdefault(str(batch), f"dead letter: {reason}" if reason else "dead letter")
     for batch, reason in detail.items():
@@ -221,6 +236,9 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
             failures[batch] = reason
     if collected and total_batches is not None:
         completed = total_batches  # every batch reached the collect step
+    if file_usage is not None:
+        tokens, cost = file_usage  # the file's own totals (failed attempts included)
+        cost_known = True
     if collected and total_leads is not None:
         processed = total_leads  # collect_leads stored (or quarantined) every row of the file
     else:
@@ -245,6 +263,16 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
         eta = round(elapsed * (total_leads - processed) / processed, 1)
     elif status == "processing" and total_leads is not None and processed >= total_leads:
         eta = 0.0
+    if status == "uploaded":
+        stage = "queued"
+    elif status != "processing":
+        stage = status
+    elif total_batches is None:
+        stage = "parsing"
+    elif completed < total_batches:
+        stage = "standardizing"
+    else:
+        stage = "writing"
 
     created = _timestamp(record.create_timestamp)
     return {
@@ -265,6 +293,9 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
         "runId": run.run_id,
         "createdAt": datetime.fromtimestamp(created, tz=timezone.utc).isoformat() if created else None,
         "error": error if status == "error" else None,
+        "stage": stage,
+        "tokens": tokens,
+        "costUsd": round(cost, 6) if cost_known else None,
     }
 
 

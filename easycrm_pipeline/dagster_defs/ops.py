@@ -307,7 +307,6 @@ def standardize_chunk(context: dg.OpExecutionContext, chunk: Chunk, deepseek: De
             "leads": sum(len(r.leads) for r in results),
             "quarantined": sum(len(r.quarantine) for r in results),
             "llm_calls": sum(r.llm_calls for r in results),
-            "tokens": sum(r.tokens for r in results),
             "completion_tokens": sum(r.completion_tokens for r in results),
             "standardizer": standardizer.version,
         }
@@ -326,6 +325,8 @@ def _progress_metadata(chunk: Chunk, progress: ChunkProgress) -> dict:
         "rows_done": progress.rows_done,
         "reused_batches": progress.reused,
         "failed_batches": dg.MetadataValue.json(dict(progress.failed)),
+        "tokens": progress.tokens,
+        "cost_usd": round(progress.cost_usd, 6),
     }
 
 

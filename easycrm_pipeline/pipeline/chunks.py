@@ -118,12 +118,15 @@ class BatchResults:
 
 @dataclass
 class ChunkProgress:
-    """How far a chunk is: batches finished (stored earlier included), their rows, dead-lettered batches."""
+    """How far a chunk is: batches finished (stored earlier included), their rows, dead-lettered batches, and the
+    DeepSeek tokens and cost (USD) of the finished batches."""
 
     batches_done: int = 0
     rows_done: int = 0
     reused: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    tokens: int = 0
+    cost_usd: float = 0.0
 
 
 @contextlib.contextmanager
@@ -239,5 +242,7 @@ def run_chunk(
 def _count(progress: ChunkProgress, batch: Batch, result: BatchResult) -> None:
     progress.batches_done += 1
     progress.rows_done += len(batch.rows)
+    progress.tokens += result.tokens
+    progress.cost_usd += result.cost_usd
     if result.failed:
         progress.failed[batch.mapping_key] = result.error or "dead letter"

@@ -322,3 +322,44 @@ def test_two_big_files_at_once_never_exceed_the_pool_of_five(isolated_env, monke
     assert count == 100
     assert peak == 5
     assert db_rows(tmp, "select count(*), count(distinct email) from leads")[0] == (1000, 1000)
+def test_final_notes_say_how_to_list_the_quarantine_and_retry_the_dead_letter_and_both_commands_work(
+    isolated_env, monkeypatch, capsys
+):
+    """Issue 19: the table says where the rejected rows are (the command lists them) and the command that retries
+    the dead-lettered batches (a re-ingest sends DeepSeek only the rows its cache lacks: the dead-lettered ones)."""
+    import shlex
+    import subprocess
+
+    tmp = isolated_env
+    path = write_csv(tmp / "flaky list.csv", 20)  # a space: the printed commands quote the names
+    with FakeDeepSeek() as fake:
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+        # two batches at once: one gets the answer, the other a 503 on each of its 3 tries x 3 HTTP attempts (the
+        # client's own retries) -> dead letter
+        fake.script([{}] + [{"status": 503}] * 9)
+        code, out, err = run_cli(capsys, "ingest", str(path))
+        assert code == 0, err
+        first_sent = {i for ids in fake.request_ids() for i in ids}
+        quarantine_note = next(ln for ln in out.splitlines() if "rejected row(s)" in ln)
+        assert quarantine_note.startswith("flaky list.csv: 10 rejected row(s) are in the quarantine")
+        listing = subprocess.run(quarantine_note.split("list them with: ", 1)[1], shell=True, capture_output=True,
+                                 text=True, timeout=120)
+        assert listing.returncode == 0, listing.stderr
+        listed = [ln.split("\t") for ln in listing.stdout.splitlines()]
+        assert len(listed) == 10 and all("DeepSeek failed after 3 tries" in reason for _s, _r, reason, _raw in listed)
+        retry_note = next(ln for ln in out.splitlines() if "batches failed after 3 tries" in ln)
+        assert retry_note.startswith("flaky list.csv: 1 of 2 batches failed after 3 tries")
+        command = shlex.split(retry_note.split("retry only them with: ", 1)[1])
+        assert command == ["easycrm", "ingest", str(path)]
+        fake.reset()
+        code, out, err = run_cli(capsys, *command[1:], "--json")
+        assert code == 0, err
+        retried = [i for ids in fake.request_ids() for i in ids]
+    dead_rows = {f"0:{row}" for _sheet, row, _reason, _raw in listed}
+    assert sorted(retried) == sorted(dead_rows) and len(dead_rows) == 10  # only the dead-lettered rows are sent
+    assert dead_rows < first_sent
+    stats = json.loads(out)["files"][0]
+    assert (stats["failed_batches"], stats["quarantined"]) == (0, 0)
+    assert db_rows(tmp, "select count(*) from leads")[0][0] == 20
+    assert db_rows(tmp, "select count(*) from quarantine")[0][0] == 0  # the file's quarantine is its latest run's
