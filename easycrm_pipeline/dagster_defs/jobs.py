@@ -121,7 +121,7 @@ def _import_executor(module: str, attr: str, mode: str) -> dg.ExecutorDefinition
 
 ingest_job = dg.define_asset_job(
     name="ingest_job",
-    selection=dg.AssetSelection.assets(leads),
+    selection=dg.AssetSelection.assets(leads, "possible_duplicates"),  # issue 18: after the upsert, per file
     description="Parse a dropped lead file, standardize it batch by batch, upsert the leads.",
     executor_def=ingest_executor,
 )
