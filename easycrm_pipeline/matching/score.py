@@ -132,36 +132,74 @@ def surname_forms(last: Any) -> set[str]:
     return {form for form in (name_part(text), name_part(translit)) if len(form) >= 2}
 
 
-def _email(a: Mapping[str, Any], b: Mapping[str, Any], evidence: list[dict]) -> None:
-    (la, da), (lb, db) = email_parts(a.get("email")), email_parts(b.get("email"))
-    if not la or not lb:
+@dataclass(frozen=True)
+class Features:
+    """A lead's values as the comparisons need them, computed once per lead (:func:`features`)."""
+
+    first: str
+    last: str
+    phone: str
+    local: str
+    domain: str
+    company_key: str
+    company: str
+    title: str
+    surnames: frozenset[str]
+
+
+def features(lead: Mapping[str, Any]) -> Features:
+    """The :class:`Features` of a lead (a dict with the ``leads`` columns; missing keys are unknown)."""
+    local, domain = email_parts(lead.get("email"))
+    return Features(
+        first=name_part(lead.get("firstName")), last=name_part(lead.get("lastName")),
+        phone=phone_key(lead.get("phone")), local=local, domain=domain,
+        company_key=company_key(lead.get("company")), company=fold(lead.get("company")),
+        title=fold(lead.get("title")), surnames=frozenset(surname_forms(lead.get("lastName"))),
+    )
+
+
+def _email(a: Features, b: Features, evidence: list[dict]) -> None:
+    if not a.local or not b.local:
         return
-    if (la, da) == (lb, db):
+    if (a.local, a.domain) == (b.local, b.domain):
         _level(evidence, "email", "same")
         return
     # a local part holding the person's surname (anna.mueller@, amueller@) is what anyone of that name would have
-    surnames = {form for x in (a, b) for form in surname_forms(x.get("lastName"))}
-    letters = "".join(ch for ch in la if ch.isalpha())
-    from_name = any(s in letters for s in surnames)
-    if la == lb:
+    letters = "".join(ch for ch in a.local if ch.isalpha())
+    from_name = any(s in letters for s in a.surnames | b.surnames)
+    if a.local == b.local:
         _level(evidence, "email", "name_local_part" if from_name else "same_local_part")
-    else:
-        sim = JaroWinkler.normalized_similarity(la, lb)
-        if sim >= LOCAL_SIMILAR and not from_name:
+    elif not from_name:
+        sim = JaroWinkler.normalized_similarity(a.local, b.local)
+        if sim >= LOCAL_SIMILAR:
             _level(evidence, "email", "similar_local_part", similarity=round(sim, 3))
-    if da == db and da not in FREE_MAIL:
+    if a.domain == b.domain and a.domain not in FREE_MAIL:
         _level(evidence, "email", "same_corporate_domain")
 
 
-def _company(a: Any, b: Any, evidence: list[dict]) -> None:
-    ka, kb = company_key(a), company_key(b)
-    if not ka or not kb:
+def _company(a: Features, b: Features, evidence: list[dict]) -> None:
+    if not a.company_key or not b.company_key:
         return
-    if ka == kb:
+    if a.company_key == b.company_key:
         _level(evidence, "company", "exact")
         return
-    sim = fuzz.token_set_ratio(fold(a), fold(b))
+    sim = fuzz.token_set_ratio(a.company, b.company)
     _level(evidence, "company", "similar" if sim >= COMPANY_SIMILAR else "different", similarity=round(sim, 1))
+
+
+def score_features(a: Features, b: Features) -> PairScore:
+    """:func:`score_pair` on precomputed :class:`Features` (what scoring many pairs uses)."""
+    evidence: list[dict[str, Any]] = []
+    _first_name(a.first, b.first, evidence)
+    _last_name(a.last, b.last, evidence)
+    if a.phone and b.phone:
+        _level(evidence, "phone", "exact" if a.phone == b.phone else "different")
+    _email(a, b, evidence)
+    _company(a, b, evidence)
+    if a.title and a.title == b.title:
+        _level(evidence, "title", "exact")
+    weight = PRIOR + sum(e["weight"] for e in evidence)
+    return PairScore(score=round(1.0 / (1.0 + math.pow(2.0, -weight)), 4), weight=weight, evidence=evidence)
 
 
 def score_pair(a: Mapping[str, Any], b: Mapping[str, Any]) -> PairScore:
@@ -173,16 +211,4 @@ def score_pair(a: Mapping[str, Any], b: Mapping[str, Any]) -> PairScore:
     Returns:
         :class:`PairScore` (``score`` 0..1, the evidence list).
     """
-    evidence: list[dict[str, Any]] = []
-    _first_name(name_part(a.get("firstName")), name_part(b.get("firstName")), evidence)
-    _last_name(name_part(a.get("lastName")), name_part(b.get("lastName")), evidence)
-    pa, pb = phone_key(a.get("phone")), phone_key(b.get("phone"))
-    if pa and pb:
-        _level(evidence, "phone", "exact" if pa == pb else "different")
-    _email(a, b, evidence)
-    _company(a.get("company"), b.get("company"), evidence)
-    ta, tb = fold(a.get("title")), fold(b.get("title"))
-    if ta and ta == tb:
-        _level(evidence, "title", "exact")
-    weight = PRIOR + sum(e["weight"] for e in evidence)
-    return PairScore(score=round(1.0 / (1.0 + math.pow(2.0, -weight)), 4), weight=weight, evidence=evidence)
+    return score_features(features(a), features(b))
