@@ -33,9 +33,9 @@ LEGAL_SUFFIXES: tuple[str, ...] = (
     "gmbh", "ag", "kg", "ug", "mbh", "inc", "incorporated", "ltd", "limited", "llc", "llp", "plc", "corp",
     "corporation", "co", "company", "sa", "sas", "sarl", "srl", "sl", "bv", "nv", "spa", "oy", "ab", "as",
 )
-_LEGAL_RE = re.compile(r"\b(" + "|".join(LEGAL_SUFFIXES) + r")\b")
+_LEGAL = frozenset(LEGAL_SUFFIXES)
 _NOT_LETTER = re.compile(r"[^a-z]")
-_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+_NOT_ALNUM_RUN = re.compile(r"[^a-z0-9]+")
 
 #: Digits of a phone kept as its key (the national significant part; country codes and trunk 0s differ).
 PHONE_KEY_DIGITS = 8
@@ -66,9 +66,10 @@ def full_name(lead: Mapping[str, Any]) -> str:
 
 
 def company_key(text: Any) -> str:
-    """A company for comparison: folded, legal forms dropped, letters and digits only (``"ACME GmbH"`` -> ``"acme"``,
-    ``"Acme Corp."`` -> ``"acme"``, ``"Paper S.L."`` -> ``"paper"``: dots are dropped first)."""
-    return _NOT_ALNUM.sub("", _LEGAL_RE.sub("", fold(text).replace(".", "")))
+    """A company for comparison: folded, dots dropped, split into words of letters and digits, legal forms left out,
+    joined (``"ACME GmbH"`` -> ``"acme"``, ``"Acme Corp."`` -> ``"acme"``, ``"Paper S.L."`` -> ``"paper"``)."""
+    words = _NOT_ALNUM_RUN.split(fold(text).replace(".", ""))
+    return "".join(w for w in words if w and w not in _LEGAL)
 
 
 def phone_key(text: Any) -> str:
@@ -111,32 +112,31 @@ def blocking_keys(lead: Mapping[str, Any]) -> dict[str, str]:
     return keys
 
 
-def _sql_name(col: str) -> str:
-    """DuckDB expression of :func:`name_part` on column ``col``."""
-    folded = f"trim(strip_accents(lower(coalesce(\"{col}\", ''))))"
-    return f"regexp_replace({folded}, '[^a-z]', '', 'g')"
-
-
-def _sql_nonempty(expr: str) -> str:
-    return f"nullif({expr}, '')"
-
-
-_FIRST, _LAST = _sql_name("firstName"), _sql_name("lastName")
-_DIGITS = "regexp_replace(coalesce(\"phone\", ''), '[^0-9]', '', 'g')"
-_LEGAL_SQL = r"\b(" + "|".join(LEGAL_SUFFIXES) + r")\b"
-_COMPANY = ("regexp_replace(regexp_replace(replace(trim(strip_accents(lower(coalesce(\"company\", '')))), '.', ''), "
-            f"'{_LEGAL_SQL}', '', 'g'), '[^a-z0-9]', '', 'g')")
-_DOMAIN = "split_part(coalesce(\"email\", ''), '@', 2)"
-
-#: ``{rule: DuckDB SQL expression}`` giving the same key as :func:`blocking_keys` over a table with the ``leads``
-#: columns (NULL where the Python key is left out).
-SQL_KEYS: dict[str, str] = {
-    "phone": (f"CASE WHEN length({_DIGITS}) >= {PHONE_MIN_DIGITS} "
-              f"THEN right({_DIGITS}, {PHONE_KEY_DIGITS}) END"),
-    "name": (f"CASE WHEN {_sql_nonempty(_FIRST)} IS NOT NULL AND {_sql_nonempty(_LAST)} IS NOT NULL "
-             f"THEN {_FIRST} || ' ' || {_LAST} END"),
-    "email_domain_surname": (f"CASE WHEN {_sql_nonempty(_DOMAIN)} IS NOT NULL AND {_sql_nonempty(_LAST)} IS NOT NULL "
-                             f"THEN lower({_DOMAIN}) || '|' || {_LAST} END"),
-    "company": (f"CASE WHEN {_sql_nonempty(_COMPANY)} IS NOT NULL AND {_sql_nonempty(_FIRST)} IS NOT NULL "
-                f"THEN {_COMPANY} || '|' || left({_FIRST}, 1) END"),
+#: The normalized columns the SQL keys are made of, computed once per row (``{name: DuckDB expression}``).
+_SQL_PREPARE: dict[str, str] = {
+    "_first": "regexp_replace(strip_accents(lower(coalesce(\"firstName\", ''))), '[^a-z]', '', 'g')",
+    "_last": "regexp_replace(strip_accents(lower(coalesce(\"lastName\", ''))), '[^a-z]', '', 'g')",
+    "_digits": "regexp_replace(coalesce(\"phone\", ''), '[^0-9]', '', 'g')",
+    "_domain": "lower(split_part(coalesce(\"email\", ''), '@', 2))",
+    # words of the folded company (dots dropped), legal forms left out, joined
+    "_company": ("array_to_string(list_filter(regexp_split_to_array(replace(strip_accents(lower(coalesce("
+                 "\"company\", ''))), '.', ''), '[^a-z0-9]+'), lambda w: NOT list_contains(" + "["
+                 + ", ".join(f"'{w}'" for w in LEGAL_SUFFIXES) + "], w)), '')"),
 }
+
+#: ``{rule: DuckDB SQL expression}`` over the columns of :data:`_SQL_PREPARE`, giving the same key as
+#: :func:`blocking_keys` (NULL where the Python key is left out). Use :func:`sql_keys_select`.
+SQL_KEYS: dict[str, str] = {
+    "phone": f"CASE WHEN length(_digits) >= {PHONE_MIN_DIGITS} THEN right(_digits, {PHONE_KEY_DIGITS}) END",
+    "name": "CASE WHEN _first <> '' AND _last <> '' THEN _first || ' ' || _last END",
+    "email_domain_surname": "CASE WHEN _domain <> '' AND _last <> '' THEN _domain || '|' || _last END",
+    "company": "CASE WHEN _company <> '' AND _first <> '' THEN _company || '|' || left(_first, 1) END",
+}
+
+
+def sql_keys_select(source: str) -> str:
+    """A DuckDB ``SELECT "leadId", <one column per rule of SQL_KEYS>`` over ``source`` (a table name, or a
+    parenthesized query, with the ``leads`` columns); the normalized values are computed once per row."""
+    prepare = ", ".join(f"{expr} AS {name}" for name, expr in _SQL_PREPARE.items())
+    keys = ", ".join(f"{expr} AS {rule}" for rule, expr in SQL_KEYS.items())
+    return f'SELECT "leadId", {keys} FROM (SELECT "leadId", {prepare} FROM {source})'

@@ -1108,14 +1108,16 @@ class DuckDBStore(LeadStore):
         Raises:
             StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
         """
-        from easycrm_pipeline.matching.keys import SQL_KEYS
+        from easycrm_pipeline.matching.keys import SQL_KEYS, sql_keys_select
         from easycrm_pipeline.matching.pairs import MAX_BLOCK, Candidates
 
         ids = list(dict.fromkeys(str(i) for i in lead_ids))
         cands = Candidates()
         if not ids:
             return cands, {}
-        keys_sql = ", ".join(f"{expr} AS {rule}" for rule, expr in SQL_KEYS.items())
+        new_sql = sql_keys_select(
+            '(SELECT * FROM leads WHERE "leadId" IN (SELECT CAST("leadId" AS VARCHAR) FROM match_ids_df))')
+        all_sql = sql_keys_select("leads")
         rules = ", ".join(SQL_KEYS)
         cols = ", ".join(_q(c) for c in ("leadId", *LEAD_FIELDS))
         skipped: dict[str, set] = {}
@@ -1125,11 +1127,9 @@ class DuckDBStore(LeadStore):
                 rows = con.execute(
                     f"""
                     WITH new_keys AS MATERIALIZED (
-                        UNPIVOT (SELECT "leadId", {keys_sql} FROM leads
-                                 WHERE "leadId" IN (SELECT CAST("leadId" AS VARCHAR) FROM match_ids_df))
-                        ON {rules} INTO NAME rule VALUE key),
+                        UNPIVOT ({new_sql}) ON {rules} INTO NAME rule VALUE key),
                     all_keys AS (
-                        UNPIVOT (SELECT "leadId", {keys_sql} FROM leads) ON {rules} INTO NAME rule VALUE key),
+                        UNPIVOT ({all_sql}) ON {rules} INTO NAME rule VALUE key),
                     hits AS MATERIALIZED (
                         SELECT t.rule, t.key, t."leadId" FROM all_keys t
                         SEMI JOIN (SELECT DISTINCT rule, key FROM new_keys) n ON t.rule = n.rule AND t.key = n.key),

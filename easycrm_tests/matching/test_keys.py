@@ -3,7 +3,8 @@ import duckdb
 import pandas as pd
 
 from easycrm_pipeline.matching.gold import make_gold_set
-from easycrm_pipeline.matching.keys import RULES, SQL_KEYS, blocking_keys, company_key, full_name, name_part, phone_key
+from easycrm_pipeline.matching.keys import (RULES, SQL_KEYS, blocking_keys, company_key, full_name, name_part,
+                                           phone_key, sql_keys_select)
 
 
 def test_normalizers():
@@ -12,6 +13,7 @@ def test_normalizers():
     assert full_name({"firstName": "Anna", "lastName": "Müller"}) == "anna muller"
     assert full_name({"firstName": None, "lastName": "Müller"}) == ""
     assert company_key("ACME GmbH") == company_key("Acme Corp.") == "acme"
+    assert company_key("Smith & Sons, Inc.") == "smithsons"
     assert company_key("Paper Software S.L.") == company_key("paper software") == "papersoftware"
     assert phone_key("+49 30 1234567") == phone_key("030 1234567") == "01234567"
     assert phone_key("12 34") == ""
@@ -42,8 +44,7 @@ def test_sql_keys_equal_python_keys():
                           for lead in leads])
     con = duckdb.connect()
     con.register("t", frame)
-    select = ", ".join(f"{expr} AS {rule}" for rule, expr in SQL_KEYS.items())
-    rows = con.execute(f'SELECT "leadId", {select} FROM t').fetchall()
+    rows = con.execute(sql_keys_select("t")).fetchall()
     by_id = {lead["leadId"]: lead for lead in leads}
     mismatches = []
     for lead_id, *values in rows:
