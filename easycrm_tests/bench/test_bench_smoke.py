@@ -66,7 +66,7 @@ def test_results_json_shape_and_verdicts(tmp_path):
     run_bench.write_json(out, run_bench.results_doc(m))
     doc = json.loads(out.read_text())
     assert list(doc) == ["measures"]
-    assert list(doc["measures"]) == list(run_bench.MEASURES) and len(doc["measures"]) == 11
+    assert list(doc["measures"]) == list(run_bench.MEASURES) and len(doc["measures"]) == 15  # 4 of issue 18
     for entry in doc["measures"].values():
         assert set(entry) == {"value", "unit", "target", "ok"}
         assert isinstance(entry["ok"], bool)
@@ -78,8 +78,10 @@ def test_results_json_shape_and_verdicts(tmp_path):
     assert got["upsert_naive_ratio"]["target"] is None and got["upsert_naive_ratio"]["ok"] is True
     assert got["samples_offline_s"]["value"] is None and got["samples_offline_s"]["ok"] is False  # not run
     table = run_bench.markdown_table(m)
-    assert table.count("\n") == 12 and "| parse_xlsx_50k_s | 3.200 | s | ≤ 3 | FAIL |" in table
+    assert table.count("\n") == 16 and "| parse_xlsx_50k_s | 3.200 | s | ≤ 3 | FAIL |" in table
     assert "| reingest_50k_llm_calls | – | calls | ≤ 0 | not measured |" in table
+    assert run_bench.measure("dupes_gold_recall", 0.9)["ok"] and not run_bench.measure("dupes_gold_recall", 0.89)["ok"]
+    assert "| dupes_gold_precision | – | ratio | ≥ 0.95 | not measured |" in table
 
 
 def test_only_selects_groups():
