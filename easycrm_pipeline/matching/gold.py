@@ -17,7 +17,7 @@ Look-alikes (different people, must not be paired):
 ``same_name_other_company``  same first and last name as a table person, another company, email and phone;
 ``family_shared_phone``      same last name and phone as a table person, another first name and email.
 
-Plus unrelated new people. Everything is drawn from a seeded ``random.Random``: the same seed gives the same set.
+Plus unrelated new people. Emails are unique across the set (a store holds one lead per email). Everything is drawn from a seeded ``random.Random``: the same seed gives the same set.
 """
 from __future__ import annotations
 
@@ -231,9 +231,19 @@ def make_gold_set(seed: int, *, people: int = 3000, duplicates: int = 400, looka
         gold.kinds[other["leadId"]] = LOOKALIKE_KINDS[i % len(LOOKALIKE_KINDS)]
     gold.new.extend(m.person("new") for _ in range(strangers))
     rnd.shuffle(gold.new)
+    seen: set[str] = set()
     for lead in gold.table + gold.new:
         lead.pop("_domain", None)
         lead.pop("_company", None)
+        email = lead.get("email")
+        if email in seen:  # emails are unique in a store (exact-email dedupe): number a drawn twice address
+            local, _, domain = email.partition("@")
+            k = 2
+            while f"{local}{k}@{domain}" in seen:
+                k += 1
+            lead["email"] = email = f"{local}{k}@{domain}"
+        if email:
+            seen.add(email)
     return gold
 
 
