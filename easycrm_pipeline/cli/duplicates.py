@@ -16,6 +16,11 @@ from __future__ import annotations
 import json
 import sys
 
+from easycrm_pipeline.cli.admin import _changed_by
+from easycrm_pipeline.cli.main import UsageError, _console
+from easycrm_pipeline.matching.pairs import pair_of
+from easycrm_pipeline.store.base import UndoRefused
+
 
 def _store(create: bool = False):
     from easycrm_pipeline.config import get_settings
@@ -40,8 +45,6 @@ def _evidence(pair: dict) -> str:
 
 
 def _cmd_duplicates(args) -> int:
-    from easycrm_pipeline.cli.main import UsageError
-
     if not 0.0 <= args.min_score <= 1.0:
         raise UsageError(f"--min-score must be between 0 and 1, got {args.min_score}")
     pairs = _store().possible_duplicates(args.min_score)
@@ -52,8 +55,6 @@ def _cmd_duplicates(args) -> int:
         print("no possible duplicates" + (f" with score >= {args.min_score}" if args.min_score else ""))
         return 0
     from rich.table import Table
-
-    from easycrm_pipeline.cli.main import _console
 
     table = Table(title=f"possible duplicates: {len(pairs)}")
     for col in ("score", "lead A", "lead B", "found by", "agreed"):
@@ -83,8 +84,6 @@ def _print_merge(result, args) -> None:
 
 
 def _cmd_merge(args) -> int:
-    from easycrm_pipeline.cli.main import UsageError
-
     try:
         result = _store(create=True).merge_leads(args.keep, args.other, dry_run=args.dry_run)
     except ValueError as exc:
@@ -94,9 +93,6 @@ def _cmd_merge(args) -> int:
 
 
 def _cmd_dismiss(args) -> int:
-    from easycrm_pipeline.cli.main import UsageError
-    from easycrm_pipeline.matching.pairs import pair_of
-
     try:
         new = _store(create=True).dismiss_pair(args.a, args.b)
         lead_a, lead_b = pair_of(args.a, args.b)
@@ -111,10 +107,6 @@ def _cmd_dismiss(args) -> int:
 
 def undo_merge(args) -> int:
     """``easycrm undo --merge KEEP [--force] [--dry-run]`` (called by ``cli.admin``'s undo)."""
-    from easycrm_pipeline.cli.admin import _changed_by
-    from easycrm_pipeline.cli.main import UsageError
-    from easycrm_pipeline.store.base import UndoRefused
-
     try:
         result = _store(create=True).undo_merge(args.merge, force=args.force, dry_run=args.dry_run)
     except UndoRefused as exc:

@@ -10,8 +10,11 @@ the table under other addresses, or a blocking key gone wrong.
 """
 import dagster as dg
 
+from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.ops import FILE_NAME_TAG
 from easycrm_pipeline.dagster_defs.partitions import lead_files
+from easycrm_pipeline.pipeline.collect import open_store
+from easycrm_pipeline.pipeline.duplicates import detect_duplicates
 
 #: The check warns above this many pairs ...
 MANY_PAIRS_MIN = 10
@@ -46,10 +49,6 @@ def too_many(pairs_found: int, leads_compared: int) -> bool:
 )
 def possible_duplicates(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Find and record the possible duplicates of this run's leads; metadata and check as the module says."""
-    from easycrm_pipeline.config import get_settings
-    from easycrm_pipeline.pipeline.collect import open_store
-    from easycrm_pipeline.pipeline.duplicates import detect_duplicates
-
     source_file = _file_name(context)
     result = detect_duplicates(open_store(get_settings()), run_id=context.run_id, source_file=source_file)
     context.log.info(f"{source_file}: {result.pairs_found} possible duplicate pair(s) among "

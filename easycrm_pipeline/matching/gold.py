@@ -25,6 +25,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from easycrm_pipeline.matching.keys import company_key, name_part
+
 FIRST = ("Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hans", "Ines", "Jonas", "Klara", "Lukas", "Mia",
          "Noah", "Olga", "Paul", "Rosa", "Simon", "Tina", "Uwe", "Vera", "Walter", "Xenia", "Yusuf", "Zoe", "Olivia",
          "James", "Sophia", "William", "Isabella", "Lucas", "Amelia", "Henry", "Charlotte", "Jack", "Harper", "Leo",
@@ -67,12 +69,7 @@ class GoldSet:
     kinds: dict[str, str] = field(default_factory=dict)
 
 
-from easycrm_pipeline.matching.keys import company_key  # noqa: E402
-
-
 def _slug(text: str) -> str:
-    from easycrm_pipeline.matching.keys import name_part
-
     return name_part(text)
 
 

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
+from easycrm_pipeline.matching.merge import MergeResult
+from easycrm_pipeline.matching.pairs import candidates_in_python
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 
 #: Fields a lead can be sorted by (``LeadQuery.sort``).
@@ -205,6 +207,49 @@ def undo_conflicts(
             out.setdefault(tuple(c.values()), c)
     return sorted(out.values(), key=lambda c: (c["email"] is None, c["email"] or "", c["leadId"] or "",
                                                c["changedBy"] or "", c["action"] or ""))
+
+
+def unmerge_plan(keep: str, merge: dict, other: dict, current: dict | None, blocker: str | None,
+                 later: Iterable[dict], *, force: bool, dry_run: bool) -> Any:
+    """The checks and the outcome of undoing one merge (``easycrm undo --merge KEEP``), the rule both back ends
+    share; the back end finds the rows and writes.
+
+    Args:
+        keep: KEEP's leadId.
+        merge: KEEP's ``lead_merged`` audit row (``runId`` = the merge id, ``fieldsChanged`` as a dict).
+        other: the merged-away lead as the merge recorded it (its ``lead_merged_away`` row's ``details.lead``).
+        current: KEEP as stored now (None: deleted since).
+        blocker: the id of a lead that now holds OTHER's ``leadId`` or email, or None.
+        later: KEEP's audit rows written after the merge (``leadId``, ``email``, ``newSourceFile``, ``action``,
+            ``previousSourceFile``).
+        force: undo although KEEP changed later (those later values of the merged fields are lost).
+        dry_run: carried into the result.
+
+    Returns:
+        :class:`~easycrm_pipeline.matching.merge.MergeResult` with ``undone=True``: ``lead`` = KEEP's lead fields to
+        write back, ``changed`` = the merge's ``fieldsChanged`` reversed, ``conflicts`` when forced.
+
+    Raises:
+        UndoRefused: KEEP no longer exists, OTHER cannot come back (``blocker``), or KEEP changed later without
+            ``force`` (``leads`` lists those changes).
+    """
+    if current is None:
+        raise UndoRefused(f"lead {keep!r} no longer exists; its merge cannot be undone")
+    if blocker:
+        raise UndoRefused(f"lead {other['leadId']!r} (email {other.get('email')!r}) cannot come back: "
+                          f"lead {blocker!r} holds its id or email now")
+    conflicts = [{"leadId": r.get("leadId"), "email": r.get("email"), "changedBy": r.get("newSourceFile"),
+                  "action": r.get("action"),
+                  "undoOf": r.get("previousSourceFile") if r.get("action") in UNDO_ACTIONS else None}
+                 for r in later]
+    if conflicts and not force:
+        raise UndoRefused(f"lead {keep!r} was changed after the merge; use --force to undo it anyway", conflicts)
+    changed = merge.get("fieldsChanged") or {}
+    lead = {f: current.get(f) for f in LEAD_FIELDS}
+    lead.update({f: v["before"] for f, v in changed.items() if f in LEAD_FIELDS})
+    return MergeResult(keep=str(keep), other=other["leadId"], merge_id=merge["runId"], lead=lead,
+                       changed={f: {"before": v["after"], "after": v["before"]} for f, v in changed.items()},
+                       dry_run=dry_run, undone=True, conflicts=conflicts if force else [])
 
 
 def normalize_email(email: str | None) -> str | None:
@@ -646,8 +691,6 @@ class LeadStore(abc.ABC):
         Returns:
             ``(Candidates, {leadId: lead})``.
         """
-        from easycrm_pipeline.matching.pairs import candidates_in_python
-
         table = list(self.iter_leads(columns=("leadId", *LEAD_FIELDS)))
         wanted = set(lead_ids)
         cands = candidates_in_python([lead for lead in table if lead["leadId"] in wanted], table)

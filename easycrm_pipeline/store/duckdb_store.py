@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +44,9 @@ from typing import Any, Iterator, Sequence
 import duckdb
 import pandas as pd
 
+from easycrm_pipeline.matching.keys import SQL_KEYS, sql_keys_select
+from easycrm_pipeline.matching.merge import MergeResult, changed_fields, merged_fields
+from easycrm_pipeline.matching.pairs import MAX_BLOCK, Candidates, pair_of
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 from easycrm_pipeline.store.base import (
     CHANGE_ACTIONS,
@@ -63,6 +67,7 @@ from easycrm_pipeline.store.base import (
     last_wins,
     normalize_email,
     undo_conflicts,
+    unmerge_plan,
 )
 from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock
 
@@ -1108,8 +1113,6 @@ class DuckDBStore(LeadStore):
         Raises:
             StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
         """
-        from easycrm_pipeline.matching.keys import SQL_KEYS, sql_keys_select
-        from easycrm_pipeline.matching.pairs import MAX_BLOCK, Candidates
 
         ids = list(dict.fromkeys(str(i) for i in lead_ids))
         cands = Candidates()
@@ -1256,8 +1259,6 @@ class DuckDBStore(LeadStore):
             ValueError: ``a == b`` or a lead id that does not exist.
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
         """
-        from easycrm_pipeline.matching.pairs import pair_of
-
         lead_a, lead_b = pair_of(str(a), str(b))
         with self._write_connection() as (con, _), transaction(con):
             found = {r[0] for r in con.execute('SELECT "leadId" FROM leads WHERE "leadId" IN (?, ?)',
@@ -1280,10 +1281,6 @@ class DuckDBStore(LeadStore):
             ValueError: ``keep == other`` or a lead that does not exist.
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
         """
-        import uuid
-
-        from easycrm_pipeline.matching.merge import MergeResult, changed_fields, merged_fields
-
         if str(keep) == str(other):
             raise ValueError("KEEP and OTHER are the same lead")
         cols = ", ".join(_q(c) for c in LEAD_COLUMNS)
@@ -1321,50 +1318,19 @@ class DuckDBStore(LeadStore):
             UndoRefused: nothing to undo, later changes without ``force``, or the merged-away lead cannot come back.
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
         """
-        from easycrm_pipeline.matching.merge import MergeResult
-
         with self._write_connection() as (con, _), transaction(con):
-            merges = _rows_as_dicts(con.execute(
-                """SELECT "seq", "runId", "fieldsChanged", "previousUpdatedAt", "details" FROM lead_changes
-                   WHERE "leadId" = ? AND "action" = 'lead_merged' ORDER BY "seq" DESC""", [str(keep)]))
-            undone = {r[0] for r in con.execute(
-                """SELECT DISTINCT json_extract_string("details", '$.undoOfMerge') FROM lead_changes
-                   WHERE "action" = 'lead_restored' AND json_extract_string("details", '$.undoOfMerge') IS NOT NULL"""
-            ).fetchall()}
-            merge = next((m for m in merges if m["runId"] not in undone), None)
-            if merge is None:
-                raise UndoRefused(f"no merge into lead {keep!r} left to undo")
-            merge_id = merge["runId"]
-            away = _rows_as_dicts(con.execute(
-                """SELECT "details" FROM lead_changes WHERE "runId" = ? AND "action" = 'lead_merged_away'""",
-                [merge_id]))
-            other = away[0]["details"]["lead"]
+            merge, other = _merge_to_undo(con, str(keep))
             current = _rows_as_dicts(con.execute(
                 f'SELECT {", ".join(_q(c) for c in LEAD_COLUMNS)} FROM leads WHERE "leadId" = ?', [str(keep)]))
-            if not current:
-                raise UndoRefused(f"lead {keep!r} no longer exists; its merge cannot be undone")
             taken = con.execute(
                 'SELECT "leadId" FROM leads WHERE "leadId" = ? OR ("email" = ? AND "leadId" <> ?)',
                 [other["leadId"], other.get("email"), str(keep)]).fetchall()
-            if taken:
-                raise UndoRefused(f"lead {other['leadId']!r} (email {other.get('email')!r}) cannot come back: "
-                                  f"lead {taken[0][0]!r} holds its id or email now")
             later = _rows_as_dicts(con.execute(
                 """SELECT "leadId", "email", "newSourceFile", "action", "previousSourceFile" FROM lead_changes
                    WHERE "leadId" = ? AND "seq" > ? ORDER BY "seq" """, [str(keep), merge["seq"]]))
-            conflicts = [{"leadId": r["leadId"], "email": r["email"], "changedBy": r["newSourceFile"],
-                          "action": r["action"],
-                          "undoOf": r["previousSourceFile"] if r["action"] in ("lead_deleted", "lead_restored")
-                          else None} for r in later]
-            if conflicts and not force:
-                raise UndoRefused(f"lead {keep!r} was changed after the merge; use --force to undo it anyway",
-                                  conflicts)
-            changed = merge["fieldsChanged"] or {}
-            lead = {f: current[0].get(f) for f in LEAD_FIELDS}
-            lead.update({f: v["before"] for f, v in changed.items() if f in LEAD_FIELDS})
-            result = MergeResult(keep=str(keep), other=other["leadId"], merge_id=merge_id, lead=lead,
-                                 changed={f: {"before": v["after"], "after": v["before"]} for f, v in changed.items()},
-                                 dry_run=dry_run, undone=True, conflicts=conflicts if force else [])
+            result = unmerge_plan(str(keep), merge, other, current[0] if current else None,
+                                  taken[0][0] if taken else None, later, force=force, dry_run=dry_run)
+            lead = result.lead
             if dry_run:
                 return result
             now = utc_now()
@@ -1376,7 +1342,7 @@ class DuckDBStore(LeadStore):
                       for c in LEAD_COLUMNS]
             con.execute(f'INSERT INTO leads ({", ".join(_q(c) for c in LEAD_COLUMNS)}) '
                         f'VALUES ({", ".join("?" for _ in LEAD_COLUMNS)})', values)
-            details = {"undoOfMerge": merge_id}
+            details = {"undoOfMerge": merge["runId"]}
             _merge_audit(con, now, "lead_restored", lead["email"], str(keep), current[0]["sourceFile"],
                          current[0]["sourceFile"], result.changed, undo_run_id, current[0]["updatedAt"], details)
             back = {f: {"before": None, "after": other.get(f)} for f in LEAD_FIELDS if other.get(f) is not None}
@@ -1480,6 +1446,28 @@ def _naive(value: Any) -> Any:
     if isinstance(value, str) and value.endswith("Z"):
         return datetime.fromisoformat(value[:-1])
     return value
+
+
+def _merge_to_undo(con: duckdb.DuckDBPyConnection, keep: str) -> tuple[dict, dict]:
+    """``(KEEP's latest lead_merged audit row not undone yet, the merged-away lead as that merge recorded it)``.
+
+    Raises:
+        UndoRefused: no merge into ``keep`` left to undo.
+    """
+    merges = _rows_as_dicts(con.execute(
+        """SELECT "seq", "runId", "fieldsChanged", "previousUpdatedAt", "details" FROM lead_changes
+           WHERE "leadId" = ? AND "action" = 'lead_merged' ORDER BY "seq" DESC""", [keep]))
+    undone = {r[0] for r in con.execute(
+        """SELECT DISTINCT json_extract_string("details", '$.undoOfMerge') FROM lead_changes
+           WHERE "action" = 'lead_restored' AND json_extract_string("details", '$.undoOfMerge') IS NOT NULL"""
+    ).fetchall()}
+    merge = next((m for m in merges if m["runId"] not in undone), None)
+    if merge is None:
+        raise UndoRefused(f"no merge into lead {keep!r} left to undo")
+    away = _rows_as_dicts(con.execute(
+        """SELECT "details" FROM lead_changes WHERE "runId" = ? AND "action" = 'lead_merged_away'""",
+        [merge["runId"]]))
+    return merge, away[0]["details"]["lead"]
 
 
 def _merge_audit(con, now, action, email, lead_id, previous_file, new_file, fields, run_id, previous_updated,

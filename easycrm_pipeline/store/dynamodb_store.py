@@ -51,6 +51,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from easycrm_pipeline.matching.merge import MergeResult, changed_fields, merged_fields
+from easycrm_pipeline.matching.pairs import pair_of
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 from easycrm_pipeline.store.base import (
     LEAD_COLUMNS,
@@ -69,6 +71,7 @@ from easycrm_pipeline.store.base import (
     last_wins,
     normalize_email,
     undo_conflicts,
+    unmerge_plan,
 )
 
 _VALUE_FIELDS: tuple[str, ...] = tuple(f for f in LEAD_FIELDS if f != "email")
@@ -912,8 +915,6 @@ class DynamoDBStore(LeadStore):
         Raises:
             ValueError: ``a == b`` or a lead id that does not exist.
         """
-        from easycrm_pipeline.matching.pairs import pair_of
-
         lead_a, lead_b = pair_of(str(a), str(b))
         found = {_from_item(i)["leadId"] for i in self._batch_get(
             self.table, [_to_item({"leadId": i}) for i in (lead_a, lead_b)])}
@@ -974,8 +975,6 @@ class DynamoDBStore(LeadStore):
             ValueError: ``keep == other`` or a lead that does not exist.
             StoreError: one of the leads changed meanwhile (nothing written).
         """
-        from easycrm_pipeline.matching.merge import MergeResult, changed_fields, merged_fields
-
         if str(keep) == str(other):
             raise ValueError("KEEP and OTHER are the same lead")
         rows = {x["leadId"]: x for x in (_from_item(i) for i in self._batch_get(
@@ -1023,50 +1022,49 @@ class DynamoDBStore(LeadStore):
             UndoRefused: nothing to undo, later changes without ``force``, or the merged-away lead cannot come back.
             StoreError: a lead changed meanwhile (nothing written).
         """
-        from easycrm_pipeline.matching.merge import MergeResult
-
-        audit = sorted(self._scan(self.meta_table, FilterExpression="begins_with(pk, :p)",
-                                  ExpressionAttributeValues={":p": {"S": "CHANGE#"}}),
-                       key=lambda r: (r["at"], r["sk"]))
-        undone = {(r.get("details") or {}).get("undoOfMerge") for r in audit
-                  if r.get("action") == "lead_restored" and isinstance(r.get("details"), dict)}
-        merge = next((r for r in reversed(audit) if r.get("action") == "lead_merged" and r.get("leadId") == str(keep)
-                      and r.get("runId") not in undone), None)
-        if merge is None:
-            raise UndoRefused(f"no merge into lead {keep!r} left to undo")
-        merge_id = merge["runId"]
-        away = next(r for r in audit if r.get("runId") == merge_id and r.get("action") == "lead_merged_away")
-        other = away["details"]["lead"]
+        audit, merge, other = self._merge_to_undo(str(keep))
         rows = {x["leadId"]: x for x in (_from_item(i) for i in self._batch_get(
             self.table, [_to_item({"leadId": i}) for i in (str(keep), other["leadId"])]))}
         current = rows.get(str(keep))
-        if current is None:
-            raise UndoRefused(f"lead {keep!r} no longer exists; its merge cannot be undone")
         holder = None
         if other.get("email"):
             got = self._batch_get(self.meta_table, [_to_item({"pk": f"EMAIL#{other['email']}", "sk": "EMAIL"})])
             holder = _from_item(got[0])["leadId"] if got else None
         blocker = other["leadId"] if other["leadId"] in rows else (holder if holder not in (None, str(keep)) else None)
-        if blocker:
-            raise UndoRefused(f"lead {other['leadId']!r} (email {other.get('email')!r}) cannot come back: "
-                              f"lead {blocker!r} holds its id or email now")
         later = [r for r in audit if r.get("leadId") == str(keep) and (r["at"], r["sk"]) > (merge["at"], merge["sk"])]
-        conflicts = [{"leadId": r["leadId"], "email": r.get("email"), "changedBy": r.get("newSourceFile"),
-                      "action": r.get("action"),
-                      "undoOf": r.get("previousSourceFile") if r.get("action") in _UNDO_ACTIONS else None}
-                     for r in later]
-        if conflicts and not force:
-            raise UndoRefused(f"lead {keep!r} was changed after the merge; use --force to undo it anyway", conflicts)
-        changed = merge.get("fieldsChanged") or {}
-        lead = {f: current.get(f) for f in LEAD_FIELDS}
-        lead.update({f: v["before"] for f, v in changed.items() if f in LEAD_FIELDS})
-        result = MergeResult(keep=str(keep), other=other["leadId"], merge_id=merge_id, lead=lead,
-                             changed={f: {"before": v["after"], "after": v["before"]} for f, v in changed.items()},
-                             dry_run=dry_run, undone=True, conflicts=conflicts if force else [])
+        result = unmerge_plan(str(keep), merge, other, current, blocker, later, force=force, dry_run=dry_run)
         if dry_run:
             return result
+        items = self._unmerge_items(result, merge, other, current, holder, undo_run_id)
+        self._transact(items, "undo of the merge")
+        return result
+
+
+    def _merge_to_undo(self, keep: str) -> tuple[list[dict], dict, dict]:
+        """``(every audit row in write order, KEEP's latest lead_merged row not undone yet, the merged-away lead)``.
+
+        Raises:
+            UndoRefused: no merge into ``keep`` left to undo.
+        """
+        audit = sorted(self._scan(self.meta_table, FilterExpression="begins_with(pk, :p)",
+                                  ExpressionAttributeValues={":p": {"S": "CHANGE#"}}),
+                       key=lambda r: (r["at"], r["sk"]))
+        undone = {(r.get("details") or {}).get("undoOfMerge") for r in audit
+                  if r.get("action") == "lead_restored" and isinstance(r.get("details"), dict)}
+        merge = next((r for r in reversed(audit) if r.get("action") == "lead_merged" and r.get("leadId") == keep
+                      and r.get("runId") not in undone), None)
+        if merge is None:
+            raise UndoRefused(f"no merge into lead {keep!r} left to undo")
+        away = next(r for r in audit if r.get("runId") == merge["runId"] and r.get("action") == "lead_merged_away")
+        return audit, merge, away["details"]["lead"]
+
+    def _unmerge_items(self, result: Any, merge: dict, other: dict, current: dict, holder: str | None,
+                       undo_run_id: str | None) -> list[dict]:
+        """The transaction items of an undone merge: KEEP put back (conditional on its ``rev``), OTHER re-created,
+        OTHER's ``EMAIL#`` item back to it (from ``holder``), two ``lead_restored`` audit items."""
         now = _iso_now()
         counter = iter(range(1, 10))
+        lead = result.lead
         restored = {k: v for k, v in dict(current, **lead, updatedAt=merge.get("previousUpdatedAt")).items()
                     if v is not None}
         restored["rev"] = current.get("rev", 0) + 1
@@ -1075,18 +1073,16 @@ class DynamoDBStore(LeadStore):
         if other.get("email"):
             items += self._email_items(other["email"], holder=other["leadId"], was=holder)
         back = {f: {"before": None, "after": other.get(f)} for f in LEAD_FIELDS if other.get(f) is not None}
-        details = json.dumps({"undoOfMerge": merge_id})
+        details = json.dumps({"undoOfMerge": result.merge_id})
         for lead_id, email, fields, prev_file, new_file in (
-            (str(keep), lead["email"], result.changed, current.get("sourceFile"), current.get("sourceFile")),
+            (result.keep, lead["email"], result.changed, current.get("sourceFile"), current.get("sourceFile")),
             (other["leadId"], other.get("email"), back, None, other.get("sourceFile")),
         ):
             items.append({"Put": {"TableName": self.meta_table, "Item": self._change_item(
                 source_file=str(current.get("sourceFile")), now=now, n=next(counter), action="lead_restored",
                 email=email, leadId=lead_id, previousSourceFile=prev_file, newSourceFile=new_file,
                 fieldsChanged=json.dumps(fields, ensure_ascii=False), runId=undo_run_id, details=details)}})
-        self._transact(items, "undo of the merge")
-        return result
-
+        return items
 
 def _lost_race(exc: ClientError) -> bool:
     """True when a ``TransactWriteItems`` failed only because of other writers (a condition no longer held, or a
