@@ -13,6 +13,9 @@ from typing import Any
 from easycrm_pipeline.matching.pairs import count_by_rule, score_candidates
 from easycrm_pipeline.matching.score import DEFAULT_THRESHOLD
 
+#: Leads of a run matched per round (one blocking query, its candidates scored and recorded, then freed).
+CHUNK = 5_000
+
 
 @dataclass
 class DetectResult:
@@ -60,20 +63,33 @@ def detect_duplicates(store, *, run_id: str | None, source_file: str | None = No
     Raises:
         ValueError: ``threshold`` outside 0..1.
     """
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
     t0 = time.monotonic()
     ids = list(lead_ids) if lead_ids is not None else store.run_lead_ids(run_id)
     result = DetectResult(leads_compared=len(ids), threshold=threshold)
-    if ids:
-        cands, leads = store.duplicate_candidates(ids)
-        found = score_candidates(cands.pairs, leads, threshold=threshold, dismissed=store.dismissed_pairs())
-        store.record_possible_duplicates(found, source_file=source_file, run_id=run_id)
-        result.candidates = len(cands.pairs)
-        result.pairs_found = len(found)
-        result.skipped_keys = dict(cands.skipped_keys)
-        result.top = [{"leadA": p.lead_a, "leadB": p.lead_b, "score": p.score, "rules": p.rules} for p in found[:10]]
-        result.by_rule = count_by_rule(found)
-    else:
-        result.by_rule = count_by_rule([])
+    dismissed = store.dismissed_pairs() if ids else set()
+    found: dict[tuple[str, str], Any] = {}
+    skipped: dict[str, int] = {}
+    round_of = {lead_id: i // CHUNK for i, lead_id in enumerate(ids)}
+    for start in range(0, len(ids), CHUNK):  # bounded memory: a 50,000-lead file is matched 5,000 leads at a time
+        now = start // CHUNK
+        cands, leads = store.duplicate_candidates(ids[start:start + CHUNK])
+        # a pair with a lead of an earlier round was scored in that round
+        fresh = {pair: rules for pair, rules in cands.pairs.items()
+                 if min(round_of.get(pair[0], now), round_of.get(pair[1], now)) >= now}
+        result.candidates += len(fresh)
+        chunk = score_candidates(fresh, leads, threshold=threshold, dismissed=dismissed)
+        store.record_possible_duplicates(chunk, source_file=source_file, run_id=run_id)
+        found.update(((p.lead_a, p.lead_b), p) for p in chunk)
+        for rule, n in cands.skipped_keys.items():
+            skipped[rule] = skipped.get(rule, 0) + n
+        del cands, leads, fresh
+    best = sorted(found.values(), key=lambda p: (-p.score, p.lead_a, p.lead_b))
+    result.pairs_found = len(best)
+    result.skipped_keys = skipped
+    result.top = [{"leadA": p.lead_a, "leadB": p.lead_b, "score": p.score, "rules": p.rules} for p in best[:10]]
+    result.by_rule = count_by_rule(best)
     result.seconds = round(time.monotonic() - t0, 3)
     return result
 
