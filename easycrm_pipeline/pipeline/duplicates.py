@@ -14,7 +14,7 @@ from easycrm_pipeline.matching.pairs import count_by_rule, score_candidates
 from easycrm_pipeline.matching.score import DEFAULT_THRESHOLD
 
 #: Leads of a run matched per round (one blocking query, its candidates scored and recorded, then freed).
-CHUNK = 5_000
+CHUNK = 2_000
 
 
 @dataclass
@@ -72,7 +72,7 @@ def detect_duplicates(store, *, run_id: str | None, source_file: str | None = No
     found: dict[tuple[str, str], Any] = {}
     skipped: dict[str, int] = {}
     round_of = {lead_id: i // CHUNK for i, lead_id in enumerate(ids)}
-    for start in range(0, len(ids), CHUNK):  # bounded memory: a 50,000-lead file is matched 5,000 leads at a time
+    for start in range(0, len(ids), CHUNK):  # bounded memory: a 50,000-lead file is matched 2,000 leads at a time
         now = start // CHUNK
         cands, leads = store.duplicate_candidates(ids[start:start + CHUNK])
         # a pair with a lead of an earlier round was scored in that round
