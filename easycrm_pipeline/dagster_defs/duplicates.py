@@ -42,7 +42,7 @@ def too_many(pairs_found: int, leads_compared: int) -> bool:
     partitions_def=lead_files,
     deps=["leads"],
     group_name="easycrm",
-    check_specs=[dg.AssetCheckSpec(CHECK_NAME, asset="possible_duplicates",
+    check_specs=[dg.AssetCheckSpec(CHECK_NAME, asset="possible_duplicates", partitions_def=lead_files,
                                    description="Warns when a file brings many possible duplicates.")],
     description="Pairs of leads that may be the same person under another email or with none (score and evidence "
                 "per pair; `easycrm duplicates` lists them, `easycrm merge` / `easycrm dismiss` settle them).",

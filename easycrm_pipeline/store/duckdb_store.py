@@ -1162,16 +1162,17 @@ class DuckDBStore(LeadStore):
         return cands, {lead["leadId"]: lead for lead in leads}
 
     def run_lead_ids(self, run_id: str | None) -> list[str]:
-        """The ids of the leads run ``run_id`` created or updated that still exist, in audit order (one query)."""
+        """The ids of the leads run ``run_id`` created or updated, in audit order, each once (one query on
+        ``lead_changes`` alone: joining ``leads`` to drop deleted leads cost ~60 MB at 50,000 leads, and the
+        blocking query only reads leads that exist)."""
         with self.read_connection() as con:
-            rows = con.execute(
-                """SELECT c."leadId", min(c."seq") AS first FROM lead_changes c
-                   WHERE c."runId" IS NOT DISTINCT FROM ? AND c."action" IN ('lead_created', 'lead_updated')
-                     AND c."leadId" IN (SELECT "leadId" FROM leads)
-                   GROUP BY c."leadId" ORDER BY first""",
+            rows = con.execute(  # sorted here, not by DuckDB: its sort cost ~18 MB more at 50,000 rows
+                """SELECT "seq", "leadId" FROM lead_changes
+                   WHERE "runId" IS NOT DISTINCT FROM ? AND "action" IN ('lead_created', 'lead_updated')""",
                 [run_id],
             ).fetchall()
-        return [r[0] for r in rows]
+        rows.sort()
+        return list(dict.fromkeys(r[1] for r in rows if r[1] is not None))
 
     def record_possible_duplicates(self, pairs: Sequence[Any], *, source_file: str | None,
                                    run_id: str | None) -> int:
