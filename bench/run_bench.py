@@ -92,10 +92,15 @@ MEASURES: dict[str, tuple[str, float | None, str, str]] = {
     "completion_tokens_reduction": ("x", 3, "ge", "tokens"),
     "progress_overhead_pct": ("%", 2, "le", "progress"),
     "progress_cpu_pct": ("%", 2, "le", "progress"),
+    # issue 18 (bench/bench_duplicates.py)
+    "dupes_gold_precision": ("ratio", 0.95, "ge", "duplicates"),
+    "dupes_gold_recall": ("ratio", 0.90, "ge", "duplicates"),
+    "dupes_match_1k_in_1m_s": ("s", 3, "le", "duplicates"),
+    "dupes_match_peak_rss_mb": ("MB", 600, "le", "duplicates"),
 }
 #: Order the groups run in: the long DeepSeek runs early (so they get their time), the offline ones after.
 GROUP_ORDER = ("parse_csv", "parse_xlsx", "e2e_1k", "e2e_3x1k", "e2e_50k", "upsert", "peak_rss", "reingest", "samples",
-               "tokens", "memory", "progress")
+               "tokens", "memory", "progress", "duplicates")
 
 FAKE_LATENCY = 2.0
 POOL = 5
@@ -164,10 +169,10 @@ def judge(name: str, value: float | None) -> bool:
         return False
     if comparison == "le":
         return value <= target
-    if comparison == "eq":
-        return value == target
     if comparison == "ge":
         return value >= target
+    if comparison == "eq":
+        return value == target
     if comparison == "gt1":
         return value > 1
     return True
@@ -972,10 +977,46 @@ class Bench:
         self.set("progress_cpu_pct", cpu_pct, note + problem)
         self.detail["groups"]["progress"] = runs
 
+
+    # -- 9. issue 18: duplicate matching (gold set precision/recall; a 1,000-lead file against 1,000,000 leads)
+    def g_duplicates(self) -> None:
+        import bench_duplicates as bd
+
+        tmp = self.tmp("duplicates")
+        gold = bd.gold_on_duckdb(tmp / "gold.duckdb", people=2_000 if self.quick else 20_000)
+        note = (f"gold set seed 1018: {gold['table']:,} table leads, {gold['new']:,} new ({gold['true_pairs']} true "
+                f"pairs); found {gold['found']}, missed by kind {gold['missed_by_kind']}, false by kind "
+                f"{gold['false_by_kind']}; DuckDB blocking + scoring {gold['seconds']:.2f} s")
+        self.set("dupes_gold_precision", gold["precision"], note)
+        self.set("dupes_gold_recall", gold["recall"], note)
+        n = 20_000 if self.quick else 1_000_000
+        db = tmp / f"table_{n}.duckdb"
+        built = bd.build_table(db, n)
+        added = bd.add_file(db)
+        runs = []
+        for _ in range(3):  # the matching is idempotent: each run re-finds and refreshes the same pairs
+            proc = subprocess.run([sys.executable, str(BENCH_DIR / "bench_duplicates.py"), "match", str(db)],
+                                  capture_output=True, text=True, cwd=str(CODE), env=dict(os.environ))
+            if proc.returncode != 0:
+                raise RuntimeError((proc.stderr.strip().splitlines() or ["match failed"])[-1])
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        med = {k: median_of([r[k] for r in runs]) for k in ("seconds", "cpu_s", "peak_rss_mb", "rss_before_mb")}
+        first = runs[0]
+        self.set("dupes_match_1k_in_1m_s", med["seconds"],
+                 f"detect_duplicates for a 1,000-lead file (200 table people again) in a {n:,}-lead DuckDB table "
+                 f"(built in SQL in {built:.1f} s, file upserted in {added['seconds']:.2f} s): median of 3, CPU "
+                 f"{med['cpu_s']:.2f} s; {first['candidates']:,} candidate pairs, {first['pairs']} pairs found "
+                 f"(by rule {first['by_rule']}), skipped keys {first['skipped_keys']}; load {load_text()}")
+        self.set("dupes_match_peak_rss_mb", med["peak_rss_mb"],
+                 f"max RSS of the matching process (Python + DuckDB + pandas + rapidfuzz imported: "
+                 f"{med['rss_before_mb']:.0f} MB before matching); target: the ingest's own peak_rss_50k_mb")
+        self.detail["groups"]["duplicates"] = {"gold": gold, "match_runs": runs}
+
     # -- driver
     #: rough cost of each group in seconds (full sizes), for the budget check
     COST = {"parse_csv": 5, "parse_xlsx": 25, "e2e_1k": 90, "e2e_3x1k": 200, "e2e_50k": 620, "upsert": 45,
-            "peak_rss": 75, "reingest": 180, "samples": 50, "tokens": 40, "memory": 600, "progress": 180}
+            "peak_rss": 75, "reingest": 180, "samples": 50, "tokens": 40, "memory": 600, "progress": 180,
+            "duplicates": 150}
 
     def run(self, groups: list[str]) -> None:
         self.groups = list(groups)

@@ -6,7 +6,7 @@ modules under ``dagster_defs`` (checks, reports, maintenance, admin) contribute 
 """
 import dagster as dg
 
-from easycrm_pipeline.dagster_defs import admin, checks, dead_runs, maintenance, reports
+from easycrm_pipeline.dagster_defs import admin, checks, dead_runs, duplicates, maintenance, reports
 from easycrm_pipeline.dagster_defs.assets import lead_files_source, leads
 from easycrm_pipeline.dagster_defs.jobs import ingest_job
 from easycrm_pipeline.dagster_defs.sensors import inbox_sensor, s3_sensor
@@ -15,7 +15,7 @@ from easycrm_pipeline.dagster_defs.sensors import inbox_sensor, s3_sensor
 def _features() -> dict[str, list]:
     """The definitions the feature modules list (``assets``, ``asset_checks``, ``jobs``, ``schedules``, ``sensors``)."""
     found: dict[str, list] = {"assets": [], "asset_checks": [], "jobs": [], "schedules": [], "sensors": []}
-    for module in (checks, reports, maintenance, admin, dead_runs):
+    for module in (checks, reports, maintenance, admin, dead_runs, duplicates):
         for kind in found:
             found[kind].extend(getattr(module, kind, []))
     return found

@@ -11,6 +11,14 @@ def _cmd_undo(args) -> int:
     from easycrm_pipeline.pipeline.undo import UndoRefused, undo_file
     from easycrm_pipeline.store import get_store
 
+    if args.merge and args.file:
+        raise UsageError("give FILE or --merge KEEP, not both")
+    if args.merge:  # issue 18: `easycrm undo --merge KEEP`
+        from easycrm_pipeline.cli.duplicates import undo_merge
+
+        return undo_merge(args)
+    if not args.file:
+        raise UsageError("name the FILE whose import to undo (or --merge KEEP to undo a merge)")
     file = args.file.rstrip("/").rsplit("/", 1)[-1]  # a path as given to `easycrm ingest`: leads keep the base name
     try:
         result = undo_file(get_store(get_settings()), file, force=args.force, dry_run=args.dry_run)
@@ -80,7 +88,8 @@ def _cmd_init_store(args) -> int:
 def add_subcommands(sub) -> None:
     """Register ``undo`` and ``init-store`` on the ``easycrm`` parser."""
     p = sub.add_parser("undo", help="revert what the latest import of FILE changed")
-    p.add_argument("file", metavar="FILE", help="the file name (sourceFile) of the import")
+    p.add_argument("file", metavar="FILE", nargs="?", help="the file name (sourceFile) of the import")
+    p.add_argument("--merge", metavar="KEEP", help="undo the latest merge into lead KEEP instead (easycrm merge)")
     p.add_argument("--force", action="store_true", help="undo even leads changed later by another import, a re-standardization or an undo")
     p.add_argument("--dry-run", action="store_true", help="only say what would be reverted")
     p.add_argument("--json", action="store_true")

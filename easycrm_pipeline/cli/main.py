@@ -305,9 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_leads)
 
-    from easycrm_pipeline.cli import admin, readers, runs
+    from easycrm_pipeline.cli import admin, duplicates, readers, runs
 
-    for module in (runs, readers, admin):
+    for module in (runs, readers, admin, duplicates):
         module.add_subcommands(sub)
     return parser
 

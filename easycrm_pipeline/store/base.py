@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
+from easycrm_pipeline.matching.merge import MergeResult
+from easycrm_pipeline.matching.pairs import candidates_in_python
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 
 #: Fields a lead can be sorted by (``LeadQuery.sort``).
@@ -58,7 +60,9 @@ LEAD_COLUMNS: tuple[str, ...] = (
 #: Audit actions written to ``lead_changes``: an import's ``lead_created`` / ``lead_updated`` /
 #: ``batch_duplicate_resolved`` (DESIGN.md section 4), an undo's ``lead_deleted`` / ``lead_restored``, and
 #: ``lead_restandardized``: an existing lead's fields rewritten by a re-standardization (same shape as
-#: ``lead_updated``; it is not an import of the lead's ``sourceFile``, so ``undo`` never reverts it as one).
+#: ``lead_updated``; it is not an import of the lead's ``sourceFile``, so ``undo`` never reverts it as one);
+#: ``lead_merged`` / ``lead_merged_away``: ``easycrm merge KEEP OTHER`` filled KEEP from OTHER / deleted OTHER
+#: (issue 18; ``runId`` is the merge id, ``details`` holds what ``undo_merge`` needs).
 CHANGE_ACTIONS: tuple[str, ...] = (
     "lead_created",
     "lead_updated",
@@ -66,6 +70,8 @@ CHANGE_ACTIONS: tuple[str, ...] = (
     "lead_deleted",
     "lead_restored",
     "lead_restandardized",
+    "lead_merged",
+    "lead_merged_away",
 )
 
 #: The audit actions ``upsert_file(update_action=...)`` accepts for the leads it updates.
@@ -247,6 +253,49 @@ def undo_conflicts(
             out.setdefault(tuple(c.values()), c)
     return sorted(out.values(), key=lambda c: (c["email"] is None, c["email"] or "", c["leadId"] or "",
                                                c["changedBy"] or "", c["action"] or ""))
+
+
+def unmerge_plan(keep: str, merge: dict, other: dict, current: dict | None, blocker: str | None,
+                 later: Iterable[dict], *, force: bool, dry_run: bool) -> Any:
+    """The checks and the outcome of undoing one merge (``easycrm undo --merge KEEP``), the rule both back ends
+    share; the back end finds the rows and writes.
+
+    Args:
+        keep: KEEP's leadId.
+        merge: KEEP's ``lead_merged`` audit row (``runId`` = the merge id, ``fieldsChanged`` as a dict).
+        other: the merged-away lead as the merge recorded it (its ``lead_merged_away`` row's ``details.lead``).
+        current: KEEP as stored now (None: deleted since).
+        blocker: the id of a lead that now holds OTHER's ``leadId`` or email, or None.
+        later: KEEP's audit rows written after the merge (``leadId``, ``email``, ``newSourceFile``, ``action``,
+            ``previousSourceFile``).
+        force: undo although KEEP changed later (those later values of the merged fields are lost).
+        dry_run: carried into the result.
+
+    Returns:
+        :class:`~easycrm_pipeline.matching.merge.MergeResult` with ``undone=True``: ``lead`` = KEEP's lead fields to
+        write back, ``changed`` = the merge's ``fieldsChanged`` reversed, ``conflicts`` when forced.
+
+    Raises:
+        UndoRefused: KEEP no longer exists, OTHER cannot come back (``blocker``), or KEEP changed later without
+            ``force`` (``leads`` lists those changes).
+    """
+    if current is None:
+        raise UndoRefused(f"lead {keep!r} no longer exists; its merge cannot be undone")
+    if blocker:
+        raise UndoRefused(f"lead {other['leadId']!r} (email {other.get('email')!r}) cannot come back: "
+                          f"lead {blocker!r} holds its id or email now")
+    conflicts = [{"leadId": r.get("leadId"), "email": r.get("email"), "changedBy": r.get("newSourceFile"),
+                  "action": r.get("action"),
+                  "undoOf": r.get("previousSourceFile") if r.get("action") in UNDO_ACTIONS else None}
+                 for r in later]
+    if conflicts and not force:
+        raise UndoRefused(f"lead {keep!r} was changed after the merge; use --force to undo it anyway", conflicts)
+    changed = merge.get("fieldsChanged") or {}
+    lead = {f: current.get(f) for f in LEAD_FIELDS}
+    lead.update({f: v["before"] for f, v in changed.items() if f in LEAD_FIELDS})
+    return MergeResult(keep=str(keep), other=other["leadId"], merge_id=merge["runId"], lead=lead,
+                       changed={f: {"before": v["after"], "after": v["before"]} for f, v in changed.items()},
+                       dry_run=dry_run, undone=True, conflicts=conflicts if force else [])
 
 
 def normalize_email(email: str | None) -> str | None:
@@ -703,6 +752,94 @@ class LeadStore(abc.ABC):
                 undo (this default).
         """
         raise UndoRefused(f"undo is not available on {type(self).__name__}")
+
+    # ------------------------------------------------------------------ possible duplicates (issue 18)
+    # Not abstract: the defaults below work on any back end from the methods above (candidates found in memory);
+    # the writes raise NotImplementedError until a back end implements them.
+
+    def run_lead_ids(self, run_id: str | None) -> list[str]:
+        """The ids of the leads run ``run_id`` created or updated (its ``lead_created``/``lead_updated`` audit
+        rows), in audit order, each once."""
+        seen: dict[str, None] = {}
+        for row in self.changes(run_id=run_id):
+            if row.get("action") in ("lead_created", "lead_updated") and row.get("leadId"):
+                seen.setdefault(row["leadId"], None)
+        return list(seen)
+
+    def duplicate_candidates(self, lead_ids: Sequence[str]) -> tuple[Any, dict[str, dict]]:
+        """Candidate duplicate pairs of the leads ``lead_ids`` against the whole table, by shared blocking key
+        (:mod:`easycrm_pipeline.matching.keys`), and the leads of those pairs.
+
+        The default reads every lead once (:meth:`iter_leads`) and blocks in memory
+        (:func:`~easycrm_pipeline.matching.pairs.candidates_in_python`); the DuckDB store joins in SQL.
+
+        Returns:
+            ``(Candidates, {leadId: lead})``.
+        """
+        table = list(self.iter_leads(columns=("leadId", *LEAD_FIELDS)))
+        wanted = set(lead_ids)
+        cands = candidates_in_python([lead for lead in table if lead["leadId"] in wanted], table)
+        ids = {i for pair in cands.pairs for i in pair}
+        return cands, {lead["leadId"]: lead for lead in table if lead["leadId"] in ids}
+
+    def record_possible_duplicates(self, pairs: Sequence[Any], *, source_file: str | None,
+                                   run_id: str | None) -> int:
+        """Store :class:`~easycrm_pipeline.matching.pairs.FoundPair` objects as possible duplicates (a pair already
+        stored gets the new score, rules, evidence, file and run); dismissed pairs are skipped.
+
+        Returns:
+            The number of pairs stored or refreshed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot store possible duplicates")
+
+    def possible_duplicates(self, min_score: float = 0.0) -> list[dict]:
+        """The stored possible duplicates with ``score >= min_score`` whose two leads both still exist and that
+        were not dismissed, best first: ``[{"leadA", "leadB", "score", "rules", "evidence", "sourceFile", "runId",
+        "at", "a", "b"}]`` (``a``/``b``: the two leads' ``leadId`` and lead fields)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list possible duplicates")
+
+    def dismissed_pairs(self) -> set[tuple[str, str]]:
+        """Every pair recorded as "not the same person", as ``(smaller leadId, larger leadId)``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot dismiss pairs")
+
+    def dismiss_pair(self, a: str, b: str) -> bool:
+        """Record that leads ``a`` and ``b`` are different people: the pair is never proposed again.
+
+        Returns:
+            True when newly recorded, False when it already was.
+
+        Raises:
+            ValueError: ``a == b``, or a lead id that does not exist.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot dismiss pairs")
+
+    def merge_leads(self, keep: str, other: str, *, dry_run: bool = False) -> Any:
+        """Merge lead ``other`` into lead ``keep`` (rules: :mod:`easycrm_pipeline.matching.merge`) and delete
+        ``other``, atomically, with audit rows ``lead_merged`` (``keep``: ``fieldsChanged``) and
+        ``lead_merged_away`` (``other``: its whole row in ``details.lead``), both with ``runId`` = the merge id.
+
+        Returns:
+            :class:`~easycrm_pipeline.matching.merge.MergeResult`.
+
+        Raises:
+            ValueError: ``keep == other`` or a lead that does not exist.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot merge leads")
+
+    def undo_merge(self, keep: str, *, force: bool = False, dry_run: bool = False,
+                   undo_run_id: str | None = None) -> Any:
+        """Reverse the latest merge into ``keep`` not undone yet: ``keep``'s fields and ``updatedAt`` back to their
+        before-image, the merged-away lead re-created exactly (same ``leadId``, ``createdAt``, values); audit rows
+        ``lead_restored`` for both with ``details.undoOfMerge``.
+
+        Returns:
+            :class:`~easycrm_pipeline.matching.merge.MergeResult` (``undone=True``).
+
+        Raises:
+            UndoRefused: no merge into ``keep`` left to undo; ``keep`` changed after the merge (unless ``force``);
+                the merged-away lead's email is held by another lead now, or ``keep`` no longer exists.
+        """
+        raise UndoRefused(f"undoing a merge is not available on {type(self).__name__}")
 
 
 def _jsonable(value: Any) -> Any:

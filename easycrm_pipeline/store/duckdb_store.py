@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +44,9 @@ from typing import Any, Iterator, Sequence
 import duckdb
 import pandas as pd
 
+from easycrm_pipeline.matching.keys import SQL_KEYS, sql_keys_select
+from easycrm_pipeline.matching.merge import MergeResult, changed_fields, merged_fields
+from easycrm_pipeline.matching.pairs import MAX_BLOCK, Candidates, pair_of
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 from easycrm_pipeline.store.base import (
     CHANGE_ACTIONS,
@@ -67,6 +71,7 @@ from easycrm_pipeline.store.base import (
     phone_prefix,
     run_limited,
     undo_conflicts,
+    unmerge_plan,
 )
 from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock, lock_message
 
@@ -160,14 +165,37 @@ _SCHEMA = [
         "restored" INTEGER NOT NULL
     )
     """,
+    # issue 18: pairs that may be the same person (leadA < leadB), and pairs recorded as different people
+    """
+    CREATE TABLE IF NOT EXISTS possible_duplicates (
+        "leadA" VARCHAR NOT NULL,
+        "leadB" VARCHAR NOT NULL,
+        "score" DOUBLE NOT NULL,
+        "rules" JSON,
+        "evidence" JSON,
+        "sourceFile" VARCHAR,
+        "runId" VARCHAR,
+        "at" TIMESTAMP NOT NULL,
+        PRIMARY KEY ("leadA", "leadB")
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS dismissed_pairs (
+        "leadA" VARCHAR NOT NULL,
+        "leadB" VARCHAR NOT NULL,
+        "at" TIMESTAMP NOT NULL,
+        PRIMARY KEY ("leadA", "leadB")
+    )
+    """,
 ]
 
 #: The tables a database must hold to be read (``read_connection``); ``undone_imports`` came later and is optional
 #: there (it is created by the next write).
 _TABLES = ("leads", "lead_changes", "quarantine", "file_imports")
 #: Audit actions that change a lead after an import (the undo's conflicts).
-_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored", "lead_restandardized")
-_JSON_COLUMNS = {"rawRow", "fieldsChanged", "details", "stats"}
+_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored", "lead_restandardized", "lead_merged",
+                         "lead_merged_away")
+_JSON_COLUMNS = {"rawRow", "fieldsChanged", "details", "stats", "rules", "evidence"}
 
 
 def _q(name: str) -> str:
@@ -1127,6 +1155,258 @@ class DuckDBStore(LeadStore):
             )
         return result
 
+    # ------------------------------------------------------------------ possible duplicates (issue 18)
+
+    def duplicate_candidates(self, lead_ids: Sequence[str]) -> tuple[Any, dict[str, dict]]:
+        """Candidate duplicate pairs of ``lead_ids`` against the whole table, set-based in ONE read-only query: the
+        blocking keys (:data:`easycrm_pipeline.matching.keys.SQL_KEYS`) of the new leads are joined to those of
+        every lead (one scan of ``leads``), blocks larger than ``MAX_BLOCK`` are skipped; then the leads of the
+        pairs are read (see :meth:`LeadStore.duplicate_candidates`).
+
+        Returns:
+            ``(Candidates, {leadId: {"leadId", lead fields...}})``.
+
+        Raises:
+            StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
+        """
+
+        ids = list(dict.fromkeys(str(i) for i in lead_ids))
+        cands = Candidates()
+        if not ids:
+            return cands, {}
+        new_sql = sql_keys_select(
+            '(SELECT * FROM leads WHERE "leadId" IN (SELECT CAST("leadId" AS VARCHAR) FROM match_ids_df))')
+        all_sql = sql_keys_select("leads")
+        rules = ", ".join(SQL_KEYS)
+        cols = ", ".join(_q(c) for c in ("leadId", *LEAD_FIELDS))
+        skipped: dict[str, set] = {}
+        with self.read_connection() as con:
+            con.register("match_ids_df", pd.DataFrame({"leadId": ids}))
+            try:
+                rows = con.execute(
+                    f"""
+                    WITH new_keys AS MATERIALIZED (
+                        UNPIVOT ({new_sql}) ON {rules} INTO NAME rule VALUE key),
+                    all_keys AS (
+                        UNPIVOT ({all_sql}) ON {rules} INTO NAME rule VALUE key),
+                    hits AS MATERIALIZED (
+                        SELECT t.rule, t.key, t."leadId" FROM all_keys t
+                        SEMI JOIN (SELECT DISTINCT rule, key FROM new_keys) n ON t.rule = n.rule AND t.key = n.key),
+                    sizes AS (SELECT rule, key, count(*) AS n FROM hits GROUP BY rule, key)
+                    SELECT n."leadId", h."leadId", n.rule, n.key, s.n
+                    FROM new_keys n JOIN sizes s ON s.rule = n.rule AND s.key = n.key
+                    LEFT JOIN hits h ON s.n <= ? AND h.rule = n.rule AND h.key = n.key
+                    """,
+                    [MAX_BLOCK],
+                ).fetchall()
+                for a, b, rule, key, size in rows:
+                    if size > MAX_BLOCK:
+                        skipped.setdefault(rule, set()).add(key)
+                    elif b is not None:
+                        cands.add(a, b, rule)
+                wanted = sorted({i for pair in cands.pairs for i in pair})
+                con.register("pair_ids_df", pd.DataFrame({"leadId": wanted}, dtype=object))
+                leads = _rows_as_dicts(con.execute(
+                    f'SELECT {cols} FROM leads WHERE "leadId" IN (SELECT CAST("leadId" AS VARCHAR) FROM pair_ids_df)'))
+            finally:
+                con.unregister("match_ids_df")
+                try:
+                    con.unregister("pair_ids_df")
+                except duckdb.Error:
+                    pass
+        cands.skipped_keys = {rule: len(keys) for rule, keys in skipped.items()}
+        return cands, {lead["leadId"]: lead for lead in leads}
+
+    def run_lead_ids(self, run_id: str | None) -> list[str]:
+        """The ids of the leads run ``run_id`` created or updated, in audit order, each once (one query on
+        ``lead_changes`` alone: joining ``leads`` to drop deleted leads cost ~60 MB at 50,000 leads, and the
+        blocking query only reads leads that exist)."""
+        with self.read_connection() as con:
+            rows = con.execute(  # sorted here, not by DuckDB: its sort cost ~18 MB more at 50,000 rows
+                """SELECT "seq", "leadId" FROM lead_changes
+                   WHERE "runId" IS NOT DISTINCT FROM ? AND "action" IN ('lead_created', 'lead_updated')""",
+                [run_id],
+            ).fetchall()
+        rows.sort()
+        return list(dict.fromkeys(r[1] for r in rows if r[1] is not None))
+
+    def record_possible_duplicates(self, pairs: Sequence[Any], *, source_file: str | None,
+                                   run_id: str | None) -> int:
+        """Upsert ``pairs`` (``FoundPair``) into ``possible_duplicates`` in one transaction, dismissed pairs left out
+        (see :meth:`LeadStore.record_possible_duplicates`).
+
+        Raises:
+            StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
+        """
+        if not pairs:
+            return 0
+        df = pd.DataFrame({
+            "leadA": [p.lead_a for p in pairs], "leadB": [p.lead_b for p in pairs],
+            "score": [float(p.score) for p in pairs],
+            "rules": [json.dumps(list(p.rules)) for p in pairs],
+            "evidence": [json.dumps(p.evidence, ensure_ascii=False) for p in pairs],
+        })
+        with self._write_connection() as (con, _), transaction(con):
+            con.register("found_df", df)
+            try:
+                fresh = """FROM found_df d WHERE NOT EXISTS (
+                               SELECT 1 FROM dismissed_pairs x
+                               WHERE x."leadA" = CAST(d."leadA" AS VARCHAR) AND x."leadB" = CAST(d."leadB" AS VARCHAR))"""
+                n = con.execute(f"SELECT count(*) {fresh}").fetchone()[0]
+                con.execute(
+                    f"""INSERT INTO possible_duplicates ("leadA", "leadB", "score", "rules", "evidence", "sourceFile",
+                                                         "runId", "at")
+                        SELECT CAST(d."leadA" AS VARCHAR), CAST(d."leadB" AS VARCHAR), CAST(d.score AS DOUBLE),
+                               CAST(d.rules AS JSON), CAST(d.evidence AS JSON), ?, ?, ? {fresh}
+                        ON CONFLICT ("leadA", "leadB") DO UPDATE SET "score" = excluded."score",
+                            "rules" = excluded."rules", "evidence" = excluded."evidence",
+                            "sourceFile" = excluded."sourceFile", "runId" = excluded."runId", "at" = excluded."at"
+                    """,
+                    [source_file, run_id, utc_now()],
+                )
+            finally:
+                con.unregister("found_df")
+        return int(n)
+
+    def possible_duplicates(self, min_score: float = 0.0) -> list[dict]:
+        """Stored possible duplicates (see :meth:`LeadStore.possible_duplicates`); ``[]`` for a store made before
+        the table existed.
+
+        Raises:
+            StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
+        """
+        fields = ("leadId", *LEAD_FIELDS, "sourceFile")
+        a_cols = ", ".join(f'a.{_q(c)} AS "a_{c}"' for c in fields)
+        b_cols = ", ".join(f'b.{_q(c)} AS "b_{c}"' for c in fields)
+        with self.read_connection() as con:
+            if not _has_tables(con, "possible_duplicates", "dismissed_pairs"):
+                return []
+            rows = _rows_as_dicts(con.execute(
+                f"""SELECT p."leadA", p."leadB", p."score", p."rules", p."evidence", p."sourceFile", p."runId",
+                           p."at", {a_cols}, {b_cols}
+                    FROM possible_duplicates p JOIN leads a ON a."leadId" = p."leadA"
+                    JOIN leads b ON b."leadId" = p."leadB"
+                    WHERE p."score" >= ? AND NOT EXISTS (SELECT 1 FROM dismissed_pairs x
+                                                        WHERE x."leadA" = p."leadA" AND x."leadB" = p."leadB")
+                    ORDER BY p."score" DESC, p."leadA", p."leadB" """,
+                [float(min_score)],
+            ))
+        out = []
+        for r in rows:
+            item = {k: r[k] for k in ("leadA", "leadB", "score", "rules", "evidence", "sourceFile", "runId", "at")}
+            for k in ("rules", "evidence"):
+                if isinstance(item[k], str):
+                    item[k] = json.loads(item[k])
+            item["a"] = {c: r[f"a_{c}"] for c in fields}
+            item["b"] = {c: r[f"b_{c}"] for c in fields}
+            out.append(item)
+        return out
+
+    def dismissed_pairs(self) -> set[tuple[str, str]]:
+        """Every dismissed pair ``(leadA, leadB)`` (``leadA < leadB``)."""
+        with self.read_connection() as con:
+            if not _has_tables(con, "dismissed_pairs"):
+                return set()
+            return {(a, b) for a, b in con.execute('SELECT "leadA", "leadB" FROM dismissed_pairs').fetchall()}
+
+    def dismiss_pair(self, a: str, b: str) -> bool:
+        """Record leads ``a`` and ``b`` as different people (see :meth:`LeadStore.dismiss_pair`).
+
+        Raises:
+            ValueError: ``a == b`` or a lead id that does not exist.
+            StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
+        """
+        lead_a, lead_b = pair_of(str(a), str(b))
+        with self._write_connection() as (con, _), transaction(con):
+            found = {r[0] for r in con.execute('SELECT "leadId" FROM leads WHERE "leadId" IN (?, ?)',
+                                               [lead_a, lead_b]).fetchall()}
+            missing = [i for i in (lead_a, lead_b) if i not in found]
+            if missing:
+                raise ValueError(f"no lead with leadId {missing[0]!r}")
+            before = con.execute('SELECT count(*) FROM dismissed_pairs WHERE "leadA" = ? AND "leadB" = ?',
+                                 [lead_a, lead_b]).fetchone()[0]
+            if before:
+                return False
+            con.execute('INSERT INTO dismissed_pairs ("leadA", "leadB", "at") VALUES (?, ?, ?)',
+                        [lead_a, lead_b, utc_now()])
+        return True
+
+    def merge_leads(self, keep: str, other: str, *, dry_run: bool = False) -> Any:
+        """Merge ``other`` into ``keep`` in ONE transaction (see :meth:`LeadStore.merge_leads`).
+
+        Raises:
+            ValueError: ``keep == other`` or a lead that does not exist.
+            StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
+        """
+        if str(keep) == str(other):
+            raise ValueError("KEEP and OTHER are the same lead")
+        cols = ", ".join(_q(c) for c in LEAD_COLUMNS)
+        with self._write_connection() as (con, _), transaction(con):
+            rows = {r["leadId"]: r for r in _rows_as_dicts(con.execute(
+                f'SELECT {cols} FROM leads WHERE "leadId" IN (?, ?)', [str(keep), str(other)]))}
+            for lead_id in (str(keep), str(other)):
+                if lead_id not in rows:
+                    raise ValueError(f"no lead with leadId {lead_id!r}")
+            k, o = rows[str(keep)], rows[str(other)]
+            after = merged_fields(k, o)
+            changed = changed_fields(k, after)
+            if dry_run:
+                return MergeResult(keep=k["leadId"], other=o["leadId"], merge_id=None, lead=after, changed=changed,
+                                   dry_run=True)
+            merge_id = f"merge-{uuid.uuid4()}"
+            now = utc_now()
+            con.execute('DELETE FROM leads WHERE "leadId" = ?', [o["leadId"]])
+            sets = ", ".join(f"{_q(f)} = ?" for f in LEAD_FIELDS)
+            con.execute(f'UPDATE leads SET {sets}, "updatedAt" = ? WHERE "leadId" = ?',
+                        [after[f] for f in LEAD_FIELDS] + [now, k["leadId"]])
+            _merge_audit(con, now, "lead_merged", after["email"], k["leadId"], k["sourceFile"], k["sourceFile"],
+                         changed, merge_id, k["updatedAt"],
+                         {"mergeId": merge_id, "keptLeadId": k["leadId"], "mergedLeadId": o["leadId"]})
+            gone = {f: {"before": o.get(f), "after": None} for f in LEAD_FIELDS if o.get(f) is not None}
+            _merge_audit(con, now, "lead_merged_away", o["email"], o["leadId"], o["sourceFile"], None, gone,
+                         merge_id, o["updatedAt"], {"mergeId": merge_id, "mergedInto": k["leadId"], "lead": o})
+        return MergeResult(keep=k["leadId"], other=o["leadId"], merge_id=merge_id, lead=after, changed=changed)
+
+    def undo_merge(self, keep: str, *, force: bool = False, dry_run: bool = False,
+                   undo_run_id: str | None = None) -> Any:
+        """Reverse the latest merge into ``keep`` in ONE transaction (see :meth:`LeadStore.undo_merge`).
+
+        Raises:
+            UndoRefused: nothing to undo, later changes without ``force``, or the merged-away lead cannot come back.
+            StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
+        """
+        with self._write_connection() as (con, _), transaction(con):
+            merge, other = _merge_to_undo(con, str(keep))
+            current = _rows_as_dicts(con.execute(
+                f'SELECT {", ".join(_q(c) for c in LEAD_COLUMNS)} FROM leads WHERE "leadId" = ?', [str(keep)]))
+            taken = con.execute(
+                'SELECT "leadId" FROM leads WHERE "leadId" = ? OR ("email" = ? AND "leadId" <> ?)',
+                [other["leadId"], other.get("email"), str(keep)]).fetchall()
+            later = _rows_as_dicts(con.execute(
+                """SELECT "leadId", "email", "newSourceFile", "action", "previousSourceFile" FROM lead_changes
+                   WHERE "leadId" = ? AND "seq" > ? ORDER BY "seq" """, [str(keep), merge["seq"]]))
+            result = unmerge_plan(str(keep), merge, other, current[0] if current else None,
+                                  taken[0][0] if taken else None, later, force=force, dry_run=dry_run)
+            lead = result.lead
+            if dry_run:
+                return result
+            now = utc_now()
+            sets = ", ".join(f"{_q(f)} = ?" for f in LEAD_FIELDS)
+            con.execute(f'UPDATE leads SET {sets}, "updatedAt" = ? WHERE "leadId" = ?',
+                        [lead[f] for f in LEAD_FIELDS] + [_naive(merge["previousUpdatedAt"]), str(keep)])
+            values = [json.dumps(other[c], ensure_ascii=False) if c == "rawRow" and other.get(c) is not None
+                      else _naive(other.get(c)) if c in ("createdAt", "updatedAt") else other.get(c)
+                      for c in LEAD_COLUMNS]
+            con.execute(f'INSERT INTO leads ({", ".join(_q(c) for c in LEAD_COLUMNS)}) '
+                        f'VALUES ({", ".join("?" for _ in LEAD_COLUMNS)})', values)
+            details = {"undoOfMerge": merge["runId"]}
+            _merge_audit(con, now, "lead_restored", lead["email"], str(keep), current[0]["sourceFile"],
+                         current[0]["sourceFile"], result.changed, undo_run_id, current[0]["updatedAt"], details)
+            back = {f: {"before": None, "after": other.get(f)} for f in LEAD_FIELDS if other.get(f) is not None}
+            _merge_audit(con, now, "lead_restored", other.get("email"), other["leadId"], None, other.get("sourceFile"),
+                         back, undo_run_id, None, details)
+        return result
+
 
 def _conflicts(con: duckdb.DuckDBPyConnection, file: str, run_id: str | None, changes: list[tuple]) -> list[dict]:
     """The later changes of the import's still existing leads that make its undo conflict (rule:
@@ -1207,6 +1487,55 @@ def _undo_audit(con, now, action, email, lead_id, file, new_file, fields, detail
                                      "newSourceFile", "fieldsChanged", "runId", "details")
            VALUES (CAST(uuid() AS VARCHAR), ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [now, action, email, lead_id, file, new_file, json.dumps(fields, default=str), undo_run_id, details],
+    )
+
+
+def _has_tables(con: duckdb.DuckDBPyConnection, *names: str) -> bool:
+    """True when the database of ``con`` has every table of ``names`` (tables added later, e.g. issue 18's, are
+    missing from a file no write has opened since)."""
+    have = {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
+    return set(names) <= have
+
+
+def _naive(value: Any) -> Any:
+    """An ISO-8601 UTC text as read back (``...Z``) as the naive ``datetime`` stored in TIMESTAMP columns."""
+    if isinstance(value, str) and value.endswith("Z"):
+        return datetime.fromisoformat(value[:-1])
+    return value
+
+
+def _merge_to_undo(con: duckdb.DuckDBPyConnection, keep: str) -> tuple[dict, dict]:
+    """``(KEEP's latest lead_merged audit row not undone yet, the merged-away lead as that merge recorded it)``.
+
+    Raises:
+        UndoRefused: no merge into ``keep`` left to undo.
+    """
+    merges = _rows_as_dicts(con.execute(
+        """SELECT "seq", "runId", "fieldsChanged", "previousUpdatedAt", "details" FROM lead_changes
+           WHERE "leadId" = ? AND "action" = 'lead_merged' ORDER BY "seq" DESC""", [keep]))
+    undone = {r[0] for r in con.execute(
+        """SELECT DISTINCT json_extract_string("details", '$.undoOfMerge') FROM lead_changes
+           WHERE "action" = 'lead_restored' AND json_extract_string("details", '$.undoOfMerge') IS NOT NULL"""
+    ).fetchall()}
+    merge = next((m for m in merges if m["runId"] not in undone), None)
+    if merge is None:
+        raise UndoRefused(f"no merge into lead {keep!r} left to undo")
+    away = _rows_as_dicts(con.execute(
+        """SELECT "details" FROM lead_changes WHERE "runId" = ? AND "action" = 'lead_merged_away'""",
+        [merge["runId"]]))
+    return merge, away[0]["details"]["lead"]
+
+
+def _merge_audit(con, now, action, email, lead_id, previous_file, new_file, fields, run_id, previous_updated,
+                 details) -> None:
+    """One audit row of a merge or of its undo, inside the caller's transaction."""
+    con.execute(
+        """INSERT INTO lead_changes ("changeId", "at", "action", "email", "leadId", "previousSourceFile",
+                                     "newSourceFile", "fieldsChanged", "runId", "previousUpdatedAt", "details")
+           VALUES (CAST(uuid() AS VARCHAR), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [now, action, email, lead_id, previous_file, new_file, json.dumps(fields, default=str, ensure_ascii=False),
+         run_id, _naive(previous_updated), json.dumps(details, default=str, ensure_ascii=False)],
     )
 
 

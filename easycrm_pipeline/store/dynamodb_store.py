@@ -51,6 +51,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from easycrm_pipeline.matching.merge import MergeResult, changed_fields, merged_fields
+from easycrm_pipeline.matching.pairs import pair_of
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 from easycrm_pipeline.store.base import (
     LEAD_COLUMNS,
@@ -70,6 +72,7 @@ from easycrm_pipeline.store.base import (
     normalize_email,
     phone_matches,
     undo_conflicts,
+    unmerge_plan,
 )
 
 _VALUE_FIELDS: tuple[str, ...] = tuple(f for f in LEAD_FIELDS if f != "email")
@@ -84,7 +87,8 @@ _MAX_TRANSACTION_ITEMS = 100
 _BEFORE_IMAGE_EXTRAS = ("sourceWorksheet", "sourceRow", "sourceRowId", "rawRow", "standardizer")
 _UNDOABLE = ("lead_created", "lead_updated")
 _UNDO_ACTIONS = ("lead_deleted", "lead_restored")
-_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored", "lead_restandardized")
+_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored", "lead_restandardized", "lead_merged",
+                         "lead_merged_away")
 
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
@@ -867,6 +871,224 @@ class DynamoDBStore(LeadStore):
             items.append({"Put": {"TableName": self.meta_table, "Item": audit}})
         return items
 
+    # ------------------------------------------------------------------ possible duplicates (issue 18)
+    # Meta items: ``DUPE`` / ``<leadA>|<leadB>`` (a possible duplicate), ``DISMISSED`` / ``<leadA>|<leadB>``.
+    # Candidates are found by the generic in-memory blocking of ``LeadStore.duplicate_candidates`` (one scan).
+
+    def record_possible_duplicates(self, pairs: Sequence[Any], *, source_file: str | None,
+                                   run_id: str | None) -> int:
+        """Put ``pairs`` (``FoundPair``) as ``DUPE`` items (a stored pair is overwritten), dismissed pairs left out
+        (see :meth:`LeadStore.record_possible_duplicates`)."""
+        dismissed = self.dismissed_pairs()
+        now = _iso_now()
+        items = [_to_item({"pk": "DUPE", "sk": f"{p.lead_a}|{p.lead_b}", "leadA": p.lead_a, "leadB": p.lead_b,
+                           "score": Decimal(str(p.score)), "rules": json.dumps(list(p.rules)),
+                           "evidence": json.dumps(p.evidence, ensure_ascii=False), "sourceFile": source_file,
+                           "runId": run_id, "at": now})
+                 for p in pairs if (p.lead_a, p.lead_b) not in dismissed]
+        self._batch_put(self.meta_table, items)
+        return len(items)
+
+    def possible_duplicates(self, min_score: float = 0.0) -> list[dict]:
+        """Stored possible duplicates (see :meth:`LeadStore.possible_duplicates`)."""
+        dismissed = self.dismissed_pairs()
+        rows = [r for r in self._query_pk("DUPE")
+                if r["score"] >= min_score and (r["leadA"], r["leadB"]) not in dismissed]
+        ids = sorted({i for r in rows for i in (r["leadA"], r["leadB"])})
+        leads = {x["leadId"]: x for x in (_from_item(i) for i in self._batch_get(
+            self.table, [_to_item({"leadId": i}) for i in ids]))}
+        fields = ("leadId", *LEAD_FIELDS, "sourceFile")
+        out = []
+        for r in rows:
+            if r["leadA"] in leads and r["leadB"] in leads:
+                item = {k: r.get(k) for k in ("leadA", "leadB", "score", "rules", "evidence", "sourceFile", "runId",
+                                              "at")}
+                item["score"] = float(item["score"])
+                item["rules"], item["evidence"] = json.loads(r["rules"]), json.loads(r["evidence"])
+                item["a"] = {c: leads[r["leadA"]].get(c) for c in fields}
+                item["b"] = {c: leads[r["leadB"]].get(c) for c in fields}
+                out.append(item)
+        out.sort(key=lambda p: (-p["score"], p["leadA"], p["leadB"]))
+        return out
+
+    def dismissed_pairs(self) -> set[tuple[str, str]]:
+        """Every dismissed pair ``(leadA, leadB)``."""
+        return {(r["leadA"], r["leadB"]) for r in self._query_pk("DISMISSED")}
+
+    def dismiss_pair(self, a: str, b: str) -> bool:
+        """Record leads ``a`` and ``b`` as different people (a conditional put: False when already recorded).
+
+        Raises:
+            ValueError: ``a == b`` or a lead id that does not exist.
+        """
+        lead_a, lead_b = pair_of(str(a), str(b))
+        found = {_from_item(i)["leadId"] for i in self._batch_get(
+            self.table, [_to_item({"leadId": i}) for i in (lead_a, lead_b)])}
+        missing = [i for i in (lead_a, lead_b) if i not in found]
+        if missing:
+            raise ValueError(f"no lead with leadId {missing[0]!r}")
+        try:
+            self.client.put_item(TableName=self.meta_table, ConditionExpression="attribute_not_exists(pk)",
+                                 Item=_to_item({"pk": "DISMISSED", "sk": f"{lead_a}|{lead_b}", "leadA": lead_a,
+                                                "leadB": lead_b, "at": _iso_now()}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    @staticmethod
+    def _stored(lead: dict) -> dict:
+        """A lead dict (``rawRow`` parsed) as the item to put (``rawRow`` as JSON text)."""
+        out = dict(lead)
+        if isinstance(out.get("rawRow"), (dict, list)):
+            out["rawRow"] = json.dumps(out["rawRow"], ensure_ascii=False)
+        return out
+
+    def _email_items(self, email: str | None, *, holder: str, was: str | None) -> list[dict]:
+        """Transaction items moving the ``EMAIL#`` item of ``email`` to lead ``holder`` (``None``: deleting it)
+        from lead ``was`` (``None``: it must not exist yet)."""
+        if not email:
+            return []
+        key = {"pk": f"EMAIL#{email}", "sk": "EMAIL"}
+        cond = ({"ConditionExpression": "attribute_not_exists(pk)"} if was is None else
+                {"ConditionExpression": "leadId = :was", "ExpressionAttributeValues": {":was": {"S": was}}})
+        if holder is None:
+            return [{"Delete": {"TableName": self.meta_table, "Key": _to_item(key), **cond}}]
+        return [{"Put": {"TableName": self.meta_table, "Item": _to_item({**key, "leadId": holder}), **cond}}]
+
+    def _lead_put(self, item: dict, *, rev: int | None) -> dict:
+        """A ``Put`` of a lead item, conditional on its stored ``rev`` (``None``: it must not exist)."""
+        cond = ({"ConditionExpression": "attribute_not_exists(leadId)"} if rev is None else
+                {"ConditionExpression": "#rev = :rev", "ExpressionAttributeNames": {"#rev": "rev"},
+                 "ExpressionAttributeValues": {":rev": _ser.serialize(rev)}})
+        return {"Put": {"TableName": self.table, "Item": _to_item(self._stored(item)), **cond}}
+
+    def _transact(self, items: list[dict], what: str) -> None:
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if _lost_race(exc):
+                raise StoreError(f"{what}: a lead changed meanwhile; nothing was written, try again") from exc
+            raise
+
+    def merge_leads(self, keep: str, other: str, *, dry_run: bool = False) -> Any:
+        """Merge ``other`` into ``keep`` in ONE ``TransactWriteItems`` (conditional on both leads' ``rev``): KEEP
+        put, OTHER deleted, OTHER's ``EMAIL#`` item moved to KEEP or deleted, two audit items (see
+        :meth:`LeadStore.merge_leads`).
+
+        Raises:
+            ValueError: ``keep == other`` or a lead that does not exist.
+            StoreError: one of the leads changed meanwhile (nothing written).
+        """
+        if str(keep) == str(other):
+            raise ValueError("KEEP and OTHER are the same lead")
+        rows = {x["leadId"]: x for x in (_from_item(i) for i in self._batch_get(
+            self.table, [_to_item({"leadId": i}) for i in (str(keep), str(other))]))}
+        for lead_id in (str(keep), str(other)):
+            if lead_id not in rows:
+                raise ValueError(f"no lead with leadId {lead_id!r}")
+        k, o = rows[str(keep)], rows[str(other)]
+        after = merged_fields(k, o)
+        changed = changed_fields(k, after)
+        if dry_run:
+            return MergeResult(keep=k["leadId"], other=o["leadId"], merge_id=None, lead=after, changed=changed,
+                               dry_run=True)
+        merge_id = f"merge-{uuid.uuid4()}"
+        now = _iso_now()
+        counter = iter(range(1, 10))
+        items = [self._lead_put(dict(k, **after, updatedAt=now, rev=k.get("rev", 0) + 1), rev=k.get("rev", 0)),
+                 {"Delete": {"TableName": self.table, "Key": _to_item({"leadId": o["leadId"]}),
+                             "ConditionExpression": "#rev = :rev", "ExpressionAttributeNames": {"#rev": "rev"},
+                             "ExpressionAttributeValues": {":rev": _ser.serialize(o.get("rev", 0))}}}]
+        if o.get("email"):
+            items += self._email_items(o["email"], holder=k["leadId"] if after["email"] == o["email"] else None,
+                                       was=o["leadId"])
+        gone = {f: {"before": o.get(f), "after": None} for f in LEAD_FIELDS if o.get(f) is not None}
+        for lead, action, fields, new_file, details in (
+            (k, "lead_merged", changed, k.get("sourceFile"),
+             {"mergeId": merge_id, "keptLeadId": k["leadId"], "mergedLeadId": o["leadId"]}),
+            (o, "lead_merged_away", gone, None,
+             {"mergeId": merge_id, "mergedInto": k["leadId"], "lead": self._lead_dict(o)}),
+        ):
+            items.append({"Put": {"TableName": self.meta_table, "Item": self._change_item(
+                source_file=str(k.get("sourceFile")), now=now, n=next(counter), action=action,
+                email=after["email"] if lead is k else o.get("email"), leadId=lead["leadId"],
+                previousSourceFile=lead.get("sourceFile"), newSourceFile=new_file,
+                fieldsChanged=json.dumps(fields, ensure_ascii=False), runId=merge_id,
+                previousUpdatedAt=lead.get("updatedAt"), details=json.dumps(details, ensure_ascii=False))}})
+        self._transact(items, "merge")
+        return MergeResult(keep=k["leadId"], other=o["leadId"], merge_id=merge_id, lead=after, changed=changed)
+
+    def undo_merge(self, keep: str, *, force: bool = False, dry_run: bool = False,
+                   undo_run_id: str | None = None) -> Any:
+        """Reverse the latest merge into ``keep`` in ONE ``TransactWriteItems`` (see :meth:`LeadStore.undo_merge`).
+
+        Raises:
+            UndoRefused: nothing to undo, later changes without ``force``, or the merged-away lead cannot come back.
+            StoreError: a lead changed meanwhile (nothing written).
+        """
+        audit, merge, other = self._merge_to_undo(str(keep))
+        rows = {x["leadId"]: x for x in (_from_item(i) for i in self._batch_get(
+            self.table, [_to_item({"leadId": i}) for i in (str(keep), other["leadId"])]))}
+        current = rows.get(str(keep))
+        holder = None
+        if other.get("email"):
+            got = self._batch_get(self.meta_table, [_to_item({"pk": f"EMAIL#{other['email']}", "sk": "EMAIL"})])
+            holder = _from_item(got[0])["leadId"] if got else None
+        blocker = other["leadId"] if other["leadId"] in rows else (holder if holder not in (None, str(keep)) else None)
+        later = [r for r in audit if r.get("leadId") == str(keep) and (r["at"], r["sk"]) > (merge["at"], merge["sk"])]
+        result = unmerge_plan(str(keep), merge, other, current, blocker, later, force=force, dry_run=dry_run)
+        if dry_run:
+            return result
+        items = self._unmerge_items(result, merge, other, current, holder, undo_run_id)
+        self._transact(items, "undo of the merge")
+        return result
+
+
+    def _merge_to_undo(self, keep: str) -> tuple[list[dict], dict, dict]:
+        """``(every audit row in write order, KEEP's latest lead_merged row not undone yet, the merged-away lead)``.
+
+        Raises:
+            UndoRefused: no merge into ``keep`` left to undo.
+        """
+        audit = sorted(self._scan(self.meta_table, FilterExpression="begins_with(pk, :p)",
+                                  ExpressionAttributeValues={":p": {"S": "CHANGE#"}}),
+                       key=lambda r: (r["at"], r["sk"]))
+        undone = {(r.get("details") or {}).get("undoOfMerge") for r in audit
+                  if r.get("action") == "lead_restored" and isinstance(r.get("details"), dict)}
+        merge = next((r for r in reversed(audit) if r.get("action") == "lead_merged" and r.get("leadId") == keep
+                      and r.get("runId") not in undone), None)
+        if merge is None:
+            raise UndoRefused(f"no merge into lead {keep!r} left to undo")
+        away = next(r for r in audit if r.get("runId") == merge["runId"] and r.get("action") == "lead_merged_away")
+        return audit, merge, away["details"]["lead"]
+
+    def _unmerge_items(self, result: Any, merge: dict, other: dict, current: dict, holder: str | None,
+                       undo_run_id: str | None) -> list[dict]:
+        """The transaction items of an undone merge: KEEP put back (conditional on its ``rev``), OTHER re-created,
+        OTHER's ``EMAIL#`` item back to it (from ``holder``), two ``lead_restored`` audit items."""
+        now = _iso_now()
+        counter = iter(range(1, 10))
+        lead = result.lead
+        restored = {k: v for k, v in dict(current, **lead, updatedAt=merge.get("previousUpdatedAt")).items()
+                    if v is not None}
+        restored["rev"] = current.get("rev", 0) + 1
+        items = [self._lead_put(restored, rev=current.get("rev", 0)),
+                 self._lead_put({k: v for k, v in other.items() if v is not None}, rev=None)]
+        if other.get("email"):
+            items += self._email_items(other["email"], holder=other["leadId"], was=holder)
+        back = {f: {"before": None, "after": other.get(f)} for f in LEAD_FIELDS if other.get(f) is not None}
+        details = json.dumps({"undoOfMerge": result.merge_id})
+        for lead_id, email, fields, prev_file, new_file in (
+            (result.keep, lead["email"], result.changed, current.get("sourceFile"), current.get("sourceFile")),
+            (other["leadId"], other.get("email"), back, None, other.get("sourceFile")),
+        ):
+            items.append({"Put": {"TableName": self.meta_table, "Item": self._change_item(
+                source_file=str(current.get("sourceFile")), now=now, n=next(counter), action="lead_restored",
+                email=email, leadId=lead_id, previousSourceFile=prev_file, newSourceFile=new_file,
+                fieldsChanged=json.dumps(fields, ensure_ascii=False), runId=undo_run_id, details=details)}})
+        return items
 
 def _lost_race(exc: ClientError) -> bool:
     """True when a ``TransactWriteItems`` failed only because of other writers (a condition no longer held, or a

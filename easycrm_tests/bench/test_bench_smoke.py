@@ -67,7 +67,7 @@ def test_results_json_shape_and_verdicts(tmp_path):
     run_bench.write_json(out, run_bench.results_doc(m))
     doc = json.loads(out.read_text())
     assert list(doc) == ["measures"]
-    assert list(doc["measures"]) == list(run_bench.MEASURES) and len(doc["measures"]) == 24
+    assert list(doc["measures"]) == list(run_bench.MEASURES) and len(doc["measures"]) == 28  # 4 of issue 18
     for entry in doc["measures"].values():
         assert set(entry) == {"value", "unit", "target", "ok"}
         assert isinstance(entry["ok"], bool)
@@ -82,11 +82,13 @@ def test_results_json_shape_and_verdicts(tmp_path):
     assert run_bench.measure("completion_tokens_reduction", 3.0)["ok"] is True
     table = run_bench.markdown_table(m)
     assert "| completion_tokens_reduction | 2.900 | x | ≥ 3 | FAIL |" in table
-    assert table.count("\n") == 25 and "| parse_xlsx_50k_s | 3.200 | s | ≤ 3 | FAIL |" in table
+    assert table.count("\n") == 29 and "| parse_xlsx_50k_s | 3.200 | s | ≤ 3 | FAIL |" in table
     # issue 19: the live progress display costs under 2 % of the e2e time (wall and the easycrm process's CPU)
     assert got["progress_overhead_pct"] == {"value": None, "unit": "%", "target": 2, "ok": False}
     assert run_bench.judge("progress_overhead_pct", 1.9) and not run_bench.judge("progress_cpu_pct", 2.1)
     assert "| reingest_50k_llm_calls | – | calls | ≤ 0 | not measured |" in table
+    assert run_bench.measure("dupes_gold_recall", 0.9)["ok"] and not run_bench.measure("dupes_gold_recall", 0.89)["ok"]
+    assert "| dupes_gold_precision | – | ratio | ≥ 0.95 | not measured |" in table
 
 
 def test_only_selects_groups():

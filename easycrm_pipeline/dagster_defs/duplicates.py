@@ -1,0 +1,79 @@
+"""The ``possible_duplicates`` asset (issue 18): after each file's upsert, the leads that run created or updated are
+compared with the whole table (:func:`easycrm_pipeline.pipeline.duplicates.detect_duplicates`) and the pairs that
+may be the same person are recorded — never merged. Lineage ``leads -> possible_duplicates``, one partition per file
+like ``leads``; ``ingest_job`` materializes it after ``collect_leads``.
+
+Per-run metadata: leads compared, candidate pairs, pairs found and pairs found by blocking rule. Its check
+``few_possible_duplicates`` warns (severity WARN, never fails the run) when a file brings many pairs: more than
+:data:`MANY_PAIRS_MIN` and more than :data:`MANY_PAIRS_SHARE` of the leads compared — a file of people already in
+the table under other addresses, or a blocking key gone wrong.
+"""
+import dagster as dg
+
+from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.dagster_defs.ops import FILE_NAME_TAG
+from easycrm_pipeline.dagster_defs.partitions import lead_files
+from easycrm_pipeline.pipeline.collect import open_store
+from easycrm_pipeline.pipeline.duplicates import detect_duplicates
+
+#: The check warns above this many pairs ...
+MANY_PAIRS_MIN = 10
+#: ... when they are also more than this share of the leads compared.
+MANY_PAIRS_SHARE = 0.2
+CHECK_NAME = "few_possible_duplicates"
+
+
+def _file_name(context: dg.AssetExecutionContext) -> str:
+    """The run's ``easycrm/file_name`` tag, else the partition key's base name."""
+    tag = context.run.tags.get(FILE_NAME_TAG)
+    if tag:
+        return tag
+    key = context.partition_key if context.has_partition_key else ""
+    return key.rstrip("/").rsplit("/", 1)[-1]
+
+
+def too_many(pairs_found: int, leads_compared: int) -> bool:
+    """True when a file brings "many" pairs (see the module docstring)."""
+    return pairs_found > MANY_PAIRS_MIN and pairs_found > MANY_PAIRS_SHARE * leads_compared
+
+
+@dg.asset(
+    key="possible_duplicates",
+    partitions_def=lead_files,
+    deps=["leads"],
+    group_name="easycrm",
+    check_specs=[dg.AssetCheckSpec(CHECK_NAME, asset="possible_duplicates", partitions_def=lead_files,
+                                   description="Warns when a file brings many possible duplicates.")],
+    description="Pairs of leads that may be the same person under another email or with none (score and evidence "
+                "per pair; `easycrm duplicates` lists them, `easycrm merge` / `easycrm dismiss` settle them).",
+)
+def possible_duplicates(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """Find and record the possible duplicates of this run's leads; metadata and check as the module says."""
+    source_file = _file_name(context)
+    result = detect_duplicates(open_store(get_settings()), run_id=context.run_id, source_file=source_file)
+    context.log.info(f"{source_file}: {result.pairs_found} possible duplicate pair(s) among "
+                     f"{result.candidates} candidates for {result.leads_compared} leads")
+    metadata = {
+        "file": source_file,
+        "leads_compared": result.leads_compared,
+        "candidate_pairs": result.candidates,
+        "pairs_found": result.pairs_found,
+        **{f"pairs_by_{rule}": n for rule, n in result.by_rule.items()},
+        "skipped_keys": dg.MetadataValue.json(result.skipped_keys),
+        "threshold": result.threshold,
+        "seconds": result.seconds,
+        "top_pairs": dg.MetadataValue.json(result.top),
+    }
+    many = too_many(result.pairs_found, result.leads_compared)
+    check = dg.AssetCheckResult(
+        check_name=CHECK_NAME,
+        passed=not many,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"pairs_found": result.pairs_found, "leads_compared": result.leads_compared,
+                  "limit": max(MANY_PAIRS_MIN, int(MANY_PAIRS_SHARE * result.leads_compared))},
+    )
+    return dg.MaterializeResult(metadata=metadata, check_results=[check])
+
+
+#: Collected by ``easycrm_pipeline.definitions`` (feature module contract).
+assets = [possible_duplicates]
