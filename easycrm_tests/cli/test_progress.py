@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from easycrm_pipeline.cli.progress import progress_cells
-from easycrm_tests.fakes.fake_deepseek import FakeDeepSeek
+from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
 
 HEADER = "First Name,Last Name,Company,Title,Email,Phone,Notes\n"
 #: Generous waits: other test suites load the same 2 cores.
