@@ -126,3 +126,12 @@ def test_breaker_email_in_name_column_with_empty_email_column_is_a_lead(tmp_path
     assert parsed.quarantine == []
     leads = standardize_rows(parsed.rows)
     assert sorted(lead.fields["email"] for lead in leads) == ["ann@example.com", "bob@example.com"]
+
+
+@pytest.mark.xfail(strict=True, reason="breaker: an HTML-as-.xls e-mail cell holding a mailto: link whose text is "
+                                       "the name loses the address (only the link text is read)")
+def test_breaker_html_mailto_link_keeps_the_address(tmp_path):
+    html = ("<table><tr><th>Name</th><th>E-mail</th></tr>"
+            '<tr><td>Max Muster</td><td><a href="mailto:max@example.com">Max</a></td></tr></table>')
+    parsed = read_file(_write(tmp_path, "mailto.xls", html))
+    assert [lead.fields["email"] for lead in standardize_rows(parsed.rows)] == ["max@example.com"]
