@@ -119,7 +119,7 @@ def _import_executor(module: str, attr: str, mode: str) -> dg.ExecutorDefinition
 ingest_job = dg.define_asset_job(
     name="ingest_job",
     # collect_leads evaluates the leads checks (checks.py); issue 18: possible_duplicates after the upsert, per file
-    selection=dg.AssetSelection.assets(leads).without_checks() | dg.AssetSelection.assets("possible_duplicates"),
+    selection=dg.AssetSelection.assets(leads, "possible_duplicates").without_checks(),
     description="Parse a dropped lead file, standardize it batch by batch, upsert the leads.",
     executor_def=ingest_executor,
     hooks={tag_failure_reason},  # a failed run's one-line reason as the run tag easycrm/error
