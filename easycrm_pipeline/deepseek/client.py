@@ -1,6 +1,6 @@
 """HTTP client for DeepSeek chat completions: one batch of raw rows in, candidate lead fields per row out.
 
-No Dagster here. Facts relied on (DESIGN.md section 6 and DeepSeek docs):
+No Dagster here. Facts relied on (docs/deepseek.md and DeepSeek docs):
   * Error codes (https://api-docs.deepseek.com/quick_start/error_codes): 400 invalid format, 401 authentication
     fails, 402 insufficient balance, 422 invalid parameters -> not retried; 429 rate limit, 500 server error,
     503 server overloaded -> retry after a wait. 502/504 (proxies) are retried too.
@@ -206,7 +206,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 class DeepSeekClient:
-    """Standardizes batches of raw rows with DeepSeek chat completions (DESIGN.md section 5).
+    """Standardizes batches of raw rows with DeepSeek chat completions (docs/deepseek.md#the-exchange).
 
     Args:
         api_key: DeepSeek API key (sent as ``Authorization: Bearer <key>``; never logged, never in messages/repr).
