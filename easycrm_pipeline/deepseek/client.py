@@ -153,7 +153,7 @@ class BatchAnswer:
 
     Attributes:
         items: row_id -> candidate fields ``{field: str | None}``: the ``LEAD_FIELDS`` the answer gave for the row
-            (all seven, some or none; a field left out means the rules' proposal stands, DESIGN.md section 5), not
+            (all seven, some or none; a field left out means the rules' proposal stands, docs/deepseek.md#the-exchange), not
             yet validated/normalized by the rules layer.
         missing: row_ids still without an item after one follow-up request for the rows missing from the first
             answer (and rows whose split sub-request failed); the caller falls back to its rules for them.

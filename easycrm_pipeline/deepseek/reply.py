@@ -155,7 +155,7 @@ def _merged(item: dict[str, Any], row_id: str, emails_of: dict[str, set[str]]) -
 
 
 def _fields(item: dict[str, Any]) -> dict[str, str | None]:
-    """The item's lead fields, only those it gives (DESIGN.md section 5: a field left out means the rules' value
+    """The item's lead fields, only those it gives (docs/deepseek.md#the-exchange: a field left out means the rules' value
     stands, so it must stay absent rather than become null)."""
     return {name: coerce_value(item[name]) for name in LEAD_FIELDS if name in item}
 
