@@ -1,10 +1,11 @@
-"""Benchmark of ``DuckDBStore.upsert_file`` (set-based) against a naive per-row lookup-then-write (the seeds' way).
+"""Benchmark of ``DuckDBStore.upsert_file`` (set-based) against the old system's naive per-row lookup-then-write.
 
 Scenario (the target in the store's brief): a table already holding N leads, then one file of N leads of which half
 carry emails already in the table (updates, every one with a changed title) and half are new. Target: N = 50,000
 in <= 3 s on 2 cores.
 
-The naive baseline (seeds 000 ``batch_upsert_leads``: for each lead, look the email up, then UPDATE or INSERT) is
+The naive baseline (the old system's ``batch_upsert_leads``, docs/old-system.md: for each lead, look the email up,
+then UPDATE or INSERT) is
 run on a smaller sample (``--naive-n``, default 2,000 leads, same 50 % overlap) and also extrapolated linearly to N.
 
 Usage: ``python bench/bench_upsert.py [--n 50000] [--naive-n 2000]``. Pytest-free; prints the results.
@@ -56,7 +57,7 @@ def make_leads(start: int, count: int, tag: str) -> list[StandardLead]:
 
 
 def naive_upsert(path: Path, leads: list[StandardLead], source_file: str) -> tuple[int, int]:
-    """The seeds' way: per lead, query by email, then update or insert (one transaction, to be generous)."""
+    """The old system's way: per lead, query by email, then update or insert (one transaction, to be generous)."""
     con = duckdb.connect(str(path))
     created = updated = 0
     now = utc_now()

@@ -1,4 +1,4 @@
-"""Settings read from the environment (DESIGN.md section 3). Read at call time, never cached at import."""
+"""Settings read from the environment (docs/contracts.md#environment). Read at call time, never cached at import."""
 from __future__ import annotations
 
 import os
@@ -17,7 +17,7 @@ def _default_data_dir() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """The environment variables of DESIGN.md section 3, with their defaults.
+    """The environment variables of docs/contracts.md#environment, with their defaults.
 
     Attributes:
         db_path: DuckDB file (``EASYCRM_DB``, default ``data/leads.duckdb``).
@@ -31,7 +31,8 @@ class Settings:
         max_file_bytes: files larger than this are refused (``EASYCRM_MAX_FILE_MB``, default 100 MB).
         llm_mode: ``EASYCRM_LLM``: ``always`` (default with a key: every row goes to DeepSeek), ``auto`` (only
             rows the rules cannot settle), ``never`` (rules only; the only choice without a key).
-        merge: ``EASYCRM_MERGE``: ``replace`` (the seeds' rule: the file's values replace, even empty ones) or
+        merge: ``EASYCRM_MERGE``: ``replace`` (the old system's rule, docs/old-system.md: the file's values replace,
+            even empty ones) or
             ``fill-blank`` (an empty value never overwrites a stored one).
         lock_timeout: seconds a DuckDB store call waits for a store locked by another process before it fails
             with "the lead store is locked by another process (waited N s)" (``EASYCRM_LOCK_TIMEOUT_SECONDS``,

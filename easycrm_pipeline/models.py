@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: The seven standardized lead fields, in the seeds' column order (DESIGN.md section 4).
+#: The seven standardized lead fields, in the old system's column order (docs/contracts.md#the-leads-table).
 LEAD_FIELDS: tuple[str, ...] = ("firstName", "lastName", "title", "company", "email", "phone", "remarks")
 
 
@@ -18,8 +18,8 @@ class RawRow:
 
     Attributes:
         row_id: id unique within the file, ``"<sheet index>:<row number>"`` e.g. ``"0:5"``; it is the ``id`` sent to
-            DeepSeek (DESIGN.md section 5) and the join key of its answer.
-        sheet: worksheet name (the seeds' ``_worksheet``), ``None`` for CSV.
+            DeepSeek (docs/deepseek.md#the-exchange) and the join key of its answer.
+        sheet: worksheet name (the old system's ``_worksheet``), ``None`` for CSV.
         row_number: 1-based line/row number as the user sees it in Excel or a text editor (header row counts).
         cells: ``(header, value)`` pairs in column order. Headers are normalized (trimmed, inner whitespace
             collapsed) but otherwise as in the file; duplicate headers are kept as separate pairs. Values are

@@ -1,1 +1,1 @@
-"""The ``easycrm`` command line (DESIGN.md section 2)."""
+"""The ``easycrm`` command line (docs/contracts.md#command-line)."""

@@ -1,4 +1,4 @@
-"""``easycrm``: ingest files through Dagster runs, read progress and the leads table (DESIGN.md section 2).
+"""``easycrm``: ingest files through Dagster runs, read progress and the leads table (docs/contracts.md#command-line).
 
 Every subcommand takes ``--json`` (one JSON document on stdout) and exits non-zero with a one-line reason on
 stderr on bad input.

@@ -1,6 +1,6 @@
 """``easycrm status`` and ``easycrm cancel``: Dagster's run status is the source of truth (no status table).
 
-Statuses are reported in the seeds' words (seeds: Processing Status Tracking System, "Status Values"):
+Statuses are reported in the old system's words (docs/old-system.md#status-words):
 
 =============  =================================================================================
 ``uploaded``   the run exists but has not started (QUEUED, NOT_STARTED, STARTING)
@@ -56,7 +56,8 @@ WATCH_INTERVAL_SECONDS = 1.0
 
 
 def seed_status(dagster_status: str) -> str:
-    """The seeds' status word for a ``DagsterRunStatus`` value (e.g. ``"STARTED"`` -> ``"processing"``)."""
+    """The old system's status word (docs/old-system.md) for a ``DagsterRunStatus`` value (``"STARTED"`` ->
+    ``"processing"``)."""
     return SEED_STATUS.get(dagster_status, dagster_status.lower())
 
 
@@ -133,7 +134,7 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
         A JSON-ready dict:
 
         - ``file`` (base name), ``partition`` (the ``lead_files`` key), ``runId``, ``createdAt`` (ISO-8601 UTC);
-        - ``status``: the seeds' word (``uploaded``, ``processing``, ``completed``, ``error``, ``cancelled``);
+        - ``status``: the old system's word (``uploaded``, ``processing``, ``completed``, ``error``, ``cancelled``);
           ``dagsterStatus``: the ``DagsterRunStatus`` value;
         - ``totalBatches``: mapped DeepSeek batches of the file (None until ``parse_file`` is done; 0 when the
           offline rules settled every row in ``parse_file``); ``completedBatches``: batches whose step finished

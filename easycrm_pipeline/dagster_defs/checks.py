@@ -10,7 +10,8 @@ Each reads the lead store — never the run's in-memory data — through
 ``sourceFile`` is the partition's file (the leads this file wrote last); the duplicate check compares those emails
 with the whole table. Non-blocking: a red check never fails the run, it shows what to fix.
 
-Rules (DESIGN.md sections 4 and 6, seeds): the email key is trimmed and lower-cased, one lead per email; emails pass
+Rules (docs/contracts.md, docs/old-system.md): the email key is trimmed and lower-cased, one lead per email;
+emails pass
 ``email-validator`` syntax (no DNS); phones are E.164 (``+`` then 2–15 digits) when a country is known, digits only
 otherwise.
 """

@@ -9,7 +9,7 @@ from easycrm_pipeline.pipeline.standardizer import DeepSeekOptions
 
 
 class DeepSeekResource(dg.ConfigurableResource):
-    """DeepSeek chat API settings (DESIGN.md sections 3 and 5).
+    """DeepSeek chat API settings (docs/contracts.md#environment, docs/deepseek.md).
 
     Attributes:
         api_key: bound to ``dg.EnvVar("DEEPSEEK_API_KEY")`` so the key never appears in run config or the UI;
@@ -70,7 +70,7 @@ class DeepSeekResource(dg.ConfigurableResource):
 
 
 def deepseek_resource_from_env() -> DeepSeekResource:
-    """The resource bound in the Definitions: key, base URL and model from the environment (DESIGN.md section 3).
+    """The resource bound in the Definitions: key, base URL and model from the environment (docs/contracts.md).
 
     The key is bound as ``EnvVar`` only when it is set where the definitions load, so the offline default needs no
     variable at all.

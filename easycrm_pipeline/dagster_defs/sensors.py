@@ -3,7 +3,7 @@ and a run of ``ingest_job``.
 
 Thin glue over :mod:`easycrm_pipeline.dropzone`. Each sensor's cursor is a
 :class:`~easycrm_pipeline.dropzone.ProcessedRecord` (``{"v":1,"files":{partition_key: fingerprint},"drops":{...}}``),
-never a ``since_key``/timestamp (DESIGN.md section 6). Settings are read at every evaluation
+never a ``since_key``/timestamp (docs/dagster-facts.md#s3-drop-zone). Settings are read at every evaluation
 (``config.get_settings()``).
 
 Resources: ``s3_sensor`` needs a resource ``s3`` (``dagster_aws.s3.S3Resource()``; boto3 honours ``AWS_ENDPOINT_URL``)

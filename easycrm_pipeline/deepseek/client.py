@@ -1,6 +1,6 @@
 """HTTP client for DeepSeek chat completions: one batch of raw rows in, candidate lead fields per row out.
 
-No Dagster here. Facts relied on (DESIGN.md section 6 and DeepSeek docs):
+No Dagster here. Facts relied on (docs/deepseek.md and DeepSeek docs):
   * Error codes (https://api-docs.deepseek.com/quick_start/error_codes): 400 invalid format, 401 authentication
     fails, 402 insufficient balance, 422 invalid parameters -> not retried; 429 rate limit, 500 server error,
     503 server overloaded -> retry after a wait. 502/504 (proxies) are retried too.
@@ -153,7 +153,7 @@ class BatchAnswer:
 
     Attributes:
         items: row_id -> candidate fields ``{field: str | None}``: the ``LEAD_FIELDS`` the answer gave for the row
-            (all seven, some or none; a field left out means the rules' proposal stands, DESIGN.md section 5), not
+            (all seven, some or none; a field left out means the rules' proposal stands, docs/deepseek.md#the-exchange), not
             yet validated/normalized by the rules layer.
         missing: row_ids still without an item after one follow-up request for the rows missing from the first
             answer (and rows whose split sub-request failed); the caller falls back to its rules for them.
@@ -206,7 +206,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 class DeepSeekClient:
-    """Standardizes batches of raw rows with DeepSeek chat completions (DESIGN.md section 5).
+    """Standardizes batches of raw rows with DeepSeek chat completions (docs/deepseek.md#the-exchange).
 
     Args:
         api_key: DeepSeek API key (sent as ``Authorization: Bearer <key>``; never logged, never in messages/repr).

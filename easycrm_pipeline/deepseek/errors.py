@@ -1,6 +1,6 @@
 """Exceptions of the DeepSeek layer. Every class subclasses :class:`DeepSeekError`.
 
-What the caller does with each (DESIGN.md section 6, DeepSeek error codes
+What the caller does with each (docs/deepseek.md#errors-and-retries, DeepSeek error codes
 https://api-docs.deepseek.com/quick_start/error_codes):
 
 * :class:`DeepSeekFatal` - HTTP 401 (bad key) / 402 (out of balance): stop the whole file, show the message.

@@ -1,4 +1,4 @@
-"""The DeepSeek request for one batch of raw rows (DESIGN.md section 5). Pure functions, no I/O.
+"""The DeepSeek request for one batch of raw rows (docs/deepseek.md#the-exchange). Pure functions, no I/O.
 
 Request body shape (OpenAI-compatible chat completions, ``POST {base}/chat/completions``)::
 
@@ -17,11 +17,11 @@ Request body shape (OpenAI-compatible chat completions, ``POST {base}/chat/compl
     }
 
 The system prompt is byte-for-byte constant and comes first: DeepSeek's context cache matches on the request prefix,
-so every call after the first bills the system prompt as ``prompt_cache_hit_tokens`` (DESIGN.md section 6).
+so every call after the first bills the system prompt as ``prompt_cache_hit_tokens`` (docs/deepseek.md).
 
 Fewer output tokens (issue 13): output tokens dominate DeepSeek's time and price (an output token costs 4x a
 cache-miss input token), so each lead carries the offline rules' proposal under ``"_proposal"`` (context keys begin
-with ``_``, raw cells are the lead's top-level string values; DESIGN.md section 5) and the model answers only the
+with ``_``, raw cells are the lead's top-level string values; docs/deepseek.md#the-exchange) and the model answers only the
 fields it corrects: ``{"id": "0:2"}`` accepts the whole proposal, a field left out means the rules' value stands,
 and an item with all seven fields stays valid. Every answered value still passes ``rules.validate``.
 The JSON Output guide (https://api-docs.deepseek.com/guides/json_mode) asks for the word "json" and an example of the
@@ -96,7 +96,7 @@ def default_max_tokens(n_rows: int, per_row: int = MAX_TOKENS_PER_ROW) -> int:
     return min(MAX_TOKENS_CAP, MAX_TOKENS_BASE + per_row * max(1, n_rows))
 
 
-#: Key of the rules' proposal in a request lead (context keys begin with ``_``, DESIGN.md section 5).
+#: Key of the rules' proposal in a request lead (context keys begin with ``_``, docs/deepseek.md#the-exchange).
 PROPOSAL_KEY = "_proposal"
 
 #: ``row_id -> {field: value}``: the offline rules' values of each row, sent as the lead's proposal.
@@ -139,7 +139,7 @@ def user_content(rows: Sequence[RawRow], proposals: Proposals | None = None) -> 
 
 
 def chat_body(model: str, system: str, user: str, max_tokens: int, temperature: float = 0.0) -> dict[str, Any]:
-    """A DeepSeek chat-completions body in JSON mode (DESIGN.md sections 5 and 6): the fixed ``system`` prompt first
+    """A DeepSeek chat-completions body in JSON mode (docs/deepseek.md): the fixed ``system`` prompt first
     (prompt cache), one ``user`` message, ``response_format`` json_object, thinking disabled, no streaming."""
     return {
         "model": model,
@@ -148,7 +148,7 @@ def chat_body(model: str, system: str, user: str, max_tokens: int, temperature: 
             {"role": "user", "content": user},
         ],
         "response_format": {"type": "json_object"},
-        # Thinking mode is on by default for V4 models and multiplies output tokens (DESIGN.md section 6).
+        # Thinking mode is on by default for V4 models and multiplies output tokens (docs/deepseek.md).
         "thinking": {"type": "disabled"},
         "max_tokens": int(max_tokens),
         "temperature": temperature,
@@ -158,7 +158,7 @@ def chat_body(model: str, system: str, user: str, max_tokens: int, temperature: 
 
 def build_request(rows: Sequence[RawRow], model: str, max_tokens: int | None = None,
                   temperature: float = 0.0, proposals: Proposals | None = None) -> dict[str, Any]:
-    """The JSON body of ``POST {base}/chat/completions`` for one batch (DESIGN.md section 5).
+    """The JSON body of ``POST {base}/chat/completions`` for one batch (docs/deepseek.md#the-exchange).
 
     Args:
         rows: the batch (usually 10 rows); must not be empty.

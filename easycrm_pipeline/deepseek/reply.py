@@ -1,6 +1,6 @@
 """Turning DeepSeek's ``choices[0].message.content`` into per-row candidate fields. Pure functions, no I/O.
 
-Replies seen in the wild (cases 15, 16, 18; DESIGN.md section 6): wrapped in ```json fences or prose, blank (JSON mode
+Replies seen in the wild (cases 15, 16, 18; docs/deepseek.md): wrapped in ```json fences or prose, blank (JSON mode
 replaces non-JSON output with spaces, https://api-docs.deepseek.com/guides/json_mode note 4), items missing,
 reordered, merged, without id, or with invented ids. So: parse leniently, join strictly on ``id``, never on position.
 """
@@ -155,7 +155,7 @@ def _merged(item: dict[str, Any], row_id: str, emails_of: dict[str, set[str]]) -
 
 
 def _fields(item: dict[str, Any]) -> dict[str, str | None]:
-    """The item's lead fields, only those it gives (DESIGN.md section 5: a field left out means the rules' value
+    """The item's lead fields, only those it gives (docs/deepseek.md#the-exchange: a field left out means the rules' value
     stands, so it must stay absent rather than become null)."""
     return {name: coerce_value(item[name]) for name in LEAD_FIELDS if name in item}
 

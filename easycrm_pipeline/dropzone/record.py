@@ -1,6 +1,7 @@
 """Our own record of processed drop-zone files, and the new/changed/same decision.
 
-Deliberately no ``since_key`` and no timestamps (DESIGN.md section 6: ``get_s3_keys(since_key=...)`` misses re-uploaded
+Deliberately no ``since_key`` and no timestamps (docs/dagster-facts.md:
+``get_s3_keys(since_key=...)`` misses re-uploaded
 keys, same-second and late uploads). The record remembers, per partition key, the fingerprint (content id + size) of
 the last version a run was requested for, so *every* listing is compared in full:
 

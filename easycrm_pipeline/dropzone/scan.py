@@ -198,7 +198,7 @@ def scan_s3(
     """List the lead files under ``s3://bucket/prefix``, all pages, sorted by partition key.
 
     Uses the ``list_objects_v2`` paginator, so buckets with more than 1,000 keys are listed completely. Nothing is
-    filtered by ``LastModified`` or by a start key: DESIGN.md section 6 records that ``dagster_aws``'s
+    filtered by ``LastModified`` or by a start key: docs/dagster-facts.md#s3-drop-zone records that ``dagster_aws``'s
     ``get_s3_keys(since_key=...)`` misses re-uploaded keys, same-second and late (older timestamp) uploads, and raises
     forever once the cursor key is deleted. Deciding what is new is :func:`~.record.diff`'s job.
 

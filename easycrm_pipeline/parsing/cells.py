@@ -1,4 +1,4 @@
-"""Excel cell values -> text, the way a user sees them (DESIGN.md section 6 "Files")."""
+"""Excel cell values -> text, the way a user sees them (docs/files.md)."""
 from __future__ import annotations
 
 import datetime as dt

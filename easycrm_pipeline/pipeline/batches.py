@@ -1,7 +1,8 @@
 """Splitting a parsed file into batches, and the result of standardizing one batch.
 
-The seeds' lead splitter sends batches of 10 leads (``EASYCRM_BATCH_SIZE``); each batch becomes one Dagster
-``DynamicOutput`` whose mapping key must match ``^[A-Za-z0-9_]+$`` (DESIGN.md section 6), hence ``batch_00001``.
+The old system's lead splitter (docs/old-system.md) sends batches of 10 leads (``EASYCRM_BATCH_SIZE``); each batch
+becomes one Dagster ``DynamicOutput`` whose mapping key must match ``^[A-Za-z0-9_]+$`` (docs/dagster-facts.md),
+hence ``batch_00001``.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Chunks of consecutive batches: the unit of a Dagster step, while the 10-lead batch stays the unit of work.
 
 A batch (``EASYCRM_BATCH_SIZE`` rows, 10 by default) is one DeepSeek request and the unit of retry, dead letter,
-cache and progress. A Dagster step costs ~13 events and ~0.5 s of overhead (DESIGN.md section 6), so steps carry
+cache and progress. A Dagster step costs ~13 events and ~0.5 s of overhead (docs/dagster-facts.md#executors-and-the-price-of-a-step), so steps carry
 *chunks* of consecutive batches:
 
 * at least :data:`MIN_BATCHES_PER_CHUNK` batches per chunk (50 batches = 500 leads; at 5 requests in flight and

@@ -1,6 +1,6 @@
 """Collecting a file: merge every batch result in file order, dedupe within the file, upsert, record stats.
 
-Rules (DESIGN.md section 6, from the seeds): the last occurrence of an email wins across the whole file, in sheet
+Rules (docs/old-system.md#duplicates-within-a-file-last-occurrence-wins): the last occurrence of an email wins across the whole file, in sheet
 then row order; a lead without email is always a new lead; per-file stats are the seeds' ``processing_stats``
 plus our LLM and quarantine counts.
 """

@@ -1,6 +1,6 @@
 """Two standardizers behind one interface: the offline rules (embedded default) and DeepSeek.
 
-``make_standardizer(settings)`` picks DeepSeek when ``DEEPSEEK_API_KEY`` is set (DESIGN.md section 3), the rules
+``make_standardizer(settings)`` picks DeepSeek when ``DEEPSEEK_API_KEY`` is set (docs/contracts.md), the rules
 otherwise. Both return a ``BatchResult``; DeepSeek's answers pass through the same validators as the rules
 (``rules.validate.validate_candidate``): with a mapped Email/Phone column the model's email/phone must be that
 column's value (an address injected in a Notes cell is rejected), a dropped field is restored from the rules, and an
@@ -74,7 +74,7 @@ class RulesStandardizer:
 
 
 class DeepSeekStandardizer:
-    """Standardizes through the DeepSeek chat API (DESIGN.md section 5), validated by the rules.
+    """Standardizes through the DeepSeek chat API (docs/deepseek.md#the-exchange), validated by the rules.
 
     Each row goes out with the offline rules' fields as its ``"_proposal"``; DeepSeek answers only its corrections
     (a field left out keeps the rules' value, issue 13: output tokens dominate time and price), and every field,
@@ -178,7 +178,8 @@ def is_dead_letter(reason: str | None) -> bool:
 
 
 def dead_letter(batch: Batch, reason: str, started: float | None = None) -> BatchResult:
-    """The seeds' dead letter queue: every row of ``batch`` goes to the quarantine with ``reason``."""
+    """The old system's dead letter queue (docs/old-system.md): every row of ``batch`` goes to the quarantine with
+    ``reason``."""
     ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
     return BatchResult(
         batch=batch.mapping_key,

@@ -437,7 +437,7 @@ def deepseek_sql(
 
     The request goes through the project's one DeepSeek transport (``deepseek.client.DeepSeekClient.complete_json``):
     429/5xx/timeouts/connection errors and blank or non-JSON content are retried (``Retry-After`` honoured, else
-    exponential backoff with jitter); 400/422 and 401/402 are not (DESIGN.md section 6); the API key is scrubbed
+    exponential backoff with jitter); 400/422 and 401/402 are not (docs/deepseek.md#errors-and-retries); the API key is scrubbed
     from everything that comes back.
 
     Args:

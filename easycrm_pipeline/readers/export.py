@@ -1,6 +1,6 @@
 """CSV export of the leads table (the seeds' lead exporter), streamed in bounded memory.
 
-* Columns (the seeds' exporter, in order): :data:`EXPORT_COLUMNS` (11, DESIGN.md section 2); with
+* Columns (the seeds' exporter, in order): :data:`EXPORT_COLUMNS` (11, docs/contracts.md#export-file); with
   ``all_columns`` (``easycrm export --all-columns``) :data:`ALL_EXPORT_COLUMNS`: the same 11, then
   ``sourceWorksheet,sourceRow``.
 * Encoding: UTF-8 with a BOM (``utf-8-sig``) so Excel detects UTF-8; ``\\r\\n`` line ends (RFC 4180).
@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 from easycrm_pipeline.store.base import LEAD_COLUMNS
 
-#: The seeds' export columns, in order (the old system's exporter; DESIGN.md section 2): the default export.
+#: The seeds' export columns, in order (the old system's exporter; docs/contracts.md#export-file): the default export.
 EXPORT_COLUMNS: tuple[str, ...] = ("leadId", "firstName", "lastName", "title", "company", "email", "phone", "remarks",
                                    "sourceFile", "createdAt", "updatedAt")
 #: ``--all-columns``: the seeds' 11 in their order, then where in its file the lead was last written.

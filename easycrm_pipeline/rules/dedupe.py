@@ -1,5 +1,5 @@
-"""In-file de-duplication on the normalized email (DESIGN.md section 6 "Rules": within a file the last occurrence
-of an email wins, in sheet then row order)."""
+"""In-file de-duplication on the normalized email (docs/old-system.md#duplicates-within-a-file-last-occurrence-wins:
+within a file the last occurrence of an email wins, in sheet then row order)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace

@@ -127,7 +127,8 @@ _WORD = re.compile(r"[^\W\d_]{2,}")
 
 
 def normalize_email_key(text: str | None) -> str | None:
-    """The seeds' email key: trim, lower-case; empty / ``n/a`` / ``null`` / ``none`` -> ``None``.
+    """The old system's email key (docs/old-system.md): trim, lower-case; empty / ``n/a`` / ``null`` / ``none`` ->
+    ``None``.
 
     Zero-width characters and NBSP are removed as part of trimming. This is the key used to find an existing lead;
     it does not validate (see :func:`normalize_email_cell` for that).

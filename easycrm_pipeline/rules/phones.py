@@ -1,6 +1,6 @@
 """Phone cells -> E.164 (ITU-T E.164, via Google's libphonenumber port ``phonenumbers``) or digits only.
 
-Rules (DESIGN.md section 6 "Rules", handed cases 02/03/04/13): keep ``+``; the ``00`` international prefix becomes
+Rules (docs/old-system.md#phones, handed cases 02/03/04/13): keep ``+``; the ``00`` international prefix becomes
 ``+``; separators are dropped (``/`` too: ``030 / 123 45 67`` is area code / number, one phone); the trunk ``(0)``
 after a country code is dropped (``+49 (0)30 …`` -> ``+4930…``); E.164 when the number carries ``+``/``00`` or a
 default region is configured, digits only otherwise — a country code is never invented. Placeholders (``NA``,

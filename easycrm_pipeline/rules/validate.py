@@ -10,7 +10,7 @@ offline rules' value of the same row is the reference (breaker cases l18-l30, /t
   take an address / number written in another cell, and it must literally appear in the raw row (l18, l19, l20,
   l23, l30).
 * a field the item leaves out is the rules' value, no flag: DeepSeek is sent the rules' proposal and answers only
-  its corrections (DESIGN.md section 5, issue 13);
+  its corrections (docs/deepseek.md#the-exchange, issue 13);
 * a field the model answers null/empty/placeholder while the rules have a value gets the rules' value,
   flag ``"llm-value-restored:<field>"`` (l21, l27): raw data is never lost.
 * names / title / company: every word must be in the raw row; with explicit First/Last/Company/Title columns a value
@@ -130,7 +130,7 @@ def validate_candidate(
     for f in LEAD_FIELDS:
         fallback = rules.fields.get(f)
         if f not in candidate:
-            fields[f] = fallback  # left out: the rules' proposal stands (DESIGN.md section 5)
+            fields[f] = fallback  # left out: the rules' proposal stands (docs/deepseek.md#the-exchange)
             continue
         value = _as_text(candidate[f])
         if value is None or is_placeholder(value):

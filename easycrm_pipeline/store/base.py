@@ -1,14 +1,15 @@
 """The lead store interface shared by the DuckDB and DynamoDB back ends.
 
-The rules come from the seeds (``shared/seeds/000_*.txt`` "Duplicate Lead Handling" and ``002_*.txt``) and
-DESIGN.md sections 4 and 6:
+The rules come from the old system (docs/old-system.md) and the table contract
+(docs/contracts.md#the-leads-table):
 
 * the dedupe key is the normalized email (trim, lower-case; ``""``/``n/a``/``null``/``none`` -> no email);
 * a lead without an email is always a new lead;
 * an existing email is updated in place: ``leadId`` and ``createdAt`` are kept, the standardized fields the file
   provides are replaced (even with empty values, ``merge="replace"``), ``sourceFile`` and ``updatedAt`` are set;
 * every create/update is written to an audit trail (``lead_changes``) with before/after values;
-* processing statistics follow the seeds' ``processing_stats`` JSON (see :meth:`UpsertStats.to_dict`).
+* processing statistics follow the old system's ``processing_stats`` JSON (docs/old-system.md; see
+  :meth:`UpsertStats.to_dict`).
 
 Everything a store returns is plain JSON-able Python: ``str``/``int``/``None``, timestamps as ISO-8601 UTC strings
 (``"2026-11-29T18:31:10.123456Z"``, fixed width so they sort as text), JSON columns as ``dict``/``list``.
@@ -37,7 +38,7 @@ SORT_FIELDS: tuple[str, ...] = LEAD_FIELDS + (
 #: The text fields ``LeadQuery.search`` looks in (the lead fields except ``remarks``).
 SEARCH_FIELDS: tuple[str, ...] = ("firstName", "lastName", "title", "company", "email", "phone")
 
-#: Columns of a lead as returned by ``query_leads`` / ``get_lead_by_email`` (DESIGN.md section 4 + extras).
+#: Columns of a lead as returned by ``query_leads`` / ``get_lead_by_email`` (docs/contracts.md#the-leads-table).
 LEAD_COLUMNS: tuple[str, ...] = (
     "leadId",
     "firstName",
@@ -58,7 +59,7 @@ LEAD_COLUMNS: tuple[str, ...] = (
 )
 
 #: Audit actions written to ``lead_changes``: an import's ``lead_created`` / ``lead_updated`` /
-#: ``batch_duplicate_resolved`` (DESIGN.md section 4), an undo's ``lead_deleted`` / ``lead_restored``, and
+#: ``batch_duplicate_resolved`` (docs/contracts.md), an undo's ``lead_deleted`` / ``lead_restored``, and
 #: ``lead_restandardized``: an existing lead's fields rewritten by a re-standardization (same shape as
 #: ``lead_updated``; it is not an import of the lead's ``sourceFile``, so ``undo`` never reverts it as one);
 #: ``lead_merged`` / ``lead_merged_away``: ``easycrm merge KEEP OTHER`` filled KEEP from OTHER / deleted OTHER
@@ -299,10 +300,11 @@ def unmerge_plan(keep: str, merge: dict, other: dict, current: dict | None, bloc
 
 
 def normalize_email(email: str | None) -> str | None:
-    """The dedupe key of an email (seeds' ``normalize_email``): trimmed, lower-case; ``None`` when there is none.
+    """The dedupe key of an email (the old system's ``normalize_email``, docs/old-system.md): trimmed, lower-case;
+    ``None`` when there is none.
 
     ``""``, ``"n/a"``, ``"null"``, ``"none"`` (any case, any surrounding whitespace) and ``None`` give ``None``
-    (the seeds' ``'N/A'``: such a row always becomes a new lead).
+    (the old system's ``'N/A'``: such a row always becomes a new lead).
     """
     if email is None:
         return None
@@ -352,7 +354,8 @@ def clean_value(value: Any) -> str | None:
 
 def last_wins(leads: list[StandardLead]) -> tuple[list[str | None], list[int]]:
     """The normalized email of every lead and the indices of the leads to keep (file order): of several leads with
-    the same email only the last is kept (seeds: "last occurrence wins"); leads without email are all kept."""
+    the same email only the last is kept (docs/old-system.md: "last occurrence wins"); leads without email are all
+    kept."""
     emails = [normalize_email(lead.email) for lead in leads]
     last: dict[str, int] = {}
     for i, email in enumerate(emails):
@@ -363,7 +366,7 @@ def last_wins(leads: list[StandardLead]) -> tuple[list[str | None], list[int]]:
 
 @dataclass
 class UpsertStats:
-    """What one ``upsert_file`` call did (the seeds' ``processing_stats``).
+    """What one ``upsert_file`` call did (the old system's ``processing_stats``).
 
     Attributes:
         total: leads passed in (``len(leads)``).
@@ -392,7 +395,7 @@ class UpsertStats:
     lock_wait_ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """The stats as a JSON-able dict (dataclass field names, plus the seeds' names as aliases).
+        """The stats as a JSON-able dict (dataclass field names, plus the old system's names as aliases).
 
         Seeds' aliases: ``total_leads``, ``leads_created``, ``leads_updated``, ``processing_time_ms``,
         ``duplicate_detection_time_ms``.

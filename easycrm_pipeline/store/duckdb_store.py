@@ -1,4 +1,5 @@
-"""The lead store on a DuckDB file (DESIGN.md section 4 table contract, section 6 "DuckDB" and "Rules").
+"""The lead store on a DuckDB file (docs/contracts.md#the-leads-table, docs/dagster-facts.md#duckdb-next-to-dagster,
+docs/old-system.md).
 
 Tables (created by :meth:`DuckDBStore.init`, column names exactly as below):
 
@@ -9,7 +10,7 @@ Tables (created by :meth:`DuckDBStore.init`, column names exactly as below):
     (1-based row number in that file/sheet), ``sourceRowId`` (the parser's ``"<sheet index>:<row>"`` id),
     ``createdAt`` / ``updatedAt`` (TIMESTAMP, UTC, naive), ``rawRow`` (JSON: the raw ``{header: value}`` row),
     ``standardizer`` (what produced the fields, e.g. ``"rules-1"``).
-``lead_changes`` (the audit trail; seeds' "Duplicate Action Logging" JSON)
+``lead_changes`` (the audit trail; docs/old-system.md#audit-log)
     ``seq`` (insertion order), ``changeId``, ``at``, ``action`` (``lead_created``, ``lead_updated``,
     ``batch_duplicate_resolved``, ``lead_deleted``, ``lead_restored``, ``lead_restandardized``: ``base.CHANGE_ACTIONS``;
     a file made before ``lead_restandardized`` existed gets its CHECK constraint rebuilt by the first write),
@@ -306,7 +307,7 @@ class DuckDBStore(LeadStore):
         lock_timeout: seconds a call waits for the store lock (and retries DuckDB's own lock error) before raising
             :class:`StoreLockTimeout`.
 
-    Rules (seeds 000/002 "Duplicate Lead Handling", DESIGN.md section 6 "Rules"): see :meth:`upsert_file`.
+    Rules (docs/old-system.md): see :meth:`upsert_file`.
     """
 
     def __init__(self, path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
@@ -473,7 +474,7 @@ class DuckDBStore(LeadStore):
     ) -> UpsertStats:
         """Insert or update one file's leads by email, set-based, in ONE transaction (a crash writes nothing).
 
-        Rules (seeds 000/002 "Duplicate Lead Handling", DESIGN.md section 6 "Rules"):
+        Rules (docs/old-system.md):
 
         * The key is the normalized email (:func:`normalize_email`); a lead without one always becomes a new lead.
         * Two leads of this call with the same email: the last one wins (the caller normally deduped already;
@@ -481,7 +482,7 @@ class DuckDBStore(LeadStore):
         * New email -> new lead: fresh uuid ``leadId``, ``createdAt = updatedAt = now``; fields not in
           ``StandardLead.provided`` are NULL.
         * Existing email -> ``leadId``, ``createdAt`` and ``email`` kept. For each field in ``provided``:
-          ``merge="replace"`` (seeds' default) writes the new value even when it is empty (NULL);
+          ``merge="replace"`` (the old system's rule, the default) writes the new value even when it is empty (NULL);
           ``merge="fill-blank"`` never overwrites a non-empty value with an empty one. Fields not in ``provided``
           are left untouched. When a standardized field changed, ``sourceFile``, ``sourceWorksheet``,
           ``sourceRow``, ``sourceRowId``, ``updatedAt``, ``rawRow`` and ``standardizer`` are set too.
@@ -525,7 +526,7 @@ class DuckDBStore(LeadStore):
         duplicates_resolved = list(duplicates_resolved or [])
         stats = UpsertStats(total=len(leads))
 
-        # In-call dedupe: last occurrence of an email wins (DESIGN.md section 6; DuckDB rejects a key twice).
+        # In-call dedupe: last occurrence of an email wins (docs/old-system.md; DuckDB rejects a key twice).
         emails, keep = last_wins(leads)
         dropped = len(leads) - len(keep)
         merged_ids = sum(len(list(d.merged_row_ids or [])) for d in duplicates_resolved)

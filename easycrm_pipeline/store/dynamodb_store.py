@@ -3,9 +3,9 @@
 Tables (created only by :meth:`DynamoDBStore.init`, never as a side effect of a write):
 
 ``<table>`` (``EASYCRM_DYNAMODB_TABLE``, default ``easycrm-leads``) — the leads
-    Hash key ``leadId`` (S). Global secondary index ``EmailIndex`` on ``email`` (S, projection ALL), as in the seeds
-    (002 "EmailIndex GSI"); leads without email have no ``email`` attribute (sparse index). Attributes are those of
-    DESIGN.md section 4 (``None`` values are simply absent), ``createdAt``/``updatedAt`` as ISO-8601 UTC strings,
+    Hash key ``leadId`` (S). Global secondary index ``EmailIndex`` on ``email`` (S, projection ALL), as in the old
+    system (docs/old-system.md); leads without email have no ``email`` attribute (sparse index). Attributes are those of
+    docs/contracts.md (``None`` values are simply absent), ``createdAt``/``updatedAt`` as ISO-8601 UTC strings,
     ``rawRow`` as a JSON string, plus ``rev`` (N, bumped on every write, used for optimistic concurrency).
 ``<table>-meta`` — everything else, hash ``pk`` (S) + range ``sk`` (S)
     * ``pk = "EMAIL#<email>"``, ``sk = "EMAIL"``, ``leadId``: the email-uniqueness item. A lead with an email is
@@ -132,7 +132,7 @@ class DynamoDBStore(LeadStore):
         max_attempts: how often a transaction that lost a race is recomputed before :class:`StoreError`.
 
     Rules: as :meth:`DuckDBStore.upsert_file <easycrm_pipeline.store.duckdb_store.DuckDBStore.upsert_file>`
-    (seeds 000/002 "Duplicate Lead Handling"); atomicity per transaction of up to 33 leads (see the module doc).
+    (docs/old-system.md); atomicity per transaction of up to 33 leads (see the module doc).
     """
 
     def __init__(self, table: str, *, endpoint_url: str | None = None, region_name: str | None = None,

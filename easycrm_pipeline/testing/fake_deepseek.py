@@ -27,7 +27,7 @@ Exist" (``deepseek-chat`` was retired on 2026-07-24); messages missing/invalid, 
 ``leads`` list (or, for ``easycrm ask``, a ``question`` string), ``response_format`` not ``{"type": "json_object"}`` or no "json" word in the prompt -> 400;
 ``max_tokens`` / ``temperature`` out of range or ``thinking.type`` not enabled/disabled -> 422.
 
-Answer shape (``answer``, DESIGN.md section 5): ``"corrections"`` (default) answers, for a request lead carrying the
+Answer shape (``answer``, docs/deepseek.md#the-exchange): ``"corrections"`` (default) answers, for a request lead carrying the
 rules' proposal under ``"_proposal"``, only the fields where the fake's own answer differs from that proposal
 (``{"id": "0:2"}`` when it agrees with everything); a lead without a proposal gets all seven fields.
 ``"full"`` always answers all seven fields (what the pipeline asked for before proposals were sent). Request-lead
