@@ -39,7 +39,8 @@ _PLAIN_NUMBER = re.compile(r"[+-]?\d[\d ]*")
 
 
 class ExportError(ValueError):
-    """The export cannot be written where asked (missing folder, a folder given as file, no permission)."""
+    """The export cannot be written where asked (missing folder, a folder given as file, no permission, one of the
+    lead store's own files)."""
 
 
 def neutralize_cell(value: Any) -> str:
@@ -59,8 +60,30 @@ def neutralize_cell(value: Any) -> str:
     return text
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """Validate where an export goes: the parent folder must exist and be writable, the path must not be a folder.
+def store_files(db_path: str | os.PathLike | None) -> tuple[Path, ...]:
+    """The files of a DuckDB lead store at ``db_path``: the database, DuckDB's write-ahead log ``<db>.wal`` and the
+    store's lock file ``<db>.lock`` (``store.duckdb_store``). ``None`` -> ``()``."""
+    if db_path is None or str(db_path).strip() == "":
+        return ()
+    db = Path(db_path)
+    return (db, db.with_name(db.name + ".wal"), db.with_name(db.name + ".lock"))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name the same file: equal once resolved (symlinks, ``..``, relative paths), or the
+    same inode when both exist (hard links)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_path(path: str | os.PathLike, store_path: str | os.PathLike | None = None) -> Path:
+    """Validate where an export goes: the parent folder must exist and be writable, the path must not be a folder
+    nor one of the lead store's files (``store_path``: the DuckDB file, e.g. ``EASYCRM_DB``; its ``.wal`` and
+    ``.lock`` too, :func:`store_files`) - writing there would replace every lead with CSV text.
 
     Returns:
         The path as a ``Path``.
@@ -73,6 +96,10 @@ def check_output_path(path: str | os.PathLike) -> Path:
         raise ExportError("no output file given")
     if out.is_dir():
         raise ExportError(f"{out} is a folder; give a file name such as {out / 'leads.csv'}")
+    for protected in store_files(store_path):
+        if _same_file(out, protected):
+            raise ExportError(f"{out} is the lead store's own file ({protected.name}); give another file name "
+                              "such as leads.csv")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.exists():
         raise ExportError(f"output folder {parent} does not exist")
@@ -84,7 +111,8 @@ def check_output_path(path: str | os.PathLike) -> Path:
 
 
 def write_leads_csv(
-    leads: Iterable[dict], path: str | os.PathLike, columns: tuple[str, ...] = EXPORT_COLUMNS
+    leads: Iterable[dict], path: str | os.PathLike, columns: tuple[str, ...] = EXPORT_COLUMNS,
+    store_path: str | os.PathLike | None = None,
 ) -> int:
     """Write ``leads`` (an iterable of lead dicts, consumed once) to ``path`` as the export CSV.
 
@@ -95,14 +123,15 @@ def write_leads_csv(
         leads: lead dicts with (at least) the keys of ``columns``; missing keys export empty.
         path: the output file; its folder must exist.
         columns: the header and cells, in order (default :data:`EXPORT_COLUMNS`).
+        store_path: the lead store's DuckDB file, never written over (see :func:`check_output_path`).
 
     Returns:
         The number of data rows written (the header not counted).
 
     Raises:
-        ExportError: the path is not writable (see :func:`check_output_path`).
+        ExportError: the path is not writable or is a store file (see :func:`check_output_path`).
     """
-    out = check_output_path(path)
+    out = check_output_path(path, store_path)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=str(out.parent or "."))
     rows = 0
     try:
@@ -148,13 +177,15 @@ def export_leads(
         The number of leads written.
 
     Raises:
-        ExportError: bad output path (checked before the store is read).
+        ExportError: bad output path, or one of the store's own files (checked before the store is read).
         StoreLockTimeout: the store stayed locked.
     """
-    check_output_path(path)
+    store_path = getattr(store, "path", None)  # a DuckDB store's file (DynamoDB has none)
+    check_output_path(path, store_path)
     columns = ALL_EXPORT_COLUMNS if all_columns else EXPORT_COLUMNS
-    return write_leads_csv(store.iter_leads(query, chunk_size=chunk_size, columns=columns), path, columns)
+    return write_leads_csv(store.iter_leads(query, chunk_size=chunk_size, columns=columns), path, columns,
+                           store_path)
 
 
 __all__ = ["ALL_EXPORT_COLUMNS", "EXPORT_COLUMNS", "FORMULA_TRIGGERS", "ExportError", "check_output_path", "export_leads",
-           "neutralize_cell", "write_leads_csv"]
+           "neutralize_cell", "store_files", "write_leads_csv"]

@@ -152,3 +152,14 @@ def test_export_of_100k_leads_streams_in_bounded_memory(tmp_path):
     assert raw.startswith(b"\xef\xbb\xbf" + ",".join(EXPORT_COLUMNS).encode() + b"\r\n")
     assert raw.count(b"\r\n") == 100_001  # header + one line per lead (no multi-line cells in this data)
     assert b"p99999@example.com" in raw
+
+
+def test_export_leads_never_writes_over_its_own_store_files():
+    """Breaker finding 2 at the library level (the Dagster report calls ``export_leads`` too)."""
+    store = env_store()
+    seed(store)
+    before = store.path.read_bytes()
+    for out in (store.path, store.path.with_name(store.path.name + ".wal"), store.lock_path):
+        with pytest.raises(ExportError, match=r"is the lead store's own file"):
+            export_leads(store, out)
+    assert store.path.read_bytes() == before and len(list(store.iter_leads(None))) == 7
