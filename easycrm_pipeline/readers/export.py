@@ -5,8 +5,9 @@
   ``sourceWorksheet,sourceRow``.
 * Encoding: UTF-8 with a BOM (``utf-8-sig``) so Excel detects UTF-8; ``\\r\\n`` line ends (RFC 4180).
 * Timestamps: ISO-8601 UTC text as the store returns them (``2026-11-29T18:31:10.123456Z``).
-* Formula injection: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with a
-  single quote, so spreadsheet programs show it as text instead of evaluating it (OWASP "CSV Injection",
+* Formula injection: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return - also when blanks
+  come first (spaces, LF, NBSP, zero-width spaces: :func:`neutralize_cell`) - is prefixed with a single quote, so
+  spreadsheet programs show it as text instead of evaluating it (OWASP "CSV Injection",
   https://owasp.org/www-community/attacks/CSV_Injection).
 * Memory: leads come from ``LeadStore.iter_leads`` chunk by chunk and are written as they arrive; the export never
   holds the whole table.
@@ -17,6 +18,7 @@ import csv
 import os
 import re
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -33,9 +35,16 @@ assert set(ALL_EXPORT_COLUMNS) <= set(LEAD_COLUMNS)
 FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 
 
-#: A signed number such as an E.164 phone (``+4930111``) or ``-12``: starts with a trigger but cannot call a function
-#: (OWASP's concern is ``=HYPERLINK(...)``, ``+cmd|...``): exported as it is, so CRM imports get the real phone.
-_PLAIN_NUMBER = re.compile(r"[+-]?\d[\d ]*")
+#: A signed number such as an E.164 phone (``+4930111``, ``+1 532 344 1362``), ``-12`` or ``-1.5``: starts with a
+#: trigger but cannot call a function (OWASP's concern is ``=HYPERLINK(...)``, ``+cmd|...``): exported as it is, so
+#: CRM imports get the real phone.
+_PLAIN_NUMBER = re.compile(r"[+-]?\d[\d .]*")
+
+
+def _blank(char: str) -> bool:
+    """A character a spreadsheet may skip before reading a formula: whitespace (space, LF, CR, tab, NBSP...) or an
+    invisible format character (zero-width space/joiners, word joiner, BOM: Unicode category Cf)."""
+    return char.isspace() or unicodedata.category(char) == "Cf"
 
 
 class ExportError(ValueError):
@@ -47,15 +56,21 @@ def neutralize_cell(value: Any) -> str:
     """One cell as CSV text, inert in spreadsheets.
 
     ``None`` -> ``""``; other values -> ``str(value)``; text starting with one of :data:`FORMULA_TRIGGERS`
-    (``=``, ``+``, ``-``, ``@``, tab, CR) gets a leading ``'`` (OWASP CSV injection advice), e.g.
-    ``'=HYPERLINK("http://x","y")'`` -> ``"'=HYPERLINK(\\"http://x\\",\\"y\\")"``, ``-2+3`` -> ``'-2+3``; a plain
-    signed number such as the E.164 phone ``+4930111`` stays as it is (it cannot call anything, and a ``'`` would
-    reach every CRM the CSV is imported into).
+    (``=``, ``+``, ``-``, ``@``, tab, CR), or whose first non-blank character (after spaces, LF, CR, tab, NBSP,
+    zero-width spaces: whitespace and Unicode Cf) is one of ``= + - @``, gets a leading ``'`` (OWASP CSV injection
+    advice), e.g. ``'=HYPERLINK("http://x","y")'`` -> ``"'=HYPERLINK(\\"http://x\\",\\"y\\")"``, ``-2+3`` ->
+    ``'-2+3``, ``"\\u200b=1+1"`` -> ``"'\\u200b=1+1"``; a plain signed number such as the E.164 phone ``+4930111``
+    stays as it is (it cannot call anything, and a ``'`` would reach every CRM the CSV is imported into).
     """
     if value is None:
         return ""
     text = str(value)
-    if text.startswith(FORMULA_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(text):
+    if text.startswith(("\t", "\r")) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    start = 0
+    while start < len(text) and _blank(text[start]):
+        start += 1
+    if text[start:start + 1] in ("=", "+", "-", "@") and not _PLAIN_NUMBER.fullmatch(text[start:]):
         return "'" + text
     return text
 
@@ -138,17 +153,14 @@ def write_leads_csv(
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\r\n")
             writer.writerow(columns)
-            triggers = FORMULA_TRIGGERS
-            plain = _PLAIN_NUMBER.fullmatch
             for lead in leads:
                 cells = []
                 for column in columns:
                     value = lead.get(column)
                     if value is None:
                         cells.append("")
-                    elif isinstance(value, str):  # inline neutralize_cell (hot loop: 11 cells x 100,000 leads)
-                        cells.append("'" + value if value.startswith(triggers)
-                                     and not plain(value) else value)
+                    elif isinstance(value, str) and value[:1].isalnum():  # hot loop: most cells are plain text
+                        cells.append(value)
                     else:
                         cells.append(neutralize_cell(value))
                 writer.writerow(cells)

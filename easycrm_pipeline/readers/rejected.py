@@ -22,7 +22,6 @@ RETRY_HINT = (
     "Fix these rows in the original file and drop it into the inbox again (or `easycrm ingest FILE`); rows that "
     "become leads leave the quarantine, rows already stored are not written twice."
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def reason_once(reason: str) -> str:
@@ -62,10 +61,10 @@ def _raw_text(raw: dict[str, Any]) -> str:
 
 
 def _safe(cell: Any) -> str:
-    text = "" if cell is None else str(cell)
-    if text.startswith(_FORMULA_START) and not re.fullmatch(r"[+-]?\d[\d .]*", text):
-        return "'" + text
-    return text
+    """One cell made inert in spreadsheets: the leads export's rule (``readers.export.neutralize_cell``)."""
+    from easycrm_pipeline.readers.export import neutralize_cell
+
+    return neutralize_cell(cell)
 
 
 def rejected_rows(quarantine: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
