@@ -77,18 +77,34 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def header_unsafe_position(value: str) -> int | None:
+    """Index of the first character of ``value`` an HTTP header value cannot carry (a control character such as
+    ``\\n``/``\\r``/``\\t``, DEL, or non-ASCII; RFC 9110 section 5.5 field-value, as httpx/h11 enforce), else
+    None. Used to refuse a bad ``DEEPSEEK_API_KEY`` in one line without quoting it."""
+    for i, c in enumerate(value):
+        if not (" " <= c <= "~"):
+            return i
+    return None
+
+
 def get_settings() -> Settings:
     """Read the settings from ``os.environ`` now.
 
     Raises:
-        ValueError: a numeric variable is not a whole number, or ``EASYCRM_STORE`` is not duckdb/dynamodb.
+        ValueError: a numeric variable is not a whole number, ``EASYCRM_STORE`` is not duckdb/dynamodb, or
+            ``DEEPSEEK_API_KEY`` (stripped of surrounding whitespace) holds a character a header cannot carry.
     """
     data = _default_data_dir()
     store = os.environ.get("EASYCRM_STORE", "duckdb").strip().lower() or "duckdb"
     if store not in ("duckdb", "dynamodb"):
         raise ValueError(f"EASYCRM_STORE must be 'duckdb' or 'dynamodb', got {store!r}")
     region = os.environ.get("EASYCRM_DEFAULT_REGION", "").strip().upper() or None
-    key = os.environ.get("DEEPSEEK_API_KEY") or None
+    # Stripped: a ``.env`` saved with CRLF (or ``$'sk-...\n'``) leaves a \r / \n that httpx refuses in a header,
+    # quoting the key in its error (breaker finding 1).
+    key = (os.environ.get("DEEPSEEK_API_KEY") or "").strip() or None
+    if key is not None and (bad := header_unsafe_position(key)) is not None:
+        raise ValueError(f"DEEPSEEK_API_KEY holds a control or non-ASCII character (at position {bad + 1}); "
+                         "an HTTP header cannot carry it - check the .env file")
     merge = os.environ.get("EASYCRM_MERGE", "").strip() or "replace"
     if merge not in ("replace", "fill-blank"):
         raise ValueError(f"EASYCRM_MERGE must be 'replace' or 'fill-blank', got {merge!r}")

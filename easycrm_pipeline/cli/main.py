@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from easycrm_pipeline.dropzone.rules import LEAD_EXTENSIONS
+from easycrm_pipeline.dropzone.rules import LEAD_EXTENSIONS, cli_partition_key, display_name
 
 INGEST_COLUMNS = (
     ("status", "status"),
@@ -61,7 +61,7 @@ def _check_paths(paths: list[str]) -> list[Path]:
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             raise UsageError(f"{raw}: not a lead file (expected {', '.join(SUPPORTED_SUFFIXES)})")
         resolved.append(path.resolve())
-    names = [p.name for p in resolved]
+    names = [cli_partition_key(p.name) for p in resolved]  # one partition per file
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise UsageError(f"two files share the name {dupes[0]!r}; ingest them one at a time")
@@ -115,7 +115,7 @@ def ingest(paths: list[str], *, progress: bool = False) -> list[dict]:
                     live.update([(run.name, run.progress) for run in runs])
                 if done or interrupts.event.wait(POLL_SECONDS):
                     break
-        messages = cancel_all([(run.name, run.proc) for run in runs], since) if interrupts.event.is_set() else []
+        messages = cancel_all([(run.partition, run.proc) for run in runs], since) if interrupts.event.is_set() else []
         outcomes = [run.outcome() for run in runs]
     if interrupts.event.is_set():
         for outcome, (status, _msg) in zip(outcomes, messages):
@@ -149,7 +149,7 @@ def _print_outcomes(args, outcomes: list[dict], quiet_failures: bool = False) ->
         for o in outcomes:
             table.add_row(o["file"], *[str(o.get(key, "")) if o.get(key) is not None else "" for _, key in INGEST_COLUMNS])
         _console().print(table)
-        paths = dict(zip((Path(p).name for p in args.paths), args.paths))
+        paths = dict(zip((display_name(Path(p).name) for p in args.paths), args.paths))
         for o in outcomes:
             for note in (_no_change_note(o), _quarantine_note(o), _failed_batches_note(o, paths.get(o["file"]))):
                 if note:

@@ -36,9 +36,12 @@ def _cmd_export(args) -> int:
 
     from easycrm_pipeline.cli.main import lead_query
 
+    from easycrm_pipeline.config import get_settings
+
     query = lead_query(args, paged=False)
     try:
-        path = check_output_path(args.out)
+        # EASYCRM_DB is never written over, whichever store is configured (breaker finding 2)
+        path = check_output_path(args.out, get_settings().db_path)
         rows = export_leads(_read_store(), path, query, all_columns=args.all_columns)
     except ExportError as exc:
         raise UsageError(str(exc)) from exc

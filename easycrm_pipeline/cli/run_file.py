@@ -121,17 +121,22 @@ class RunProcess:
     Attributes:
         path: the file; proc: the ``subprocess.Popen``; progress: the last ``run_progress`` dict it sent (with
             ``progress=True``), None before its first.
+        name: the file's base name as shown and stored (``sourceFile``), bidi/control characters escaped
+            (``dropzone.rules.display_name``); partition: its ``lead_files`` key (``cli_partition_key``).
     """
 
     def __init__(self, path, progress: bool = False) -> None:
         import subprocess
         import threading
 
-        self.path, self.name = path, path.name
+        from easycrm_pipeline.dropzone.rules import cli_partition_key, display_name
+
+        # shown and stored escaped like the sensors' names (bidi/control characters); the real path is read
+        self.path, self.name, self.partition = path, display_name(path.name), cli_partition_key(path.name)
         self.progress: dict | None = None
         cmd = [
             sys.executable, "-m", "easycrm_pipeline.cli.run_file",
-            "--partition", path.name, "--location", str(path), "--file-name", path.name,
+            "--partition", self.partition, "--location", str(path), "--file-name", self.name,
             *(["--progress"] if progress else []),
         ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, process_group=0)

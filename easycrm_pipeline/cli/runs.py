@@ -67,9 +67,14 @@ def _find_runs(instance, file: str | None, limit: int):
     import dagster as dg
 
     if file:
-        records = list(instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/partition": file}), limit=limit))
-        if records:
-            return records
+        from easycrm_pipeline.dropzone.rules import cli_partition_key
+
+        # the key as given, then the key `easycrm ingest` gives a file of that base name (escaped, sanitized)
+        for key in dict.fromkeys((file, cli_partition_key(file.rstrip("/").rsplit("/", 1)[-1]))):
+            records = list(instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/partition": key}),
+                                                    limit=limit))
+            if records:
+                return records
         # the file may be known by a longer partition key (inbox sub folder, s3://bucket/prefix/...), or be given
         # as the path that was passed to `easycrm ingest` (whose partition key is the base name)
         name = file.rstrip("/").rsplit("/", 1)[-1]

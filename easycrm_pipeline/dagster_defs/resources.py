@@ -53,7 +53,7 @@ class DeepSeekResource(dg.ConfigurableResource):
         """``settings`` with the DeepSeek fields taken from this resource (the environment stays the default)."""
         import dataclasses
 
-        key = self.api_key or None
+        key = (self.api_key or "").strip() or None  # a CRLF .env leaves "\r" (see config.get_settings)
         if not key:
             mode = "never"
         elif os.environ.get("EASYCRM_LLM", "").strip():

@@ -15,9 +15,12 @@ No Dagster here. Facts relied on (docs/deepseek.md and DeepSeek docs):
   * ``finish_reason: "insufficient_system_resource"`` (DeepSeek chat-completion reference) means inference was
     interrupted for lack of server resources -> retried.
   * ``usage`` has ``prompt_cache_hit_tokens``, ``prompt_cache_miss_tokens``, ``completion_tokens``.
-  * An endpoint or proxy may reflect the request, key included, in any reply (issue 16 item 7): every byte that comes
-    back is scrubbed of the key in ONE place (:meth:`DeepSeekClient._attempt`, before anything is parsed, logged or
-    raised), so 200 contents, refusal texts and error bodies alike never carry it further.
+  * An endpoint or proxy may reflect the request, key included, in any reply (issue 16 item 7): everything that comes
+    back is scrubbed of the key in ONE place (:meth:`DeepSeekClient._attempt`): the raw text before it is parsed,
+    the decoded JSON strings after each decoding (a key written with ``\\uXXXX`` escapes comes back whole once
+    decoded), the parser's error texts and transport errors' messages, so 200 contents, refusal texts, error bodies
+    and SQL alike never carry it further. The forms scrubbed are the key, its stripped form and their escaped
+    spellings (:func:`key_forms`): httpx quotes a refused header as ``b'Bearer sk-...\\n'``.
 
 This is the only DeepSeek transport: batch standardization (:meth:`DeepSeekClient.standardize`) and any other JSON
 question (:meth:`DeepSeekClient.complete_json`, used by ``easycrm ask``) share its retries, fence handling, error
@@ -37,6 +40,7 @@ from typing import Any, Callable, Mapping, Sequence
 import httpx
 import tenacity
 
+from easycrm_pipeline.config import header_unsafe_position
 from easycrm_pipeline.deepseek.errors import (
     DeepSeekBatchFailed, DeepSeekBatchRejected, DeepSeekError, DeepSeekFatal, ReplyError,
 )
@@ -75,6 +79,43 @@ PRICE_TABLES["deepseek-v4-flash"] = PRICE_TABLES["deepseek-flash"]
 DEFAULT_PRICE_TABLE: dict[str, float] = PRICE_TABLES["deepseek-v4-flash"]["peak"]
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def key_forms(key: str | None) -> tuple[str, ...]:
+    """The spellings of ``key`` that may show up in a text: the key as given, its stripped form, and the escaped
+    forms Python's ``repr`` (httpx's "Illegal header value b'Bearer ...\\n'") and JSON write of each; longest
+    first, blanks left out. ``None``/blank -> ``()``."""
+    forms: set[str] = set()
+    for value in {key or "", (key or "").strip()}:
+        if not value.strip():
+            continue
+        forms.update({value, repr(value)[1:-1], json.dumps(value)[1:-1],
+                      repr(value.encode("utf-8", "backslashreplace"))[2:-1]})
+    return tuple(sorted((f for f in forms if f.strip()), key=len, reverse=True))
+
+
+def scrub_key(value: Any, key: str | None, mask: str = "***") -> Any:
+    """``value`` with every spelling of ``key`` (:func:`key_forms`) replaced by ``mask``, in strings and, recursively,
+    in the strings (keys and values) of dicts, lists and tuples; other values returned as they are.
+
+    Used on decoded JSON replies (issue 16 item 7, breaker finding 5) and on what ``easycrm ask`` shows."""
+    forms = key_forms(key)
+    if not forms:
+        return value
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            for form in forms:
+                if form in item:
+                    item = item.replace(form, mask)
+            return item
+        if isinstance(item, dict):
+            return {walk(k): walk(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return type(item)(walk(v) for v in item)
+        return item
+
+    return walk(value)
 
 
 def price_table_for(model: str, peak: bool = True) -> dict[str, float]:
@@ -209,7 +250,8 @@ class DeepSeekClient:
     """Standardizes batches of raw rows with DeepSeek chat completions (docs/deepseek.md#the-exchange).
 
     Args:
-        api_key: DeepSeek API key (sent as ``Authorization: Bearer <key>``; never logged, never in messages/repr).
+        api_key: DeepSeek API key (sent stripped as ``Authorization: Bearer <key>``; never logged, never in
+            messages/repr; its given and stripped forms are both scrubbed).
         base_url: API root; requests go to ``{base_url}/chat/completions``.
         model: model name (default ``deepseek-v4-flash``).
         connect_timeout: seconds to establish the TCP/TLS connection.
@@ -235,11 +277,15 @@ class DeepSeekClient:
                  max_retry_after: float = 120.0, temperature: float = 0.0, max_tokens_per_row: int = 160,
                  sleep: Callable[[float], None] = time.sleep, rng: Callable[[], float] = random.random,
                  http_client: httpx.Client | None = None) -> None:
-        if not api_key:
+        if not api_key or not api_key.strip():
             raise ValueError("DeepSeekClient needs an API key")
+        bad = header_unsafe_position(api_key.strip())
+        if bad is not None:  # httpx would refuse the header and quote it in its error
+            raise ValueError(f"the DeepSeek API key holds a control or non-ASCII character (at position {bad + 1})")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        self.__api_key = api_key
+        self.__api_key = api_key.strip()
+        self.__given_key = api_key
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.connect_timeout = connect_timeout
@@ -443,10 +489,13 @@ class DeepSeekClient:
         log.warning("DeepSeek attempt %d/%d failed (%s); retrying in %.2f s", state.attempt_number,
                     self.max_attempts, getattr(exc, "reason", type(exc).__name__), wait)
 
-    def redact(self, text: str) -> str:
-        """``text`` with every occurrence of the API key replaced by ``***`` (so ``Bearer <key>`` reads
-        ``Bearer ***``)."""
-        return str(text).replace(self.__api_key, "***")
+    def redact(self, text: Any) -> Any:
+        """``text`` with every spelling of the API key (as given, stripped, escaped: :func:`key_forms`) replaced by
+        ``***`` (so ``Bearer <key>`` reads ``Bearer ***``). A decoded JSON value (dict / list) is scrubbed in every
+        string it holds; anything else is made a string first."""
+        if not isinstance(text, (str, dict, list, tuple)):
+            text = str(text)
+        return scrub_key(text, self.__given_key)
 
     def _scrub(self, text: str) -> str:
         """Server/library-provided text made fit for a one-line reason: the API key removed, whitespace runs
@@ -478,13 +527,14 @@ class DeepSeekClient:
             raise _Retryable(f"connection error ({type(exc).__name__}: {self._scrub(exc)})") from None
 
         # The one place the key is scrubbed from what came back (issue 16 item 7): 200 contents, refusals and
-        # error bodies alike, before anything is parsed, logged, raised or stored.
+        # error bodies alike, before anything is parsed, logged, raised or stored - the raw text, then every string
+        # once decoded (``\u0073k-...`` escapes decode to the key), then the content's parsed value / parse error.
         text = self.redact(raw.decode("utf-8", errors="replace")).strip()  # keep-alive blank lines before the JSON
         data: Any = None
         if text:
             try:
-                data = json.loads(text)
-            except ValueError:
+                data = self.redact(json.loads(text))
+            except (ValueError, RecursionError):
                 data = None
         if isinstance(data, dict) and isinstance(data.get("usage"), dict):
             usage_add = Usage.from_api(data["usage"])
@@ -521,9 +571,9 @@ class DeepSeekClient:
         if finish_reason == "insufficient_system_resource":  # DeepSeek-specific: inference interrupted
             raise _Retryable("inference interrupted (finish_reason insufficient_system_resource)", status=200)
         try:
-            return parse(message_obj.get("content"))
+            return self.redact(parse(message_obj.get("content")))
         except ReplyError as exc:
-            raise _Retryable(exc.reason, status=200) from None
+            raise _Retryable(self.redact(exc.reason), status=200) from None
 
     def _error_message(self, data: Any, text: str) -> str:
         if isinstance(data, dict):
@@ -537,5 +587,5 @@ class DeepSeekClient:
 
 __all__ = [
     "BatchAnswer", "DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_PRICE_TABLE", "DeepSeekClient", "PRICE_TABLES",
-    "RETRYABLE_STATUSES", "Usage", "parse_retry_after", "price_table_for",
+    "RETRYABLE_STATUSES", "Usage", "key_forms", "parse_retry_after", "price_table_for", "scrub_key",
 ]

@@ -43,7 +43,8 @@ def is_lead_file(name: str, size: int | None = None) -> tuple[bool, str | None]:
 
     Returns:
         ``(True, None)`` for a lead file, else ``(False, reason)`` where ``reason`` is a short phrase for the log line,
-        e.g. ``"folder marker"``, ``"Excel lock file (~$...)"``, ``"hidden file"``,
+        e.g. ``"folder marker"``, ``"Excel lock file (~$...)"``, ``"hidden file"``, ``"path has a '.' or '..' folder
+        segment"`` (``sub/../up.csv``),
         ``"not a lead file extension '.pdf' (expected .csv, .tsv, .txt, .xls, .xlsm, .xlsx)"``, ``"empty file (0 bytes)"``.
     """
     if name == "" or name.endswith("/"):
@@ -57,6 +58,8 @@ def is_lead_file(name: str, size: int | None = None) -> tuple[bool, str | None]:
         return False, "Excel lock file (~$...)"
     if base.startswith("."):
         return False, "hidden file (name starts with '.')"
+    if any(p in (".", "..") for p in parts[:-1]):  # a legal S3 key, but '..' could name a file outside the root
+        return False, "path has a '.' or '..' folder segment"
     if any(p.startswith(".") for p in parts[:-1]):
         return False, "inside a hidden folder"
     if suffix not in LEAD_EXTENSIONS:
@@ -123,6 +126,14 @@ def sanitize_partition_key(raw: str) -> str:
         return raw
     digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return f"{clean} #{digest}"
+
+
+def cli_partition_key(name: str) -> str:
+    """Partition key of a file given to ``easycrm ingest`` by path: its base name ``name`` as displayed
+    (:func:`display_name`: bidi/control characters escaped) and sanitized like the sensors' keys
+    (:func:`sanitize_partition_key`: ``x...y.csv`` -> ``x…y.csv #8309b0fd``, the key the inbox gives the same file).
+    Idempotent: the key of an already displayed name is the same key."""
+    return sanitize_partition_key(display_name(name))
 
 
 def s3_location(bucket: str, key: str) -> str:

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import sqlglot
 from sqlglot import exp
 
-from easycrm_pipeline.deepseek.client import DeepSeekClient
+from easycrm_pipeline.deepseek.client import DeepSeekClient, scrub_key
 from easycrm_pipeline.deepseek.errors import ReplyError
 from easycrm_pipeline.deepseek.prompt import chat_body
 from easycrm_pipeline.deepseek.reply import parse_json_object
@@ -512,7 +512,12 @@ def answer(
         DeepSeekError: DeepSeek failed.
         QueryTimeLimit: the query ran past the time limit and was stopped.
         duckdb.Error: the validated query failed in the engine (e.g. a type error).
+
+    The SQL, column names, rows and an engine error's message are scrubbed of the API key
+    (``deepseek.client.scrub_key``): DeepSeek's SQL may assemble it from parts the reply scrub cannot see.
     """
+    import duckdb
+
     from easycrm_pipeline.store.base import DEFAULT_QUERY_SECONDS
 
     sql, source = question_sql(question, settings, **deepseek_kwargs)
@@ -522,13 +527,21 @@ def answer(
     runnable = sqlglot.parse_one(executable_sql(sql), read="duckdb").limit(probe).sql(dialect="duckdb")
     if time_limit is None:
         time_limit = getattr(settings, "ask_timeout", DEFAULT_QUERY_SECONDS)
-    columns, rows = store.run_readonly_sql(runnable, max_rows=probe, time_limit=time_limit)
+    key = getattr(settings, "deepseek_api_key", None)
+    try:
+        columns, rows = store.run_readonly_sql(runnable, max_rows=probe, time_limit=time_limit)
+    except duckdb.Error as exc:  # the engine quotes values (e.g. a failed cast of 'sk-' || '...')
+        scrubbed = scrub_key(str(exc), key)
+        if scrubbed == str(exc):
+            raise
+        raise type(exc)(scrubbed) from None
     note = None
     if len(rows) > shown:
         rows = rows[:shown]
         note = f"row limit: only the first {shown} rows are shown; more matched (ask a narrower question)"
-    return AskResult(question=question, sql=sql, columns=list(columns), rows=[list(r) for r in rows], source=source,
-                     note=note)
+    # What is shown is scrubbed of the key too (breaker finding 5): SQL written by DeepSeek can build it from parts.
+    return AskResult(question=question, sql=scrub_key(sql, key), columns=scrub_key(list(columns), key),
+                     rows=scrub_key([list(r) for r in rows], key), source=source, note=note)
 
 
 __all__ = [

@@ -5,8 +5,9 @@
   ``sourceWorksheet,sourceRow``.
 * Encoding: UTF-8 with a BOM (``utf-8-sig``) so Excel detects UTF-8; ``\\r\\n`` line ends (RFC 4180).
 * Timestamps: ISO-8601 UTC text as the store returns them (``2026-11-29T18:31:10.123456Z``).
-* Formula injection: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with a
-  single quote, so spreadsheet programs show it as text instead of evaluating it (OWASP "CSV Injection",
+* Formula injection: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return - also when blanks
+  come first (spaces, LF, NBSP, zero-width spaces: :func:`neutralize_cell`) - is prefixed with a single quote, so
+  spreadsheet programs show it as text instead of evaluating it (OWASP "CSV Injection",
   https://owasp.org/www-community/attacks/CSV_Injection).
 * Memory: leads come from ``LeadStore.iter_leads`` chunk by chunk and are written as they arrive; the export never
   holds the whole table.
@@ -17,6 +18,7 @@ import csv
 import os
 import re
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -33,34 +35,70 @@ assert set(ALL_EXPORT_COLUMNS) <= set(LEAD_COLUMNS)
 FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 
 
-#: A signed number such as an E.164 phone (``+4930111``) or ``-12``: starts with a trigger but cannot call a function
-#: (OWASP's concern is ``=HYPERLINK(...)``, ``+cmd|...``): exported as it is, so CRM imports get the real phone.
-_PLAIN_NUMBER = re.compile(r"[+-]?\d[\d ]*")
+#: A signed number such as an E.164 phone (``+4930111``, ``+1 532 344 1362``), ``-12`` or ``-1.5``: starts with a
+#: trigger but cannot call a function (OWASP's concern is ``=HYPERLINK(...)``, ``+cmd|...``): exported as it is, so
+#: CRM imports get the real phone.
+_PLAIN_NUMBER = re.compile(r"[+-]?\d[\d .]*")
+
+
+def _blank(char: str) -> bool:
+    """A character a spreadsheet may skip before reading a formula: whitespace (space, LF, CR, tab, NBSP...) or an
+    invisible format character (zero-width space/joiners, word joiner, BOM: Unicode category Cf)."""
+    return char.isspace() or unicodedata.category(char) == "Cf"
 
 
 class ExportError(ValueError):
-    """The export cannot be written where asked (missing folder, a folder given as file, no permission)."""
+    """The export cannot be written where asked (missing folder, a folder given as file, no permission, one of the
+    lead store's own files)."""
 
 
 def neutralize_cell(value: Any) -> str:
     """One cell as CSV text, inert in spreadsheets.
 
     ``None`` -> ``""``; other values -> ``str(value)``; text starting with one of :data:`FORMULA_TRIGGERS`
-    (``=``, ``+``, ``-``, ``@``, tab, CR) gets a leading ``'`` (OWASP CSV injection advice), e.g.
-    ``'=HYPERLINK("http://x","y")'`` -> ``"'=HYPERLINK(\\"http://x\\",\\"y\\")"``, ``-2+3`` -> ``'-2+3``; a plain
-    signed number such as the E.164 phone ``+4930111`` stays as it is (it cannot call anything, and a ``'`` would
-    reach every CRM the CSV is imported into).
+    (``=``, ``+``, ``-``, ``@``, tab, CR), or whose first non-blank character (after spaces, LF, CR, tab, NBSP,
+    zero-width spaces: whitespace and Unicode Cf) is one of ``= + - @``, gets a leading ``'`` (OWASP CSV injection
+    advice), e.g. ``'=HYPERLINK("http://x","y")'`` -> ``"'=HYPERLINK(\\"http://x\\",\\"y\\")"``, ``-2+3`` ->
+    ``'-2+3``, ``"\\u200b=1+1"`` -> ``"'\\u200b=1+1"``; a plain signed number such as the E.164 phone ``+4930111``
+    stays as it is (it cannot call anything, and a ``'`` would reach every CRM the CSV is imported into).
     """
     if value is None:
         return ""
     text = str(value)
-    if text.startswith(FORMULA_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(text):
+    if text.startswith(("\t", "\r")) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    start = 0
+    while start < len(text) and _blank(text[start]):
+        start += 1
+    if text[start:start + 1] in ("=", "+", "-", "@") and not _PLAIN_NUMBER.fullmatch(text[start:]):
         return "'" + text
     return text
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """Validate where an export goes: the parent folder must exist and be writable, the path must not be a folder.
+def store_files(db_path: str | os.PathLike | None) -> tuple[Path, ...]:
+    """The files of a DuckDB lead store at ``db_path``: the database, DuckDB's write-ahead log ``<db>.wal`` and the
+    store's lock file ``<db>.lock`` (``store.duckdb_store``). ``None`` -> ``()``."""
+    if db_path is None or str(db_path).strip() == "":
+        return ()
+    db = Path(db_path)
+    return (db, db.with_name(db.name + ".wal"), db.with_name(db.name + ".lock"))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name the same file: equal once resolved (symlinks, ``..``, relative paths), or the
+    same inode when both exist (hard links)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_path(path: str | os.PathLike, store_path: str | os.PathLike | None = None) -> Path:
+    """Validate where an export goes: the parent folder must exist and be writable, the path must not be a folder
+    nor one of the lead store's files (``store_path``: the DuckDB file, e.g. ``EASYCRM_DB``; its ``.wal`` and
+    ``.lock`` too, :func:`store_files`) - writing there would replace every lead with CSV text.
 
     Returns:
         The path as a ``Path``.
@@ -73,6 +111,10 @@ def check_output_path(path: str | os.PathLike) -> Path:
         raise ExportError("no output file given")
     if out.is_dir():
         raise ExportError(f"{out} is a folder; give a file name such as {out / 'leads.csv'}")
+    for protected in store_files(store_path):
+        if _same_file(out, protected):
+            raise ExportError(f"{out} is the lead store's own file ({protected.name}); give another file name "
+                              "such as leads.csv")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.exists():
         raise ExportError(f"output folder {parent} does not exist")
@@ -84,7 +126,8 @@ def check_output_path(path: str | os.PathLike) -> Path:
 
 
 def write_leads_csv(
-    leads: Iterable[dict], path: str | os.PathLike, columns: tuple[str, ...] = EXPORT_COLUMNS
+    leads: Iterable[dict], path: str | os.PathLike, columns: tuple[str, ...] = EXPORT_COLUMNS,
+    store_path: str | os.PathLike | None = None,
 ) -> int:
     """Write ``leads`` (an iterable of lead dicts, consumed once) to ``path`` as the export CSV.
 
@@ -95,31 +138,29 @@ def write_leads_csv(
         leads: lead dicts with (at least) the keys of ``columns``; missing keys export empty.
         path: the output file; its folder must exist.
         columns: the header and cells, in order (default :data:`EXPORT_COLUMNS`).
+        store_path: the lead store's DuckDB file, never written over (see :func:`check_output_path`).
 
     Returns:
         The number of data rows written (the header not counted).
 
     Raises:
-        ExportError: the path is not writable (see :func:`check_output_path`).
+        ExportError: the path is not writable or is a store file (see :func:`check_output_path`).
     """
-    out = check_output_path(path)
+    out = check_output_path(path, store_path)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=str(out.parent or "."))
     rows = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\r\n")
             writer.writerow(columns)
-            triggers = FORMULA_TRIGGERS
-            plain = _PLAIN_NUMBER.fullmatch
             for lead in leads:
                 cells = []
                 for column in columns:
                     value = lead.get(column)
                     if value is None:
                         cells.append("")
-                    elif isinstance(value, str):  # inline neutralize_cell (hot loop: 11 cells x 100,000 leads)
-                        cells.append("'" + value if value.startswith(triggers)
-                                     and not plain(value) else value)
+                    elif isinstance(value, str) and value[:1].isalnum():  # hot loop: most cells are plain text
+                        cells.append(value)
                     else:
                         cells.append(neutralize_cell(value))
                 writer.writerow(cells)
@@ -148,13 +189,15 @@ def export_leads(
         The number of leads written.
 
     Raises:
-        ExportError: bad output path (checked before the store is read).
+        ExportError: bad output path, or one of the store's own files (checked before the store is read).
         StoreLockTimeout: the store stayed locked.
     """
-    check_output_path(path)
+    store_path = getattr(store, "path", None)  # a DuckDB store's file (DynamoDB has none)
+    check_output_path(path, store_path)
     columns = ALL_EXPORT_COLUMNS if all_columns else EXPORT_COLUMNS
-    return write_leads_csv(store.iter_leads(query, chunk_size=chunk_size, columns=columns), path, columns)
+    return write_leads_csv(store.iter_leads(query, chunk_size=chunk_size, columns=columns), path, columns,
+                           store_path)
 
 
 __all__ = ["ALL_EXPORT_COLUMNS", "EXPORT_COLUMNS", "FORMULA_TRIGGERS", "ExportError", "check_output_path", "export_leads",
-           "neutralize_cell", "write_leads_csv"]
+           "neutralize_cell", "store_files", "write_leads_csv"]

@@ -9,6 +9,7 @@ so Excel opens it; cells Excel would run as formulas are neutralized the same wa
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,7 +22,6 @@ RETRY_HINT = (
     "Fix these rows in the original file and drop it into the inbox again (or `easycrm ingest FILE`); rows that "
     "become leads leave the quarantine, rows already stored are not written twice."
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def reason_once(reason: str) -> str:
@@ -61,10 +61,10 @@ def _raw_text(raw: dict[str, Any]) -> str:
 
 
 def _safe(cell: Any) -> str:
-    text = "" if cell is None else str(cell)
-    if text.startswith(_FORMULA_START) and not re.fullmatch(r"[+-]?\d[\d .]*", text):
-        return "'" + text
-    return text
+    """One cell made inert in spreadsheets: the leads export's rule (``readers.export.neutralize_cell``)."""
+    from easycrm_pipeline.readers.export import neutralize_cell
+
+    return neutralize_cell(cell)
 
 
 def rejected_rows(quarantine: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
@@ -109,7 +109,19 @@ def write_rejected_csv(quarantine: Iterable[dict[str, Any]], path: Path) -> int:
     return len(lines)
 
 
+#: Longest stem kept in a rejected-rows CSV's name (ASCII characters): with the hash, run id, suffix and ``.tmp``
+#: the name stays far below the 255-byte file-name limit of ext4/APFS/NTFS (``NAME_MAX``), whatever the source file
+#: (an S3 key's file name may have up to 1,024 bytes).
+MAX_STEM_CHARS = 100
+
+
 def rejected_csv_path(export_file: Path, source_file: str, run_id: str) -> Path:
-    """``<export folder>/rejected/<file stem>-<run id[:8]>-rejected.csv`` (file name made filesystem-safe)."""
+    """``<export folder>/rejected/<file stem>-<run id[:8]>-rejected.csv`` (file name made filesystem-safe: runs of
+    characters other than ``A-Za-z0-9._-`` become ``_``). A stem longer than :data:`MAX_STEM_CHARS` is cut there and
+    followed by ``_`` + the first 8 hex digits of the SHA-256 of ``source_file``, so the name never exceeds 255 bytes
+    and two long names sharing their beginning still get two files."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(source_file).stem) or "file"
+    if len(stem) > MAX_STEM_CHARS:
+        digest = hashlib.sha256(source_file.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        stem = f"{stem[:MAX_STEM_CHARS]}_{digest}"
     return export_file.parent / "rejected" / f"{stem}-{run_id[:8]}-rejected.csv"

@@ -332,3 +332,41 @@ def test_an_error_body_becomes_a_one_line_reason(fake, client):
         client.standardize(make_rows(1))
     assert caught.value.reason == ("DeepSeek rejected the request (HTTP 400): Invalid request: field Bearer *** "
                                    "see docs")
+
+
+# -- key spellings (breaker findings 1 and 5) -------------------------------------------------------------------
+def test_key_forms_cover_the_stripped_and_escaped_spellings():
+    from easycrm_pipeline.deepseek.client import key_forms, scrub_key
+
+    forms = key_forms("sk-abc123\r\n")
+    assert {"sk-abc123\r\n", "sk-abc123", "sk-abc123\\r\\n"} <= set(forms)
+    assert key_forms(None) == () and key_forms(" \n") == ()
+    doc = {"sql": "SELECT 'sk-abc123'", "rows": [["x sk-abc123\\r\\n y", 3]], "sk-abc123": ("sk-abc123",)}
+    assert scrub_key(doc, "sk-abc123\r\n") == {"sql": "SELECT '***'", "rows": [["x *** y", 3]], "***": ("***",)}
+
+
+def test_a_key_with_a_newline_inside_is_refused_without_quoting_it(monkeypatch):
+    """httpx would refuse the header and quote it (``b'Bearer sk-...\\n...'``): refused up front, key not quoted."""
+    from easycrm_pipeline.config import get_settings
+
+    key = "sk-inner\nnewline-0123456789"
+    with pytest.raises(ValueError, match=r"control or non-ASCII character \(at position 9\)") as info:
+        DeepSeekClient(key + "\r\n", "http://127.0.0.1:9")
+    assert "newline-0123456789" not in _all_text(info.value)
+    monkeypatch.setenv("DEEPSEEK_API_KEY", key)
+    with pytest.raises(ValueError, match=r"^DEEPSEEK_API_KEY holds a control or non-ASCII character") as info:
+        get_settings()
+    assert "newline-0123456789" not in _all_text(info.value)
+
+
+def test_a_key_with_trailing_whitespace_is_sent_stripped(fake, client):
+    with DeepSeekClient(API_KEY + " \r\n", fake.base_url) as c:
+        answer = c.standardize(make_rows(1))
+    assert len(answer.items) == 1 and fake.request_headers[-1]["Authorization"] == f"Bearer {API_KEY}"
+
+
+def test_a_json_escaped_key_in_the_content_is_scrubbed_once_decoded(fake, client):
+    escaped = "".join(f"\\u{ord(c):04x}" for c in API_KEY)
+    fake.script([{"content": '{"leads": [{"id": "0:2", "firstName": "Ann", "remarks": "key ' + escaped + '"}]}'}])
+    answer = client.standardize(make_rows(1))
+    assert answer.items["0:2"]["remarks"] == "key ***"

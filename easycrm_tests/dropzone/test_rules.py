@@ -31,6 +31,8 @@ def test_lead_files_are_accepted(name: str) -> None:
         (".DS_Store", 10, "hidden file"),
         (".~lock.leads.xlsx#", 10, "hidden file"),
         (".git/leads.csv", 10, "inside a hidden folder"),
+        ("sub/../up.csv", 10, "'..' folder segment"),  # breaker finding 24: the reason names what is wrong
+        ("./up.csv", 10, "'..' folder segment"),
         ("notes.pdf", 10, "'.pdf'"),
         ("leads.csv.part", 10, "'.part'"),
         ("README", 10, "extension none"),

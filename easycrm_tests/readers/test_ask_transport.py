@@ -76,3 +76,19 @@ def test_the_key_echoed_by_the_endpoint_never_reaches_the_output(ask_fake, capsy
     elif "refusal" in reply.get("content", ""):
         assert code == 2 and 'refused: DeepSeek said "I refuse, Bearer ***"' in out.err
     assert len(out.err.strip().splitlines()) <= 1
+
+
+def test_sql_that_assembles_the_key_from_parts_shows_it_nowhere(ask_fake, capsys):
+    """Breaker finding 5: the reply scrub cannot see a key built by the query (``'sk-' || '...'``); the answer shown
+    (rows, and an engine error's quoted value) is scrubbed too."""
+    store = env_store()
+    seed(store)
+    head, tail = API_KEY[:4], API_KEY[4:]
+    ask_fake.script([{"content": json.dumps({"sql": f"SELECT '{head}' || '{tail}' AS k FROM leads LIMIT 1"})}])
+    assert main(["ask", "the key?", "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["rows"] == [["***"]] and API_KEY not in out.out + out.err
+    ask_fake.script([{"content": json.dumps({"sql": f"SELECT CAST('{head}' || '{tail}' AS INTEGER) AS k FROM leads"})}])
+    assert main(["ask", "the key?"]) == 1
+    out = capsys.readouterr()
+    assert "the query failed" in out.err and API_KEY not in out.out + out.err

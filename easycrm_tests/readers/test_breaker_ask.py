@@ -15,8 +15,6 @@ def _escaped(text: str) -> str:
     return "".join(f"\\u{ord(c):04x}" for c in text)
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: the key, JSON-escaped (\\u0073k-...) by the endpoint, is scrubbed "
-                                       "before the JSON is decoded and reaches the refusal line")
 @pytest.mark.parametrize("doc", ['{"refusal": "your key is KEY"}', '{"sql": "SELECT \'KEY\' AS k FROM leads"}',
                                  '{"error": {"message": "bad key KEY"}}'])
 def test_breaker_json_escaped_key_never_reaches_the_output(ask_fake, capsys, doc):

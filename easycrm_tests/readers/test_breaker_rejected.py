@@ -11,7 +11,6 @@ import pytest
 from easycrm_pipeline.readers.rejected import rejected_csv_path, write_rejected_csv
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: rejected CSV name of a long file name exceeds 255 bytes (ENAMETOOLONG)")
 @pytest.mark.parametrize("name", ["Q4 leads " + "x" * 300 + ".csv", "Ünïcödé " * 40 + ".csv"])
 def test_breaker_rejected_csv_of_a_long_file_name_is_written(tmp_path: Path, name: str):
     path = rejected_csv_path(tmp_path / "leads.csv", name, "6bd39a65-9d1c-4a3c-be11-d1d85f14da96")
@@ -19,3 +18,12 @@ def test_breaker_rejected_csv_of_a_long_file_name_is_written(tmp_path: Path, nam
     rows = [{"sourceFile": name, "sheet": None, "row": 3, "reason": "footer/summary row", "rawRow": {"A": "Total"}}]
     assert write_rejected_csv(rows, path) == 1
     assert path.exists()
+
+
+def test_long_names_sharing_their_beginning_get_two_short_files(tmp_path: Path):
+    run = "6bd39a65-9d1c-4a3c-be11-d1d85f14da96"
+    a = rejected_csv_path(tmp_path / "leads.csv", "Q4 leads " + "x" * 300 + "a.csv", run)
+    b = rejected_csv_path(tmp_path / "leads.csv", "Q4 leads " + "x" * 300 + "b.csv", run)
+    assert a != b and a.name.startswith("Q4_leads_xxx") and a.name.endswith("-6bd39a65-rejected.csv")
+    assert max(len(a.name.encode()), len(b.name.encode())) + len(".tmp") <= 255
+    assert rejected_csv_path(tmp_path / "leads.csv", "short name.csv", run).name == "short_name-6bd39a65-rejected.csv"

@@ -38,6 +38,15 @@ def read_export(path):
         ("\tcmd", "'\tcmd"),
         ("\rcmd", "'\rcmd"),
         ("Acme = good", "Acme = good"),
+        # breaker finding 25: blanks before the trigger (LF, NBSP, zero-width space, BOM, spaces) do not hide it
+        ('\n=HYPERLINK("x")', '\'\n=HYPERLINK("x")'),
+        ("\u200b=1+1", "'\u200b=1+1"),
+        ("\u00a0@SUM(1)", "'\u00a0@SUM(1)"),
+        ("\ufeff\u200d -1+1", "'\ufeff\u200d -1+1"),
+        ("  +cmd|' /C calc'!A0", "'  +cmd|' /C calc'!A0"),
+        ("\u00a0+4930111", "\u00a0+4930111"),  # still a plain number
+        ("-1.5", "-1.5"),
+        (" plain", " plain"),
         ("plain", "plain"),
         (None, ""),
         (7, "7"),
@@ -152,3 +161,25 @@ def test_export_of_100k_leads_streams_in_bounded_memory(tmp_path):
     assert raw.startswith(b"\xef\xbb\xbf" + ",".join(EXPORT_COLUMNS).encode() + b"\r\n")
     assert raw.count(b"\r\n") == 100_001  # header + one line per lead (no multi-line cells in this data)
     assert b"p99999@example.com" in raw
+
+
+def test_export_leads_never_writes_over_its_own_store_files():
+    """Breaker finding 2 at the library level (the Dagster report calls ``export_leads`` too)."""
+    store = env_store()
+    seed(store)
+    before = store.path.read_bytes()
+    for out in (store.path, store.path.with_name(store.path.name + ".wal"), store.lock_path):
+        with pytest.raises(ExportError, match=r"is the lead store's own file"):
+            export_leads(store, out)
+    assert store.path.read_bytes() == before and len(list(store.iter_leads(None))) == 7
+
+
+def test_export_file_neutralizes_formulas_behind_blanks(tmp_path):
+    """The export's fast path and :func:`neutralize_cell` agree (breaker finding 25)."""
+    leads = [{"firstName": "\u200b=1+1", "lastName": "Lee", "phone": "+4930111", "remarks": "\n=HYPERLINK(\"x\")"}]
+    out = tmp_path / "f.csv"
+    assert write_leads_csv(iter(leads), out) == 1
+    _raw, rows = read_export(out)
+    row = dict(zip(rows[0], rows[1]))
+    assert row["firstName"] == "'\u200b=1+1" and row["remarks"] == "'\n=HYPERLINK(\"x\")"
+    assert row["lastName"] == "Lee" and row["phone"] == "+4930111"
