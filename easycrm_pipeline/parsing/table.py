@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 from ..models import QuarantineRow, RawRow, SheetReport
 from ..rules.columns import ROLE_HEADERS, content_roles, guess_header
 from ..rules.headers import header_role, header_score
-from ..rules.sensitive import redaction, sensitive_header, sensitive_value
+from ..rules.sensitive import REDACTED_PREFIX, redact_text, redaction, sensitive_header
 from ..rules.text import BLANK_MARKERS, INVISIBLE, PLACEHOLDERS, clean_text, is_placeholder_cell
 
 #: How many non-blank rows are searched for the header.
@@ -26,9 +26,10 @@ REPEATED_HEADER_REASON = "repeated header row"
 PLACEHOLDER_ROW_REASON = "no lead data: every cell is a placeholder"
 #: Longest cell kept whole (Excel's own limit per cell); a longer one is cut with a note saying how long it was.
 MAX_CELL_CHARS = 32_767
-#: A cell that may hold a card number or an IBAN (:func:`~easycrm_pipeline.rules.sensitive.sensitive_value` decides):
-#: what a row's joined cells are searched for before its cells are checked one by one.
-_SECRET_HINT = re.compile(r"(?:^|\x1f)(?:\d[\d \-.]{11,}|[A-Z]{2}\d\d)")
+#: Text that may hold a card number or an IBAN anywhere in a cell (:func:`~easycrm_pipeline.rules.sensitive.redact_text`
+#: decides), or a cell a reader already redacted: what a row's joined cells are searched for before its cells are
+#: checked one by one.
+_SECRET_HINT = re.compile(r"\d(?:[ \-.]?\d){12}|[A-Za-z]{2}\d\d(?: ?[A-Za-z0-9]){11}|\[redacted: ")
 
 _WORDS = re.compile(r"\S+")
 #: First cell of a two-cell summary row ("Total", "3").
@@ -181,7 +182,8 @@ def build_sheet(
         guess = guess_header(sample) if len(sample) > 1 or max(len(c) for c in sample) > 1 else None
         if guess is None:
             report.reason = _lookup_or_notes(sample)
-            report.first_row = [normalize_header(c) for c in sample[0] if normalize_header(c)][:12]
+            # quoted in the refusal: never a card number or IBAN (breaker finding 9)
+            report.first_row = [redact_text(normalize_header(c))[0] for c in sample[0] if normalize_header(c)][:12]
             return result
         # no header maps, but the cells show emails / phones / names: roles from content (issue 15)
         first_is_data, roles = guess
@@ -211,13 +213,18 @@ def build_sheet(
     while headers and not headers[-1]:
         headers.pop()
     headers = [h or f"Column {k + 1}" for k, h in enumerate(headers)]
+    for k, h in enumerate(headers):  # a data row taken for the header may hold a card number (breaker finding 10)
+        if len(h) >= 13 and _SECRET_HINT.search(h):
+            headers[k], kinds = redact_text(h)
+            for kind in kinds:
+                report.redacted[kind] = report.redacted.get(kind, 0) + 1
     header_keys = [h.casefold() for h in headers]
     if guessed is None:
         sample = [cells for _, cells in buffered[header_pos + 1:] if not _is_blank(cells)][:HEADER_SCAN_ROWS]
         headers = _fill_missing_roles(headers, sample, report)
     phone_cols = [k for k, h in enumerate(headers) if header_role(h)[0] in ("phone", "mobile")]
     secret_cols = {k: kind for k, h in enumerate(headers) if (kind := sensitive_header(h))}
-    phone_set = set(phone_cols) | set(secret_cols)
+    phone_set = set(phone_cols)
     redacted = report.redacted
     email_cols = [k for k, h in enumerate(headers) if header_role(h)[0] == "email"]
     report.header_row = header_row_number
@@ -254,15 +261,19 @@ def build_sheet(
         joined = "\x1f".join(values)
         if len(joined) > MAX_CELL_CHARS or _SECRET_HINT.search(joined):
             for k, v in enumerate(values):
-                if len(v) < 13:
+                if len(v) < 13 or k in secret_cols:
                     continue
-                kind = sensitive_value(v) if k not in phone_set else None
-                if kind:
-                    values[k] = redaction(kind)
+                if v.startswith(REDACTED_PREFIX) and v.endswith("]"):  # redacted by the reader (Excel's rounding)
+                    kind = v[len(REDACTED_PREFIX):-1]
                     redacted[kind] = redacted.get(kind, 0) + 1
-                elif len(v) > MAX_CELL_CHARS:
-                    values[k] = (f"{v[:MAX_CELL_CHARS]} [cut: cell of {len(v):,} characters, "
-                                 f"first {MAX_CELL_CHARS:,} kept]")
+                    continue
+                clean, kinds = redact_text(v, phone=k in phone_set)
+                for kind in kinds:
+                    redacted[kind] = redacted.get(kind, 0) + 1
+                if len(clean) > MAX_CELL_CHARS:
+                    clean = (f"{clean[:MAX_CELL_CHARS]} [cut: cell of {len(clean):,} characters, "
+                             f"first {MAX_CELL_CHARS:,} kept]")
+                values[k] = clean
         n = len(values)
         if n == width:
             names = headers

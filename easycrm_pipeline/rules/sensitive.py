@@ -9,39 +9,54 @@ the raw row, remarks, the quarantine and DeepSeek requests never see them; the c
 from __future__ import annotations
 
 import re
+from typing import Iterator
 
 from .text import clean_text, fold
 
-#: kind -> header patterns (matched against the folded header with everything but letters and digits removed).
+#: kind -> header patterns, matched against the header's words: folded (accents removed, lower case), camelCase and
+#: every non-alphanumeric run split into single spaces (``"creditCard_Number"`` -> ``"credit card number"``). Short or
+#: common words only match as whole words or whole headers: ``Secretary``, ``PIN Code`` (India's postal code),
+#: ``Customer ID Number``, ``CC`` (Outlook's carbon copy), a CRM's ``Account Number`` are ordinary columns.
 _HEADER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("card number", re.compile(
-        r"(credit|debit|payment|bank)cards?(number|no|nr|num|nummer|numero)?$|^cards?(number|no|nr|num|nummer|numero)$|"
-        r"^card$|^(cc|pan)(number|no|num)?$|"
-        r"^cardholder|kreditkarte|cartebancaire|cartedecredit|numerodecarte|tarjeta|kartennummer")),
-    ("card security code", re.compile(r"^(cvv|cvc|cvv2|cvc2|cid|csc)\d?$|securitycode|kartenprufnummer|cryptogramme")),
-    ("card expiry", re.compile(r"^(card|cc)(expiry|expiration|exp)|^(expiry|exp)(month|year|mm|yy)")),
-    ("password", re.compile(r"password|passwort|passwd|^pwd$|^pass$|motdepasse|contrasena|kennwort|^pin(code)?$|"
-                            r"secret|apikey|accesstoken|^token$")),
-    ("IBAN", re.compile(r"^iban")),
-    ("bank account", re.compile(r"bankaccount|^bankkonto|kontonummer|numerodecompte|cuentabancaria|routingnumber")),
-    ("national id", re.compile(r"^ssn$|socialsecurity|nationalid|nationalidentity|nationalinsurance|^nin$|^nino$|"
-                               r"sozialversicherungs|steuerid|steueridentifikation|taxid|^tin$|^nif$|^nie$|^dni$|"
-                               r"passport|reisepass|personalausweis|ausweisnummer|idnumber|^id(card)?no$|"
-                               r"numerodesecu|insee|curp|^rfc$|^cpf$|aadhaar|^pesel$|snils|^inn$")),
+        r"\b(credit|debit|payment|bank) ?cards?\b|^cards? ?(number|no|nr|num|nummer|numero)?$|"
+        r"^(cc|pan) ?(number|no|nr|num)$|^pan$|^card ?holder|"
+        r"kreditkarte|kartennummer|carte ?bancaire|carte de ?credit|numero de ?carte|tarjeta")),
+    ("card security code", re.compile(
+        r"^(cvv|cvc|cvv2|cvc2|cid|csc) ?\d?$|security ?code|kartenprufnummer|cryptogramme")),
+    ("card expiry", re.compile(r"^(card|cc) ?(expiry|expiration|exp)\b|^(expiry|exp) ?(month|year|mm|yy)\b")),
+    ("password", re.compile(r"passwor[dt]|\bpasswd\b|^pwd$|^pass$|mot ?de ?passe|contrasena|kennwort|"
+                            r"^pin$|^pin ?(number|no|nr)$|\bsecret\b|\bapi ?key\b|\baccess ?token\b|^token$")),
+    ("IBAN", re.compile(r"^iban\b")),
+    ("bank account", re.compile(r"\bbank ?account|^bank ?konto|kontonummer|numero de ?compte|cuenta ?bancaria|"
+                                r"\brouting ?number")),
+    ("national id", re.compile(
+        r"^ssn$|social ?security|\bnational ?id|\bnational ?identity|national ?insurance|^nin$|^nino$|"
+        r"sozialversicherungs|\bsteuer ?id|steueridentifikation|\btax ?id\b|^tin$|^nif$|^nie$|^dni$|"
+        r"passport|reisepass|personalausweis|ausweisnummer|^id ?(number|no|nr)$|^id ?card ?(number|no|nr)?$|"
+        r"^(personal|identity) ?(id|card|number)\b|numero de ?secu|\binsee\b|\bcurp\b|^rfc$|^cpf$|aadhaar|"
+        r"^pesel$|\bsnils\b|^inn$")),
 )
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
-_CARD_CHARS = re.compile(r"^[\d \-.]{13,25}$")
-_IBAN = re.compile(r"^[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}$")
+#: A card number inside text: 13-19 digits, single spaces / dashes / dots between them, not behind ``+`` (a phone) or
+#: another digit; the digit groups it holds are then tried (:func:`_card_spans`).
+_CARD_RUN = re.compile(r"(?<![\d+])\d(?:[ \-.]?\d){12,}(?!\d)")
+#: An IBAN inside text, any case: country code, check digits, then groups (single spaces allowed).
+_IBAN_RUN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,}")
+_GROUP = re.compile(r"\d+")
 
 
 def sensitive_header(header: str) -> str | None:
     """The kind of secret a column holds by its header (``"Card Number"`` -> ``"card number"``, ``"CVV"`` ->
-    ``"card security code"``, ``"Passwort"`` -> ``"password"``, ``"SSN"`` -> ``"national id"``), else ``None``."""
-    key = "".join(ch for ch in fold(clean_text(header)) if ch.isalnum())
-    if not key:
+    ``"card security code"``, ``"Passwort"`` -> ``"password"``, ``"SSN"`` -> ``"national id"``), else ``None``
+    (``"Secretary"``, ``"PIN Code"``, ``"Customer ID Number"``, ``"CC"``, ``"Account Number"``)."""
+    words = _NON_ALNUM.sub(" ", fold(_CAMEL.sub(" ", clean_text(header)))).strip()
+    if not words:
         return None
     for kind, pattern in _HEADER_PATTERNS:
-        if pattern.search(key):
+        if pattern.search(words):
             return kind
     return None
 
@@ -76,33 +91,114 @@ def _card_prefix_ok(digits: str) -> bool:
     return two in (35, 50, 56, 57, 58, 60, 62, 63, 64, 65, 67) and 16 <= n <= 19
 
 
+#: Fewest digits of a card number in a phone column: up to 15 digits a value may be a phone (E.164's maximum; a
+#: 13-digit German mobile ``4915112345678`` passes the Luhn check with Visa's prefix), 16-19 digits never are.
+PHONE_COLUMN_CARD_DIGITS = 16
+
+
+def _is_card(digits: str, min_digits: int = 13) -> bool:
+    return min_digits <= len(digits) <= 19 and _card_prefix_ok(digits) and luhn_ok(digits)
+
+
+def _is_iban(compact: str) -> bool:
+    """ISO 13616: 15-34 characters, mod-97 of the rearranged number is 1 (``compact``: upper case, no spaces)."""
+    if not 15 <= len(compact) <= 34 or not compact.isalnum() or not compact.isascii():
+        return False
+    moved = compact[4:] + compact[:4]
+    return int("".join(str(int(ch, 36)) for ch in moved)) % 97 == 1
+
+
+def _card_spans(text: str, min_digits: int = 13) -> Iterator[tuple[int, int]]:
+    """Spans of card numbers in ``text``: each digit run (:data:`_CARD_RUN`) whole, else the longest run of its
+    digit groups that is a card (``"4111 1111 1111 1111 12"`` -> the first four groups)."""
+    for m in _CARD_RUN.finditer(text):
+        run = m.group()
+        if _is_card(re.sub(r"\D", "", run), min_digits):
+            yield m.span()
+            continue
+        groups = [g.span() for g in _GROUP.finditer(run)]
+        best: tuple[int, int] | None = None
+        for i in range(len(groups)):
+            for j in range(len(groups) - 1, i, -1):
+                a, b = groups[i][0], groups[j][1]
+                if (best is None or b - a > best[1] - best[0]) and _is_card(re.sub(r"\D", "", run[a:b]), min_digits):
+                    best = (a, b)
+                    break
+        if best is not None:
+            yield m.start() + best[0], m.start() + best[1]
+
+
+def _iban_spans(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of IBANs in ``text`` (any case): the longest run of whole space-separated groups from the country
+    code on that passes the mod-97 check (``"IBAN: DE89 3704 0044 0532 0130 00 paid"`` -> the IBAN)."""
+    for m in _IBAN_RUN.finditer(text):
+        run = m.group()
+        ends = [g.end() for g in re.finditer(r"\S+", run)]
+        for end in reversed(ends):
+            if _is_iban(run[:end].replace(" ", "").upper()):
+                yield m.start(), m.start() + end
+                break
+
+
+def find_secrets(text: str, phone: bool = False) -> list[tuple[int, int, str]]:
+    """Card numbers (13-19 digits with a card prefix passing the Luhn check; spaces, dashes, dots allowed; never
+    behind ``+``) and IBANs (ISO 13616 mod-97, any case) inside ``text``: ``(start, end, kind)`` in order.
+    ``phone``: the text is a phone column's cell, where card numbers need :data:`PHONE_COLUMN_CARD_DIGITS` digits."""
+    found = [(a, b, "card number") for a, b in _card_spans(text, PHONE_COLUMN_CARD_DIGITS if phone else 13)]
+    found += [(a, b, "IBAN") for a, b in _iban_spans(text)
+              if not any(a < y and x < b for x, y, _ in found)]
+    return sorted(found)
+
+
+def redact_text(text: str, phone: bool = False) -> tuple[str, list[str]]:
+    """``text`` with every secret of :func:`find_secrets` replaced by :func:`redaction` in place, and the kinds
+    replaced (``"Paid by card 4111 1111 1111 1111 exp 12/27"`` -> ``("Paid by card [redacted: card number] exp
+    12/27", ["card number"])``; a cell that is only the number becomes ``"[redacted: card number]"``). ``phone``: as
+    for :func:`find_secrets`."""
+    found = find_secrets(text, phone)
+    if not found:
+        return text, []
+    out, pos = [], 0
+    for a, b, kind in found:
+        out += [text[pos:a], redaction(kind)]
+        pos = b
+    out.append(text[pos:])
+    return "".join(out), [kind for _, _, kind in found]
+
+
 def sensitive_value(value: str) -> str | None:
-    """The kind of secret a cell holds by its content: ``"card number"`` for 13-19 digits (spaces, dashes, dots
-    allowed; no ``+``) with a card prefix passing the Luhn check, ``"IBAN"`` for an IBAN passing ISO 13616's mod-97
-    check; else ``None``. Cheap for ordinary text (two character tests before any regular expression)."""
-    if len(value) < 13 or len(value) > 42:
-        return None
-    first = value[0]
-    if first.isdigit():
-        if not _CARD_CHARS.match(value):
-            return None
-        digits = re.sub(r"\D", "", value)
-        if 13 <= len(digits) <= 19 and _card_prefix_ok(digits) and luhn_ok(digits):
-            return "card number"
-        return None
-    if "A" <= first <= "Z" and value[1:4].replace(" ", "")[:3].isalnum():
-        compact = value.replace(" ", "")
-        if _IBAN.match(value) and 15 <= len(compact) <= 34:
-            moved = compact[4:] + compact[:4]
-            number = "".join(str(int(ch, 36)) for ch in moved)
-            if int(number) % 97 == 1:
-                return "IBAN"
+    """The kind of secret a cell holds when it is nothing but a secret: ``"card number"`` for 13-19 digits (spaces,
+    dashes, dots allowed; no ``+``) with a card prefix passing the Luhn check, ``"IBAN"`` for an IBAN (any case)
+    passing ISO 13616's mod-97 check; else ``None``. Secrets inside text: :func:`redact_text`."""
+    value = value.strip()
+    found = find_secrets(value) if 13 <= len(value) <= 60 else []
+    if len(found) == 1 and found[0][:2] == (0, len(value)):
+        return found[0][2]
     return None
+
+
+def excel_rounded_card(value: object) -> bool:
+    """A number read from a numeric spreadsheet cell that is a card number Excel rounded: Excel keeps 15 significant
+    digits, so a 16-19 digit card number typed as a number is saved with its last digits zeroed
+    (``4111 1111 1111 1111`` -> ``4111111111111110``) and fails the Luhn check. True for a whole number of 16-19
+    digits whose digits after the 15th are zeros and whose prefix and length are a card network's."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1e15 <= value < 1e19:
+        return False
+    mantissa, exponent = f"{float(value):.14e}".split("e")
+    if float(f"{mantissa}e{exponent}") != value:  # more than 15 significant digits: not what Excel saves
+        return False
+    digits = mantissa.replace(".", "").ljust(int(exponent) + 1, "0")
+    return 16 <= len(digits) <= 19 and _card_prefix_ok(digits)
+
+
+#: How every redaction starts (``[redacted: card number]``).
+REDACTED_PREFIX = "[redacted: "
 
 
 def redaction(kind: str) -> str:
     """The text a redacted cell holds: ``[redacted: card number]``."""
-    return f"[redacted: {kind}]"
+    return f"{REDACTED_PREFIX}{kind}]"
 
 
-__all__ = ["luhn_ok", "redaction", "sensitive_header", "sensitive_value"]
+__all__ = ["PHONE_COLUMN_CARD_DIGITS", "REDACTED_PREFIX", "excel_rounded_card", "find_secrets", "luhn_ok", "redact_text", "redaction", "sensitive_header",
+           "sensitive_value"]
