@@ -1,10 +1,13 @@
 """Secrets and payment data that must never be stored in remarks nor sent to DeepSeek.
 
 A column is sensitive by its header (card number, CVV/CVC, expiry of a card, password/PIN, IBAN, bank account,
-SSN / national id, passport, tax id — English, German, French, Spanish names; not a CRM's customer "Account Number") and a cell by its content: a payment card number (13–19
-digits passing the Luhn check of ISO/IEC 7812-1, with a known issuer prefix) or an IBAN (ISO 13616 mod-97 check).
-Such cells are replaced by ``[redacted: <kind>]`` when the file is read (:mod:`easycrm_pipeline.parsing.table`), so
-the raw row, remarks, the quarantine and DeepSeek requests never see them; the count is reported per sheet.
+SSN / national id, passport, tax id — English, German, French, Spanish names, matched by whole words; not a CRM's
+customer "Account Number", a "Secretary", India's postal "PIN Code", Outlook's "CC") and text by its content: a payment
+card number (13-19 digits passing the Luhn check of ISO/IEC 7812-1, with a known issuer prefix) or an IBAN (ISO 13616
+mod-97 check, any case), whole cells and inside free text ("Paid by card 4111 1111 1111 1111 exp 12/27").
+Such cells / numbers are replaced by ``[redacted: <kind>]`` when the file is read
+(:mod:`easycrm_pipeline.parsing.table`), so the raw row, remarks, the quarantine and DeepSeek requests never see
+them; the count is reported per sheet.
 """
 from __future__ import annotations
 
@@ -200,5 +203,5 @@ def redaction(kind: str) -> str:
     return f"{REDACTED_PREFIX}{kind}]"
 
 
-__all__ = ["PHONE_COLUMN_CARD_DIGITS", "REDACTED_PREFIX", "excel_rounded_card", "find_secrets", "luhn_ok", "redact_text", "redaction", "sensitive_header",
-           "sensitive_value"]
+__all__ = ["PHONE_COLUMN_CARD_DIGITS", "REDACTED_PREFIX", "excel_rounded_card", "find_secrets", "luhn_ok",
+           "redact_text", "redaction", "sensitive_header", "sensitive_value"]
