@@ -111,6 +111,27 @@ def _looks_like_ids(header: str, values: list[str]) -> bool:
     return all(v.isdigit() and not v.startswith("0") for v in filled)
 
 
+_ADDRESS = re.compile(r"[^@\s<>(),;:]+@[^@\s<>(),;:]+\.[^@\s<>(),;:]+")
+_NAME_WORD = re.compile(r"^[^\W\d_][\w'’.\-]*$")
+
+
+def _address_in_name_column(values: list[str], name_cols: set[int]) -> bool:
+    """A short row whose Email column is empty but whose name column holds nothing but an address, every other
+    filled cell a capitalised name of 1-3 words (``ann@example.com,Lee,``): a lead whose address sits in the wrong
+    column, not a contact line of the sheet (``Prepared by,ops@example.com``, ``Questions? ops@example.com``)."""
+    found = False
+    for k, v in enumerate(values):
+        if not v:
+            continue
+        if "@" in v:
+            if k not in name_cols or not _ADDRESS.fullmatch(v):
+                return False
+            found = True
+        elif not (1 <= len(words := v.split()) <= 3 and all(_NAME_WORD.match(w) and w[0].isupper() for w in words)):
+            return False
+    return found
+
+
 @dataclass
 class SheetResult:
     """What :func:`build_sheet` read from one sheet."""
@@ -227,6 +248,7 @@ def build_sheet(
     phone_set = set(phone_cols)
     redacted = report.redacted
     email_cols = [k for k, h in enumerate(headers) if header_role(h)[0] == "email"]
+    name_cols = {k for k, h in enumerate(headers) if _FIELD_OF.get(header_role(h)[0] or "") == "name"}
     report.header_row = header_row_number
 
     def rest() -> Iterator[tuple[int, list[str]]]:
@@ -303,6 +325,8 @@ def build_sheet(
                 "@" in v for v in texts
             )
             stray_email = bool(email_cols) and not has_email and any("@" in v for v in texts)
+            if stray_email and _address_in_name_column(values, name_cols):
+                has_email = True  # "ann@example.com,Lee," under First/Last Name: the lead's email (README)
             # a count under the Phone column ("Total,,,2") is not a phone: a phone has at least 5 digits
             if (not has_email and not any(_PHONE_DIGITS.search(values[k]) for k in phone_cols if k < len(values))
                     and (filled == 1 or stray_email or _FOOTER_WORDS.match(texts[0]))):

@@ -111,8 +111,6 @@ def test_breaker_html_rowspan_keeps_columns_aligned(tmp_path):
     assert parsed.quarantine == []
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: a short row whose email sits in a name column (Email column empty) "
-                                       "is quarantined as a 'footer/summary row' instead of becoming a lead")
 def test_breaker_email_in_name_column_with_empty_email_column_is_a_lead(tmp_path):
     text = "First Name,Last Name,Email\nann@example.com,Lee,\nBob,Ray,bob@example.com\n"
     parsed = read_file(_write(tmp_path, "namemail.csv", text))
