@@ -8,6 +8,7 @@ Header detection, footers and blank rows are :func:`~.table.build_sheet`'s, as f
 """
 from __future__ import annotations
 
+import codecs
 import re
 from html.parser import HTMLParser
 
@@ -29,6 +30,48 @@ def looks_like_html_table(data: bytes) -> bool:
         return bool(_HTML_START.match(head)) and "<table" in data.decode("utf-16", errors="ignore").lower()
     head = data[:4096].lstrip(b"\xef\xbb\xbf")
     return bool(_HTML_START.match(head)) and bool(_TABLE.search(data))
+
+
+#: ``<meta charset="...">`` / ``<meta http-equiv="Content-Type" content="text/html; charset=...">`` (HTML Living
+#: Standard, "prescan a byte stream to determine its encoding": the first 1024 bytes; we look at 4096).
+_META_CHARSET = re.compile(rb"<meta\b[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-]+)", re.IGNORECASE)
+
+
+_DETECTED = frozenset({"utf-16", "utf-32", "utf-16-le", "utf-16-be", "ascii", "iso8859-1", "cp1252"})
+
+
+def decode_html(data: bytes) -> tuple[str, str]:
+    """Decode an HTML page: ``(text, encoding)``. A BOM decides; else the charset its ``<meta>`` declares
+    (``windows-1251`` for a Russian CRM's export) when the bytes decode strictly with it — unless they are UTF-8
+    with non-ASCII characters (a page re-saved as UTF-8 that kept its old declaration); else the CSV reader's
+    detection (:func:`~.csv_reader.decode_bytes`).
+
+    Raises:
+        FileRejected: binary content (from :func:`~.csv_reader.decode_bytes`).
+    """
+    from .csv_reader import decode_bytes
+
+    m = None if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data.startswith(b"\xef\xbb\xbf") else (
+        _META_CHARSET.search(data[:4096]))
+    if m:
+        try:
+            codec = codecs.lookup(m.group(1).decode("ascii"))
+        except (LookupError, UnicodeDecodeError):
+            codec = None
+        # UTF-16/32 without a BOM cannot declare itself in ASCII; Latin-1 / ASCII labels mean windows-1252 (WHATWG
+        # Encoding Standard), which the CSV reader's detection decodes (with its cp1251 check)
+        if codec is not None and codec.name not in _DETECTED:
+            try:
+                data.decode("utf-8")
+                utf8 = not data.isascii()
+            except UnicodeDecodeError:
+                utf8 = False
+            if not utf8:
+                try:
+                    return data.decode(codec.name), codec.name
+                except UnicodeDecodeError:
+                    pass
+    return decode_bytes(data)
 
 
 class _Open:
@@ -117,9 +160,7 @@ def read_html_bytes(data: bytes, file_name: str) -> ParsedFile:
         FileRejected: no table holds a row (``"file is empty"``), no table has a lead header or content
             (the no-header refusal), or only a header row (``"header only: no data rows"``).
     """
-    from .csv_reader import decode_bytes
-
-    text, encoding = decode_bytes(data)
+    text, encoding = decode_html(data)
     parser = _Tables()
     parser.feed(text)
     parser.finish()
@@ -140,4 +181,4 @@ def read_html_bytes(data: bytes, file_name: str) -> ParsedFile:
     return parsed
 
 
-__all__ = ["looks_like_html_table", "read_html_bytes"]
+__all__ = ["decode_html", "looks_like_html_table", "read_html_bytes"]

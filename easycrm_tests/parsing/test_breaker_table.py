@@ -76,8 +76,6 @@ _RU_HTML = ('<html><head><meta http-equiv="Content-Type" content="text/html; cha
             "</table></body></html>")
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: HTML-as-.xls in windows-1251 is read as cp1252 (mojibake, header "
-                                       "row becomes a lead)")
 def test_breaker_html_xls_declared_charset_is_used(tmp_path):
     parsed = read_file(_write(tmp_path, "ru.xls", _RU_HTML.format(cs="windows-1251").encode("cp1251")))
     leads = standardize_rows(parsed.rows)
@@ -91,7 +89,6 @@ def test_breaker_utf16_html_xls_is_read(tmp_path):
         "ivan@example.ru", "oleg@example.ru"]
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: a cp1251 CSV (Russian Excel's default) is decoded as cp1252")
 def test_breaker_cp1251_csv_with_russian_headers(tmp_path):
     text = "Имя;Фамилия;E-mail\nИван;Петров;ivan@example.ru\nОлег;Сидоров;oleg@example.ru\n"
     parsed = read_file(_write(tmp_path, "ru.csv", text.encode("cp1251")))

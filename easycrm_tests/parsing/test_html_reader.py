@@ -70,3 +70,17 @@ def test_only_html_pages_with_a_table_are_taken_for_html():
     assert looks_like_html_table(b"<!DOCTYPE html><html><table></table></html>")
     assert not looks_like_html_table(b"Email,Notes\na@example.com,<table> in a note\n")
     assert not looks_like_html_table(b"<html><body>no table</body></html>")
+
+
+def test_declared_meta_charset_is_used(tmp_path):
+    from easycrm_pipeline.parsing.html_reader import decode_html
+
+    page = ('<html><head><meta charset="koi8-r"></head><body><table><tr><th>Имя</th><th>Email</th></tr>'
+            "<tr><td>Иван</td><td>ivan@example.ru</td></tr></table></body></html>")
+    assert decode_html(page.encode("koi8_r")) == (page, "koi8-r")
+    # a page re-saved as UTF-8 that kept its old declaration is UTF-8; a Latin-1 label means windows-1252 (WHATWG)
+    assert decode_html(page.encode("utf-8")) == (page, "utf-8")
+    latin = page.replace("koi8-r", "iso-8859-1").replace("Иван", "José’s").replace("Имя", "Name")
+    assert decode_html(latin.encode("cp1252")) == (latin, "cp1252")
+    parsed = read_file(_write(tmp_path, "koi8.xls", page.encode("koi8_r")))
+    assert [lead.fields["firstName"] for lead in standardize_rows(parsed.rows)] == ["Иван"]
