@@ -97,8 +97,6 @@ def test_breaker_cp1251_csv_with_russian_headers(tmp_path):
         ("Иван", "Петров"), ("Олег", "Сидоров")]
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: HTML rowspan shifts the next row's cells; the lead is quarantined "
-                                       "as a footer")
 def test_breaker_html_rowspan_keeps_columns_aligned(tmp_path):
     html = ("<table><tr><th>Company</th><th>First Name</th><th>Email</th></tr>"
             '<tr><td rowspan="2">ACME</td><td>Ann</td><td>ann@example.com</td></tr>'
@@ -116,8 +114,6 @@ def test_breaker_email_in_name_column_with_empty_email_column_is_a_lead(tmp_path
     assert sorted(lead.fields["email"] for lead in leads) == ["ann@example.com", "bob@example.com"]
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: an HTML-as-.xls e-mail cell holding a mailto: link whose text is "
-                                       "the name loses the address (only the link text is read)")
 def test_breaker_html_mailto_link_keeps_the_address(tmp_path):
     html = ("<table><tr><th>Name</th><th>E-mail</th></tr>"
             '<tr><td>Max Muster</td><td><a href="mailto:max@example.com">Max</a></td></tr></table>')

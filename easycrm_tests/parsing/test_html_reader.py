@@ -84,3 +84,18 @@ def test_declared_meta_charset_is_used(tmp_path):
     assert decode_html(latin.encode("cp1252")) == (latin, "cp1252")
     parsed = read_file(_write(tmp_path, "koi8.xls", page.encode("koi8_r")))
     assert [lead.fields["firstName"] for lead in standardize_rows(parsed.rows)] == ["Иван"]
+
+
+def test_rowspan_repeats_the_cell_below_and_mailto_links_keep_their_address(tmp_path):
+    page = ("<table><tr><th>Company</th><th>First Name</th><th>Email</th></tr>"
+            '<tr><td rowspan="3">ACME</td><td>Ann</td><td><a href="mailto:ann@example.com">ann@example.com</a></td></tr>'
+            '<tr><td>Bob</td><td><a href="mailto:bob%40example.com?subject=Hi">Bob R.</a></td></tr>'
+            "<tr><td>Cy</td><td>cy@example.com</td></tr>"
+            '<tr><td rowspan="2">Other</td><td colspan="2" rowspan="2">Dan</td></tr>'
+            "<tr></tr></table>")
+    parsed = read_file(_write(tmp_path, "spans.xls", page.encode()))
+    assert [[v for _, v in r.cells] for r in parsed.rows] == [
+        ["ACME", "Ann", "ann@example.com"], ["ACME", "Bob", "Bob R. <bob@example.com>"],
+        ["ACME", "Cy", "cy@example.com"], ["Other", "Dan", ""], ["Other", "Dan", ""]]
+    assert [lead.fields["email"] for lead in standardize_rows(parsed.rows)][:2] == ["ann@example.com",
+                                                                                  "bob@example.com"]
