@@ -31,6 +31,12 @@ MAX_CELL_CHARS = 32_767
 #: checked one by one.
 _SECRET_HINT = re.compile(r"\d(?:[ \-.]?\d){12}|[A-Za-z]{2}\d\d(?: ?[A-Za-z0-9]){11}|\[redacted: ")
 
+#: C0 control characters and DEL other than tab / line breaks: removed from cells when read; a vertical tab or form
+#: feed (FileMaker's line break inside a field) becomes a line break, the separators 0x1C-0x1F a space.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_TABLE = {**{c: None for c in (*range(0x00, 0x09), *range(0x0E, 0x1C), 0x7F)}, 0x0B: "\n", 0x0C: "\n",
+                  **{c: " " for c in range(0x1C, 0x20)}}
+
 _WORDS = re.compile(r"\S+")
 #: First cell of a two-cell summary row ("Total", "3").
 _FOOTER_WORDS = re.compile(
@@ -280,7 +286,13 @@ def build_sheet(
             if k < len(values) and values[k]:
                 values[k] = redaction(kind)
                 redacted[kind] = redacted.get(kind, 0) + 1
-        joined = "\x1f".join(values)
+        joined = "\n".join(values)
+        if _CONTROL.search(joined):  # NUL bytes of database dumps, SUB, ESC…: never in a lead (breaker 18, 21)
+            for k, v in enumerate(values):
+                if _CONTROL.search(v):
+                    report.control_chars_removed += len(_CONTROL.findall(v))
+                    values[k] = v.translate(_CONTROL_TABLE).strip()
+            joined = "\n".join(values)
         if len(joined) > MAX_CELL_CHARS or _SECRET_HINT.search(joined):
             for k, v in enumerate(values):
                 if len(v) < 13 or k in secret_cols:
