@@ -3,7 +3,6 @@ is saved as ...0 (4111111111111111 -> 4111111111111110), fails the Luhn check an
 from __future__ import annotations
 
 import openpyxl
-import pytest
 
 from easycrm_pipeline.parsing import read_file
 from easycrm_pipeline.rules import standardize_rows
