@@ -68,6 +68,7 @@ class SheetReport:
     numbers, passwords… never stored nor sent), per kind. ``guessed_roles``: column -> lead field for columns whose
     role was recognised from their content (no header, or a header the aliases do not know). ``first_row``: for a
     sheet skipped with ``"no header"``, its first non-blank row's cells (up to 12), named in the file's refusal.
+    ``control_chars_removed``: control characters (a stray NUL byte of a database dump, SUB, ESC…) taken out of cells.
     """
 
     name: str | None
@@ -80,6 +81,7 @@ class SheetReport:
     redacted: dict[str, int] = field(default_factory=dict)
     guessed_roles: dict[str, str] = field(default_factory=dict)
     first_row: list[str] = field(default_factory=list)
+    control_chars_removed: int = 0
 
 
 @dataclass

@@ -9,9 +9,9 @@ import unicodedata
 from pathlib import Path, PurePath, PurePosixPath
 
 #: Lead file extensions (compared case-insensitively): delimited text (``.csv``; ``.txt``/``.tsv`` — Excel's
-#: "Unicode text" export is a tab-separated UTF-16 ``.txt``) and workbooks. The one list the CLI, the sensors and
-#: ``ask`` use; the reader decides the format by content, not by this suffix.
-LEAD_EXTENSIONS: frozenset[str] = frozenset({".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls"})
+#: "Unicode text" export is a tab-separated UTF-16 ``.txt``) and workbooks (OpenDocument ``.ods`` too). The one list
+#: the CLI, the sensors and ``ask`` use; the reader decides the format by content, not by this suffix.
+LEAD_EXTENSIONS: frozenset[str] = frozenset({".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls", ".ods"})
 
 #: Substrings Dagster refuses in partition keys, with the stand-in we write instead.
 #: Source: ``dagster/_core/definitions/partitions/utils/base.py`` (dagster 1.13.27),
@@ -45,7 +45,7 @@ def is_lead_file(name: str, size: int | None = None) -> tuple[bool, str | None]:
         ``(True, None)`` for a lead file, else ``(False, reason)`` where ``reason`` is a short phrase for the log line,
         e.g. ``"folder marker"``, ``"Excel lock file (~$...)"``, ``"hidden file"``, ``"path has a '.' or '..' folder
         segment"`` (``sub/../up.csv``),
-        ``"not a lead file extension '.pdf' (expected .csv, .tsv, .txt, .xls, .xlsm, .xlsx)"``, ``"empty file (0 bytes)"``.
+        ``"not a lead file extension '.pdf' (expected .csv, .ods, .tsv, .txt, .xls, .xlsm, .xlsx)"``, ``"empty file (0 bytes)"``.
     """
     if name == "" or name.endswith("/"):
         return False, "folder marker (name ends with '/')"

@@ -3,7 +3,8 @@
 Encodings tried (handed cases 01, 02): a BOM decides (UTF-8 BOM -> ``utf-8-sig``; UTF-16/32 BOM -> ``utf-16`` /
 ``utf-32``, the Excel "Unicode text" export), BOM-less UTF-16 is recognised by its NUL bytes, then strict ``utf-8``,
 ``utf-8+cp1252`` (a file glued from a UTF-8 and a Windows export: each line decoded strictly), strict ``cp1252``
-(Windows Excel "CSV"), and ``latin-1`` as the last resort. Nothing is decoded with ``errors="replace"``.
+(Windows Excel "CSV"; ``cp1251`` instead when the text reads as Cyrillic mojibake, :func:`~.plausibility.prefer_cp1251`),
+and ``latin-1`` as the last resort. Nothing is decoded with ``errors="replace"``.
 
 Bytes that are valid both ways are decided by plausibility (:mod:`.plausibility`): cp1252 ``JOSÉ’S`` is also valid
 UTF-8 (``JOSɒS``). A valid UTF-8 file whose characters are all plausible is ``utf-8``; otherwise each line holding
@@ -21,7 +22,7 @@ from typing import Iterator
 
 from ..models import ParsedFile
 from .errors import BINARY, EMPTY, HEADER_ONLY, FileRejected, no_header
-from .plausibility import UTF8_MULTIBYTE, prefer_cp1252, utf8_text_is_plausible
+from .plausibility import UTF8_MULTIBYTE, prefer_cp1251, prefer_cp1252, utf8_text_is_plausible
 from .table import build_sheet
 
 csv.field_size_limit(2**31 - 1)
@@ -39,7 +40,8 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     """Decode a text file: ``(text, encoding used)``; see the module doc for the order.
 
     Raises:
-        FileRejected: binary content (NUL bytes in 8-bit text, control characters, known binary signatures).
+        FileRejected: binary content (NUL runs or more than one NUL byte per 1,000 characters in 8-bit text, control
+            characters, known binary signatures); isolated NUL bytes are left for the reader to remove.
     """
     if data.startswith(_BINARY_MAGIC):
         raise FileRejected(BINARY)
@@ -82,10 +84,19 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
         encoding = enc
         break
     assert text is not None  # latin-1 decodes anything
+    if encoding in ("cp1252", "latin-1") and prefer_cp1251(text[:SNIFF_CHARS]):
+        try:
+            text, encoding = data.decode("cp1251"), "cp1251"  # Russian Excel's "CSV" (breaker finding 7)
+        except UnicodeDecodeError:
+            pass
     if text.startswith("\ufeff"):
         text = text[1:]
     sample_text = text[:SNIFF_CHARS]
-    if "\x00" in sample_text or len(_CONTROL.findall(sample_text)) > max(2, len(sample_text) // 100):
+    # a stray NUL byte (database dumps leave them) is no binary: build_sheet removes it and counts it; NUL runs,
+    # many NULs or control characters are binary
+    nuls = sample_text.count("\x00")
+    if (nuls > max(3, len(sample_text) // 1000) or (nuls and "\x00\x00" in sample_text)
+            or len(_CONTROL.findall(sample_text)) > max(2, len(sample_text) // 100)):
         raise FileRejected(BINARY)
     return text, encoding
 

@@ -20,6 +20,7 @@ import python_calamine as pc
 
 from ..models import ParsedFile, RawRow, SheetReport
 from ..rules.headers import header_role
+from ..rules.sensitive import excel_rounded_card, redaction
 from .cell_formats import XlsFormats, col_index, xlsx_display_styles, xlsx_sheet_parts, xlsx_styled_cells
 from .cells import cell_to_text
 from .errors import EMPTY, ENCRYPTED, HEADER_ONLY, FileRejected, no_header
@@ -41,6 +42,7 @@ _VALUE_CELL = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"[^>]*>(?:(?!</c>).){0,400}?<
 #: Consecutive blank rows after which the rest of a sheet is not read (a stray cell far below the data).
 MAX_BLANK_RUN = 1000
 _WORKBOOK_PARTS = ("xl/workbook.xml", "xl/workbook.bin", "content.xml")
+_CARD_REDACTED = redaction("card number")
 
 
 def check_zip(path: Path, max_unzipped_bytes: int, kind: str = ".xlsx") -> None:
@@ -69,8 +71,10 @@ def check_zip(path: Path, max_unzipped_bytes: int, kind: str = ".xlsx") -> None:
 
 
 def _sheet_records(sheet: pc.CalamineSheet) -> Iterator[tuple[int, list[str]]]:
+    """``(row number, cells as text)``; a number that is a card number Excel rounded to 15 digits
+    (:func:`~easycrm_pipeline.rules.sensitive.excel_rounded_card`) is redacted here, where it is still a number."""
     for i, row in enumerate(sheet.iter_rows()):
-        yield i + 1, [cell_to_text(v) for v in row]
+        yield i + 1, [_CARD_REDACTED if excel_rounded_card(v) else cell_to_text(v) for v in row]
 
 
 _WHOLE_NUMBER = re.compile(r"^-?\d+$")

@@ -165,7 +165,28 @@ def prefer_cp1252(line: bytes, cp1252_elsewhere: bool) -> bool:
     return cp > utf
 
 
+#: What cp1251's Cyrillic letters (bytes 0xC0-0xFF, Ё 0xA8, ё 0xB8) read as in cp1252 / Latin-1.
+_CP1251_LETTERS_AS_CP1252 = re.compile("[\u00c0-\u00ff\u00a8\u00b8]+")
+
+
+def prefer_cp1251(text: str) -> bool:
+    """For bytes decoded as cp1252 (or Latin-1): True when they are Russian / Ukrainian / Bulgarian text in cp1251,
+    Russian Excel's "CSV" default (``Èìÿ;Ôàìèëèÿ`` is ``Имя;Фамилия``).
+
+    cp1251 puts the Cyrillic letters on the bytes where cp1252 has its accented Latin letters (``À``-``ÿ``), so every
+    Cyrillic word reads as a run of accented letters. Western text has its accented letters one or two at a time
+    between ASCII letters (``José``, ``Müller``, ``Þórður``); a run of three or more is rare. True when at least
+    twelve such characters are read and at least half of them stand in runs of three or more."""
+    total = in_runs = 0
+    for m in _CP1251_LETTERS_AS_CP1252.finditer(text):
+        n = m.end() - m.start()
+        total += n
+        if n >= 3:
+            in_runs += n
+    return total >= 12 and in_runs * 2 >= total
+
+
 __all__ = [
-    "CLEAR_RANGES", "NON_ASCII", "UTF8_MULTIBYTE", "plausible_char", "plausible_cp1252_sequence", "prefer_cp1252",
-    "utf8_text_is_plausible",
+    "CLEAR_RANGES", "NON_ASCII", "UTF8_MULTIBYTE", "plausible_char", "plausible_cp1252_sequence", "prefer_cp1251",
+    "prefer_cp1252", "utf8_text_is_plausible",
 ]

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 from ..models import QuarantineRow, RawRow, SheetReport
 from ..rules.columns import ROLE_HEADERS, content_roles, guess_header
 from ..rules.headers import header_role, header_score
-from ..rules.sensitive import redaction, sensitive_header, sensitive_value
+from ..rules.sensitive import REDACTED_PREFIX, find_secrets, redact_text, redaction, sensitive_header
 from ..rules.text import BLANK_MARKERS, INVISIBLE, PLACEHOLDERS, clean_text, is_placeholder_cell
 
 #: How many non-blank rows are searched for the header.
@@ -26,9 +26,18 @@ REPEATED_HEADER_REASON = "repeated header row"
 PLACEHOLDER_ROW_REASON = "no lead data: every cell is a placeholder"
 #: Longest cell kept whole (Excel's own limit per cell); a longer one is cut with a note saying how long it was.
 MAX_CELL_CHARS = 32_767
-#: A cell that may hold a card number or an IBAN (:func:`~easycrm_pipeline.rules.sensitive.sensitive_value` decides):
-#: what a row's joined cells are searched for before its cells are checked one by one.
-_SECRET_HINT = re.compile(r"(?:^|\x1f)(?:\d[\d \-.]{11,}|[A-Z]{2}\d\d)")
+#: Text that may hold a card number or an IBAN anywhere in a cell (:func:`~easycrm_pipeline.rules.sensitive.redact_text`
+#: decides), or a cell a reader already redacted: what a row's joined cells are searched for before its cells are
+#: checked one by one.
+#: A superset, written for speed (one ASCII character class): 12 digits and separators in a row, which every card
+#: number and IBAN holds (Norway's short IBAN has 13 digits, Malta's the fewest in a row: 12).
+_SECRET_HINT = re.compile(r"[0-9][0-9 .\-]{11}")
+
+#: C0 control characters and DEL other than tab / line breaks: removed from cells when read; a vertical tab or form
+#: feed (FileMaker's line break inside a field) becomes a line break, the separators 0x1C-0x1F a space.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_TABLE = {**{c: None for c in (*range(0x00, 0x09), *range(0x0E, 0x1C), 0x7F)}, 0x0B: "\n", 0x0C: "\n",
+                  **{c: " " for c in range(0x1C, 0x20)}}
 
 _WORDS = re.compile(r"\S+")
 #: First cell of a two-cell summary row ("Total", "3").
@@ -110,6 +119,27 @@ def _looks_like_ids(header: str, values: list[str]) -> bool:
     return all(v.isdigit() and not v.startswith("0") for v in filled)
 
 
+_ADDRESS = re.compile(r"[^@\s<>(),;:]+@[^@\s<>(),;:]+\.[^@\s<>(),;:]+")
+_NAME_WORD = re.compile(r"^[^\W\d_][\w'’.\-]*$")
+
+
+def _address_in_name_column(values: list[str], name_cols: set[int]) -> bool:
+    """A short row whose Email column is empty but whose name column holds nothing but an address, every other
+    filled cell a capitalised name of 1-3 words (``ann@example.com,Lee,``): a lead whose address sits in the wrong
+    column, not a contact line of the sheet (``Prepared by,ops@example.com``, ``Questions? ops@example.com``)."""
+    found = False
+    for k, v in enumerate(values):
+        if not v:
+            continue
+        if "@" in v:
+            if k not in name_cols or not _ADDRESS.fullmatch(v):
+                return False
+            found = True
+        elif not (1 <= len(words := v.split()) <= 3 and all(_NAME_WORD.match(w) and w[0].isupper() for w in words)):
+            return False
+    return found
+
+
 @dataclass
 class SheetResult:
     """What :func:`build_sheet` read from one sheet."""
@@ -181,7 +211,8 @@ def build_sheet(
         guess = guess_header(sample) if len(sample) > 1 or max(len(c) for c in sample) > 1 else None
         if guess is None:
             report.reason = _lookup_or_notes(sample)
-            report.first_row = [normalize_header(c) for c in sample[0] if normalize_header(c)][:12]
+            # quoted in the refusal: never a card number or IBAN (breaker finding 9)
+            report.first_row = [redact_text(normalize_header(c))[0] for c in sample[0] if normalize_header(c)][:12]
             return result
         # no header maps, but the cells show emails / phones / names: roles from content (issue 15)
         first_is_data, roles = guess
@@ -211,15 +242,21 @@ def build_sheet(
     while headers and not headers[-1]:
         headers.pop()
     headers = [h or f"Column {k + 1}" for k, h in enumerate(headers)]
+    for k, h in enumerate(headers):  # a data row taken for the header may hold a card number (breaker finding 10)
+        if len(h) >= 13 and _SECRET_HINT.search(h):
+            headers[k], kinds = redact_text(h)
+            for kind in kinds:
+                report.redacted[kind] = report.redacted.get(kind, 0) + 1
     header_keys = [h.casefold() for h in headers]
     if guessed is None:
         sample = [cells for _, cells in buffered[header_pos + 1:] if not _is_blank(cells)][:HEADER_SCAN_ROWS]
         headers = _fill_missing_roles(headers, sample, report)
     phone_cols = [k for k, h in enumerate(headers) if header_role(h)[0] in ("phone", "mobile")]
     secret_cols = {k: kind for k, h in enumerate(headers) if (kind := sensitive_header(h))}
-    phone_set = set(phone_cols) | set(secret_cols)
+    phone_set = set(phone_cols)
     redacted = report.redacted
     email_cols = [k for k, h in enumerate(headers) if header_role(h)[0] == "email"]
+    name_cols = {k for k, h in enumerate(headers) if _FIELD_OF.get(header_role(h)[0] or "") == "name"}
     report.header_row = header_row_number
 
     def rest() -> Iterator[tuple[int, list[str]]]:
@@ -251,18 +288,29 @@ def build_sheet(
             if k < len(values) and values[k]:
                 values[k] = redaction(kind)
                 redacted[kind] = redacted.get(kind, 0) + 1
-        joined = "\x1f".join(values)
-        if len(joined) > MAX_CELL_CHARS or _SECRET_HINT.search(joined):
+        joined = "\n".join(values)
+        if _CONTROL.search(joined):  # NUL bytes of database dumps, SUB, ESC…: never in a lead (breaker 18, 21)
             for k, v in enumerate(values):
-                if len(v) < 13:
+                if _CONTROL.search(v):
+                    report.control_chars_removed += len(_CONTROL.findall(v))
+                    values[k] = v.translate(_CONTROL_TABLE).strip()
+            joined = "\n".join(values)
+        if (len(joined) > MAX_CELL_CHARS or REDACTED_PREFIX in joined
+                or (_SECRET_HINT.search(joined) and find_secrets(joined))):  # no secret spans two cells
+            for k, v in enumerate(values):
+                if len(v) < 13 or k in secret_cols:
                     continue
-                kind = sensitive_value(v) if k not in phone_set else None
-                if kind:
-                    values[k] = redaction(kind)
+                if v.startswith(REDACTED_PREFIX) and v.endswith("]"):  # redacted by the reader (Excel's rounding)
+                    kind = v[len(REDACTED_PREFIX):-1]
                     redacted[kind] = redacted.get(kind, 0) + 1
-                elif len(v) > MAX_CELL_CHARS:
-                    values[k] = (f"{v[:MAX_CELL_CHARS]} [cut: cell of {len(v):,} characters, "
-                                 f"first {MAX_CELL_CHARS:,} kept]")
+                    continue
+                clean, kinds = redact_text(v, phone=k in phone_set)
+                for kind in kinds:
+                    redacted[kind] = redacted.get(kind, 0) + 1
+                if len(clean) > MAX_CELL_CHARS:
+                    clean = (f"{clean[:MAX_CELL_CHARS]} [cut: cell of {len(clean):,} characters, "
+                             f"first {MAX_CELL_CHARS:,} kept]")
+                values[k] = clean
         n = len(values)
         if n == width:
             names = headers
@@ -292,6 +340,8 @@ def build_sheet(
                 "@" in v for v in texts
             )
             stray_email = bool(email_cols) and not has_email and any("@" in v for v in texts)
+            if stray_email and _address_in_name_column(values, name_cols):
+                has_email = True  # "ann@example.com,Lee," under First/Last Name: the lead's email (README)
             # a count under the Phone column ("Total,,,2") is not a phone: a phone has at least 5 digits
             if (not has_email and not any(_PHONE_DIGITS.search(values[k]) for k in phone_cols if k < len(values))
                     and (filled == 1 or stray_email or _FOOTER_WORDS.match(texts[0]))):

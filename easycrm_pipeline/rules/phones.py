@@ -48,6 +48,8 @@ _LABEL = re.compile(r"^(?:tel|phone|ph|mobile|mob|cell|handy|t|m|p)\s*[.:]?\s*:?
 MIN_DIGITS = 5
 #: Digits of a number written without ``+``/``00``: the replaced system's rule, 7-15 digits (``555123`` is no phone).
 MIN_NATIONAL_DIGITS = 7
+#: Most digits of any phone number: E.164's maximum (ITU-T E.164 section 6), also the replaced system's 7-15 rule; a
+#: 16-19 digit value is a payment card's length, never a phone.
 MAX_DIGITS = 15
 #: Digits a number written without ``+``/``00`` needs to be taken out of an annotated cell ("Room 12345" is no phone).
 MIN_ANNOTATED_DIGITS = 7
@@ -318,7 +320,7 @@ def _single(cleaned: str, default_region: str | None) -> PhoneResult:
         digits = digits[2:]
         international = True
     if not ((MIN_DIGITS if international else MIN_NATIONAL_DIGITS) <= len(digits)
-            <= MAX_DIGITS + (0 if international else 2)):
+            <= MAX_DIGITS):
         return _invalid(cleaned)
     if international:
         try:

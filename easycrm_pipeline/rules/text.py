@@ -9,6 +9,8 @@ import unicodedata
 INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 _INVISIBLE_RE = re.compile(f"[{INVISIBLE}]")
 _WS_RE = re.compile(r"\s+")
+#: Control characters that are not whitespace (NUL, SUB, ESC, DEL…): removed by :func:`clean_text`.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
 
 #: Cell values meaning "no value" for phone / notes / email columns (never for names or companies: case 13).
 PLACEHOLDERS = frozenset({"", "na", "n/a", "n.a.", "n.a", "-", "--", "---", "none", "null", "nil", "nan", "#n/a", "?"})
@@ -20,13 +22,14 @@ def strip_invisible(text: str) -> str:
 
 
 def clean_text(text: str | None) -> str:
-    """Invisible characters removed, whitespace (incl. newlines) collapsed to one space, stripped; ``None`` -> ``""``."""
+    """Invisible and control characters removed, whitespace (incl. newlines) collapsed to one space, stripped;
+    ``None`` -> ``""``."""
     if text is None:
         return ""
     text = str(text)
     if text.isascii() and text.isprintable() and "  " not in text:
         return text.strip()  # fast path: plain ASCII without control characters or double spaces
-    return _WS_RE.sub(" ", strip_invisible(text)).strip()
+    return _WS_RE.sub(" ", _CONTROL_RE.sub("", strip_invisible(text))).strip()
 
 
 def is_placeholder(text: str | None) -> bool:

@@ -13,7 +13,8 @@ offline rules' value of the same row is the reference (breaker cases l18-l30, /t
   its corrections (docs/deepseek.md#the-exchange, issue 13);
 * a field the model answers null/empty/placeholder while the rules have a value gets the rules' value,
   flag ``"llm-value-restored:<field>"`` (l21, l27): raw data is never lost.
-* names / title / company: every word must be in the raw row; with explicit First/Last/Company/Title columns a value
+* names / title / company: every word must be in the raw row; a company differing from the rules' only in letter case
+  is the rules' (companies keep the case they were given, issue 15: ``IKEA`` never ``Ikea``); with explicit First/Last/Company/Title columns a value
   equal to the rules' value of another of these fields and not its own is a swap, and the rules' values are used
   (l29).
 * remarks: every word must come from the raw row (cells and headers) or from the rules' remarks, else the rules'
@@ -172,6 +173,8 @@ def validate_candidate(
                 fields[f] = fallback
             if fields[f] and needs_casing(fields[f] or "") and fallback and fold(fallback) == fold(fields[f] or ""):
                 fields[f] = fallback  # shouting kept by the model: use the rules' casing
+            if f == "company" and fallback and (fields[f] or "").casefold() == fallback.casefold():
+                fields[f] = fallback  # companies keep the case they were given (issue 15: IKEA, ACME-X, BMW AG)
     _undo_swaps(fields, rules.fields, explicit, flags)
     provided = rules.provided | ({"remarks"} if fields.get("remarks") else set())
     return StandardLead.for_row(row, fields, provided, standardizer, tuple(flags))

@@ -219,7 +219,7 @@ def test_folder_ignores_with_reasons(inbox: Path, instance: dg.DagsterInstance) 
         "ignored '.partial/': hidden folder (not scanned)",
         "ignored '.hidden.csv': hidden file (name starts with '.')",
         "ignored 'empty.csv': empty file (0 bytes)",
-        "ignored 'notes.pdf': not a lead file extension '.pdf' (expected .csv, .tsv, .txt, .xls, .xlsm, .xlsx)",
+        "ignored 'notes.pdf': not a lead file extension '.pdf' (expected .csv, .ods, .tsv, .txt, .xls, .xlsm, .xlsx)",
         "ignored '~$lock.xlsx': Excel lock file (~$...)",
     ])
     assert instance.get_dynamic_partitions("lead_files") == []

@@ -2,12 +2,10 @@
 calamine), but a ``.ods`` dropped into the inbox or the bucket is ignored as "not a lead file extension"."""
 from __future__ import annotations
 
-import pytest
 
 from easycrm_pipeline.dropzone.rules import is_lead_file
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: .ods drops are ignored by the inbox/S3 sensors though README reads .ods")
 def test_breaker_ods_drop_is_a_lead_file():
     assert is_lead_file("leads.ods", 4096) == (True, None)
     assert is_lead_file("uploads/Q3 contacts.ODS", 4096) == (True, None)

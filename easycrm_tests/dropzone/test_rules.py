@@ -48,7 +48,7 @@ def test_ignored_with_reason(name: str, size: int | None, reason_part: str) -> N
 def test_extension_reason_lists_the_accepted_extensions() -> None:
     assert is_lead_file("notes.pdf", 3) == (
         False,
-        "not a lead file extension '.pdf' (expected .csv, .tsv, .txt, .xls, .xlsm, .xlsx)",
+        "not a lead file extension '.pdf' (expected .csv, .ods, .tsv, .txt, .xls, .xlsm, .xlsx)",
     )
 
 

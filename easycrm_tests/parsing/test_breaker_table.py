@@ -31,7 +31,6 @@ def _everything(parsed) -> str:
     return "\n".join(parts)
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: a card number inside a Notes sentence is not redacted")
 def test_breaker_card_number_inside_notes_text_is_redacted(tmp_path):
     text = f"Email,First Name,Notes\na@example.com,Ann,Paid by card {CARD} exp 12/27\n"
     parsed = read_file(_write(tmp_path, "notes_card.csv", text))
@@ -39,35 +38,30 @@ def test_breaker_card_number_inside_notes_text_is_redacted(tmp_path):
     assert sum(s.redacted.get("card number", 0) for s in parsed.sheets) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: an IBAN written after a label ('IBAN: DE89 ...') is not redacted")
 def test_breaker_labelled_iban_in_notes_is_redacted(tmp_path):
     text = f"Email,First Name,Notes\nb@example.com,Bob,IBAN: {IBAN}\n"
     parsed = read_file(_write(tmp_path, "notes_iban.csv", text))
     assert "3704" not in _everything(parsed)
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: an IBAN in lower case is not redacted")
 def test_breaker_lower_case_iban_is_redacted(tmp_path):
     text = f"Email,First Name,Notes\nc@example.com,Cy,{IBAN.lower()}\n"
     parsed = read_file(_write(tmp_path, "lower_iban.csv", text))
     assert "3704" not in _everything(parsed)
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: a card number in a Phone column becomes the lead's phone")
 def test_breaker_card_number_in_phone_column_is_not_stored(tmp_path):
     text = f"Email,First Name,Phone\na@example.com,Ann,{CARD}\n"
     parsed = read_file(_write(tmp_path, "phone_card.csv", text))
     assert "4111" not in _everything(parsed)
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: a card number used as a header cell reaches the raw row/remarks")
 def test_breaker_card_number_in_header_cell_is_redacted(tmp_path):
     text = "Email,First Name,4111111111111111\na@example.com,Ann,x\n"
     parsed = read_file(_write(tmp_path, "header_card.csv", text))
     assert "4111" not in _everything(parsed)
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: the no-header refusal quotes a card number from the first row")
 def test_breaker_refusal_does_not_quote_a_card_number(tmp_path):
     path = _write(tmp_path, "nomap.csv", f"{CARD};hunter2\nxx;yy\n")
     with pytest.raises(FileRejected) as info:
@@ -82,8 +76,6 @@ _RU_HTML = ('<html><head><meta http-equiv="Content-Type" content="text/html; cha
             "</table></body></html>")
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: HTML-as-.xls in windows-1251 is read as cp1252 (mojibake, header "
-                                       "row becomes a lead)")
 def test_breaker_html_xls_declared_charset_is_used(tmp_path):
     parsed = read_file(_write(tmp_path, "ru.xls", _RU_HTML.format(cs="windows-1251").encode("cp1251")))
     leads = standardize_rows(parsed.rows)
@@ -91,14 +83,12 @@ def test_breaker_html_xls_declared_charset_is_used(tmp_path):
         ("Иван", "ivan@example.ru"), ("Олег", "oleg@example.ru")]
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: a UTF-16 HTML page named .xls is refused")
 def test_breaker_utf16_html_xls_is_read(tmp_path):
     parsed = read_file(_write(tmp_path, "ru16.xls", _RU_HTML.format(cs="utf-16").encode("utf-16")))
     assert [dict(r.cells).get("Email") or dict(r.cells).get("Рабочий e-mail") for r in parsed.rows] == [
         "ivan@example.ru", "oleg@example.ru"]
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: a cp1251 CSV (Russian Excel's default) is decoded as cp1252")
 def test_breaker_cp1251_csv_with_russian_headers(tmp_path):
     text = "Имя;Фамилия;E-mail\nИван;Петров;ivan@example.ru\nОлег;Сидоров;oleg@example.ru\n"
     parsed = read_file(_write(tmp_path, "ru.csv", text.encode("cp1251")))
@@ -107,8 +97,6 @@ def test_breaker_cp1251_csv_with_russian_headers(tmp_path):
         ("Иван", "Петров"), ("Олег", "Сидоров")]
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: HTML rowspan shifts the next row's cells; the lead is quarantined "
-                                       "as a footer")
 def test_breaker_html_rowspan_keeps_columns_aligned(tmp_path):
     html = ("<table><tr><th>Company</th><th>First Name</th><th>Email</th></tr>"
             '<tr><td rowspan="2">ACME</td><td>Ann</td><td>ann@example.com</td></tr>'
@@ -118,8 +106,6 @@ def test_breaker_html_rowspan_keeps_columns_aligned(tmp_path):
     assert parsed.quarantine == []
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: a short row whose email sits in a name column (Email column empty) "
-                                       "is quarantined as a 'footer/summary row' instead of becoming a lead")
 def test_breaker_email_in_name_column_with_empty_email_column_is_a_lead(tmp_path):
     text = "First Name,Last Name,Email\nann@example.com,Lee,\nBob,Ray,bob@example.com\n"
     parsed = read_file(_write(tmp_path, "namemail.csv", text))
@@ -128,8 +114,6 @@ def test_breaker_email_in_name_column_with_empty_email_column_is_a_lead(tmp_path
     assert sorted(lead.fields["email"] for lead in leads) == ["ann@example.com", "bob@example.com"]
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: an HTML-as-.xls e-mail cell holding a mailto: link whose text is "
-                                       "the name loses the address (only the link text is read)")
 def test_breaker_html_mailto_link_keeps_the_address(tmp_path):
     html = ("<table><tr><th>Name</th><th>E-mail</th></tr>"
             '<tr><td>Max Muster</td><td><a href="mailto:max@example.com">Max</a></td></tr></table>')

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from easycrm_pipeline.parsing import decode_bytes, read_file, sniff_delimiter
+from easycrm_pipeline.parsing import FileRejected, decode_bytes, read_file, sniff_delimiter
 from easycrm_pipeline.rules import merge_in_file, standardize_rows
 
 
@@ -362,3 +362,21 @@ def test_one_unbalanced_quote_does_not_swallow_leads(tmp_path):
     parsed = read_file(_write(tmp_path, "q3.csv", text.encode()))
     assert _cells(parsed, 1) == {"First Name": "Carl", "Last Name": "Xu", "Email": "carl@example.com"}
     assert parsed.quarantine == []
+
+
+def test_stray_nul_and_control_characters_are_removed_and_counted(tmp_path):
+    data = b"Email,First Name,Notes\n" + b"".join(b"p%d@example.com,Name%d,x\n" % (i, i) for i in range(50))
+    data = data.replace(b"Name7", b"Na\x00me7").replace(b"Name8", b"Na\x1ame8").replace(b"p9@example.com,Name9,x",
+                                                                                       b"p9@example.com,Name9,a\x0bb")
+    path = tmp_path / "ctrl.csv"
+    path.write_bytes(data)
+    parsed = read_file(path)
+    cells = {dict(r.cells)["Email"]: dict(r.cells) for r in parsed.rows}
+    assert len(parsed.rows) == 50 and parsed.quarantine == []
+    assert cells["p7@example.com"]["First Name"] == "Name7" and cells["p8@example.com"]["First Name"] == "Name8"
+    assert cells["p9@example.com"]["Notes"] == "a\nb"  # a vertical tab (FileMaker's line break) is a line break
+    assert parsed.sheets[0].control_chars_removed == 3
+    # NUL runs are binary
+    path.write_bytes(data.replace(b"Name3", b"Na\x00\x00me3"))
+    with pytest.raises(FileRejected, match="binary content"):
+        read_file(path)

@@ -153,3 +153,15 @@ def test_plausibility_check_is_fast_on_large_non_ascii_files():
     assert decode_bytes(data) == (text, "utf-8")
     assert utf8_text_is_plausible(text)
     assert time.process_time() - started < 0.5
+
+
+def test_cp1251_is_told_from_cp1252_by_its_runs_of_accented_letters():
+    from easycrm_pipeline.parsing.plausibility import prefer_cp1251
+
+    russian = "Имя;Фамилия;E-mail\nФёдор;Петров;f@example.ru\n"
+    assert decode_bytes(russian.encode("cp1251")) == (russian, "cp1251")
+    assert prefer_cp1251(russian.encode("cp1251").decode("cp1252"))
+    # Western text keeps its accented letters one or two at a time: stays cp1252
+    western = "Name;Firma\nJosé Müller;Société Générale\nÞórður Ægisson;Ålesund Bærum AS\nFrançoise;Crème Brûlée\n"
+    assert decode_bytes(western.encode("cp1252")) == (western, "cp1252")
+    assert not prefer_cp1251(western)

@@ -70,3 +70,32 @@ def test_only_html_pages_with_a_table_are_taken_for_html():
     assert looks_like_html_table(b"<!DOCTYPE html><html><table></table></html>")
     assert not looks_like_html_table(b"Email,Notes\na@example.com,<table> in a note\n")
     assert not looks_like_html_table(b"<html><body>no table</body></html>")
+
+
+def test_declared_meta_charset_is_used(tmp_path):
+    from easycrm_pipeline.parsing.html_reader import decode_html
+
+    page = ('<html><head><meta charset="koi8-r"></head><body><table><tr><th>Имя</th><th>Email</th></tr>'
+            "<tr><td>Иван</td><td>ivan@example.ru</td></tr></table></body></html>")
+    assert decode_html(page.encode("koi8_r")) == (page, "koi8-r")
+    # a page re-saved as UTF-8 that kept its old declaration is UTF-8; a Latin-1 label means windows-1252 (WHATWG)
+    assert decode_html(page.encode("utf-8")) == (page, "utf-8")
+    latin = page.replace("koi8-r", "iso-8859-1").replace("Иван", "José’s").replace("Имя", "Name")
+    assert decode_html(latin.encode("cp1252")) == (latin, "cp1252")
+    parsed = read_file(_write(tmp_path, "koi8.xls", page.encode("koi8_r")))
+    assert [lead.fields["firstName"] for lead in standardize_rows(parsed.rows)] == ["Иван"]
+
+
+def test_rowspan_repeats_the_cell_below_and_mailto_links_keep_their_address(tmp_path):
+    page = ("<table><tr><th>Company</th><th>First Name</th><th>Email</th></tr>"
+            '<tr><td rowspan="3">ACME</td><td>Ann</td><td><a href="mailto:ann@example.com">ann@example.com</a></td></tr>'
+            '<tr><td>Bob</td><td><a href="mailto:bob%40example.com?subject=Hi">Bob R.</a></td></tr>'
+            "<tr><td>Cy</td><td>cy@example.com</td></tr>"
+            '<tr><td rowspan="2">Other</td><td colspan="2" rowspan="2">Dan</td></tr>'
+            "<tr></tr></table>")
+    parsed = read_file(_write(tmp_path, "spans.xls", page.encode()))
+    assert [[v for _, v in r.cells] for r in parsed.rows] == [
+        ["ACME", "Ann", "ann@example.com"], ["ACME", "Bob", "Bob R. <bob@example.com>"],
+        ["ACME", "Cy", "cy@example.com"], ["Other", "Dan", ""], ["Other", "Dan", ""]]
+    assert [lead.fields["email"] for lead in standardize_rows(parsed.rows)][:2] == ["ann@example.com",
+                                                                                  "bob@example.com"]

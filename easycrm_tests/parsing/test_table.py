@@ -46,13 +46,13 @@ def test_secret_columns_and_card_numbers_are_redacted(tmp_path):
     assert cells["Password"] == "[redacted: password]"
     assert cells["IBAN"] == "[redacted: IBAN]"
     assert cells["SSN"] == "[redacted: national id]"
-    assert cells["Notes"] == "paid with 5555555555554444"  # card inside text: only whole cells are checked
-    assert cells["Phone"] == "4915112345678"  # a phone column is never checked as a card number
-    assert parsed.sheets[0].redacted == {"card number": 1, "card security code": 1, "password": 1, "IBAN": 1,
+    assert cells["Notes"] == "paid with [redacted: card number]"  # a card inside text is redacted in place
+    assert cells["Phone"] == "4915112345678"  # up to 15 digits a phone column's value is a phone, Luhn or not
+    assert parsed.sheets[0].redacted == {"card number": 2, "card security code": 1, "password": 1, "IBAN": 1,
                                          "national id": 1}
-    assert parsed.redacted == 5
+    assert parsed.redacted == 6
     lead = standardize_rows(parsed.rows)[0]
-    for secret in ("4111", "hunter2", "DE89", "078-05"):
+    for secret in ("4111", "hunter2", "DE89", "078-05", "5555"):
         assert secret not in (lead.fields["remarks"] or "") and secret not in str(lead.raw)
 
 

@@ -48,7 +48,9 @@ def test_default_region():
     assert normalize_phone("07700 900456", "gb") == PhoneResult("+447700900456")
     # + numbers ignore the region; an impossible local number stays digits only (nothing invented)
     assert normalize_phone("+1 202 555 0171", "DE") == PhoneResult("+12025550171")
-    assert normalize_phone("1234567890123456", "GB") == PhoneResult("1234567890123456")
+    assert normalize_phone("123456789012345", "GB") == PhoneResult("123456789012345")
+    # more than 15 digits (E.164's maximum) is no phone, region or not (breaker finding 4)
+    assert normalize_phone("1234567890123456", "GB").phone is None
 
 
 @pytest.mark.parametrize("text,result", [
