@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from easycrm_pipeline.models import LEAD_FIELDS, StandardLead
+from easycrm_pipeline.models import LEAD_FIELDS, RawRow, StandardLead
 
 #: Leads per Parquet row group (and per block read back): bounds the memory a block costs (~2 MB).
 BLOCK_ROWS = 5_000
@@ -150,3 +150,20 @@ def iter_leads(lead_file: LeadFile) -> Iterator[tuple[StandardLead, str | None]]
                 flags=tuple(rec["flags"] or ()),
             )
             yield lead, rec["batchId"]
+
+
+def settle_by_rules(rows: Iterable[RawRow], path: Path, default_region: str | None) -> LeadFile:
+    """Standardize ``rows`` with the offline rules block by block (:data:`BLOCK_ROWS`) into the lead file ``path``
+    (batch id ``settled``): neither the rows nor the leads are ever all in memory. A failure while ``rows`` is read
+    (a file refused at its end) leaves no file."""
+    from easycrm_pipeline.rules.standardize import standardize_rows
+
+    with LeadFileWriter(path) as writer:
+        block: list[RawRow] = []
+        for row in rows:
+            block.append(row)
+            if len(block) >= BLOCK_ROWS:
+                writer.write(standardize_rows(block, default_region))
+                block = []
+        writer.write(standardize_rows(block, default_region))
+    return LeadFile(str(path), writer.leads)

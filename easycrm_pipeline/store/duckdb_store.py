@@ -93,6 +93,11 @@ class FileUpsert:
     dedupe_ms: float = 0.0
 
 
+#: DuckDB's memory limit while a file is upserted from its Parquet lead files (``upsert_lead_files``): the staged
+#: rows and the transaction's new rows beyond it go to temporary files, so the memory of an upsert does not grow
+#: with the file (issue 13).
+FILE_UPSERT_MEMORY = "256MB"
+
 #: Lead fields an update may change (email is the key and never changes on update).
 _VALUE_FIELDS: tuple[str, ...] = tuple(f for f in LEAD_FIELDS if f != "email")
 
@@ -621,10 +626,12 @@ class DuckDBStore(LeadStore):
         with self._write_connection() as (con, waited):
             stats.lock_wait_ms = round(waited * 1000, 1)
             det = time.monotonic()
+            limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            con.execute(f"SET memory_limit = '{FILE_UPSERT_MEMORY}'")  # beyond it DuckDB spills to temp files
             try:
-                con.execute("DROP TABLE IF EXISTS fl")
+                # views over the Parquet files: the file's leads are read as the queries need them, never copied
                 con.execute(
-                    f"""CREATE TEMP TABLE fl AS
+                    f"""CREATE OR REPLACE TEMP VIEW fl AS
                         SELECT *, {key} AS k, row_number() OVER (ORDER BY "sheetIndex", "rowNumber") AS ord
                         FROM read_parquet({files})"""
                 )
@@ -663,7 +670,7 @@ class DuckDBStore(LeadStore):
                 )
                 # the file's leads after the in-file merge, in first-occurrence order
                 con.execute(
-                    f"""CREATE OR REPLACE TEMP TABLE uniq AS
+                    f"""CREATE OR REPLACE TEMP VIEW uniq AS
                         SELECT m.sort_ord, m."rowId", m.sheet, m."rowNumber", m."rawRow", m.standardizer,
                                m."batchId", {", ".join(f'm."f_{f}"' for f in LEAD_FIELDS if f != "remarks")},
                                r.remarks AS "f_remarks", m.provided, m.k
@@ -687,7 +694,7 @@ class DuckDBStore(LeadStore):
                     for f in _VALUE_FIELDS
                 )
                 con.execute(
-                    f"""CREATE OR REPLACE TEMP TABLE incoming_all AS
+                    f"""CREATE OR REPLACE TEMP VIEW incoming_all AS
                         SELECT row_number() OVER (ORDER BY sort_ord) - 1 AS pos, *,
                                CASE WHEN email_raw IS NULL OR email_raw IN ({no_email}) THEN NULL
                                     ELSE email_raw END AS email,
@@ -702,7 +709,7 @@ class DuckDBStore(LeadStore):
                        WHERE i.raw_seq <= known.n"""
                 ).fetchone()[0]
                 con.execute(
-                    f"""CREATE OR REPLACE TEMP TABLE incoming_df AS
+                    f"""CREATE OR REPLACE TEMP VIEW incoming_df AS
                         SELECT pos, "rowId", sheet, "rowNumber", email, "rawRow", standardizer, "batchId",
                                {value_cols}
                         FROM incoming_all i
@@ -733,12 +740,14 @@ class DuckDBStore(LeadStore):
                 self._upsert_incoming(con, stats, source_file=source_file, run_id=run_id, merge=merge,
                                       update_action="lead_updated")
             finally:
-                for table in ("fl", "grp", "g_remarks", "merged", "uniq", "known", "incoming_all",
-                              "incoming_df", "dups_df"):
+                for kind, table in (("VIEW", "incoming_df"), ("VIEW", "incoming_all"), ("VIEW", "uniq"),
+                                    ("TABLE", "dups_df"), ("TABLE", "known"), ("TABLE", "merged"),
+                                    ("TABLE", "g_remarks"), ("TABLE", "grp"), ("VIEW", "fl")):
                     try:
-                        con.execute(f"DROP TABLE IF EXISTS {table}")
+                        con.execute(f"DROP {kind} IF EXISTS {table}")
                     except duckdb.Error:  # an aborted transaction: its rollback drops them
                         break
+                con.execute(f"SET memory_limit = '{limit}'")
         stats.processing_ms = round((time.monotonic() - t0) * 1000 - stats.lock_wait_ms, 1)
         return result
 
