@@ -96,7 +96,7 @@ class FileUpsert:
 #: DuckDB's memory limit while a file is upserted from its Parquet lead files (``upsert_lead_files``): the staged
 #: rows and the transaction's new rows beyond it go to temporary files, so the memory of an upsert does not grow
 #: with the file (issue 13).
-FILE_UPSERT_MEMORY = "256MB"
+FILE_UPSERT_MEMORY = "512MB"
 
 #: Lead fields an update may change (email is the key and never changes on update).
 _VALUE_FIELDS: tuple[str, ...] = tuple(f for f in LEAD_FIELDS if f != "email")
