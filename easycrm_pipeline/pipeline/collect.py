@@ -244,15 +244,28 @@ def collect_file(
             if produced or not paths:  # (an empty file when there is no lead: read_parquet needs one)
                 paths.append(write_leads(Path(tmp) / "batches.parquet", produced, batch_ids).path)
             del produced
-            with store.atomic():  # upsert, quarantine and import record commit together, or not at all
-                if before_commit is not None:
-                    before_commit()
-                done = store.upsert_lead_files(paths, source_file=summary.file_name, run_id=run_id, merge=merge)
-                store.add_quarantine(quarantine, source_file=summary.file_name, run_id=run_id, replace=True)
-                stats = _file_stats(summary, ordered, done.rows_merged, quarantine, done.stats,
-                                    done.already_stored, done.dedupe_ms, started)
-                store.record_import(summary.file_name, run_id, stats.as_dict())
-        return stats
+
+            def write() -> FileStats:
+                with store.atomic():  # upsert, quarantine and import record commit together, or not at all
+                    if before_commit is not None:
+                        before_commit()
+                    done = store.upsert_lead_files(paths, source_file=summary.file_name, run_id=run_id,
+                                                   merge=merge)
+                    store.add_quarantine(quarantine, source_file=summary.file_name, run_id=run_id, replace=True)
+                    stats = _file_stats(summary, ordered, done.rows_merged, quarantine, done.stats,
+                                        done.already_stored, done.dedupe_ms, started)
+                    store.record_import(summary.file_name, run_id, stats.as_dict())
+                return stats
+
+            try:
+                return write()
+            except Exception as exc:
+                if not (_out_of_memory(exc) and store.file_upsert_memory):
+                    raise
+                # DuckDB could not spill the transaction under its memory limit: nothing was written; once more
+                # without the limit (the memory then grows with the file, the run does not fail)
+                store.file_upsert_memory = None
+                return write()
 
     from easycrm_pipeline.rules.dedupe import merge_in_file
 
@@ -283,6 +296,16 @@ def collect_file(
         stats = _file_stats(summary, ordered, merged_rows, quarantine, upsert, already_stored, dedupe_ms, started)
         store.record_import(summary.file_name, run_id, stats.as_dict())
     return stats
+
+
+def _out_of_memory(exc: BaseException | None) -> bool:
+    """True when ``exc`` or an exception behind it is DuckDB's ``OutOfMemoryException``."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if type(exc).__name__ == "OutOfMemoryException":
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _file_stats(summary, ordered, merged_rows, quarantine, upsert, already_stored, dedupe_ms, started) -> FileStats:

@@ -81,3 +81,17 @@ def test_set_based_collect_equals_merge_in_file_then_upsert_file(tmp_path):
     again = collect_file([], summary, sql_store, run_id="r2", lead_files=[lead_file])
     assert again.leads_created == 0 and again.leads_updated == 0 and again.leads_unchanged == 5
     assert _stored(sql_store) == _stored(python_store)
+
+
+def test_a_duckdb_memory_limit_too_small_for_the_file_does_not_fail_the_collect(tmp_path):
+    """DuckDB cannot spill all of a file's transaction: under a limit too small, the collect redoes it without."""
+    rows = [RawRow(f"0:{n}", None, n, (("Email", f"p{n}@example.com"), ("First Name", f"P{n}"),
+                                         ("Notes", "x" * 200))) for n in range(2, 20_002)]
+    lead_file = settle_by_rules(iter(rows), tmp_path / "settled.parquet", None)
+    store = DuckDBStore(tmp_path / "leads.duckdb")
+    store.init()
+    store.file_upsert_memory = "2MB"
+    summary = ParseSummary(file_name="big.csv", rows_read=len(rows))
+    stats = collect_file([], summary, store, run_id="r1", lead_files=[lead_file])
+    assert stats.leads_created == len(rows) and store.count_leads() == len(rows)
+    assert store.file_upsert_memory is None  # the limit was lifted for this store
