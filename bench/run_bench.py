@@ -757,7 +757,9 @@ class Bench:
     # -- 5b. memory does not grow with the file (offline)
     def _offline_rss(self, n: int, tag: str) -> dict:
         path = self.data(f"leads_{n}.csv", n, seed=42)
-        res = run_ingest([path], fresh_env(self.tmp(f"memory_{tag}")), poll_rss=True, interval=0.1)
+        # the generated 1,048,576-row CSV is ~123 MB, over the default 100 MB file limit (EASYCRM_MAX_FILE_MB)
+        res = run_ingest([path], fresh_env(self.tmp(f"memory_{tag}"), extra={"EASYCRM_MAX_FILE_MB": "200"}),
+                         poll_rss=True, interval=0.1)
         problem = check_files(res, 1, f"offline ingest of {n:,} rows")
         if problem:
             raise RuntimeError(problem)

@@ -94,6 +94,8 @@ class ParsedFile:
         quarantine: rows that are not leads and are not blank (footers are reported here with their reason).
         sheets: one report per worksheet.
         encoding / delimiter: what the CSV reader used (``None`` for workbooks).
+        streamed: lead rows handed on one by one by a streaming reader (``parsing.stream_file``) and not kept in
+            ``rows``.
     """
 
     file_name: str
@@ -102,11 +104,17 @@ class ParsedFile:
     sheets: list[SheetReport] = field(default_factory=list)
     encoding: str | None = None
     delimiter: str | None = None
+    streamed: int = 0
+
+    @property
+    def lead_rows(self) -> int:
+        """Number of lead candidate rows (kept in ``rows`` or streamed)."""
+        return len(self.rows) + self.streamed
 
     @property
     def rows_read(self) -> int:
         """Number of non-blank data rows (leads + quarantined)."""
-        return len(self.rows) + len(self.quarantine)
+        return self.lead_rows + len(self.quarantine)
 
     @property
     def redacted(self) -> int:

@@ -38,7 +38,7 @@ def lead_file_materialization(
         "sheets": sheets_text(parsed),
         "sheet_count": len(parsed.sheets),
         "rows": parsed.rows_read,
-        "lead_rows": len(parsed.rows),
+        "lead_rows": parsed.lead_rows,
         "seen_at": dg.MetadataValue.timestamp(kept.kept_at if kept else time.time()),
     }
     if kept is not None:

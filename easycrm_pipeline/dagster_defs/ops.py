@@ -29,7 +29,8 @@ from easycrm_pipeline.pipeline.chunks import (
     make_chunks,
     run_chunk,
 )
-from easycrm_pipeline.pipeline.planning import cache_entry, cache_key, plan_rows
+from easycrm_pipeline.pipeline.leadfile import LeadFile, settle_by_rules, write_leads
+from easycrm_pipeline.pipeline.planning import Plan, cache_entry, cache_key, plan_rows
 from easycrm_pipeline.pipeline.standardizer import add_usage, dead_letter, deepseek_version, make_standardizer
 
 #: Run tag carrying the file's location (absolute path or ``s3://bucket/key``), set by the sensors and the CLI.
@@ -134,7 +135,8 @@ def _fetch(location: str, workdir: str, max_bytes: int | None = None) -> Path:
     ins={"lead_files": dg.In(dg.Nothing)},
     out={
         "summary": dg.Out(ParseSummary),
-        "settled": dg.Out(BatchResult, description="rows settled without DeepSeek (the offline rules)"),
+        "settled": dg.Out(LeadFile, description="the Parquet file of the leads settled without DeepSeek (the offline "
+                          "rules, the cache)"),
         "chunks": dg.DynamicOut(Chunk),
     },
     description="Read the lead file (CSV, or every worksheet of a workbook) and split it into chunks of batches.",
@@ -143,19 +145,28 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
     """Yield the parse summary, the rows settled without DeepSeek, then one DynamicOutput per chunk of batches.
 
     Without DeepSeek (no key, or ``EASYCRM_LLM=never``) the offline rules settle every row here: a batch that needs
-    no DeepSeek call does not become a mapped step (a step costs more than the rules' work).
+    no DeepSeek call does not become a mapped step (a step costs more than the rules' work). The settled leads are
+    not a step output: they are written once, block by block, to ``$DAGSTER_HOME/easycrm_batches/<run id>/
+    settled.parquet`` (``pipeline.leadfile``), and the output is its :class:`LeadFile` (path and count); a CSV is
+    read row by row (``parsing.stream_file``), so without DeepSeek no list of the file's rows or leads is held.
     """
-    from easycrm_pipeline.parsing import FileRejected, read_file
+    from easycrm_pipeline.parsing import FileRejected, stream_file
 
     _tag_run_process(context)
     settings = deepseek.apply(get_settings())
     location, file_name = _resolve_location(context, config)
     started = time.perf_counter()
+    settled_path = _journal_dir(context.instance, context.run_id) / SETTLED_FILE
     with tempfile.TemporaryDirectory(prefix="easycrm-") as workdir:
         try:
             path = _fetch(location, workdir, settings.max_file_bytes)
             kept = _keep(context, path, location, file_name)
-            parsed = read_file(path, file_name=file_name, max_bytes=settings.max_file_bytes)
+            parsed, rows = stream_file(path, file_name=file_name, max_bytes=settings.max_file_bytes)
+            if settings.llm_enabled:
+                parsed.rows = list(rows)
+                parsed.streamed = 0
+            else:  # the rules settle every row, block by block, into the run's Parquet file of settled leads
+                settled = settle_by_rules(rows, settled_path, settings.default_region)
         except FileRejected as exc:
             raise dg.Failure(description=f"{file_name}: {exc}", allow_retries=False) from exc
         except FileNotFoundError as exc:
@@ -169,9 +180,10 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
             default_region=settings.default_region,
             cache_get=cache.get if cache else None,
         )
+        settled = write_leads(settled_path, plan.settled)
+        plan.settled = []
     else:
-        plan = plan_rows(parsed.rows, llm_mode="never", version="", default_region=settings.default_region)
-    settled = BatchResult(batch="settled", leads=plan.settled)
+        plan = Plan(settled_by_rules=settled.leads)
     batches = make_batches(plan.to_send, settings.batch_size)
     chunks = make_chunks(batches)
     summary = ParseSummary(
@@ -186,7 +198,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
         copies=plan.copies,
     )
     context.log.info(
-        f"{file_name}: {parsed.rows_read} rows read, {len(parsed.rows)} lead rows in {len(batches)} batches, "
+        f"{file_name}: {parsed.rows_read} rows read, {parsed.lead_rows} lead rows in {len(batches)} batches, "
         f"{len(parsed.quarantine)} quarantined; sheets: "
         + ", ".join(f"{s.name or 'csv'}={s.status}{' (' + s.reason + ')' if s.reason else ''}" for s in parsed.sheets)
     )
@@ -199,7 +211,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
         "summary",
         metadata={
             "rows_read": parsed.rows_read,
-            "lead_rows": len(parsed.rows),
+            "lead_rows": parsed.lead_rows,
             "batches": len(batches),
             "chunks": len(chunks),
             "settled_by_rules": plan.settled_by_rules,
@@ -219,7 +231,8 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
     yield dg.Output(
         settled,
         "settled",
-        metadata={"leads": len(settled.leads), "cache_hits": plan.cache_hits, "by_rules": plan.settled_by_rules},
+        metadata={"leads": settled.leads, "cache_hits": plan.cache_hits, "by_rules": plan.settled_by_rules,
+                  "path": settled.path},
     )
     for chunk in chunks:
         yield dg.DynamicOutput(chunk, mapping_key=chunk.mapping_key, output_name="chunks")
@@ -330,8 +343,10 @@ def _progress_metadata(chunk: Chunk, progress: ChunkProgress) -> dict:
     }
 
 
-#: Folder under ``$DAGSTER_HOME`` holding each run's finished batches (``<run id>/<batch key>.pkl``).
+#: Folder under ``$DAGSTER_HOME`` holding each run's finished batches (``<run id>/<batch key>.pkl``) and its settled
+#: leads (``<run id>/settled.parquet``).
 BATCH_JOURNAL = "easycrm_batches"
+SETTLED_FILE = "settled.parquet"
 
 
 def _journal_dir(instance, run_id: str) -> Path:
@@ -395,7 +410,7 @@ def _stop_if_cancelled(context: dg.OpExecutionContext) -> None:
     description="Dedupe the whole file (last occurrence wins) and upsert it into the lead store.",
 )
 def collect_leads(
-    context: dg.OpExecutionContext, summary: ParseSummary, settled: BatchResult, results: list[list]
+    context: dg.OpExecutionContext, summary: ParseSummary, settled: LeadFile, results: list[list]
 ):
     """Upsert every batch in file order; the file's stats become the materialization's metadata.
 
@@ -408,8 +423,8 @@ def collect_leads(
     batch_results = [result for chunk in results for result in chunk]
     try:
         store = open_store(settings)
-        stats = collect_file([settled, *batch_results], summary, store, run_id=context.run_id, merge=settings.merge,
-                             before_commit=lambda: _stop_if_cancelled(context))
+        stats = collect_file(batch_results, summary, store, run_id=context.run_id, merge=settings.merge,
+                             before_commit=lambda: _stop_if_cancelled(context), lead_files=[settled])
     except StoreLockTimeout as exc:  # "the lead store is locked by another process (waited N s; ...)"
         raise dg.Failure(description=f"{summary.file_name}: {exc}", allow_retries=False) from exc
     mark_committed(context.instance, context.run_id)  # status `completed`; a cancel is refused from now on

@@ -6,15 +6,16 @@ Public API: :func:`read_file`, :class:`FileRejected`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
-from ..models import ParsedFile
-from .csv_reader import decode_bytes, read_csv_bytes, sniff_delimiter
+from ..models import ParsedFile, RawRow
+from .csv_reader import decode_bytes, read_csv_bytes, sniff_delimiter, stream_csv_bytes
 from .errors import EMPTY, ENCRYPTED, FileRejected
 from .excel_reader import HIDDEN_REASON, check_zip, read_workbook
 from .html_reader import looks_like_html_table, read_html_bytes
 from .xml_spreadsheet_reader import looks_like_xml_spreadsheet, read_xml_spreadsheet_bytes
 
-__all__ = ["FileRejected", "read_file", "decode_bytes", "sniff_delimiter", "HIDDEN_REASON"]
+__all__ = ["FileRejected", "read_file", "stream_file", "decode_bytes", "sniff_delimiter", "HIDDEN_REASON"]
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -62,6 +63,29 @@ def read_file(
         FileRejected: empty, binary, too large, encrypted, corrupt, zip bomb, no lead header, header only.
         OSError: the file cannot be opened.
     """
+    parsed, rows = stream_file(path, file_name, max_bytes, include_hidden, max_unzipped_bytes)
+    if parsed.streamed or not parsed.rows:
+        parsed.rows = list(rows)
+        parsed.streamed = 0
+    return parsed
+
+
+def stream_file(
+    path: Path,
+    file_name: str | None = None,
+    max_bytes: int = 100 * _MB,
+    include_hidden: bool = False,
+    max_unzipped_bytes: int | None = None,
+) -> tuple[ParsedFile, Iterator[RawRow]]:
+    """:func:`read_file` handing the lead rows on one by one: ``(parsed, rows)``.
+
+    Delimited text is streamed (``parsed.rows`` stays empty; its quarantine, sheet report and ``streamed`` count
+    are complete once ``rows`` is exhausted, and a file without lead rows raises then); workbooks, HTML and XML
+    spreadsheets are read whole (``parsed`` as :func:`read_file` gives it) and ``rows`` iterates ``parsed.rows``.
+
+    Raises:
+        FileRejected / OSError: as :func:`read_file` (for delimited text, some only when ``rows`` is consumed).
+    """
     path = Path(path)
     name = file_name or path.name
     size = path.stat().st_size
@@ -78,28 +102,32 @@ def read_file(
         limit = max_unzipped_bytes if max_unzipped_bytes is not None else max(10 * max_bytes, 200 * _MB)
         kind = ext if ext in _OOXML_EXT or ext == ".ods" else ".xlsx"
         check_zip(path, limit, kind)
-        return read_workbook(path, name, kind, include_hidden)
+        return _whole(read_workbook(path, name, kind, include_hidden))
     if head.startswith(_OLE2_MAGIC):
         # Office wraps a password-protected OOXML workbook in an OLE2 file with these streams
         data = path.read_bytes()
         if _ENCRYPTED_PACKAGE in data or _ENCRYPTION_INFO in data:
             raise FileRejected(ENCRYPTED)
         # otherwise a legacy BIFF workbook, whatever its name says (an old .xls saved or renamed as .xlsx)
-        return read_workbook(path, name, ".xls", include_hidden)
+        return _whole(read_workbook(path, name, ".xls", include_hidden))
     data = path.read_bytes()
     if looks_like_html_table(data):
         # an HTML table saved as .xls (many CRMs' "export to Excel"), or any HTML page holding a table
-        return read_html_bytes(data, name)
+        return _whole(read_html_bytes(data, name))
     if looks_like_xml_spreadsheet(data):
-        return read_xml_spreadsheet_bytes(data, name)  # Excel 2003 "XML Spreadsheet" saved as .xls
+        return _whole(read_xml_spreadsheet_bytes(data, name))  # Excel 2003 "XML Spreadsheet" saved as .xls
     if ext in _EXCEL_EXT:
         # named like a workbook but neither a zip nor an OLE2 file: a renamed CSV still reads; anything else is
         # refused as what it is, not as "no header row" (issue 14)
         try:
-            return read_csv_bytes(data, name)
+            return _whole(read_csv_bytes(data, name))
         except FileRejected as exc:
             raise FileRejected(
                 f"not an Excel workbook: {name} is neither a zip (.xlsx/.xlsm) nor an OLE2 (.xls) file, "
                 f"and as delimited text: {exc}"
             ) from exc
-    return read_csv_bytes(data, name)
+    return stream_csv_bytes(data, name)
+
+
+def _whole(parsed: ParsedFile) -> tuple[ParsedFile, Iterator[RawRow]]:
+    return parsed, iter(parsed.rows)

@@ -23,7 +23,8 @@ from typing import Iterator
 from ..models import ParsedFile
 from .errors import BINARY, EMPTY, HEADER_ONLY, FileRejected, no_header
 from .plausibility import UTF8_MULTIBYTE, prefer_cp1251, prefer_cp1252, utf8_text_is_plausible
-from .table import build_sheet
+from ..models import RawRow, SheetReport
+from .table import SheetResult, build_sheet, iter_sheet
 
 csv.field_size_limit(2**31 - 1)
 
@@ -298,3 +299,54 @@ def read_csv_bytes(data: bytes, file_name: str) -> ParsedFile:
         encoding=encoding,
         delimiter=delimiter,
     )
+
+
+def stream_csv_bytes(data: bytes, file_name: str) -> tuple[ParsedFile, Iterator[RawRow]]:
+    """:func:`read_csv_bytes` without holding the rows: ``(parsed, rows)`` where ``parsed.rows`` stays empty and
+    ``rows`` yields the lead rows one by one; ``parsed.quarantine``, ``parsed.sheets[0]`` and ``parsed.streamed``
+    are complete once ``rows`` is exhausted (issue 13: a file's rows are never all in memory).
+
+    The text is decoded and the delimiter sniffed as :func:`read_csv_bytes` does; mixed line endings that the csv
+    module refuses are unified before the rows are read (the whole text is checked first, with the C parser).
+
+    Raises:
+        FileRejected: empty / binary content (at once); no header mapping to a lead field, header without data rows,
+            malformed CSV (when ``rows`` is exhausted or fails).
+    """
+    if not data.strip(b" \t\r\n\x00") or data in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
+        raise FileRejected(EMPTY)
+    text, encoding = decode_bytes(data)
+    if not text.strip():
+        raise FileRejected(EMPTY)
+    delimiter = sniff_delimiter(text)
+    used = delimiter or ","
+    width = 0
+    if delimiter:
+        for _, f in _records(text[:SNIFF_CHARS], delimiter, 3):
+            width = max(width, len(f))
+    resplit_min = max(2, width // 2 + 1)
+    try:
+        for _ in csv.reader(io.StringIO(text, newline=""), delimiter=used, skipinitialspace=True):
+            pass
+    except csv.Error:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    result = SheetResult(SheetReport(name=None, status="skipped"))
+    parsed = ParsedFile(file_name=file_name, quarantine=result.quarantine, sheets=[result.report],
+                        encoding=encoding, delimiter=delimiter)
+
+    def rows() -> Iterator[RawRow]:
+        try:
+            for row in iter_sheet(_records(text, used, resplit_min, width), result, sheet_index=0):
+                parsed.streamed += 1
+                yield row
+        except csv.Error as exc:
+            raise FileRejected(f"malformed CSV: {exc}") from exc
+        report = result.report
+        if report.status != "leads":
+            if report.reason == "empty":
+                raise FileRejected(EMPTY)
+            if report.reason == HEADER_ONLY:
+                raise FileRejected(HEADER_ONLY)
+            raise FileRejected(no_header([report.first_row]))
+
+    return parsed, rows()

@@ -168,19 +168,36 @@ def build_sheet(
     hidden: bool = False,
     max_blank_run: int | None = None,
 ) -> SheetResult:
-    """Read one sheet / CSV body.
+    """Read one sheet / CSV body into a :class:`SheetResult` holding its rows (see :func:`iter_sheet`)."""
+    result = SheetResult(SheetReport(name=sheet, status="skipped", hidden=hidden))
+    result.rows.extend(iter_sheet(records, result, sheet_index=sheet_index, max_blank_run=max_blank_run))
+    return result
+
+
+def iter_sheet(
+    records: Iterable[tuple[int, list[str]]],
+    result: SheetResult,
+    *,
+    sheet_index: int,
+    max_blank_run: int | None = None,
+) -> Iterator[RawRow]:
+    """Read one sheet / CSV body, yielding its lead rows one by one (the whole sheet is never held: issue 13).
+
+    ``result`` (``SheetResult(SheetReport(name=sheet, status="skipped", hidden=...))``) receives the quarantined
+    rows and the report as the rows are read; its ``rows`` list is left alone. The report's status and row count
+    are final once the iterator is exhausted.
 
     Args:
         records: ``(row_number, cells)`` in order; row numbers are 1-based as the user sees them; cells are text.
-        sheet: sheet name for ``RawRow.sheet`` / reports (``None`` for CSV).
+        result: where the report (its ``name`` is the sheet name for ``RawRow.sheet``, ``None`` for CSV) and the
+            quarantine go.
         sheet_index: 0-based index used in ``row_id = f"{sheet_index}:{row_number}"``.
-        hidden: stored on the report.
         max_blank_run: stop after this many consecutive blank rows (Excel sheets with a stray cell far below the
             data); the rest of the sheet range is reported in the quarantine, never dropped silently.
 
-    Returns:
-        :class:`SheetResult`. A sheet without a lead header is ``status="skipped"`` with reason ``"empty"``,
-        ``"no header"`` or ``"single-column lookup"``; a header without data rows is skipped with
+    Yields:
+        The lead rows. A sheet without a lead header yields none and ends ``status="skipped"`` with reason
+        ``"empty"``, ``"no header"`` or ``"single-column lookup"``; a header without data rows is skipped with
         ``"header only: no data rows"``.
     """
     it: Iterator[tuple[int, list[str]]] = iter(records)
@@ -194,12 +211,12 @@ def build_sheet(
                 break
         elif len(buffered) >= HEADER_SCAN_ROWS + (max_blank_run or 1000):
             break
-    report = SheetReport(name=sheet, status="skipped", hidden=hidden)
-    result = SheetResult(report)
+    report = result.report
+    sheet = report.name
     candidates = [(i, rec) for i, rec in enumerate(buffered) if not _is_blank(rec[1])]
     if not candidates:
         report.reason = "empty"
-        return result
+        return
     best: tuple[tuple[int, int], int] | None = None
     for i, (_, cells) in candidates:
         score = header_score([normalize_header(c) for c in cells])
@@ -213,7 +230,7 @@ def build_sheet(
             report.reason = _lookup_or_notes(sample)
             # quoted in the refusal: never a card number or IBAN (breaker finding 9)
             report.first_row = [redact_text(normalize_header(c))[0] for c in sample[0] if normalize_header(c)][:12]
-            return result
+            return
         # no header maps, but the cells show emails / phones / names: roles from content (issue 15)
         first_is_data, roles = guess
         width = max(len(c) for c in sample)
@@ -237,7 +254,7 @@ def build_sheet(
     if len(named) == 1 and header_role(normalize_header(named[0]))[0] in ("company", "title", "remarks"):
         if all(sum(1 for c in cells if c.strip()) <= 1 for _, (_, cells) in candidates):
             report.reason = "single-column lookup"
-            return result
+            return
     headers = guessed if guessed is not None else [normalize_header(c) for c in header_cells]
     while headers and not headers[-1]:
         headers.pop()
@@ -266,7 +283,7 @@ def build_sheet(
     blank_run = 0
     width = len(headers)
     first_key = header_keys[0] if header_keys else None
-    rows_append = result.rows.append
+    lead_rows = 0
     gen = rest()
     for row_number, cells in gen:
         if _is_blank(cells):
@@ -347,13 +364,13 @@ def build_sheet(
                     and (filled == 1 or stray_email or _FOOTER_WORDS.match(texts[0]))):
                 result.quarantine.append(QuarantineRow(sheet, row_number, FOOTER_REASON, row.as_request_dict()))
                 continue
-        rows_append(row)
-    report.rows = len(result.rows)
-    if result.rows:
+        lead_rows += 1
+        yield row
+    report.rows = lead_rows
+    if lead_rows:
         report.status = "leads"
     elif result.quarantine:
         report.status = "leads"
         report.reason = "no lead rows (all rows quarantined)"
     else:
         report.reason = "header only: no data rows"
-    return result

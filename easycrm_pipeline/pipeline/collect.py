@@ -7,14 +7,17 @@ plus our LLM and quarantine counts.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from easycrm_pipeline.config import Settings
 from easycrm_pipeline.models import QuarantineRow, RawRow, SheetReport
 from easycrm_pipeline.pipeline.batches import BatchResult, completion_tokens_per_lead
+from easycrm_pipeline.pipeline.leadfile import LeadFile, iter_leads, write_leads
 
 
 @dataclass
@@ -182,6 +185,7 @@ def collect_file(
     run_id: str | None,
     merge: str = "replace",
     before_commit: Callable[[], None] | None = None,
+    lead_files: Sequence[LeadFile] = (),
 ) -> FileStats:
     """Merge the batch results (any order in, file order out), dedupe within the file, upsert, quarantine.
 
@@ -196,8 +200,11 @@ def collect_file(
     stored by this file are recognized).
 
     Args:
-        results: one ``BatchResult`` per batch plus the rows settled without DeepSeek (any order: the leads are
-            put back in file order by their row ids).
+        results: one ``BatchResult`` per batch (any order: the leads are put back in file order by their row ids).
+        lead_files: Parquet files of leads settled without DeepSeek (``pipeline.leadfile``; the parse step writes
+            them). With the DuckDB store every lead goes through Parquet and the dedupe and upsert are set-based in
+            DuckDB (``DuckDBStore.upsert_lead_files``), so memory does not grow with the file; other stores read
+            the leads in blocks and dedupe them in Python (``rules.dedupe.merge_in_file``).
         summary: the parse step's summary.
         store: a ``LeadStore`` (``upsert_file``, ``add_quarantine``, ``record_import``).
         run_id: the Dagster run id, written to the audit and quarantine rows.
@@ -213,8 +220,6 @@ def collect_file(
         StoreLockTimeout: the store stayed locked (DuckDB).
         StoreError / botocore.exceptions.ClientError: the store failed; on DuckDB nothing of the file is written.
     """
-    from easycrm_pipeline.rules.dedupe import merge_in_file
-
     from easycrm_pipeline.pipeline.planning import copy_answer
 
     started = time.perf_counter()
@@ -231,14 +236,50 @@ def collect_file(
         else:
             reason = failed_reason.get(source_id) or "repeated row whose first occurrence was not standardized"
             copy_quarantine.append(QuarantineRow(row.sheet, row.row_number, reason, row.as_request_dict()))
+    by_id.clear()
+    quarantine = list(summary.quarantine) + [q for r in ordered for q in r.quarantine] + copy_quarantine
+    if hasattr(store, "upsert_lead_files"):  # DuckDB: dedupe and upsert set-based, from the Parquet files
+        with tempfile.TemporaryDirectory(prefix="easycrm-collect-") as tmp:
+            paths = [lf.path for lf in lead_files]
+            if produced or not paths:  # (an empty file when there is no lead: read_parquet needs one)
+                paths.append(write_leads(Path(tmp) / "batches.parquet", produced, batch_ids).path)
+            del produced
+
+            def write() -> FileStats:
+                with store.atomic():  # upsert, quarantine and import record commit together, or not at all
+                    if before_commit is not None:
+                        before_commit()
+                    done = store.upsert_lead_files(paths, source_file=summary.file_name, run_id=run_id,
+                                                   merge=merge)
+                    store.add_quarantine(quarantine, source_file=summary.file_name, run_id=run_id, replace=True)
+                    stats = _file_stats(summary, ordered, done.rows_merged, quarantine, done.stats,
+                                        done.already_stored, done.dedupe_ms, started)
+                    store.record_import(summary.file_name, run_id, stats.as_dict())
+                return stats
+
+            try:
+                return write()
+            except Exception as exc:
+                if not (_out_of_memory(exc) and store.file_upsert_memory):
+                    raise
+                # DuckDB could not spill the transaction under its memory limit: nothing was written; once more
+                # without the limit (the memory then grows with the file, the run does not fail)
+                store.file_upsert_memory = None
+                return write()
+
+    from easycrm_pipeline.rules.dedupe import merge_in_file
+
+    for lead_file in lead_files:  # other stores: the file's leads in memory, read in blocks
+        for lead, batch in iter_leads(lead_file):
+            produced.append(lead)
+            batch_ids[lead.row_id] = batch or "settled"
     leads = sorted(produced, key=lambda lead: file_order(lead.row_id))
     dedupe_started = time.perf_counter()
     unique, resolutions = merge_in_file(leads)
     dedupe_ms = (time.perf_counter() - dedupe_started) * 1000
-    quarantine = list(summary.quarantine) + [q for r in ordered for q in r.quarantine] + copy_quarantine
 
     unique, already_stored = drop_reimported_emailless(store, summary.file_name, unique)  # a read: before atomic()
-    with store.atomic():  # DuckDB: upsert, quarantine and import record commit together, or not at all
+    with store.atomic():  # DynamoDB: each write commits on its own; a re-run completes what is missing
         if before_commit is not None:
             before_commit()
         upsert = store.upsert_file(
@@ -251,12 +292,23 @@ def collect_file(
         )
         # the file's whole quarantine: replaces its earlier runs' (rows that became leads leave it)
         store.add_quarantine(quarantine, source_file=summary.file_name, run_id=run_id, replace=True)
-        stats = _file_stats(summary, ordered, resolutions, quarantine, upsert, already_stored, dedupe_ms, started)
+        merged_rows = sum(len(r.merged_row_ids) for r in resolutions)
+        stats = _file_stats(summary, ordered, merged_rows, quarantine, upsert, already_stored, dedupe_ms, started)
         store.record_import(summary.file_name, run_id, stats.as_dict())
     return stats
 
 
-def _file_stats(summary, ordered, resolutions, quarantine, upsert, already_stored, dedupe_ms, started) -> FileStats:
+def _out_of_memory(exc: BaseException | None) -> bool:
+    """True when ``exc`` or an exception behind it is DuckDB's ``OutOfMemoryException``."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if type(exc).__name__ == "OutOfMemoryException":
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _file_stats(summary, ordered, merged_rows, quarantine, upsert, already_stored, dedupe_ms, started) -> FileStats:
     """The file's ``FileStats`` from the collect step's pieces (see :func:`collect_file`)."""
     by_reason: dict[str, int] = {}
     for q in quarantine:
@@ -269,7 +321,7 @@ def _file_stats(summary, ordered, resolutions, quarantine, upsert, already_store
         leads_created=upsert.created,
         leads_updated=upsert.updated,
         leads_unchanged=upsert.unchanged + already_stored,
-        duplicates_resolved=sum(len(r.merged_row_ids) for r in resolutions),
+        duplicates_resolved=merged_rows,
         quarantined=len(quarantine),
         batches=summary.batches,
         failed_batches=sum(1 for r in ordered if r.failed),

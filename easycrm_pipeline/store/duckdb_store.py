@@ -38,6 +38,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -60,6 +61,7 @@ from easycrm_pipeline.store.base import (
     LeadStore,
     StoreError,
     StoreLockTimeout,
+    _NO_EMAIL,
     UPDATE_ACTIONS,
     UNDO_CONFLICT_REASON,
     UndoRefused,
@@ -83,6 +85,25 @@ from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock, lock
 #: ``memory_limit`` is not used: DuckDB 2.0.1 failed a 50,000-lead upsert under 128MB with "Invalid unicode (byte
 #: sequence mismatch) detected in segment statistics update".
 DUCKDB_CONFIG = {"threads": 1}
+
+@dataclass
+class FileUpsert:
+    """What :meth:`DuckDBStore.upsert_lead_files` did: the upsert's :class:`UpsertStats`, the emails merged within
+    the file and the rows merged away, email-less leads recognized as already stored by this file, and the
+    milliseconds the in-file dedupe took."""
+
+    stats: UpsertStats
+    emails_merged: int = 0
+    rows_merged: int = 0
+    already_stored: int = 0
+    dedupe_ms: float = 0.0
+
+
+#: DuckDB's memory limit while a file is upserted from its Parquet lead files (``upsert_lead_files``): beyond it
+#: DuckDB spills what it can to temporary files, so the memory of an upsert grows little with the file (issue 13).
+#: Measured: 256 MB ran out of memory on the audit insert of 400,000 new leads (the transaction's own new rows are
+#: not all spillable); ``pipeline.collect`` then redoes the file's transaction without the limit.
+FILE_UPSERT_MEMORY = "512MB"
 
 #: Lead fields an update may change (email is the key and never changes on update).
 _VALUE_FIELDS: tuple[str, ...] = tuple(f for f in LEAD_FIELDS if f != "email")
@@ -309,6 +330,9 @@ class DuckDBStore(LeadStore):
 
     Rules (docs/old-system.md): see :meth:`upsert_file`.
     """
+
+    #: DuckDB's memory limit in :meth:`upsert_lead_files` (None: DuckDB's default, 80 % of the RAM).
+    file_upsert_memory: str | None = FILE_UPSERT_MEMORY
 
     def __init__(self, path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
         self.path = Path(path)
@@ -579,47 +603,228 @@ class DuckDBStore(LeadStore):
         )
 
         with self._write_connection() as (con, waited):
-            now = utc_now()  # under the lock: updatedAt and audit times follow the commit order across processes
             stats.lock_wait_ms = round(waited * 1000, 1)
             con.register("incoming_df", incoming)
             con.register("dups_df", dups)
             try:
-                with transaction(con):
-                    det = self._stage(con, merge)
-                    stats.duplicate_detection_ms = round(det * 1000, 1)
-                    created, updated, unchanged = con.execute(
-                        """
-                        SELECT count(*) FILTER (WHERE old_id IS NULL),
-                               count(*) FILTER (WHERE old_id IS NOT NULL AND changed),
-                               count(*) FILTER (WHERE old_id IS NOT NULL AND NOT changed)
-                        FROM stage
-                        """
-                    ).fetchone()
-                    # the emails this call writes: a duplicate resolved onto a lead left unchanged (a re-run)
-                    # writes no audit row, as its lead writes none (nothing is written twice)
-                    con.execute("""CREATE OR REPLACE TEMP TABLE written_emails AS
-                                   SELECT email FROM stage WHERE email IS NOT NULL AND (old_id IS NULL OR changed)""")
-                    self._apply(con, source_file=source_file, run_id=run_id, now=now, update_action=update_action)
-                    if len(dups):
-                        con.execute(
-                            """
-                            INSERT INTO lead_changes ("changeId", "at", "action", "email", "leadId", "newSourceFile",
-                                                      "batchId", "runId", "rowId", "details")
-                            SELECT uuid()::VARCHAR, ?, 'batch_duplicate_resolved', d.email, l."leadId", ?,
-                                   d."batchId", ?, d."keptRowId", d.details::JSON
-                            FROM dups_df d LEFT JOIN leads l ON d.email IS NOT NULL AND l.email = d.email
-                            WHERE d.email IN (SELECT email FROM written_emails)
-                            """,
-                            [now, source_file, run_id],
-                        )
-                    con.execute("DROP TABLE written_emails")
+                self._upsert_incoming(con, stats, source_file=source_file, run_id=run_id, merge=merge,
+                                      update_action=update_action)
             finally:
                 con.unregister("incoming_df")
                 con.unregister("dups_df")
-            stats.created, stats.updated, stats.unchanged = int(created), int(updated), int(unchanged)
-            stats.duplicates_detected = stats.updated + stats.unchanged + stats.batch_duplicates
         stats.processing_ms = round((time.monotonic() - t0) * 1000 - stats.lock_wait_ms, 1)
         return stats
+
+    def upsert_lead_files(
+        self,
+        paths: Sequence[str],
+        *,
+        source_file: str,
+        run_id: str | None = None,
+        merge: str = "replace",
+    ) -> FileUpsert:
+        """Dedupe one file's leads and upsert them, set-based, straight from the Parquet lead files ``paths``
+        (:mod:`easycrm_pipeline.pipeline.leadfile`): no lead is held in Python, whatever the file's size.
+
+        The in-file dedupe is :func:`easycrm_pipeline.rules.dedupe.merge_in_file` in SQL (same rule: leads sharing
+        an email merge, per field the last non-empty value in file order wins, remarks parts and flags are combined
+        in first-seen order, ``provided`` is the union, the merged lead keeps the last occurrence's row; a lead
+        without email is never merged); email-less leads whose raw row this file already stored are not created
+        again (:func:`easycrm_pipeline.pipeline.collect.drop_reimported_emailless`); then the upsert of
+        :meth:`upsert_file`, with one ``batch_duplicate_resolved`` audit row per merged email.
+
+        Returns:
+            :class:`FileUpsert`: the :class:`UpsertStats`, emails merged, rows merged away, email-less leads
+            recognized as already stored.
+
+        Raises:
+            ValueError / StoreLockTimeout / duckdb.Error: as :meth:`upsert_file`.
+        """
+        if merge not in MERGE_POLICIES:
+            raise ValueError(f"merge must be one of {', '.join(MERGE_POLICIES)}, got {merge!r}")
+        if not source_file or not str(source_file).strip():
+            raise ValueError("source_file must be a non-empty file name")
+        t0 = time.monotonic()
+        stats = UpsertStats()
+        result = FileUpsert(stats)
+        files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+        no_email = ", ".join("'" + e + "'" for e in sorted(_NO_EMAIL))
+        strip = "regexp_replace({x}, '^\\s+|\\s+$', '', 'g')"
+        key = "CASE WHEN f_email IS NOT NULL AND f_email <> '' THEN f_email END"
+        last_fields = ", ".join(
+            f'arg_max(fl."f_{f}", fl.ord) FILTER (WHERE fl."f_{f}" IS NOT NULL AND fl."f_{f}" <> \'\') AS "f_{f}"'
+            for f in LEAD_FIELDS if f != "remarks"
+        )
+        field_list = ", ".join(f'"f_{f}"' for f in LEAD_FIELDS)
+        with self._write_connection() as (con, waited):
+            stats.lock_wait_ms = round(waited * 1000, 1)
+            det = time.monotonic()
+            limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            if self.file_upsert_memory:  # beyond it DuckDB spills to temporary files
+                con.execute(f"SET memory_limit = '{self.file_upsert_memory}'")
+            try:
+                # views over the Parquet files: the file's leads are read as the queries need them, never copied
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP VIEW fl AS
+                        SELECT *, {key} AS k, row_number() OVER (ORDER BY "sheetIndex", "rowNumber") AS ord
+                        FROM read_parquet({files})"""
+                )
+                con.execute(
+                    """CREATE OR REPLACE TEMP TABLE grp AS
+                       SELECT k, count(*) AS n, min(ord) AS first_ord, max(ord) AS last_ord
+                       FROM fl WHERE k IS NOT NULL GROUP BY k"""
+                )
+                # remarks parts of the merged groups, first occurrence first
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE g_remarks AS
+                        SELECT k, string_agg(part, '; ' ORDER BY seen) AS remarks FROM (
+                            SELECT k, part, min(ord * 1000000 + i) AS seen FROM (
+                                SELECT k, ord, {strip.format(x="raw_part")} AS part, i FROM (
+                                    SELECT fl.k, fl.ord, unnest(parts) AS raw_part,
+                                           unnest(generate_series(1, len(parts))) AS i
+                                    FROM (SELECT k, ord, string_split(coalesce("f_remarks", ''), '; ') AS parts
+                                          FROM fl) fl JOIN grp USING (k)
+                                    WHERE grp.n > 1
+                                )
+                            ) WHERE part <> '' GROUP BY k, part
+                        ) GROUP BY k"""
+                )
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE merged AS
+                        SELECT fl.k AS k, min(fl.ord) AS sort_ord,
+                               arg_max(fl."rowId", fl.ord) AS "rowId", arg_max(fl.sheet, fl.ord) AS sheet,
+                               arg_max(fl."rowNumber", fl.ord) AS "rowNumber",
+                               arg_max(fl."rawRow", fl.ord) AS "rawRow",
+                               arg_max(fl.standardizer, fl.ord) AS standardizer,
+                               arg_max(fl."batchId", fl.ord) AS "batchId",
+                               {last_fields},
+                               list_distinct(flatten(list(fl.provided))) AS provided,
+                               list(fl."rowId" ORDER BY fl.ord) FILTER (WHERE fl.ord <> g.last_ord) AS merged_ids
+                        FROM fl JOIN grp g ON fl.k = g.k WHERE g.n > 1 GROUP BY fl.k"""
+                )
+                # the file's leads after the in-file merge, in first-occurrence order
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP VIEW uniq AS
+                        SELECT m.sort_ord, m."rowId", m.sheet, m."rowNumber", m."rawRow", m.standardizer,
+                               m."batchId", {", ".join(f'm."f_{f}"' for f in LEAD_FIELDS if f != "remarks")},
+                               r.remarks AS "f_remarks", m.provided, m.k
+                        FROM merged m LEFT JOIN g_remarks r ON r.k = m.k
+                        UNION ALL
+                        SELECT ord, "rowId", sheet, "rowNumber", "rawRow", standardizer, "batchId",
+                               {field_list}, provided, k
+                        FROM fl WHERE k IS NULL OR k IN (SELECT k FROM grp WHERE n = 1)"""
+                )
+                # email-less leads this file already stored (same raw row) are not created again
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE known AS
+                        SELECT CAST(json("rawRow") AS VARCHAR) AS raw, count(*) AS n FROM leads
+                        WHERE "sourceFile" = ? AND (email IS NULL OR email = '') GROUP BY 1""",
+                    [source_file],
+                )
+                email = "lower(" + strip.format(x='u."f_email"') + ")"
+                value_cols = ", ".join(
+                    f'nullif({strip.format(x=chr(34) + "f_" + f + chr(34))}, \'\') AS "f_{f}", '
+                    f"list_contains(provided, '{f}') AS \"p_{f}\""
+                    for f in _VALUE_FIELDS
+                )
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP VIEW incoming_all AS
+                        SELECT row_number() OVER (ORDER BY sort_ord) - 1 AS pos, *,
+                               CASE WHEN email_raw IS NULL OR email_raw IN ({no_email}) THEN NULL
+                                    ELSE email_raw END AS email,
+                               row_number() OVER (PARTITION BY raw_key ORDER BY sort_ord) AS raw_seq
+                        FROM (SELECT u.*, {email} AS email_raw,
+                                     CASE WHEN u."f_email" IS NULL THEN CAST(json(u."rawRow") AS VARCHAR) END
+                                         AS raw_key
+                              FROM uniq u)"""
+                )
+                result.already_stored = con.execute(
+                    """SELECT count(*) FROM incoming_all i JOIN known ON i.raw_key = known.raw
+                       WHERE i.raw_seq <= known.n"""
+                ).fetchone()[0]
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP VIEW incoming_df AS
+                        SELECT pos, "rowId", sheet, "rowNumber", email, "rawRow", standardizer, "batchId",
+                               {value_cols}
+                        FROM incoming_all i
+                        WHERE NOT (i.raw_key IS NOT NULL AND i.raw_seq <= coalesce(
+                                   (SELECT n FROM known WHERE known.raw = i.raw_key), 0))
+                        QUALIFY email IS NULL OR row_number() OVER (PARTITION BY email ORDER BY pos DESC) = 1"""
+                )
+                total, kept = con.execute(
+                    "SELECT (SELECT count(*) FROM incoming_all) - ?, (SELECT count(*) FROM incoming_df)",
+                    [result.already_stored],
+                ).fetchone()
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE dups_df AS
+                        SELECT CASE WHEN lower({strip.format(x="k")}) IN ({no_email}) THEN NULL
+                                    ELSE lower({strip.format(x="k")}) END AS email,
+                               "rowId" AS "keptRowId", "batchId",
+                               CAST(to_json(struct_pack("keptRowId" := "rowId", "mergedRowIds" := merged_ids))
+                                    AS VARCHAR) AS details,
+                               len(merged_ids) AS merged
+                        FROM merged ORDER BY sort_ord"""
+                )
+                result.emails_merged, merged_rows = con.execute(
+                    "SELECT count(*), coalesce(sum(merged), 0) FROM dups_df").fetchone()
+                result.rows_merged = int(merged_rows)
+                result.dedupe_ms = round((time.monotonic() - det) * 1000, 1)
+                stats.total = int(total)
+                stats.batch_duplicates = int(total - kept) + result.rows_merged
+                self._upsert_incoming(con, stats, source_file=source_file, run_id=run_id, merge=merge,
+                                      update_action="lead_updated")
+            finally:
+                for kind, table in (("VIEW", "incoming_df"), ("VIEW", "incoming_all"), ("VIEW", "uniq"),
+                                    ("TABLE", "dups_df"), ("TABLE", "known"), ("TABLE", "merged"),
+                                    ("TABLE", "g_remarks"), ("TABLE", "grp"), ("VIEW", "fl")):
+                    try:
+                        con.execute(f"DROP {kind} IF EXISTS {table}")
+                    except duckdb.Error:  # an aborted transaction: its rollback drops them
+                        break
+                con.execute(f"SET memory_limit = '{limit}'")
+        stats.processing_ms = round((time.monotonic() - t0) * 1000 - stats.lock_wait_ms, 1)
+        return result
+
+    def _upsert_incoming(self, con: duckdb.DuckDBPyConnection, stats: UpsertStats, *, source_file: str,
+                         run_id: str | None, merge: str, update_action: str) -> None:
+        """The set-based upsert of the relations ``incoming_df`` (one row per lead: ``pos``, ``rowId``, ``sheet``,
+        ``rowNumber``, normalized ``email`` unique or NULL, ``rawRow`` JSON text, ``standardizer``, ``batchId``,
+        ``f_<field>`` / ``p_<field>`` per value field) and ``dups_df`` (``email``, ``keptRowId``, ``details``,
+        ``batchId``) on ``con`` (holding the write lock), in one transaction; fills ``stats``' counts."""
+        now = utc_now()  # under the lock: updatedAt and audit times follow the commit order across processes
+        with transaction(con):
+            det = self._stage(con, merge)
+            stats.duplicate_detection_ms = round(det * 1000, 1)
+            created, updated, unchanged = con.execute(
+                """
+                SELECT count(*) FILTER (WHERE old_id IS NULL),
+                       count(*) FILTER (WHERE old_id IS NOT NULL AND changed),
+                       count(*) FILTER (WHERE old_id IS NOT NULL AND NOT changed)
+                FROM stage
+                """
+            ).fetchone()
+            # the emails this call writes: a duplicate resolved onto a lead left unchanged (a re-run)
+            # writes no audit row, as its lead writes none (nothing is written twice)
+            con.execute("""CREATE OR REPLACE TEMP TABLE written_emails AS
+                           SELECT email FROM stage WHERE email IS NOT NULL AND (old_id IS NULL OR changed)""")
+            self._apply(con, source_file=source_file, run_id=run_id, now=now, update_action=update_action)
+            con.execute(
+                """
+                INSERT INTO lead_changes ("changeId", "at", "action", "email", "leadId", "newSourceFile",
+                                          "batchId", "runId", "rowId", "details")
+                SELECT uuid()::VARCHAR, ?, 'batch_duplicate_resolved', d.email, l."leadId", ?,
+                       d."batchId", ?, d."keptRowId", CAST(d.details AS JSON)
+                FROM (SELECT CAST(email AS VARCHAR) AS email, CAST("batchId" AS VARCHAR) AS "batchId",
+                             CAST("keptRowId" AS VARCHAR) AS "keptRowId", CAST(details AS VARCHAR) AS details
+                      FROM dups_df) d
+                LEFT JOIN leads l ON d.email IS NOT NULL AND l.email = d.email
+                WHERE d.email IN (SELECT email FROM written_emails)
+                """,
+                [now, source_file, run_id],
+            )
+            con.execute("DROP TABLE written_emails")
+        stats.created, stats.updated, stats.unchanged = int(created), int(updated), int(unchanged)
+        stats.duplicates_detected = stats.updated + stats.unchanged + stats.batch_duplicates
 
     def _stage(self, con: duckdb.DuckDBPyConnection, merge: str) -> float:
         """Create temp table ``stage``: incoming rows joined to existing leads, new values, ``changed`` flag.
