@@ -257,11 +257,13 @@ def sniff_delimiter(text: str) -> str | None:
     return best_d
 
 
-def read_csv_bytes(data: bytes, file_name: str) -> ParsedFile:
-    """Read a delimited text file into a :class:`ParsedFile` (one sheet report named ``None``).
+def _prepare(data: bytes) -> tuple[str, str, str | None, str, int, int]:
+    """Decode a delimited text file and sniff its layout: ``(text, encoding, delimiter or None, delimiter used,
+    resplit_min, width)`` — ``width`` is the field count of the first records, ``resplit_min`` the field count under
+    which a record is re-split (see ``_records``).
 
     Raises:
-        FileRejected: empty / binary content, no header mapping to a lead field, header without data rows.
+        FileRejected: empty or binary content.
     """
     if not data.strip(b" \t\r\n\x00") or data in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
         raise FileRejected(EMPTY)
@@ -274,7 +276,31 @@ def read_csv_bytes(data: bytes, file_name: str) -> ParsedFile:
     if delimiter:
         for _, f in _records(text[:SNIFF_CHARS], delimiter, 3):
             width = max(width, len(f))
-    resplit_min = max(2, width // 2 + 1)
+    return text, encoding, delimiter, used, max(2, width // 2 + 1), width
+
+
+def _refuse_unless_leads(report: SheetReport) -> None:
+    """Raise the file's one-line refusal unless its (only) sheet holds leads.
+
+    Raises:
+        FileRejected: empty, header without data rows, or no header row mapping to a lead field.
+    """
+    if report.status == "leads":
+        return
+    if report.reason == "empty":
+        raise FileRejected(EMPTY)
+    if report.reason == HEADER_ONLY:
+        raise FileRejected(HEADER_ONLY)
+    raise FileRejected(no_header([report.first_row]))
+
+
+def read_csv_bytes(data: bytes, file_name: str) -> ParsedFile:
+    """Read a delimited text file into a :class:`ParsedFile` (one sheet report named ``None``).
+
+    Raises:
+        FileRejected: empty / binary content, no header mapping to a lead field, header without data rows.
+    """
+    text, encoding, delimiter, used, resplit_min, width = _prepare(data)
     try:
         result = build_sheet(_records(text, used, resplit_min, width), sheet=None, sheet_index=0)
     except csv.Error:
@@ -284,18 +310,12 @@ def read_csv_bytes(data: bytes, file_name: str) -> ParsedFile:
             result = build_sheet(_records(text, used, resplit_min, width), sheet=None, sheet_index=0)
         except csv.Error as exc:
             raise FileRejected(f"malformed CSV: {exc}") from exc
-    report = result.report
-    if report.status != "leads":
-        if report.reason == "empty":
-            raise FileRejected(EMPTY)
-        if report.reason == HEADER_ONLY:
-            raise FileRejected(HEADER_ONLY)
-        raise FileRejected(no_header([report.first_row]))
+    _refuse_unless_leads(result.report)
     return ParsedFile(
         file_name=file_name,
         rows=result.rows,
         quarantine=result.quarantine,
-        sheets=[report],
+        sheets=[result.report],
         encoding=encoding,
         delimiter=delimiter,
     )
@@ -313,18 +333,7 @@ def stream_csv_bytes(data: bytes, file_name: str) -> tuple[ParsedFile, Iterator[
         FileRejected: empty / binary content (at once); no header mapping to a lead field, header without data rows,
             malformed CSV (when ``rows`` is exhausted or fails).
     """
-    if not data.strip(b" \t\r\n\x00") or data in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
-        raise FileRejected(EMPTY)
-    text, encoding = decode_bytes(data)
-    if not text.strip():
-        raise FileRejected(EMPTY)
-    delimiter = sniff_delimiter(text)
-    used = delimiter or ","
-    width = 0
-    if delimiter:
-        for _, f in _records(text[:SNIFF_CHARS], delimiter, 3):
-            width = max(width, len(f))
-    resplit_min = max(2, width // 2 + 1)
+    text, encoding, delimiter, used, resplit_min, width = _prepare(data)
     try:
         for _ in csv.reader(io.StringIO(text, newline=""), delimiter=used, skipinitialspace=True):
             pass
@@ -341,12 +350,6 @@ def stream_csv_bytes(data: bytes, file_name: str) -> tuple[ParsedFile, Iterator[
                 yield row
         except csv.Error as exc:
             raise FileRejected(f"malformed CSV: {exc}") from exc
-        report = result.report
-        if report.status != "leads":
-            if report.reason == "empty":
-                raise FileRejected(EMPTY)
-            if report.reason == HEADER_ONLY:
-                raise FileRejected(HEADER_ONLY)
-            raise FileRejected(no_header([report.first_row]))
+        _refuse_unless_leads(result.report)
 
     return parsed, rows()
