@@ -58,6 +58,47 @@ def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[
 
 
 @dataclass
+class MergePlan:
+    """A merge worked out from the two stored leads, before anything is written (pure; both stores use it).
+
+    Attributes:
+        keep / other: the two stored leads (dicts of the ``leads`` columns).
+        lead: KEEP's seven lead fields after the merge (:func:`merged_fields`).
+        changed: ``{field: {"before", "after"}}`` of KEEP (:func:`changed_fields`).
+        gone: ``{field: {"before", "after": None}}`` of OTHER's non-empty fields (its ``lead_merged_away`` row).
+    """
+
+    keep: dict[str, Any]
+    other: dict[str, Any]
+    lead: dict[str, str | None]
+    changed: dict[str, dict[str, Any]]
+    gone: dict[str, dict[str, Any]]
+
+    def result(self, merge_id: str | None) -> "MergeResult":
+        """The :class:`MergeResult` of this plan: written as ``merge_id``, or a dry run when it is ``None``."""
+        return MergeResult(keep=self.keep["leadId"], other=self.other["leadId"], merge_id=merge_id, lead=self.lead,
+                           changed=self.changed, dry_run=merge_id is None)
+
+
+def plan_merge(keep: str, other: str, rows: Mapping[str, Mapping[str, Any]]) -> MergePlan:
+    """Plan merging lead ``other`` into lead ``keep`` from ``rows`` (the stored leads fetched by id, keyed by
+    ``leadId``).
+
+    Raises:
+        ValueError: ``keep == other`` ("KEEP and OTHER are the same lead") or a lead id missing from ``rows``.
+    """
+    if str(keep) == str(other):
+        raise ValueError("KEEP and OTHER are the same lead")
+    for lead_id in (str(keep), str(other)):
+        if lead_id not in rows:
+            raise ValueError(f"no lead with leadId {lead_id!r}")
+    k, o = dict(rows[str(keep)]), dict(rows[str(other)])
+    after = merged_fields(k, o)
+    gone = {f: {"before": o.get(f), "after": None} for f in LEAD_FIELDS if o.get(f) is not None}
+    return MergePlan(keep=k, other=o, lead=after, changed=changed_fields(k, after), gone=gone)
+
+
+@dataclass
 class MergeResult:
     """What a merge did (or would do with ``dry_run``), or what undoing one did.
 

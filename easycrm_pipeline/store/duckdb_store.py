@@ -47,7 +47,7 @@ import duckdb
 import pandas as pd
 
 from easycrm_pipeline.matching.keys import SQL_KEYS, sql_keys_select
-from easycrm_pipeline.matching.merge import MergeResult, changed_fields, merged_fields
+from easycrm_pipeline.matching.merge import plan_merge
 from easycrm_pipeline.matching.pairs import MAX_BLOCK, Candidates, pair_of
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 from easycrm_pipeline.store.base import (
@@ -1544,21 +1544,14 @@ class DuckDBStore(LeadStore):
             ValueError: ``keep == other`` or a lead that does not exist.
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
         """
-        if str(keep) == str(other):
-            raise ValueError("KEEP and OTHER are the same lead")
         cols = ", ".join(_q(c) for c in LEAD_COLUMNS)
         with self._write_connection() as (con, _), transaction(con):
             rows = {r["leadId"]: r for r in _rows_as_dicts(con.execute(
                 f'SELECT {cols} FROM leads WHERE "leadId" IN (?, ?)', [str(keep), str(other)]))}
-            for lead_id in (str(keep), str(other)):
-                if lead_id not in rows:
-                    raise ValueError(f"no lead with leadId {lead_id!r}")
-            k, o = rows[str(keep)], rows[str(other)]
-            after = merged_fields(k, o)
-            changed = changed_fields(k, after)
+            plan = plan_merge(keep, other, rows)
             if dry_run:
-                return MergeResult(keep=k["leadId"], other=o["leadId"], merge_id=None, lead=after, changed=changed,
-                                   dry_run=True)
+                return plan.result(None)
+            k, o, after = plan.keep, plan.other, plan.lead
             merge_id = f"merge-{uuid.uuid4()}"
             now = utc_now()
             con.execute('DELETE FROM leads WHERE "leadId" = ?', [o["leadId"]])
@@ -1566,12 +1559,11 @@ class DuckDBStore(LeadStore):
             con.execute(f'UPDATE leads SET {sets}, "updatedAt" = ? WHERE "leadId" = ?',
                         [after[f] for f in LEAD_FIELDS] + [now, k["leadId"]])
             _merge_audit(con, now, "lead_merged", after["email"], k["leadId"], k["sourceFile"], k["sourceFile"],
-                         changed, merge_id, k["updatedAt"],
+                         plan.changed, merge_id, k["updatedAt"],
                          {"mergeId": merge_id, "keptLeadId": k["leadId"], "mergedLeadId": o["leadId"]})
-            gone = {f: {"before": o.get(f), "after": None} for f in LEAD_FIELDS if o.get(f) is not None}
-            _merge_audit(con, now, "lead_merged_away", o["email"], o["leadId"], o["sourceFile"], None, gone,
+            _merge_audit(con, now, "lead_merged_away", o["email"], o["leadId"], o["sourceFile"], None, plan.gone,
                          merge_id, o["updatedAt"], {"mergeId": merge_id, "mergedInto": k["leadId"], "lead": o})
-        return MergeResult(keep=k["leadId"], other=o["leadId"], merge_id=merge_id, lead=after, changed=changed)
+        return plan.result(merge_id)
 
     def undo_merge(self, keep: str, *, force: bool = False, dry_run: bool = False,
                    undo_run_id: str | None = None) -> Any:

@@ -51,7 +51,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from easycrm_pipeline.matching.merge import MergeResult, changed_fields, merged_fields
+from easycrm_pipeline.matching.merge import plan_merge
 from easycrm_pipeline.matching.pairs import pair_of
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 from easycrm_pipeline.store.base import (
@@ -981,19 +981,12 @@ class DynamoDBStore(LeadStore):
             ValueError: ``keep == other`` or a lead that does not exist.
             StoreError: one of the leads changed meanwhile (nothing written).
         """
-        if str(keep) == str(other):
-            raise ValueError("KEEP and OTHER are the same lead")
         rows = {x["leadId"]: x for x in (_from_item(i) for i in self._batch_get(
-            self.table, [_to_item({"leadId": i}) for i in (str(keep), str(other))]))}
-        for lead_id in (str(keep), str(other)):
-            if lead_id not in rows:
-                raise ValueError(f"no lead with leadId {lead_id!r}")
-        k, o = rows[str(keep)], rows[str(other)]
-        after = merged_fields(k, o)
-        changed = changed_fields(k, after)
+            self.table, [_to_item({"leadId": i}) for i in {str(keep), str(other)}]))}
+        plan = plan_merge(keep, other, rows)
         if dry_run:
-            return MergeResult(keep=k["leadId"], other=o["leadId"], merge_id=None, lead=after, changed=changed,
-                               dry_run=True)
+            return plan.result(None)
+        k, o, after, changed, gone = plan.keep, plan.other, plan.lead, plan.changed, plan.gone
         merge_id = f"merge-{uuid.uuid4()}"
         now = _iso_now()
         counter = iter(range(1, 10))
@@ -1004,7 +997,6 @@ class DynamoDBStore(LeadStore):
         if o.get("email"):
             items += self._email_items(o["email"], holder=k["leadId"] if after["email"] == o["email"] else None,
                                        was=o["leadId"])
-        gone = {f: {"before": o.get(f), "after": None} for f in LEAD_FIELDS if o.get(f) is not None}
         for lead, action, fields, new_file, details in (
             (k, "lead_merged", changed, k.get("sourceFile"),
              {"mergeId": merge_id, "keptLeadId": k["leadId"], "mergedLeadId": o["leadId"]}),
@@ -1018,7 +1010,7 @@ class DynamoDBStore(LeadStore):
                 fieldsChanged=json.dumps(fields, ensure_ascii=False), runId=merge_id,
                 previousUpdatedAt=lead.get("updatedAt"), details=json.dumps(details, ensure_ascii=False))}})
         self._transact(items, "merge")
-        return MergeResult(keep=k["leadId"], other=o["leadId"], merge_id=merge_id, lead=after, changed=changed)
+        return plan.result(merge_id)
 
     def undo_merge(self, keep: str, *, force: bool = False, dry_run: bool = False,
                    undo_run_id: str | None = None) -> Any:
