@@ -155,6 +155,10 @@ mkdir -p "$DAGSTER_HOME"
 cp deploy/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 export EASYCRM_EXECUTOR=celery
 export EASYCRM_DB="$WORK/unused.duckdb"  # never opened with EASYCRM_STORE=dynamodb
+# Create Dagster's PostgreSQL schema once, before the workers: two workers starting together on an empty database
+# both run its CREATE TABLE / CREATE TYPE and one fails ("type \"snapshots\" already exists").
+"$BIN/python" -c 'import dagster as dg; dg.DagsterInstance.get().dispose()'
+log "Dagster storage ready in PostgreSQL"
 WORKERS=(scale-w1 scale-w2)
 for name in "${WORKERS[@]}"; do
   # setsid: each worker (the dagster-celery CLI, celery's main process and its pool) is one process group.
