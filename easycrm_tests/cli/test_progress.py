@@ -21,20 +21,11 @@ import pytest
 
 from easycrm_pipeline.cli.progress import progress_cells
 from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
+from easycrm_tests.cli.test_runs import write_csv
 
-HEADER = "First Name,Last Name,Company,Title,Email,Phone,Notes\n"
 #: Generous waits: other test suites load the same 2 cores.
 RUN_TIMEOUT = 180.0
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
-
-
-def write_csv(path, n, start=0):
-    rows = [HEADER] + [
-        f"First{i},OKAFOR,Company {i % 7},buyer,Person{i}@example.com,+44 7700 9{i:05d},note {i}\n"
-        for i in range(start, start + n)
-    ]
-    path.write_text("".join(rows), encoding="utf-8")
-    return path
 
 
 class Terminal:
