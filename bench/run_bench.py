@@ -97,10 +97,12 @@ MEASURES: dict[str, tuple[str, float | None, str, str]] = {
     "dupes_gold_recall": ("ratio", 0.90, "ge", "duplicates"),
     "dupes_match_1k_in_1m_s": ("s", 3, "le", "duplicates"),
     "dupes_match_peak_rss_mb": ("MB", 600, "le", "duplicates"),
+    # issue 14 (bench/bench_ui.py)
+    "ui_vs_cli_ratio": ("x CLI", 1.2, "le", "ui"),
 }
 #: Order the groups run in: the long DeepSeek runs early (so they get their time), the offline ones after.
 GROUP_ORDER = ("parse_csv", "parse_xlsx", "e2e_1k", "e2e_3x1k", "e2e_50k", "upsert", "peak_rss", "reingest", "samples",
-               "tokens", "memory", "progress", "duplicates")
+               "tokens", "memory", "progress", "duplicates", "ui")
 
 FAKE_LATENCY = 2.0
 POOL = 5
@@ -1014,11 +1016,40 @@ class Bench:
                  f"{med['rss_before_mb']:.0f} MB before matching); target: the ingest's own peak_rss_50k_mb")
         self.detail["groups"]["duplicates"] = {"gold": gold, "match_runs": runs}
 
+    # -- 10. issue 14: a partition materialized from the UI vs `easycrm ingest` of a file of the same size
+    def g_ui(self) -> None:
+        import bench_ui as bu
+
+        n = self.sizes.e2e_leads
+        cli_file = self.data(f"ui_{n}_cli.csv", n, seed=13, start=0)
+        ui_file = self.data(f"ui_{n}_ui.csv", n, seed=13, start=n)  # other people: nothing cached for either run
+        tmp = self.tmp("ui")
+        ideal = ideal_seconds(n)
+        with FakeServer(tmp, FAKE_LATENCY) as fake:
+            env = fresh_env(tmp, key="sk-bench", base_url=fake.url)
+            (tmp / "inbox").mkdir(exist_ok=True)
+            cli = run_ingest([cli_file], env, cap_s=8 * ideal)
+            problem = check_files(cli, 1, "ui")
+            bu.register_partition(env, CODE, ui_file)
+            port, procs = bu.start_services(env, CODE, tmp)
+            try:
+                ui_s, status = bu.materialize_like_the_ui(port, ui_file.name, tmp / "dagster_home", 8 * ideal)
+            finally:
+                bu.stop_services(procs)
+        if status != "SUCCESS":
+            problem = (problem + "; " if problem else "") + f"the UI run ended {status}"
+        ratio = None if problem else ui_s / cli["seconds"]
+        self.set("ui_vs_cli_ratio", ratio,
+                 f"{n} leads, fake latency {FAKE_LATENCY} s: UI Materialize (GraphQL submit, asset selection, no run "
+                 f"config) {ui_s:.1f} s from submit to run end vs `easycrm ingest` {cli['seconds']:.1f} s; load "
+                 f"{load_text()}" + (f"; {problem}" if problem else ""))
+        self.detail["groups"]["ui"] = {"ui_s": ui_s, "ui_status": status, "cli_s": cli["seconds"]}
+
     # -- driver
     #: rough cost of each group in seconds (full sizes), for the budget check
     COST = {"parse_csv": 5, "parse_xlsx": 25, "e2e_1k": 90, "e2e_3x1k": 200, "e2e_50k": 620, "upsert": 45,
             "peak_rss": 75, "reingest": 180, "samples": 50, "tokens": 40, "memory": 600, "progress": 180,
-            "duplicates": 150}
+            "duplicates": 150, "ui": 180}
 
     def run(self, groups: list[str]) -> None:
         self.groups = list(groups)
