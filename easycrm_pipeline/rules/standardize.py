@@ -8,12 +8,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ..models import LEAD_FIELDS, RawRow, StandardLead
-from . import RULES_VERSION
 from .emails import normalize_email_cell
 from .headers import HeaderMap, map_headers
 from .names import clean_name_cell, needs_casing, split_full_name, title_case_name
 from .phones import normalize_phone
 from .text import clean_text, fold, is_blank_marker, is_placeholder_cell
+from .version import RULES_VERSION
 
 #: Legal forms and small words with a fixed spelling when an ALL-CAPS company name is title-cased.
 _COMPANY_WORDS = {
