@@ -2,6 +2,9 @@
 import dagster as dg
 
 from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.dagster_defs.run_marks import mark_import_undone
+from easycrm_pipeline.pipeline.undo import UndoRefused, undo_file
+from easycrm_pipeline.store import get_store
 
 
 class UndoConfig(dg.Config):
@@ -18,10 +21,6 @@ def undo_file_op(context: dg.OpExecutionContext, config: UndoConfig) -> dg.Outpu
 
     A real undo also tags the undone ingest run ``easycrm/undone=true`` (see ``run_marks.mark_import_undone``), so
     the drop-zone sensors run the same content again when it is dropped again."""
-    from easycrm_pipeline.dagster_defs.run_marks import mark_import_undone
-    from easycrm_pipeline.pipeline.undo import UndoRefused, undo_file
-    from easycrm_pipeline.store import get_store
-
     try:
         result = undo_file(
             get_store(get_settings()), config.file, force=config.force, dry_run=config.dry_run,

@@ -22,8 +22,8 @@ from typing import Any
 
 import dagster as dg
 
-from easycrm_pipeline.dagster_defs.ops import FILE_NAME_TAG
 from easycrm_pipeline.dagster_defs.partitions import lead_files
+from easycrm_pipeline.dagster_defs.tags import FILE_NAME_TAG
 
 #: E.164: ``+``, a non-zero country digit, at most 15 digits in all.
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")

@@ -21,8 +21,8 @@ import socket
 
 import dagster as dg
 
-from easycrm_pipeline.dagster_defs.ops import HOST_TAG, PID_TAG
 from easycrm_pipeline.dagster_defs.pool_slots import free_run_slots
+from easycrm_pipeline.dagster_defs.tags import HOST_TAG, PID_TAG
 
 #: Run tag with the start time (epoch seconds, 2 decimals) of the process in ``easycrm/pid``.
 PID_STARTED_TAG = "easycrm/pid_started"

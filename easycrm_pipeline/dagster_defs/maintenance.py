@@ -22,9 +22,18 @@ from dataclasses import dataclass
 import dagster as dg
 
 from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.dagster_defs.jobs import execution_config
 from easycrm_pipeline.dagster_defs.ops import STANDARDIZE_RETRY
+from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed, DeepSeekFatal
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult
-from easycrm_pipeline.pipeline.restandardize import RestandardizePlan
+from easycrm_pipeline.pipeline.collect import open_store
+from easycrm_pipeline.pipeline.restandardize import (
+    RestandardizePlan,
+    plan_restandardize,
+    standardize_batch,
+    write_group,
+)
+from easycrm_pipeline.pipeline.standardizer import make_standardizer
 
 #: Daily at 04:30 UTC.
 RESTANDARDIZE_CRON = "30 4 * * *"
@@ -69,10 +78,6 @@ class BatchDone:
 def plan_restandardize_op(context: dg.OpExecutionContext, config: RestandardizeConfig):
     """Yield the plan, then one DynamicOutput per batch when DeepSeek standardizes (with the offline rules the
     write step standardizes in place: a step per batch would cost more than the work, as in the ingest)."""
-    from easycrm_pipeline.pipeline.collect import open_store
-    from easycrm_pipeline.pipeline.restandardize import plan_restandardize
-    from easycrm_pipeline.pipeline.standardizer import make_standardizer
-
     settings = get_settings()
     version = make_standardizer(settings).version
     plan = plan_restandardize(open_store(settings), version, batch_size=settings.batch_size, dry_run=config.dry_run)
@@ -95,9 +100,6 @@ def restandardize_batch(context: dg.OpExecutionContext, work: BatchWork) -> Batc
 
     A fatal DeepSeek error (401/402) fails the step without retries.
     """
-    from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed, DeepSeekFatal
-    from easycrm_pipeline.pipeline.standardizer import make_standardizer
-
     try:
         result = make_standardizer(get_settings()).standardize(work.batch)
     except DeepSeekFatal as exc:
@@ -115,10 +117,6 @@ def write_restandardized(
     context: dg.OpExecutionContext, plan: RestandardizePlan, done: list[BatchDone]
 ) -> dg.Output[dict]:
     """Write every group through ``upsert_file``; batches without a mapped result are standardized here (rules)."""
-    from easycrm_pipeline.pipeline.collect import open_store
-    from easycrm_pipeline.pipeline.restandardize import standardize_batch, write_group
-    from easycrm_pipeline.pipeline.standardizer import make_standardizer
-
     settings = get_settings()
     store = open_store(settings)
     mapped = {(d.group, d.number): d for d in done}
@@ -171,7 +169,6 @@ def restandardize_schedule(context: dg.ScheduleEvaluationContext):
     if running:
         run_id = running[0].dagster_run.run_id
         return dg.SkipReason(f"restandardize_job run {run_id[:8]} is still going; skipping this tick")
-    from easycrm_pipeline.dagster_defs.jobs import execution_config
 
     # the ingest's executor config; for the local default (the ingest job's own in-process executor, no run config)
     # say in-process explicitly: this job's default executor is Dagster's multiprocess one

@@ -17,6 +17,7 @@ import dagster as dg
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.resources import DeepSeekResource
 from easycrm_pipeline.dagster_defs.run_marks import cost_tags, mark_committed
+from easycrm_pipeline.dagster_defs.tags import FILE_NAME_TAG, FINGERPRINT_TAG, HOST_TAG, LOCATION_TAG, PID_TAG  # noqa: F401
 from easycrm_pipeline.dropzone.rules import display_name, size_refusal
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
 from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, markdown_table, open_store
@@ -33,17 +34,6 @@ from easycrm_pipeline.pipeline.leadfile import LeadFile, settle_by_rules, write_
 from easycrm_pipeline.pipeline.planning import Plan, cache_entry, cache_key, plan_rows
 from easycrm_pipeline.pipeline.standardizer import add_usage, dead_letter, deepseek_version, make_standardizer
 
-#: Run tag carrying the file's location (absolute path or ``s3://bucket/key``), set by the sensors and the CLI.
-LOCATION_TAG = "easycrm/location"
-#: Run tag with the drop-zone fingerprint of the file's content (set by the sensors: ``<sha256>:<size>`` for folders).
-FINGERPRINT_TAG = "easycrm/fingerprint"
-#: Run tag carrying the file's base name (the leads' ``sourceFile``).
-FILE_NAME_TAG = "easycrm/file_name"
-#: Run tag with the pid of the process that executes the run (``easycrm cancel`` interrupts it; the dead-run reaper
-#: fails the run when that process is gone).
-PID_TAG = "easycrm/pid"
-#: Run tag with the host name of that process (a pid means something only on its own host).
-HOST_TAG = "easycrm/host"
 #: Seeds: "Dead Letter Queue: After 3 failed attempts" -> 1 try + 2 retries (the maintenance job's batch steps).
 STANDARDIZE_RETRY = dg.RetryPolicy(
     max_retries=2, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.config import _default_data_dir, get_settings
+from easycrm_pipeline.readers.export import export_leads
+from easycrm_pipeline.readers.quality import chart_markdown, quality_report, render_chart_png
+from easycrm_pipeline.store import get_store
 
 #: When the reports refresh by themselves (the daemon's ``reports_automation_sensor``): once after one or more
 #: ``leads`` partitions were materialized, when no ingest is in progress. Dagster's ``eager()`` minus its
@@ -28,15 +31,11 @@ EXPORT_PATH_ENV = "EASYCRM_EXPORT_PATH"
 def export_path() -> Path:
     """Where ``leads_export`` writes: ``$EASYCRM_EXPORT_PATH`` or ``<data dir>/exports/leads.csv`` (the data dir
     is the folder holding the default DuckDB file, ``data/``)."""
-    from easycrm_pipeline.config import _default_data_dir
-
     raw = os.environ.get(EXPORT_PATH_ENV, "").strip()
     return Path(raw) if raw else _default_data_dir() / "exports" / "leads.csv"
 
 
 def _store():
-    from easycrm_pipeline.store import get_store
-
     return get_store(get_settings())
 
 
@@ -49,8 +48,6 @@ def _store():
 )
 def leads_export(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Write the export file (folder created if missing); metadata: ``rows``, ``path``."""
-    from easycrm_pipeline.readers.export import export_leads
-
     path = export_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = export_leads(_store(), path)
@@ -70,8 +67,6 @@ def leads_export(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 def lead_quality_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Compute the quality report from the store's tables; metadata holds the counts and a PNG chart (markdown
     with a base64 data URI; a note instead when matplotlib is missing)."""
-    from easycrm_pipeline.readers.quality import chart_markdown, quality_report, render_chart_png
-
     report = quality_report(_store())
     metadata: dict = {
         "total_leads": dg.MetadataValue.int(report.total_leads),

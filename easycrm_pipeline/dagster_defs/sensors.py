@@ -188,18 +188,7 @@ def build_sensor_result(
     record = ProcessedRecord.from_json(context.cursor)
     changed, skipped = diff(files, record)
     again, unchanged = redropped(skipped, record)
-    skipped_log = _CappedLog(context, "skipped")  # files merely left in place are counted in the skip reason only
-    attempts: dict[str, int] = {}
-    reasons: dict[str, str] = {}
-    seen: list[DropFile] = list(unchanged)
-    for f in again:
-        attempt, reason = same_content_verdict(context.instance, f)
-        if attempt is None:
-            skipped_log(f.partition_key, f"same content dropped again — {reason}")
-            seen.append(f)
-        else:
-            attempts[f.partition_key], reasons[f.partition_key] = attempt, reason
-    skipped_log.close()
+    seen, attempts, reasons = _verdicts(context, again, unchanged)
 
     to_run = sorted([*changed, *(f for f in again if f.partition_key in attempts)], key=lambda f: f.partition_key)
     batch = to_run[:MAX_RUN_REQUESTS_PER_TICK]
@@ -222,24 +211,49 @@ def build_sensor_result(
     existing = set(context.instance.get_dynamic_partitions(lead_files.name))
     new_keys = list(dict.fromkeys(f.partition_key for f in batch if f.partition_key not in existing))
     for f in batch:
-        if f.partition_key in attempts:
-            context.log.info(
-                f"run {f.partition_key!r} (same content again, {reasons[f.partition_key]}; attempt "
-                f"{attempts[f.partition_key]}, {f.size} bytes, fingerprint {f.fingerprint})"
-            )
-            continue
-        state = "changed" if f.partition_key in record else "new"
-        if state == "changed":
-            attempts[f.partition_key] = changed_attempt(context.instance, f)
-        back = " back to a version that ran before" if attempts.get(f.partition_key, 1) > 1 else ""
-        attempt = f"; attempt {attempts[f.partition_key]}" if back else ""
-        context.log.info(f"run {f.partition_key!r} ({state}{back}{attempt}, {f.size} bytes, "
-                         f"fingerprint {f.fingerprint})")
+        _log_request(context, f, record, attempts, reasons)
     return dg.SensorResult(
         run_requests=[run_request_for(f, execution, attempts.get(f.partition_key, 1)) for f in batch],
         dynamic_partitions_requests=[lead_files.build_add_request(new_keys)] if new_keys else [],
         cursor=record.with_processed(batch).to_json(),
     )
+
+
+def _verdicts(
+    context: dg.SensorEvaluationContext, again: Sequence[DropFile], unchanged: Sequence[DropFile]
+) -> tuple[list[DropFile], dict[str, int], dict[str, str]]:
+    """For the files dropped again with the same content: ``(files seen and skipped, {partition key: attempt},
+    {partition key: reason})`` of :func:`same_content_verdict`; the skipped ones are logged (capped)."""
+    skipped_log = _CappedLog(context, "skipped")  # files merely left in place are counted in the skip reason only
+    attempts: dict[str, int] = {}
+    reasons: dict[str, str] = {}
+    seen: list[DropFile] = list(unchanged)
+    for f in again:
+        attempt, reason = same_content_verdict(context.instance, f)
+        if attempt is None:
+            skipped_log(f.partition_key, f"same content dropped again — {reason}")
+            seen.append(f)
+        else:
+            attempts[f.partition_key], reasons[f.partition_key] = attempt, reason
+    skipped_log.close()
+    return seen, attempts, reasons
+
+
+def _log_request(context: dg.SensorEvaluationContext, f: DropFile, record: ProcessedRecord,
+                 attempts: dict[str, int], reasons: dict[str, str]) -> None:
+    """Log why ``f`` runs (same content again, changed, new); a changed file's attempt is looked up and recorded in
+    ``attempts``."""
+    key = f.partition_key
+    if key in attempts:
+        context.log.info(f"run {key!r} (same content again, {reasons[key]}; attempt {attempts[key]}, {f.size} bytes, "
+                         f"fingerprint {f.fingerprint})")
+        return
+    state = "changed" if key in record else "new"
+    if state == "changed":
+        attempts[key] = changed_attempt(context.instance, f)
+    back = " back to a version that ran before" if attempts.get(key, 1) > 1 else ""
+    attempt = f"; attempt {attempts[key]}" if back else ""
+    context.log.info(f"run {key!r} ({state}{back}{attempt}, {f.size} bytes, fingerprint {f.fingerprint})")
 
 
 @dg.sensor(

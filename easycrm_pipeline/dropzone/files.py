@@ -24,6 +24,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from easycrm_pipeline.config import _default_data_dir
+
 #: Environment variable: local folder of the kept files.
 FILES_DIR_ENV = "EASYCRM_FILES_DIR"
 #: Environment variable: prefix of the kept files in the drop bucket (S3 drops only).
@@ -59,8 +61,6 @@ class KeptFile:
 
 def files_dir() -> Path:
     """``$EASYCRM_FILES_DIR`` or ``<data dir>/files`` (``data/files`` in a checkout)."""
-    from easycrm_pipeline.config import _default_data_dir
-
     raw = os.environ.get(FILES_DIR_ENV, "").strip()
     return Path(raw) if raw else _default_data_dir() / "files"
 

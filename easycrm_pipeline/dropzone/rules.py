@@ -52,21 +52,33 @@ def is_lead_file(name: str, size: int | None = None) -> tuple[bool, str | None]:
     parts = [p for p in name.split("/") if p]
     base = parts[-1]
     suffix = PurePosixPath(base).suffix.lower()
+    reason = _marker_or_hidden(base, parts[:-1], suffix, size) or _type_refusal(suffix, size)
+    return (False, reason) if reason else (True, None)
+
+
+def _marker_or_hidden(base: str, folders: list[str], suffix: str, size: int | None) -> str | None:
+    """Why an object is a folder marker, an Excel lock file or hidden (itself or a folder above it), or ``None``."""
     if size == 0 and suffix not in LEAD_EXTENSIONS:
-        return False, "zero-byte object without a lead file extension (folder marker)"
+        return "zero-byte object without a lead file extension (folder marker)"
     if base.startswith("~$"):
-        return False, "Excel lock file (~$...)"
+        return "Excel lock file (~$...)"
     if base.startswith("."):
-        return False, "hidden file (name starts with '.')"
-    if any(p in (".", "..") for p in parts[:-1]):  # a legal S3 key, but '..' could name a file outside the root
-        return False, "path has a '.' or '..' folder segment"
-    if any(p.startswith(".") for p in parts[:-1]):
-        return False, "inside a hidden folder"
+        return "hidden file (name starts with '.')"
+    if any(p in (".", "..") for p in folders):  # a legal S3 key, but '..' could name a file outside the root
+        return "path has a '.' or '..' folder segment"
+    if any(p.startswith(".") for p in folders):
+        return "inside a hidden folder"
+    return None
+
+
+def _type_refusal(suffix: str, size: int | None) -> str | None:
+    """Why a visible file is not a lead file (its extension, or it is empty), or ``None``."""
     if suffix not in LEAD_EXTENSIONS:
         shown = f"'{suffix}'" if suffix else "none"
-        return False, f"not a lead file extension {shown} (expected {', '.join(sorted(LEAD_EXTENSIONS))})"
+        return f"not a lead file extension {shown} (expected {', '.join(sorted(LEAD_EXTENSIONS))})"
     if size == 0:
-        return False, "empty file (0 bytes)"
+        return "empty file (0 bytes)"
+    return None
     return True, None
 
 

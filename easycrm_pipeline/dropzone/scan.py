@@ -117,69 +117,83 @@ def scan_folder(
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(dirpath)
         rel_dir = here.relative_to(root)
-        kept = []
-        for d in sorted(dirnames):
-            if d.startswith("."):
-                report((rel_dir / d).as_posix() + "/", "hidden folder (not scanned)")
-            else:
-                kept.append(d)
-        dirnames[:] = kept
+        dirnames[:] = _visible_dirs(dirnames, rel_dir, report)
         for fname in sorted(filenames):
-            path = here / fname
-            rel = (rel_dir / fname).as_posix()
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue  # vanished between listing and stat
-            except OSError as exc:
-                report(rel, f"cannot stat: {exc.strerror or exc}")
-                continue
-            ok, reason = is_lead_file(rel, st.st_size)
-            if not ok:
-                report(rel, reason or "not a lead file")
-                continue
-            try:
-                rel.encode("utf-8")
-            except UnicodeEncodeError:
-                report(rel, "file name is not valid UTF-8; rename it")
-                continue
-            now = time.time()
-            # ctime: set by this machine's clock on every write/rename (POSIX; creation time on Windows);
-            # mtime: can be preserved from elsewhere, so a future mtime (clock skew, unpacked archive) is not counted
-            age = now - max(st.st_ctime, st.st_mtime if st.st_mtime <= now else st.st_ctime)
-            if age < settle_seconds:
-                report(rel, f"still being written (changed {max(age, 0):.1f} s ago); retried next tick")
-                continue
-            if (
-                hash_budget_seconds is not None
-                and time.monotonic() - started > hash_budget_seconds
-                and (str(path), st.st_size, st.st_mtime_ns, st.st_ino) not in _HASH_CACHE
-            ):
-                report(rel, f"deferred to the next tick (hashing took over {hash_budget_seconds:g} s)")
-                continue
-            try:
-                sha = _sha256_file(path, st)
-                after = path.stat()
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                report(rel, f"cannot read: {exc.strerror or exc}")
-                continue
-            if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
-                report(rel, "changed while being read; retried next tick")
-                continue
-            found.append(
-                DropFile(
-                    partition_key=partition_key_for(path, inbox=root),
-                    location=str(path),
-                    file_name=display_name(fname),
-                    fingerprint=f"{sha}:{st.st_size}",
-                    size=st.st_size,
-                    drop_id=f"{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}",
-                )
-            )
+            over_budget = hash_budget_seconds is not None and time.monotonic() - started > hash_budget_seconds
+            drop = _drop_file(here / fname, (rel_dir / fname).as_posix(), root, report, settle_seconds,
+                              f"{hash_budget_seconds:g}" if over_budget else None)
+            if drop is not None:
+                found.append(drop)
     found.sort(key=lambda f: f.partition_key)
     return found
+
+
+def _visible_dirs(dirnames: list[str], rel_dir: Path, report: OnIgnored) -> list[str]:
+    """The folders to walk into, sorted; hidden ones (``.name``) are reported and left out."""
+    kept = []
+    for d in sorted(dirnames):
+        if d.startswith("."):
+            report((rel_dir / d).as_posix() + "/", "hidden folder (not scanned)")
+        else:
+            kept.append(d)
+    return kept
+
+
+def _drop_file(path: Path, rel: str, root: Path, report: OnIgnored, settle_seconds: float,
+               over_budget: str | None) -> DropFile | None:
+    """The :class:`DropFile` of one listed file, or ``None`` (reported, except a file that vanished) when it is not a
+    lead file, not settled, deferred (``over_budget``: the budget in seconds as text, when spent and the file's hash
+    is not cached), unreadable or changed while read."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None  # vanished between listing and stat
+    except OSError as exc:
+        report(rel, f"cannot stat: {exc.strerror or exc}")
+        return None
+    reason = _not_ready(rel, st, settle_seconds)
+    if reason is None and over_budget and (str(path), st.st_size, st.st_mtime_ns, st.st_ino) not in _HASH_CACHE:
+        reason = f"deferred to the next tick (hashing took over {over_budget} s)"
+    if reason:
+        report(rel, reason)
+        return None
+    try:
+        sha = _sha256_file(path, st)
+        after = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        report(rel, f"cannot read: {exc.strerror or exc}")
+        return None
+    if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+        report(rel, "changed while being read; retried next tick")
+        return None
+    return DropFile(
+        partition_key=partition_key_for(path, inbox=root),
+        location=str(path),
+        file_name=display_name(path.name),
+        fingerprint=f"{sha}:{st.st_size}",
+        size=st.st_size,
+        drop_id=f"{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}",
+    )
+
+
+def _not_ready(rel: str, st: os.stat_result, settle_seconds: float) -> str | None:
+    """Why a file is not taken now (not a lead file, name not UTF-8, still being written), or ``None``."""
+    ok, reason = is_lead_file(rel, st.st_size)
+    if not ok:
+        return reason or "not a lead file"
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8; rename it"
+    now = time.time()
+    # ctime: set by this machine's clock on every write/rename (POSIX; creation time on Windows);
+    # mtime: can be preserved from elsewhere, so a future mtime (clock skew, unpacked archive) is not counted
+    age = now - max(st.st_ctime, st.st_mtime if st.st_mtime <= now else st.st_ctime)
+    if age < settle_seconds:
+        return f"still being written (changed {max(age, 0):.1f} s ago); retried next tick"
+    return None
 
 
 def _iso(value: Any) -> str:

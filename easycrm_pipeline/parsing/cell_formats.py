@@ -23,7 +23,7 @@ import posixpath
 import re
 import zipfile
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 from xml.etree import ElementTree as ET
 
 from .numfmt import NumberFormat, display_relevant
@@ -68,21 +68,29 @@ def xlsx_display_styles(zf: zipfile.ZipFile) -> dict[int, NumberFormat]:
     for el in root:
         name = _local(el.tag)
         if name == "numFmts":
-            for nf in el:
-                try:
-                    fid = int(nf.get("numFmtId", ""))
-                except ValueError:
-                    continue
-                fmt = display_relevant(nf.get("formatCode", ""))
-                if fmt is not None:
-                    custom[fid] = fmt
+            custom.update(_custom_formats(el))
         elif name == "cellXfs":
-            for xf in el:
-                try:
-                    xfs.append(int(xf.get("numFmtId", "0")))
-                except ValueError:
-                    xfs.append(0)
+            xfs.extend(_int_or(xf.get("numFmtId", "0"), 0) for xf in el)
     return {i: custom[fid] for i, fid in enumerate(xfs) if fid in custom}
+
+
+def _int_or(text: str, default: int | None) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return default
+
+
+def _custom_formats(num_fmts: ET.Element) -> dict[int, NumberFormat]:
+    """``{numFmtId: format}`` of a ``<numFmts>`` element's display-relevant formats (entries without a valid id are
+    skipped)."""
+    out: dict[int, NumberFormat] = {}
+    for nf in num_fmts:
+        fid = _int_or(nf.get("numFmtId", ""), None)
+        fmt = display_relevant(nf.get("formatCode", "")) if fid is not None else None
+        if fmt is not None:
+            out[fid] = fmt
+    return out
 
 
 def xlsx_sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
@@ -139,32 +147,47 @@ def xlsx_styled_cells(
 
     try:
         with zf.open(part) as fh:
-            rest = b""
-            while True:
-                chunk = fh.read(CHUNK_BYTES)
-                buf = rest + chunk
-                if chunk:
-                    cut = buf.rfind(b"<")
-                    if cut <= 0:
-                        rest = buf
-                        continue
-                    buf, rest = buf[:cut], buf[cut:]
-                else:
-                    rest = b""
-                found = fast.findall(buf)
-                if len(found) == sum(buf.count(n) for n in needles):
-                    for letters, row, style, typ in found:
-                        take(letters, row, style, typ or None)
-                else:
-                    for style, letters, row, typ in free.findall(buf):
-                        if not letters:
-                            return None
-                        take(letters, row, style, typ or None)
-                if not chunk:
-                    break
+            for buf in _tag_aligned_chunks(fh):
+                cells = _chunk_cells(buf, fast, free, needles)
+                if cells is None:
+                    return None
+                for letters, row, style, typ in cells:
+                    take(letters, row, style, typ or None)
     except (KeyError, OSError, zipfile.BadZipFile, EOFError):
         return None
     return out
+
+
+def _tag_aligned_chunks(fh) -> Iterator[bytes]:
+    """The stream in pieces of about :data:`CHUNK_BYTES`, each cut before its last ``<`` (no tag split in two)."""
+    rest = b""
+    while True:
+        chunk = fh.read(CHUNK_BYTES)
+        buf = rest + chunk
+        if not chunk:
+            yield buf
+            return
+        cut = buf.rfind(b"<")
+        if cut <= 0:
+            rest = buf
+            continue
+        yield buf[:cut]
+        rest = buf[cut:]
+
+
+def _chunk_cells(buf: bytes, fast: re.Pattern, free: re.Pattern,
+                 needles: list[bytes]) -> list[tuple[bytes, bytes, bytes, bytes]] | None:
+    """``(column letters, row, style, type)`` of the styled cells in ``buf``: the ``fast`` pattern when it finds as
+    many cells as there are style attributes, else the order-free one; ``None`` when a cell has no ``r``."""
+    found = fast.findall(buf)
+    if len(found) == sum(buf.count(n) for n in needles):
+        return found
+    cells = []
+    for style, letters, row, typ in free.findall(buf):
+        if not letters:
+            return None
+        cells.append((letters, row, style, typ))
+    return cells
 
 
 class XlsFormats:

@@ -16,27 +16,38 @@ def cell_to_text(value: Any) -> str:
     """
     if value is None:
         return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return ""
-        if value.is_integer():
-            return str(int(value))
-        text = repr(value)
-        if "e" in text or "E" in text:
-            text = format(Decimal(text), "f")
-        return text
-    if isinstance(value, dt.datetime):
-        if value.time() == dt.time(0, 0):
-            return value.date().isoformat()
-        return value.isoformat(timespec="seconds" if not value.microsecond else "auto")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dt.time):
-        return value.isoformat()
+    for kind, render in _RENDERERS:
+        if isinstance(value, kind):
+            return render(value)
     return str(value)
+
+
+def _float_text(value: float) -> str:
+    """NaN/infinity -> ``""``; integral -> its digits; else ``repr`` in plain positional notation."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return ""
+    if value.is_integer():
+        return str(int(value))
+    text = repr(value)
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    return text
+
+
+def _datetime_text(value: dt.datetime) -> str:
+    """A date at midnight -> ``YYYY-MM-DD``; else ISO 8601 to the second (or microsecond when it has some)."""
+    if value.time() == dt.time(0, 0):
+        return value.date().isoformat()
+    return value.isoformat(timespec="seconds" if not value.microsecond else "auto")
+
+
+#: Type -> its text, checked in order (``bool`` before ``int``, ``datetime`` before ``date``: subclasses first).
+_RENDERERS: tuple[tuple[type, Any], ...] = (
+    (str, lambda v: v),
+    (bool, lambda v: "TRUE" if v else "FALSE"),
+    (int, str),
+    (float, _float_text),
+    (dt.datetime, _datetime_text),
+    (dt.date, lambda v: v.isoformat()),
+    (dt.time, lambda v: v.isoformat()),
+)

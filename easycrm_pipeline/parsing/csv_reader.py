@@ -16,6 +16,7 @@ column, the same field count on most records). Parsing is the stdlib ``csv`` mod
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from typing import Iterator
@@ -46,45 +47,7 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     """
     if data.startswith(_BINARY_MAGIC):
         raise FileRejected(BINARY)
-    text: str | None = None
-    encoding = ""
-    if data.startswith(b"\xef\xbb\xbf"):
-        candidates = ["utf-8-sig"]
-    elif data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
-        candidates = ["utf-32"]
-    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        candidates = ["utf-16"]
-    else:
-        candidates = []
-        sample = data[:4096]
-        if len(sample) >= 4:
-            even_nul = sample[0::2].count(0) / max(1, len(sample[0::2]))
-            odd_nul = sample[1::2].count(0) / max(1, len(sample[1::2]))
-            if odd_nul > 0.3 and even_nul < 0.05:
-                candidates.append("utf-16-le")
-            elif even_nul > 0.3 and odd_nul < 0.05:
-                candidates.append("utf-16-be")
-    candidates += ["utf-8", "utf-8+cp1252", "cp1252", "latin-1"]
-    for enc in candidates:
-        if enc == "utf-8":
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-            if not utf8_text_is_plausible(text):
-                text, enc = _weigh_valid_utf8(data, text)
-        elif enc == "utf-8+cp1252":
-            text = _decode_mixed(data)
-            if text is None:
-                continue
-        else:
-            try:
-                text = data.decode(enc)
-            except UnicodeDecodeError:
-                continue
-        encoding = enc
-        break
-    assert text is not None  # latin-1 decodes anything
+    text, encoding = next(r for r in (_DECODERS.get(enc, _strict)(data, enc) for enc in _candidates(data)) if r)
     if encoding in ("cp1252", "latin-1") and prefer_cp1251(text[:SNIFF_CHARS]):
         try:
             text, encoding = data.decode("cp1251"), "cp1251"  # Russian Excel's "CSV" (breaker finding 7)
@@ -92,14 +55,69 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
             pass
     if text.startswith("\ufeff"):
         text = text[1:]
-    sample_text = text[:SNIFF_CHARS]
-    # a stray NUL byte (database dumps leave them) is no binary: build_sheet removes it and counts it; NUL runs,
-    # many NULs or control characters are binary
+    _refuse_binary_text(text[:SNIFF_CHARS])
+    return text, encoding
+
+
+def _candidates(data: bytes) -> list[str]:
+    """The encodings to try, in order: the BOM's (or BOM-less UTF-16 told by its NUL bytes), then ``utf-8``,
+    ``utf-8+cp1252``, ``cp1252`` and ``latin-1`` (which decodes anything)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        first = ["utf-8-sig"]
+    elif data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        first = ["utf-32"]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        first = ["utf-16"]
+    else:
+        first = _bomless_utf16(data[:4096])
+    return first + ["utf-8", "utf-8+cp1252", "cp1252", "latin-1"]
+
+
+def _bomless_utf16(sample: bytes) -> list[str]:
+    """``["utf-16-le"]`` / ``["utf-16-be"]`` when NUL bytes fill the odd / even positions of ``sample``, else ``[]``."""
+    if len(sample) < 4:
+        return []
+    even_nul = sample[0::2].count(0) / max(1, len(sample[0::2]))
+    odd_nul = sample[1::2].count(0) / max(1, len(sample[1::2]))
+    if odd_nul > 0.3 and even_nul < 0.05:
+        return ["utf-16-le"]
+    if even_nul > 0.3 and odd_nul < 0.05:
+        return ["utf-16-be"]
+    return []
+
+
+def _strict(data: bytes, enc: str) -> tuple[str, str] | None:
+    """``data`` decoded strictly as ``enc``; ``None`` when it is not valid in it."""
+    try:
+        return data.decode(enc), enc
+    except UnicodeDecodeError:
+        return None
+
+
+def _utf8(data: bytes, enc: str) -> tuple[str, str] | None:
+    """Strict UTF-8, then weighed line by line when some characters are implausible (:func:`_weigh_valid_utf8`)."""
+    decoded = _strict(data, "utf-8")
+    if decoded is None or utf8_text_is_plausible(decoded[0]):
+        return decoded
+    return _weigh_valid_utf8(data, decoded[0])
+
+
+def _mixed(data: bytes, enc: str) -> tuple[str, str] | None:
+    text = _decode_mixed(data)
+    return None if text is None else (text, enc)
+
+
+#: Encoding name -> how it is tried (``_strict`` for the others): ``(text, encoding)`` or ``None`` to try the next.
+_DECODERS = {"utf-8": _utf8, "utf-8+cp1252": _mixed}
+
+
+def _refuse_binary_text(sample_text: str) -> None:
+    """Raise :class:`FileRejected` (binary) for NUL runs, many NULs or control characters. A stray NUL byte
+    (database dumps leave them) is no binary: build_sheet removes it and counts it."""
     nuls = sample_text.count("\x00")
     if (nuls > max(3, len(sample_text) // 1000) or (nuls and "\x00\x00" in sample_text)
             or len(_CONTROL.findall(sample_text)) > max(2, len(sample_text) // 100)):
         raise FileRejected(BINARY)
-    return text, encoding
 
 
 def _weigh_valid_utf8(data: bytes, text: str) -> tuple[str, str]:
@@ -176,37 +194,52 @@ def _records(text: str, delimiter: str, resplit_min: int, width: int = 0) -> Ite
     """
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
     line = 0
-    physical: list[str] | None = None
-    need = max(2, width - 2)
+    physical = functools.cache(lambda: io.StringIO(text, newline="").readlines())  # read only when needed
     for fields in reader:
         start = line + 1
         line = reader.line_num
-        if (fields and delimiter in fields[0] and all(not f.strip() for f in fields[1:])
-                and "\n" not in fields[0] and "\r" not in fields[0]):
-            again = next(csv.reader([fields[0]], delimiter=delimiter, skipinitialspace=True), [])
-            if len(again) >= resplit_min:
-                fields = again
-        if width > 1 and line > start and any(
-            ("\n" in f or "\r" in f) and sum(1 for p in f.splitlines()[1:] if p.count(delimiter) >= need) >= 1
-            for f in fields
-        ):
-            if physical is None:
-                physical = io.StringIO(text, newline="").readlines()
-            for k, raw_line in enumerate(physical[start - 1:line]):
-                one = next(csv.reader([raw_line.rstrip("\r\n")], delimiter=delimiter, skipinitialspace=True), [])
-                if len(one) < width and '"' in raw_line:
-                    one = _unquoted(raw_line, delimiter, one, width)
-                yield start + k, one
+        fields = _resplit(fields, delimiter, resplit_min)
+        if width > 1 and line > start and _runaway_quote(fields, delimiter, width):
+            yield from _line_by_line(physical()[start - 1:line], start, delimiter, width)
             continue
         if 1 < len(fields) < width and line == start and any(delimiter in f for f in fields):
             # one unbalanced quote on this line ("Carl,"Xu,carl@x.com"): read it with the quote as a character
-            if physical is None:
-                physical = io.StringIO(text, newline="").readlines()
-            if start <= len(physical) and physical[start - 1].count('"') % 2:
-                fields = _unquoted(physical[start - 1], delimiter, fields, width)
+            lines = physical()
+            if start <= len(lines) and lines[start - 1].count('"') % 2:
+                fields = _unquoted(lines[start - 1], delimiter, fields, width)
         if '="' in "".join(fields):
             fields = [_unformula(f) for f in fields]
         yield start, fields
+
+
+def _resplit(fields: list[str], delimiter: str, resplit_min: int) -> list[str]:
+    """A record wrapped whole in one quoted field (``"a,b,c"``, on one line) split again when that gives at least
+    ``resplit_min`` fields; else ``fields``."""
+    if (fields and delimiter in fields[0] and all(not f.strip() for f in fields[1:])
+            and "\n" not in fields[0] and "\r" not in fields[0]):
+        again = next(csv.reader([fields[0]], delimiter=delimiter, skipinitialspace=True), [])
+        if len(again) >= resplit_min:
+            return again
+    return fields
+
+
+def _runaway_quote(fields: list[str], delimiter: str, width: int) -> bool:
+    """A cell holding line breaks followed by lines that look like records of ``width`` columns (an unclosed ``"``
+    swallowed them)."""
+    need = max(2, width - 2)
+    return any(
+        ("\n" in f or "\r" in f) and sum(1 for p in f.splitlines()[1:] if p.count(delimiter) >= need) >= 1
+        for f in fields
+    )
+
+
+def _line_by_line(raw_lines: list[str], start: int, delimiter: str, width: int) -> Iterator[tuple[int, list[str]]]:
+    """The physical lines of a record swallowed by a runaway quote, each read as its own record."""
+    for k, raw_line in enumerate(raw_lines):
+        one = next(csv.reader([raw_line.rstrip("\r\n")], delimiter=delimiter, skipinitialspace=True), [])
+        if len(one) < width and '"' in raw_line:
+            one = _unquoted(raw_line, delimiter, one, width)
+        yield start + k, one
 
 
 def _unquoted(raw_line: str, delimiter: str, fields: list[str], width: int) -> list[str]:
@@ -235,26 +268,27 @@ def sniff_delimiter(text: str) -> str | None:
         cut = max(sample.rfind("\n"), sample.rfind("\r"))
         if cut > 0:
             sample = sample[:cut]
-    best: tuple[float, int, int] | None = None
-    best_d: str | None = None
-    for rank, d in enumerate(DELIMITERS):
-        if d not in sample:
-            continue
-        try:
-            counts = [len(f) for _, f in _records(sample, d, 3) if any(x.strip() for x in f)]
-        except csv.Error:
-            continue
-        multi = [c for c in counts if c > 1]
-        if not multi:
-            continue
-        mode = max(set(multi), key=lambda c: (multi.count(c), c))
-        share = multi.count(mode) / len(counts)
-        score = (round(share, 2), mode, -rank)
-        if best is None or score > best:
-            best, best_d = score, d
-    if best is None or best[0] < 0.3:
+    scored = [(score, d) for rank, d in enumerate(DELIMITERS) if (score := _delimiter_score(sample, d, rank))]
+    if not scored:
         return None
-    return best_d
+    best, best_d = max(scored, key=lambda sd: sd[0])
+    return best_d if best[0] >= 0.3 else None
+
+
+def _delimiter_score(sample: str, d: str, rank: int) -> tuple[float, int, int] | None:
+    """``(share of records with the most common field count, that count, -rank)`` for delimiter ``d``; ``None`` when
+    ``d`` gives no record of more than one field (or the sample does not parse)."""
+    if d not in sample:
+        return None
+    try:
+        counts = [len(f) for _, f in _records(sample, d, 3) if any(x.strip() for x in f)]
+    except csv.Error:
+        return None
+    multi = [c for c in counts if c > 1]
+    if not multi:
+        return None
+    mode = max(set(multi), key=lambda c: (multi.count(c), c))
+    return round(multi.count(mode) / len(counts), 2), mode, -rank
 
 
 def _prepare(data: bytes) -> tuple[str, str, str | None, str, int, int]:

@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from urllib.parse import unquote
 
 from ..models import ParsedFile
+from .csv_reader import decode_bytes
 from .errors import EMPTY, HEADER_ONLY, FileRejected, no_header
 from .table import build_sheet
 
@@ -51,8 +52,6 @@ def decode_html(data: bytes) -> tuple[str, str]:
     Raises:
         FileRejected: binary content (from :func:`~.csv_reader.decode_bytes`).
     """
-    from .csv_reader import decode_bytes
-
     m = None if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data.startswith(b"\xef\xbb\xbf") else (
         _META_CHARSET.search(data[:4096]))
     if m:

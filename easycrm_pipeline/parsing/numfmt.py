@@ -73,24 +73,39 @@ class _Section:
         are ``(literal before, placeholder count)`` after the first group, and ``pad`` holds, per placeholder, what
         shows when it gets no digit (``0``, space, or ``\x00`` for nothing). ``None`` when the section has decimals,
         percent, scaling, a decimal point or ``General`` (the general path renders those)."""
-        if self.decimals or self.percent or self.scale or self.general or not self.int_placeholders or any(
-                k in ("dot", "general") for k, _ in self.tokens):
+        if not self._whole_only():
             return None
-        segments: list[list] = []  # [literal before, count]
-        lit: list[str] = []
-        for kind, text in self.tokens:
-            if kind == "lit":
-                lit.append(text)
-            elif segments and not lit:
-                segments[-1][1] += 1
-            else:
-                segments.append(["".join(lit), 1])
-                lit = []
+        segments, trailing = _segments(self.tokens)
         placeholders = self.int_placeholders
-        first_zero = next((k for k, p in enumerate(placeholders) if p in "0?"), len(placeholders))
+        first_zero = _first_zero(placeholders)
         pad = "".join("\x00" if k < first_zero else (" " if p == "?" else "0") for k, p in enumerate(placeholders))
         groups = tuple((a, b) for a, b in segments[1:])
-        return pad, groups, segments[0][0], "".join(lit)
+        return pad, groups, segments[0][0], trailing
+
+    def _whole_only(self) -> bool:
+        """Integer placeholders and literals only (no decimals, percent, scaling, decimal point, ``General``)."""
+        plain = not (self.decimals or self.percent or self.scale or self.general)
+        return plain and bool(self.int_placeholders) and all(k not in ("dot", "general") for k, _ in self.tokens)
+
+
+def _first_zero(placeholders: list[str]) -> int:
+    """Index of the first ``0``/``?`` placeholder (those left of it show nothing without a digit), or the count."""
+    return next((k for k, p in enumerate(placeholders) if p in "0?"), len(placeholders))
+
+
+def _segments(tokens: list[tuple[str, str]]) -> tuple[list[list], str]:
+    """Integer tokens as ``[literal before, placeholder count]`` runs, and the literal text after the last run."""
+    segments: list[list] = []
+    lit: list[str] = []
+    for kind, text in tokens:
+        if kind == "lit":
+            lit.append(text)
+        elif segments and not lit:
+            segments[-1][1] += 1
+        else:
+            segments.append(["".join(lit), 1])
+            lit = []
+    return segments, "".join(lit)
 
 
 def _split_sections(code: str) -> list[str]:
@@ -117,115 +132,146 @@ def _split_sections(code: str) -> list[str]:
     return out
 
 
-def _parse_section(text: str) -> _Section:
-    sec = _Section()
-    toks = sec.tokens
-    i, n = 0, len(text)
-    seen_dot = False
-    pending_commas = 0  # commas right after an integer placeholder: grouping if another placeholder follows
+class _SectionParser:
+    """Tokenizes one section's text into a :class:`_Section`: one method per kind of token, chosen by its first
+    character through ``_HANDLERS``; a handler returns the index after its token, or ``None`` to let the character be
+    read as the general case (:meth:`other`)."""
 
-    def flush_commas(followed_by_int: bool) -> None:
-        nonlocal pending_commas
-        if pending_commas:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.n = len(text)
+        self.sec = _Section()
+        self.seen_dot = False
+        self.pending_commas = 0  # commas right after an integer placeholder: grouping if another placeholder follows
+
+    def parse(self) -> _Section:
+        i = 0
+        while i < self.n:
+            handler = _HANDLERS.get(self.text[i])
+            j = handler(self, i) if handler is not None else None
+            i = self.other(i) if j is None else j
+        self.flush_commas(False)
+        return self.sec
+
+    def flush_commas(self, followed_by_int: bool) -> None:
+        if self.pending_commas:
             if followed_by_int:
-                sec.grouping = True
+                self.sec.grouping = True
             else:
-                sec.scale += pending_commas
-            pending_commas = 0
+                self.sec.scale += self.pending_commas
+            self.pending_commas = 0
 
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            j = text.find('"', i + 1)
-            if j < 0:
-                j = n
-            flush_commas(False)
-            toks.append(("lit", text[i + 1:j]))
-            i = j + 1
-            continue
-        if ch == "\\" and i + 1 < n:
-            flush_commas(False)
-            toks.append(("lit", text[i + 1]))
-            i += 2
-            continue
-        if ch == "_" and i + 1 < n:
-            flush_commas(False)
-            toks.append(("lit", " "))
-            i += 2
-            continue
-        if ch == "*" and i + 1 < n:
-            i += 2  # fill character: repeats to the column width; nothing in a text value
-            continue
-        if ch == "[":
-            j = text.find("]", i + 1)
-            inner = text[i + 1:(j if j >= 0 else n)].strip()
-            i = (j if j >= 0 else n) + 1
-            if inner.startswith("$"):
-                flush_commas(False)
-                currency = inner[1:].split("-", 1)[0]
-                if currency:
-                    toks.append(("lit", currency))
-                continue
-            m = _CONDITION.match(inner)
-            if m:
-                sec.condition = (m.group(1), float(m.group(2)))
-                continue
-            if _COLOR.match(inner) or inner.lower().startswith(("dbnum", "natnum")):
-                continue
+    def literal(self, text: str) -> None:
+        self.flush_commas(False)
+        self.sec.tokens.append(("lit", text))
+
+    def quoted(self, i: int) -> int:
+        j = self.text.find('"', i + 1)
+        j = self.n if j < 0 else j
+        self.literal(self.text[i + 1:j])
+        return j + 1
+
+    def escaped(self, i: int) -> int | None:
+        if i + 1 >= self.n:
+            return None
+        self.literal(self.text[i + 1])
+        return i + 2
+
+    def space(self, i: int) -> int | None:
+        if i + 1 >= self.n:
+            return None
+        self.literal(" ")
+        return i + 2
+
+    def fill(self, i: int) -> int | None:
+        return i + 2 if i + 1 < self.n else None  # fill character: repeats to the column width; nothing in a text
+
+    def bracket(self, i: int) -> int:
+        j = self.text.find("]", i + 1)
+        end = j if j >= 0 else self.n
+        inner = self.text[i + 1:end].strip()
+        if inner.startswith("$"):
+            currency = inner[1:].split("-", 1)[0]
+            self.flush_commas(False)
+            if currency:
+                self.sec.tokens.append(("lit", currency))
+            return end + 1
+        m = _CONDITION.match(inner)
+        if m:
+            self.sec.condition = (m.group(1), float(m.group(2)))
+        elif not (_COLOR.match(inner) or inner.lower().startswith(("dbnum", "natnum"))):
             raise Unsupported(f"bracket [{inner}]")  # [h], [mm], [ss]: elapsed time
-        if ch in "0#?":
-            if seen_dot:
-                toks.append(("dec", ch))
-            else:
-                flush_commas(True)
-                toks.append(("int", ch))
-            i += 1
-            continue
-        if ch == ",":
-            if not seen_dot and any(k == "int" for k, _ in toks) and (not toks or toks[-1][0] == "int"
-                                                                          or pending_commas):
-                pending_commas += 1
-            else:
-                toks.append(("lit", ","))
-            i += 1
-            continue
-        if ch == ".":
-            flush_commas(False)
-            if seen_dot:
-                toks.append(("lit", "."))
-            else:
-                seen_dot = True
-                toks.append(("dot", "."))
-            i += 1
-            continue
-        if ch == "%":
-            flush_commas(False)
-            sec.percent += 1
-            toks.append(("lit", "%"))
-            i += 1
-            continue
-        if ch == "@":
-            sec.text = True
-            i += 1
-            continue
+        return end + 1
+
+    def placeholder(self, i: int) -> int:
+        ch = self.text[i]
+        if self.seen_dot:
+            self.sec.tokens.append(("dec", ch))
+        else:
+            self.flush_commas(True)
+            self.sec.tokens.append(("int", ch))
+        return i + 1
+
+    def comma(self, i: int) -> int:
+        toks = self.sec.tokens
+        after_int = any(k == "int" for k, _ in toks) and (toks[-1][0] == "int" or self.pending_commas)
+        if not self.seen_dot and after_int:
+            self.pending_commas += 1
+        else:
+            toks.append(("lit", ","))
+        return i + 1
+
+    def dot(self, i: int) -> int:
+        self.flush_commas(False)
+        self.sec.tokens.append(("lit", ".") if self.seen_dot else ("dot", "."))
+        self.seen_dot = True
+        return i + 1
+
+    def percent(self, i: int) -> int:
+        self.sec.percent += 1
+        self.literal("%")
+        return i + 1
+
+    def at(self, i: int) -> int:
+        self.sec.text = True
+        return i + 1
+
+    def other(self, i: int) -> int:
+        """``General``, the codes not rendered (raise :class:`Unsupported`), else one literal character (digits 1-9,
+        letters Excel accepts unquoted show as they are)."""
+        text, ch = self.text, self.text[i]
         if text[i:i + 7].lower() == "general":
-            flush_commas(False)
-            sec.general = True
-            toks.append(("general", ""))
-            i += 7
-            continue
-        if ch in "eE" and i + 1 < n and text[i + 1] in "+-":
-            raise Unsupported("scientific notation")
-        if ch == "/" and any(k == "int" for k, _ in toks) and i + 1 < n and (text[i + 1] in "0#?" or
-                                                                               text[i + 1].isdigit()):
-            raise Unsupported("fraction")
-        if ch in _DATE_CHARS or text[i:i + 5].upper() == "AM/PM" or text[i:i + 3].upper() == "A/P":
-            raise Unsupported("date or time code")
-        flush_commas(False)
-        toks.append(("lit", ch))  # other characters (digits 1-9, letters Excel accepts unquoted) show as they are
-        i += 1
-    flush_commas(False)
-    return sec
+            self.flush_commas(False)
+            self.sec.general = True
+            self.sec.tokens.append(("general", ""))
+            return i + 7
+        _refuse_unsupported(text, i, self.sec.int_placeholders)
+        self.literal(ch)
+        return i + 1
+
+
+def _refuse_unsupported(text: str, i: int, int_placeholders: list[str]) -> None:
+    """Raise :class:`Unsupported` when ``text[i:]`` starts scientific notation, a fraction or a date/time code."""
+    ch, nxt = text[i], text[i + 1:i + 2]
+    if ch in "eE" and nxt and nxt in "+-":
+        raise Unsupported("scientific notation")
+    if ch == "/" and int_placeholders and nxt and (nxt in "0#?" or nxt.isdigit()):
+        raise Unsupported("fraction")
+    if ch in _DATE_CHARS or text[i:i + 5].upper() == "AM/PM" or text[i:i + 3].upper() == "A/P":
+        raise Unsupported("date or time code")
+
+
+_HANDLERS = {
+    '"': _SectionParser.quoted, "\\": _SectionParser.escaped, "_": _SectionParser.space, "*": _SectionParser.fill,
+    "[": _SectionParser.bracket, "0": _SectionParser.placeholder, "#": _SectionParser.placeholder,
+    "?": _SectionParser.placeholder, ",": _SectionParser.comma, ".": _SectionParser.dot,
+    "%": _SectionParser.percent, "@": _SectionParser.at,
+}
+
+
+def _parse_section(text: str) -> _Section:
+    """One section's text (ECMA-376 Part 1 18.8.31) as tokens; raises :class:`Unsupported` for codes not rendered."""
+    return _SectionParser(text).parse()
 
 
 @dataclass(frozen=True)
@@ -275,57 +321,15 @@ class NumberFormat:
         if isinstance(value, float) and not math.isfinite(value):
             return None
         picked = self._pick(value)
-        if picked is None:
+        if picked is None or picked[0].general:
             return None
         sec, minus = picked
-        if sec.general:
-            return None
         layout = self._layouts.get(id(sec))
         if layout is not None and not (grouping and sec.grouping) and (
                 isinstance(value, int) or value.is_integer()):
             text = _render_whole(abs(int(value)), layout)
             return ("-" + text) if minus and value != 0 else text
-        number = abs(Decimal(repr(value)) if isinstance(value, float) else Decimal(value))
-        number = number * (Decimal(100) ** sec.percent) / (Decimal(1000) ** sec.scale)
-        decimals = sec.decimals
-        number = number.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-        int_text, _, dec_text = f"{number:f}".partition(".")
-        int_text = int_text.lstrip("0")
-        dec_text = dec_text.ljust(decimals, "0")
-        placeholders = sec.int_placeholders
-        # integer digits, right to left onto the placeholders; the leftmost placeholder takes any surplus
-        filled: list[str] = [""] * len(placeholders)
-        digits = list(int_text)
-        first_zero = next((k for k, p in enumerate(placeholders) if p in "0?"), len(placeholders))
-        for k in range(len(placeholders) - 1, -1, -1):
-            if digits:
-                filled[k] = digits.pop()
-            elif k >= first_zero:
-                filled[k] = " " if placeholders[k] == "?" else "0"
-        if digits and placeholders:
-            filled[0] = "".join(digits) + filled[0]
-        if grouping and sec.grouping:
-            filled = _group(filled)
-        out: list[str] = []
-        k_int = k_dec = 0
-        for kind, text in sec.tokens:
-            if kind == "lit":
-                out.append(text)
-            elif kind == "int":
-                out.append(filled[k_int])
-                k_int += 1
-            elif kind == "dot":
-                out.append(".")
-            elif kind == "dec":
-                ch = dec_text[k_dec]
-                if text != "0" and not dec_text[k_dec:].strip("0"):  # "#"/"?": no trailing zeros
-                    ch = " " if text == "?" else ""
-                out.append(ch)
-                k_dec += 1
-        if not placeholders and not decimals:  # a literal-only section ("-" for zero, "n/a")
-            return "".join(out)
-        text = "".join(out)
-        return ("-" + text) if minus and number != 0 else text
+        return _render_section(sec, value, minus, grouping)
 
     @property
     def shows_more_than_digits(self) -> bool:
@@ -336,7 +340,7 @@ class NumberFormat:
             ph = s.int_placeholders
             if not ph:
                 continue
-            first_zero = next((k for k, p in enumerate(ph) if p in "0?"), len(ph))
+            first_zero = _first_zero(ph)
             if s.has_literal or first_zero < len(ph) - 1:
                 return True
         return False
@@ -345,6 +349,62 @@ class NumberFormat:
     def integral(self) -> bool:
         """No decimals, percent or scaling in any section: an integer renders as whole digits."""
         return all(s.decimals == 0 and not s.percent and not s.scale for s in self.sections)
+
+
+def _render_section(sec: _Section, value: float | int, minus: bool, grouping: bool) -> str:
+    """``value`` through any numeric section: scaled (``%``, trailing ``,``), rounded half up to the section's
+    decimals, digits onto the placeholders, then the tokens in order."""
+    number = abs(Decimal(repr(value)) if isinstance(value, float) else Decimal(value))
+    number = number * (Decimal(100) ** sec.percent) / (Decimal(1000) ** sec.scale)
+    decimals = sec.decimals
+    number = number.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    int_text, _, dec_text = f"{number:f}".partition(".")
+    placeholders = sec.int_placeholders
+    filled = _fill_placeholders(placeholders, int_text.lstrip("0"))
+    if grouping and sec.grouping:
+        filled = _group(filled)
+    text = _assemble(sec.tokens, filled, dec_text.ljust(decimals, "0"))
+    if not placeholders and not decimals:  # a literal-only section ("-" for zero, "n/a")
+        return text
+    return ("-" + text) if minus and number != 0 else text
+
+
+def _fill_placeholders(placeholders: list[str], int_text: str) -> list[str]:
+    """Integer digits right to left onto the placeholders (``0`` pads with 0, ``?`` with a space, ``#`` with
+    nothing); the leftmost placeholder takes any surplus digits."""
+    filled: list[str] = [""] * len(placeholders)
+    digits = list(int_text)
+    first_zero = _first_zero(placeholders)
+    for k in range(len(placeholders) - 1, -1, -1):
+        if digits:
+            filled[k] = digits.pop()
+        elif k >= first_zero:
+            filled[k] = " " if placeholders[k] == "?" else "0"
+    if digits and placeholders:
+        filled[0] = "".join(digits) + filled[0]
+    return filled
+
+
+def _assemble(tokens: list[tuple[str, str]], filled: list[str], dec_text: str) -> str:
+    """The section's tokens with the filled integer cells and the decimal digits (``#``/``?`` decimals drop
+    trailing zeros)."""
+    out: list[str] = []
+    k_int = k_dec = 0
+    for kind, text in tokens:
+        if kind == "lit":
+            out.append(text)
+        elif kind == "int":
+            out.append(filled[k_int])
+            k_int += 1
+        elif kind == "dot":
+            out.append(".")
+        elif kind == "dec":
+            ch = dec_text[k_dec]
+            if text != "0" and not dec_text[k_dec:].strip("0"):  # "#"/"?": no trailing zeros
+                ch = " " if text == "?" else ""
+            out.append(ch)
+            k_dec += 1
+    return "".join(out)
 
 
 def _render_whole(n: int, layout: tuple[str, tuple[tuple[str, int], ...], str, str]) -> str:

@@ -48,42 +48,71 @@ _RARE_CP1252_TAIL = frozenset("ˆ˜¤¦¨¬\xad¯´¸¶¹ƒ")
 _CP1252_TAIL = frozenset(bytes(range(0x80, 0xC0)).decode("cp1252", errors="ignore"))
 
 
+def _never(ch: str, cp: int) -> bool:
+    return False
+
+
+def _always(ch: str, cp: int) -> bool:
+    return True
+
+
+def _ext_b_letter(ch: str, cp: int) -> bool:
+    return ch in _EXT_B_LETTERS
+
+
+def _letter(ch: str, cp: int) -> bool:
+    return unicodedata.category(ch)[0] == "L"
+
+
+def _letter_or_punct(ch: str, cp: int) -> bool:
+    return unicodedata.category(ch)[0] in "LP"
+
+
+def _hebrew(ch: str, cp: int) -> bool:
+    return 0x5D0 <= cp <= 0x5F4 or cp == 0x5BE  # letters and maqaf/geresh, not cantillation marks
+
+
+def _arabic(ch: str, cp: int) -> bool:
+    return 0x621 <= cp <= 0x64A or 0x660 <= cp <= 0x669 or ch in _ARABIC_EXTRA or ch in "،؛؟"
+
+
+def _general_punctuation(ch: str, cp: int) -> bool:
+    """The common marks, the spaces U+2000–U+200A, U+202F and the line/paragraph separators, zero-width characters."""
+    return ch in _COMMON_PUNCT or 0x2000 <= cp <= 0x200A or cp in (0x200B, 0x200C, 0x200D, 0x2060, 0x202F, 0x2028,
+                                                                  0x2029)
+
+
+#: ``(first, last code point, test)`` of the blocks :func:`plausible_char` judges by a rule of their own; any other
+#: character is plausible when it is a letter, digit, punctuation, symbol, combining mark or space.
+_BLOCKS = (
+    (0x00, 0x7F, _always),  # ASCII
+    (0x80, 0x9F, _never),  # C1 controls
+    (0xA0, 0x17F, _always),  # Latin-1 Supplement, Latin Extended-A
+    (0x180, 0x2FF, _ext_b_letter),  # Latin Extended-B, IPA, spacing modifiers
+    (0x300, 0x36F, _always),  # combining accents (decomposed text from macOS)
+    (0x370, 0x52F, _letter),  # Greek, Cyrillic (+ supplement)
+    (0x530, 0x58F, _letter_or_punct),  # Armenian
+    (0x590, 0x5FF, _hebrew),
+    (0x600, 0x6FF, _arabic),
+    (0x700, 0x8FF, _never),  # Syriac, Thaana, NKo, Samaritan, Mandaic…
+    (0x1E00, 0x1EFF, _always),  # Latin Extended Additional (Vietnamese)
+    (0x2000, 0x206F, _general_punctuation),
+    (0x2500, 0x259F, _never),  # box drawing, block elements
+    (0xE000, 0xF8FF, _never),  # private use
+    (0xFEFF, 0xFEFF, _always),  # BOM / zero-width no-break space
+    (0xF0000, 0x10FFFF, _never),  # private use planes
+)
+
+
 @lru_cache(maxsize=4096)
 def plausible_char(ch: str) -> bool:
-    """True when the non-ASCII character ``ch`` is one that names, companies and notes hold (module doc)."""
+    """True when the non-ASCII character ``ch`` is one that names, companies and notes hold (module doc): the rule
+    of its block in :data:`_BLOCKS`, else its Unicode category (letter, digit, punctuation, symbol, mark, space)."""
     cp = ord(ch)
-    if cp < 0x80:
-        return True
-    if cp < 0xA0:  # C1 controls
-        return False
-    if cp <= 0x17F:  # Latin-1 Supplement, Latin Extended-A
-        return True
-    if cp <= 0x2FF:  # Latin Extended-B, IPA, spacing modifiers
-        return ch in _EXT_B_LETTERS
-    if cp <= 0x36F:  # combining accents (decomposed text from macOS)
-        return True
+    for first, last, test in _BLOCKS:
+        if first <= cp <= last:
+            return test(ch, cp)
     cat = unicodedata.category(ch)
-    if cp <= 0x52F:  # Greek, Cyrillic (+ supplement)
-        return cat[0] == "L"
-    if cp <= 0x58F:  # Armenian
-        return cat[0] in "LP"
-    if cp <= 0x5FF:  # Hebrew: letters and maqaf/geresh, not cantillation marks
-        return 0x5D0 <= cp <= 0x5F4 or cp == 0x5BE
-    if cp <= 0x6FF:  # Arabic
-        return 0x621 <= cp <= 0x64A or 0x660 <= cp <= 0x669 or ch in _ARABIC_EXTRA or ch in "،؛؟"
-    if cp <= 0x8FF:  # Syriac, Thaana, NKo, Samaritan, Mandaic…
-        return False
-    if 0x1E00 <= cp <= 0x1EFF:  # Latin Extended Additional (Vietnamese)
-        return True
-    if 0x2000 <= cp <= 0x206F:  # General Punctuation: the common marks, spaces and zero-width characters
-        return ch in _COMMON_PUNCT or cp in (0x200B, 0x200C, 0x200D, 0x2060) or 0x2000 <= cp <= 0x200A or cp in (
-            0x202F, 0x2028, 0x2029)
-    if 0x2500 <= cp <= 0x259F:  # box drawing, block elements
-        return False
-    if 0xE000 <= cp <= 0xF8FF or cp >= 0xF0000:  # private use
-        return False
-    if cp == 0xFEFF:  # BOM / zero-width no-break space
-        return True
     return cat[0] in "LNPS" or cat in ("Mn", "Mc", "Zs")
 
 

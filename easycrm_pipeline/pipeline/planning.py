@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from easycrm_pipeline.models import LEAD_FIELDS, RawRow, StandardLead
+from easycrm_pipeline.rules.headers import map_headers
+from easycrm_pipeline.rules.standardize import standardize_rows
 
 #: Flag on a lead whose values came from the standardization cache.
 CACHE_HIT_FLAG = "cache-hit"
@@ -54,8 +56,6 @@ def needs_llm(row: RawRow) -> bool:
     all next to an email (the name may hide in the address or another column), or a non-empty column that no header
     alias maps.
     """
-    from easycrm_pipeline.rules.headers import map_headers
-
     headers = [h for h, _ in row.cells]
     values = [v for _, v in row.cells]
     hmap = map_headers(headers)
@@ -108,8 +108,6 @@ def plan_rows(
         version: the DeepSeek standardizer version (cache keys depend on it).
         cache_get: ``keys -> {key: entry}`` for the keys found; None disables the cache.
     """
-    from easycrm_pipeline.rules.standardize import standardize_rows
-
     if llm_mode == "never":
         return Plan(settled=standardize_rows(rows, default_region), settled_by_rules=len(rows))
     plan = Plan()

@@ -31,8 +31,11 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
+from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed
 from easycrm_pipeline.models import RawRow, StandardLead
-from easycrm_pipeline.pipeline.batches import Batch, BatchResult
+from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
+from easycrm_pipeline.pipeline.collect import file_order
+from easycrm_pipeline.store.base import LeadQuery, normalize_email
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +102,6 @@ def find_stale(store, current_version: str, kept: list | None = None) -> Iterato
     overwrite DeepSeek's answers: a scheduled run on a daemon without the key must not downgrade them); each one
     skipped is appended to ``kept`` when given.
     """
-    from easycrm_pipeline.store.base import LeadQuery
-
     rules_only = is_rules_version(current_version)
     for lead in store.iter_leads(LeadQuery(sort="createdAt", descending=False), chunk_size=1000):
         version = lead.get("standardizer")
@@ -177,10 +178,6 @@ def plan_restandardize(store, version: str, *, batch_size: int = 10, dry_run: bo
     Raises:
         StoreLockTimeout: the store stayed locked.
     """
-    from easycrm_pipeline.pipeline.batches import make_batches
-    from easycrm_pipeline.pipeline.collect import file_order
-    from easycrm_pipeline.store.base import normalize_email
-
     result = RestandardizeResult(current_version=version, dry_run=dry_run)
     plan = RestandardizePlan(result=result)
     by_file: dict[str, list[dict]] = {}
@@ -240,8 +237,6 @@ def standardize_batch(standardizer, batch: Batch) -> BatchResult | None:
     Raises:
         DeepSeekFatal: bad key / no balance.
     """
-    from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed
-
     try:
         return standardizer.standardize(batch)
     except DeepSeekBatchFailed as exc:
@@ -256,8 +251,6 @@ def write_group(
     """Upsert one group's standardized leads (``results`` in batch order, None = failed batch; audit action
     ``lead_restandardized``) and update the counts in ``result``: failed batches and rows, changed emails skipped,
     updated/unchanged, versions bumped."""
-    from easycrm_pipeline.store.base import normalize_email
-
     fresh: list[StandardLead] = []
     for batch, out in zip(group.batches, results):
         result.batches += 1

@@ -34,6 +34,7 @@ from easycrm_pipeline.deepseek.client import DeepSeekClient, scrub_key
 from easycrm_pipeline.deepseek.errors import ReplyError
 from easycrm_pipeline.deepseek.prompt import chat_body
 from easycrm_pipeline.deepseek.reply import parse_json_object
+from easycrm_pipeline.store.base import DEFAULT_QUERY_SECONDS
 
 #: Columns a question may read, with their type and meaning (sent to DeepSeek as the schema).
 LEADS_SCHEMA: dict[str, tuple[str, str]] = {
@@ -186,6 +187,14 @@ def validate_sql(sql: str, *, max_rows: int = DEFAULT_MAX_ROWS) -> str:
     Raises:
         UnsafeQuery: the reason it was refused.
     """
+    tree = _one_select(sql)
+    table_aliases = _check_nodes(tree)
+    _check_columns(tree, table_aliases)
+    return tree.limit(_row_limit(tree, max_rows), copy=True).sql(dialect="duckdb")
+
+
+def _one_select(sql: str) -> exp.Select:
+    """``sql`` parsed (DuckDB dialect) as exactly one SELECT statement; :class:`UnsafeQuery` otherwise."""
     if not isinstance(sql, str) or not sql.strip():
         raise UnsafeQuery("no SQL given")
     if len(sql) > MAX_SQL_CHARS:
@@ -202,19 +211,43 @@ def validate_sql(sql: str, *, max_rows: int = DEFAULT_MAX_ROWS) -> str:
     tree = statements[0]
     if not isinstance(tree, exp.Select):
         raise UnsafeQuery(f"only a SELECT is allowed, got {kind if kind not in _SELECT_STARTS else tree.key.upper()}")
+    return tree
 
+
+def _check_table(node: exp.Table, table_aliases: set[str]) -> None:
+    """A table must be exactly ``leads`` (no schema/catalog, table function or file path); its alias is recorded."""
+    if not isinstance(node.this, exp.Identifier) or node.name.lower() != "leads" or node.db or node.catalog:
+        raise UnsafeQuery(f"only the table leads may be read, not {node.sql('duckdb')[:80]}")
+    if node.alias:
+        table_aliases.add(node.alias.lower())
+
+
+def _check_subquery(node: exp.Subquery, table_aliases: set[str]) -> None:
+    """A sub-query must be a SELECT (it is walked like the outer one)."""
+    if not isinstance(node.this, exp.Select):
+        raise UnsafeQuery("only SELECT sub-queries on leads are allowed")
+
+
+#: Node type -> the extra check a node of that type must pass (besides being of an allowed type).
+_NODE_CHECKS: dict[type, Callable[[Any, set[str]], None]] = {exp.Table: _check_table, exp.Subquery: _check_subquery}
+
+
+def _check_nodes(tree: exp.Select) -> set[str]:
+    """Every node of an allowed type and passing its :data:`_NODE_CHECKS`; returns ``leads`` and its aliases."""
     table_aliases = {"leads"}
     for node in tree.walk():
         if not isinstance(node, _ALLOWED_NODES):
             name = node.name if isinstance(node, exp.Anonymous) else node.key
             raise UnsafeQuery(f"{str(name).upper()} is not allowed in a leads question")
-        if isinstance(node, exp.Table):
-            if not isinstance(node.this, exp.Identifier) or node.name.lower() != "leads" or node.db or node.catalog:
-                raise UnsafeQuery(f"only the table leads may be read, not {node.sql('duckdb')[:80]}")
-            if node.alias:
-                table_aliases.add(node.alias.lower())
-        if isinstance(node, exp.Subquery) and not isinstance(node.this, exp.Select):
-            raise UnsafeQuery("only SELECT sub-queries on leads are allowed")
+        for node_type, check in _NODE_CHECKS.items():
+            if isinstance(node, node_type):
+                check(node, table_aliases)
+    return table_aliases
+
+
+def _check_columns(tree: exp.Select, table_aliases: set[str]) -> None:
+    """Every column one of :data:`LEADS_SCHEMA` or an alias defined in the query, qualified (if at all) by
+    ``leads`` or one of its aliases."""
     aliases = {a.alias.lower() for a in tree.find_all(exp.Alias) if a.alias}
     for col in tree.find_all(exp.Column):
         if col.table and col.table.lower() not in table_aliases:
@@ -225,15 +258,16 @@ def validate_sql(sql: str, *, max_rows: int = DEFAULT_MAX_ROWS) -> str:
         if name not in _COLUMNS_LOWER and name not in aliases:
             raise UnsafeQuery(f"unknown column {col.name!r}; allowed: {', '.join(LEADS_SCHEMA)}")
 
+
+def _row_limit(tree: exp.Select, max_rows: int) -> int:
+    """The outer LIMIT clamped to ``0..max_rows``; ``max_rows`` when there is none (or it is not a number)."""
     limit = tree.args.get("limit")
-    wanted = max_rows
     if isinstance(limit, exp.Limit) and isinstance(limit.expression, exp.Literal) and not limit.expression.is_string:
         try:
-            wanted = max(0, min(int(limit.expression.this), max_rows))
+            return max(0, min(int(limit.expression.this), max_rows))
         except ValueError:
-            wanted = max_rows
-    tree = tree.limit(wanted, copy=True)
-    return tree.sql(dialect="duckdb")
+            return max_rows
+    return max_rows
 
 
 def executable_sql(validated: str) -> str:
@@ -517,8 +551,6 @@ def answer(
     (``deepseek.client.scrub_key``): DeepSeek's SQL may assemble it from parts the reply scrub cannot see.
     """
     import duckdb
-
-    from easycrm_pipeline.store.base import DEFAULT_QUERY_SECONDS
 
     sql, source = question_sql(question, settings, **deepseek_kwargs)
     limit_node = sqlglot.parse_one(sql, read="duckdb").args["limit"]

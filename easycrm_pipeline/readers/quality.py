@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -74,29 +75,32 @@ def quality_report(store) -> QualityReport:
         StoreLockTimeout: the store stayed locked.
     """
     report = QualityReport()
-    by_source: dict[str, int] = {}
-    for lead in store.iter_leads(None, chunk_size=2000):
-        report.total_leads += 1
-        source = lead.get("sourceFile") or "(unknown)"
-        by_source[source] = by_source.get(source, 0) + 1
-        if lead.get("email") and _EMAIL.match(str(lead["email"])):
-            report.with_valid_email += 1
-        if lead.get("phone") and _PHONE.match(str(lead["phone"])):
-            report.with_valid_phone += 1
-        if lead.get("firstName") or lead.get("lastName"):
-            report.with_name += 1
-    report.leads_by_source = dict(sorted(by_source.items(), key=lambda kv: (-kv[1], kv[0])))
-    for change in store.changes():
-        if change.get("action") == "batch_duplicate_resolved":
-            details = change.get("details") or {}
-            report.duplicates_resolved += len(details.get("mergedRowIds") or []) or 1
-    reasons: dict[str, int] = {}
-    for row in store.quarantine_rows():
-        key = reason_key(row.get("reason") or "")
-        reasons[key] = reasons.get(key, 0) + 1
-        report.quarantined += 1
-    report.quarantine_by_reason = dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    _count_leads(report, store.iter_leads(None, chunk_size=2000))
+    report.duplicates_resolved = sum(
+        len((change.get("details") or {}).get("mergedRowIds") or []) or 1
+        for change in store.changes() if change.get("action") == "batch_duplicate_resolved"
+    )
+    reasons = Counter(reason_key(row.get("reason") or "") for row in store.quarantine_rows())
+    report.quarantined = sum(reasons.values())
+    report.quarantine_by_reason = _by_count(reasons)
     return report
+
+
+def _by_count(counts: Counter) -> dict[str, int]:
+    """``counts`` as a dict, largest count first, ties by name."""
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _count_leads(report: QualityReport, leads) -> None:
+    """Add the leads' totals to ``report``: count, per source file, valid email, valid phone, with a name."""
+    by_source: Counter = Counter()
+    for lead in leads:
+        report.total_leads += 1
+        by_source[lead.get("sourceFile") or "(unknown)"] += 1
+        report.with_valid_email += bool(lead.get("email") and _EMAIL.match(str(lead["email"])))
+        report.with_valid_phone += bool(lead.get("phone") and _PHONE.match(str(lead["phone"])))
+        report.with_name += bool(lead.get("firstName") or lead.get("lastName"))
+    report.leads_by_source = _by_count(by_source)
 
 
 def render_chart_png(report: QualityReport) -> bytes:

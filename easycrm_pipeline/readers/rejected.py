@@ -15,6 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from easycrm_pipeline.readers.export import neutralize_cell
+from easycrm_pipeline.rules.headers import header_role
+
 #: Columns of the rejected-rows CSV, in order.
 COLUMNS = ("sheet", "row", "reason", "firstName", "lastName", "email", "rawRow")
 #: How to retry, shown next to the file's link.
@@ -37,8 +40,6 @@ def reason_once(reason: str) -> str:
 def _names_and_email(raw: dict[str, Any]) -> tuple[str, str, str]:
     """``(firstName, lastName, email)`` as written in the raw row (first column of each role; Full Name split on its
     last space when there is no first/last column)."""
-    from easycrm_pipeline.rules.headers import header_role
-
     found: dict[str, str] = {}
     for header, value in raw.items():
         if header.startswith("_") or value in (None, ""):
@@ -62,8 +63,6 @@ def _raw_text(raw: dict[str, Any]) -> str:
 
 def _safe(cell: Any) -> str:
     """One cell made inert in spreadsheets: the leads export's rule (``readers.export.neutralize_cell``)."""
-    from easycrm_pipeline.readers.export import neutralize_cell
-
     return neutralize_cell(cell)
 
 

@@ -5,15 +5,14 @@ DeepSeek answers and in-file de-duplication.
 """
 from __future__ import annotations
 
-RULES_VERSION = "rules-1"
-
-from .dedupe import DuplicateResolution, merge_in_file  # noqa: E402
-from .emails import EmailResult, normalize_email_cell, normalize_email_key  # noqa: E402
-from .headers import HeaderMap, map_headers  # noqa: E402
-from .names import split_full_name, title_case_name  # noqa: E402
-from .phones import PhoneResult, normalize_phone  # noqa: E402
-from .standardize import standardize_row, standardize_rows  # noqa: E402
-from .validate import validate_candidate  # noqa: E402
+from .dedupe import DuplicateResolution, merge_in_file
+from .emails import EmailResult, normalize_email_cell, normalize_email_key
+from .headers import HeaderMap, map_headers
+from .names import split_full_name, title_case_name
+from .phones import PhoneResult, normalize_phone
+from .standardize import standardize_row, standardize_rows
+from .validate import validate_candidate
+from .version import RULES_VERSION
 
 __all__ = [
     "RULES_VERSION",

@@ -33,53 +33,48 @@ def merge_in_file(leads: list[StandardLead]) -> tuple[list[StandardLead], list[D
         ``(leads, resolutions)`` — one :class:`DuplicateResolution` per email seen more than once.
     """
     groups: dict[str, list[StandardLead]] = {}
-    order: list[tuple[str, object]] = []  # ("email", key) or ("single", lead)
+    order: list[list[StandardLead]] = []  # by first occurrence; a lead without email is a group of its own
     for lead in leads:
-        key = lead.email
-        if not key:
-            order.append(("single", lead))
+        if not lead.email:
+            order.append([lead])
             continue
-        if key not in groups:
-            groups[key] = []
-            order.append(("email", key))
-        groups[key].append(lead)
+        if lead.email not in groups:
+            groups[lead.email] = []
+            order.append(groups[lead.email])
+        groups[lead.email].append(lead)
 
     out: list[StandardLead] = []
     resolutions: list[DuplicateResolution] = []
-    for kind, item in order:
-        if kind == "single":
-            out.append(item)  # type: ignore[arg-type]
-            continue
-        group = groups[item]  # type: ignore[index]
+    for group in order:
         if len(group) == 1:
             out.append(group[0])
             continue
         last = group[-1]
-        fields: dict[str, str | None] = {}
-        for f in LEAD_FIELDS:
-            if f == "remarks":
-                parts: list[str] = []
-                for lead in group:
-                    for p in _split_remarks(lead.fields.get("remarks")):
-                        if p not in parts:
-                            parts.append(p)
-                fields[f] = "; ".join(parts) or None
-                continue
-            value = None
-            for lead in group:
-                v = lead.fields.get(f)
-                if v not in (None, ""):
-                    value = v
-            fields[f] = value
-        flags: list[str] = []
-        for lead in group:
-            for fl in lead.flags:
-                if fl not in flags:
-                    flags.append(fl)
-        provided = frozenset().union(*(lead.provided for lead in group))
-        out.append(replace(last, fields=fields, provided=provided, flags=tuple(flags)))
+        out.append(_merged(group))
         resolutions.append(
-            DuplicateResolution(email=str(item), kept_row_id=last.row_id,
+            DuplicateResolution(email=str(last.email), kept_row_id=last.row_id,
                                 merged_row_ids=tuple(lead.row_id for lead in group[:-1]))
         )
     return out, resolutions
+
+
+def _distinct(items) -> list:
+    """The items without repeats, in first-occurrence order."""
+    return list(dict.fromkeys(items))
+
+
+def _merged_field(group: list[StandardLead], f: str) -> str | None:
+    """One field of a merged lead: the remarks' distinct parts joined ``"; "``; any other field its last non-empty
+    value."""
+    if f == "remarks":
+        return "; ".join(_distinct(p for lead in group for p in _split_remarks(lead.fields.get("remarks")))) or None
+    values = [v for lead in group if (v := lead.fields.get(f)) not in (None, "")]
+    return values[-1] if values else None
+
+
+def _merged(group: list[StandardLead]) -> StandardLead:
+    """The leads of one email folded into the last one (see :func:`merge_in_file`)."""
+    fields = {f: _merged_field(group, f) for f in LEAD_FIELDS}
+    flags = _distinct(fl for lead in group for fl in lead.flags)
+    provided = frozenset().union(*(lead.provided for lead in group))
+    return replace(group[-1], fields=fields, provided=provided, flags=tuple(flags))

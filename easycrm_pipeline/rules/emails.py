@@ -70,42 +70,58 @@ def normalize_email_cell(text: str | None) -> EmailResult:
     if is_placeholder(cleaned) or is_blank_marker(cleaned):
         return EmailResult(None)
     cleaned = _MAILTO.sub(" ", cleaned)
-    bracketed = _ANGLE.findall(cleaned)
-    outside = ""
-    if bracketed:
-        # "Kim Lee <kim@x>, Other <o@y>": the display names are not addresses; an address written after the last
-        # bracket ("<jane@x> (old: jd@y)") is one
-        outside = cleaned[cleaned.rfind(">") + 1:]
-        tokens = [t for b in bracketed for t in _SPLIT.split(b) if t]
-        tokens += [t for t in _SPLIT.split(outside) if "@" in t]
-    else:
-        tokens = [t for t in _SPLIT.split(cleaned) if t]
-    tokens = [part for t in tokens for part in _glued(t)]
-    valid: list[str] = []
-    invalid: list[str] = []
-    for token in tokens:
-        token = token.strip("\"'()[]<>").rstrip(".")
-        if "?" in token and "@" in token.split("?", 1)[0]:
-            token = token.split("?", 1)[0]  # mailto:x@y.com?subject=Hi
-        if not token:
-            continue
-        norm = _validated(token)
-        if norm:
-            if norm not in valid:
-                valid.append(norm)
-        elif "@" in token or len(tokens) == 1:
-            invalid.append(token)
+    tokens, note_text = _tokens(cleaned)
+    valid, invalid = _sort_tokens(tokens)
     if not valid and not invalid:
         # e.g. display name only, keep the whole text for the user
         invalid.append(cleaned)
     notes: list[str] = []
-    if valid:
-        note = _note(outside if bracketed else cleaned, valid[0])
-        if note:
-            notes.append(note)
-            lowered = note.lower()
-            valid = [valid[0]] + [v for v in valid[1:] if v not in lowered]
+    note = _note(note_text, valid[0]) if valid else None
+    if note:
+        notes.append(note)
+        lowered = note.lower()
+        valid = [valid[0]] + [v for v in valid[1:] if v not in lowered]
     return EmailResult(valid[0] if valid else None, valid[1:], invalid, notes)
+
+
+def _tokens(cleaned: str) -> tuple[list[str], str]:
+    """``(candidate address tokens, the text a note is taken from)``. With ``Name <addr>`` brackets: the bracketed
+    addresses plus any address written after the last bracket (``"<jane@x> (old: jd@y)"``), the note from that
+    tail; the display names are not addresses. Without: every token of the cell, the note from the whole cell."""
+    bracketed = _ANGLE.findall(cleaned)
+    if bracketed:
+        outside = cleaned[cleaned.rfind(">") + 1:]
+        tokens = [t for b in bracketed for t in _SPLIT.split(b) if t]
+        tokens += [t for t in _SPLIT.split(outside) if "@" in t]
+    else:
+        outside = cleaned
+        tokens = [t for t in _SPLIT.split(cleaned) if t]
+    return [part for t in tokens for part in _glued(t)], outside
+
+
+def _sort_tokens(tokens: list[str]) -> tuple[list[str], list[str]]:
+    """``(valid addresses normalized, without repeats; invalid ones)``: a token without ``@`` counts as invalid only
+    when it is the cell's only token; quotes, brackets, a trailing dot and a ``?query`` are taken off first."""
+    valid: list[str] = []
+    invalid: list[str] = []
+    for token in tokens:
+        token = _bare_token(token)
+        if not token:
+            continue
+        norm = _validated(token)
+        if norm and norm not in valid:
+            valid.append(norm)
+        elif not norm and ("@" in token or len(tokens) == 1):
+            invalid.append(token)
+    return valid, invalid
+
+
+def _bare_token(token: str) -> str:
+    """A token without surrounding quotes/brackets, a trailing dot or a mailto query (``x@y.com?subject=Hi``)."""
+    token = token.strip("\"'()[]<>").rstrip(".")
+    if "?" in token and "@" in token.split("?", 1)[0]:
+        token = token.split("?", 1)[0]
+    return token
 
 
 _NOTE_TRIM = " \t,;:.()[]{}<>\"'-–—/|"

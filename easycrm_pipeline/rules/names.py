@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from nameparser import HumanName
 from nameparser.config import Constants
 
-from .text import clean_text
+from .text import clean_text, is_blank_marker
 
 #: Particles written lower-case inside a name ("Maria del Carmen", "Jan van der Berg").
 PARTICLES = frozenset({
@@ -104,20 +104,29 @@ def split_full_name(text: str | None) -> NameParts:
     if name.title:
         remarks.append(f"honorific: {name.title}")
     first_parts = [p for p in (name.first, name.middle) if p]
-    last = name.last
-    # nameparser glues "del Carmen Ruiz-Vega" into the surname: a particle group followed by two or more words belongs
-    # to the given name (Spanish compound first names), "van der Berg" / "de la Cruz" stay surnames.
+    given, last = _given_particles(name.last)
+    if given:
+        first_parts.append(given)
+    if name.suffix:
+        last = f"{last} {name.suffix}".strip() if last else name.suffix
+    return _name_parts(" ".join(first_parts) or None, last or None, remarks, cleaned)
+
+
+def _given_particles(last: str) -> tuple[str | None, str]:
+    """``(words moved to the given name, surname left)``. nameparser glues ``"del Carmen Ruiz-Vega"`` into the
+    surname: a particle group followed by two or more words belongs to the given name (Spanish compound first
+    names); ``"van der Berg"`` / ``"de la Cruz"`` stay surnames (``(None, last)``)."""
     words = last.split(" ") if last else []
     k = 0
     while k < len(words) and words[k].lower() in PARTICLES:
         k += 1
     if 0 < k and len(words) - k >= 2:
-        first_parts.append(" ".join(words[: k + 1]))
-        last = " ".join(words[k + 1:])
-    if name.suffix:
-        last = f"{last} {name.suffix}".strip() if last else name.suffix
-    first = " ".join(first_parts) or None
-    last = last or None
+        return " ".join(words[: k + 1]), " ".join(words[k + 1:])
+    return None, last
+
+
+def _name_parts(first: str | None, last: str | None, remarks: list[str], cleaned: str) -> NameParts:
+    """The split, with ``unparsed name`` when nothing is left and ``single-token name`` when only one part is."""
     if first is None and last is None:
         return NameParts(None, None, remarks + [f"unparsed name: {cleaned}"])
     if first is None or last is None:
@@ -171,8 +180,6 @@ def clean_name_cell(text: str | None) -> NameCell:
     -> ``""``; an email address -> ``email`` (not a name); emoji removed; a leading honorific (``Dr. Anna`` ->
     ``Anna``) and degrees/certifications after the name (``Beispiel, MBA, PMP`` -> ``Beispiel``, ``Max Muster DVM`` ->
     ``Max Muster``) moved to ``remarks``. ``NA``/``None``/``Null`` stay (surnames, handed case 13). Never raises."""
-    from .text import is_blank_marker
-
     cleaned = clean_text(text)
     if is_blank_marker(cleaned):
         return NameCell("")
@@ -181,34 +188,13 @@ def clean_name_cell(text: str | None) -> NameCell:
     if cleaned.isalpha():
         return NameCell(cleaned)  # one plain word: nothing to take off
     remarks: list[str] = []
-    emoji = "" if cleaned.isascii() else "".join(ch for ch in cleaned if _is_emoji(ch))
+    cleaned, emoji = _without_emoji(cleaned)
     if emoji:
-        cleaned = clean_text("".join(ch for ch in cleaned if not _is_emoji(ch)))
-        remarks.append(f"emoji in name: {emoji.replace(chr(0xFE0F), '')}")
-    # ", MBA, PMP": comma parts made only of credentials
-    parts = [p.strip() for p in cleaned.split(",")]
-    creds: list[str] = []
-    if len(parts) > 1:
-        kept = [parts[0]]
-        for p in parts[1:]:
-            words = p.split()
-            if words and all(_bare(w) in CREDENTIALS for w in words):
-                creds.extend(words)
-            else:
-                kept.append(p)
-        cleaned = ", ".join(k for k in kept if k)
+        remarks.append(f"emoji in name: {emoji}")
+    cleaned, creds = _comma_credentials(cleaned)
     words = cleaned.split(" ")
-    while len(words) > 1 and _bare(words[-1]) in CREDENTIALS and not (
-            len(_bare(words[-1])) <= 2 and needs_casing(" ".join(words[:-1]))):
-        # "WEI MA": in a shouted name a two-letter word is a surname (Ma), not the degree MA
-        creds.insert(0, words.pop().rstrip(","))
-    honorific: list[str] = []
-    while len(words) > 1:
-        key = _bare(words[0]).casefold()
-        if key in HONORIFIC_PREFIXES or (key in _DOTTED_ONLY and words[0].endswith(".")):
-            honorific.append(words.pop(0))
-        else:
-            break
+    creds = _trailing_credentials(words) + creds
+    honorific = _leading_honorifics(words)
     if honorific:
         remarks.insert(0, f"honorific: {' '.join(honorific)}")
     if creds:
@@ -217,3 +203,48 @@ def clean_name_cell(text: str | None) -> NameCell:
     if not name and cleaned:
         return NameCell(cleaned, tuple(remarks))
     return NameCell(name, tuple(remarks))
+
+
+def _without_emoji(cleaned: str) -> tuple[str, str]:
+    """``(text without emoji, the emoji removed)`` (variation selectors dropped from the second)."""
+    emoji = "" if cleaned.isascii() else "".join(ch for ch in cleaned if _is_emoji(ch))
+    if not emoji:
+        return cleaned, ""
+    return clean_text("".join(ch for ch in cleaned if not _is_emoji(ch))), emoji.replace(chr(0xFE0F), "")
+
+
+def _comma_credentials(cleaned: str) -> tuple[str, list[str]]:
+    """``", MBA, PMP"``: comma parts after the first made only of credentials, taken off; ``(rest, credentials)``."""
+    parts = [p.strip() for p in cleaned.split(",")]
+    if len(parts) <= 1:
+        return cleaned, []
+    creds: list[str] = []
+    kept = [parts[0]]
+    for p in parts[1:]:
+        words = p.split()
+        if words and all(_bare(w) in CREDENTIALS for w in words):
+            creds.extend(words)
+        else:
+            kept.append(p)
+    return ", ".join(k for k in kept if k), creds
+
+
+def _trailing_credentials(words: list[str]) -> list[str]:
+    """Credentials popped off the end of ``words`` (in place), in their order. In a shouted name a two-letter word
+    is a surname, not a degree (``"WEI MA"``: Ma)."""
+    creds: list[str] = []
+    while len(words) > 1 and _bare(words[-1]) in CREDENTIALS and not (
+            len(_bare(words[-1])) <= 2 and needs_casing(" ".join(words[:-1]))):
+        creds.insert(0, words.pop().rstrip(","))
+    return creds
+
+
+def _leading_honorifics(words: list[str]) -> list[str]:
+    """Honorifics popped off the front of ``words`` (in place); the ones that are also given names only with a dot."""
+    honorific: list[str] = []
+    while len(words) > 1:
+        key = _bare(words[0]).casefold()
+        if not (key in HONORIFIC_PREFIXES or (key in _DOTTED_ONLY and words[0].endswith("."))):
+            break
+        honorific.append(words.pop(0))
+    return honorific

@@ -127,21 +127,10 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
         remark as ``phone note: mobile`` (for the first number) or ``other phone: 0770… (mobile)``; an extension as
         ``phone ext: 12``. Remarks are joined with ``"; "``. Never raises.
     """
-    if isinstance(text, str) and ("\n" in text or "\r" in text):
-        lines = [line for line in re.split(r"[\r\n]+", text) if line.strip()]
-        numbered = [line for line in lines if re.search(r"\d", line)]
-        if _broken_number(lines):
-            text = " ".join(lines)  # "555\t123\n4567": one number broken over lines, not several
-        elif len(numbered) > 1 or (len(lines) > 1 and all(line in numbered or is_placeholder(line) for line in lines)):
-            text = " ; ".join(lines)  # Alt+Enter between numbers (or n/a): several numbers, not one
-    cleaned = clean_text(text)
+    cleaned = clean_text(_join_lines(text))
     if is_placeholder(cleaned) or is_blank_marker(cleaned):
         return PhoneResult(None)
-    unwrapped = _FORMULA.match(cleaned)
-    if unwrapped:  # ="07700900456", Excel's keep-the-zero trick
-        cleaned = unwrapped.group(1).strip()
-    if cleaned.startswith("'") and re.match(r"'\s*[+(\d]", cleaned):  # '07700900456, Excel's text marker
-        cleaned = cleaned[1:].strip()
+    cleaned = _unwrap_excel(cleaned)
     # 447700900123,0 / 4,477E+11 / 447,700,900,123.00: a float (decimal comma or thousands separators), one number
     if _FLOAT_ZERO.match(cleaned) or _SCIENTIFIC.match(cleaned) or _GROUPED_FLOAT.match(cleaned):
         return _single(cleaned, default_region)
@@ -151,6 +140,36 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
     glued = _unglue(cleaned)
     if glued is not None:  # "555-201-0143555-201-0198": two numbers of the same shape written without a separator
         return _compose([f for p in glued for f in _part(p, default_region)])
+    return _several(cleaned, default_region)
+
+
+def _join_lines(text: str | None) -> str | None:
+    """A multi-line cell as one line: pieces of one broken number joined by a space (``"555\\t123\\n4567"``),
+    lines holding several numbers (Alt+Enter between them, or n/a) by ``" ; "``; other text unchanged."""
+    if not isinstance(text, str) or not ("\n" in text or "\r" in text):
+        return text
+    lines = [line for line in re.split(r"[\r\n]+", text) if line.strip()]
+    numbered = [line for line in lines if re.search(r"\d", line)]
+    if _broken_number(lines):
+        return " ".join(lines)
+    if len(numbered) > 1 or (len(lines) > 1 and all(line in numbered or is_placeholder(line) for line in lines)):
+        return " ; ".join(lines)
+    return text
+
+
+def _unwrap_excel(cleaned: str) -> str:
+    """Excel's keep-the-zero wrappers removed: ``="07700900456"`` and the text marker ``'07700900456``."""
+    unwrapped = _FORMULA.match(cleaned)
+    if unwrapped:
+        cleaned = unwrapped.group(1).strip()
+    if cleaned.startswith("'") and re.match(r"'\s*[+(\d]", cleaned):
+        cleaned = cleaned[1:].strip()
+    return cleaned
+
+
+def _several(cleaned: str, default_region: str | None) -> PhoneResult:
+    """A cell split at the separators of several numbers (``/``, ``;``, ``,``, ``or``, `` ::: ``): the first usable
+    number, the others in the remark; one part read as a plain or annotated number."""
     parts = [p.strip() for p in _SEVERAL.split(cleaned) if not is_placeholder(p)]
     if len(parts) == 1 and parts[0] != cleaned:
         cleaned = parts[0]
@@ -241,7 +260,36 @@ def _part(cleaned: str, default_region: str | None) -> list[_Found]:
 def _annotated(text: str, default_region: str | None) -> list[_Found] | None:
     """The numbers in a cell that also holds words, each with the words that follow it (the words before the first
     number belong to it too); ``None`` when no number is found."""
-    spans: list[tuple[int, int, str | None]] = []  # (start, end, extension from the matcher)
+    spans = _number_spans(text, default_region)
+    found: list[_Found] = []
+    pos = 0
+    for start, end, ext in spans:
+        raw = text[start:end]
+        if ext:  # the matcher read "ext. 12" / "x 12" into the number: keep only the number part for _single
+            raw = _EXT.sub("", raw) or raw
+        one = _single(raw, default_region)
+        if not one.phone:
+            continue
+        between = text[pos:start].strip(_NOTE_TRIM)
+        if found and between:
+            found[-1].notes.append(between)
+        f = _Found(one.phone, ext or _ext_of(one))
+        if not found and between and not _LABEL.match(between + " 0"):  # "Tel." before it: a label, as in a plain cell
+            f.notes.append(between)
+        found.append(f)
+        pos = end
+    if not found:
+        return None
+    tail = text[pos:].strip(_NOTE_TRIM)
+    if tail:
+        found[-1].notes.append(tail)
+    return found
+
+
+def _number_spans(text: str, default_region: str | None) -> list[tuple[int, int, str | None]]:
+    """``(start, end, extension)`` of the numbers in ``text``, sorted: libphonenumber's matcher (leniency POSSIBLE,
+    best effort) plus the digit runs it did not cover that are long enough to be a number."""
+    spans: list[tuple[int, int, str | None]] = []
     region = default_region.upper() if default_region else None
     try:
         for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
@@ -256,36 +304,7 @@ def _annotated(text: str, default_region: str | None) -> list[_Found] | None:
         if len(digits) >= (MIN_DIGITS if international else MIN_ANNOTATED_DIGITS):
             spans.append((m.start(), m.end(), None))
     spans.sort()
-    found: list[_Found] = []
-    pos = 0
-    lead = ""
-    for start, end, ext in spans:
-        raw = text[start:end]
-        if ext:  # the matcher read "ext. 12" / "x 12" into the number: keep only the number part for _single
-            raw = _EXT.sub("", raw) or raw
-        one = _single(raw, default_region)
-        if not one.phone:
-            continue
-        between = text[pos:start].strip(_NOTE_TRIM)
-        if found:
-            if between:
-                found[-1].notes.append(between)
-        else:
-            lead = between
-        f = _Found(one.phone, ext or _ext_of(one))
-        if lead and _LABEL.match(lead + " 0"):  # "Tel." before the number: a label, as in a plain cell
-            lead = ""
-        if lead:
-            f.notes.append(lead)
-            lead = ""
-        found.append(f)
-        pos = end
-    if not found:
-        return None
-    tail = text[pos:].strip(_NOTE_TRIM)
-    if tail:
-        found[-1].notes.append(tail)
-    return found
+    return spans
 
 
 def _ext_of(result: PhoneResult) -> str | None:
@@ -295,22 +314,10 @@ def _ext_of(result: PhoneResult) -> str | None:
 
 
 def _single(cleaned: str, default_region: str | None) -> PhoneResult:
-    remark = None
-    body = _LABEL.sub("", cleaned)
-    m = _EXT.search(body)
-    if m and re.search(r"\d", body[: m.start()]):
-        remark = f"phone ext: {m.group(1)}"
-        body = body[: m.start()]
-    body = body.strip()
-    gf = _GROUPED_FLOAT.match(body)
-    if gf:  # "447 700 900 123.00": a float with thousands separators
-        body = re.sub(r"\D", "", gf.group(1))
-    fz = _FLOAT_ZERO.match(body)
-    if fz:  # "7700900456.0" / "7700900456,0" (German locale): a number that went through a float
-        body = fz.group(1)
-    sci = _SCIENTIFIC.match(body)
-    if sci and len(sci.group(2)) == int(sci.group(3)):  # "4.47700900789E+11" / "4,477…E+11": every digit is there
-        body = sci.group(1) + sci.group(2)
+    """One plain number: label and extension removed, a float read back, then E.164 when international (``+``,
+    ``00``) or through ``default_region``, else its digits; an invalid remark when it is not a phone number."""
+    body, remark = _split_extension(_LABEL.sub("", cleaned))
+    body = _unfloat(body)
     if _DATE.match(body) or body.startswith("-") or not _ALLOWED.match(body):
         return _invalid(cleaned)
     body = _TRUNK.sub(r"\1", body)
@@ -323,21 +330,45 @@ def _single(cleaned: str, default_region: str | None) -> PhoneResult:
             <= MAX_DIGITS):
         return _invalid(cleaned)
     if international:
-        try:
-            number = phonenumbers.parse("+" + digits, None)
-        except phonenumbers.NumberParseException:
-            return _invalid(cleaned)
-        if not phonenumbers.is_possible_number(number):
-            return _invalid(cleaned)
-        return PhoneResult(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), remark)
-    if default_region:
-        try:
-            number = phonenumbers.parse(digits, default_region.upper())
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is not None and phonenumbers.is_possible_number(number):
-            return PhoneResult(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), remark)
-    return PhoneResult(digits, remark)
+        e164 = _e164(digits, None)
+        return PhoneResult(e164, remark) if e164 else _invalid(cleaned)
+    national = _e164(digits, default_region.upper()) if default_region else None
+    return PhoneResult(national or digits, remark)
+
+
+def _split_extension(body: str) -> tuple[str, str | None]:
+    """``(number part, "phone ext: N" or None)``: an extension counts only after some digit."""
+    m = _EXT.search(body)
+    if m and re.search(r"\d", body[: m.start()]):
+        return body[: m.start()].strip(), f"phone ext: {m.group(1)}"
+    return body.strip(), None
+
+
+def _unfloat(body: str) -> str:
+    """The digits of a number that went through a float: ``"447 700 900 123.00"`` (thousands separators),
+    ``"7700900456.0"`` / ``"7700900456,0"`` (German locale), ``"4.47700900789E+11"`` when every digit is there."""
+    gf = _GROUPED_FLOAT.match(body)
+    if gf:
+        body = re.sub(r"\D", "", gf.group(1))
+    fz = _FLOAT_ZERO.match(body)
+    if fz:
+        body = fz.group(1)
+    sci = _SCIENTIFIC.match(body)
+    if sci and len(sci.group(2)) == int(sci.group(3)):
+        body = sci.group(1) + sci.group(2)
+    return body
+
+
+def _e164(digits: str, region: str | None) -> str | None:
+    """``digits`` as E.164 (``+`` and digits), read as international (``region`` None: ``digits`` hold the country
+    code) or national in ``region``; ``None`` when libphonenumber cannot parse it or it is not a possible number."""
+    try:
+        number = phonenumbers.parse("+" + digits if region is None else digits, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def phone_digits(text: str | None) -> str:

@@ -8,12 +8,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ..models import LEAD_FIELDS, RawRow, StandardLead
-from . import RULES_VERSION
 from .emails import normalize_email_cell
 from .headers import HeaderMap, map_headers
 from .names import clean_name_cell, needs_casing, split_full_name, title_case_name
 from .phones import normalize_phone
 from .text import clean_text, fold, is_blank_marker, is_placeholder_cell
+from .version import RULES_VERSION
 
 #: Legal forms and small words with a fixed spelling when an ALL-CAPS company name is title-cased.
 _COMPANY_WORDS = {
@@ -33,25 +33,32 @@ def company_case(text: str) -> str:
     (acronyms: ``"IBM"``).
     """
     text = clean_text(text)
+    if not _shouted_company(text):
+        return text
+    return " ".join(_company_word(i, word) for i, word in enumerate(text.split(" ")))
+
+
+def _shouted_company(text: str) -> bool:
+    """All capitals (four letters or more) and two or more ordinary words: not a legal form or small word, four
+    letters or more, no hyphen (``ACME-X`` is a brand)."""
     letters = [c for c in text if c.isalpha()]
     if len(letters) < 4 or not all(c.isupper() for c in letters):
-        return text
-    words = text.split(" ")
-    ordinary = [w for w in words if w.lower() not in _COMPANY_WORDS and sum(c.isalpha() for c in w) >= 4
+        return False
+    ordinary = [w for w in text.split(" ") if w.lower() not in _COMPANY_WORDS and sum(c.isalpha() for c in w) >= 4
                 and "-" not in w]
-    if len(ordinary) < 2:
-        return text
-    out = []
-    for i, word in enumerate(words):
-        low = word.lower()
-        if low in _COMPANY_WORDS:
-            fixed = _COMPANY_WORDS[low]
-            out.append(fixed[0].upper() + fixed[1:] if i == 0 else fixed)
-        elif sum(c.isalpha() for c in word) <= 3:
-            out.append(word)
-        else:
-            out.append(title_case_name(word.lower()) if "'" in word or "-" in word else word[0] + word[1:].lower())
-    return " ".join(out)
+    return len(ordinary) >= 2
+
+
+def _company_word(i: int, word: str) -> str:
+    """One word of a shouted company name (``i``: its position): a legal form or small word in its usual spelling
+    (capitalized first), a word of up to three letters kept (acronyms), any other title-cased."""
+    low = word.lower()
+    if low in _COMPANY_WORDS:
+        fixed = _COMPANY_WORDS[low]
+        return fixed[0].upper() + fixed[1:] if i == 0 else fixed
+    if sum(c.isalpha() for c in word) <= 3:
+        return word
+    return title_case_name(low) if "'" in word or "-" in word else word[0] + word[1:].lower()
 
 
 #: Names that are also "missing value" words; written so next to a normally cased other name they are kept as given

@@ -186,39 +186,46 @@ def standardize_lead(lead: dict[str, Any]) -> dict[str, Any]:
     out.update({f: None for f in LEAD_FIELDS})
     remarks: list[str] = []
     for header, value in lead.items():
-        if header == "id" or not isinstance(value, str):
-            continue
-        if not value.strip():
-            continue
-        role = _role(header)
-        if role == "first" and not out["firstName"]:
-            out["firstName"] = _case_name(value)
-        elif role == "last" and not out["lastName"]:
-            out["lastName"] = _case_name(value)
-        elif role == "full" and not (out["firstName"] or out["lastName"]):
-            name = _tidy(value)
-            if "," in name:
-                last, first = (p.strip() for p in name.split(",", 1))
-            else:
-                first, _, last = name.partition(" ")
-            out["firstName"] = _case_name(first) or None
-            out["lastName"] = _case_name(last) or None
-        elif role == "email" and not out["email"]:
-            out["email"] = _email(value)
-            if not out["email"]:
-                remarks.append(f"{header}: {value}")
-        elif role == "phone" and not out["phone"]:
-            out["phone"] = _phone(value)
-        elif role == "company" and not out["company"]:
-            out["company"] = _case_text(value)
-        elif role == "title" and not out["title"]:
-            out["title"] = _case_text(value)
-        elif role == "remarks":
-            remarks.append(_tidy(value))
-        else:
-            remarks.append(f"{header}: {_tidy(value)}")
+        if header != "id" and isinstance(value, str) and value.strip():
+            _take_cell(out, remarks, header, value)
     out["remarks"] = "; ".join(remarks) or None
     return out
+
+
+def _split_name(value: str) -> tuple[str | None, str | None]:
+    """A full name as ``(first, last)``: ``"Last, First"`` or ``"First Rest"``, each cased (``None`` when empty)."""
+    name = _tidy(value)
+    if "," in name:
+        last, first = (p.strip() for p in name.split(",", 1))
+    else:
+        first, _, last = name.partition(" ")
+    return _case_name(first) or None, _case_name(last) or None
+
+
+#: Header role -> (field, how its value is cleaned) for the roles whose first non-empty cell fills one field.
+_ONE_FIELD_ROLES = {
+    "first": ("firstName", _case_name), "last": ("lastName", _case_name), "phone": ("phone", _phone),
+    "company": ("company", _case_text), "title": ("title", _case_text),
+}
+
+
+def _take_cell(out: dict[str, Any], remarks: list[str], header: str, value: str) -> None:
+    """Put one non-empty cell into ``out`` by its header's role; a cell whose field is already filled, an email that
+    is not one, and cells of other headers go to ``remarks`` as ``header: value``."""
+    role = _role(header)
+    one = _ONE_FIELD_ROLES.get(role)
+    if one is not None and not out[one[0]]:
+        out[one[0]] = one[1](value)
+    elif role == "full" and not (out["firstName"] or out["lastName"]):
+        out["firstName"], out["lastName"] = _split_name(value)
+    elif role == "email" and not out["email"]:
+        out["email"] = _email(value)
+        if not out["email"]:
+            remarks.append(f"{header}: {value}")
+    elif role == "remarks":
+        remarks.append(_tidy(value))
+    else:
+        remarks.append(f"{header}: {_tidy(value)}")
 
 
 def answer_item(lead: dict[str, Any], shape: str = "corrections") -> dict[str, Any]:
@@ -452,77 +459,27 @@ class _Handler(BaseHTTPRequestHandler):
         return text.replace("$AUTHORIZATION", auth)
 
     def _validate(self, body: Any) -> tuple[list[Any], str, str]:
-        fake = self.server.fake
-        auth = self.headers.get("Authorization") or ""
-        if not auth.startswith("Bearer ") or not auth[7:].strip():
-            raise _ClientError(401, "Authentication Fails (no api key provided)")
-        if fake.api_key is not None and auth[7:].strip() != fake.api_key:
-            raise _ClientError(401, "Authentication Fails, Your api key: ****" + auth[-4:] + " is invalid")
+        """``(the request's leads or None for a question, all message text, system text)`` of a valid chat request;
+        :class:`_ClientError` with DeepSeek's status and message for the first rule it breaks (auth, body, model,
+        messages, the JSON document, response format, sampling options)."""
+        _check_auth(self.headers.get("Authorization") or "", self.server.fake.api_key)
         if not isinstance(body, dict):
             raise _ClientError(400, "Failed to deserialize the JSON body into the target type")
-        model = body.get("model")
-        if model not in MODELS:
+        if body.get("model") not in MODELS:
             raise _ClientError(400, "Model Not Exist", "model")
         messages = body.get("messages")
-        if not isinstance(messages, list) or not messages or not all(
-                isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and
-                isinstance(m.get("content"), str) for m in messages):
-            raise _ClientError(400, "messages must be a non-empty list of {role, content}", "messages")
-        users = [m for m in messages if m["role"] == "user"]
-        if not users:
-            raise _ClientError(400, "messages need a user message", "messages")
-        try:
-            doc = json.loads(users[-1]["content"])
-        except ValueError:
-            raise _ClientError(400, "fake: the last user message must be a JSON document", "messages") from None
-        question = isinstance(doc, dict) and "leads" not in doc and isinstance(doc.get("question"), str)
-        if not question and (not isinstance(doc, dict) or not isinstance(doc.get("leads"), list)):
-            raise _ClientError(400, 'fake: the last user message must be {"leads": [...]} or {"question": "..."}',
-                               "messages")
-        if body.get("response_format") != {"type": "json_object"}:
-            raise _ClientError(400, 'fake: response_format must be {"type": "json_object"}', "response_format")
+        _check_messages(messages)
+        doc, question = _request_doc(messages)
         all_text = "".join(m["content"] for m in messages)
-        if "json" not in all_text.lower():
-            raise _ClientError(400, "Prompt must contain the word 'json' in some form to use 'response_format' of "
-                                    "type 'json_object'.", "messages")
-        max_tokens = body.get("max_tokens")
-        if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool)
-                                       or not 1 <= max_tokens <= 384_000):
-            raise _ClientError(422, "Invalid max_tokens value, the valid range of max_tokens is [1, 384000]",
-                               "max_tokens")
-        temperature = body.get("temperature")
-        if temperature is not None and (not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2):
-            raise _ClientError(422, "Invalid temperature value, the valid range is [0, 2]", "temperature")
-        thinking = body.get("thinking")
-        if thinking is not None and (not isinstance(thinking, dict)
-                                     or thinking.get("type") not in ("enabled", "disabled")):
-            raise _ClientError(422, "Invalid thinking value", "thinking")
+        _check_json_mode(body, all_text)
+        _check_sampling(body)
         system_text = "".join(m["content"] for m in messages if m["role"] == "system")
         return (None if question else doc["leads"]), all_text, system_text
 
     def _completion(self, body: dict[str, Any], leads: list[Any] | None, prompt_text: str, system_text: str,
                     action: dict[str, Any]) -> dict[str, Any]:
         fake = self.server.fake
-        finish_reason = "stop"
-        if "content" in action:
-            content = action["content"]
-        elif "leads" in action:
-            content = json.dumps({"leads": action["leads"]}, ensure_ascii=False)
-        elif leads is None:  # an ``easycrm ask`` question: a plain count unless the script says otherwise
-            content = json.dumps({"refusal": "echo: $AUTHORIZATION"} if action.get("echo") else
-                                 {"sql": QUESTION_SQL})
-        else:
-            shape = action.get("answer", fake.answer)
-            items = [answer_item(lead, shape) if isinstance(lead, dict) else {"id": None} for lead in leads]
-            if action.get("echo"):
-                items = [{**item, "remarks": "echo: $AUTHORIZATION"} for item in items]
-            transforms = action.get("transform") or []
-            if isinstance(transforms, str):
-                transforms = [transforms]
-            transforms = list(transforms)
-            if fake.cut_above is not None and len(leads) > fake.cut_above and "truncate" not in transforms:
-                transforms.append("truncate")
-            content, finish_reason = _apply_transforms(items, transforms)
+        content, finish_reason = _content(fake, action, leads)
         finish_reason = action.get("finish_reason", finish_reason)
         if isinstance(content, str):
             content = self._reflect(content)
@@ -556,6 +513,85 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
 
+def _content(fake: "FakeDeepSeek", action: dict[str, Any], leads: list[Any] | None) -> tuple[str | None, str]:
+    """``(message content, finish_reason)`` the action asks for: its literal ``content`` or ``leads``, the SQL of a
+    question (``leads`` None), else the fake's answer items after the action's transforms."""
+    if "content" in action:
+        return action["content"], "stop"
+    if "leads" in action:
+        return json.dumps({"leads": action["leads"]}, ensure_ascii=False), "stop"
+    if leads is None:  # an ``easycrm ask`` question: a plain count unless the script says otherwise
+        return json.dumps({"refusal": "echo: $AUTHORIZATION"} if action.get("echo") else {"sql": QUESTION_SQL}), "stop"
+    shape = action.get("answer", fake.answer)
+    items = [answer_item(lead, shape) if isinstance(lead, dict) else {"id": None} for lead in leads]
+    if action.get("echo"):
+        items = [{**item, "remarks": "echo: $AUTHORIZATION"} for item in items]
+    transforms = action.get("transform") or []
+    transforms = [transforms] if isinstance(transforms, str) else list(transforms)
+    if fake.cut_above is not None and len(leads) > fake.cut_above and "truncate" not in transforms:
+        transforms.append("truncate")
+    return _apply_transforms(items, transforms)
+
+
+def _check_auth(auth: str, api_key: str | None) -> None:
+    """A ``Bearer`` key must be given, and be ``api_key`` when the fake has one (else 401)."""
+    if not auth.startswith("Bearer ") or not auth[7:].strip():
+        raise _ClientError(401, "Authentication Fails (no api key provided)")
+    if api_key is not None and auth[7:].strip() != api_key:
+        raise _ClientError(401, "Authentication Fails, Your api key: ****" + auth[-4:] + " is invalid")
+
+
+def _check_messages(messages: Any) -> None:
+    """A non-empty list of ``{role, content}`` with a user message (else 400)."""
+    if not isinstance(messages, list) or not messages or not all(
+            isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and
+            isinstance(m.get("content"), str) for m in messages):
+        raise _ClientError(400, "messages must be a non-empty list of {role, content}", "messages")
+    if not any(m["role"] == "user" for m in messages):
+        raise _ClientError(400, "messages need a user message", "messages")
+
+
+def _request_doc(messages: list[dict[str, Any]]) -> tuple[Any, bool]:
+    """``(the last user message as JSON, whether it is a question)``: ``{"leads": [...]}`` or ``{"question": "..."}``
+    (else 400)."""
+    users = [m for m in messages if m["role"] == "user"]
+    try:
+        doc = json.loads(users[-1]["content"])
+    except ValueError:
+        raise _ClientError(400, "fake: the last user message must be a JSON document", "messages") from None
+    question = isinstance(doc, dict) and "leads" not in doc and isinstance(doc.get("question"), str)
+    if not question and (not isinstance(doc, dict) or not isinstance(doc.get("leads"), list)):
+        raise _ClientError(400, 'fake: the last user message must be {"leads": [...]} or {"question": "..."}',
+                           "messages")
+    return doc, question
+
+
+def _check_json_mode(body: dict[str, Any], all_text: str) -> None:
+    """JSON mode: ``response_format`` ``{"type": "json_object"}`` and the word "json" in the prompt (else 400)."""
+    if body.get("response_format") != {"type": "json_object"}:
+        raise _ClientError(400, 'fake: response_format must be {"type": "json_object"}', "response_format")
+    if "json" not in all_text.lower():
+        raise _ClientError(400, "Prompt must contain the word 'json' in some form to use 'response_format' of "
+                                "type 'json_object'.", "messages")
+
+
+def _check_sampling(body: dict[str, Any]) -> None:
+    """``max_tokens`` 1-384,000, ``temperature`` 0-2, ``thinking`` ``{"type": "enabled"|"disabled"}`` when given
+    (else 422)."""
+    max_tokens = body.get("max_tokens")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool)
+                                   or not 1 <= max_tokens <= 384_000):
+        raise _ClientError(422, "Invalid max_tokens value, the valid range of max_tokens is [1, 384000]",
+                           "max_tokens")
+    temperature = body.get("temperature")
+    if temperature is not None and (not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2):
+        raise _ClientError(422, "Invalid temperature value, the valid range is [0, 2]", "temperature")
+    thinking = body.get("thinking")
+    if thinking is not None and (not isinstance(thinking, dict)
+                                 or thinking.get("type") not in ("enabled", "disabled")):
+        raise _ClientError(422, "Invalid thinking value", "thinking")
+
+
 def _sleep(seconds: float) -> None:
     if seconds > 0:
         time.sleep(seconds)
@@ -565,54 +601,66 @@ def _apply_transforms(items: list[dict[str, Any]], transforms: list[str]) -> tup
     """Default answer items -> (content, finish_reason) after the named distortions."""
     items = copy.deepcopy(items)
     wrap: str | None = None
-    finish_reason = "stop"
     for t in transforms:
-        if t == "reverse":
-            items.reverse()
-        elif t == "drop_id" and items:
-            items[0]["id"] = None
-        elif t == "extra_id":
-            extra = dict(items[0]) if items else {f: None for f in LEAD_FIELDS}
-            extra["id"] = "invented:999"
-            items.append(extra)
-        elif t == "merge" and len(items) >= 2:
-            first, second = items[0], items.pop(1)
-            for f in LEAD_FIELDS:
-                if first.get(f) and second.get(f) and f in ("remarks", "email", "phone"):
-                    first[f] = f"{first[f]}; {second[f]}"
-                elif not first.get(f):
-                    first[f] = second.get(f)
-        elif t == "duplicate" and items:
-            items.insert(1, dict(items[0]))
-        elif t == "missing_first" and items:
-            items.pop(0)
+        min_items, change = _ITEM_TRANSFORMS.get(t, (0, None))
+        if change is not None and len(items) >= min_items:
+            items = change(items)
         elif t.startswith("missing:"):
             gone = {s.strip() for s in t.split(":", 1)[1].split(",") if s.strip()}
             items = [it for it in items if str(it.get("id")) not in gone]
-        elif t == "row_id":
-            items = [{("row_id" if k == "id" else k): v for k, v in it.items()} for it in items]
-        elif t in ("fenced", "fenced_plain", "prose", "blank", "spaces", "null", "truncate"):
+        elif t in _WRAPS:
             wrap = t
         else:
             raise ValueError(f"unknown transform {t!r}")
     content: str | None = json.dumps({"leads": items}, ensure_ascii=False)
-    if wrap == "fenced":
-        content = f"```json\n{content}\n```"
-    elif wrap == "fenced_plain":
-        content = f"```\n{content}\n```"
-    elif wrap == "prose":
-        content = f"Here are the standardized leads:\n\n{content}\n\nLet me know if you need more."
-    elif wrap == "blank":
-        content = ""
-    elif wrap == "spaces":
-        content = "      \n   "
-    elif wrap == "null":
-        content = None
-    elif wrap == "truncate":
-        assert content is not None
-        content = content[: max(10, int(len(content) * 0.6))]
-        finish_reason = "length"
-    return content, finish_reason
+    if wrap is None:
+        return content, "stop"
+    return _WRAPS[wrap](content), "length" if wrap == "truncate" else "stop"
+
+
+def _extra_id(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    extra = dict(items[0]) if items else {f: None for f in LEAD_FIELDS}
+    extra["id"] = "invented:999"
+    return [*items, extra]
+
+
+def _merge_first_two(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The second item folded into the first: remarks/email/phone joined with ``"; "``, other blanks filled."""
+    first, second = items[0], items.pop(1)
+    for f in LEAD_FIELDS:
+        if first.get(f) and second.get(f) and f in ("remarks", "email", "phone"):
+            first[f] = f"{first[f]}; {second[f]}"
+        elif not first.get(f):
+            first[f] = second.get(f)
+    return items
+
+
+def _without_id(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    items[0]["id"] = None
+    return items
+
+
+#: Transform name -> (the fewest items it applies to, the change of the item list). With fewer items the name is
+#: refused as unknown.
+_ITEM_TRANSFORMS = {
+    "reverse": (0, lambda items: items[::-1]),
+    "drop_id": (1, _without_id),
+    "extra_id": (0, _extra_id),
+    "merge": (2, _merge_first_two),
+    "duplicate": (1, lambda items: [items[0], dict(items[0]), *items[1:]]),
+    "missing_first": (1, lambda items: items[1:]),
+    "row_id": (0, lambda items: [{("row_id" if k == "id" else k): v for k, v in it.items()} for it in items]),
+}
+#: Wrap name -> the content it makes of the answer JSON (``truncate`` also ends with ``finish_reason: "length"``).
+_WRAPS = {
+    "fenced": lambda c: f"```json\n{c}\n```",
+    "fenced_plain": lambda c: f"```\n{c}\n```",
+    "prose": lambda c: f"Here are the standardized leads:\n\n{c}\n\nLet me know if you need more.",
+    "blank": lambda c: "",
+    "spaces": lambda c: "      \n   ",
+    "null": lambda c: None,
+    "truncate": lambda c: c[: max(10, int(len(c) * 0.6))],
+}
 
 
 class FakeDeepSeek:
