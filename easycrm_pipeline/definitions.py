@@ -24,7 +24,7 @@ def _features() -> dict[str, list]:
     return found
 
 
-def _resources(settings: Settings) -> dict:
+def resources_for(settings: Settings) -> dict:
     """The resources, bound once: ``store`` and ``deepseek`` (``dagster_defs.resources``), ``s3`` for the S3 sensor;
     with ``EASYCRM_IO_S3_BUCKET`` set, step outputs (the batches between parse_file, the chunk steps and
     collect_leads) are pickled to that bucket instead of ``$DAGSTER_HOME/storage``, so steps can run on machines that
@@ -49,7 +49,7 @@ defs = dg.Definitions(
     jobs=[ingest_job, *_extra["jobs"]],
     schedules=_extra["schedules"],
     sensors=[inbox_sensor, s3_sensor, *_extra["sensors"]],
-    resources=_resources(get_settings()),  # the only place the code location reads the environment
+    resources=resources_for(get_settings()),  # the only place the code location reads the environment
 )
 
 
