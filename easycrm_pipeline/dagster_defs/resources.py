@@ -21,36 +21,44 @@ _DEEPSEEK_FIELDS = {"api_key": "deepseek_api_key", "base_url": "deepseek_base_ur
 
 
 def _bound(settings: Settings, fields: dict[str, str]) -> dict:
-    """``{resource field: dg.EnvVar(variable) when the variable is set, else the settings' value}``."""
-    return {
-        name: dg.EnvVar(env_name(field)) if is_set(field) else getattr(settings, field)
-        for name, field in fields.items()
-    }
+    """``{resource field: value}``: ``dg.EnvVar(variable)`` when the variable is set (the UI shows its name, a
+    secret stays out of run config), the settings' value when it was given in code (``Settings(db_path=...)``),
+    else None: the setting's default, read where the step runs (``config.get_settings``)."""
+    bound = {}
+    for name, field in fields.items():
+        if is_set(field):
+            bound[name] = dg.EnvVar(env_name(field))
+        elif field in settings.model_fields_set:
+            value = getattr(settings, field)
+            bound[name] = None if value is None else str(value)
+        else:
+            bound[name] = None
+    return bound
 
 
 class StoreResource(dg.ConfigurableResource):
     """The lead store (docs/contracts.md#environment: ``EASYCRM_STORE``, ``EASYCRM_DB``, ``EASYCRM_DYNAMODB_TABLE``,
     ``AWS_REGION``).
 
+    Each field None: the setting as ``config.get_settings()`` reads it where the step runs (its default when the
+    variable is unset).
+
     Attributes:
         kind: ``duckdb`` or ``dynamodb`` (normalized and checked like ``EASYCRM_STORE``).
-        db_path: the DuckDB file ("" -> ``EASYCRM_DB`` or its default).
+        db_path: the DuckDB file.
         dynamodb_table: the DynamoDB leads table.
-        aws_region: region of the DynamoDB client (None: boto3's own).
+        aws_region: region of the DynamoDB client.
     """
 
-    kind: str = "duckdb"
-    db_path: str = ""
-    dynamodb_table: str = "easycrm-leads"
+    kind: str | None = None
+    db_path: str | None = None
+    dynamodb_table: str | None = None
     aws_region: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StoreResource:
         """The resource for ``settings`` (fields bound to ``dg.EnvVar`` where their variable is set)."""
-        values = _bound(settings, _STORE_FIELDS)
-        if not isinstance(values["db_path"], dg.EnvVar):
-            values["db_path"] = str(values["db_path"])
-        return cls(**values)
+        return cls(**_bound(settings, _STORE_FIELDS))
 
     def settings(self) -> Settings:
         """``get_settings()`` with this resource's fields (checked like the environment's).
@@ -58,8 +66,8 @@ class StoreResource(dg.ConfigurableResource):
         Raises:
             ValueError: a bad value (e.g. ``kind`` is not duckdb/dynamodb).
         """
-        given = {"store": self.kind, "dynamodb_table": self.dynamodb_table, "aws_region": self.aws_region}
-        return get_settings(**given, **({"db_path": self.db_path} if self.db_path else {}))
+        given = {field: getattr(self, name) for name, field in _STORE_FIELDS.items()}
+        return get_settings(**{field: value for field, value in given.items() if value is not None})
 
     def get(self) -> LeadStore:
         """The store, initialized (DuckDB: folder, file and tables created once per process and path;
@@ -72,9 +80,10 @@ class DeepSeekResource(dg.ConfigurableResource):
 
     Attributes:
         api_key: bound to ``dg.EnvVar("DEEPSEEK_API_KEY")`` so the key never appears in run config or the UI;
-            ``None`` -> the offline rules standardize.
+            no key -> the offline rules standardize.
         base_url: API root; requests go to ``{base_url}/chat/completions``.
         model: model name.
+        (These three None: the setting as ``config.get_settings()`` reads it where the step runs.)
         read_timeout: seconds to wait for an answer (slow replies stream keep-alive blank lines for minutes).
         max_attempts: HTTP tries per request (429/5xx/timeouts/blank replies are retried with backoff and jitter).
         max_tokens_per_lead: completion budget per lead in a batch (``max_tokens`` = 200 + this x leads).
@@ -84,8 +93,8 @@ class DeepSeekResource(dg.ConfigurableResource):
     """
 
     api_key: str | None = None
-    base_url: str = DEEPSEEK.base_url
-    model: str = DEEPSEEK.model
+    base_url: str | None = None
+    model: str | None = None
     read_timeout: float = DEEPSEEK.read_timeout
     max_attempts: int = DEEPSEEK.max_attempts
     max_tokens_per_lead: int = DEEPSEEK.max_tokens_per_lead
@@ -117,14 +126,13 @@ class DeepSeekResource(dg.ConfigurableResource):
     def apply(self, settings: Settings) -> Settings:
         """``settings`` with the DeepSeek fields taken from this resource. Without a key ``llm_mode`` is ``never``;
         with one it is ``EASYCRM_LLM`` when given, else ``always``."""
-        key = (self.api_key or "").strip() or None  # a CRLF .env leaves "\r" (see config.Settings)
+        given = {field: getattr(self, name) for name, field in _DEEPSEEK_FIELDS.items() if getattr(self, name)}
+        if not given:
+            return settings
+        settings = get_settings(**{**settings.model_dump(exclude_unset=True), **given})  # checked like the env
+        key = settings.deepseek_api_key
         mode = settings.llm_mode if key and settings.llm_mode_given else ("always" if key else "never")
-        return settings.model_copy(update={
-            "deepseek_api_key": key,
-            "deepseek_base_url": self.base_url.rstrip("/"),
-            "deepseek_model": self.model,
-            "llm_mode": mode,
-        })
+        return settings.model_copy(update={"llm_mode": mode})
 
     def settings(self) -> Settings:
         """``get_settings()`` with this resource's DeepSeek fields (:meth:`apply`)."""
