@@ -24,7 +24,10 @@ import dagster as dg
 
 from easycrm_pipeline.dagster_defs.ops import FILE_NAME_TAG
 from easycrm_pipeline.dagster_defs.partitions import lead_files
+from easycrm_pipeline.dagster_defs.reports import export_path
 from easycrm_pipeline.dagster_defs.resources import StoreResource
+from easycrm_pipeline.pipeline.standardizer import is_dead_letter
+from easycrm_pipeline.readers.rejected import RETRY_HINT, rejected_csv_path, write_rejected_csv
 from easycrm_pipeline.store import LeadStore
 
 #: E.164: ``+``, a non-zero country digit, at most 15 digits in all.
@@ -178,9 +181,6 @@ PARTIAL_TAG = "easycrm/partial"
 def rejected_csv(store, source_file: str, run_id: str) -> tuple[str, int] | None:
     """Write the file's rejected-rows CSV (:mod:`easycrm_pipeline.readers.rejected`) next to the exports; returns
     ``(absolute path, rows)`` or None when the file has no quarantined row."""
-    from easycrm_pipeline.dagster_defs.reports import export_path
-    from easycrm_pipeline.readers.rejected import rejected_csv_path, write_rejected_csv
-
     rows = store.quarantine_rows(source_file)
     if not rows:
         return None
@@ -197,9 +197,6 @@ def all_rows_stored(op_context: dg.OpExecutionContext, store: LeadStore, source_
     ``quarantined`` (all quarantined rows, footers included), ``rejected_rows_csv`` (path of the CSV) and
     ``how_to_retry``.
     """
-    from easycrm_pipeline.pipeline.standardizer import is_dead_letter
-    from easycrm_pipeline.readers.rejected import RETRY_HINT
-
     quarantine = store.quarantine_rows(source_file)
     not_stored = sum(1 for q in quarantine if is_dead_letter(q.get("reason")))
     metadata: dict[str, Any] = {"file": source_file, "rows_not_stored": not_stored, "quarantined": len(quarantine)}
