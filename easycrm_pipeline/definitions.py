@@ -5,10 +5,13 @@ modules under ``dagster_defs`` (checks, reports, maintenance, admin) contribute 
 ``asset_checks``, ``jobs``, ``schedules`` and ``sensors``.
 """
 import dagster as dg
+from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
+from easycrm_pipeline.config import Settings, get_settings
 from easycrm_pipeline.dagster_defs import admin, checks, dead_runs, duplicates, maintenance, reports
 from easycrm_pipeline.dagster_defs.assets import lead_files_source, leads
 from easycrm_pipeline.dagster_defs.jobs import ingest_job
+from easycrm_pipeline.dagster_defs.resources import DeepSeekResource, StoreResource
 from easycrm_pipeline.dagster_defs.sensors import inbox_sensor, s3_sensor
 
 
@@ -21,21 +24,19 @@ def _features() -> dict[str, list]:
     return found
 
 
-def _resources() -> dict:
-    """``s3`` for the S3 sensor, ``deepseek``; with ``EASYCRM_IO_S3_BUCKET`` set, step outputs (the batches between
-    parse_file, standardize_batch and collect_leads) are pickled to that bucket instead of ``$DAGSTER_HOME/storage``, so
-    steps can run on machines that share no disk (Celery workers, Kubernetes pods; deploy/README.md)."""
-    import os
-
-    from dagster_aws.s3 import S3PickleIOManager, S3Resource
-
-    from easycrm_pipeline.dagster_defs.resources import deepseek_resource_from_env
-
-    resources: dict = {"s3": S3Resource(), "deepseek": deepseek_resource_from_env()}
-    bucket = os.environ.get("EASYCRM_IO_S3_BUCKET")
-    if bucket:
+def resources_for(settings: Settings) -> dict:
+    """The resources, bound once: ``store`` and ``deepseek`` (``dagster_defs.resources``), ``s3`` for the S3 sensor;
+    with ``EASYCRM_IO_S3_BUCKET`` set, step outputs (the batches between parse_file, the chunk steps and
+    collect_leads) are pickled to that bucket instead of ``$DAGSTER_HOME/storage``, so steps can run on machines that
+    share no disk (Celery workers, Kubernetes pods; deploy/README.md)."""
+    resources: dict = {
+        "store": StoreResource.from_settings(settings),
+        "deepseek": DeepSeekResource.from_settings(settings),
+        "s3": S3Resource(),
+    }
+    if settings.io_s3_bucket:
         resources["io_manager"] = S3PickleIOManager(
-            s3_resource=S3Resource(), s3_bucket=bucket, s3_prefix=os.environ.get("EASYCRM_IO_S3_PREFIX") or "dagster-io"
+            s3_resource=S3Resource(), s3_bucket=settings.io_s3_bucket, s3_prefix=settings.io_s3_prefix
         )
     return resources
 
@@ -48,7 +49,7 @@ defs = dg.Definitions(
     jobs=[ingest_job, *_extra["jobs"]],
     schedules=_extra["schedules"],
     sensors=[inbox_sensor, s3_sensor, *_extra["sensors"]],
-    resources=_resources(),
+    resources=resources_for(get_settings()),  # the only place the code location reads the environment
 )
 
 

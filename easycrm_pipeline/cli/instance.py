@@ -5,10 +5,10 @@ The project's ``dagster.yaml`` (pool ``deepseek`` = 5, run monitoring, run retri
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from easycrm_pipeline.config import PROJECT_ROOT
+from easycrm_pipeline.config import PROJECT_ROOT, get_settings
+from easycrm_pipeline.store.locking import file_lock
 
 #: The instance settings shipped with the project (also used for fresh test instances).
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "data" / "dagster_home" / "dagster.yaml"
@@ -30,23 +30,31 @@ telemetry:
 
 
 def ensure_dagster_home() -> Path:
-    """Set ``DAGSTER_HOME`` (absolute) if unset, create it, and write the project's dagster.yaml if missing.
+    """Create the instance folder (``DAGSTER_HOME``, else the project's ``data/dagster_home``; absolute) and write
+    the project's dagster.yaml there if missing. The environment is not changed: child processes get the folder
+    through :func:`child_env`, this process opens it with :func:`get_instance`.
 
     Returns:
         The absolute DAGSTER_HOME path.
     """
-    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / "data" / "dagster_home").resolve()
+    home = Path(get_settings().dagster_home or PROJECT_ROOT / "data" / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     yaml_path = home / "dagster.yaml"
     if not yaml_path.exists():
         text = PROJECT_DAGSTER_YAML.read_text() if PROJECT_DAGSTER_YAML.exists() else _FALLBACK_YAML
         yaml_path.write_text(text)
-    os.environ["DAGSTER_HOME"] = str(home)
     return home
 
 
+def child_env() -> dict[str, str]:
+    """The environment for an easycrm child process (a run process): this one's with ``DAGSTER_HOME`` set to
+    :func:`ensure_dagster_home`."""
+    return get_settings().child_env(DAGSTER_HOME=str(ensure_dagster_home()))
+
+
 def get_instance():
-    """A ``DagsterInstance`` on ``ensure_dagster_home()``.
+    """A ``DagsterInstance`` on ``ensure_dagster_home()`` (``DagsterInstance.from_config``: no need for
+    ``DAGSTER_HOME`` in this process's environment).
 
     Opening a new SQLite instance creates its schema; two processes doing it at once race ("table alembic_version
     already exists", "more than one head present"), so every easycrm process opens the instance under one lock.
@@ -54,12 +62,10 @@ def get_instance():
     import dagster as dg
 
     with instance_lock():
-        return dg.DagsterInstance.get()
+        return dg.DagsterInstance.from_config(str(ensure_dagster_home()))
 
 
 def instance_lock():
     """The file lock (context manager) under which easycrm processes create or change the instance's storage
     (schema creation, dynamic partitions): SQLite schema migrations must not run twice at once."""
-    from easycrm_pipeline.store.locking import file_lock
-
     return file_lock(ensure_dagster_home() / ".easycrm-instance.lock", exclusive=True)

@@ -13,6 +13,8 @@ import json
 import sys
 import time
 
+from easycrm_pipeline.cli.instance import child_env
+
 FAILURE_PREFIX = "dagster._core.definitions.events.Failure: "
 
 
@@ -139,7 +141,8 @@ class RunProcess:
             "--partition", self.partition, "--location", str(path), "--file-name", self.name,
             *(["--progress"] if progress else []),
         ]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, process_group=0)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, process_group=0,
+                                     env=child_env())
         self._out: list[str] = []
         self._err = ""
         self._readers = [threading.Thread(target=self._read_out, daemon=True),

@@ -1,10 +1,9 @@
 """The undo job: ``easycrm undo FILE`` from the Dagster UI's launchpad."""
 import dagster as dg
 
-from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.dagster_defs.resources import StoreResource
 from easycrm_pipeline.dagster_defs.run_marks import mark_import_undone
 from easycrm_pipeline.pipeline.undo import UndoRefused, undo_file
-from easycrm_pipeline.store import get_store
 
 
 class UndoConfig(dg.Config):
@@ -16,14 +15,14 @@ class UndoConfig(dg.Config):
 
 
 @dg.op(description="Revert what the latest import of a file changed (deleted creations, restored updates).")
-def undo_file_op(context: dg.OpExecutionContext, config: UndoConfig) -> dg.Output[dict]:
+def undo_file_op(context: dg.OpExecutionContext, config: UndoConfig, store: StoreResource) -> dg.Output[dict]:
     """Run ``pipeline.undo.undo_file``; a refusal (conflicts without force, nothing to undo) fails the run clearly.
 
     A real undo also tags the undone ingest run ``easycrm/undone=true`` (see ``run_marks.mark_import_undone``), so
     the drop-zone sensors run the same content again when it is dropped again."""
     try:
         result = undo_file(
-            get_store(get_settings()), config.file, force=config.force, dry_run=config.dry_run,
+            store.get(), config.file, force=config.force, dry_run=config.dry_run,
             undo_run_id=context.run_id,
         )  # fmt: skip
     except UndoRefused as exc:

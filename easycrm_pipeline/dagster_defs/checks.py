@@ -5,8 +5,8 @@ Each check runs after every successful materialization of a ``leads`` partition:
 :func:`log_check_evaluations` right after it stored the file and logs their evaluations for the run's partition
 (``ingest_job`` selects ``leads`` without its checks, so a file whose run fails leaves no "Execution failed" check
 record behind; the partitioned asset checks below run the same functions when a check is executed from the UI).
-Each reads the lead store — never the run's in-memory data — through
-:func:`easycrm_pipeline.pipeline.collect.open_store`. They look at the leads whose
+Each reads the lead store — never the run's in-memory data — it is given (the ``store`` resource,
+``dagster_defs.resources.StoreResource``). They look at the leads whose
 ``sourceFile`` is the partition's file (the leads this file wrote last); the duplicate check compares those emails
 with the whole table. Non-blocking: a red check never fails the run, it shows what to fix.
 
@@ -23,7 +23,12 @@ from typing import Any
 import dagster as dg
 
 from easycrm_pipeline.dagster_defs.partitions import lead_files
+from easycrm_pipeline.dagster_defs.reports import export_path
+from easycrm_pipeline.dagster_defs.resources import StoreResource
 from easycrm_pipeline.dagster_defs.tags import FILE_NAME_TAG
+from easycrm_pipeline.pipeline.standardizer import is_dead_letter
+from easycrm_pipeline.readers.rejected import RETRY_HINT, rejected_csv_path, write_rejected_csv
+from easycrm_pipeline.store import LeadStore
 
 #: E.164: ``+``, a non-zero country digit, at most 15 digits in all.
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -42,13 +47,6 @@ def file_name_from(tags: Mapping[str, str], partition_key: str) -> str:
 def file_name_for(context: dg.AssetCheckExecutionContext) -> str:
     """:func:`file_name_from` for an asset check's context."""
     return file_name_from(context.op_execution_context.run.tags, context.partition_key if context.has_partition_key else "")
-
-
-def _store():
-    from easycrm_pipeline.config import get_settings
-    from easycrm_pipeline.pipeline.collect import open_store
-
-    return open_store(get_settings())
 
 
 def file_leads(store, source_file: str) -> list[dict[str, Any]]:
@@ -127,12 +125,12 @@ def invalid_phones(leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def no_duplicate_emails(op_context: dg.OpExecutionContext, source_file: str) -> dg.AssetCheckResult:
+def no_duplicate_emails(op_context: dg.OpExecutionContext, store: LeadStore, source_file: str) -> dg.AssetCheckResult:
     """Passes when no email of the file's leads appears on two leads anywhere in the table.
 
     Metadata: ``file``, ``duplicate_emails`` (count), ``sample`` (``{email: leads}``, at most 20).
     """
-    dupes = duplicate_emails(_store(), source_file)
+    dupes = duplicate_emails(store, source_file)
     sample = dict(list(dupes.items())[:SAMPLE_SIZE])
     return dg.AssetCheckResult(
         passed=not dupes,
@@ -140,12 +138,12 @@ def no_duplicate_emails(op_context: dg.OpExecutionContext, source_file: str) -> 
     )
 
 
-def emails_valid(op_context: dg.OpExecutionContext, source_file: str) -> dg.AssetCheckResult:
+def emails_valid(op_context: dg.OpExecutionContext, store: LeadStore, source_file: str) -> dg.AssetCheckResult:
     """Passes when every non-null email of the file's leads is syntactically valid.
 
     Metadata: ``file``, ``leads_checked``, ``invalid_emails`` (count), ``sample`` (at most 20 offending leads).
     """
-    leads = file_leads(_store(), source_file)
+    leads = file_leads(store, source_file)
     bad = invalid_emails(leads)
     return dg.AssetCheckResult(
         passed=not bad,
@@ -158,12 +156,12 @@ def emails_valid(op_context: dg.OpExecutionContext, source_file: str) -> dg.Asse
     )
 
 
-def phones_e164_or_digits(op_context: dg.OpExecutionContext, source_file: str) -> dg.AssetCheckResult:
+def phones_e164_or_digits(op_context: dg.OpExecutionContext, store: LeadStore, source_file: str) -> dg.AssetCheckResult:
     """Passes when every non-null phone of the file's leads is E.164 or digits only.
 
     Metadata: ``file``, ``leads_checked``, ``invalid_phones`` (count), ``sample`` (at most 20 offending leads).
     """
-    leads = file_leads(_store(), source_file)
+    leads = file_leads(store, source_file)
     bad = invalid_phones(leads)
     return dg.AssetCheckResult(
         passed=not bad,
@@ -183,9 +181,6 @@ PARTIAL_TAG = "easycrm/partial"
 def rejected_csv(store, source_file: str, run_id: str) -> tuple[str, int] | None:
     """Write the file's rejected-rows CSV (:mod:`easycrm_pipeline.readers.rejected`) next to the exports; returns
     ``(absolute path, rows)`` or None when the file has no quarantined row."""
-    from easycrm_pipeline.dagster_defs.reports import export_path
-    from easycrm_pipeline.readers.rejected import rejected_csv_path, write_rejected_csv
-
     rows = store.quarantine_rows(source_file)
     if not rows:
         return None
@@ -193,7 +188,7 @@ def rejected_csv(store, source_file: str, run_id: str) -> tuple[str, int] | None
     return str(path.resolve()), write_rejected_csv(rows, path)
 
 
-def all_rows_stored(op_context: dg.OpExecutionContext, source_file: str) -> dg.AssetCheckResult:
+def all_rows_stored(op_context: dg.OpExecutionContext, store: LeadStore, source_file: str) -> dg.AssetCheckResult:
     """Reads the file's quarantine in the store: rows whose reason is a dead letter
     (:func:`~easycrm_pipeline.pipeline.standardizer.is_dead_letter`) were lead rows that were not stored.
 
@@ -202,10 +197,6 @@ def all_rows_stored(op_context: dg.OpExecutionContext, source_file: str) -> dg.A
     ``quarantined`` (all quarantined rows, footers included), ``rejected_rows_csv`` (path of the CSV) and
     ``how_to_retry``.
     """
-    from easycrm_pipeline.pipeline.standardizer import is_dead_letter
-    from easycrm_pipeline.readers.rejected import RETRY_HINT
-
-    store = _store()
     quarantine = store.quarantine_rows(source_file)
     not_stored = sum(1 for q in quarantine if is_dead_letter(q.get("reason")))
     metadata: dict[str, Any] = {"file": source_file, "rows_not_stored": not_stored, "quarantined": len(quarantine)}
@@ -232,7 +223,7 @@ def all_rows_stored(op_context: dg.OpExecutionContext, source_file: str) -> dg.A
 
 #: The checks on ``leads``: name -> (evaluation, description). One home for both the asset checks (the UI's
 #: "Execute" on a partition) and :func:`log_check_evaluations` (every ingest run).
-CHECKS: dict[str, tuple[Callable[[dg.OpExecutionContext, str], dg.AssetCheckResult], str]] = {
+CHECKS: dict[str, tuple[Callable[[dg.OpExecutionContext, LeadStore, str], dg.AssetCheckResult], str]] = {
     "no_duplicate_emails": (
         no_duplicate_emails,
         "One lead per email: no email of this file's leads is held by another lead (trimmed, lower-cased).",
@@ -254,13 +245,13 @@ def _asset_check(name: str) -> dg.AssetChecksDefinition:
     evaluate, description = CHECKS[name]
 
     @dg.asset_check(asset="leads", name=name, partitions_def=lead_files, blocking=False, description=description)
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        return evaluate(context.op_execution_context, file_name_for(context))
+    def _check(context: dg.AssetCheckExecutionContext, store: StoreResource) -> dg.AssetCheckResult:
+        return evaluate(context.op_execution_context, store.get(), file_name_for(context))
 
     return _check
 
 
-def log_check_evaluations(context: dg.OpExecutionContext) -> None:
+def log_check_evaluations(context: dg.OpExecutionContext, store: LeadStore) -> None:
     """Log one ``AssetCheckEvaluation`` per check of :data:`CHECKS` for the run's ``leads`` partition.
 
     Called by ``collect_leads`` after it yielded the materialization (so the evaluations target it), while
@@ -276,7 +267,7 @@ def log_check_evaluations(context: dg.OpExecutionContext) -> None:
         if dg.AssetCheckKey(dg.AssetKey("leads"), name) in own_steps:
             continue  # its own step evaluates it in this run: don't log it twice
         try:
-            result = evaluate(context, source_file)
+            result = evaluate(context, store, source_file)
         except Exception as exc:  # noqa: BLE001 - a check is information; it never loses stored leads
             context.log.warning(f"check {name} could not run: {exc}")
             continue

@@ -10,10 +10,9 @@ the table under other addresses, or a blocking key gone wrong.
 """
 import dagster as dg
 
-from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.ops import FILE_NAME_TAG
 from easycrm_pipeline.dagster_defs.partitions import lead_files
-from easycrm_pipeline.pipeline.collect import open_store
+from easycrm_pipeline.dagster_defs.resources import StoreResource
 from easycrm_pipeline.pipeline.duplicates import detect_duplicates
 
 #: The check warns above this many pairs ...
@@ -51,7 +50,7 @@ def too_many(pairs_found: int, leads_compared: int) -> bool:
                                    description="Warns when a file brings many possible duplicates.")],
     can_subset=True,  # ingest_job selects the asset without its check (see the function's docstring)
 )
-def possible_duplicates(context: dg.AssetExecutionContext):
+def possible_duplicates(context: dg.AssetExecutionContext, store: StoreResource):
     """Find and record the possible duplicates of this run's leads; metadata and check as the module says.
 
     Like the ``leads`` checks (``checks.log_check_evaluations``), ``ingest_job`` selects this asset without its check
@@ -59,7 +58,7 @@ def possible_duplicates(context: dg.AssetExecutionContext):
     before this step leaves no "Execution failed" check record. A run that selects the check (a UI "Materialize")
     gets it as the asset's own check result."""
     source_file = _file_name(context)
-    result = detect_duplicates(open_store(get_settings()), run_id=context.run_id, source_file=source_file)
+    result = detect_duplicates(store.get(), run_id=context.run_id, source_file=source_file)
     context.log.info(f"{source_file}: {result.pairs_found} possible duplicate pair(s) among "
                      f"{result.candidates} candidates for {result.leads_compared} leads")
     metadata = {

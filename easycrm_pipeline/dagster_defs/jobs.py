@@ -18,22 +18,23 @@ Executor (``EASYCRM_EXECUTOR``):
 The job's executor accepts all of these (``ingest_executor``), so one job definition serves every deployment and the
 choice is run config only; ``dagster-celery`` / ``dagster-k8s`` are imported only when chosen (extra ``scale``).
 """
-import os
-
 import dagster as dg
 
+from easycrm_pipeline.config import get_settings, is_set
 from easycrm_pipeline.dagster_defs.assets import leads
 from easycrm_pipeline.dagster_defs.failures import tag_failure_reason
 
 #: Concurrent DeepSeek calls allowed across all runs (the ``deepseek`` pool limit; seeds: "Concurrency: 5").
 DEEPSEEK_POOL_LIMIT = 5
-#: ``EASYCRM_EXECUTOR`` values.
-EXECUTORS = ("local", "multiprocess", "celery", "k8s")
 
 
 def _executor_env() -> str:
-    """``EASYCRM_EXECUTOR`` as given, stripped and lower-cased (``""`` when unset)."""
-    return os.environ.get("EASYCRM_EXECUTOR", "").strip().lower()
+    """``EASYCRM_EXECUTOR`` as given, stripped and lower-cased (``"local"`` when unset, ``""`` when invalid: the
+    error is raised where the executor is chosen, :func:`executor_name`)."""
+    try:
+        return get_settings().executor
+    except ValueError:
+        return ""
 
 
 def _optional_schema(module: str, attr: str, mode: str) -> dg.Field:
@@ -132,10 +133,7 @@ def executor_name() -> str:
     Raises:
         ValueError: any other value.
     """
-    name = _executor_env() or "local"
-    if name not in EXECUTORS:
-        raise ValueError(f"EASYCRM_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {name!r}")
-    return name
+    return get_settings().executor
 
 
 def execution_config(llm_enabled: bool) -> dict:
@@ -163,9 +161,9 @@ def execution_config(llm_enabled: bool) -> dict:
         }
     if name == "k8s":
         k8s: dict = {"max_concurrent": DEEPSEEK_POOL_LIMIT}
-        if os.environ.get("EASYCRM_K8S_IMAGE"):
+        if is_set("k8s_image"):
             k8s["job_image"] = {"env": "EASYCRM_K8S_IMAGE"}
-        if os.environ.get("EASYCRM_K8S_NAMESPACE"):
+        if is_set("k8s_namespace"):
             k8s["job_namespace"] = {"env": "EASYCRM_K8S_NAMESPACE"}
         return {"execution": {"config": {"k8s": k8s}}}
     if name == "local":

@@ -1,7 +1,8 @@
 """Maintenance jobs: re-standardize leads whose standardizer version is stale, daily at an off-peak hour.
 
 ``restandardize_job`` runs the steps of :func:`easycrm_pipeline.pipeline.restandardize.restandardize` with the
-standardizer the ingest uses (``make_standardizer(get_settings())``: DeepSeek with a key, the rules otherwise):
+standardizer the ingest uses (``make_standardizer`` with the ``deepseek`` resource: DeepSeek with a key, the rules
+otherwise; the leads come from the ``store`` resource):
 ``plan_restandardize_op`` (stale leads -> batches of raw rows) -> ``restandardize_batch`` (mapped, one step per
 batch, pool ``deepseek`` and the ingest's RetryPolicy, so the pool limit holds across ingest and maintenance runs)
 -> ``write_restandardized`` (``upsert_file`` per file; audit rows carry the run id and the action
@@ -21,12 +22,11 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.jobs import execution_config
 from easycrm_pipeline.dagster_defs.ops import STANDARDIZE_RETRY
+from easycrm_pipeline.dagster_defs.resources import DeepSeekResource, StoreResource
 from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed, DeepSeekFatal
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult
-from easycrm_pipeline.pipeline.collect import open_store
 from easycrm_pipeline.pipeline.restandardize import (
     RestandardizePlan,
     plan_restandardize,
@@ -75,12 +75,13 @@ class BatchDone:
     out={"plan": dg.Out(RestandardizePlan), "batches": dg.DynamicOut(BatchWork)},
     description="Find the stale leads and cut their raw rows into batches (one mapped step each with DeepSeek).",
 )
-def plan_restandardize_op(context: dg.OpExecutionContext, config: RestandardizeConfig):
+def plan_restandardize_op(context: dg.OpExecutionContext, config: RestandardizeConfig, store: StoreResource,
+                          deepseek: DeepSeekResource):
     """Yield the plan, then one DynamicOutput per batch when DeepSeek standardizes (with the offline rules the
     write step standardizes in place: a step per batch would cost more than the work, as in the ingest)."""
-    settings = get_settings()
-    version = make_standardizer(settings).version
-    plan = plan_restandardize(open_store(settings), version, batch_size=settings.batch_size, dry_run=config.dry_run)
+    settings = deepseek.settings()
+    version = make_standardizer(settings, deepseek.options()).version
+    plan = plan_restandardize(store.get(), version, batch_size=settings.batch_size, dry_run=config.dry_run)
     batches = sum(len(g.batches) for g in plan.groups)
     context.log.info(f"standardizer {version}: {plan.result.stale} stale leads, {batches} batches")
     yield dg.Output(plan, "plan", metadata={"stale": plan.result.stale, "batches": batches, "standardizer": version,
@@ -95,13 +96,13 @@ def plan_restandardize_op(context: dg.OpExecutionContext, config: RestandardizeC
 
 @dg.op(pool="deepseek", retry_policy=STANDARDIZE_RETRY,
        description="Standardize one batch of stale leads (DeepSeek pool, 3 tries like the ingest).")
-def restandardize_batch(context: dg.OpExecutionContext, work: BatchWork) -> BatchDone:
+def restandardize_batch(context: dg.OpExecutionContext, work: BatchWork, deepseek: DeepSeekResource) -> BatchDone:
     """Standardize one batch; after the last try a failing batch is reported as None (its leads stay stale).
 
     A fatal DeepSeek error (401/402) fails the step without retries.
     """
     try:
-        result = make_standardizer(get_settings()).standardize(work.batch)
+        result = make_standardizer(deepseek.settings(), deepseek.options()).standardize(work.batch)
     except DeepSeekFatal as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
     except DeepSeekBatchFailed as exc:
@@ -114,11 +115,12 @@ def restandardize_batch(context: dg.OpExecutionContext, work: BatchWork) -> Batc
 
 @dg.op(description="Upsert the re-standardized leads (audit rows with this run id) and report the counts.")
 def write_restandardized(
-    context: dg.OpExecutionContext, plan: RestandardizePlan, done: list[BatchDone]
+    context: dg.OpExecutionContext, plan: RestandardizePlan, done: list[BatchDone], store: StoreResource,
+    deepseek: DeepSeekResource,
 ) -> dg.Output[dict]:
     """Write every group through ``upsert_file``; batches without a mapped result are standardized here (rules)."""
-    settings = get_settings()
-    store = open_store(settings)
+    settings = deepseek.settings()
+    lead_store = store.get()
     mapped = {(d.group, d.number): d for d in done}
     standardizer = None
     for gi, group in enumerate(plan.groups):
@@ -127,9 +129,9 @@ def write_restandardized(
             if (gi, batch.number) in mapped:
                 results.append(mapped[(gi, batch.number)].result)
                 continue
-            standardizer = standardizer or make_standardizer(settings)
+            standardizer = standardizer or make_standardizer(settings, deepseek.options())
             results.append(standardize_batch(standardizer, batch))
-        write_group(store, group, results, plan.result, run_id=context.run_id)
+        write_group(lead_store, group, results, plan.result, run_id=context.run_id)
     result = plan.result
     context.log.info(
         f"standardizer {result.current_version}: {result.stale} stale, {result.updated} updated, "
@@ -161,7 +163,7 @@ def restandardize_job():
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Daily, off-peak: re-standardize stale leads; skipped while the previous run is still going.",
 )
-def restandardize_schedule(context: dg.ScheduleEvaluationContext):
+def restandardize_schedule(context: dg.ScheduleEvaluationContext, deepseek: DeepSeekResource):
     """A run request, or a skip when a ``restandardize_job`` run is queued/running."""
     running = context.instance.get_run_records(
         filters=dg.RunsFilter(job_name=restandardize_job.name, statuses=IN_PROGRESS_STATUSES), limit=1
@@ -169,10 +171,9 @@ def restandardize_schedule(context: dg.ScheduleEvaluationContext):
     if running:
         run_id = running[0].dagster_run.run_id
         return dg.SkipReason(f"restandardize_job run {run_id[:8]} is still going; skipping this tick")
-
     # the ingest's executor config; for the local default (the ingest job's own in-process executor, no run config)
     # say in-process explicitly: this job's default executor is Dagster's multiprocess one
-    run_config = execution_config(get_settings().llm_enabled) or {"execution": {"config": {"in_process": {}}}}
+    run_config = execution_config(deepseek.settings().llm_enabled) or {"execution": {"config": {"in_process": {}}}}
     return dg.RunRequest(run_config=run_config)
 
 

@@ -15,12 +15,12 @@ from pathlib import Path, PurePosixPath
 import dagster as dg
 
 from easycrm_pipeline.config import get_settings
-from easycrm_pipeline.dagster_defs.resources import DeepSeekResource
+from easycrm_pipeline.dagster_defs.resources import DeepSeekResource, StoreResource
 from easycrm_pipeline.dagster_defs.run_marks import cost_tags, mark_committed
 from easycrm_pipeline.dagster_defs.tags import FILE_NAME_TAG, FINGERPRINT_TAG, HOST_TAG, LOCATION_TAG, PID_TAG  # noqa: F401
 from easycrm_pipeline.dropzone.rules import display_name, size_refusal
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
-from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, markdown_table, open_store
+from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, markdown_table
 from easycrm_pipeline.pipeline.cache import open_cache
 from easycrm_pipeline.pipeline.chunks import (
     REQUESTS_IN_FLIGHT,
@@ -131,7 +131,8 @@ def _fetch(location: str, workdir: str, max_bytes: int | None = None) -> Path:
     },
     description="Read the lead file (CSV, or every worksheet of a workbook) and split it into chunks of batches.",
 )
-def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: DeepSeekResource):
+def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: DeepSeekResource,
+               store: StoreResource):
     """Yield the parse summary, the rows settled without DeepSeek, then one DynamicOutput per chunk of batches.
 
     Without DeepSeek (no key, or ``EASYCRM_LLM=never``) the offline rules settle every row here: a batch that needs
@@ -162,7 +163,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
         except FileNotFoundError as exc:
             raise dg.Failure(description=f"{file_name}: file not found at {location}", allow_retries=False) from exc
     if settings.llm_enabled:
-        cache = open_cache(open_store(settings))
+        cache = open_cache(store.get())
         plan = plan_rows(
             parsed.rows,
             llm_mode=settings.llm_mode,
@@ -245,7 +246,8 @@ def _tag_run_process(context: dg.OpExecutionContext) -> None:
 @dg.op(
     description="Standardize a chunk of batches: up to 5 DeepSeek requests at once, one `deepseek` pool slot each.",
 )
-def standardize_chunk(context: dg.OpExecutionContext, chunk: Chunk, deepseek: DeepSeekResource) -> list:
+def standardize_chunk(context: dg.OpExecutionContext, chunk: Chunk, deepseek: DeepSeekResource,
+                      store: StoreResource) -> list:
     """Standardize the chunk's unfinished batches; returns every batch's ``BatchResult`` in batch order.
 
     Each batch is one request holding one slot of the instance's ``deepseek`` pool (``pool_slots``); the step itself
@@ -299,7 +301,7 @@ def standardize_chunk(context: dg.OpExecutionContext, chunk: Chunk, deepseek: De
         slots.close()
     if settings.llm_enabled:
         try:
-            _remember(settings, chunk, results, standardizer.version)
+            _remember(store, chunk, results, standardizer.version)
         except Exception as exc:  # noqa: BLE001 - the cache is an optimization, never a reason to lose a batch
             context.log.warning(f"{chunk.mapping_key}: could not write the standardization cache: {exc}")
     if progress.reused:
@@ -371,10 +373,10 @@ def _preview(store, file_name: str, rows: int = 10) -> str:
     return f"First leads written by {file_name}:\n\n" + markdown_table(leads, columns)
 
 
-def _remember(settings, chunk: Chunk, results: list[BatchResult], version: str) -> None:
+def _remember(store: StoreResource, chunk: Chunk, results: list[BatchResult], version: str) -> None:
     """Put DeepSeek's validated answers of the chunk into the standardization cache in one write (never fallbacks,
     never dead-lettered batches)."""
-    cache = open_cache(open_store(settings))
+    cache = open_cache(store.get())
     if cache is None:
         return
     rows = {r.row_id: r for b in chunk.batches for r in b.rows}
@@ -400,7 +402,7 @@ def _stop_if_cancelled(context: dg.OpExecutionContext) -> None:
     description="Dedupe the whole file (last occurrence wins) and upsert it into the lead store.",
 )
 def collect_leads(
-    context: dg.OpExecutionContext, summary: ParseSummary, settled: LeadFile, results: list[list]
+    context: dg.OpExecutionContext, summary: ParseSummary, settled: LeadFile, results: list[list], store: StoreResource
 ):
     """Upsert every batch in file order; the file's stats become the materialization's metadata.
 
@@ -412,8 +414,8 @@ def collect_leads(
     settings = get_settings()
     batch_results = [result for chunk in results for result in chunk]
     try:
-        store = open_store(settings)
-        stats = collect_file(batch_results, summary, store, run_id=context.run_id, merge=settings.merge,
+        lead_store = store.get()
+        stats = collect_file(batch_results, summary, lead_store, run_id=context.run_id, merge=settings.merge,
                              before_commit=lambda: _stop_if_cancelled(context), lead_files=[settled])
     except StoreLockTimeout as exc:  # "the lead store is locked by another process (waited N s; ...)"
         raise dg.Failure(description=f"{summary.file_name}: {exc}", allow_retries=False) from exc
@@ -434,7 +436,7 @@ def collect_leads(
         + "\n\n"
         + markdown_table(stats.quarantine_preview, ["sheet", "row", "reason"])
     )
-    metadata["preview"] = dg.MetadataValue.md(_preview(store, stats.file))
+    metadata["preview"] = dg.MetadataValue.md(_preview(lead_store, stats.file))
     if stats.seconds:
         metadata["leads_per_second"] = round((stats.leads_created + stats.leads_updated) / stats.seconds, 1)
     if stats.batches:
@@ -444,4 +446,4 @@ def collect_leads(
     yield dg.Output(None, metadata=metadata)
     from easycrm_pipeline.dagster_defs.checks import log_check_evaluations
 
-    log_check_evaluations(context)  # after the materialization, so the checks' evaluations target it
+    log_check_evaluations(context, lead_store)  # after the materialization, so the checks' evaluations target it

@@ -5,15 +5,14 @@ Both are unpartitioned and depend on the whole partitioned ``leads`` asset (``de
 store, so materializing them never re-runs an ingest. Thin glue over ``easycrm_pipeline.readers``.
 """
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
-from easycrm_pipeline.config import _default_data_dir, get_settings
+from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.dagster_defs.resources import StoreResource
 from easycrm_pipeline.readers.export import export_leads
 from easycrm_pipeline.readers.quality import chart_markdown, quality_report, render_chart_png
-from easycrm_pipeline.store import get_store
 
 #: When the reports refresh by themselves (the daemon's ``reports_automation_sensor``): once after one or more
 #: ``leads`` partitions were materialized, when no ingest is in progress. Dagster's ``eager()`` minus its
@@ -31,12 +30,7 @@ EXPORT_PATH_ENV = "EASYCRM_EXPORT_PATH"
 def export_path() -> Path:
     """Where ``leads_export`` writes: ``$EASYCRM_EXPORT_PATH`` or ``<data dir>/exports/leads.csv`` (the data dir
     is the folder holding the default DuckDB file, ``data/``)."""
-    raw = os.environ.get(EXPORT_PATH_ENV, "").strip()
-    return Path(raw) if raw else _default_data_dir() / "exports" / "leads.csv"
-
-
-def _store():
-    return get_store(get_settings())
+    return get_settings().export_path
 
 
 @dg.asset(
@@ -46,11 +40,11 @@ def _store():
     description="Every lead as CSV (UTF-8 with BOM, the seeds' columns, formula-injection-safe), streamed.",
     kinds={"csv"},
 )
-def leads_export(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def leads_export(context: dg.AssetExecutionContext, store: StoreResource) -> dg.MaterializeResult:
     """Write the export file (folder created if missing); metadata: ``rows``, ``path``."""
     path = export_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = export_leads(_store(), path)
+    rows = export_leads(store.get(), path)
     context.log.info(f"{rows} leads exported to {path}")
     return dg.MaterializeResult(
         metadata={"rows": dg.MetadataValue.int(rows), "path": dg.MetadataValue.path(str(path.resolve()))}
@@ -64,10 +58,10 @@ def leads_export(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     description="Lead quality: leads by source file, share with valid email/phone/name, duplicates resolved, "
     "quarantine by reason, with a chart.",
 )
-def lead_quality_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def lead_quality_report(context: dg.AssetExecutionContext, store: StoreResource) -> dg.MaterializeResult:
     """Compute the quality report from the store's tables; metadata holds the counts and a PNG chart (markdown
     with a base64 data URI; a note instead when matplotlib is missing)."""
-    report = quality_report(_store())
+    report = quality_report(store.get())
     metadata: dict = {
         "total_leads": dg.MetadataValue.int(report.total_leads),
         "leads_by_source": dg.MetadataValue.json(report.leads_by_source),

@@ -11,7 +11,6 @@ bound in the ``Definitions``.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,8 +27,7 @@ INGEST_JOB_NAME = "ingest_job"
 def _interval(default: int) -> int:
     """Seconds between sensor evaluations: ``EASYCRM_SENSOR_INTERVAL_SECONDS`` (read when the code location loads)
     or ``default``."""
-    raw = os.environ.get("EASYCRM_SENSOR_INTERVAL_SECONDS", "").strip()
-    return max(1, int(raw)) if raw.isdigit() else default
+    return get_settings().sensor_interval_seconds or default
 
 
 INBOX_SENSOR_INTERVAL_SECONDS = _interval(15)

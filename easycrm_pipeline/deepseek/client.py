@@ -40,7 +40,7 @@ from typing import Any, Callable, Mapping, Sequence
 import httpx
 import tenacity
 
-from easycrm_pipeline.config import header_unsafe_position
+from easycrm_pipeline.config import DEEPSEEK, header_unsafe_position
 from easycrm_pipeline.deepseek.errors import (
     DeepSeekBatchFailed, DeepSeekBatchRejected, DeepSeekError, DeepSeekFatal, ReplyError,
 )
@@ -52,8 +52,8 @@ from easycrm_pipeline.models import RawRow
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.deepseek.com"
-DEFAULT_MODEL = "deepseek-v4-flash"
+DEFAULT_BASE_URL = DEEPSEEK.base_url
+DEFAULT_MODEL = DEEPSEEK.model
 
 #: USD per 1M tokens, per model, peak and off-peak.
 #: Source: DeepSeek "Models & Pricing" page (https://api-docs.deepseek.com/quick_start/pricing), as captured in a
@@ -272,9 +272,10 @@ class DeepSeekClient:
     """
 
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, model: str = DEFAULT_MODEL, *,
-                 connect_timeout: float = 10.0, read_timeout: float = 120.0, total_timeout: float = 300.0,
-                 max_attempts: int = 3, backoff_base: float = 1.0, backoff_cap: float = 30.0,
-                 max_retry_after: float = 120.0, temperature: float = 0.0, max_tokens_per_row: int = 160,
+                 connect_timeout: float = DEEPSEEK.connect_timeout, read_timeout: float = DEEPSEEK.read_timeout,
+                 total_timeout: float = DEEPSEEK.total_timeout, max_attempts: int = DEEPSEEK.max_attempts,
+                 backoff_base: float = 1.0, backoff_cap: float = 30.0, max_retry_after: float = 120.0,
+                 temperature: float = DEEPSEEK.temperature, max_tokens_per_row: int = DEEPSEEK.max_tokens_per_lead,
                  sleep: Callable[[float], None] = time.sleep, rng: Callable[[], float] = random.random,
                  http_client: httpx.Client | None = None) -> None:
         if not api_key or not api_key.strip():

@@ -33,6 +33,7 @@ import hashlib
 import json
 from typing import Any, Mapping, Sequence
 
+from easycrm_pipeline.config import DEEPSEEK
 from easycrm_pipeline.models import LEAD_FIELDS, RawRow
 
 #: Bump when the prompt's meaning changes (the hash below changes on any edit anyway).
@@ -42,7 +43,7 @@ PROMPT_VERSION = "2"
 #: A full standardized lead is ~60-100 output tokens; 160 leaves room for long remarks (a corrections-only answer is
 #: far shorter, but a model may still answer every field, which stays valid).
 MAX_TOKENS_BASE = 200
-MAX_TOKENS_PER_ROW = 160
+MAX_TOKENS_PER_ROW = DEEPSEEK.max_tokens_per_lead
 MAX_TOKENS_CAP = 8192
 
 SYSTEM_PROMPT = """You clean up sales leads imported from messy spreadsheets. Answer with JSON only.

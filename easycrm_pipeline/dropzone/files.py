@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from easycrm_pipeline.config import _default_data_dir
+from easycrm_pipeline.config import get_settings
 
 #: Environment variable: local folder of the kept files.
 FILES_DIR_ENV = "EASYCRM_FILES_DIR"
@@ -61,12 +61,11 @@ class KeptFile:
 
 def files_dir() -> Path:
     """``$EASYCRM_FILES_DIR`` or ``<data dir>/files`` (``data/files`` in a checkout)."""
-    raw = os.environ.get(FILES_DIR_ENV, "").strip()
-    return Path(raw) if raw else _default_data_dir() / "files"
+    return get_settings().files_dir
 
 
 def _s3_prefix() -> str:
-    prefix = os.environ.get(FILES_S3_PREFIX_ENV, "").strip() or DEFAULT_S3_PREFIX
+    prefix = (get_settings().files_s3_prefix or "").strip() or DEFAULT_S3_PREFIX
     return prefix if prefix.endswith("/") else prefix + "/"
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from easycrm_pipeline import store as store_package
 from easycrm_pipeline.config import Settings
 from easycrm_pipeline.models import QuarantineRow, RawRow, SheetReport
 from easycrm_pipeline.pipeline.batches import BatchResult, completion_tokens_per_lead
@@ -106,14 +107,7 @@ def open_store(settings: Settings):
     Raises:
         ValueError: bad settings.
     """
-    from easycrm_pipeline.store import get_store
-
-    if settings.store == "duckdb":
-        settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-    store = get_store(settings)
-    if settings.store == "duckdb":
-        store.init()
-    return store
+    return store_package.open_store(settings)  # the DDL once per process and path
 
 
 def _raw_key(raw) -> str:

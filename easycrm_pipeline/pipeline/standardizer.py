@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from easycrm_pipeline.config import Settings
+from easycrm_pipeline.config import DEEPSEEK, Settings
 from easycrm_pipeline.models import QuarantineRow, RawRow
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult
 
@@ -29,10 +29,10 @@ class DeepSeekOptions:
         price_table: USD per 1M tokens, keys ``cache_hit``, ``cache_miss``, ``output``; None: the client's default.
     """
 
-    read_timeout: float = 120.0
-    max_attempts: int = 3
-    max_tokens_per_row: int = 160
-    temperature: float = 0.0
+    read_timeout: float = DEEPSEEK.read_timeout
+    max_attempts: int = DEEPSEEK.max_attempts
+    max_tokens_per_row: int = DEEPSEEK.max_tokens_per_lead
+    temperature: float = DEEPSEEK.temperature
     price_table: dict = field(default_factory=dict)
 
 

@@ -30,6 +30,7 @@ from typing import Any, Callable
 import sqlglot
 from sqlglot import exp
 
+from easycrm_pipeline.config import DEEPSEEK
 from easycrm_pipeline.deepseek.client import DeepSeekClient, scrub_key
 from easycrm_pipeline.deepseek.errors import ReplyError
 from easycrm_pipeline.deepseek.prompt import chat_body
@@ -463,7 +464,7 @@ def deepseek_sql(
     settings: Any,
     *,
     http_client: Any = None,
-    max_attempts: int = 3,
+    max_attempts: int = DEEPSEEK.max_attempts,
     sleep: Callable[[float], None] = time.sleep,
     timeout: float = 60.0,
 ) -> str:

@@ -128,7 +128,8 @@ class DynamoDBStore(LeadStore):
         table: the leads table name (``EASYCRM_DYNAMODB_TABLE``).
         endpoint_url: an S3/DynamoDB-compatible endpoint (moto server, DynamoDB local); default: boto3's own
             resolution (``AWS_ENDPOINT_URL`` or AWS).
-        region_name: default: boto3's (``AWS_REGION``/``AWS_DEFAULT_REGION``), else ``us-east-1``.
+        region_name: default: boto3's (``AWS_DEFAULT_REGION``, its config file), else ``us-east-1``; ``get_store``
+            passes ``config.Settings.aws_region`` (``AWS_REGION``, else ``AWS_DEFAULT_REGION``).
         max_attempts: how often a transaction that lost a race is recomputed before :class:`StoreError`.
 
     Rules: as :meth:`DuckDBStore.upsert_file <easycrm_pipeline.store.duckdb_store.DuckDBStore.upsert_file>`
@@ -152,8 +153,7 @@ class DynamoDBStore(LeadStore):
     def client(self):
         """The boto3 DynamoDB client (one per process: clients are not fork-safe)."""
         if self._client is None or self._client_pid != os.getpid():
-            region = (self.region_name or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-                      or "us-east-1")
+            region = self.region_name or boto3.session.Session().region_name or "us-east-1"
             self._client = boto3.session.Session().client(
                 "dynamodb", endpoint_url=self.endpoint_url, region_name=region,
                 config=Config(retries={"max_attempts": 10, "mode": "adaptive"}),

@@ -12,6 +12,7 @@ import pytest
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs import checks
 from easycrm_pipeline.dagster_defs.partitions import lead_files
+from easycrm_pipeline.definitions import resources_for
 from easycrm_pipeline.pipeline.collect import open_store
 
 
@@ -41,7 +42,8 @@ def run_checks(partition, tags=None):
     if not instance.has_dynamic_partition("lead_files", partition):
         instance.add_dynamic_partitions("lead_files", [partition])
     result = dg.materialize(
-        [stand_in_leads, *checks.asset_checks], partition_key=partition, instance=instance, tags=tags or {}
+        [stand_in_leads, *checks.asset_checks], partition_key=partition, instance=instance, tags=tags or {},
+        resources=resources_for(get_settings()),
     )
     assert result.success
     return {e.check_name: e for e in result.get_asset_check_evaluations()}

@@ -12,7 +12,8 @@ from easycrm_pipeline.dagster_defs.maintenance import (
     RESTANDARDIZE_CRON, restandardize_job, restandardize_schedule,
 )
 from easycrm_pipeline.dagster_defs.reports import lead_quality_report, leads_export
-from easycrm_pipeline.definitions import defs
+from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.definitions import defs, resources_for
 from easycrm_pipeline.readers.export import EXPORT_COLUMNS
 from easycrm_pipeline.rules import RULES_VERSION
 from easycrm_tests.readers.seed import HYPERLINK, env_store, seed
@@ -42,7 +43,8 @@ def test_materialize_report_assets(tmp_path, monkeypatch):
     monkeypatch.setenv("EASYCRM_EXPORT_PATH", str(export))
     seed(env_store())
     with dg.instance_for_test() as instance:
-        result = dg.materialize([leads_export, lead_quality_report], instance=instance)
+        result = dg.materialize([leads_export, lead_quality_report], instance=instance,
+                                resources=resources_for(get_settings()))
     assert result.success
 
     md = metadata_of(result, "leads_export")
@@ -73,7 +75,7 @@ def test_restandardize_job_rewrites_stale_leads():
     store.upsert_file([lead(2, firstName="ALEX", lastName="SMITH", email="alex@x.example", standardizer="rules-0"),
                        lead(3, firstName="Bo", email="bo@x.example")], source_file="old.csv")
     with dg.instance_for_test() as instance:
-        result = restandardize_job.execute_in_process(instance=instance)
+        result = restandardize_job.execute_in_process(instance=instance, resources=resources_for(get_settings()))
     assert result.success
     out = result.output_for_node("write_restandardized")
     assert (out["stale"], out["updated"], out["current_version"]) == (1, 1, RULES_VERSION)
@@ -90,7 +92,6 @@ def test_restandardize_batches_are_in_the_deepseek_pool_with_three_tries():
 
 
 def test_restandardize_job_with_deepseek_maps_one_step_per_batch(monkeypatch):
-    from easycrm_pipeline.config import get_settings
     from easycrm_pipeline.pipeline.standardizer import make_standardizer
     from easycrm_pipeline.testing import FakeDeepSeek
 
@@ -105,7 +106,7 @@ def test_restandardize_job_with_deepseek_maps_one_step_per_batch(monkeypatch):
         monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
         monkeypatch.setenv("EASYCRM_BATCH_SIZE", "2")
         version = make_standardizer(get_settings()).version
-        result = restandardize_job.execute_in_process(instance=instance)
+        result = restandardize_job.execute_in_process(instance=instance, resources=resources_for(get_settings()))
         requests = fake.request_ids()
     assert result.success
     steps = sorted(e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS")
@@ -129,23 +130,23 @@ def test_schedule_is_daily_off_peak_and_skips_while_a_run_is_going():
     assert RESTANDARDIZE_CRON == "30 4 * * *"
     assert restandardize_schedule.execution_timezone == "UTC"
     with dg.instance_for_test() as instance:
-        ctx = dg.build_schedule_context(instance=instance)
+        ctx = dg.build_schedule_context(instance=instance, resources=resources_for(get_settings()))
         request = restandardize_schedule(ctx)
         assert isinstance(request, dg.RunRequest)
         assert request.run_config == {"execution": {"config": {"in_process": {}}}}  # the ingest's, offline
 
         finished = _add_run(instance, dg.DagsterRunStatus.SUCCESS)
-        assert isinstance(restandardize_schedule(dg.build_schedule_context(instance=instance)), dg.RunRequest)
+        assert isinstance(restandardize_schedule(dg.build_schedule_context(instance=instance, resources=resources_for(get_settings()))), dg.RunRequest)
 
         running = _add_run(instance, dg.DagsterRunStatus.STARTED)
-        skip = restandardize_schedule(dg.build_schedule_context(instance=instance))
+        skip = restandardize_schedule(dg.build_schedule_context(instance=instance, resources=resources_for(get_settings())))
         assert isinstance(skip, dg.SkipReason)
         assert skip.skip_message == f"restandardize_job run {running[:8]} is still going; skipping this tick"
         assert finished != running
 
         instance.report_run_canceled(instance.get_run_by_id(running))
         _add_run(instance, dg.DagsterRunStatus.STARTING)
-        assert isinstance(restandardize_schedule(dg.build_schedule_context(instance=instance)), dg.SkipReason)
+        assert isinstance(restandardize_schedule(dg.build_schedule_context(instance=instance, resources=resources_for(get_settings()))), dg.SkipReason)
 
 
 def test_reports_refresh_by_themselves_after_ingests():
@@ -162,7 +163,8 @@ def test_reports_refresh_by_themselves_after_ingests():
     def stand_in_leads() -> None:
         return None
 
-    assets = [stand_in_leads, leads_export, lead_quality_report]
+    assets = dg.Definitions(assets=[stand_in_leads, leads_export, lead_quality_report],
+                            resources=resources_for(get_settings()))
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("lead_files", ["good.csv", "bad.csv"])  # bad.csv never materializes
         first = dg.evaluate_automation_conditions(defs=assets, instance=instance)

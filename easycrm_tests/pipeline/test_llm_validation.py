@@ -23,7 +23,7 @@ def _settings(base_url: str) -> Settings:
     return Settings(db_path=Path("unused.duckdb"), store="duckdb", dynamodb_table="t", inbox=Path("inbox"),
                     s3_bucket=None, s3_prefix="", deepseek_api_key="sk-test", deepseek_base_url=base_url,
                     deepseek_model="deepseek-v4-flash", batch_size=10, default_region=None,
-                    max_file_bytes=10**8, llm_mode="always")
+                    max_file_mb=100, llm_mode="always")
 
 
 def _run(csv_text: str, override: dict[str, dict]) -> list:

@@ -8,6 +8,8 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from easycrm_pipeline.cli.main import main
+from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.definitions import resources_for
 from easycrm_pipeline.models import LEAD_FIELDS, StandardLead
 from easycrm_pipeline.pipeline.undo import UndoRefused, undo_file
 from easycrm_pipeline.store import get_store
@@ -172,12 +174,14 @@ def test_undo_job_in_dagster(store):
     from easycrm_pipeline.dagster_defs.admin import undo_job
 
     store.upsert_file([lead(2, "a@x.com", "CEO")], source_file="a.csv", run_id="r1")
-    result = undo_job.execute_in_process(run_config={"ops": {"undo_file_op": {"config": {"file": "a.csv"}}}})
+    result = undo_job.execute_in_process(
+        resources=resources_for(get_settings()), run_config={"ops": {"undo_file_op": {"config": {"file": "a.csv"}}}})
     assert result.success
     assert result.output_for_node("undo_file_op") == {"file": "a.csv", "run": "r1", "deleted": 1, "restored": 0}
     assert table(store) == []
     assert [c["runId"] for c in store.changes() if c["action"] == "lead_deleted"] == [result.run_id]
     refused = undo_job.execute_in_process(
+        resources=resources_for(get_settings()),
         run_config={"ops": {"undo_file_op": {"config": {"file": "a.csv"}}}}, raise_on_error=False
     )
     assert not refused.success
@@ -315,6 +319,7 @@ def test_undo_marks_the_undone_ingest_run_in_the_dagster_instance(store, capsys)
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["deleted"] == 1
 
     result = undo_job.execute_in_process(
+        resources=resources_for(get_settings()), 
         run_config={"ops": {"undo_file_op": {"config": {"file": "b.csv"}}}}, instance=instance
     )
     assert result.success
