@@ -57,38 +57,37 @@ from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 from easycrm_pipeline.store.base import (
     LEAD_COLUMNS,
     MERGE_POLICIES,
-    SEARCH_FIELDS,
     LeadQuery,
     LeadStore,
+    TS_FORMAT,
+    VALUE_FIELDS,
     StoreError,
-    UNDO_CONFLICT_REASON,
     UPDATE_ACTIONS,
     UndoRefused,
     UndoResult,
     UpsertStats,
     clean_value,
-    import_left,
     last_wins,
     normalize_email,
-    phone_matches,
-    undo_conflicts,
     unmerge_plan,
 )
+from easycrm_pipeline.store.query import matches, sort_rows
+from easycrm_pipeline.store.plans import (
+    BEFORE_IMAGE_EXTRAS,
+    UNDO_ACTIONS,
+    UNDOABLE_ACTIONS,
+    LeadRevert,
+    UndoPlan,
+    latest_undoable_run,
+    plan_undo,
+)
 
-_VALUE_FIELDS: tuple[str, ...] = tuple(f for f in LEAD_FIELDS if f != "email")
-_TEXT_SORT = set(LEAD_FIELDS) | {"sourceFile", "sourceWorksheet", "leadId"}
 _JSON_ATTRS = {"rawRow", "fieldsChanged", "details", "stats"}
 _CHANGE_KEYS = ("changeId", "at", "action", "email", "leadId", "previousSourceFile", "newSourceFile",
                 "fieldsChanged", "batchId", "runId", "rowId", "previousUpdatedAt", "details")
 _QUARANTINE_KEYS = ("sourceFile", "sheet", "row", "reason", "rawRow", "runId", "at")
 _LEADS_PER_TRANSACTION = 33  # 3 items per created lead, 100 items per TransactWriteItems
 _MAX_TRANSACTION_ITEMS = 100
-#: Lead attributes an update's audit row keeps in ``details`` besides ``fieldsChanged`` (undo restores them).
-_BEFORE_IMAGE_EXTRAS = ("sourceWorksheet", "sourceRow", "sourceRowId", "rawRow", "standardizer")
-_UNDOABLE = ("lead_created", "lead_updated")
-_UNDO_ACTIONS = ("lead_deleted", "lead_restored")
-_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored", "lead_restandardized", "lead_merged",
-                         "lead_merged_away")
 
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
@@ -96,7 +95,7 @@ _deser = TypeDeserializer()
 
 def _iso_now() -> str:
     """Now, UTC, as the fixed-width ISO-8601 text every store returns (``2026-11-29T18:31:10.123456Z``)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(timezone.utc).strftime(TS_FORMAT)
 
 
 def _to_item(values: dict[str, Any]) -> dict[str, dict]:
@@ -355,7 +354,7 @@ class DynamoDBStore(LeadStore):
         update's audit row has action ``update_action``."""
         new_values: dict[str, Any] = {}
         changed: dict[str, dict] = {}
-        for f in _VALUE_FIELDS:
+        for f in VALUE_FIELDS:
             before = old.get(f) if old else None
             value = clean_value(lead.fields.get(f))
             provided = f in lead.provided
@@ -393,7 +392,7 @@ class DynamoDBStore(LeadStore):
             runId=run_id, rowId=lead.row_id, previousUpdatedAt=old.get("updatedAt") if old else None,
             # the rest of the before-image (as DuckDB's ``details``), so ``easycrm undo`` restores an update exactly
             details=None if old is None else json.dumps(
-                {k: old.get(k) for k in _BEFORE_IMAGE_EXTRAS}, ensure_ascii=False),
+                {k: old.get(k) for k in BEFORE_IMAGE_EXTRAS}, ensure_ascii=False),
         )
         items: list[dict] = []
         if old is None:
@@ -576,17 +575,8 @@ class DynamoDBStore(LeadStore):
         return ordered[q.offset : q.offset + q.page_size], len(ordered)
 
     def _filtered_sorted(self, q: LeadQuery) -> list[dict]:
-        rows = [r for r in (self._lead_dict(i) for i in self._scan(self.table)) if _matches(r, q)]
-        rows.sort(key=lambda r: (r["sourceRow"] is None, r["sourceRow"] or 0, r["leadId"]))
-        present = [r for r in rows if r[q.sort] is not None]
-        missing = [r for r in rows if r[q.sort] is None]
-
-        def key(r):
-            v = r[q.sort]
-            return v.lower() if q.sort in _TEXT_SORT else v
-
-        present.sort(key=key, reverse=q.descending)
-        return present + missing
+        """Every lead matching ``q`` in ``q``'s order (one full scan; rules: :mod:`~easycrm_pipeline.store.query`)."""
+        return sort_rows(filter(matches(q), (self._lead_dict(i) for i in self._scan(self.table))), q)
 
     def get_lead_by_email(self, email: str) -> dict | None:
         """The lead holding ``email`` (normalized), looked up through the ``EmailIndex`` GSI, or None."""
@@ -681,39 +671,18 @@ class DynamoDBStore(LeadStore):
         run_id = None
         for attempt in range(self.max_attempts):
             plan = self._undo_plan(file)
-            run_id = plan["run_id"]
-            if plan["conflicts"] and not force:
-                raise UndoRefused(
-                    UNDO_CONFLICT_REASON.format(n=len({c["leadId"] for c in plan["conflicts"]}), file=file),
-                    plan["conflicts"],
-                )
-            for c in plan["conflicts"]:
+            run_id = plan.run_id
+            plan.refuse_unless(force)
+            for c in plan.conflicts:
                 overridden.setdefault(tuple(c.values()), c)
             if dry_run:
-                return UndoResult(file=file, run_id=run_id, conflicts=plan["conflicts"], dry_run=True,
-                                  deleted=sum(w["deleted"] for w in plan["writes"]),
-                                  restored=sum(w["restored"] for w in plan["writes"]))
-            now = _iso_now()
-            counter = iter(range(1, 10**9))
-            transactions: list[tuple[list[dict], list[dict]]] = [([], [])]  # (items, writes)
-            for write in plan["writes"]:
-                items = self._undo_items(write, file=file, run_id=run_id, undo_run_id=undo_run_id, now=now,
-                                         counter=counter)
-                if len(transactions[-1][0]) + len(items) > _MAX_TRANSACTION_ITEMS - 1:  # 1 left for the marker
-                    transactions.append(([], []))
-                transactions[-1][0].extend(items)
-                transactions[-1][1].append(write)
-            transactions[-1][0].append({"Put": {
-                "TableName": self.meta_table,
-                "Item": _to_item({"pk": f"UNDO#{file}", "sk": _undo_marker_sk(run_id), "runId": run_id,
-                                  "undoRunId": undo_run_id, "at": now}),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }})
+                return UndoResult(file=file, run_id=run_id, conflicts=plan.conflicts, dry_run=True,
+                                  deleted=plan.deleted, restored=plan.restored)
             try:
-                for items, writes in transactions:
+                for items, reverts in self._undo_transactions(plan, undo_run_id=undo_run_id):
                     self.client.transact_write_items(TransactItems=items)
-                    committed["deleted"] += sum(w["deleted"] for w in writes)
-                    committed["restored"] += sum(w["restored"] for w in writes)
+                    committed["deleted"] += sum(r.deleted for r in reverts)
+                    committed["restored"] += sum(r.restored for r in reverts)
             except ClientError as exc:
                 if not _lost_race(exc):
                     raise
@@ -723,34 +692,23 @@ class DynamoDBStore(LeadStore):
         raise StoreError(f"undo of {file!r} (run {run_id}) kept conflicting with concurrent writers after "
                          f"{self.max_attempts} attempts")
 
-    def _undo_plan(self, file: str) -> dict:
-        """What undoing the latest not-yet-undone import of ``file`` has to write (steps 1-3 of
-        :meth:`undo_import`), nothing written.
-
-        Returns:
-            ``{"run_id", "conflicts": [...], "writes": [...]}``; each write is ``{"lead": current lead item (plain
-            values), "changes": this import's not-yet-reverted audit rows of the lead, newest first, "deleted",
-            "restored"}``.
+    def _undo_plan(self, file: str) -> UndoPlan:
+        """Read what undoing the latest not-yet-undone import of ``file`` needs (steps 1-3 of :meth:`undo_import`)
+        and plan it (:func:`~easycrm_pipeline.store.plans.plan_undo`), nothing written.
 
         Raises:
             UndoRefused: nothing left to undo.
         """
         try:
-            done = {r["sk"] for r in self._query_pk(f"UNDO#{file}")}
+            done = {_marker_run(r["sk"]) for r in self._query_pk(f"UNDO#{file}")}
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
             raise UndoRefused(f"no import of {file!r} left to undo (the store has no tables: run "
                               f"`easycrm init-store`)") from exc
-        own = [r for r in self._query_pk(f"CHANGE#{file}") if r.get("action") in _UNDOABLE]
-        last: dict[str | None, str] = {}
-        for r in own:
-            last[r.get("runId")] = max(last.get(r.get("runId"), ""), r["sk"])
-        runs = [run for run in sorted(last, key=last.__getitem__, reverse=True) if _undo_marker_sk(run) not in done]
-        if not runs:
-            raise UndoRefused(f"no import of {file!r} left to undo")
-        run_id = runs[0]
-        changes = sorted((r for r in own if r.get("runId") == run_id), key=lambda r: r["sk"], reverse=True)
+        own = [r for r in self._query_pk(f"CHANGE#{file}") if r.get("action") in UNDOABLE_ACTIONS]
+        run_id = latest_undoable_run(file, ((r.get("runId"), r["sk"]) for r in own), done)
+        changes = [r for r in own if r.get("runId") == run_id]
         lead_ids = list(dict.fromkeys(c["leadId"] for c in changes if c.get("leadId")))
         # the leads BEFORE the audit scan: a write seen here has its audit row in the scan (same transaction)
         current = {x["leadId"]: x for x in (_from_item(i) for i in self._batch_get(
@@ -760,87 +718,41 @@ class DynamoDBStore(LeadStore):
                            ExpressionAttributeNames={"#at": "at"},
                            ExpressionAttributeValues={":p": {"S": "CHANGE#"}, ":t": {"S": since}})
         mine = {c["changeId"] for c in changes}
-        reverted = {
-            (r.get("details") or {}).get("undoOfChange")
-            for r in later
-            if r.get("action") in _UNDO_ACTIONS and isinstance(r.get("details"), dict)
-        } & mine
-        pending: dict[str, list[dict]] = {}
-        for c in changes:
-            if c["changeId"] not in reverted and c.get("leadId"):
-                pending.setdefault(c["leadId"], []).append(c)
-        first_sk = {lid: min(c["sk"] for c in cs) for lid, cs in pending.items()}
-        later_changes = sorted(
-            (r for r in later
-             if r.get("action") in _LATER_CHANGE_ACTIONS and r.get("leadId") in first_sk
-             and r["sk"] > first_sk[r["leadId"]]
-             and r.get("leadId") in current  # gone: nothing of the later change would be overwritten
-             and r.get("runId") != run_id
-             and not (isinstance(r.get("details"), dict) and r["details"].get("undoOfChange") in mine)),
-            key=lambda r: (r["at"], r["sk"]))
-        left = {lid: import_left(file, sorted((c for c in changes if c.get("leadId") == lid), key=lambda c: c["sk"]))
-                for lid in pending}
-        undone = {(f, m.get("runId"))
-                  for f in {r.get("newSourceFile") for r in later_changes if r.get("action") == "lead_updated"}
-                  if f is not None
-                  for m in self._query_pk(f"UNDO#{f}")}
-        conflicts: dict[tuple, dict] = {
-            tuple(c.values()): c
-            for c in undo_conflicts(later_changes, left=left, current=current, undone=undone)
-        }
-        audited = {c["leadId"] for c in conflicts.values()}
-        writes = []
-        for lid, cs in pending.items():
-            lead = current.get(lid)
-            if lead is None:  # already gone (deleted by a forced undo of an earlier import): nothing to revert
-                continue
-            if lid not in audited and (lead.get("updatedAt") != cs[0]["at"] or lead.get("sourceFile") != file):
-                c = {"leadId": lid, "email": lead.get("email"), "changedBy": lead.get("sourceFile"),
-                     "action": "changed_without_audit", "undoOf": None}
-                conflicts.setdefault(tuple(c.values()), c)
-            deleted = int(any(c["action"] == "lead_created" for c in cs))
-            writes.append({"lead": lead, "changes": cs, "deleted": deleted,
-                           "restored": sum(1 for c in cs if c["action"] == "lead_updated")})
-        ordered = sorted(conflicts.values(), key=lambda c: (c["email"] is None, c["email"] or "", c["leadId"] or "",
-                                                           c["changedBy"] or "", c["action"]))
-        return {"run_id": run_id, "conflicts": ordered, "writes": writes}
+        reverted = {(r.get("details") or {}).get("undoOfChange")
+                    for r in later if r.get("action") in UNDO_ACTIONS and isinstance(r.get("details"), dict)} & mine
+        files = {r.get("newSourceFile") for r in later if r.get("action") == "lead_updated" and r.get("runId") != run_id
+                 and r.get("leadId") in current}
+        undone = {(f, m.get("runId")) for f in files - {None} for m in self._query_pk(f"UNDO#{f}")}
+        return plan_undo(file, run_id, changes, later, current, undone=undone, order="sk", reverted=reverted,
+                         check_unaudited=True)
 
-    def _undo_items(self, write: dict, *, file: str, run_id: str | None, undo_run_id: str | None, now: str,
+    def _undo_transactions(self, plan: UndoPlan, *, undo_run_id: str | None) -> list[tuple[list[dict], list]]:
+        """``plan`` as ``[(TransactWriteItems items, the reverts they write)]``: each lead's items kept in one
+        transaction of at most 100 items, the undo marker (``attribute_not_exists``) in the last one."""
+        now = _iso_now()
+        counter = iter(range(1, 10**9))
+        transactions: list[tuple[list[dict], list]] = [([], [])]
+        for revert in plan.reverts:
+            items = self._undo_items(revert, now=now, undo_run_id=undo_run_id, counter=counter)
+            if len(transactions[-1][0]) + len(items) > _MAX_TRANSACTION_ITEMS - 1:  # 1 left for the marker
+                transactions.append(([], []))
+            transactions[-1][0].extend(items)
+            transactions[-1][1].append(revert)
+        transactions[-1][0].append({"Put": {
+            "TableName": self.meta_table,
+            "Item": _to_item({"pk": f"UNDO#{plan.file}", "sk": _undo_marker_sk(plan.run_id), "runId": plan.run_id,
+                              "undoRunId": undo_run_id, "at": now}),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }})
+        return transactions
+
+    def _undo_items(self, revert: LeadRevert, *, now: str, undo_run_id: str | None,
                     counter: Iterator[int]) -> list[dict]:
-        """The transaction items reverting one lead: its conditional ``Put`` (before-image) or ``Delete`` (+ the
-        ``EMAIL#`` item), and one audit row per reverted change (newest change first, as DuckDB writes them)."""
-        lead = write["lead"]
-        lead_id = lead["leadId"]
-        image = dict(lead)
-        audits: list[dict] = []
-        delete = False
-        for change in write["changes"]:
-            details = json.dumps({"undoOfRun": run_id, "undoOfChange": change["changeId"]})
-            if change["action"] == "lead_created":
-                before = {f: {"before": image.get(f), "after": None} for f in LEAD_FIELDS if image.get(f)}
-                audits.append(self._change_item(
-                    source_file="", now=now, n=next(counter), action="lead_deleted", email=change.get("email"),
-                    leadId=lead_id, previousSourceFile=file, fieldsChanged=json.dumps(before, ensure_ascii=False),
-                    runId=undo_run_id, details=details))
-                delete = True
-                break  # a lead's creation is its import's earliest change of it
-            changed = change.get("fieldsChanged") or {}
-            for f, v in changed.items():
-                if f in LEAD_FIELDS and f != "email":
-                    image[f] = v["before"]
-            image["sourceFile"] = change.get("previousSourceFile")
-            image["updatedAt"] = change.get("previousUpdatedAt")
-            extra = change.get("details")
-            for key in _BEFORE_IMAGE_EXTRAS:
-                if isinstance(extra, dict) and key in extra:
-                    image[key] = extra[key]
-            swapped = {f: {"before": v["after"], "after": v["before"]} for f, v in changed.items()}
-            audits.append(self._change_item(
-                source_file=change.get("previousSourceFile") or "", now=now, n=next(counter),
-                action="lead_restored", email=change.get("email"), leadId=lead_id, previousSourceFile=file,
-                newSourceFile=change.get("previousSourceFile"),
-                fieldsChanged=json.dumps(swapped, ensure_ascii=False), runId=undo_run_id, details=details))
-        # the lead as read, unchanged since: same rev, updatedAt and sourceFile
+        """The transaction items reverting one lead: its ``Put`` (before-image) or ``Delete`` (+ the ``EMAIL#``
+        item), conditioned on the lead being as read (same ``rev``, ``updatedAt`` and ``sourceFile``), and its
+        audit rows."""
+        lead = revert.read
+        lead_id = revert.lead_id
         names = {"#rev": "rev", "#u": "updatedAt", "#sf": "sourceFile", "#id": "leadId"}
         values: dict[str, dict] = {}
         conds = ["attribute_exists(#id)"]
@@ -854,7 +766,7 @@ class DynamoDBStore(LeadStore):
         if values:
             condition["ExpressionAttributeValues"] = values
         items: list[dict] = []
-        if delete:
+        if revert.delete:
             items.append({"Delete": {"TableName": self.table, "Key": _to_item({"leadId": lead_id}), **condition}})
             if lead.get("email"):
                 items.append({"Delete": {
@@ -863,12 +775,15 @@ class DynamoDBStore(LeadStore):
                     "ExpressionAttributeValues": {":id": {"S": lead_id}},
                 }})
         else:
+            image = {**lead, **revert.restore, "rev": (lead.get("rev") or 0) + 1}
             if isinstance(image.get("rawRow"), (dict, list)):
                 image["rawRow"] = json.dumps(image["rawRow"], ensure_ascii=False)
-            image["rev"] = (lead.get("rev") or 0) + 1
             items.append({"Put": {"TableName": self.table, "Item": _to_item(image), **condition}})
-        for audit in audits:
-            items.append({"Put": {"TableName": self.meta_table, "Item": audit}})
+        for row in revert.audit:
+            audit = {**row, "fieldsChanged": json.dumps(row["fieldsChanged"], ensure_ascii=False),
+                     "details": json.dumps(row["details"]), "runId": undo_run_id}
+            items.append({"Put": {"TableName": self.meta_table, "Item": self._change_item(
+                source_file=row["newSourceFile"] or "", now=now, n=next(counter), **audit)}})
         return items
 
     # ------------------------------------------------------------------ possible duplicates (issue 18)
@@ -1105,16 +1020,6 @@ def _undo_marker_sk(run_id: str | None) -> str:
     return "NORUN" if run_id is None else f"RUN#{run_id}"
 
 
-def _matches(row: dict, q: LeadQuery) -> bool:
-    for col, text in q.column_filters().items():
-        if col == "phone":
-            if phone_matches(row.get(col), text):
-                continue
-            return False
-        if text.lower() in (row.get(col) or "").lower():
-            continue
-        return False
-    for term in q.search_terms():
-        if not any(term in (row.get(f) or "").lower() for f in SEARCH_FIELDS):
-            return False
-    return True
+def _marker_run(sk: str) -> str | None:
+    """The ``runId`` an undo marker's sort key names (inverse of :func:`_undo_marker_sk`)."""
+    return None if sk == "NORUN" else sk.removeprefix("RUN#")
