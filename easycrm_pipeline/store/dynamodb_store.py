@@ -74,12 +74,12 @@ from easycrm_pipeline.store.base import (
 from easycrm_pipeline.store.query import matches, sort_rows
 from easycrm_pipeline.store.plans import (
     BEFORE_IMAGE_EXTRAS,
-    UNDO_ACTIONS,
     UNDOABLE_ACTIONS,
     LeadRevert,
     UndoPlan,
     latest_undoable_run,
     plan_undo,
+    reverted_changes,
 )
 
 _JSON_ATTRS = {"rawRow", "fieldsChanged", "details", "stats"}
@@ -198,6 +198,26 @@ class DynamoDBStore(LeadStore):
                     raise
         for name in (self.table, self.meta_table):
             self.client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+    # ------------------------------------------------------------------ capabilities (see LeadStore)
+
+    def exists(self) -> bool:
+        """Whether the leads table exists (``DescribeTable``).
+
+        Raises:
+            botocore.exceptions.ClientError: DynamoDB failed otherwise (credentials, permissions...).
+        """
+        try:
+            self.client.describe_table(TableName=self.table)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            return False
+        return True
+
+    def location(self) -> str:
+        """The leads table's name."""
+        return self.table
 
     # ------------------------------------------------------------------ reads used by the upsert
 
@@ -717,14 +737,14 @@ class DynamoDBStore(LeadStore):
         later = self._scan(self.meta_table, FilterExpression="begins_with(pk, :p) AND #at >= :t",
                            ExpressionAttributeNames={"#at": "at"},
                            ExpressionAttributeValues={":p": {"S": "CHANGE#"}, ":t": {"S": since}})
-        mine = {c["changeId"] for c in changes}
-        reverted = {(r.get("details") or {}).get("undoOfChange")
-                    for r in later if r.get("action") in UNDO_ACTIONS and isinstance(r.get("details"), dict)} & mine
-        files = {r.get("newSourceFile") for r in later if r.get("action") == "lead_updated" and r.get("runId") != run_id
-                 and r.get("leadId") in current}
-        undone = {(f, m.get("runId")) for f in files - {None} for m in self._query_pk(f"UNDO#{f}")}
-        return plan_undo(file, run_id, changes, later, current, undone=undone, order="sk", reverted=reverted,
-                         check_unaudited=True)
+        return plan_undo(file, run_id, changes, later, current, undone=self._undone_by(later), order="sk",
+                         reverted=reverted_changes(later), check_unaudited=True)
+
+    def _undone_by(self, later: list[dict]) -> set[tuple[str, str | None]]:
+        """``(sourceFile, runId)`` of the undone imports among the files that updated leads in ``later`` (their
+        ``UNDO#<file>`` markers)."""
+        files = {r.get("newSourceFile") for r in later if r.get("action") == "lead_updated"} - {None}
+        return {(f, _marker_run(m["sk"])) for f in sorted(files) for m in self._query_pk(f"UNDO#{f}")}
 
     def _undo_transactions(self, plan: UndoPlan, *, undo_run_id: str | None) -> list[tuple[list[dict], list]]:
         """``plan`` as ``[(TransactWriteItems items, the reverts they write)]``: each lead's items kept in one

@@ -257,35 +257,61 @@ def plan_undo(
     Returns:
         :class:`UndoPlan`.
     """
-    done = set(reverted)
-    mine = [c for c in changes if c.get("leadId")]
-    mine.sort(key=lambda c: c[order], reverse=True)
-    own_ids = {c.get("changeId") for c in mine}
-    pending: dict[str, list[dict]] = {}
-    for c in mine:
-        if c.get("changeId") not in done and c["leadId"] in current:
-            pending.setdefault(c["leadId"], []).append(c)
-    first = {lid: cs[-1][order] for lid, cs in pending.items()}
-    later_changes = sorted(
-        (r for r in later
-         if r.get("action") in LATER_CHANGE_ACTIONS and r.get("leadId") in first
-         and r[order] > first[r["leadId"]] and r.get("runId") != run_id
-         and not (isinstance(r.get("details"), dict) and r["details"].get("undoOfChange") in own_ids - {None})),
-        key=lambda r: r[order])
+    mine = sorted((c for c in changes if c.get("leadId")), key=lambda c: c[order], reverse=True)
+    pending = _pending(mine, current, set(reverted))
+    later_changes = _later_changes(later, mine, pending, run_id=run_id, order=order)
     left = {lid: import_left(file, [c for c in reversed(mine) if c["leadId"] == lid]) for lid in pending}
     conflicts = undo_conflicts(later_changes, left=left, current=current, undone=undone)
     if check_unaudited:
-        audited = {c["leadId"] for c in conflicts}
-        conflicts = _sorted_conflicts(conflicts + [
-            {"leadId": lid, "email": current[lid].get("email"), "changedBy": current[lid].get("sourceFile"),
-             "action": "changed_without_audit", "undoOf": None}
-            for lid, cs in pending.items()
-            if lid not in audited
-            and (current[lid].get("updatedAt") != cs[0].get("at") or current[lid].get("sourceFile") != file)
-        ])
+        conflicts = _sorted_conflicts(conflicts + _unaudited(pending, current, conflicts, file=file))
     reverts = [_revert(current[lid], cs, file=file, run_id=run_id) for lid, cs in pending.items()]
     return UndoPlan(file=file, run_id=run_id, reverts=reverts, conflicts=conflicts)
 
 
+def _pending(mine: list[dict], current: Mapping[str, dict], reverted: set) -> dict[str, list[dict]]:
+    """``{leadId: the import's changes of that lead not reverted yet, newest first}`` of the leads that exist."""
+    pending: dict[str, list[dict]] = {}
+    for c in mine:
+        if c.get("changeId") not in reverted and c["leadId"] in current:
+            pending.setdefault(c["leadId"], []).append(c)
+    return pending
+
+
+def _later_changes(later: Iterable[dict], mine: list[dict], pending: Mapping[str, list[dict]], *,
+                   run_id: str | None, order: str) -> list[dict]:
+    """The rows of ``later`` that changed a pending lead after the import's first pending change of it, by another
+    run, and are not an (interrupted) undo of this import's own rows; oldest first."""
+    first = {lid: cs[-1][order] for lid, cs in pending.items()}
+    own_ids = {c.get("changeId") for c in mine} - {None}
+
+    def is_later(r: dict) -> bool:
+        details = r.get("details") if isinstance(r.get("details"), dict) else {}
+        return (r.get("action") in LATER_CHANGE_ACTIONS and r.get("leadId") in first
+                and r[order] > first[r["leadId"]] and r.get("runId") != run_id
+                and details.get("undoOfChange") not in own_ids)
+
+    return sorted(filter(is_later, later), key=lambda r: r[order])
+
+
+def _unaudited(pending: Mapping[str, list[dict]], current: Mapping[str, dict], conflicts: list[dict], *,
+               file: str) -> list[dict]:
+    """``changed_without_audit`` conflicts: pending leads not already in ``conflicts`` whose stored ``updatedAt``
+    or ``sourceFile`` is not what the import's latest change of them wrote."""
+    audited = {c["leadId"] for c in conflicts}
+    return [{"leadId": lid, "email": current[lid].get("email"), "changedBy": current[lid].get("sourceFile"),
+             "action": "changed_without_audit", "undoOf": None}
+            for lid, cs in pending.items()
+            if lid not in audited
+            and (current[lid].get("updatedAt") != cs[0].get("at") or current[lid].get("sourceFile") != file)]
+
+
+def reverted_changes(later: Iterable[dict]) -> set:
+    """The ``changeId`` s an undo already reverted: the ``details.undoOfChange`` of the undo audit rows in
+    ``later`` (an interrupted undo that committed part of its transactions)."""
+    return {r["details"].get("undoOfChange") for r in later
+            if r.get("action") in UNDO_ACTIONS and isinstance(r.get("details"), dict)} - {None}
+
+
 __all__ = ["BEFORE_IMAGE_EXTRAS", "LATER_CHANGE_ACTIONS", "LeadRevert", "UNDOABLE_ACTIONS", "UNDO_ACTIONS",
-           "UNDO_CONFLICT_REASON", "UndoPlan", "import_left", "latest_undoable_run", "plan_undo", "undo_conflicts"]
+           "UNDO_CONFLICT_REASON", "UndoPlan", "import_left", "latest_undoable_run", "plan_undo", "reverted_changes",
+           "undo_conflicts"]
