@@ -404,6 +404,35 @@ class DuplicateResolution(Protocol):
     merged_row_ids: Iterable[str]
 
 
+#: The lead columns the quality checks read (:meth:`LeadStore.quality`).
+QUALITY_COLUMNS: tuple[str, ...] = ("leadId", "email", "phone", "sourceRow")
+
+
+@dataclass
+class QualityFacts:
+    """What the data-quality checks of one imported file need from the store (``dagster_defs/checks.py``).
+
+    Attributes:
+        leads: ``[{"leadId", "email", "phone", "sourceRow"}]`` of the leads whose ``sourceFile`` is the file, by
+            ``sourceRow`` (NULLs last), then ``leadId``.
+        duplicate_emails: ``{email key: number of leads}`` for the emails of those leads held by more than one lead
+            in the whole table, compared trimmed and lower-cased, sorted by key.
+    """
+
+    leads: list[dict]
+    duplicate_emails: dict[str, int]
+
+
+class StandardizeCache(Protocol):
+    """Storage of the standardization cache (``pipeline.planning``): answers by content key, next to the leads."""
+
+    def get(self, keys: list[str]) -> dict[str, dict]:
+        """``{key: entry}`` of the ``keys`` present (none stored yet: ``{}``)."""
+
+    def put(self, entries: dict[str, dict]) -> int:
+        """Store ``{key: entry}`` (an existing key is replaced); returns the number written."""
+
+
 class LeadStore(abc.ABC):
     """Where clean leads live (DuckDB file or DynamoDB table): upsert by email, audit trail, quarantine, queries.
 
@@ -554,6 +583,39 @@ class LeadStore(abc.ABC):
                 return
             page += 1
 
+    # ------------------------------------------------------------------ capabilities
+    # What callers outside ``store/`` used to find out by testing the store's type (``hasattr(store, ...)``).
+
+    def exists(self) -> bool:
+        """Whether the store has been created (something was ingested or ``init`` ran); reads of a store that does
+        not exist see no leads. The default: True (a back end whose storage cannot be missing)."""
+        return True
+
+    def location(self) -> str:
+        """Where the store lives, for messages (a file path, a table name)."""
+        return repr(self)
+
+    def cache(self) -> StandardizeCache | None:
+        """The standardization cache kept with this store, or None when the back end has none (the default):
+        then every row goes to the standardizer."""
+        return None
+
+    def quality(self, source_file: str) -> QualityFacts:
+        """The facts the data-quality checks of ``source_file`` need (:class:`QualityFacts`).
+
+        The default reads :meth:`all_leads` once; back ends with a query language override it.
+        """
+        leads, counts = [], {}
+        for lead in self.all_leads():
+            key = (lead.get("email") or "").strip().lower()
+            if key:
+                counts[key] = counts.get(key, 0) + 1
+            if lead.get("sourceFile") == source_file:
+                leads.append({k: lead.get(k) for k in QUALITY_COLUMNS})
+        leads.sort(key=lambda r: (r["sourceRow"] is None, r["sourceRow"] or 0, r["leadId"]))
+        mine = {(r["email"] or "").strip().lower() for r in leads} - {""}
+        return QualityFacts(leads, {k: counts[k] for k in sorted(mine) if counts[k] > 1})
+
     def run_readonly_sql(
         self, sql: str, *, max_rows: int = 1000, time_limit: float = DEFAULT_QUERY_SECONDS
     ) -> tuple[list[str], list[tuple]]:
@@ -640,8 +702,8 @@ class LeadStore(abc.ABC):
           :class:`UndoRefused` lists them, unless ``force``. A re-standardization is such a later change, never
           the import itself, although its audit rows carry the lead's ``sourceFile`` as ``newSourceFile``.
           Ignored (:func:`~easycrm_pipeline.store.plans.undo_conflicts`): the rows of an undo and the updates of
-          an import already undone, as long as the lead's values are still exactly what this import left; so after ``undo u.csv`` of a re-run,
-          the earlier import of ``u.csv`` is undoable without ``force``;
+          an import already undone, as long as the lead's values are still exactly what this import left; so
+          after ``undo u.csv`` of a re-run, the earlier import of ``u.csv`` is undoable without ``force``;
         * the quarantine is left alone: it shows the rows the latest completed ingest of ``file`` could not turn
           into leads (see :meth:`add_quarantine`), and an undo reads no file.
 

@@ -58,6 +58,8 @@ from easycrm_pipeline.store.base import (
     MERGE_POLICIES,
     LeadQuery,
     LeadStore,
+    QUALITY_COLUMNS,
+    QualityFacts,
     TS_FORMAT,
     VALUE_FIELDS,
     StoreError,
@@ -75,7 +77,13 @@ from easycrm_pipeline.store.base import (
 )
 from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock, lock_message
 from easycrm_pipeline.store.query import to_sql
-from easycrm_pipeline.store.plans import LATER_CHANGE_ACTIONS, UndoPlan, latest_undoable_run, plan_undo
+from easycrm_pipeline.store.plans import (
+    LATER_CHANGE_ACTIONS,
+    UndoPlan,
+    check_upsert_args,
+    latest_undoable_run,
+    plan_undo,
+)
 
 #: DuckDB settings of every connection to the store (one process must open a file with one configuration). One
 #: DuckDB thread: the store has one writer at a time and the machine's cores already run Dagster's steps; each
@@ -314,6 +322,61 @@ def _is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
 
 
+#: The standardization cache's table (created by the first :meth:`DuckDBCache.put`).
+CACHE_DDL = """
+CREATE TABLE IF NOT EXISTS standardize_cache (
+    "key" VARCHAR PRIMARY KEY,
+    "entry" JSON NOT NULL,
+    "at" TIMESTAMP NOT NULL
+)
+"""
+#: Keys per ``IN (...)`` lookup of the cache.
+CACHE_CHUNK = 5000
+
+
+class DuckDBCache:
+    """The standardization cache (``pipeline.planning``) on a :class:`DuckDBStore`: table ``standardize_cache`` in
+    the same file, under the same lock discipline (one writer at a time, shared readers)."""
+
+    def __init__(self, store: DuckDBStore):
+        self.store = store
+
+    def get(self, keys: list[str]) -> dict[str, dict]:
+        """``{key: entry}`` for the ``keys`` present (missing table or file -> ``{}``)."""
+        found: dict[str, dict] = {}
+        if not keys:
+            return found
+        with self.store.read_connection() as con:
+            for i in range(0, len(keys), CACHE_CHUNK):
+                try:
+                    rows = con.execute('SELECT "key", "entry" FROM standardize_cache WHERE "key" IN (SELECT unnest(?))',
+                                       [keys[i : i + CACHE_CHUNK]]).fetchall()
+                except duckdb.CatalogException:
+                    return found
+                found.update({k: json.loads(v) for k, v in rows})
+        return found
+
+    def put(self, entries: dict[str, dict]) -> int:
+        """Store ``{key: entry}`` (an existing key is replaced) in one transaction; returns the number written.
+
+        Raises:
+            StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
+        """
+        if not entries:
+            return 0
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        data = [(k, json.dumps(v, ensure_ascii=False), now) for k, v in entries.items()]
+        with self.store.write_connection() as con:
+            con.execute(CACHE_DDL)
+            with transaction(con):
+                con.executemany(
+                    'INSERT INTO standardize_cache ("key", "entry", "at") VALUES (?, ?, ?) '
+                    'ON CONFLICT ("key") DO UPDATE SET "entry" = excluded."entry", "at" = excluded."at"',
+                    data,
+                )
+        return len(data)
+
+
 class DuckDBStore(LeadStore):
     """Leads in one DuckDB file, safe for several writer and reader processes at once.
 
@@ -469,6 +532,34 @@ class DuckDBStore(LeadStore):
             finally:
                 del held[key]
 
+    # ------------------------------------------------------------------ capabilities (see LeadStore)
+
+    def exists(self) -> bool:
+        """Whether the DuckDB file exists (reads of a missing file see no leads and create nothing)."""
+        return self.path.exists()
+
+    def location(self) -> str:
+        """The DuckDB file's path."""
+        return str(self.path)
+
+    def cache(self) -> DuckDBCache:
+        """The standardization cache: table ``standardize_cache`` in the same file (:class:`DuckDBCache`)."""
+        return DuckDBCache(self)
+
+    def quality(self, source_file: str) -> QualityFacts:
+        """:meth:`LeadStore.quality` in two SQL queries on one read connection (shared lock)."""
+        with self.read_connection() as con:
+            leads = _rows_as_dicts(con.execute(
+                f"""SELECT {", ".join(_q(c) for c in QUALITY_COLUMNS)} FROM leads WHERE "sourceFile" = ?
+                    ORDER BY "sourceRow" NULLS LAST, "leadId" """, [source_file]))
+            dupes = con.execute(
+                """SELECT lower(trim("email")) AS k, count(*) FROM leads
+                   WHERE "email" IS NOT NULL AND trim("email") <> '' AND lower(trim("email")) IN (
+                       SELECT lower(trim("email")) FROM leads WHERE "sourceFile" = ? AND "email" IS NOT NULL)
+                   GROUP BY k HAVING count(*) > 1 ORDER BY k""",
+                [source_file]).fetchall()
+        return QualityFacts(leads, {k: int(n) for k, n in dupes})
+
     def init(self) -> None:
         """Create the DuckDB file and the tables ``leads``, ``lead_changes``, ``quarantine``, ``file_imports`` if
         missing (idempotent; existing data is kept).
@@ -533,12 +624,7 @@ class DuckDBStore(LeadStore):
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
             duckdb.Error: the database failed; the transaction is rolled back.
         """
-        if merge not in MERGE_POLICIES:
-            raise ValueError(f"merge must be one of {', '.join(MERGE_POLICIES)}, got {merge!r}")
-        if not source_file or not str(source_file).strip():
-            raise ValueError("source_file must be a non-empty file name")
-        if update_action not in UPDATE_ACTIONS:
-            raise ValueError(f"update_action must be one of {', '.join(UPDATE_ACTIONS)}, got {update_action!r}")
+        check_upsert_args(merge, source_file, update_action)
         t0 = time.monotonic()
         batch_ids = batch_ids or {}
         duplicates_resolved = list(duplicates_resolved or [])
@@ -550,51 +636,8 @@ class DuckDBStore(LeadStore):
         merged_ids = sum(len(list(d.merged_row_ids or [])) for d in duplicates_resolved)
         stats.batch_duplicates = dropped + merged_ids
 
-        cols: dict[str, list[Any]] = {
-            "pos": [],
-            "rowId": [],
-            "sheet": [],
-            "rowNumber": [],
-            "email": [],
-            "rawRow": [],
-            "standardizer": [],
-            "batchId": [],
-        }
-        for f in VALUE_FIELDS:
-            cols["f_" + f] = []
-            cols["p_" + f] = []
-        for i in keep:
-            lead = leads[i]
-            cols["pos"].append(i)
-            cols["rowId"].append(lead.row_id)
-            cols["sheet"].append(lead.sheet)
-            cols["rowNumber"].append(lead.row_number)
-            cols["email"].append(emails[i])
-            cols["rawRow"].append(json.dumps(lead.raw or {}, ensure_ascii=False))
-            cols["standardizer"].append(lead.standardizer)
-            batch = batch_ids.get(lead.row_id)
-            cols["batchId"].append(None if batch is None else str(batch))
-            provided = lead.provided
-            fields = lead.fields
-            for f in VALUE_FIELDS:
-                cols["f_" + f].append(clean_value(fields.get(f)))
-                cols["p_" + f].append(f in provided)
-        incoming = pd.DataFrame(cols)
-        dups = pd.DataFrame(
-            {
-                "email": [normalize_email(d.email) for d in duplicates_resolved],
-                "keptRowId": [d.kept_row_id for d in duplicates_resolved],
-                "details": [
-                    json.dumps(
-                        {"keptRowId": d.kept_row_id, "mergedRowIds": list(d.merged_row_ids or [])},
-                        ensure_ascii=False,
-                    )
-                    for d in duplicates_resolved
-                ],
-                "batchId": [None if batch_ids.get(d.kept_row_id) is None else str(batch_ids[d.kept_row_id])
-                            for d in duplicates_resolved],
-            }
-        )
+        incoming = _incoming_frame(leads, emails, keep, batch_ids)
+        dups = _duplicates_frame(duplicates_resolved, batch_ids)
 
         with self._write_connection() as (con, waited):
             stats.lock_wait_ms = round(waited * 1000, 1)
@@ -1512,6 +1555,63 @@ class DuckDBStore(LeadStore):
         return result
 
 
+def _incoming_frame(leads: list[StandardLead], emails: list[str | None], keep: list[int],
+                    batch_ids: dict) -> pd.DataFrame:
+    """The leads ``keep`` of one ``upsert_file`` call as the ``incoming_df`` its SQL reads (one row per lead:
+    position, row id, sheet, row number, normalized email, rawRow JSON, standardizer, batch id, and per value
+    field ``f_<field>`` (cleaned value) and ``p_<field>`` (provided))."""
+    cols: dict[str, list[Any]] = {
+        "pos": [],
+        "rowId": [],
+        "sheet": [],
+        "rowNumber": [],
+        "email": [],
+        "rawRow": [],
+        "standardizer": [],
+        "batchId": [],
+    }
+    for f in VALUE_FIELDS:
+        cols["f_" + f] = []
+        cols["p_" + f] = []
+    for i in keep:
+        lead = leads[i]
+        cols["pos"].append(i)
+        cols["rowId"].append(lead.row_id)
+        cols["sheet"].append(lead.sheet)
+        cols["rowNumber"].append(lead.row_number)
+        cols["email"].append(emails[i])
+        cols["rawRow"].append(json.dumps(lead.raw or {}, ensure_ascii=False))
+        cols["standardizer"].append(lead.standardizer)
+        batch = batch_ids.get(lead.row_id)
+        cols["batchId"].append(None if batch is None else str(batch))
+        provided = lead.provided
+        fields = lead.fields
+        for f in VALUE_FIELDS:
+            cols["f_" + f].append(clean_value(fields.get(f)))
+            cols["p_" + f].append(f in provided)
+    return pd.DataFrame(cols)
+
+
+def _duplicates_frame(duplicates_resolved: list, batch_ids: dict) -> pd.DataFrame:
+    """The ``dups_df`` of one ``upsert_file`` call: per resolved within-file duplicate its normalized email, kept
+    row id, ``details`` JSON and batch id."""
+    return pd.DataFrame(
+        {
+            "email": [normalize_email(d.email) for d in duplicates_resolved],
+            "keptRowId": [d.kept_row_id for d in duplicates_resolved],
+            "details": [
+                json.dumps(
+                    {"keptRowId": d.kept_row_id, "mergedRowIds": list(d.merged_row_ids or [])},
+                    ensure_ascii=False,
+                )
+                for d in duplicates_resolved
+            ],
+            "batchId": [None if batch_ids.get(d.kept_row_id) is None else str(batch_ids[d.kept_row_id])
+                        for d in duplicates_resolved],
+        }
+    )
+
+
 def _undo_plan(con: duckdb.DuckDBPyConnection, file: str) -> UndoPlan:
     """Read what the undo of the latest not-yet-undone import of ``file`` needs (its audit rows, its leads, the
     audit rows written since) and plan it (:func:`~easycrm_pipeline.store.plans.plan_undo`); nothing written.
@@ -1652,4 +1752,4 @@ def _merge_audit(con, now, action, email, lead_id, previous_file, new_file, fiel
     )
 
 
-__all__ = ["DuckDBStore", "StoreError", "StoreLockTimeout", "utc_now", "iso_utc"]
+__all__ = ["DuckDBCache", "DuckDBStore", "StoreError", "StoreLockTimeout", "utc_now", "iso_utc"]

@@ -37,6 +37,7 @@ leads, not meant for millions.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -44,7 +45,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -56,24 +57,23 @@ from easycrm_pipeline.matching.pairs import pair_of
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 from easycrm_pipeline.store.base import (
     LEAD_COLUMNS,
-    MERGE_POLICIES,
     LeadQuery,
     LeadStore,
     TS_FORMAT,
-    VALUE_FIELDS,
     StoreError,
-    UPDATE_ACTIONS,
     UndoRefused,
     UndoResult,
     UpsertStats,
-    clean_value,
     last_wins,
     normalize_email,
     unmerge_plan,
 )
 from easycrm_pipeline.store.query import matches, sort_rows
 from easycrm_pipeline.store.plans import (
-    BEFORE_IMAGE_EXTRAS,
+    LeadWrite,
+    check_upsert_args,
+    duplicate_audit_rows,
+    plan_lead_write,
     UNDOABLE_ACTIONS,
     LeadRevert,
     UndoPlan,
@@ -276,12 +276,7 @@ class DynamoDBStore(LeadStore):
             StoreError: a transaction kept losing races ``max_attempts`` times.
             botocore.exceptions.ClientError: DynamoDB failed (e.g. tables missing: run ``init()``).
         """
-        if merge not in MERGE_POLICIES:
-            raise ValueError(f"merge must be one of {', '.join(MERGE_POLICIES)}, got {merge!r}")
-        if not source_file or not str(source_file).strip():
-            raise ValueError("source_file must be a non-empty file name")
-        if update_action not in UPDATE_ACTIONS:
-            raise ValueError(f"update_action must be one of {', '.join(UPDATE_ACTIONS)}, got {update_action!r}")
+        check_upsert_args(merge, source_file, update_action)
         t0 = time.monotonic()
         batch_ids = batch_ids or {}
         duplicates_resolved = list(duplicates_resolved or [])
@@ -290,73 +285,17 @@ class DynamoDBStore(LeadStore):
         stats.batch_duplicates = (len(leads) - len(keep)) + sum(
             len(list(d.merged_row_ids or [])) for d in duplicates_resolved)
         counter = iter(range(1, 10**9))
-
-        pending = [(leads[i], emails[i]) for i in keep]
-        written: set[str | None] = set()  # emails of the leads this call created or updated
-        det = 0.0
-        for attempt in range(self.max_attempts):
-            t = time.monotonic()
-            existing = self._existing([e for _, e in pending if e is not None])
-            det += time.monotonic() - t
-            # the time of each attempt, taken AFTER its read: a write that depends on another's (it read that
-            # one's committed version) is then always later, so per lead the audit rows' ``at`` follow the commit
-            # order
-            now = _iso_now()
-            ops = []  # (kind, [transact items])
-            for lead, email in pending:
-                op = self._plan(lead, email, existing.get(email) if email else None, merge=merge,
-                                source_file=source_file, run_id=run_id, batch_id=batch_ids.get(lead.row_id),
-                                now=now, n=next(counter), update_action=update_action)
-                if op is None:
-                    stats.unchanged += 1
-                else:
-                    ops.append((lead, email, op))
-            retry = []
-            for chunk in _chunks(ops, _LEADS_PER_TRANSACTION):
-                items = [it for _, _, (_, its) in chunk for it in its]
-                try:
-                    self.client.transact_write_items(TransactItems=items)
-                except ClientError as exc:
-                    code = exc.response["Error"]["Code"]
-                    if code not in ("TransactionCanceledException", "TransactionConflictException"):
-                        raise
-                    retry.extend((lead, email) for lead, email, _ in chunk)
-                    continue
-                for _, email, (kind, _) in chunk:
-                    written.add(email)
-                    if kind == "created":
-                        stats.created += 1
-                    else:
-                        stats.updated += 1
-            if not retry:
-                break
-            pending = retry
-            time.sleep(min(0.02 * (attempt + 1), 0.5))
-        else:
-            raise StoreError(f"{len(pending)} leads of {source_file} kept conflicting with concurrent writers "
-                             f"after {self.max_attempts} attempts")
-        stats.duplicate_detection_ms = round(det * 1000, 1)
-
+        plan = functools.partial(plan_lead_write, merge=merge, source_file=source_file, run_id=run_id,
+                                 update_action=update_action)
+        written = self._write_leads([(leads[i], emails[i]) for i in keep], plan, stats, batch_ids=batch_ids,
+                                    counter=counter, source_file=source_file)
         now = _iso_now()
-        # a duplicate resolved onto a lead this call left unchanged (a re-run) writes no audit row, as its lead
-        # writes none: nothing is written twice
-        duplicates_resolved = [d for d in duplicates_resolved if normalize_email(d.email) in written]
-        if duplicates_resolved:
-            owners = self._existing([normalize_email(d.email) for d in duplicates_resolved
-                                     if normalize_email(d.email)])
-            rows = []
-            for d in duplicates_resolved:
-                email = normalize_email(d.email)
-                owner = owners.get(email) if email else None
-                rows.append(self._change_item(
-                    source_file=source_file, now=now, n=next(counter), action="batch_duplicate_resolved",
-                    email=email, leadId=owner["leadId"] if owner else None, newSourceFile=source_file,
-                    batchId=None if batch_ids.get(d.kept_row_id) is None else str(batch_ids[d.kept_row_id]),
-                    runId=run_id, rowId=d.kept_row_id,
-                    details=json.dumps({"keptRowId": d.kept_row_id, "mergedRowIds": list(d.merged_row_ids or [])},
-                                       ensure_ascii=False),
-                ))
-            self._batch_put(self.meta_table, rows)
+        owners = self._existing(sorted({e for e in map(normalize_email, (d.email for d in duplicates_resolved))
+                                        if e in written and e is not None}))
+        rows = duplicate_audit_rows(duplicates_resolved, written=written, owners=owners, batch_ids=batch_ids,
+                                    source_file=source_file, run_id=run_id)
+        self._batch_put(self.meta_table, [self._audit_item(r, source_file=source_file, now=now, n=next(counter))
+                                          for r in rows])
         stats.duplicates_detected = stats.updated + stats.unchanged + stats.batch_duplicates
         stats.processing_ms = round((time.monotonic() - t0) * 1000, 1)
         return stats
@@ -367,69 +306,95 @@ class DynamoDBStore(LeadStore):
         values.update(attrs)
         return _to_item(values)
 
-    def _plan(self, lead: StandardLead, email: str | None, old: dict | None, *, merge: str, source_file: str,
-              run_id: str | None, batch_id: Any, now: str, n: int,
-              update_action: str = "lead_updated") -> tuple[str, list[dict]] | None:
-        """The transaction items writing one lead (``("created"|"updated", items)``), or None when unchanged; an
-        update's audit row has action ``update_action``."""
-        new_values: dict[str, Any] = {}
-        changed: dict[str, dict] = {}
-        for f in VALUE_FIELDS:
-            before = old.get(f) if old else None
-            value = clean_value(lead.fields.get(f))
-            provided = f in lead.provided
-            if merge == "replace":
-                after = value if provided else before
-            else:
-                after = value if provided and value is not None else before
-            new_values[f] = after
-            if after != before:
-                changed[f] = {"before": before, "after": after}
-        if old is not None and not changed:
-            return None
-        if old is None and email is not None:
-            changed["email"] = {"before": None, "after": email}
-        changed = {f: changed[f] for f in LEAD_FIELDS if f in changed}
-        batch = None if batch_id is None else str(batch_id)
-        item = dict(
-            new_values,
-            leadId=old["leadId"] if old else str(uuid.uuid4()),
-            email=email,
-            sourceFile=source_file,
-            sourceWorksheet=lead.sheet,
-            sourceRow=lead.row_number,
-            sourceRowId=lead.row_id,
-            createdAt=old["createdAt"] if old else now,
-            updatedAt=now,
-            rawRow=json.dumps(lead.raw or {}, ensure_ascii=False),
-            standardizer=lead.standardizer,
-            rev=(old.get("rev", 0) + 1) if old else 1,
-        )
-        audit = self._change_item(
-            source_file=source_file, now=now, n=n, action=update_action if old else "lead_created", email=email,
-            leadId=item["leadId"], previousSourceFile=old.get("sourceFile") if old else None,
-            newSourceFile=source_file, fieldsChanged=json.dumps(changed, ensure_ascii=False), batchId=batch,
-            runId=run_id, rowId=lead.row_id, previousUpdatedAt=old.get("updatedAt") if old else None,
-            # the rest of the before-image (as DuckDB's ``details``), so ``easycrm undo`` restores an update exactly
-            details=None if old is None else json.dumps(
-                {k: old.get(k) for k in BEFORE_IMAGE_EXTRAS}, ensure_ascii=False),
-        )
+    def _write_leads(self, pending: list[tuple[StandardLead, str | None]], plan: Callable[..., LeadWrite | None],
+                     stats: UpsertStats, *, batch_ids: dict, counter: Iterator[int], source_file: str) -> set:
+        """Plan and write ``pending`` ``(lead, normalized email)``, re-reading and re-planning the leads of a
+        transaction that lost a race, up to ``max_attempts`` times; counts into ``stats``. Returns the emails of
+        the leads created or updated.
+
+        Raises:
+            StoreError: some leads kept losing races.
+        """
+        written: set[str | None] = set()
+        det = 0.0
+        for attempt in range(self.max_attempts):
+            t = time.monotonic()
+            existing = self._existing([e for _, e in pending if e is not None])
+            det += time.monotonic() - t
+            # the time of each attempt, taken AFTER its read: a write that depends on another's (it read that
+            # one's committed version) is then always later, so per lead the audit rows' ``at`` follow the commit
+            # order
+            now = _iso_now()
+            ops = [(lead, email, plan(lead, email, existing.get(email) if email else None, now=now,
+                                      batch_id=batch_ids.get(lead.row_id), lead_id=str(uuid.uuid4())))
+                   for lead, email in pending]
+            stats.unchanged += sum(1 for op in ops if op[2] is None)
+            pending = self._commit_chunks([op for op in ops if op[2] is not None], stats, written, now=now,
+                                          counter=counter)
+            if not pending:
+                stats.duplicate_detection_ms = round(det * 1000, 1)
+                return written
+            time.sleep(min(0.02 * (attempt + 1), 0.5))
+        raise StoreError(f"{len(pending)} leads of {source_file} kept conflicting with concurrent writers "
+                         f"after {self.max_attempts} attempts")
+
+    def _commit_chunks(self, ops: list[tuple[StandardLead, str | None, LeadWrite]], stats: UpsertStats,
+                       written: set, *, now: str, counter: Iterator[int]) -> list[tuple[StandardLead, str | None]]:
+        """Commit ``ops`` ``(lead, email, write)`` in transactions of ``_LEADS_PER_TRANSACTION`` leads, counting the
+        committed ones into ``stats`` and their emails into ``written``; returns the ``(lead, email)`` of the
+        transactions that lost a race."""
+        lost = []
+        for chunk in _chunks(ops, _LEADS_PER_TRANSACTION):
+            if not self._commit_writes([w for _, _, w in chunk], now=now, counter=counter):
+                lost.extend((lead, email) for lead, email, _ in chunk)
+                continue
+            written.update(email for _, email, _ in chunk)
+            stats.created += sum(1 for _, _, w in chunk if w.created)
+            stats.updated += sum(1 for _, _, w in chunk if not w.created)
+        return lost
+
+    def _audit_item(self, row: dict, *, source_file: str, now: str, n: int) -> dict:
+        """An audit row of a plan (``fieldsChanged``/``details`` as dicts) as a ``CHANGE#<source_file>`` item."""
+        values = dict(row)
+        for key in ("fieldsChanged", "details"):
+            if values.get(key) is not None:
+                values[key] = json.dumps(values[key], ensure_ascii=False)
+        return self._change_item(source_file=source_file, now=now, n=n, **values)
+
+    def _commit_writes(self, writes: list[LeadWrite], *, now: str, counter: Iterator[int]) -> bool:
+        """Write ``writes`` in ONE ``TransactWriteItems``: each lead's ``Put`` (a new lead: only if its id is free,
+        plus its ``EMAIL#`` uniqueness item; an update: only if its ``rev`` is still the one read) and its audit
+        row. Returns False when the transaction lost a race with another writer (nothing written).
+
+        Raises:
+            botocore.exceptions.ClientError: DynamoDB failed otherwise.
+        """
         items: list[dict] = []
-        if old is None:
-            items.append({"Put": {"TableName": self.table, "Item": _to_item(item),
-                                  "ConditionExpression": "attribute_not_exists(leadId)"}})
-            if email is not None:
-                items.append({"Put": {"TableName": self.meta_table,
-                                      "Item": _to_item({"pk": f"EMAIL#{email}", "sk": "EMAIL",
-                                                        "leadId": item["leadId"]}),
-                                      "ConditionExpression": "attribute_not_exists(pk)"}})
-        else:
-            items.append({"Put": {"TableName": self.table, "Item": _to_item(item),
-                                  "ConditionExpression": "#rev = :rev",
-                                  "ExpressionAttributeNames": {"#rev": "rev"},
-                                  "ExpressionAttributeValues": {":rev": _ser.serialize(old.get("rev", 0))}}})
-        items.append({"Put": {"TableName": self.meta_table, "Item": audit}})
-        return ("updated" if old else "created"), items
+        for w in writes:
+            lead = dict(w.lead, rawRow=json.dumps(w.lead["rawRow"], ensure_ascii=False),
+                        rev=(w.old.get("rev", 0) + 1) if w.old else 1)
+            if w.created:
+                items.append({"Put": {"TableName": self.table, "Item": _to_item(lead),
+                                      "ConditionExpression": "attribute_not_exists(leadId)"}})
+                if lead["email"] is not None:
+                    items.append({"Put": {"TableName": self.meta_table,
+                                          "Item": _to_item({"pk": f"EMAIL#{lead['email']}", "sk": "EMAIL",
+                                                            "leadId": lead["leadId"]}),
+                                          "ConditionExpression": "attribute_not_exists(pk)"}})
+            else:
+                items.append({"Put": {"TableName": self.table, "Item": _to_item(lead),
+                                      "ConditionExpression": "#rev = :rev",
+                                      "ExpressionAttributeNames": {"#rev": "rev"},
+                                      "ExpressionAttributeValues": {":rev": _ser.serialize(w.old.get("rev", 0))}}})
+            items.append({"Put": {"TableName": self.meta_table, "Item": self._audit_item(
+                w.audit, source_file=w.audit["newSourceFile"], now=now, n=next(counter))}})
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("TransactionCanceledException", "TransactionConflictException"):
+                raise
+            return False
+        return True
 
     def _batch_put(self, table: str, items: list[dict]) -> None:
         self._batch_write(table, [{"PutRequest": {"Item": it}} for it in items])

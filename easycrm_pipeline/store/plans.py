@@ -1,5 +1,6 @@
-"""Store rules written once, as pure plans: what an undo has to write, computed in Python from rows a back end
-fetched; each back end (DuckDB, DynamoDB) only fetches the rows and applies the plan with its own I/O.
+"""Store rules written once, as pure plans: what an upsert of one lead and an undo have to write, computed in
+Python from rows a back end fetched; each back end (DuckDB, DynamoDB) only fetches the rows and applies the plan
+with its own I/O.
 
 No DuckDB, no boto3 here: everything takes and returns plain dicts (the audit rows and leads as the stores return
 them, ``fieldsChanged``/``details`` as dicts). The semantics are those of
@@ -10,8 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Iterable, Mapping, Sequence
 
-from easycrm_pipeline.models import LEAD_FIELDS
-from easycrm_pipeline.store.base import UNDO_ACTIONS, UndoRefused
+from easycrm_pipeline.models import LEAD_FIELDS, StandardLead
+from easycrm_pipeline.store.base import (
+    MERGE_POLICIES,
+    UNDO_ACTIONS,
+    UPDATE_ACTIONS,
+    VALUE_FIELDS,
+    UndoRefused,
+    clean_value,
+    normalize_email,
+)
 
 #: The audit actions of an import that an undo reverts.
 UNDOABLE_ACTIONS: tuple[str, ...] = ("lead_created", "lead_updated")
@@ -26,8 +35,6 @@ BEFORE_IMAGE_EXTRAS: tuple[str, ...] = ("sourceWorksheet", "sourceRow", "sourceR
 #: The one-line reason of an undo refused because of later changes (``{n}`` leads, ``{file!r}``).
 UNDO_CONFLICT_REASON = ("{n} lead(s) of {file!r} were changed later (by another import, a re-standardization or an "
                         "undo); use --force to undo anyway")
-
-_VALUE_FIELDS = tuple(f for f in LEAD_FIELDS if f != "email")
 
 
 @dataclass
@@ -130,9 +137,9 @@ def import_left(file: str, rows: Iterable[dict]) -> dict[str, Any]:
     left: dict[str, Any] = {}
     for row in rows:
         if row.get("action") == "lead_created":
-            left = {f: None for f in _VALUE_FIELDS}
+            left = {f: None for f in VALUE_FIELDS}
         for f, v in (row.get("fieldsChanged") or {}).items():
-            if f in _VALUE_FIELDS:
+            if f in VALUE_FIELDS:
                 left[f] = v.get("after")
     left["sourceFile"] = file
     return left
@@ -206,7 +213,7 @@ def _revert(lead: dict, changes: Sequence[dict], *, file: str, run_id: str | Non
             audit.append({**base, "action": "lead_deleted", "newSourceFile": None, "fieldsChanged": before})
             return LeadRevert(lead["leadId"], lead, True, {}, audit, 1, restored)
         changed = change.get("fieldsChanged") or {}
-        back = {f: v["before"] for f, v in changed.items() if f in _VALUE_FIELDS}
+        back = {f: v["before"] for f, v in changed.items() if f in VALUE_FIELDS}
         back["sourceFile"] = change.get("previousSourceFile")
         back["updatedAt"] = change.get("previousUpdatedAt")
         extra = change.get("details")
@@ -312,6 +319,128 @@ def reverted_changes(later: Iterable[dict]) -> set:
             if r.get("action") in UNDO_ACTIONS and isinstance(r.get("details"), dict)} - {None}
 
 
-__all__ = ["BEFORE_IMAGE_EXTRAS", "LATER_CHANGE_ACTIONS", "LeadRevert", "UNDOABLE_ACTIONS", "UNDO_ACTIONS",
+# ---------------------------------------------------------------------------------------------------- upsert
+
+
+def check_upsert_args(merge: str, source_file: str, update_action: str) -> None:
+    """The argument rules of :meth:`LeadStore.upsert_file <easycrm_pipeline.store.base.LeadStore.upsert_file>`.
+
+    Raises:
+        ValueError: unknown ``merge`` policy or ``update_action``, or empty ``source_file``.
+    """
+    if merge not in MERGE_POLICIES:
+        raise ValueError(f"merge must be one of {', '.join(MERGE_POLICIES)}, got {merge!r}")
+    if not source_file or not str(source_file).strip():
+        raise ValueError("source_file must be a non-empty file name")
+    if update_action not in UPDATE_ACTIONS:
+        raise ValueError(f"update_action must be one of {', '.join(UPDATE_ACTIONS)}, got {update_action!r}")
+
+
+def merge_fields(lead: StandardLead, old: Mapping[str, Any] | None, merge: str) -> tuple[dict, dict]:
+    """The lead's values after the upsert and what changed (the merge policy, docs/old-system.md).
+
+    A field the lead does not provide keeps its old value; a provided one replaces it (``merge="replace"``, even
+    with an empty value) or fills it only when the new value is not empty (``"fill-blank"``). Values are
+    :func:`~easycrm_pipeline.store.base.clean_value` d.
+
+    Returns:
+        ``(values, changed)``: ``{field: value}`` of every field but ``email``; ``{field: {"before", "after"}}`` of
+        the fields whose value differs from ``old`` (a new lead: ``old`` None, every non-empty field).
+    """
+    values: dict[str, Any] = {}
+    changed: dict[str, dict] = {}
+    for f in VALUE_FIELDS:
+        before = old.get(f) if old else None
+        value = clean_value(lead.fields.get(f))
+        takes = f in lead.provided and (merge == "replace" or value is not None)
+        values[f] = value if takes else before
+        if values[f] != before:
+            changed[f] = {"before": before, "after": values[f]}
+    return values, changed
+
+
+@dataclass
+class LeadWrite:
+    """What an upsert writes for one lead (plain values; the back end adds its own bookkeeping, e.g. ``rev``).
+
+    Attributes:
+        created: a new lead (else an update of ``old``).
+        lead: the lead's columns after the write (``LEAD_COLUMNS``; ``rawRow`` as a dict).
+        audit: its ``lead_changes`` row: ``action``, ``email``, ``leadId``, ``previousSourceFile``,
+            ``newSourceFile``, ``fieldsChanged`` (dict, in ``LEAD_FIELDS`` order), ``batchId``, ``runId``, ``rowId``,
+            ``previousUpdatedAt``, ``details`` (an update: the rest of the before-image, :data:`BEFORE_IMAGE_EXTRAS`;
+            a creation: None).
+        old: the lead as stored before (None when created).
+    """
+
+    created: bool
+    lead: dict
+    audit: dict
+    old: dict | None
+
+
+def plan_lead_write(lead: StandardLead, email: str | None, old: dict | None, *, merge: str, source_file: str,
+                    run_id: str | None, batch_id: Any, now: Any, lead_id: str,
+                    update_action: str = "lead_updated") -> LeadWrite | None:
+    """The write of one incoming lead (the upsert rules of :meth:`LeadStore.upsert_file
+    <easycrm_pipeline.store.base.LeadStore.upsert_file>`), or None when it changes nothing.
+
+    Args:
+        lead / email: the incoming lead and its normalized email (None: always a new lead).
+        old: the stored lead holding ``email`` (None: none).
+        lead_id: the ``leadId`` of a new lead (ignored for an update, which keeps the stored one).
+        now: the ``createdAt``/``updatedAt`` to write.
+        update_action: the audit action of an update (``UPDATE_ACTIONS``).
+    """
+    values, changed = merge_fields(lead, old, merge)
+    if old is not None and not changed:
+        return None
+    if old is None and email is not None:
+        changed["email"] = {"before": None, "after": email}
+    new = dict(values, leadId=old["leadId"] if old else lead_id, email=email, sourceFile=source_file,
+               sourceWorksheet=lead.sheet, sourceRow=lead.row_number, sourceRowId=lead.row_id,
+               createdAt=old["createdAt"] if old else now, updatedAt=now, rawRow=lead.raw or {},
+               standardizer=lead.standardizer)
+    audit = {"action": "lead_created", "email": email, "leadId": new["leadId"], "previousSourceFile": None,
+             "newSourceFile": source_file, "fieldsChanged": {f: changed[f] for f in LEAD_FIELDS if f in changed},
+             "batchId": None if batch_id is None else str(batch_id), "runId": run_id, "rowId": lead.row_id,
+             "previousUpdatedAt": None, "details": None}
+    if old is not None:  # the before-image, so ``easycrm undo`` restores the update exactly
+        audit.update(action=update_action, previousSourceFile=old.get("sourceFile"),
+                     previousUpdatedAt=old.get("updatedAt"), details={k: old.get(k) for k in BEFORE_IMAGE_EXTRAS})
+    return LeadWrite(old is None, new, audit, old)
+
+
+def duplicate_audit_rows(duplicates_resolved: Iterable[Any], *, written: set, owners: Mapping[str, dict],
+                         batch_ids: Mapping[str, Any], source_file: str, run_id: str | None) -> list[dict]:
+    """The ``batch_duplicate_resolved`` audit rows of an upsert.
+
+    Args:
+        duplicates_resolved: objects with ``.email``, ``.kept_row_id``, ``.merged_row_ids``.
+        written: the normalized emails of the leads the upsert created or updated: a duplicate resolved onto a lead
+            left unchanged (a re-run) writes no row, as its lead writes none.
+        owners: ``{email: stored lead}`` of those emails.
+        batch_ids: ``{row_id: batch id}``.
+
+    Returns:
+        ``[{"action", "email", "leadId", "newSourceFile", "batchId", "runId", "rowId", "details"}]`` (``details``
+        ``{"keptRowId", "mergedRowIds"}``).
+    """
+    rows = []
+    for d in duplicates_resolved:
+        email = normalize_email(d.email)
+        if email not in written:
+            continue
+        owner = owners.get(email) if email else None
+        batch = batch_ids.get(d.kept_row_id)
+        rows.append({"action": "batch_duplicate_resolved", "email": email,
+                     "leadId": owner["leadId"] if owner else None, "newSourceFile": source_file,
+                     "batchId": None if batch is None else str(batch), "runId": run_id, "rowId": d.kept_row_id,
+                     "details": {"keptRowId": d.kept_row_id, "mergedRowIds": list(d.merged_row_ids or [])}})
+    return rows
+
+
+__all__ = ["BEFORE_IMAGE_EXTRAS", "LATER_CHANGE_ACTIONS", "LeadRevert", "LeadWrite", "check_upsert_args",
+           "duplicate_audit_rows", "merge_fields", "plan_lead_write", "UNDOABLE_ACTIONS", "UNDO_ACTIONS",
            "UNDO_CONFLICT_REASON", "UndoPlan", "import_left", "latest_undoable_run", "plan_undo", "reverted_changes",
            "undo_conflicts"]

@@ -1,15 +1,23 @@
-"""The pure undo plan (store/plans.py): run choice, reverts, before-images, audit rows and conflicts, from rows
-shaped as the stores return them; no store involved."""
+"""The pure plans (store/plans.py): the undo (run choice, reverts, before-images, audit rows, conflicts) and the
+upsert of one lead (merge policy, changed fields, audit row), from rows shaped as the stores return them; no store
+involved."""
+from types import SimpleNamespace
+
 import pytest
 
 from easycrm_pipeline.store.base import UndoRefused
 from easycrm_pipeline.store.plans import (
+    check_upsert_args,
+    duplicate_audit_rows,
     import_left,
     latest_undoable_run,
+    merge_fields,
+    plan_lead_write,
     plan_undo,
     reverted_changes,
     undo_conflicts,
 )
+from easycrm_tests.store.helpers import lead as std_lead
 
 
 def lead(lead_id, **values):
@@ -141,3 +149,52 @@ def test_import_left_and_undo_conflicts_order():
              {"leadId": "A", "email": "z@x", "action": "lead_updated", "newSourceFile": "b.csv"}]
     got = undo_conflicts(later, left={}, current={}, undone=set())
     assert [c["leadId"] for c in got] == ["A", "B"]  # email None last
+
+
+# ---------------------------------------------------------------- upsert plan
+
+def test_merge_fields_replace_and_fill_blank():
+    old = {"firstName": "Ann", "lastName": "Lee", "company": "Acme", "title": None}
+    incoming = std_lead(2, firstName=" Anna ", lastName=None, title="CTO", provided={"firstName", "lastName", "title"})
+    values, changed = merge_fields(incoming, old, "replace")
+    assert (values["firstName"], values["lastName"], values["company"], values["title"]) == ("Anna", None, "Acme",
+                                                                                            "CTO")
+    assert changed == {"firstName": {"before": "Ann", "after": "Anna"}, "lastName": {"before": "Lee", "after": None},
+                       "title": {"before": None, "after": "CTO"}}
+    values, changed = merge_fields(incoming, old, "fill-blank")
+    assert values["lastName"] == "Lee" and "lastName" not in changed
+
+
+def test_plan_lead_write_create_update_unchanged():
+    new = std_lead(2, firstName="Ann", email="ann@x.io")
+    w = plan_lead_write(new, "ann@x.io", None, merge="replace", source_file="a.csv", run_id="r1", batch_id=7,
+                        now="T1", lead_id="L1")
+    assert w.created and w.lead["leadId"] == "L1" and w.lead["createdAt"] == w.lead["updatedAt"] == "T1"
+    assert w.audit["action"] == "lead_created" and w.audit["batchId"] == "7" and w.audit["details"] is None
+    assert list(w.audit["fieldsChanged"]) == ["firstName", "email"]  # LEAD_FIELDS order
+    stored = {**w.lead, "sourceRow": 2, "rawRow": {"x": 1}}
+    assert plan_lead_write(new, "ann@x.io", stored, merge="replace", source_file="b.csv", run_id="r2",
+                           batch_id=None, now="T2", lead_id="unused") is None
+    upd = plan_lead_write(std_lead(5, firstName="Anna", email="ann@x.io"), "ann@x.io", stored, merge="replace",
+                          source_file="b.csv", run_id="r2", batch_id=None, now="T2", lead_id="unused",
+                          update_action="lead_restandardized")
+    assert not upd.created and upd.lead["leadId"] == "L1" and upd.lead["createdAt"] == "T1"
+    assert upd.audit["action"] == "lead_restandardized" and upd.audit["previousSourceFile"] == "a.csv"
+    assert upd.audit["previousUpdatedAt"] == "T1" and upd.audit["details"]["sourceRow"] == 2
+    assert upd.audit["details"]["rawRow"] == {"x": 1}
+    assert upd.audit["fieldsChanged"] == {"firstName": {"before": "Ann", "after": "Anna"}}
+
+
+def test_check_upsert_args_and_duplicate_rows():
+    for args, msg in [(("merge-all", "a.csv", "lead_updated"), "merge must be one of replace, fill-blank"),
+                      (("replace", " ", "lead_updated"), "source_file must be a non-empty file name"),
+                      (("replace", "a.csv", "lead_deleted"), "update_action must be one of")]:
+        with pytest.raises(ValueError, match=msg):
+            check_upsert_args(*args)
+    dups = [SimpleNamespace(email=" Ann@X.io", kept_row_id="0:3", merged_row_ids=["0:2"]),
+            SimpleNamespace(email="bob@x.io", kept_row_id="0:5", merged_row_ids=["0:4"])]
+    rows = duplicate_audit_rows(dups, written={"ann@x.io"}, owners={"ann@x.io": {"leadId": "L1"}},
+                                batch_ids={"0:3": 4}, source_file="a.csv", run_id="r1")
+    assert rows == [{"action": "batch_duplicate_resolved", "email": "ann@x.io", "leadId": "L1",
+                     "newSourceFile": "a.csv", "batchId": "4", "runId": "r1", "rowId": "0:3",
+                     "details": {"keptRowId": "0:3", "mergedRowIds": ["0:2"]}}]
