@@ -79,7 +79,7 @@ def _cmd_init_store(args) -> int:
     settings = get_settings()
     store = get_store(settings)
     store.init()
-    where = settings.dynamodb_table if settings.store == "dynamodb" else str(settings.db_path)
+    where = store.location()
     doc = {"store": settings.store, "location": where, "status": "ready"}
     print(json.dumps(doc) if args.json else f"{settings.store} store ready at {where}")
     return 0

@@ -50,49 +50,16 @@ def file_name_for(context: dg.AssetCheckExecutionContext) -> str:
 
 
 def file_leads(store, source_file: str) -> list[dict[str, Any]]:
-    """``[{"leadId", "email", "phone", "sourceRow"}]`` of the leads whose ``sourceFile`` is ``source_file``.
-
-    DuckDB: one SQL query on the store's read connection (shared lock, never blocks readers); other stores: their
-    ``all_leads()`` filtered here.
-    """
-    if hasattr(store, "read_connection"):
-        with store.read_connection() as con:
-            rows = con.execute(
-                'SELECT "leadId", "email", "phone", "sourceRow" FROM leads WHERE "sourceFile" = ? '
-                'ORDER BY "sourceRow" NULLS LAST, "leadId"',
-                [source_file],
-            ).fetchall()
-        return [{"leadId": r[0], "email": r[1], "phone": r[2], "sourceRow": r[3]} for r in rows]
-    return [
-        {k: lead.get(k) for k in ("leadId", "email", "phone", "sourceRow")}
-        for lead in store.all_leads()
-        if lead.get("sourceFile") == source_file
-    ]
+    """``[{"leadId", "email", "phone", "sourceRow"}]`` of the leads whose ``sourceFile`` is ``source_file``, by
+    ``sourceRow`` then ``leadId`` (the store's :meth:`~easycrm_pipeline.store.base.LeadStore.quality`)."""
+    return store.quality(source_file).leads
 
 
 def duplicate_emails(store, source_file: str) -> dict[str, int]:
     """Emails of ``source_file``'s leads held by more than one lead in the whole table, compared trimmed and
-    lower-cased: ``{email_key: number of leads}``."""
-    if hasattr(store, "read_connection"):
-        with store.read_connection() as con:
-            rows = con.execute(
-                """
-                SELECT lower(trim("email")) AS k, count(*) FROM leads
-                WHERE "email" IS NOT NULL AND trim("email") <> '' AND lower(trim("email")) IN (
-                    SELECT lower(trim("email")) FROM leads WHERE "sourceFile" = ? AND "email" IS NOT NULL
-                )
-                GROUP BY k HAVING count(*) > 1 ORDER BY k
-                """,
-                [source_file],
-            ).fetchall()
-        return {k: int(n) for k, n in rows}
-    mine = {(lead["email"] or "").strip().lower() for lead in file_leads(store, source_file)} - {""}
-    counts: dict[str, int] = {}
-    for lead in store.all_leads():
-        key = (lead.get("email") or "").strip().lower()
-        if key in mine:
-            counts[key] = counts.get(key, 0) + 1
-    return {k: n for k, n in sorted(counts.items()) if n > 1}
+    lower-cased: ``{email_key: number of leads}`` (the store's
+    :meth:`~easycrm_pipeline.store.base.LeadStore.quality`)."""
+    return store.quality(source_file).duplicate_emails
 
 
 def invalid_emails(leads: list[dict[str, Any]]) -> list[dict[str, Any]]:

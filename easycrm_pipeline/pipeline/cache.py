@@ -1,70 +1,17 @@
-"""Storage of the standardization cache (see ``pipeline.planning``): a ``standardize_cache`` table next to the
-leads in the DuckDB store, written by the standardize steps, read by the parse step.
+"""Storage of the standardization cache (see ``pipeline.planning``): kept by the lead store itself
+(:meth:`LeadStore.cache <easycrm_pipeline.store.base.LeadStore.cache>`; the DuckDB store keeps a
+``standardize_cache`` table next to the leads), written by the standardize steps, read by the parse step.
 
-With the DynamoDB store there is no cache yet (``open_cache`` returns None): every row goes to DeepSeek.
+A store without a cache (DynamoDB today) gives None: every row goes to DeepSeek.
 """
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
-
-import duckdb
-
-from easycrm_pipeline.store.duckdb_store import transaction
-
-CACHE_DDL = """
-CREATE TABLE IF NOT EXISTS standardize_cache (
-    "key" VARCHAR PRIMARY KEY,
-    "entry" JSON NOT NULL,
-    "at" TIMESTAMP NOT NULL
-)
-"""
-#: Keys per ``IN (...)`` lookup.
-CHUNK = 5000
+from easycrm_pipeline.store.base import LeadStore, StandardizeCache
 
 
-class DuckDBCache:
-    """The cache on a ``DuckDBStore`` (shares its file and its lock discipline: one writer at a time)."""
-
-    def __init__(self, store):
-        self.store = store
-
-    def get(self, keys: list[str]) -> dict[str, dict]:
-        """``{key: entry}`` for the ``keys`` present (missing table or file -> ``{}``)."""
-        found: dict[str, dict] = {}
-        if not keys:
-            return found
-        with self.store.read_connection() as con:
-            for i in range(0, len(keys), CHUNK):
-                chunk = keys[i : i + CHUNK]
-                try:
-                    rows = con.execute(
-                        'SELECT "key", "entry" FROM standardize_cache WHERE "key" IN (SELECT unnest(?))', [chunk]
-                    ).fetchall()
-                except duckdb.CatalogException:
-                    return found
-                found.update({k: json.loads(v) for k, v in rows})
-        return found
-
-    def put(self, entries: dict[str, dict]) -> int:
-        """Store ``{key: entry}`` (an existing key is replaced); returns the number written."""
-        if not entries:
-            return 0
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
-        data = [(k, json.dumps(v, ensure_ascii=False), now) for k, v in entries.items()]
-        with self.store.write_connection() as con:
-            con.execute(CACHE_DDL)
-            with transaction(con):
-                con.executemany(
-                    'INSERT INTO standardize_cache ("key", "entry", "at") VALUES (?, ?, ?) '
-                    'ON CONFLICT ("key") DO UPDATE SET "entry" = excluded."entry", "at" = excluded."at"',
-                    data,
-                )
-        return len(data)
+def open_cache(store: LeadStore) -> StandardizeCache | None:
+    """The cache kept with ``store`` (None when the store has no cache support)."""
+    return store.cache()
 
 
-def open_cache(store) -> DuckDBCache | None:
-    """The cache for ``store`` (None when the store has no cache support)."""
-    if hasattr(store, "write_connection") and hasattr(store, "read_connection"):
-        return DuckDBCache(store)
-    return None
+__all__ = ["StandardizeCache", "open_cache"]

@@ -14,26 +14,26 @@
 - Each undo marks exactly its (file, run) import undone, even when none of its leads was left to revert (they were
   deleted since): a second ``undo FILE`` of a file with no other import is refused ("no import ... left to undo").
 
-The work is the store's :meth:`~easycrm_pipeline.store.base.LeadStore.undo_import` (same semantics on both back ends):
-the DuckDB store does it in one transaction under its write lock; the DynamoDB store in conditional
-``TransactWriteItems`` (see :meth:`DynamoDBStore.undo_import
-<easycrm_pipeline.store.dynamodb_store.DynamoDBStore.undo_import>` for its atomicity). This module is the entry point
-the CLI and the Dagster ``undo_job`` call.
+The rules are planned once (:func:`easycrm_pipeline.store.plans.plan_undo`, pure); each back end's
+:meth:`~easycrm_pipeline.store.base.LeadStore.undo_import` reads the rows and writes the plan: the DuckDB store
+in one transaction under its write lock, the DynamoDB store in conditional ``TransactWriteItems`` (see
+:meth:`DynamoDBStore.undo_import <easycrm_pipeline.store.dynamodb_store.DynamoDBStore.undo_import>` for its
+atomicity). This module is the entry point the CLI and the Dagster ``undo_job`` call.
 """
 from __future__ import annotations
 
-from easycrm_pipeline.store.base import UndoRefused, UndoResult
-
-UNDOABLE = ("lead_created", "lead_updated")
+from easycrm_pipeline.store.base import LeadStore, UndoRefused, UndoResult
+from easycrm_pipeline.store.plans import UNDOABLE_ACTIONS as UNDOABLE
 
 
 def undo_file(
-    store, file: str, *, force: bool = False, dry_run: bool = False, undo_run_id: str | None = None
+    store: LeadStore, file: str, *, force: bool = False, dry_run: bool = False, undo_run_id: str | None = None
 ) -> UndoResult:
     """Revert the latest not-yet-undone import of ``file`` (see the module docstring).
 
     Args:
-        store: a ``LeadStore`` (``DuckDBStore`` or ``DynamoDBStore``).
+        store: the lead store (a back end without undo refuses: :meth:`LeadStore.undo_import
+            <easycrm_pipeline.store.base.LeadStore.undo_import>`).
         file: the ``sourceFile`` name of the import.
         force: revert even the leads changed later (their later values are lost).
         dry_run: only report what would happen.
@@ -46,10 +46,7 @@ def undo_file(
         UndoRefused: no import of ``file`` to undo, a store without undo support, or conflicts without ``force``.
         StoreError: the store failed (e.g. DynamoDB writes kept losing races with concurrent writers).
     """
-    undo = getattr(store, "undo_import", None)
-    if undo is None:
-        raise UndoRefused(f"undo is not available on {type(store).__name__}")
-    return undo(file, force=force, dry_run=dry_run, undo_run_id=undo_run_id)
+    return store.undo_import(file, force=force, dry_run=dry_run, undo_run_id=undo_run_id)
 
 
 __all__ = ["UNDOABLE", "UndoRefused", "UndoResult", "undo_file"]

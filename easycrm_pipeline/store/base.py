@@ -83,6 +83,16 @@ MERGE_POLICIES: tuple[str, ...] = ("replace", "fill-blank")
 
 MAX_PAGE_SIZE = 100
 
+#: The lead fields an import writes besides the key ``email``.
+VALUE_FIELDS: tuple[str, ...] = tuple(f for f in LEAD_FIELDS if f != "email")
+
+#: Sort fields compared as text, case-insensitively (the others: numbers and timestamps).
+TEXT_SORT: frozenset[str] = frozenset(LEAD_FIELDS) | {"sourceFile", "sourceWorksheet", "leadId"}
+
+#: Timestamps as text: ISO-8601 UTC with microseconds, fixed width so they sort as text (Python ``strftime`` and
+#: DuckDB ``strftime`` read the same format).
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
 _NO_EMAIL = {"", "n/a", "null", "none"}
 
 
@@ -181,80 +191,6 @@ class UndoResult:
 #: The audit actions only an undo writes.
 UNDO_ACTIONS: tuple[str, ...] = ("lead_deleted", "lead_restored")
 
-#: The one-line reason of an undo refused because of later changes (``{n}`` leads, ``{file!r}``).
-UNDO_CONFLICT_REASON = ("{n} lead(s) of {file!r} were changed later (by another import, a re-standardization or an "
-                        "undo); use --force to undo anyway")
-
-
-def import_left(file: str, rows: Iterable[dict]) -> dict[str, Any]:
-    """What one import wrote into one lead: the values the lead has if nothing changed it since.
-
-    Args:
-        file: the import's ``sourceFile``.
-        rows: the import's ``lead_created``/``lead_updated`` audit rows of that lead, oldest first (dicts with
-            ``action`` and ``fieldsChanged`` as a dict ``{field: {"before", "after"}}``).
-
-    Returns:
-        ``{field: value}``: every lead field but ``email`` when the import created the lead (fields it left empty
-        are ``None``), else only the fields it changed; plus ``"sourceFile": file``.
-    """
-    left: dict[str, Any] = {}
-    for row in rows:
-        if row.get("action") == "lead_created":
-            left = {f: None for f in LEAD_FIELDS if f != "email"}
-        for f, v in (row.get("fieldsChanged") or {}).items():
-            if f in LEAD_FIELDS and f != "email":
-                left[f] = v.get("after")
-    left["sourceFile"] = file
-    return left
-
-
-def undo_conflicts(
-    later: Iterable[dict], *, left: dict[str, dict], current: dict[str, dict], undone: set[tuple[str, Any]]
-) -> list[dict]:
-    """The later changes that make an undo conflict (``UndoRefused.leads``), the rule both back ends share.
-
-    A later change of a lead is *ignorable* when it was written by an undo (``lead_deleted``/``lead_restored``) or
-    by an import that is undone itself (a ``lead_updated`` whose ``(newSourceFile, runId)`` is in ``undone``):
-    such changes only took the lead back. A lead conflicts when it has a later change that is not ignorable (any
-    other import, a re-standardization), or when its current values differ from what the import being undone left
-    (``left``): then all its later changes are listed. A lead whose only later changes are ignorable and whose
-    values are exactly what the import left does not conflict.
-
-    Args:
-        later: the later changes (audit row dicts: ``leadId``, ``email``, ``action``, ``newSourceFile``,
-            ``previousSourceFile``, ``runId``) of the import's still existing leads, by other runs, already
-            restricted to ``lead_updated``/``lead_deleted``/``lead_restored``/``lead_restandardized``.
-        left: ``{leadId: import_left(...)}`` of the import being undone.
-        current: ``{leadId: the lead as stored now}``.
-        undone: ``(sourceFile, runId)`` of every import already undone.
-
-    Returns:
-        ``[{"leadId", "email", "changedBy", "action", "undoOf"}]``, one per lead and kind of change, sorted by email
-        (``None`` last), leadId, changedBy, action.
-    """
-    by_lead: dict[str, list[dict]] = {}
-    for row in later:
-        by_lead.setdefault(row.get("leadId"), []).append(row)
-    out: dict[tuple, dict] = {}
-    for lead_id, rows in by_lead.items():
-        real = [
-            r for r in rows
-            if r.get("action") not in UNDO_ACTIONS
-            and not (r.get("action") == "lead_updated" and (r.get("newSourceFile"), r.get("runId")) in undone)
-        ]
-        lead = current.get(lead_id) or {}
-        moved = any(lead.get(f) != v for f, v in (left.get(lead_id) or {}).items())
-        if not real and not moved:
-            continue
-        for r in rows:
-            undo_of = r.get("previousSourceFile") if r.get("action") in UNDO_ACTIONS else None
-            c = {"leadId": lead_id, "email": r.get("email"), "changedBy": r.get("newSourceFile"),
-                 "action": r.get("action"), "undoOf": undo_of}
-            out.setdefault(tuple(c.values()), c)
-    return sorted(out.values(), key=lambda c: (c["email"] is None, c["email"] or "", c["leadId"] or "",
-                                               c["changedBy"] or "", c["action"] or ""))
-
 
 def unmerge_plan(keep: str, merge: dict, other: dict, current: dict | None, blocker: str | None,
                  later: Iterable[dict], *, force: bool, dry_run: bool) -> Any:
@@ -310,38 +246,6 @@ def normalize_email(email: str | None) -> str | None:
         return None
     key = str(email).strip().lower()
     return None if key in _NO_EMAIL else key
-
-
-def phone_prefix(text: str | None) -> str | None:
-    """The E.164 prefix a ``--phone`` filter stands for, or ``None`` when it is a plain "contains" filter.
-
-    A filter starting with ``+`` (after trimming) is the start of an international number: ``+`` and its digits,
-    separators dropped (``"+44 20"`` -> ``"+4420"``, ``"+1"`` -> ``"+1"``). The store matches it against the
-    stored phone with everything but ``+`` and digits removed, from the first character (:func:`phone_matches`).
-    """
-    text = (text or "").strip()
-    if not text.startswith("+"):
-        return None
-    return "+" + "".join(ch for ch in text if ch.isdigit())
-
-
-def phone_matches(stored: str | None, text: str) -> bool:
-    """Whether the stored phone matches the ``phone`` filter ``text`` (:class:`LeadQuery`'s rule, for back ends
-    that filter in Python; the DuckDB store says the same in SQL).
-
-    ``+``-prefixed filter: the stored phone as an international number (``+`` and digits only, a leading ``00``
-    read as ``+``) starts with :func:`phone_prefix`. Otherwise: the text is contained case-insensitively, or its
-    digits are contained in the stored phone's digits.
-    """
-    value = stored or ""
-    prefix = phone_prefix(text)
-    if prefix is not None:
-        compact = "".join(ch for ch in value if ch == "+" or ch.isdigit())
-        return ("+" + compact[2:] if compact.startswith("00") else compact).startswith(prefix)
-    if text.strip().lower() in value.lower():
-        return True
-    digits = "".join(ch for ch in text if ch.isdigit())
-    return bool(digits) and digits in "".join(ch for ch in value if ch.isdigit())
 
 
 def clean_value(value: Any) -> str | None:
@@ -422,7 +326,8 @@ class LeadQuery:
             filters on the matching column (all given filters must match). ``phone`` also matches when its digits
             are contained in the stored phone's digits (``"030 12"`` finds ``"03012..."``); a ``phone`` filter that
             starts with ``+`` is a country-code prefix instead: it matches from the start of the E.164 number only
-            (``"+1"`` finds ``"+15551234567"``, not ``"+442012345678"``; see :func:`phone_prefix`).
+            (``"+1"`` finds ``"+15551234567"``, not ``"+442012345678"``; see
+            :func:`~easycrm_pipeline.store.query.phone_prefix`).
         sort: a field of ``SORT_FIELDS`` (default ``"createdAt"``); matched case-insensitively and normalized to the
             canonical spelling. Text is sorted case-insensitively, NULLs last; ties by ``sourceRow`` then ``leadId``.
         descending: sort direction (default True: newest first).
@@ -497,6 +402,35 @@ class DuplicateResolution(Protocol):
     email: str | None
     kept_row_id: str
     merged_row_ids: Iterable[str]
+
+
+#: The lead columns the quality checks read (:meth:`LeadStore.quality`).
+QUALITY_COLUMNS: tuple[str, ...] = ("leadId", "email", "phone", "sourceRow")
+
+
+@dataclass
+class QualityFacts:
+    """What the data-quality checks of one imported file need from the store (``dagster_defs/checks.py``).
+
+    Attributes:
+        leads: ``[{"leadId", "email", "phone", "sourceRow"}]`` of the leads whose ``sourceFile`` is the file, by
+            ``sourceRow`` (NULLs last), then ``leadId``.
+        duplicate_emails: ``{email key: number of leads}`` for the emails of those leads held by more than one lead
+            in the whole table, compared trimmed and lower-cased, sorted by key.
+    """
+
+    leads: list[dict]
+    duplicate_emails: dict[str, int]
+
+
+class StandardizeCache(Protocol):
+    """Storage of the standardization cache (``pipeline.planning``): answers by content key, next to the leads."""
+
+    def get(self, keys: list[str]) -> dict[str, dict]:
+        """``{key: entry}`` of the ``keys`` present (none stored yet: ``{}``)."""
+
+    def put(self, entries: dict[str, dict]) -> int:
+        """Store ``{key: entry}`` (an existing key is replaced); returns the number written."""
 
 
 class LeadStore(abc.ABC):
@@ -649,6 +583,39 @@ class LeadStore(abc.ABC):
                 return
             page += 1
 
+    # ------------------------------------------------------------------ capabilities
+    # What callers outside ``store/`` used to find out by testing the store's type (``hasattr(store, ...)``).
+
+    def exists(self) -> bool:
+        """Whether the store has been created (something was ingested or ``init`` ran); reads of a store that does
+        not exist see no leads. The default: True (a back end whose storage cannot be missing)."""
+        return True
+
+    def location(self) -> str:
+        """Where the store lives, for messages (a file path, a table name)."""
+        return repr(self)
+
+    def cache(self) -> StandardizeCache | None:
+        """The standardization cache kept with this store, or None when the back end has none (the default):
+        then every row goes to the standardizer."""
+        return None
+
+    def quality(self, source_file: str) -> QualityFacts:
+        """The facts the data-quality checks of ``source_file`` need (:class:`QualityFacts`).
+
+        The default reads :meth:`all_leads` once; back ends with a query language override it.
+        """
+        leads, counts = [], {}
+        for lead in self.all_leads():
+            key = (lead.get("email") or "").strip().lower()
+            if key:
+                counts[key] = counts.get(key, 0) + 1
+            if lead.get("sourceFile") == source_file:
+                leads.append({k: lead.get(k) for k in QUALITY_COLUMNS})
+        leads.sort(key=lambda r: (r["sourceRow"] is None, r["sourceRow"] or 0, r["leadId"]))
+        mine = {(r["email"] or "").strip().lower() for r in leads} - {""}
+        return QualityFacts(leads, {k: counts[k] for k in sorted(mine) if counts[k] > 1})
+
     def run_readonly_sql(
         self, sql: str, *, max_rows: int = 1000, time_limit: float = DEFAULT_QUERY_SECONDS
     ) -> tuple[list[str], list[tuple]]:
@@ -734,9 +701,9 @@ class LeadStore(abc.ABC):
           ``lead_deleted``, ``lead_restored``, ``lead_restandardized``), nothing is written and
           :class:`UndoRefused` lists them, unless ``force``. A re-standardization is such a later change, never
           the import itself, although its audit rows carry the lead's ``sourceFile`` as ``newSourceFile``.
-          Ignored (:func:`undo_conflicts`): the rows of an undo and the updates of an import already undone, as
-          long as the lead's values are still exactly what this import left; so after ``undo u.csv`` of a re-run,
-          the earlier import of ``u.csv`` is undoable without ``force``;
+          Ignored (:func:`~easycrm_pipeline.store.plans.undo_conflicts`): the rows of an undo and the updates of
+          an import already undone, as long as the lead's values are still exactly what this import left; so
+          after ``undo u.csv`` of a re-run, the earlier import of ``u.csv`` is undoable without ``force``;
         * the quarantine is left alone: it shows the rows the latest completed ingest of ``file`` could not turn
           into leads (see :meth:`add_quarantine`), and an undo reads no file.
 
@@ -853,7 +820,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return value.strftime(TS_FORMAT)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):

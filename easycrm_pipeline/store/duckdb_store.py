@@ -57,27 +57,34 @@ from easycrm_pipeline.store.base import (
     QUERY_MEMORY_LIMIT,
     LEAD_COLUMNS,
     MERGE_POLICIES,
-    SEARCH_FIELDS,
     LeadQuery,
     LeadStore,
+    QUALITY_COLUMNS,
+    QualityFacts,
+    TS_FORMAT,
+    VALUE_FIELDS,
     StoreError,
     StoreLockTimeout,
     _NO_EMAIL,
     UPDATE_ACTIONS,
-    UNDO_CONFLICT_REASON,
     UndoRefused,
     UndoResult,
     UpsertStats,
     clean_value,
-    import_left,
     last_wins,
     normalize_email,
-    phone_prefix,
     run_limited,
-    undo_conflicts,
     unmerge_plan,
 )
 from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock, lock_message
+from easycrm_pipeline.store.query import to_sql
+from easycrm_pipeline.store.plans import (
+    LATER_CHANGE_ACTIONS,
+    UndoPlan,
+    check_upsert_args,
+    latest_undoable_run,
+    plan_undo,
+)
 
 #: DuckDB settings of every connection to the store (one process must open a file with one configuration). One
 #: DuckDB thread: the store has one writer at a time and the machine's cores already run Dagster's steps; each
@@ -109,9 +116,7 @@ class FileUpsert:
 FILE_UPSERT_MEMORY = "512MB"
 
 #: Lead fields an update may change (email is the key and never changes on update).
-_VALUE_FIELDS: tuple[str, ...] = tuple(f for f in LEAD_FIELDS if f != "email")
 
-_TEXT_SORT = set(LEAD_FIELDS) | {"sourceFile", "sourceWorksheet", "leadId"}
 
 #: ``lead_changes`` (``{name}``: the table name, so a migration can build the new table next to the old one).
 _LEAD_CHANGES_DDL = """
@@ -217,9 +222,6 @@ _SCHEMA = [
 #: The tables a database must hold to be read (``read_connection``); ``undone_imports`` came later and is optional
 #: there (it is created by the next write).
 _TABLES = ("leads", "lead_changes", "quarantine", "file_imports")
-#: Audit actions that change a lead after an import (the undo's conflicts).
-_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored", "lead_restandardized", "lead_merged",
-                         "lead_merged_away")
 _JSON_COLUMNS = {"rawRow", "fieldsChanged", "details", "stats", "rules", "evidence"}
 
 
@@ -238,7 +240,7 @@ def iso_utc(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return value.strftime(TS_FORMAT)
     return value
 
 
@@ -321,6 +323,61 @@ def _migrate_change_actions(con: duckdb.DuckDBPyConnection) -> None:
 
 def _is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+#: The standardization cache's table (created by the first :meth:`DuckDBCache.put`).
+CACHE_DDL = """
+CREATE TABLE IF NOT EXISTS standardize_cache (
+    "key" VARCHAR PRIMARY KEY,
+    "entry" JSON NOT NULL,
+    "at" TIMESTAMP NOT NULL
+)
+"""
+#: Keys per ``IN (...)`` lookup of the cache.
+CACHE_CHUNK = 5000
+
+
+class DuckDBCache:
+    """The standardization cache (``pipeline.planning``) on a :class:`DuckDBStore`: table ``standardize_cache`` in
+    the same file, under the same lock discipline (one writer at a time, shared readers)."""
+
+    def __init__(self, store: DuckDBStore):
+        self.store = store
+
+    def get(self, keys: list[str]) -> dict[str, dict]:
+        """``{key: entry}`` for the ``keys`` present (missing table or file -> ``{}``)."""
+        found: dict[str, dict] = {}
+        if not keys:
+            return found
+        with self.store.read_connection() as con:
+            for i in range(0, len(keys), CACHE_CHUNK):
+                try:
+                    rows = con.execute('SELECT "key", "entry" FROM standardize_cache WHERE "key" IN (SELECT unnest(?))',
+                                       [keys[i : i + CACHE_CHUNK]]).fetchall()
+                except duckdb.CatalogException:
+                    return found
+                found.update({k: json.loads(v) for k, v in rows})
+        return found
+
+    def put(self, entries: dict[str, dict]) -> int:
+        """Store ``{key: entry}`` (an existing key is replaced) in one transaction; returns the number written.
+
+        Raises:
+            StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
+        """
+        if not entries:
+            return 0
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        data = [(k, json.dumps(v, ensure_ascii=False), now) for k, v in entries.items()]
+        with self.store.write_connection() as con:
+            con.execute(CACHE_DDL)
+            with transaction(con):
+                con.executemany(
+                    'INSERT INTO standardize_cache ("key", "entry", "at") VALUES (?, ?, ?) '
+                    'ON CONFLICT ("key") DO UPDATE SET "entry" = excluded."entry", "at" = excluded."at"',
+                    data,
+                )
+        return len(data)
 
 
 class DuckDBStore(LeadStore):
@@ -478,6 +535,34 @@ class DuckDBStore(LeadStore):
             finally:
                 del held[key]
 
+    # ------------------------------------------------------------------ capabilities (see LeadStore)
+
+    def exists(self) -> bool:
+        """Whether the DuckDB file exists (reads of a missing file see no leads and create nothing)."""
+        return self.path.exists()
+
+    def location(self) -> str:
+        """The DuckDB file's path."""
+        return str(self.path)
+
+    def cache(self) -> DuckDBCache:
+        """The standardization cache: table ``standardize_cache`` in the same file (:class:`DuckDBCache`)."""
+        return DuckDBCache(self)
+
+    def quality(self, source_file: str) -> QualityFacts:
+        """:meth:`LeadStore.quality` in two SQL queries on one read connection (shared lock)."""
+        with self.read_connection() as con:
+            leads = _rows_as_dicts(con.execute(
+                f"""SELECT {", ".join(_q(c) for c in QUALITY_COLUMNS)} FROM leads WHERE "sourceFile" = ?
+                    ORDER BY "sourceRow" NULLS LAST, "leadId" """, [source_file]))
+            dupes = con.execute(
+                """SELECT lower(trim("email")) AS k, count(*) FROM leads
+                   WHERE "email" IS NOT NULL AND trim("email") <> '' AND lower(trim("email")) IN (
+                       SELECT lower(trim("email")) FROM leads WHERE "sourceFile" = ? AND "email" IS NOT NULL)
+                   GROUP BY k HAVING count(*) > 1 ORDER BY k""",
+                [source_file]).fetchall()
+        return QualityFacts(leads, {k: int(n) for k, n in dupes})
+
     def init(self) -> None:
         """Create the DuckDB file and the tables ``leads``, ``lead_changes``, ``quarantine``, ``file_imports`` if
         missing (idempotent; existing data is kept).
@@ -542,12 +627,7 @@ class DuckDBStore(LeadStore):
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
             duckdb.Error: the database failed; the transaction is rolled back.
         """
-        if merge not in MERGE_POLICIES:
-            raise ValueError(f"merge must be one of {', '.join(MERGE_POLICIES)}, got {merge!r}")
-        if not source_file or not str(source_file).strip():
-            raise ValueError("source_file must be a non-empty file name")
-        if update_action not in UPDATE_ACTIONS:
-            raise ValueError(f"update_action must be one of {', '.join(UPDATE_ACTIONS)}, got {update_action!r}")
+        check_upsert_args(merge, source_file, update_action)
         t0 = time.monotonic()
         batch_ids = batch_ids or {}
         duplicates_resolved = list(duplicates_resolved or [])
@@ -559,51 +639,8 @@ class DuckDBStore(LeadStore):
         merged_ids = sum(len(list(d.merged_row_ids or [])) for d in duplicates_resolved)
         stats.batch_duplicates = dropped + merged_ids
 
-        cols: dict[str, list[Any]] = {
-            "pos": [],
-            "rowId": [],
-            "sheet": [],
-            "rowNumber": [],
-            "email": [],
-            "rawRow": [],
-            "standardizer": [],
-            "batchId": [],
-        }
-        for f in _VALUE_FIELDS:
-            cols["f_" + f] = []
-            cols["p_" + f] = []
-        for i in keep:
-            lead = leads[i]
-            cols["pos"].append(i)
-            cols["rowId"].append(lead.row_id)
-            cols["sheet"].append(lead.sheet)
-            cols["rowNumber"].append(lead.row_number)
-            cols["email"].append(emails[i])
-            cols["rawRow"].append(json.dumps(lead.raw or {}, ensure_ascii=False))
-            cols["standardizer"].append(lead.standardizer)
-            batch = batch_ids.get(lead.row_id)
-            cols["batchId"].append(None if batch is None else str(batch))
-            provided = lead.provided
-            fields = lead.fields
-            for f in _VALUE_FIELDS:
-                cols["f_" + f].append(clean_value(fields.get(f)))
-                cols["p_" + f].append(f in provided)
-        incoming = pd.DataFrame(cols)
-        dups = pd.DataFrame(
-            {
-                "email": [normalize_email(d.email) for d in duplicates_resolved],
-                "keptRowId": [d.kept_row_id for d in duplicates_resolved],
-                "details": [
-                    json.dumps(
-                        {"keptRowId": d.kept_row_id, "mergedRowIds": list(d.merged_row_ids or [])},
-                        ensure_ascii=False,
-                    )
-                    for d in duplicates_resolved
-                ],
-                "batchId": [None if batch_ids.get(d.kept_row_id) is None else str(batch_ids[d.kept_row_id])
-                            for d in duplicates_resolved],
-            }
-        )
+        incoming = _incoming_frame(leads, emails, keep, batch_ids)
+        dups = _duplicates_frame(duplicates_resolved, batch_ids)
 
         with self._write_connection() as (con, waited):
             stats.lock_wait_ms = round(waited * 1000, 1)
@@ -728,7 +765,7 @@ class DuckDBStore(LeadStore):
                 value_cols = ", ".join(
                     f'nullif({strip.format(x=chr(34) + "f_" + f + chr(34))}, \'\') AS "f_{f}", '
                     f"list_contains(provided, '{f}') AS \"p_{f}\""
-                    for f in _VALUE_FIELDS
+                    for f in VALUE_FIELDS
                 )
                 con.execute(
                     f"""CREATE OR REPLACE TEMP VIEW incoming_all AS
@@ -836,13 +873,13 @@ class DuckDBStore(LeadStore):
         """
         old_cols = ", ".join(f'l.{_q(f)} AS "o_{f}"' for f in LEAD_FIELDS)
         in_cols = ", ".join(f'CAST(i."f_{f}" AS VARCHAR) AS "f_{f}", CAST(i."p_{f}" AS BOOLEAN) AS "p_{f}"'
-                            for f in _VALUE_FIELDS)
+                            for f in VALUE_FIELDS)
         if merge == "replace":
             new_expr = 'CASE WHEN "p_{f}" THEN "f_{f}" ELSE "o_{f}" END'
         else:  # fill-blank
             new_expr = 'CASE WHEN "p_{f}" AND "f_{f}" IS NOT NULL THEN "f_{f}" ELSE "o_{f}" END'
-        new_cols = ", ".join(new_expr.format(f=f) + f' AS "n_{f}"' for f in _VALUE_FIELDS)
-        changed = " OR ".join(f'"n_{f}" IS DISTINCT FROM "o_{f}"' for f in _VALUE_FIELDS)
+        new_cols = ", ".join(new_expr.format(f=f) + f' AS "n_{f}"' for f in VALUE_FIELDS)
+        changed = " OR ".join(f'"n_{f}" IS DISTINCT FROM "o_{f}"' for f in VALUE_FIELDS)
         t = time.monotonic()
         con.execute("DROP TABLE IF EXISTS stage")
         con.execute(
@@ -872,7 +909,7 @@ class DuckDBStore(LeadStore):
                update_action: str = "lead_updated") -> None:
         """Write ``stage`` into ``leads`` (UPDATE ... FROM, INSERT ... SELECT) and ``lead_changes`` (updated leads
         with action ``update_action``)."""
-        sets = ", ".join(f'{_q(f)} = s."n_{f}"' for f in _VALUE_FIELDS)
+        sets = ", ".join(f'{_q(f)} = s."n_{f}"' for f in VALUE_FIELDS)
         con.execute(
             f"""
             UPDATE leads SET {sets},
@@ -886,10 +923,10 @@ class DuckDBStore(LeadStore):
         )
         con.execute(
             f"""
-            INSERT INTO leads ("leadId", {", ".join(_q(f) for f in _VALUE_FIELDS)}, "email",
+            INSERT INTO leads ("leadId", {", ".join(_q(f) for f in VALUE_FIELDS)}, "email",
                                "sourceFile", "sourceWorksheet", "sourceRow", "sourceRowId",
                                "createdAt", "updatedAt", "rawRow", "standardizer")
-            SELECT lead_id, {", ".join(f's."n_{f}"' for f in _VALUE_FIELDS)}, s.email,
+            SELECT lead_id, {", ".join(f's."n_{f}"' for f in VALUE_FIELDS)}, s.email,
                    ?, s.sheet, s."rowNumber", s."rowId", ?, ?, CAST(s."rawRow" AS JSON), s.standardizer
             FROM stage s WHERE s.old_id IS NULL ORDER BY s.pos
             """,
@@ -1036,8 +1073,7 @@ class DuckDBStore(LeadStore):
         Raises:
             StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
         """
-        where, params = self._where(q)
-        order = self._order(q)
+        where, params, order = to_sql(q)
         cols = ", ".join(_q(c) for c in LEAD_COLUMNS)
         with self.read_connection() as con:
             total = con.execute(f"SELECT count(*) FROM leads {where}", params).fetchone()[0]
@@ -1047,41 +1083,6 @@ class DuckDBStore(LeadStore):
             )
             rows = _rows_as_dicts(cur)
         return rows, int(total)
-
-    @staticmethod
-    def _order(q: LeadQuery) -> str:
-        """ORDER BY of ``q``: the sort field (text lower-cased) NULLS LAST, then ``sourceRow``, ``leadId``."""
-        sort = _q(q.sort)
-        sort_expr = f"lower({sort})" if q.sort in _TEXT_SORT else sort
-        direction = "DESC" if q.descending else "ASC"
-        return f'{sort_expr} {direction} NULLS LAST, "sourceRow" ASC NULLS LAST, "leadId" ASC'
-
-    @staticmethod
-    def _where(q: LeadQuery) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for col, text in q.column_filters().items():
-            if col == "phone" and phone_prefix(text) is not None:  # "+1": from the start of the E.164 number
-                clauses.append("starts_with(regexp_replace(regexp_replace(coalesce(\"phone\", ''), '[^0-9+]', '', "
-                               "'g'), '^00', '+'), ?)")
-                params.append(phone_prefix(text))
-                continue
-            if col == "phone":
-                digits = "".join(ch for ch in text if ch.isdigit())
-                if digits:
-                    clauses.append(
-                        "(contains(lower(coalesce(\"phone\", '')), ?) OR "
-                        "contains(regexp_replace(coalesce(\"phone\", ''), '[^0-9]', '', 'g'), ?))"
-                    )
-                    params += [text.lower(), digits]
-                    continue
-            clauses.append(f"contains(lower(coalesce({_q(col)}, '')), ?)")
-            params.append(text.lower())
-        for term in q.search_terms():
-            ors = " OR ".join(f"contains(lower(coalesce({_q(f)}, '')), ?)" for f in SEARCH_FIELDS)
-            clauses.append(f"({ors})")
-            params += [term] * len(SEARCH_FIELDS)
-        return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def get_lead_by_email(self, email: str) -> dict | None:
         """The lead holding ``email`` (normalized first) as a dict like ``query_leads``'s, or None.
@@ -1175,13 +1176,9 @@ class DuckDBStore(LeadStore):
         if unknown:
             raise ValueError(f"unknown lead column(s): {', '.join(unknown)}")
         q = q or LeadQuery()
-        where, params = self._where(q)
-        sort = _q(q.sort)
-        sort_expr = f"lower({sort})" if q.sort in _TEXT_SORT else sort
-        direction = "DESC" if q.descending else "ASC"
-        order = f'{sort_expr} {direction} NULLS LAST, "sourceRow" ASC NULLS LAST, "leadId" ASC'
+        where, params, order = to_sql(q)
         select = ", ".join(
-            f"strftime({_q(c)}, '%Y-%m-%dT%H:%M:%S.%fZ') AS {_q(c)}" if c in ("createdAt", "updatedAt") else _q(c)
+            f"strftime({_q(c)}, '{TS_FORMAT}') AS {_q(c)}" if c in ("createdAt", "updatedAt") else _q(c)
             for c in names
         )
         raw_at = names.index("rawRow") if "rawRow" in names else None
@@ -1308,60 +1305,12 @@ class DuckDBStore(LeadStore):
             StoreLockTimeout: the store stayed locked for ``lock_timeout`` seconds.
         """
         with self.write_connection() as con, transaction(con):
-            found, run_id = _latest_undoable_run(con, file)
-            if not found:
-                raise UndoRefused(f"no import of {file!r} left to undo")
-            changes = con.execute(
-                """SELECT c."seq", c."action", c."leadId", c."email", c."fieldsChanged", c."previousSourceFile",
-                          c."previousUpdatedAt", c."details"
-                   FROM lead_changes c
-                   WHERE c."runId" IS NOT DISTINCT FROM ? AND c."newSourceFile" = ?
-                     AND c."action" IN ('lead_created', 'lead_updated')
-                     AND c."leadId" IN (SELECT "leadId" FROM leads)
-                   ORDER BY c."seq" DESC""",
-                [run_id, file],
-            ).fetchall()
-            conflicts = []
-            if changes:
-                conflicts = _conflicts(con, file, run_id, changes)
-            result = UndoResult(file=file, run_id=run_id, conflicts=conflicts, dry_run=dry_run)
-            if conflicts and not force:
-                raise UndoRefused(UNDO_CONFLICT_REASON.format(n=len({c["leadId"] for c in conflicts}), file=file),
-                                  conflicts)
-            result.deleted = sum(1 for c in changes if c[1] == "lead_created")
-            result.restored = sum(1 for c in changes if c[1] == "lead_updated")
-            if dry_run:
-                return result
-            now = utc_now()
-            details = json.dumps({"undoOfRun": run_id})
-            for _seq, action, lead_id, email, fields_json, prev_file, prev_updated, extra in changes:
-                current = con.execute('SELECT * FROM leads WHERE "leadId" = ?', [lead_id]).fetchone()
-                if current is None:  # deleted by this undo already (created, then updated, in the same run)
-                    continue
-                cols = [d[0] for d in con.description]
-                now_row = dict(zip(cols, current))
-                if action == "lead_created":
-                    before = {f: {"before": now_row.get(f), "after": None} for f in LEAD_FIELDS if now_row.get(f)}
-                    con.execute('DELETE FROM leads WHERE "leadId" = ?', [lead_id])
-                    _undo_audit(con, now, "lead_deleted", email, lead_id, file, None, before, details, undo_run_id)
-                    continue
-                changed = json.loads(fields_json) if fields_json else {}
-                sets = {f: v["before"] for f, v in changed.items() if f in LEAD_FIELDS and f != "email"}
-                sets["sourceFile"] = prev_file
-                sets["updatedAt"] = prev_updated
-                for key, value in (json.loads(extra) if extra else {}).items():
-                    if key in ("sourceWorksheet", "sourceRow", "sourceRowId", "rawRow", "standardizer"):
-                        sets[key] = json.dumps(value) if key == "rawRow" and value is not None else value
-                assignments = ", ".join(f'"{k}" = ?' for k in sets)
-                con.execute(f'UPDATE leads SET {assignments} WHERE "leadId" = ?', [*sets.values(), lead_id])
-                reverted = {f: {"before": v["after"], "after": v["before"]} for f, v in changed.items()}
-                _undo_audit(con, now, "lead_restored", email, lead_id, file, prev_file, reverted, details,
-                            undo_run_id)
-            con.execute(
-                """INSERT INTO undone_imports ("sourceFile", "runId", "undoRunId", "at", "deleted", "restored")
-                   VALUES (?, ?, ?, ?, ?, ?)""",
-                [file, run_id, undo_run_id, now, result.deleted, result.restored],
-            )
+            plan = _undo_plan(con, file)
+            plan.refuse_unless(force)
+            result = UndoResult(file=file, run_id=plan.run_id, conflicts=plan.conflicts, dry_run=dry_run,
+                                deleted=plan.deleted, restored=plan.restored)
+            if not dry_run:
+                _apply_undo(con, plan, undo_run_id=undo_run_id, now=utc_now())
         return result
 
     # ------------------------------------------------------------------ possible duplicates (issue 18)
@@ -1613,39 +1562,119 @@ class DuckDBStore(LeadStore):
         return result
 
 
-def _conflicts(con: duckdb.DuckDBPyConnection, file: str, run_id: str | None, changes: list[tuple]) -> list[dict]:
-    """The later changes of the import's still existing leads that make its undo conflict (rule:
-    :func:`~easycrm_pipeline.store.base.undo_conflicts`); ``changes`` are the import's rows as ``undo_import``
-    selects them (``seq`` first, newest first)."""
-    first_seq = min(c[0] for c in changes)
-    later = _rows_as_dicts(con.execute(
-        f"""SELECT c."leadId", c."email", c."newSourceFile", c."previousSourceFile", c."action", c."runId"
-           FROM lead_changes c
-           WHERE c."seq" > ? AND c."runId" IS DISTINCT FROM ?
-             AND c."action" IN ({", ".join(f"'{a}'" for a in _LATER_CHANGE_ACTIONS)})
-             AND c."leadId" IN (SELECT "leadId" FROM lead_changes
-                                WHERE "runId" IS NOT DISTINCT FROM ? AND "newSourceFile" = ?
-                                  AND "action" IN ('lead_created', 'lead_updated'))
-             AND c."leadId" IN (SELECT "leadId" FROM leads)
-           ORDER BY c.seq""",
-        [first_seq, run_id, run_id, file],
-    ))
-    if not later:
-        return []
-    ids = sorted({r["leadId"] for r in later})
-    placeholders = ", ".join("?" for _ in ids)
-    cols = ", ".join(_q(f) for f in (*_VALUE_FIELDS, "sourceFile"))
-    current = {
-        r["leadId"]: r
-        for r in _rows_as_dicts(con.execute(f'SELECT "leadId", {cols} FROM leads WHERE "leadId" IN ({placeholders})',
-                                            ids))
+def _incoming_frame(leads: list[StandardLead], emails: list[str | None], keep: list[int],
+                    batch_ids: dict) -> pd.DataFrame:
+    """The leads ``keep`` of one ``upsert_file`` call as the ``incoming_df`` its SQL reads (one row per lead:
+    position, row id, sheet, row number, normalized email, rawRow JSON, standardizer, batch id, and per value
+    field ``f_<field>`` (cleaned value) and ``p_<field>`` (provided))."""
+    cols: dict[str, list[Any]] = {
+        "pos": [],
+        "rowId": [],
+        "sheet": [],
+        "rowNumber": [],
+        "email": [],
+        "rawRow": [],
+        "standardizer": [],
+        "batchId": [],
     }
-    rows_of: dict[str, list[dict]] = {}
-    for _seq, action, lead_id, _email, fields_json, *_ in sorted(changes):
-        rows_of.setdefault(lead_id, []).append(
-            {"action": action, "fieldsChanged": json.loads(fields_json) if fields_json else {}})
-    left = {lead_id: import_left(file, rows) for lead_id, rows in rows_of.items()}
-    return undo_conflicts(later, left=left, current=current, undone=_undone_imports(con))
+    for f in VALUE_FIELDS:
+        cols["f_" + f] = []
+        cols["p_" + f] = []
+    for i in keep:
+        lead = leads[i]
+        cols["pos"].append(i)
+        cols["rowId"].append(lead.row_id)
+        cols["sheet"].append(lead.sheet)
+        cols["rowNumber"].append(lead.row_number)
+        cols["email"].append(emails[i])
+        cols["rawRow"].append(json.dumps(lead.raw or {}, ensure_ascii=False))
+        cols["standardizer"].append(lead.standardizer)
+        batch = batch_ids.get(lead.row_id)
+        cols["batchId"].append(None if batch is None else str(batch))
+        provided = lead.provided
+        fields = lead.fields
+        for f in VALUE_FIELDS:
+            cols["f_" + f].append(clean_value(fields.get(f)))
+            cols["p_" + f].append(f in provided)
+    return pd.DataFrame(cols)
+
+
+def _duplicates_frame(duplicates_resolved: list, batch_ids: dict) -> pd.DataFrame:
+    """The ``dups_df`` of one ``upsert_file`` call: per resolved within-file duplicate its normalized email, kept
+    row id, ``details`` JSON and batch id."""
+    return pd.DataFrame(
+        {
+            "email": [normalize_email(d.email) for d in duplicates_resolved],
+            "keptRowId": [d.kept_row_id for d in duplicates_resolved],
+            "details": [
+                json.dumps(
+                    {"keptRowId": d.kept_row_id, "mergedRowIds": list(d.merged_row_ids or [])},
+                    ensure_ascii=False,
+                )
+                for d in duplicates_resolved
+            ],
+            "batchId": [None if batch_ids.get(d.kept_row_id) is None else str(batch_ids[d.kept_row_id])
+                        for d in duplicates_resolved],
+        }
+    )
+
+
+def _undo_plan(con: duckdb.DuckDBPyConnection, file: str) -> UndoPlan:
+    """Read what the undo of the latest not-yet-undone import of ``file`` needs (its audit rows, its leads, the
+    audit rows written since) and plan it (:func:`~easycrm_pipeline.store.plans.plan_undo`); nothing written.
+
+    Raises:
+        UndoRefused: no import of ``file`` left to undo.
+    """
+    runs = con.execute(
+        """SELECT "runId", max("seq") FROM lead_changes
+           WHERE "newSourceFile" = ? AND "action" IN ('lead_created', 'lead_updated') GROUP BY "runId"
+        """,
+        [file]).fetchall()
+    run_id = latest_undoable_run(file, runs, {r for _f, r in _undone_imports(con, file)})
+    of_import = """FROM lead_changes WHERE "runId" IS NOT DISTINCT FROM ? AND "newSourceFile" = ?
+                   AND "action" IN ('lead_created', 'lead_updated')"""
+    changes = _rows_as_dicts(con.execute(
+        f"""SELECT "seq", "changeId", "at", "action", "leadId", "email", "fieldsChanged", "previousSourceFile",
+                   "previousUpdatedAt", "details" {of_import} ORDER BY "seq" """, [run_id, file]))
+    current = {r["leadId"]: r for r in _rows_as_dicts(con.execute(
+        f'SELECT * FROM leads WHERE "leadId" IN (SELECT "leadId" {of_import})', [run_id, file]))}
+    later: list[dict] = []
+    if changes:
+        later = _rows_as_dicts(con.execute(
+            f"""SELECT c."seq", c."leadId", c."email", c."newSourceFile", c."previousSourceFile", c."action",
+                       c."runId", c."details"
+               FROM lead_changes c
+               WHERE c."seq" > ? AND c."runId" IS DISTINCT FROM ?
+                 AND c."action" IN ({", ".join(f"'{a}'" for a in LATER_CHANGE_ACTIONS)})
+                 AND c."leadId" IN (SELECT "leadId" {of_import})
+               ORDER BY c."seq"
+            """,
+            [changes[0]["seq"], run_id, run_id, file]))
+    undone = _undone_imports(con) if later else set()
+    return plan_undo(file, run_id, changes, later, current, undone=undone, order="seq")
+
+
+def _apply_undo(con: duckdb.DuckDBPyConnection, plan: UndoPlan, *, undo_run_id: str | None, now: datetime) -> None:
+    """Write ``plan`` inside the caller's transaction: delete or restore each lead, its audit rows, and the row of
+    ``undone_imports`` that marks the import undone."""
+    for revert in plan.reverts:
+        if revert.delete:
+            con.execute('DELETE FROM leads WHERE "leadId" = ?', [revert.lead_id])
+        else:
+            sets = dict(revert.restore)
+            sets["updatedAt"] = _naive(sets.get("updatedAt"))
+            if sets.get("rawRow") is not None:
+                sets["rawRow"] = json.dumps(sets["rawRow"])
+            assignments = ", ".join(f'{_q(k)} = ?' for k in sets)
+            con.execute(f'UPDATE leads SET {assignments} WHERE "leadId" = ?', [*sets.values(), revert.lead_id])
+        for row in revert.audit:
+            _undo_audit(con, now, row, undo_run_id)
+    con.execute(
+        """INSERT INTO undone_imports ("sourceFile", "runId", "undoRunId", "at", "deleted", "restored")
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        [plan.file, plan.run_id, undo_run_id, now, plan.deleted, plan.restored],
+    )
 
 
 def _undone_imports(con: duckdb.DuckDBPyConnection, file: str | None = None) -> set[tuple[str, str | None]]:
@@ -1669,29 +1698,15 @@ def _undone_imports(con: duckdb.DuckDBPyConnection, file: str | None = None) -> 
     return undone
 
 
-def _latest_undoable_run(con: duckdb.DuckDBPyConnection, file: str) -> tuple[bool, str | None]:
-    """``(True, runId)`` of the latest import of ``file`` not undone yet (see :meth:`DuckDBStore.undo_import`), or
-    ``(False, None)`` when there is none (``runId`` itself may be NULL: an import written without a run id)."""
-    undone = {r for _f, r in _undone_imports(con, file)}
-    rows = con.execute(
-        """SELECT "runId", max("seq") AS last FROM lead_changes
-           WHERE "newSourceFile" = ? AND "action" IN ('lead_created', 'lead_updated')
-           GROUP BY "runId" ORDER BY last DESC""",
-        [file],
-    ).fetchall()
-    for run_id, _ in rows:
-        if run_id not in undone:
-            return True, run_id
-    return False, None
-
-
-def _undo_audit(con, now, action, email, lead_id, file, new_file, fields, details, undo_run_id) -> None:
-    """One undo audit row (``lead_deleted``/``lead_restored``) inside the caller's transaction."""
+def _undo_audit(con: duckdb.DuckDBPyConnection, now: datetime, row: dict, undo_run_id: str | None) -> None:
+    """One undo audit row (``lead_deleted``/``lead_restored``, a :attr:`LeadRevert.audit
+    <easycrm_pipeline.store.plans.LeadRevert.audit>` row) inside the caller's transaction."""
     con.execute(
         """INSERT INTO lead_changes ("changeId", "at", "action", "email", "leadId", "previousSourceFile",
                                      "newSourceFile", "fieldsChanged", "runId", "details")
            VALUES (CAST(uuid() AS VARCHAR), ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [now, action, email, lead_id, file, new_file, json.dumps(fields, default=str), undo_run_id, details],
+        [now, row["action"], row["email"], row["leadId"], row["previousSourceFile"], row["newSourceFile"],
+         json.dumps(row["fieldsChanged"], default=str), undo_run_id, json.dumps(row["details"])],
     )
 
 
@@ -1744,4 +1759,4 @@ def _merge_audit(con, now, action, email, lead_id, previous_file, new_file, fiel
     )
 
 
-__all__ = ["DuckDBStore", "StoreError", "StoreLockTimeout", "utc_now", "iso_utc"]
+__all__ = ["DuckDBCache", "DuckDBStore", "StoreError", "StoreLockTimeout", "utc_now", "iso_utc"]

@@ -37,6 +37,7 @@ leads, not meant for millions.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -44,7 +45,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -56,39 +57,37 @@ from easycrm_pipeline.matching.pairs import pair_of
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 from easycrm_pipeline.store.base import (
     LEAD_COLUMNS,
-    MERGE_POLICIES,
-    SEARCH_FIELDS,
     LeadQuery,
     LeadStore,
+    TS_FORMAT,
     StoreError,
-    UNDO_CONFLICT_REASON,
-    UPDATE_ACTIONS,
     UndoRefused,
     UndoResult,
     UpsertStats,
-    clean_value,
-    import_left,
     last_wins,
     normalize_email,
-    phone_matches,
-    undo_conflicts,
     unmerge_plan,
 )
+from easycrm_pipeline.store.query import matches, sort_rows
+from easycrm_pipeline.store.plans import (
+    LeadWrite,
+    check_upsert_args,
+    duplicate_audit_rows,
+    plan_lead_write,
+    UNDOABLE_ACTIONS,
+    LeadRevert,
+    UndoPlan,
+    latest_undoable_run,
+    plan_undo,
+    reverted_changes,
+)
 
-_VALUE_FIELDS: tuple[str, ...] = tuple(f for f in LEAD_FIELDS if f != "email")
-_TEXT_SORT = set(LEAD_FIELDS) | {"sourceFile", "sourceWorksheet", "leadId"}
 _JSON_ATTRS = {"rawRow", "fieldsChanged", "details", "stats"}
 _CHANGE_KEYS = ("changeId", "at", "action", "email", "leadId", "previousSourceFile", "newSourceFile",
                 "fieldsChanged", "batchId", "runId", "rowId", "previousUpdatedAt", "details")
 _QUARANTINE_KEYS = ("sourceFile", "sheet", "row", "reason", "rawRow", "runId", "at")
 _LEADS_PER_TRANSACTION = 33  # 3 items per created lead, 100 items per TransactWriteItems
 _MAX_TRANSACTION_ITEMS = 100
-#: Lead attributes an update's audit row keeps in ``details`` besides ``fieldsChanged`` (undo restores them).
-_BEFORE_IMAGE_EXTRAS = ("sourceWorksheet", "sourceRow", "sourceRowId", "rawRow", "standardizer")
-_UNDOABLE = ("lead_created", "lead_updated")
-_UNDO_ACTIONS = ("lead_deleted", "lead_restored")
-_LATER_CHANGE_ACTIONS = ("lead_updated", "lead_deleted", "lead_restored", "lead_restandardized", "lead_merged",
-                         "lead_merged_away")
 
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
@@ -96,7 +95,7 @@ _deser = TypeDeserializer()
 
 def _iso_now() -> str:
     """Now, UTC, as the fixed-width ISO-8601 text every store returns (``2026-11-29T18:31:10.123456Z``)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(timezone.utc).strftime(TS_FORMAT)
 
 
 def _to_item(values: dict[str, Any]) -> dict[str, dict]:
@@ -200,6 +199,26 @@ class DynamoDBStore(LeadStore):
         for name in (self.table, self.meta_table):
             self.client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
+    # ------------------------------------------------------------------ capabilities (see LeadStore)
+
+    def exists(self) -> bool:
+        """Whether the leads table exists (``DescribeTable``).
+
+        Raises:
+            botocore.exceptions.ClientError: DynamoDB failed otherwise (credentials, permissions...).
+        """
+        try:
+            self.client.describe_table(TableName=self.table)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            return False
+        return True
+
+    def location(self) -> str:
+        """The leads table's name."""
+        return self.table
+
     # ------------------------------------------------------------------ reads used by the upsert
 
     def _batch_get(self, table: str, keys: list[dict]) -> list[dict]:
@@ -257,12 +276,7 @@ class DynamoDBStore(LeadStore):
             StoreError: a transaction kept losing races ``max_attempts`` times.
             botocore.exceptions.ClientError: DynamoDB failed (e.g. tables missing: run ``init()``).
         """
-        if merge not in MERGE_POLICIES:
-            raise ValueError(f"merge must be one of {', '.join(MERGE_POLICIES)}, got {merge!r}")
-        if not source_file or not str(source_file).strip():
-            raise ValueError("source_file must be a non-empty file name")
-        if update_action not in UPDATE_ACTIONS:
-            raise ValueError(f"update_action must be one of {', '.join(UPDATE_ACTIONS)}, got {update_action!r}")
+        check_upsert_args(merge, source_file, update_action)
         t0 = time.monotonic()
         batch_ids = batch_ids or {}
         duplicates_resolved = list(duplicates_resolved or [])
@@ -271,73 +285,17 @@ class DynamoDBStore(LeadStore):
         stats.batch_duplicates = (len(leads) - len(keep)) + sum(
             len(list(d.merged_row_ids or [])) for d in duplicates_resolved)
         counter = iter(range(1, 10**9))
-
-        pending = [(leads[i], emails[i]) for i in keep]
-        written: set[str | None] = set()  # emails of the leads this call created or updated
-        det = 0.0
-        for attempt in range(self.max_attempts):
-            t = time.monotonic()
-            existing = self._existing([e for _, e in pending if e is not None])
-            det += time.monotonic() - t
-            # the time of each attempt, taken AFTER its read: a write that depends on another's (it read that
-            # one's committed version) is then always later, so per lead the audit rows' ``at`` follow the commit
-            # order
-            now = _iso_now()
-            ops = []  # (kind, [transact items])
-            for lead, email in pending:
-                op = self._plan(lead, email, existing.get(email) if email else None, merge=merge,
-                                source_file=source_file, run_id=run_id, batch_id=batch_ids.get(lead.row_id),
-                                now=now, n=next(counter), update_action=update_action)
-                if op is None:
-                    stats.unchanged += 1
-                else:
-                    ops.append((lead, email, op))
-            retry = []
-            for chunk in _chunks(ops, _LEADS_PER_TRANSACTION):
-                items = [it for _, _, (_, its) in chunk for it in its]
-                try:
-                    self.client.transact_write_items(TransactItems=items)
-                except ClientError as exc:
-                    code = exc.response["Error"]["Code"]
-                    if code not in ("TransactionCanceledException", "TransactionConflictException"):
-                        raise
-                    retry.extend((lead, email) for lead, email, _ in chunk)
-                    continue
-                for _, email, (kind, _) in chunk:
-                    written.add(email)
-                    if kind == "created":
-                        stats.created += 1
-                    else:
-                        stats.updated += 1
-            if not retry:
-                break
-            pending = retry
-            time.sleep(min(0.02 * (attempt + 1), 0.5))
-        else:
-            raise StoreError(f"{len(pending)} leads of {source_file} kept conflicting with concurrent writers "
-                             f"after {self.max_attempts} attempts")
-        stats.duplicate_detection_ms = round(det * 1000, 1)
-
+        plan = functools.partial(plan_lead_write, merge=merge, source_file=source_file, run_id=run_id,
+                                 update_action=update_action)
+        written = self._write_leads([(leads[i], emails[i]) for i in keep], plan, stats, batch_ids=batch_ids,
+                                    counter=counter, source_file=source_file)
         now = _iso_now()
-        # a duplicate resolved onto a lead this call left unchanged (a re-run) writes no audit row, as its lead
-        # writes none: nothing is written twice
-        duplicates_resolved = [d for d in duplicates_resolved if normalize_email(d.email) in written]
-        if duplicates_resolved:
-            owners = self._existing([normalize_email(d.email) for d in duplicates_resolved
-                                     if normalize_email(d.email)])
-            rows = []
-            for d in duplicates_resolved:
-                email = normalize_email(d.email)
-                owner = owners.get(email) if email else None
-                rows.append(self._change_item(
-                    source_file=source_file, now=now, n=next(counter), action="batch_duplicate_resolved",
-                    email=email, leadId=owner["leadId"] if owner else None, newSourceFile=source_file,
-                    batchId=None if batch_ids.get(d.kept_row_id) is None else str(batch_ids[d.kept_row_id]),
-                    runId=run_id, rowId=d.kept_row_id,
-                    details=json.dumps({"keptRowId": d.kept_row_id, "mergedRowIds": list(d.merged_row_ids or [])},
-                                       ensure_ascii=False),
-                ))
-            self._batch_put(self.meta_table, rows)
+        owners = self._existing(sorted({e for e in map(normalize_email, (d.email for d in duplicates_resolved))
+                                        if e in written and e is not None}))
+        rows = duplicate_audit_rows(duplicates_resolved, written=written, owners=owners, batch_ids=batch_ids,
+                                    source_file=source_file, run_id=run_id)
+        self._batch_put(self.meta_table, [self._audit_item(r, source_file=source_file, now=now, n=next(counter))
+                                          for r in rows])
         stats.duplicates_detected = stats.updated + stats.unchanged + stats.batch_duplicates
         stats.processing_ms = round((time.monotonic() - t0) * 1000, 1)
         return stats
@@ -348,69 +306,95 @@ class DynamoDBStore(LeadStore):
         values.update(attrs)
         return _to_item(values)
 
-    def _plan(self, lead: StandardLead, email: str | None, old: dict | None, *, merge: str, source_file: str,
-              run_id: str | None, batch_id: Any, now: str, n: int,
-              update_action: str = "lead_updated") -> tuple[str, list[dict]] | None:
-        """The transaction items writing one lead (``("created"|"updated", items)``), or None when unchanged; an
-        update's audit row has action ``update_action``."""
-        new_values: dict[str, Any] = {}
-        changed: dict[str, dict] = {}
-        for f in _VALUE_FIELDS:
-            before = old.get(f) if old else None
-            value = clean_value(lead.fields.get(f))
-            provided = f in lead.provided
-            if merge == "replace":
-                after = value if provided else before
-            else:
-                after = value if provided and value is not None else before
-            new_values[f] = after
-            if after != before:
-                changed[f] = {"before": before, "after": after}
-        if old is not None and not changed:
-            return None
-        if old is None and email is not None:
-            changed["email"] = {"before": None, "after": email}
-        changed = {f: changed[f] for f in LEAD_FIELDS if f in changed}
-        batch = None if batch_id is None else str(batch_id)
-        item = dict(
-            new_values,
-            leadId=old["leadId"] if old else str(uuid.uuid4()),
-            email=email,
-            sourceFile=source_file,
-            sourceWorksheet=lead.sheet,
-            sourceRow=lead.row_number,
-            sourceRowId=lead.row_id,
-            createdAt=old["createdAt"] if old else now,
-            updatedAt=now,
-            rawRow=json.dumps(lead.raw or {}, ensure_ascii=False),
-            standardizer=lead.standardizer,
-            rev=(old.get("rev", 0) + 1) if old else 1,
-        )
-        audit = self._change_item(
-            source_file=source_file, now=now, n=n, action=update_action if old else "lead_created", email=email,
-            leadId=item["leadId"], previousSourceFile=old.get("sourceFile") if old else None,
-            newSourceFile=source_file, fieldsChanged=json.dumps(changed, ensure_ascii=False), batchId=batch,
-            runId=run_id, rowId=lead.row_id, previousUpdatedAt=old.get("updatedAt") if old else None,
-            # the rest of the before-image (as DuckDB's ``details``), so ``easycrm undo`` restores an update exactly
-            details=None if old is None else json.dumps(
-                {k: old.get(k) for k in _BEFORE_IMAGE_EXTRAS}, ensure_ascii=False),
-        )
+    def _write_leads(self, pending: list[tuple[StandardLead, str | None]], plan: Callable[..., LeadWrite | None],
+                     stats: UpsertStats, *, batch_ids: dict, counter: Iterator[int], source_file: str) -> set:
+        """Plan and write ``pending`` ``(lead, normalized email)``, re-reading and re-planning the leads of a
+        transaction that lost a race, up to ``max_attempts`` times; counts into ``stats``. Returns the emails of
+        the leads created or updated.
+
+        Raises:
+            StoreError: some leads kept losing races.
+        """
+        written: set[str | None] = set()
+        det = 0.0
+        for attempt in range(self.max_attempts):
+            t = time.monotonic()
+            existing = self._existing([e for _, e in pending if e is not None])
+            det += time.monotonic() - t
+            # the time of each attempt, taken AFTER its read: a write that depends on another's (it read that
+            # one's committed version) is then always later, so per lead the audit rows' ``at`` follow the commit
+            # order
+            now = _iso_now()
+            ops = [(lead, email, plan(lead, email, existing.get(email) if email else None, now=now,
+                                      batch_id=batch_ids.get(lead.row_id), lead_id=str(uuid.uuid4())))
+                   for lead, email in pending]
+            stats.unchanged += sum(1 for op in ops if op[2] is None)
+            pending = self._commit_chunks([op for op in ops if op[2] is not None], stats, written, now=now,
+                                          counter=counter)
+            if not pending:
+                stats.duplicate_detection_ms = round(det * 1000, 1)
+                return written
+            time.sleep(min(0.02 * (attempt + 1), 0.5))
+        raise StoreError(f"{len(pending)} leads of {source_file} kept conflicting with concurrent writers "
+                         f"after {self.max_attempts} attempts")
+
+    def _commit_chunks(self, ops: list[tuple[StandardLead, str | None, LeadWrite]], stats: UpsertStats,
+                       written: set, *, now: str, counter: Iterator[int]) -> list[tuple[StandardLead, str | None]]:
+        """Commit ``ops`` ``(lead, email, write)`` in transactions of ``_LEADS_PER_TRANSACTION`` leads, counting the
+        committed ones into ``stats`` and their emails into ``written``; returns the ``(lead, email)`` of the
+        transactions that lost a race."""
+        lost = []
+        for chunk in _chunks(ops, _LEADS_PER_TRANSACTION):
+            if not self._commit_writes([w for _, _, w in chunk], now=now, counter=counter):
+                lost.extend((lead, email) for lead, email, _ in chunk)
+                continue
+            written.update(email for _, email, _ in chunk)
+            stats.created += sum(1 for _, _, w in chunk if w.created)
+            stats.updated += sum(1 for _, _, w in chunk if not w.created)
+        return lost
+
+    def _audit_item(self, row: dict, *, source_file: str, now: str, n: int) -> dict:
+        """An audit row of a plan (``fieldsChanged``/``details`` as dicts) as a ``CHANGE#<source_file>`` item."""
+        values = dict(row)
+        for key in ("fieldsChanged", "details"):
+            if values.get(key) is not None:
+                values[key] = json.dumps(values[key], ensure_ascii=False)
+        return self._change_item(source_file=source_file, now=now, n=n, **values)
+
+    def _commit_writes(self, writes: list[LeadWrite], *, now: str, counter: Iterator[int]) -> bool:
+        """Write ``writes`` in ONE ``TransactWriteItems``: each lead's ``Put`` (a new lead: only if its id is free,
+        plus its ``EMAIL#`` uniqueness item; an update: only if its ``rev`` is still the one read) and its audit
+        row. Returns False when the transaction lost a race with another writer (nothing written).
+
+        Raises:
+            botocore.exceptions.ClientError: DynamoDB failed otherwise.
+        """
         items: list[dict] = []
-        if old is None:
-            items.append({"Put": {"TableName": self.table, "Item": _to_item(item),
-                                  "ConditionExpression": "attribute_not_exists(leadId)"}})
-            if email is not None:
-                items.append({"Put": {"TableName": self.meta_table,
-                                      "Item": _to_item({"pk": f"EMAIL#{email}", "sk": "EMAIL",
-                                                        "leadId": item["leadId"]}),
-                                      "ConditionExpression": "attribute_not_exists(pk)"}})
-        else:
-            items.append({"Put": {"TableName": self.table, "Item": _to_item(item),
-                                  "ConditionExpression": "#rev = :rev",
-                                  "ExpressionAttributeNames": {"#rev": "rev"},
-                                  "ExpressionAttributeValues": {":rev": _ser.serialize(old.get("rev", 0))}}})
-        items.append({"Put": {"TableName": self.meta_table, "Item": audit}})
-        return ("updated" if old else "created"), items
+        for w in writes:
+            lead = dict(w.lead, rawRow=json.dumps(w.lead["rawRow"], ensure_ascii=False),
+                        rev=(w.old.get("rev", 0) + 1) if w.old else 1)
+            if w.created:
+                items.append({"Put": {"TableName": self.table, "Item": _to_item(lead),
+                                      "ConditionExpression": "attribute_not_exists(leadId)"}})
+                if lead["email"] is not None:
+                    items.append({"Put": {"TableName": self.meta_table,
+                                          "Item": _to_item({"pk": f"EMAIL#{lead['email']}", "sk": "EMAIL",
+                                                            "leadId": lead["leadId"]}),
+                                          "ConditionExpression": "attribute_not_exists(pk)"}})
+            else:
+                items.append({"Put": {"TableName": self.table, "Item": _to_item(lead),
+                                      "ConditionExpression": "#rev = :rev",
+                                      "ExpressionAttributeNames": {"#rev": "rev"},
+                                      "ExpressionAttributeValues": {":rev": _ser.serialize(w.old.get("rev", 0))}}})
+            items.append({"Put": {"TableName": self.meta_table, "Item": self._audit_item(
+                w.audit, source_file=w.audit["newSourceFile"], now=now, n=next(counter))}})
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("TransactionCanceledException", "TransactionConflictException"):
+                raise
+            return False
+        return True
 
     def _batch_put(self, table: str, items: list[dict]) -> None:
         self._batch_write(table, [{"PutRequest": {"Item": it}} for it in items])
@@ -576,17 +560,8 @@ class DynamoDBStore(LeadStore):
         return ordered[q.offset : q.offset + q.page_size], len(ordered)
 
     def _filtered_sorted(self, q: LeadQuery) -> list[dict]:
-        rows = [r for r in (self._lead_dict(i) for i in self._scan(self.table)) if _matches(r, q)]
-        rows.sort(key=lambda r: (r["sourceRow"] is None, r["sourceRow"] or 0, r["leadId"]))
-        present = [r for r in rows if r[q.sort] is not None]
-        missing = [r for r in rows if r[q.sort] is None]
-
-        def key(r):
-            v = r[q.sort]
-            return v.lower() if q.sort in _TEXT_SORT else v
-
-        present.sort(key=key, reverse=q.descending)
-        return present + missing
+        """Every lead matching ``q`` in ``q``'s order (one full scan; rules: :mod:`~easycrm_pipeline.store.query`)."""
+        return sort_rows(filter(matches(q), (self._lead_dict(i) for i in self._scan(self.table))), q)
 
     def get_lead_by_email(self, email: str) -> dict | None:
         """The lead holding ``email`` (normalized), looked up through the ``EmailIndex`` GSI, or None."""
@@ -681,39 +656,18 @@ class DynamoDBStore(LeadStore):
         run_id = None
         for attempt in range(self.max_attempts):
             plan = self._undo_plan(file)
-            run_id = plan["run_id"]
-            if plan["conflicts"] and not force:
-                raise UndoRefused(
-                    UNDO_CONFLICT_REASON.format(n=len({c["leadId"] for c in plan["conflicts"]}), file=file),
-                    plan["conflicts"],
-                )
-            for c in plan["conflicts"]:
+            run_id = plan.run_id
+            plan.refuse_unless(force)
+            for c in plan.conflicts:
                 overridden.setdefault(tuple(c.values()), c)
             if dry_run:
-                return UndoResult(file=file, run_id=run_id, conflicts=plan["conflicts"], dry_run=True,
-                                  deleted=sum(w["deleted"] for w in plan["writes"]),
-                                  restored=sum(w["restored"] for w in plan["writes"]))
-            now = _iso_now()
-            counter = iter(range(1, 10**9))
-            transactions: list[tuple[list[dict], list[dict]]] = [([], [])]  # (items, writes)
-            for write in plan["writes"]:
-                items = self._undo_items(write, file=file, run_id=run_id, undo_run_id=undo_run_id, now=now,
-                                         counter=counter)
-                if len(transactions[-1][0]) + len(items) > _MAX_TRANSACTION_ITEMS - 1:  # 1 left for the marker
-                    transactions.append(([], []))
-                transactions[-1][0].extend(items)
-                transactions[-1][1].append(write)
-            transactions[-1][0].append({"Put": {
-                "TableName": self.meta_table,
-                "Item": _to_item({"pk": f"UNDO#{file}", "sk": _undo_marker_sk(run_id), "runId": run_id,
-                                  "undoRunId": undo_run_id, "at": now}),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }})
+                return UndoResult(file=file, run_id=run_id, conflicts=plan.conflicts, dry_run=True,
+                                  deleted=plan.deleted, restored=plan.restored)
             try:
-                for items, writes in transactions:
+                for items, reverts in self._undo_transactions(plan, undo_run_id=undo_run_id):
                     self.client.transact_write_items(TransactItems=items)
-                    committed["deleted"] += sum(w["deleted"] for w in writes)
-                    committed["restored"] += sum(w["restored"] for w in writes)
+                    committed["deleted"] += sum(r.deleted for r in reverts)
+                    committed["restored"] += sum(r.restored for r in reverts)
             except ClientError as exc:
                 if not _lost_race(exc):
                     raise
@@ -723,34 +677,23 @@ class DynamoDBStore(LeadStore):
         raise StoreError(f"undo of {file!r} (run {run_id}) kept conflicting with concurrent writers after "
                          f"{self.max_attempts} attempts")
 
-    def _undo_plan(self, file: str) -> dict:
-        """What undoing the latest not-yet-undone import of ``file`` has to write (steps 1-3 of
-        :meth:`undo_import`), nothing written.
-
-        Returns:
-            ``{"run_id", "conflicts": [...], "writes": [...]}``; each write is ``{"lead": current lead item (plain
-            values), "changes": this import's not-yet-reverted audit rows of the lead, newest first, "deleted",
-            "restored"}``.
+    def _undo_plan(self, file: str) -> UndoPlan:
+        """Read what undoing the latest not-yet-undone import of ``file`` needs (steps 1-3 of :meth:`undo_import`)
+        and plan it (:func:`~easycrm_pipeline.store.plans.plan_undo`), nothing written.
 
         Raises:
             UndoRefused: nothing left to undo.
         """
         try:
-            done = {r["sk"] for r in self._query_pk(f"UNDO#{file}")}
+            done = {_marker_run(r["sk"]) for r in self._query_pk(f"UNDO#{file}")}
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
             raise UndoRefused(f"no import of {file!r} left to undo (the store has no tables: run "
                               f"`easycrm init-store`)") from exc
-        own = [r for r in self._query_pk(f"CHANGE#{file}") if r.get("action") in _UNDOABLE]
-        last: dict[str | None, str] = {}
-        for r in own:
-            last[r.get("runId")] = max(last.get(r.get("runId"), ""), r["sk"])
-        runs = [run for run in sorted(last, key=last.__getitem__, reverse=True) if _undo_marker_sk(run) not in done]
-        if not runs:
-            raise UndoRefused(f"no import of {file!r} left to undo")
-        run_id = runs[0]
-        changes = sorted((r for r in own if r.get("runId") == run_id), key=lambda r: r["sk"], reverse=True)
+        own = [r for r in self._query_pk(f"CHANGE#{file}") if r.get("action") in UNDOABLE_ACTIONS]
+        run_id = latest_undoable_run(file, ((r.get("runId"), r["sk"]) for r in own), done)
+        changes = [r for r in own if r.get("runId") == run_id]
         lead_ids = list(dict.fromkeys(c["leadId"] for c in changes if c.get("leadId")))
         # the leads BEFORE the audit scan: a write seen here has its audit row in the scan (same transaction)
         current = {x["leadId"]: x for x in (_from_item(i) for i in self._batch_get(
@@ -759,88 +702,42 @@ class DynamoDBStore(LeadStore):
         later = self._scan(self.meta_table, FilterExpression="begins_with(pk, :p) AND #at >= :t",
                            ExpressionAttributeNames={"#at": "at"},
                            ExpressionAttributeValues={":p": {"S": "CHANGE#"}, ":t": {"S": since}})
-        mine = {c["changeId"] for c in changes}
-        reverted = {
-            (r.get("details") or {}).get("undoOfChange")
-            for r in later
-            if r.get("action") in _UNDO_ACTIONS and isinstance(r.get("details"), dict)
-        } & mine
-        pending: dict[str, list[dict]] = {}
-        for c in changes:
-            if c["changeId"] not in reverted and c.get("leadId"):
-                pending.setdefault(c["leadId"], []).append(c)
-        first_sk = {lid: min(c["sk"] for c in cs) for lid, cs in pending.items()}
-        later_changes = sorted(
-            (r for r in later
-             if r.get("action") in _LATER_CHANGE_ACTIONS and r.get("leadId") in first_sk
-             and r["sk"] > first_sk[r["leadId"]]
-             and r.get("leadId") in current  # gone: nothing of the later change would be overwritten
-             and r.get("runId") != run_id
-             and not (isinstance(r.get("details"), dict) and r["details"].get("undoOfChange") in mine)),
-            key=lambda r: (r["at"], r["sk"]))
-        left = {lid: import_left(file, sorted((c for c in changes if c.get("leadId") == lid), key=lambda c: c["sk"]))
-                for lid in pending}
-        undone = {(f, m.get("runId"))
-                  for f in {r.get("newSourceFile") for r in later_changes if r.get("action") == "lead_updated"}
-                  if f is not None
-                  for m in self._query_pk(f"UNDO#{f}")}
-        conflicts: dict[tuple, dict] = {
-            tuple(c.values()): c
-            for c in undo_conflicts(later_changes, left=left, current=current, undone=undone)
-        }
-        audited = {c["leadId"] for c in conflicts.values()}
-        writes = []
-        for lid, cs in pending.items():
-            lead = current.get(lid)
-            if lead is None:  # already gone (deleted by a forced undo of an earlier import): nothing to revert
-                continue
-            if lid not in audited and (lead.get("updatedAt") != cs[0]["at"] or lead.get("sourceFile") != file):
-                c = {"leadId": lid, "email": lead.get("email"), "changedBy": lead.get("sourceFile"),
-                     "action": "changed_without_audit", "undoOf": None}
-                conflicts.setdefault(tuple(c.values()), c)
-            deleted = int(any(c["action"] == "lead_created" for c in cs))
-            writes.append({"lead": lead, "changes": cs, "deleted": deleted,
-                           "restored": sum(1 for c in cs if c["action"] == "lead_updated")})
-        ordered = sorted(conflicts.values(), key=lambda c: (c["email"] is None, c["email"] or "", c["leadId"] or "",
-                                                           c["changedBy"] or "", c["action"]))
-        return {"run_id": run_id, "conflicts": ordered, "writes": writes}
+        return plan_undo(file, run_id, changes, later, current, undone=self._undone_by(later), order="sk",
+                         reverted=reverted_changes(later), check_unaudited=True)
 
-    def _undo_items(self, write: dict, *, file: str, run_id: str | None, undo_run_id: str | None, now: str,
+    def _undone_by(self, later: list[dict]) -> set[tuple[str, str | None]]:
+        """``(sourceFile, runId)`` of the undone imports among the files that updated leads in ``later`` (their
+        ``UNDO#<file>`` markers)."""
+        files = {r.get("newSourceFile") for r in later if r.get("action") == "lead_updated"} - {None}
+        return {(f, _marker_run(m["sk"])) for f in sorted(files) for m in self._query_pk(f"UNDO#{f}")}
+
+    def _undo_transactions(self, plan: UndoPlan, *, undo_run_id: str | None) -> list[tuple[list[dict], list]]:
+        """``plan`` as ``[(TransactWriteItems items, the reverts they write)]``: each lead's items kept in one
+        transaction of at most 100 items, the undo marker (``attribute_not_exists``) in the last one."""
+        now = _iso_now()
+        counter = iter(range(1, 10**9))
+        transactions: list[tuple[list[dict], list]] = [([], [])]
+        for revert in plan.reverts:
+            items = self._undo_items(revert, now=now, undo_run_id=undo_run_id, counter=counter)
+            if len(transactions[-1][0]) + len(items) > _MAX_TRANSACTION_ITEMS - 1:  # 1 left for the marker
+                transactions.append(([], []))
+            transactions[-1][0].extend(items)
+            transactions[-1][1].append(revert)
+        transactions[-1][0].append({"Put": {
+            "TableName": self.meta_table,
+            "Item": _to_item({"pk": f"UNDO#{plan.file}", "sk": _undo_marker_sk(plan.run_id), "runId": plan.run_id,
+                              "undoRunId": undo_run_id, "at": now}),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }})
+        return transactions
+
+    def _undo_items(self, revert: LeadRevert, *, now: str, undo_run_id: str | None,
                     counter: Iterator[int]) -> list[dict]:
-        """The transaction items reverting one lead: its conditional ``Put`` (before-image) or ``Delete`` (+ the
-        ``EMAIL#`` item), and one audit row per reverted change (newest change first, as DuckDB writes them)."""
-        lead = write["lead"]
-        lead_id = lead["leadId"]
-        image = dict(lead)
-        audits: list[dict] = []
-        delete = False
-        for change in write["changes"]:
-            details = json.dumps({"undoOfRun": run_id, "undoOfChange": change["changeId"]})
-            if change["action"] == "lead_created":
-                before = {f: {"before": image.get(f), "after": None} for f in LEAD_FIELDS if image.get(f)}
-                audits.append(self._change_item(
-                    source_file="", now=now, n=next(counter), action="lead_deleted", email=change.get("email"),
-                    leadId=lead_id, previousSourceFile=file, fieldsChanged=json.dumps(before, ensure_ascii=False),
-                    runId=undo_run_id, details=details))
-                delete = True
-                break  # a lead's creation is its import's earliest change of it
-            changed = change.get("fieldsChanged") or {}
-            for f, v in changed.items():
-                if f in LEAD_FIELDS and f != "email":
-                    image[f] = v["before"]
-            image["sourceFile"] = change.get("previousSourceFile")
-            image["updatedAt"] = change.get("previousUpdatedAt")
-            extra = change.get("details")
-            for key in _BEFORE_IMAGE_EXTRAS:
-                if isinstance(extra, dict) and key in extra:
-                    image[key] = extra[key]
-            swapped = {f: {"before": v["after"], "after": v["before"]} for f, v in changed.items()}
-            audits.append(self._change_item(
-                source_file=change.get("previousSourceFile") or "", now=now, n=next(counter),
-                action="lead_restored", email=change.get("email"), leadId=lead_id, previousSourceFile=file,
-                newSourceFile=change.get("previousSourceFile"),
-                fieldsChanged=json.dumps(swapped, ensure_ascii=False), runId=undo_run_id, details=details))
-        # the lead as read, unchanged since: same rev, updatedAt and sourceFile
+        """The transaction items reverting one lead: its ``Put`` (before-image) or ``Delete`` (+ the ``EMAIL#``
+        item), conditioned on the lead being as read (same ``rev``, ``updatedAt`` and ``sourceFile``), and its
+        audit rows."""
+        lead = revert.read
+        lead_id = revert.lead_id
         names = {"#rev": "rev", "#u": "updatedAt", "#sf": "sourceFile", "#id": "leadId"}
         values: dict[str, dict] = {}
         conds = ["attribute_exists(#id)"]
@@ -854,7 +751,7 @@ class DynamoDBStore(LeadStore):
         if values:
             condition["ExpressionAttributeValues"] = values
         items: list[dict] = []
-        if delete:
+        if revert.delete:
             items.append({"Delete": {"TableName": self.table, "Key": _to_item({"leadId": lead_id}), **condition}})
             if lead.get("email"):
                 items.append({"Delete": {
@@ -863,12 +760,15 @@ class DynamoDBStore(LeadStore):
                     "ExpressionAttributeValues": {":id": {"S": lead_id}},
                 }})
         else:
+            image = {**lead, **revert.restore, "rev": (lead.get("rev") or 0) + 1}
             if isinstance(image.get("rawRow"), (dict, list)):
                 image["rawRow"] = json.dumps(image["rawRow"], ensure_ascii=False)
-            image["rev"] = (lead.get("rev") or 0) + 1
             items.append({"Put": {"TableName": self.table, "Item": _to_item(image), **condition}})
-        for audit in audits:
-            items.append({"Put": {"TableName": self.meta_table, "Item": audit}})
+        for row in revert.audit:
+            audit = {**row, "fieldsChanged": json.dumps(row["fieldsChanged"], ensure_ascii=False),
+                     "details": json.dumps(row["details"]), "runId": undo_run_id}
+            items.append({"Put": {"TableName": self.meta_table, "Item": self._change_item(
+                source_file=row["newSourceFile"] or "", now=now, n=next(counter), **audit)}})
         return items
 
     # ------------------------------------------------------------------ possible duplicates (issue 18)
@@ -1105,16 +1005,6 @@ def _undo_marker_sk(run_id: str | None) -> str:
     return "NORUN" if run_id is None else f"RUN#{run_id}"
 
 
-def _matches(row: dict, q: LeadQuery) -> bool:
-    for col, text in q.column_filters().items():
-        if col == "phone":
-            if phone_matches(row.get(col), text):
-                continue
-            return False
-        if text.lower() in (row.get(col) or "").lower():
-            continue
-        return False
-    for term in q.search_terms():
-        if not any(term in (row.get(f) or "").lower() for f in SEARCH_FIELDS):
-            return False
-    return True
+def _marker_run(sk: str) -> str | None:
+    """The ``runId`` an undo marker's sort key names (inverse of :func:`_undo_marker_sk`)."""
+    return None if sk == "NORUN" else sk.removeprefix("RUN#")
