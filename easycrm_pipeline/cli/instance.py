@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from easycrm_pipeline.config import PROJECT_ROOT
+from easycrm_pipeline.store.locking import file_lock
 
 #: The instance settings shipped with the project (also used for fresh test instances).
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "data" / "dagster_home" / "dagster.yaml"
@@ -60,6 +61,4 @@ def get_instance():
 def instance_lock():
     """The file lock (context manager) under which easycrm processes create or change the instance's storage
     (schema creation, dynamic partitions): SQLite schema migrations must not run twice at once."""
-    from easycrm_pipeline.store.locking import file_lock
-
     return file_lock(ensure_dagster_home() / ".easycrm-instance.lock", exclusive=True)

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from easycrm_pipeline.cli.main import main
-from easycrm_pipeline.cli.runs import run_progress
+from easycrm_pipeline.dagster_defs.progress import run_progress
 from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
 from easycrm_tests.store.conftest import dynamo_endpoint  # noqa: F401 - pytest fixture
 
@@ -374,7 +374,7 @@ def test_cancel_racing_the_commit_is_either_refused_with_everything_stored_or_st
 
             def cancel() -> None:
                 from easycrm_pipeline.cli.instance import get_instance
-                from easycrm_pipeline.cli.runs import AlreadyCompleted, cancel_run
+                from easycrm_pipeline.dagster_defs.cancel import AlreadyCompleted, cancel_run
 
                 instance = get_instance()
                 try:
