@@ -11,14 +11,13 @@ import contextlib
 import shlex
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import click
 from rich.table import Table
 
 from easycrm_pipeline.cli.app import UsageError, console, json_option, print_json
-from easycrm_pipeline.cli.instance import ensure_dagster_home
+from easycrm_pipeline.cli.instance import ensure_dagster_home, get_instance
 from easycrm_pipeline.cli.progress import POLL_SECONDS, Interrupts, LiveProgress, say
 from easycrm_pipeline.cli.run_process import RunProcess
 from easycrm_pipeline.dagster_defs.pending import announce
@@ -78,8 +77,7 @@ def check_paths(paths: list[str]) -> list[Path]:
 def _run_ends():
     """``dagster_defs.cancel`` and the instance, imported only when a run must be ended from here (Ctrl-C, a run
     process that died): importing them loads Dagster, which this waiting process otherwise never does."""
-    from easycrm_pipeline.cli.instance import get_instance
-    from easycrm_pipeline.dagster_defs import cancel
+    from easycrm_pipeline.dagster_defs import cancel  # noqa: PLC0415 - loads Dagster: only when needed
 
     return cancel, get_instance()
 
