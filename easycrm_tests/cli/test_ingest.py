@@ -363,3 +363,42 @@ def test_final_notes_say_how_to_list_the_quarantine_and_retry_the_dead_letter_an
     assert (stats["failed_batches"], stats["quarantined"]) == (0, 0)
     assert db_rows(tmp, "select count(*) from leads")[0][0] == 20
     assert db_rows(tmp, "select count(*) from quarantine")[0][0] == 0  # the file's quarantine is its latest run's
+
+
+def test_the_waiting_ingest_process_never_imports_dagster_and_reads_results_from_files(isolated_env):
+    """``easycrm ingest`` only waits: its run processes import Dagster, it does not (~80 MB and ~2.5 s of CPU less).
+    A real ingest in a fresh interpreter; the outcome comes from the run process's result file, not its stdout."""
+    import subprocess
+    import sys
+
+    path = write_csv(isolated_env / "lean.csv", 8)
+    code = (
+        "import json, sys\n"
+        "from easycrm_pipeline.cli.main import main\n"
+        f"rc = main(['ingest', {str(path)!r}, '--json'])\n"
+        "print('DAGSTER_LOADED', 'dagster' in sys.modules, rc, file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "DAGSTER_LOADED False 0" in proc.stderr, proc.stderr[-2000:]
+    outcome = json.loads(proc.stdout)["files"][0]
+    assert (outcome["file"], outcome["status"], outcome["rows_read"], outcome["leads_created"]) == ("lean.csv", "completed", 8, 8)
+
+
+def test_run_file_writes_its_outcome_to_the_result_file(isolated_env, tmp_path):
+    """``python -m easycrm_pipeline.cli.run_file --result-file PATH``: the outcome is one JSON document in PATH
+    (written atomically: no temporary file is left), nothing is scraped from stdout."""
+    import subprocess
+    import sys
+
+    path = write_csv(isolated_env / "direct.csv", 5)
+    result = tmp_path / "out" / "0.json"
+    result.parent.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "easycrm_pipeline.cli.run_file", "--partition", "direct.csv",
+                           "--location", str(path), "--file-name", "direct.csv", "--result-file", str(result)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(result.read_text())
+    assert (doc["status"], doc["file"], doc["partition"], doc["error"]) == ("completed", "direct.csv", "direct.csv", None)
+    assert doc["run_id"] and doc["stats"]["rows_read"] == 5 and doc["stats"]["leads_created"] == 5
+    assert "EASYCRM_RESULT" not in proc.stdout
+    assert [p.name for p in result.parent.iterdir()] == ["0.json"]

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from easycrm_pipeline.cli.main import main
-from easycrm_pipeline.cli.runs import run_progress
+from easycrm_pipeline.dagster_defs.progress import run_progress
 from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
 from easycrm_tests.store.conftest import dynamo_endpoint  # noqa: F401 - pytest fixture
 
@@ -374,7 +374,7 @@ def test_cancel_racing_the_commit_is_either_refused_with_everything_stored_or_st
 
             def cancel() -> None:
                 from easycrm_pipeline.cli.instance import get_instance
-                from easycrm_pipeline.cli.runs import AlreadyCompleted, cancel_run
+                from easycrm_pipeline.dagster_defs.cancel import AlreadyCompleted, cancel_run
 
                 instance = get_instance()
                 try:
@@ -506,3 +506,46 @@ def test_a_run_whose_process_died_unwatched_reads_error_and_gives_its_slots_back
     info = dg.DagsterInstance.get().event_log_storage.get_concurrency_info("deepseek")
     assert [s for s in info.claimed_slots if s.run_id == run_id] == []
     assert info.pending_steps == [] or all(s.run_id != run_id for s in info.pending_steps)
+
+
+# ---------------------------------------------------------------------------------------------------- issue 16 follow-up
+def test_cancel_right_after_ingest_waits_for_the_announced_run_and_cancels_it(isolated_env, monkeypatch, capsys):
+    """The breaker's finding: ``easycrm cancel FILE`` within ~1.5 s of ``easycrm ingest FILE`` - before the run
+    exists - said "no run found" (or named the file's older, finished run) and the new run then stored everything.
+    ``easycrm ingest`` announces each file's run (a pending-run marker) before its run process starts; a cancel that
+    finds the marker waits for that run and cancels it: real processes for both commands."""
+    import os
+
+    from easycrm_pipeline.store import get_store
+
+    tmp = isolated_env
+    path = write_csv(tmp / "early.csv", 30)
+    assert main(["ingest", str(path), "--json"]) == 0  # an older, completed run of the same file (offline rules)
+    capsys.readouterr()
+    instance = dg.DagsterInstance.get()
+    old_runs = {r.dagster_run.run_id for r in instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": "early.csv"}))}
+    pending = tmp / "dagster_home" / ".easycrm-pending"
+    with FakeDeepSeek(latency=3.0) as fake:  # 3 batches in one wave of 3 s requests: the run is still going
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+        proc = start_ingest(path)
+        try:
+            deadline = time.monotonic() + 60
+            while not list(pending.glob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert list(pending.glob("*.json")), "easycrm ingest wrote no pending-run marker"
+            runs_now = {r.dagster_run.run_id for r in instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": "early.csv"}))}
+            assert runs_now == old_runs  # the cancel below starts before the new run exists
+            cancel = subprocess.run([sys.executable, "-m", "easycrm_pipeline.cli.main", "cancel", "early.csv", "--json"],
+                                    capture_output=True, text=True, timeout=RUN_TIMEOUT, env=os.environ.copy())
+        finally:
+            code, out, err = finish(proc)
+    assert cancel.returncode == 0, cancel.stderr
+    doc = json.loads(cancel.stdout)
+    assert doc["runId"] not in old_runs and (doc["status"], doc["dagsterStatus"]) == ("cancelled", "CANCELED")
+    outcome = json.loads(out)["files"][0]
+    assert code == 1 and outcome["status"] == "cancelled" and outcome["run_id"] == doc["runId"], err[-2000:]
+    assert instance.get_run_by_id(doc["runId"]).status == dg.DagsterRunStatus.CANCELED
+    imports = get_store().file_imports("early.csv")
+    assert [r["runId"] for r in imports if r["runId"] not in old_runs] == []  # the cancelled run stored nothing
+    assert not list(pending.glob("*.json"))  # ingest removed its marker
