@@ -77,7 +77,6 @@ from easycrm_pipeline.store.base import (
     unmerge_plan,
 )
 from easycrm_pipeline.store.locking import DEFAULT_LOCK_TIMEOUT, file_lock, lock_message
-from easycrm_pipeline.store.query import to_sql
 from easycrm_pipeline.store.plans import (
     LATER_CHANGE_ACTIONS,
     UndoPlan,
@@ -85,6 +84,7 @@ from easycrm_pipeline.store.plans import (
     latest_undoable_run,
     plan_undo,
 )
+from easycrm_pipeline.store.query import to_sql
 
 #: DuckDB settings of every connection to the store (one process must open a file with one configuration). One
 #: DuckDB thread: the store has one writer at a time and the machine's cores already run Dagster's steps; each
@@ -115,7 +115,8 @@ class FileUpsert:
 #: not all spillable); ``pipeline.collect`` then redoes the file's transaction without the limit.
 FILE_UPSERT_MEMORY = "512MB"
 
-#: Lead fields an update may change (email is the key and never changes on update).
+#: Lead fields an update may change (email is the key and never changes on update): ``base.VALUE_FIELDS``.
+_VALUE_FIELDS = VALUE_FIELDS
 
 
 #: ``lead_changes`` (``{name}``: the table name, so a migration can build the new table next to the old one).
@@ -765,7 +766,7 @@ class DuckDBStore(LeadStore):
                 value_cols = ", ".join(
                     f'nullif({strip.format(x=chr(34) + "f_" + f + chr(34))}, \'\') AS "f_{f}", '
                     f"list_contains(provided, '{f}') AS \"p_{f}\""
-                    for f in VALUE_FIELDS
+                    for f in _VALUE_FIELDS
                 )
                 con.execute(
                     f"""CREATE OR REPLACE TEMP VIEW incoming_all AS
@@ -873,13 +874,13 @@ class DuckDBStore(LeadStore):
         """
         old_cols = ", ".join(f'l.{_q(f)} AS "o_{f}"' for f in LEAD_FIELDS)
         in_cols = ", ".join(f'CAST(i."f_{f}" AS VARCHAR) AS "f_{f}", CAST(i."p_{f}" AS BOOLEAN) AS "p_{f}"'
-                            for f in VALUE_FIELDS)
+                            for f in _VALUE_FIELDS)
         if merge == "replace":
             new_expr = 'CASE WHEN "p_{f}" THEN "f_{f}" ELSE "o_{f}" END'
         else:  # fill-blank
             new_expr = 'CASE WHEN "p_{f}" AND "f_{f}" IS NOT NULL THEN "f_{f}" ELSE "o_{f}" END'
-        new_cols = ", ".join(new_expr.format(f=f) + f' AS "n_{f}"' for f in VALUE_FIELDS)
-        changed = " OR ".join(f'"n_{f}" IS DISTINCT FROM "o_{f}"' for f in VALUE_FIELDS)
+        new_cols = ", ".join(new_expr.format(f=f) + f' AS "n_{f}"' for f in _VALUE_FIELDS)
+        changed = " OR ".join(f'"n_{f}" IS DISTINCT FROM "o_{f}"' for f in _VALUE_FIELDS)
         t = time.monotonic()
         con.execute("DROP TABLE IF EXISTS stage")
         con.execute(
@@ -909,7 +910,7 @@ class DuckDBStore(LeadStore):
                update_action: str = "lead_updated") -> None:
         """Write ``stage`` into ``leads`` (UPDATE ... FROM, INSERT ... SELECT) and ``lead_changes`` (updated leads
         with action ``update_action``)."""
-        sets = ", ".join(f'{_q(f)} = s."n_{f}"' for f in VALUE_FIELDS)
+        sets = ", ".join(f'{_q(f)} = s."n_{f}"' for f in _VALUE_FIELDS)
         con.execute(
             f"""
             UPDATE leads SET {sets},
@@ -923,10 +924,10 @@ class DuckDBStore(LeadStore):
         )
         con.execute(
             f"""
-            INSERT INTO leads ("leadId", {", ".join(_q(f) for f in VALUE_FIELDS)}, "email",
+            INSERT INTO leads ("leadId", {", ".join(_q(f) for f in _VALUE_FIELDS)}, "email",
                                "sourceFile", "sourceWorksheet", "sourceRow", "sourceRowId",
                                "createdAt", "updatedAt", "rawRow", "standardizer")
-            SELECT lead_id, {", ".join(f's."n_{f}"' for f in VALUE_FIELDS)}, s.email,
+            SELECT lead_id, {", ".join(f's."n_{f}"' for f in _VALUE_FIELDS)}, s.email,
                    ?, s.sheet, s."rowNumber", s."rowId", ?, ?, CAST(s."rawRow" AS JSON), s.standardizer
             FROM stage s WHERE s.old_id IS NULL ORDER BY s.pos
             """,
@@ -1577,7 +1578,7 @@ def _incoming_frame(leads: list[StandardLead], emails: list[str | None], keep: l
         "standardizer": [],
         "batchId": [],
     }
-    for f in VALUE_FIELDS:
+    for f in _VALUE_FIELDS:
         cols["f_" + f] = []
         cols["p_" + f] = []
     for i in keep:
@@ -1593,7 +1594,7 @@ def _incoming_frame(leads: list[StandardLead], emails: list[str | None], keep: l
         cols["batchId"].append(None if batch is None else str(batch))
         provided = lead.provided
         fields = lead.fields
-        for f in VALUE_FIELDS:
+        for f in _VALUE_FIELDS:
             cols["f_" + f].append(clean_value(fields.get(f)))
             cols["p_" + f].append(f in provided)
     return pd.DataFrame(cols)

@@ -68,19 +68,19 @@ from easycrm_pipeline.store.base import (
     normalize_email,
     unmerge_plan,
 )
-from easycrm_pipeline.store.query import matches, sort_rows
 from easycrm_pipeline.store.plans import (
-    LeadWrite,
-    check_upsert_args,
-    duplicate_audit_rows,
-    plan_lead_write,
     UNDOABLE_ACTIONS,
     LeadRevert,
+    LeadWrite,
     UndoPlan,
+    check_upsert_args,
+    duplicate_audit_rows,
     latest_undoable_run,
+    plan_lead_write,
     plan_undo,
     reverted_changes,
 )
+from easycrm_pipeline.store.query import matches, sort_rows
 
 _JSON_ATTRS = {"rawRow", "fieldsChanged", "details", "stats"}
 _CHANGE_KEYS = ("changeId", "at", "action", "email", "leadId", "previousSourceFile", "newSourceFile",
