@@ -46,6 +46,7 @@ from typing import Any, Iterator, Sequence
 import duckdb
 import pandas as pd
 
+from easycrm_pipeline import fields
 from easycrm_pipeline.matching.keys import SQL_KEYS, sql_keys_select
 from easycrm_pipeline.matching.merge import plan_merge
 from easycrm_pipeline.matching.pairs import MAX_BLOCK, Candidates, pair_of
@@ -134,16 +135,10 @@ _LEAD_CHANGES_COLUMNS = ("seq", "changeId", "at", "action", "email", "leadId", "
                          "details")
 
 _SCHEMA = [
-    """
+    f"""
     CREATE TABLE IF NOT EXISTS leads (
         "leadId" VARCHAR PRIMARY KEY,
-        "firstName" VARCHAR,
-        "lastName" VARCHAR,
-        "title" VARCHAR,
-        "company" VARCHAR,
-        "email" VARCHAR UNIQUE,
-        "phone" VARCHAR,
-        "remarks" VARCHAR,
+        {fields.ddl_columns()},
         "sourceFile" VARCHAR,
         "sourceWorksheet" VARCHAR,
         "sourceRow" INTEGER,
@@ -154,6 +149,7 @@ _SCHEMA = [
         "standardizer" VARCHAR
     )
     """,
+    *fields.ddl_migrations(),
     "CREATE SEQUENCE IF NOT EXISTS lead_changes_seq",
     _LEAD_CHANGES_DDL.format(name="lead_changes"),
     "CREATE SEQUENCE IF NOT EXISTS quarantine_seq",
