@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ..fields import NORMALIZED_FIELDS
+from ..fields import NORMALIZED_FIELDS, LeadField
 from ..models import LEAD_FIELDS, RawRow, StandardLead
 from . import RULES_VERSION
 from .emails import normalize_email_cell
@@ -200,13 +200,13 @@ def _company(hm: HeaderMap, values: list[str], used: set[int]) -> str:
     return company
 
 
-def _normalized_fields(hm: HeaderMap, headers: tuple[str, ...], values: list[str], remarks: list[str]
-                       ) -> dict[str, str | None]:
+def _normalized_fields(hm: HeaderMap, headers: tuple[str, ...], values: list[str], remarks: list[str],
+                       specs: tuple[LeadField, ...] = NORMALIZED_FIELDS) -> dict[str, str | None]:
     """The registry's one-column fields (``fields.NORMALIZED_FIELDS``): the first column of the field's role whose
     cell normalizes to a value is the field; the normalizer's remarks and the other columns' different values
     (``Header: value``) go to ``remarks``. Placeholder cells are no value."""
     out: dict[str, str | None] = {}
-    for spec in NORMALIZED_FIELDS:
+    for spec in specs:
         value: str | None = None
         for i in hm.columns(spec.name):
             cell = clean_text(values[i])
