@@ -22,21 +22,24 @@ imports nothing of the project but a new field's normalizer (a leaf module under
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Callable, Literal
+from functools import lru_cache
+from typing import Callable, Literal, NamedTuple
 
 
-@dataclass(frozen=True)
-class FieldValue:
+class FieldValue(NamedTuple):
     """What a field normalizer makes of one raw cell: the value (``None``: no usable value) and remarks to keep
-    (e.g. ``"invalid linkedinUrl in source: x"``; nothing of the cell may be lost, docs/contracts.md)."""
+    (e.g. ``"invalid LinkedIn URL in source: x"``; nothing of the cell may be lost, docs/contracts.md). A plain
+    ``(value, remarks)`` tuple is the same thing (a normalizer module need not import this one)."""
 
     value: str | None
     remarks: tuple[str, ...] = ()
 
 
-#: A one-column field's offline rule: stripped raw cell text (never empty) -> :class:`FieldValue`. Must not raise.
-Normalizer = Callable[[str], FieldValue]
+#: A one-column field's offline rule: cleaned raw cell text (never empty, never a placeholder) -> ``(value,
+#: remarks)`` (:class:`FieldValue`). Pure; must not raise.
+Normalizer = Callable[[str], "FieldValue | tuple[str | None, tuple[str, ...]]"]
 
 #: How ``rules/validate`` checks a DeepSeek value of the field against the raw row (module docstring there):
 #: ``words`` every word in the raw row; ``company`` the same, letter case of the rules' value kept; ``email`` /
@@ -53,8 +56,10 @@ class LeadField:
     Attributes:
         name: column / DynamoDB attribute / JSON / CSV name, camelCase (``"linkedinUrl"``); also its header role.
         aliases: header spellings that map a column to the field (folded like ``rules/headers.header_key``).
-        normalize: offline rule for a one-column field (:data:`Normalizer`); ``None`` for the seven original fields,
-            whose rules read several columns (``rules/standardize.py``).
+        normalize: offline rule for a one-column field (:data:`Normalizer`), or its import path
+            ``"package.module:function"`` (imported on first use: a normalizer under ``rules/`` cannot be imported
+            here, ``rules/__init__`` imports ``rules.standardize`` which imports this module); ``None`` for the seven
+            original fields, whose rules read several columns (``rules/standardize.py``).
         check: how a DeepSeek value is validated (:data:`Check`); default ``"normalized"`` with ``normalize``, else
             ``"words"``.
         prompt: the field's rule lines in DeepSeek's system prompt (each ``"- ...\n"``; ``""``: none). Changing any
@@ -74,7 +79,7 @@ class LeadField:
 
     name: str
     aliases: tuple[str, ...] = ()
-    normalize: Normalizer | None = None
+    normalize: Normalizer | str | None = None
     check: Check | None = None
     prompt: str = ""
     meaning: str = ""
@@ -87,6 +92,15 @@ class LeadField:
     provided_by: tuple[str, ...] = ()
 
     @property
+    def normalizer(self) -> Normalizer | None:
+        """:attr:`normalize` as a function (an import path is imported once).
+
+        Raises:
+            ImportError / AttributeError: the path names no module / no such function.
+        """
+        return _resolve(self.normalize)
+
+    @property
     def validation(self) -> Check:
         """The effective :attr:`check`."""
         return self.check or ("normalized" if self.normalize else "words")
@@ -95,6 +109,14 @@ class LeadField:
     def query_attr(self) -> str:
         """The snake_case name (``LeadQuery`` keyword, CLI option dest): ``"firstName"`` -> ``"first_name"``."""
         return "".join(f"_{c.lower()}" if c.isupper() else c for c in self.name)
+
+
+@lru_cache(maxsize=None)
+def _resolve(ref: Normalizer | str | None) -> Normalizer | None:
+    if ref is None or callable(ref):
+        return ref
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)

@@ -99,3 +99,12 @@ def test_generic_normalized_field_check():
     assert _check_normalized(CODE, "zz9", None, facts, []) == "ZZ9"  # no rules' value: must be in the row
     flags = []
     assert _check_normalized(CODE, "qq7", None, facts, flags) is None and flags == ["llm-value-rejected:code"]
+
+
+def test_normalizer_by_import_path():
+    from easycrm_pipeline.rules.text import clean_text
+
+    assert LeadField(name="x", normalize="easycrm_pipeline.rules.text:clean_text").normalizer is clean_text
+    assert CODE.normalizer is _upper_code and LeadField(name="y").normalizer is None
+    with pytest.raises(AttributeError):
+        LeadField(name="z", normalize="easycrm_pipeline.rules.text:no_such_function").normalizer

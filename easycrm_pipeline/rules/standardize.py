@@ -212,11 +212,11 @@ def _normalized_fields(hm: HeaderMap, headers: tuple[str, ...], values: list[str
             cell = clean_text(values[i])
             if not cell or is_placeholder_cell(cell):
                 continue
-            res = spec.normalize(cell)
-            remarks.extend(res.remarks)
+            got, notes = spec.normalizer(cell)
+            remarks.extend(notes)
             if value is None:
-                value = res.value
-            elif res.value and res.value != value:
+                value = got
+            elif got and got != value:
                 remarks.append(f"{clean_text(headers[i]) or spec.name}: {cell}")
         out[spec.name] = value
     return out

@@ -182,7 +182,7 @@ def _check_normalized(spec: LeadField, value: str, fallback: str | None, ctx: _R
                       ) -> str | None:
     """A registry field with a normalizer: the answer, normalized, must be the rules' value when they found one;
     without one it must be written (case-insensitively) in a raw cell."""
-    got = spec.normalize(value).value if spec.normalize else value
+    got = spec.normalizer(value)[0] if spec.normalize else value
     if fallback:
         ok = got == fallback
     else:
