@@ -702,8 +702,8 @@ class DuckDBStore(LeadStore):
                 con.execute(
                     f"""CREATE OR REPLACE TEMP VIEW uniq AS
                         SELECT m.sort_ord, m."rowId", m.sheet, m."rowNumber", m."rawRow", m.standardizer,
-                               m."batchId", {", ".join(f'm."f_{f}"' for f in LEAD_FIELDS if f != "remarks")},
-                               r.remarks AS "f_remarks", m.provided, m.k
+                               m."batchId", {", ".join('r.remarks AS "f_remarks"' if f == "remarks" else f'm."f_{f}"'
+                                                       for f in LEAD_FIELDS)}, m.provided, m.k
                         FROM merged m LEFT JOIN g_remarks r ON r.k = m.k
                         UNION ALL
                         SELECT ord, "rowId", sheet, "rowNumber", "rawRow", standardizer, "batchId",
