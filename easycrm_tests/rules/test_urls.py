@@ -65,18 +65,3 @@ def test_stores_export_and_filter(backend, tmp_path, request):
     export_leads(store, out, all_columns=True)
     rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert rows[0]["linkedinUrl"] == URL
-
-
-def test_duckdb_lead_file_path(tmp_path):
-    from easycrm_pipeline.pipeline.leadfile import write_leads
-
-    rows = [RawRow(f"0:{n}", None, n, (("Email", email), ("LinkedIn", url), ("Notes", note)))
-            for n, email, url, note in ((2, "ann@x.example", "linkedin.com/in/ann-lee", "a"),
-                                        (3, "bob@x.example", "nope", ""),
-                                        (4, "ann@x.example", "", "b"))]
-    path = write_leads(tmp_path / "leads.parquet", [standardize_row(r) for r in rows]).path
-    store = DuckDBStore(tmp_path / "leads.duckdb")
-    store.init()
-    store.upsert_lead_files([path], source_file="a.csv")
-    got = {lead["email"]: (lead["linkedinUrl"], lead["remarks"]) for lead in store.query_leads(LeadQuery())[0]}
-    assert got == {"ann@x.example": (URL, "a; b"), "bob@x.example": (None, "invalid LinkedIn URL in source: nope")}
