@@ -267,21 +267,6 @@ FIELDS: tuple[LeadField, ...] = (
         check='remarks',
         search=False,
     ),
-    LeadField(
-        name="linkedinUrl",
-        aliases=(
-            "linkedin", "linkedin url", "linkedin profile", "linkedin profile url", "linkedin link", "linkedin-profil",
-            "profil linkedin", "perfil de linkedin", "perfil linkedin",
-        ),
-        normalize="easycrm_pipeline.rules.urls:normalize_linkedin_url",
-        prompt=(
-            '- linkedinUrl: the person\'s LinkedIn profile as "https://www.linkedin.com/in/<handle>"; null when the row\n'
-            "  has none. Never build one from a name.\n"
-        ),
-        meaning="LinkedIn profile URL, https://www.linkedin.com/in/<handle>",
-        export=False,
-        cli_filter="--linkedin-url",
-    ),
 )
 
 #: Header roles besides the fields (after the fields in alias lookup order: a spelling of two roles is the field's).
