@@ -141,10 +141,14 @@ FIELDS: tuple[LeadField, ...] = (
             "الاسم الاول", "名", "名字",
         ),
         prompt=(
-            '- Names: split a full-name column into firstName and lastName ("Last, First" means lastName first). Keep suffixes\n'
-            '  (Jr., Sr., III) with lastName. Move honorifics (Dr., Mr., Mrs., Ms., Prof.) to remarks as "honorific: Dr.".\n'
-            '  A single-token name goes to firstName and remarks gets "single-token name". Title-case names written ALL CAPS or all\n'
-            "  lower case; keep mixed case exactly as given (McDonald, O'Neil, van der Berg). Never add or remove accents.\n"
+            '- Names: split a full-name column into firstName and lastName ("Last, First" means lastName first). '
+            'Keep suffixes\n'
+            '  (Jr., Sr., III) with lastName. Move honorifics (Dr., Mr., Mrs., Ms., Prof.) to remarks as '
+            '"honorific: Dr.".\n'
+            '  A single-token name goes to firstName and remarks gets "single-token name". Title-case names '
+            'written ALL CAPS or all\n'
+            "  lower case; keep mixed case exactly as given (McDonald, O'Neil, van der Berg). Never add or "
+            'remove accents.\n'
         ),
         meaning='first name',
         check='words',
@@ -175,7 +179,8 @@ FIELDS: tuple[LeadField, ...] = (
             "titolo", "المسمى الوظيفي", "الوظيفة", "المنصب", "职位", "职务",
         ),
         prompt=(
-            '- title: the job title or position, tidied (collapse spaces; title-case ALL CAPS; keep acronyms like VP, CEO, CTO).\n'
+            '- title: the job title or position, tidied (collapse spaces; title-case ALL CAPS; keep acronyms '
+            'like VP, CEO, CTO).\n'
         ),
         meaning='job title',
         check='words',
@@ -217,9 +222,12 @@ FIELDS: tuple[LeadField, ...] = (
             "البريد الإلكتروني", "البريد الالكتروني", "البريد", "邮箱", "电子邮件", "电子邮箱", "邮件",
         ),
         prompt=(
-            '- email: one address, trimmed, lower-cased, without "mailto:" or a display name ("Kim <kim@x.com>" -> "kim@x.com").\n'
-            '  If the cell holds several addresses keep the first in email and put the others in remarks as "other emails: ...".\n'
-            '  If it is not a valid address (no domain dot, placeholder like n/a), email is null and the text goes to remarks.\n'
+            '- email: one address, trimmed, lower-cased, without "mailto:" or a display name ("Kim <kim@x.com>" '
+            '-> "kim@x.com").\n'
+            '  If the cell holds several addresses keep the first in email and put the others in remarks as '
+            '"other emails: ...".\n'
+            '  If it is not a valid address (no domain dot, placeholder like n/a), email is null and the text '
+            'goes to remarks.\n'
         ),
         meaning='normalized lower-case email, NULL when the lead has none',
         check='email',
@@ -242,7 +250,8 @@ FIELDS: tuple[LeadField, ...] = (
             "هاتف", "电话", "电话号码", "座机",
         ),
         prompt=(
-            '- phone: keep a leading "+" and the digits only; a leading "00" becomes "+". Never invent a country code.\n'
+            '- phone: keep a leading "+" and the digits only; a leading "00" becomes "+". Never invent a country '
+            'code.\n'
         ),
         meaning='phone, E.164 (+ and digits) or digits only',
         check='phone',
@@ -260,7 +269,8 @@ FIELDS: tuple[LeadField, ...] = (
             "açıklama", "aciklama", "ملاحظات", "备注",
         ),
         prompt=(
-            '- remarks: notes/comments columns, plus every value that does not fit another field, as "<column>: <value>" joined\n'
+            '- remarks: notes/comments columns, plus every value that does not fit another field, as "<column>: '
+            '<value>" joined\n'
             '  with "; ". Never drop information.\n'
         ),
         meaning='free-text notes',
