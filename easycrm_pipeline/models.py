@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: The seven standardized lead fields, in the old system's column order (docs/contracts.md#the-leads-table).
-LEAD_FIELDS: tuple[str, ...] = ("firstName", "lastName", "title", "company", "email", "phone", "remarks")
+#: The standardized lead fields, in column order: the names of ``fields.FIELDS``, re-exported (the first seven are the
+#: old system's, docs/contracts.md#the-leads-table).
+from easycrm_pipeline.fields import LEAD_FIELDS
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ import json
 from typing import Any, Mapping, Sequence
 
 from easycrm_pipeline.config import DEEPSEEK
+from easycrm_pipeline.fields import prompt_field_rules
 from easycrm_pipeline.models import LEAD_FIELDS, RawRow
 
 #: Bump when the prompt's meaning changes (the hash below changes on any edit anyway).
@@ -46,7 +47,7 @@ MAX_TOKENS_BASE = 200
 MAX_TOKENS_PER_ROW = DEEPSEEK.max_tokens_per_lead
 MAX_TOKENS_CAP = 8192
 
-SYSTEM_PROMPT = """You clean up sales leads imported from messy spreadsheets. Answer with JSON only.
+_INTRO = """You clean up sales leads imported from messy spreadsheets. Answer with JSON only.
 
 INPUT: a JSON object {"leads": [...]}. Each lead has an "id", the row's raw cells as "<column header>": "<cell text>"
 (column headers are whatever the file used, any language, any spelling; empty cells are left out), and "_proposal":
@@ -55,24 +56,19 @@ the fields our rules already derived from those cells (a field missing from "_pr
 OUTPUT: one JSON object {"leads": [...]} with exactly one item per input lead. Each item has the lead's "id" and ONLY
 the fields whose proposed value is wrong or missing, with the right value as a string:
 {"id": "<the input id, copied exactly>", "<field>": "<corrected value>", ...}
-The fields are firstName, lastName, title, company, email, phone, remarks. Leave a field out when the proposal is
-right: an item with only "id" accepts the whole proposal. Never invent data.
+"""
+
+#: The field list sentence; the fields and their rule lines come from ``fields.FIELDS`` (prompt_field_rules).
+_FIELDS_SENTENCE = (f"The fields are {', '.join(LEAD_FIELDS)}. Leave a field out when the proposal is\n"
+                    'right: an item with only "id" accepts the whole proposal. Never invent data.')
+
+_RULES_HEAD = """
 
 RULES
 - id: copy each input "id" exactly; never merge two leads into one item, never split one lead, never add leads.
-- Names: split a full-name column into firstName and lastName ("Last, First" means lastName first). Keep suffixes
-  (Jr., Sr., III) with lastName. Move honorifics (Dr., Mr., Mrs., Ms., Prof.) to remarks as "honorific: Dr.".
-  A single-token name goes to firstName and remarks gets "single-token name". Title-case names written ALL CAPS or all
-  lower case; keep mixed case exactly as given (McDonald, O'Neil, van der Berg). Never add or remove accents.
-- title: the job title or position, tidied (collapse spaces; title-case ALL CAPS; keep acronyms like VP, CEO, CTO).
-- company: the organisation name, tidied the same way; keep legal forms (Ltd, LLC, GmbH, SA) as written.
-- email: one address, trimmed, lower-cased, without "mailto:" or a display name ("Kim <kim@x.com>" -> "kim@x.com").
-  If the cell holds several addresses keep the first in email and put the others in remarks as "other emails: ...".
-  If it is not a valid address (no domain dot, placeholder like n/a), email is null and the text goes to remarks.
-- phone: keep a leading "+" and the digits only; a leading "00" becomes "+". Never invent a country code.
-- remarks: notes/comments columns, plus every value that does not fit another field, as "<column>: <value>" joined
-  with "; ". Never drop information.
-- Treat "NA", "None", "null" in name columns as real names, not as missing values.
+"""
+
+_TAIL = """- Treat "NA", "None", "null" in name columns as real names, not as missing values.
 
 EXAMPLE INPUT:
 {"leads": [{"id": "0:2", "Full Name": "SMITH, JOHN", "Org": "acme example ltd", "E-Mail": " mailto:John.Smith@Example.COM ", "Tel": "0044 20 7946 0018", "Region": "EMEA", "_proposal": {"firstName": "Smith,", "lastName": "John", "company": "Acme Example Ltd", "email": "john.smith@example.com", "phone": "+442079460018", "remarks": "Region: EMEA"}}, {"id": "0:3", "Name": "Ana Ruiz", "Email": "ana@ruiz.example", "_proposal": {"firstName": "Ana", "lastName": "Ruiz", "email": "ana@ruiz.example"}}]}
@@ -80,6 +76,10 @@ EXAMPLE INPUT:
 EXAMPLE JSON OUTPUT:
 {"leads": [{"id": "0:2", "firstName": "John", "lastName": "Smith"}, {"id": "0:3"}]}
 """
+
+#: The system prompt: fixed text around the lead fields' list and rule lines (``fields.FIELDS``), so adding a field
+#: changes it (and :func:`prompt_hash`) once.
+SYSTEM_PROMPT = _INTRO + _FIELDS_SENTENCE + _RULES_HEAD + prompt_field_rules() + _TAIL
 
 
 def prompt_hash() -> str:

@@ -101,6 +101,15 @@ def _decode(content: str | None, accept: Any, wanted: str) -> dict[str, Any]:
     raise BadJson(f"DeepSeek content is not {wanted} (starts {snippet!r}, {len(text)} chars)")
 
 
+def _number_text(value: int | float) -> str | None:
+    """A JSON number as text: ``3`` -> ``"3"``, ``3.0`` -> ``"3"``, ``2.5`` -> ``"2.5"``; NaN/infinity -> None."""
+    if isinstance(value, int):
+        return str(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        return None
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
 def coerce_value(value: Any) -> str | None:
     """A lead field value as text or None: strings stripped (blank -> None), numbers/bools as text, lists joined
     with ``"; "``, objects as compact JSON."""
@@ -110,12 +119,8 @@ def coerce_value(value: Any) -> str | None:
         return value.strip() or None
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return None
-        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, (int, float)):
+        return _number_text(value)
     if isinstance(value, (list, tuple)):
         parts = [p for p in (coerce_value(v) for v in value) if p]
         return "; ".join(parts) or None
@@ -171,7 +176,7 @@ def join_items(rows: Sequence[RawRow], parsed: dict[str, Any]
       * an item whose ``email`` holds another row's raw address (and not its own row's) -> ignored as merged;
       * an item without id is accepted only when its ``email`` (trimmed, case-insensitive) equals an address in the
         raw cells of exactly one row that is still unmatched after the id pass; otherwise ignored;
-      * fields outside ``LEAD_FIELDS`` are dropped, fields left out stay left out (the rules' value stands);
+      * fields outside ``LEAD_FIELDS`` (``fields.FIELDS``) are dropped, fields left out stay left out (the rules' value stands);
         values are coerced by :func:`coerce_value`;
       * items that are not objects are ignored.
 
@@ -188,7 +193,19 @@ def join_items(rows: Sequence[RawRow], parsed: dict[str, Any]
     items = items if isinstance(items, list) else []
     sent = {row.row_id: row for row in rows}
     ignored: list[dict[str, Any]] = []
+    by_id, no_id = _group_by_id(items, sent, ignored)
+    emails_of = {rid: raw_emails(row) for rid, row in sent.items()}
+    matched = _match_by_id(by_id, emails_of, ignored)
+    _match_by_email(no_id, emails_of, matched, ignored)
+    missing = [row.row_id for row in rows if row.row_id not in matched]
+    # Keep request order in ``matched`` too (handy for logs and tests).
+    ordered = {row.row_id: matched[row.row_id] for row in rows if row.row_id in matched}
+    return ordered, missing, ignored
 
+
+def _group_by_id(items: list[Any], sent: dict[str, RawRow], ignored: list[dict[str, Any]]
+                 ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """``(items by sent id, items without id)``; non-objects and unknown ids go to ``ignored``."""
     by_id: dict[str, list[dict[str, Any]]] = {}
     no_id: list[dict[str, Any]] = []
     for item in items:
@@ -202,8 +219,12 @@ def join_items(rows: Sequence[RawRow], parsed: dict[str, Any]
             ignored.append({"reason": "unknown id", "item": item})
         else:
             by_id.setdefault(item_id, []).append(item)
+    return by_id, no_id
 
-    emails_of = {rid: raw_emails(row) for rid, row in sent.items()}
+
+def _match_by_id(by_id: dict[str, list[dict[str, Any]]], emails_of: dict[str, set[str]],
+                 ignored: list[dict[str, Any]]) -> dict[str, dict[str, str | None]]:
+    """The id pass: an id given once and not merged with another row's email is matched."""
     matched: dict[str, dict[str, str | None]] = {}
     for row_id, group in by_id.items():
         if len(group) != 1:
@@ -212,25 +233,24 @@ def join_items(rows: Sequence[RawRow], parsed: dict[str, Any]
             ignored.append({"reason": "merged with another row", "item": group[0]})
         else:
             matched[row_id] = _fields(group[0])
+    return matched
 
-    if no_id:
-        unmatched_emails = {rid: emails for rid, emails in emails_of.items() if rid not in matched}
-        for item in no_id:
-            email = coerce_value(item.get("email"))
-            email = email.lower() if email else None
-            hits = [rid for rid, emails in unmatched_emails.items() if email and email in emails]
-            if len(hits) == 1:
-                matched[hits[0]] = _fields(item)
-                del unmatched_emails[hits[0]]
-            else:
-                reason = "no id and no email" if not email else (
-                    "no id, email matches no unmatched row" if not hits else "no id, email matches several rows")
-                ignored.append({"reason": reason, "item": item})
 
-    missing = [row.row_id for row in rows if row.row_id not in matched]
-    # Keep request order in ``matched`` too (handy for logs and tests).
-    ordered = {row.row_id: matched[row.row_id] for row in rows if row.row_id in matched}
-    return ordered, missing, ignored
+def _match_by_email(no_id: list[dict[str, Any]], emails_of: dict[str, set[str]],
+                    matched: dict[str, dict[str, str | None]], ignored: list[dict[str, Any]]) -> None:
+    """The email pass: an item without id whose email is in exactly one still-unmatched row's raw cells."""
+    unmatched_emails = {rid: emails for rid, emails in emails_of.items() if rid not in matched}
+    for item in no_id:
+        email = coerce_value(item.get("email"))
+        email = email.lower() if email else None
+        hits = [rid for rid, emails in unmatched_emails.items() if email and email in emails]
+        if len(hits) == 1:
+            matched[hits[0]] = _fields(item)
+            del unmatched_emails[hits[0]]
+        else:
+            reason = "no id and no email" if not email else (
+                "no id, email matches no unmatched row" if not hits else "no id, email matches several rows")
+            ignored.append({"reason": reason, "item": item})
 
 
 def iter_row_ids(rows: Iterable[RawRow]) -> list[str]:

@@ -36,17 +36,13 @@ from easycrm_pipeline.deepseek.errors import ReplyError
 from easycrm_pipeline.deepseek.prompt import chat_body
 from easycrm_pipeline.deepseek.reply import parse_json_object
 from easycrm_pipeline.store.base import DEFAULT_QUERY_SECONDS
+from easycrm_pipeline.fields import FIELDS
 
-#: Columns a question may read, with their type and meaning (sent to DeepSeek as the schema).
+#: Columns a question may read, with their type and meaning (sent to DeepSeek as the schema); the lead fields' come
+#: from ``fields.FIELDS``.
 LEADS_SCHEMA: dict[str, tuple[str, str]] = {
     "leadId": ("VARCHAR", "uuid of the lead"),
-    "firstName": ("VARCHAR", "first name"),
-    "lastName": ("VARCHAR", "last name"),
-    "title": ("VARCHAR", "job title"),
-    "company": ("VARCHAR", "company / organisation name"),
-    "email": ("VARCHAR", "normalized lower-case email, NULL when the lead has none"),
-    "phone": ("VARCHAR", "phone, E.164 (+ and digits) or digits only"),
-    "remarks": ("VARCHAR", "free-text notes"),
+    **{f.name: (f.sql_type, f.meaning) for f in FIELDS},
     "sourceFile": ("VARCHAR", "file name of the file that last wrote the lead"),
     "sourceWorksheet": ("VARCHAR", "worksheet name, NULL for CSV files"),
     "sourceRow": ("INTEGER", "row number in that file/worksheet"),

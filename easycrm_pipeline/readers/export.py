@@ -22,13 +22,16 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Iterable
 
+from easycrm_pipeline.fields import EXPORT_FIELDS, UNEXPORTED_FIELDS
 from easycrm_pipeline.store.base import LEAD_COLUMNS
 
-#: The seeds' export columns, in order (the old system's exporter; docs/contracts.md#export-file): the default export.
-EXPORT_COLUMNS: tuple[str, ...] = ("leadId", "firstName", "lastName", "title", "company", "email", "phone", "remarks",
-                                   "sourceFile", "createdAt", "updatedAt")
-#: ``--all-columns``: the seeds' 11 in their order, then where in its file the lead was last written.
-ALL_EXPORT_COLUMNS: tuple[str, ...] = EXPORT_COLUMNS + ("sourceWorksheet", "sourceRow")
+#: The default export's columns, in order: ``leadId``, the exported lead fields (``fields.EXPORT_FIELDS``), then
+#: ``sourceFile, createdAt, updatedAt`` — with today's fields the seeds' 11 (the old system's exporter;
+#: docs/contracts.md#export-file).
+EXPORT_COLUMNS: tuple[str, ...] = ("leadId", *EXPORT_FIELDS, "sourceFile", "createdAt", "updatedAt")
+#: ``--all-columns``: the default columns in their order, then where in its file the lead was last written, then the
+#: lead fields declared ``export=False`` (none today).
+ALL_EXPORT_COLUMNS: tuple[str, ...] = EXPORT_COLUMNS + ("sourceWorksheet", "sourceRow", *UNEXPORTED_FIELDS)
 assert set(ALL_EXPORT_COLUMNS) <= set(LEAD_COLUMNS)
 
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).

@@ -11,135 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..fields import FIELDS, header_aliases
 from .text import clean_text, fold
 
-#: role -> aliases (written loosely; they are folded with :func:`header_key` when the table is built).
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "firstName": (
-        "first name", "firstname", "first", "fname", "given name", "givenname", "forename", "christian name",
-        "first_name", "contact first name", "vorname", "rufname", "prénom", "prenom", "primer nombre",
-        "nombre de pila", "voornaam", "nome proprio",
-    ),
-    "lastName": (
-        "last name", "lastname", "last", "lname", "surname", "family name", "contact last name", "nachname",
-        "familienname", "zuname", "nom de famille", "apellido", "apellidos", "primer apellido", "achternaam",
-        "cognome", "sobrenome",
-    ),
-    "fullName": (
-        "full name", "fullname", "contact name", "contact", "contact person", "lead name", "person", "name of contact",
-        "vollständiger name", "ansprechpartner", "kontakt", "kontaktperson", "nom complet", "nom et prénom",
-        "nom prénom", "prénom nom", "nombre completo", "nombre y apellidos", "nome completo",
-    ),
-    # "Name"/"Nom"/"Nombre"/"Nome": full name alone, but the other half when a first/last column exists.
-    "ambiguousName": ("name", "nom", "nombre", "nome"),
-    "middleName": ("middle name", "middlename", "middle", "second name", "zweiter vorname", "segundo nombre"),
-    "title": (
-        "title", "job title", "jobtitle", "position", "job position", "role", "job role", "job", "designation",
-        "job function", "function", "occupation", "funktion", "berufsbezeichnung", "stellung", "titel",
-        "poste", "fonction", "titre", "intitulé du poste", "cargo", "puesto", "título", "ocupación",
-        "organization title", "organisation title", "position title",
-    ),
-    "company": (
-        "company", "company name", "companyname", "organisation", "organization", "organisation name",
-        "organization name", "org", "account", "account name", "employer", "business", "business name",
-        "company/organization", "company/organisation", "firma", "firmenname", "unternehmen", "arbeitgeber",
-        "société", "societe", "entreprise", "raison sociale", "organisme", "empresa", "compañía", "compania",
-        "organización", "razón social", "azienda", "organization name", "organisation name", "company / account",
-        "nom de la société", "nom de l'entreprise", "nom de la societe", "nom de l entreprise",
-        "nombre de la empresa", "associated company", "associated company name", "primary company",
-        "company name 2", "current company", "client", "client name", "customer", "customer name",
-    ),
-    "email": (
-        "email", "e-mail", "email address", "e-mail address", "emailaddress", "mail", "mail address", "email id",
-        "work email", "business email", "primary email", "contact email", "email adresse", "e-mail-adresse",
-        "mailadresse", "courriel", "adresse courriel", "adresse e-mail", "adresse email", "adresse mail",
-        "correo", "correo electrónico", "correo electronico", "email personal", "personal email", "other email",
-        "secondary email",
-    ),
-    "phone": (
-        "phone", "phone number", "phonenumber", "telephone", "telephone number", "tel", "tel.", "tel no",
-        "work phone", "business phone", "office phone", "direct phone", "direct dial", "primary phone",
-        "landline", "telefon", "telefonnummer", "rufnummer", "festnetz", "téléphone", "numéro de téléphone",
-        "tél", "teléfono", "telefono", "número de teléfono", "phone no", "contact number",
-        "other phone", "home phone", "secondary phone", "business phone", "company phone",
-        "n° de téléphone", "n° téléphone", "nº de teléfono", "n° de tél", "no de téléphone", "téléphone fixe",
-        "tél fixe", "teléfono fijo", "telefono fijo", "número de telefono", "festnetznummer",
-        "office number", "office", "office tel", "office telephone", "work number", "direct number", "direct line",
-        "switchboard", "zentrale", "business number",
-    ),
-    "mobile": (
-        "mobile", "mobile phone", "mobile number", "mobile no", "cell", "cell phone", "cellphone", "cellular",
-        "handy", "mobil", "mobilnummer", "mobiltelefon", "handynummer", "portable", "téléphone portable",
-        "tél portable", "mobile portable", "móvil", "movil", "celular", "teléfono móvil", "gsm",
-    ),
-    "remarks": (
-        "remarks", "remark", "notes", "note", "comments", "comment", "memo", "bemerkung", "bemerkungen", "notiz",
-        "notizen", "kommentar", "kommentare", "anmerkung", "anmerkungen", "remarque", "remarques", "commentaire",
-        "commentaires", "observation", "observations", "notas", "nota", "comentario", "comentarios",
-        "observaciones", "observación",
-    ),
-}
-
-#: More languages (issue 15): Russian, Italian, Portuguese, Dutch, Polish, Turkish; and German database names.
-_MORE_ALIASES: dict[str, tuple[str, ...]] = {
-    "firstName": (
-        "имя", "имя контакта", "nome di battesimo", "primeiro nome", "nome próprio", "roepnaam", "imię", "imie",
-        "ad", "adı", "isim", "first name contact",
-    ),
-    "lastName": (
-        "фамилия", "apelido", "último nome", "ultimo nome", "sobrenome", "familienaam", "nazwisko", "soyad",
-        "soyadı", "soyisim",
-    ),
-    "fullName": (
-        "фио", "ф.и.о.", "полное имя", "контактное лицо", "контакт", "nome e cognome", "nominativo", "referente",
-        "nome completo", "volledige naam", "contactpersoon", "imię i nazwisko", "imie i nazwisko",
-        "osoba kontaktowa", "ad soyad", "adı soyadı", "ad soyadı", "isim soyisim", "yetkili", "yetkili kişi",
-    ),
-    "ambiguousName": ("naam", "nazwa osoby", "ad"),
-    "middleName": ("отчество",),
-    "title": (
-        "должность", "позиция", "ruolo", "qualifica", "mansione", "posizione", "função", "funcao", "cargo",
-        "functie", "functietitel", "stanowisko", "unvan", "ünvan", "görev", "pozisyon", "titolo",
-    ),
-    "company": (
-        "компания", "организация", "название компании", "фирма", "наименование организации", "società", "ditta",
-        "ragione sociale", "nome azienda", "empresa", "organização", "nome da empresa", "bedrijf", "bedrijfsnaam",
-        "organisatie", "firma", "nazwa firmy", "przedsiębiorstwo", "şirket", "sirket", "şirket adı", "firma adı",
-        "kurum", "firmename", "firmenbezeichnung", "firmname",
-    ),
-    "email": (
-        "электронная почта", "эл. почта", "эл почта", "почта", "e-mail", "емейл", "имейл", "posta elettronica",
-        "indirizzo email", "correio eletrónico", "correio eletrônico", "e-mailadres", "emailadres",
-        "adres e-mail", "adres email", "e-posta", "eposta", "e posta adresi", "mailadres",
-    ),
-    "phone": (
-        "телефон", "номер телефона", "рабочий телефон", "tel", "numero di telefono", "telefone", "telefoon",
-        "telefoonnummer", "numer telefonu", "telefon numarası", "iş telefonu", "telefonnr", "telnr", "fon",
-    ),
-    "mobile": (
-        "мобильный телефон", "мобильный", "сотовый", "сотовый телефон", "cellulare", "telemóvel", "telemovel",
-        "mobiel", "mobiele nummer", "mobiel nummer", "telefon komórkowy", "komórka", "cep telefonu", "cep",
-        "gsm numarası", "handynr", "mobilnr",
-    ),
-    "remarks": (
-        "примечание", "примечания", "комментарий", "комментарии", "заметки", "note", "commenti", "osservazioni",
-        "observações", "notas", "opmerkingen", "opmerking", "notities", "uwagi", "notatki", "notlar", "açıklama",
-        "aciklama",
-    ),
-}
-#: Arabic and Chinese exports (issue 15 saw Arabic files).
-_MORE_ALIASES["firstName"] += ("الاسم الأول", "الاسم الاول", "名", "名字")
-_MORE_ALIASES["lastName"] += ("اسم العائلة", "الكنية", "اللقب", "姓", "姓氏")
-_MORE_ALIASES["fullName"] += ("الاسم الكامل", "الاسم بالكامل", "姓名", "联系人")
-_MORE_ALIASES["ambiguousName"] += ("الاسم", "اسم")
-_MORE_ALIASES["title"] += ("المسمى الوظيفي", "الوظيفة", "المنصب", "职位", "职务")
-_MORE_ALIASES["company"] += ("الشركة", "اسم الشركة", "المؤسسة", "公司", "公司名称", "单位")
-_MORE_ALIASES["email"] += ("البريد الإلكتروني", "البريد الالكتروني", "البريد", "邮箱", "电子邮件", "电子邮箱", "邮件")
-_MORE_ALIASES["phone"] += ("الهاتف", "رقم الهاتف", "هاتف", "电话", "电话号码", "座机")
-_MORE_ALIASES["mobile"] += ("الجوال", "الموبايل", "رقم الجوال", "手机", "手机号", "手机号码")
-_MORE_ALIASES["remarks"] += ("ملاحظات", "备注")
-for _role, _names in _MORE_ALIASES.items():
-    _ALIASES[_role] = _ALIASES[_role] + _names
+#: role -> aliases (written loosely; they are folded with :func:`header_key` when the table is built): the lead
+#: fields' and the other header roles' (fullName, ambiguousName, middleName, mobile), declared in
+#: ``easycrm_pipeline/fields.py`` (English, German, French, Spanish, CRM exports; issue 15: Russian, Italian,
+#: Portuguese, Dutch, Polish, Turkish, Arabic, Chinese, German database names).
+_ALIASES: dict[str, tuple[str, ...]] = header_aliases()
 
 #: Roles whose columns also count as "lead key" columns (a sheet is a lead sheet when its header has one).
 KEY_ROLES = frozenset({"firstName", "lastName", "fullName", "ambiguousName", "company", "email", "phone", "mobile"})
@@ -328,17 +207,11 @@ class HeaderMap:
 
     @property
     def provided(self) -> frozenset[str]:
-        """The ``LEAD_FIELDS`` this header has a column for (a full-name column provides first and last name;
-        secondary and unmapped columns provide remarks)."""
+        """The ``LEAD_FIELDS`` this header has a column for: a column of the field's role or of one of its
+        ``provided_by`` roles (``fields.FIELDS``: a full-name column provides first and last name); secondary and
+        unmapped columns provide remarks."""
         roles = set(r for r in self.roles if r)
-        out: set[str] = set()
-        if roles & {"firstName", "fullName", "middleName"}:
-            out.add("firstName")
-        if roles & {"lastName", "fullName"}:
-            out.add("lastName")
-        for f in ("title", "company", "email", "phone", "remarks"):
-            if f in roles:
-                out.add(f)
+        out = {f.name for f in FIELDS if f.name in roles or roles.intersection(f.provided_by)}
         if self.secondary or self.unmapped:
             out.add("remarks")
         return frozenset(out)

@@ -5,8 +5,10 @@ Used when no ``DEEPSEEK_API_KEY`` is set, and as the fallback for rows DeepSeek 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import lru_cache
 
+from ..fields import NORMALIZED_FIELDS, LeadField
 from ..models import LEAD_FIELDS, RawRow, StandardLead
 from .emails import normalize_email_cell
 from .headers import HeaderMap, map_headers
@@ -90,37 +92,9 @@ def _join(parts: list[str]) -> str | None:
     return "; ".join(seen) or None
 
 
-def standardize_row(row: RawRow, default_region: str | None = None) -> StandardLead:
-    """Standardize one row with the offline rules.
-
-    Field rules: email = first valid address of the email columns (others -> ``alt email: x``, invalid ->
-    ``invalid email in source: x``); phone = first usable number of the phone columns (phone before mobile; others ->
-    ``<header>: <number>``); names from first/last columns or split from a full-name column, ALL-CAPS/all-lower
-    title-cased, honorifics/credentials/emoji moved to remarks, placeholders and addresses no names
-    (:func:`~.names.clean_name_cell`; an address in a name column is the email when the row has none); a full-name
-    column naming someone else than the first/last columns goes to remarks; company = the first company column with
-    a value, as given (:func:`company_case`); title trimmed; placeholders are no value anywhere; remarks = notes
-    columns, then secondary values, then name remarks, then ``Header: value`` of unmapped columns, distinct, joined
-    with ``"; "`` (issue 15: every cell lands in a field or in remarks).
-
-    Returns:
-        :class:`~easycrm_pipeline.models.StandardLead` with ``standardizer = RULES_VERSION``. Never raises.
-    """
-    headers = tuple(h for h, _ in row.cells)
-    values = [v for _, v in row.cells]
-    hm = _header_map(headers)
-    roles = hm.roles
-
-    def first_value(role: str) -> str:
-        for i, r in enumerate(roles):
-            if r == role:
-                return clean_text(values[i])
-        return ""
-
-    notes = [clean_text(values[i]) for i in hm.columns("remarks") if not is_placeholder_cell(values[i])]
-    extra: list[str] = []
-
-    # email
+def _email(hm: HeaderMap, values: list[str], extra: list[str]) -> str | None:
+    """The first valid address of the email columns; other addresses -> ``alt email: x``, invalid ones ->
+    ``invalid email in source: x``, notes -> ``email note: x`` (appended to ``extra``)."""
     email: str | None = None
     for i in hm.email_columns:
         res = normalize_email_cell(values[i])
@@ -132,8 +106,11 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
                 extra.append(f"alt email: {addr}")
         extra.extend(f"invalid email in source: {bad}" for bad in res.invalid)
         extra.extend(f"email note: {note}" for note in res.notes)
+    return email
 
-    # phone
+
+def _phone(hm: HeaderMap, values: list[str], default_region: str | None, extra: list[str]) -> str | None:
+    """The first usable number of the phone columns (phone before mobile); other numbers -> ``<label>: <number>``."""
     phone: str | None = None
     for i in hm.phone_columns:
         res = normalize_phone(values[i], default_region)
@@ -144,43 +121,59 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
                 extra.append(f"{hm.labels.get(i, 'phone')}: {res.phone}")
         if res.remark:
             extra.append(res.remark)
+    return phone
 
-    # names: placeholders, emails, honorifics, credentials and emoji leave the name fields (kept in remarks)
-    used: set[int] = set()
-    name_remarks: list[str] = []
-    name_emails: list[str] = []
 
-    def name_value(role: str) -> str:
-        for i, r in enumerate(roles):
+@dataclass
+class _Names:
+    """First and last name of a row, the remarks the name cells gave and the addresses found in them."""
+
+    first: str = ""
+    last: str = ""
+    remarks: list[str] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
+
+    def cell(self, hm: HeaderMap, values: list[str], role: str) -> str:
+        """The cleaned name of the first column with ``role`` (``""`` when none); remarks and addresses kept."""
+        for i, r in enumerate(hm.roles):
             if r == role:
                 cell = clean_name_cell(values[i])
-                name_remarks.extend(cell.remarks)
+                self.remarks.extend(cell.remarks)
                 if cell.email:
-                    name_emails.append(cell.email)
+                    self.emails.append(cell.email)
                 return cell.name
         return ""
 
-    first = name_value("firstName")
-    middle = name_value("middleName")
-    last = name_value("lastName")
+
+def _names(hm: HeaderMap, headers: tuple[str, ...], values: list[str]) -> _Names:
+    """Names from first/middle/last columns, or split from a full-name column; a full-name column naming someone
+    else than the first/last columns goes to remarks; casing per :func:`_case_name`."""
+    names = _Names()
+    first = names.cell(hm, values, "firstName")
+    middle = names.cell(hm, values, "middleName")
+    last = names.cell(hm, values, "lastName")
     if middle:
         first = f"{first} {middle}".strip()
     full_columns = hm.columns("fullName")
-    if full_columns:
+    if full_columns and not first and not last:
+        full = names.cell(hm, values, "fullName")
+        if full:
+            parts = split_full_name(full)
+            first, last = parts.first or "", parts.last or ""
+            names.remarks.extend(parts.remarks)
+    elif full_columns:
         k = full_columns[0]
-        if not first and not last:
-            full = name_value("fullName")
-            if full:
-                parts = split_full_name(full)
-                first, last = parts.first or "", parts.last or ""
-                name_remarks.extend(parts.remarks)
-        else:
-            given = clean_name_cell(values[k]).name
-            # the same person written in full ("Anna Maria Beispiel" next to Anna / Beispiel) adds nothing; another
-            # name (the client's, the account's) is kept in remarks
-            if given and not set(fold(f"{first} {last}").split()) <= set(fold(given).replace(",", " ").split()):
-                name_remarks.append(f"{clean_text(headers[k])}: {clean_text(values[k])}")
-    first, last = _case_name(first, last), _case_name(last, first)
+        given = clean_name_cell(values[k]).name
+        # the same person written in full ("Anna Maria Beispiel" next to Anna / Beispiel) adds nothing; another
+        # name (the client's, the account's) is kept in remarks
+        if given and not set(fold(f"{first} {last}").split()) <= set(fold(given).replace(",", " ").split()):
+            names.remarks.append(f"{clean_text(headers[k])}: {clean_text(values[k])}")
+    names.first, names.last = _case_name(first, last), _case_name(last, first)
+    return names
+
+
+def _email_from_names(email: str | None, name_emails: list[str], extra: list[str]) -> str | None:
+    """An address written in a name column is the email when the row has none, else an ``alt email``."""
     for addr in name_emails:
         res = normalize_email_cell(addr)
         if res.email and email is None:
@@ -189,11 +182,19 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
             extra.append(f"alt email: {res.email}")
         else:
             extra.extend(f"invalid email in source: {bad}" for bad in res.invalid)
+    return email
 
-    title = first_value("title")
-    if is_placeholder_cell(title):
-        title = ""
-    # company: the first company column with a value (HubSpot "Company Name" empty, "Associated Company" filled)
+
+def _title(hm: HeaderMap, values: list[str]) -> str:
+    """The first title column's text, ``""`` for a placeholder."""
+    columns = hm.columns("title")
+    title = clean_text(values[columns[0]]) if columns else ""
+    return "" if is_placeholder_cell(title) else title
+
+
+def _company(hm: HeaderMap, values: list[str], used: set[int]) -> str:
+    """The first company column with a value (HubSpot "Company Name" empty, "Associated Company" filled), cased by
+    :func:`company_case`; that column and placeholder ("N/A") company cells are ``used`` (no remark)."""
     company = ""
     for i in hm.company_columns:
         value = clean_text(values[i])
@@ -203,27 +204,85 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
                 used.add(i)
         elif value:
             used.add(i)  # a placeholder ("N/A") is no company and no remark
+    return company
 
+
+def _normalized_fields(hm: HeaderMap, headers: tuple[str, ...], values: list[str], remarks: list[str],
+                       specs: tuple[LeadField, ...] = NORMALIZED_FIELDS) -> dict[str, str | None]:
+    """The registry's one-column fields (``fields.NORMALIZED_FIELDS``): the first column of the field's role whose
+    cell normalizes to a value is the field; the normalizer's remarks and the other columns' different values
+    (``Header: value``) go to ``remarks``. Placeholder cells are no value."""
+    out: dict[str, str | None] = {}
+    for spec in specs:
+        value: str | None = None
+        for i in hm.columns(spec.name):
+            cell = clean_text(values[i])
+            if not cell or is_placeholder_cell(cell):
+                continue
+            got, notes = spec.normalizer(cell)
+            remarks.extend(notes)
+            if value is None:
+                value = got
+            elif got and got != value:
+                remarks.append(f"{clean_text(headers[i]) or spec.name}: {cell}")
+        out[spec.name] = value
+    return out
+
+
+def _unmapped(hm: HeaderMap, headers: tuple[str, ...], values: list[str], used: set[int]) -> list[str]:
+    """``Header: value`` of the unmapped columns with a value (``Column N`` for a blank header)."""
     unmapped = []
     for i in hm.unmapped:
         value = clean_text(values[i])
         if value and i not in used and not is_placeholder_cell(value):  # "Department: N/A" says nothing
             header = clean_text(headers[i]) or f"Column {i + 1}"
             unmapped.append(f"{header}: {value}")
+    return unmapped
 
-    remarks = _join(notes + extra + name_remarks + unmapped)
-    fields: dict[str, str | None] = {
-        "firstName": first or None,
-        "lastName": last or None,
-        "title": title or None,
+
+def standardize_row(row: RawRow, default_region: str | None = None) -> StandardLead:
+    """Standardize one row with the offline rules.
+
+    Field rules: email = first valid address of the email columns (others -> ``alt email: x``, invalid ->
+    ``invalid email in source: x``); phone = first usable number of the phone columns (phone before mobile; others ->
+    ``<header>: <number>``); names from first/last columns or split from a full-name column, ALL-CAPS/all-lower
+    title-cased, honorifics/credentials/emoji moved to remarks, placeholders and addresses no names
+    (:func:`~.names.clean_name_cell`; an address in a name column is the email when the row has none); a full-name
+    column naming someone else than the first/last columns goes to remarks; company = the first company column with
+    a value, as given (:func:`company_case`); title trimmed; a field declared with a ``normalize`` function in
+    ``fields.FIELDS`` = its first column that normalizes to a value; placeholders are no value anywhere; remarks =
+    notes columns, then secondary values, then name remarks, then the normalized fields' remarks, then
+    ``Header: value`` of unmapped columns, distinct, joined with ``"; "`` (issue 15: every cell lands in a field or in
+    remarks).
+
+    Returns:
+        :class:`~easycrm_pipeline.models.StandardLead` with ``standardizer = RULES_VERSION``. Never raises.
+    """
+    headers = tuple(h for h, _ in row.cells)
+    values = [v for _, v in row.cells]
+    hm = _header_map(headers)
+    notes = [clean_text(values[i]) for i in hm.columns("remarks") if not is_placeholder_cell(values[i])]
+    extra: list[str] = []
+    email = _email(hm, values, extra)
+    phone = _phone(hm, values, default_region, extra)
+    names = _names(hm, headers, values)
+    email = _email_from_names(email, names.emails, extra)
+    used: set[int] = set()
+    company = _company(hm, values, used)
+    field_remarks: list[str] = []
+    fields = _normalized_fields(hm, headers, values, field_remarks)
+    remarks = _join(notes + extra + names.remarks + field_remarks + _unmapped(hm, headers, values, used))
+    fields.update({
+        "firstName": names.first or None,
+        "lastName": names.last or None,
+        "title": _title(hm, values) or None,
         "company": company or None,
         "email": email,
         "phone": phone,
         "remarks": remarks,
-    }
-    assert tuple(fields) == LEAD_FIELDS
+    })
     provided = hm.provided | ({"remarks"} if remarks else set()) | ({"email"} if email else set())
-    return StandardLead.for_row(row, fields, provided, RULES_VERSION)
+    return StandardLead.for_row(row, {f: fields.get(f) for f in LEAD_FIELDS}, provided, RULES_VERSION)
 
 
 def standardize_rows(rows: list[RawRow], default_region: str | None = None) -> list[StandardLead]:

@@ -26,9 +26,11 @@ Rejections set the offline value and add ``"llm-value-rejected:<field>"``.
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
-from ..models import LEAD_FIELDS, RawRow, StandardLead
+from ..fields import FIELDS, LeadField
+from ..models import RawRow, StandardLead
 from .emails import emails_in_text, normalize_email_cell
 from .names import needs_casing
 from .phones import normalize_phone, phone_digits
@@ -88,6 +90,112 @@ def _covered(part: str, tokens: set[str]) -> bool:
     return all(w in tokens for w in words)
 
 
+@dataclass(frozen=True)
+class _RowFacts:
+    """What the checks need of the raw row: the row, its non-empty values, the mapped phone cells, every word and
+    address in it, the explicit swappable columns (:data:`_SWAPPABLE`) and the default region."""
+
+    row: RawRow
+    raw_values: list[str]
+    phone_cells: list[str]
+    raw_tokens: set[str]
+    raw_emails: set[str]
+    explicit: set[str]
+    region: str | None
+
+    @classmethod
+    def of(cls, row: RawRow, region: str | None) -> "_RowFacts":
+        hm = _header_map(tuple(h for h, _ in row.cells))
+        raw_values = [v for _, v in row.cells if v]
+        tokens: set[str] = set()
+        emails: set[str] = set()
+        for v in raw_values:
+            tokens.update(_tokens(v))
+            emails |= emails_in_text(v)
+        return cls(row, raw_values, [row.cells[i][1] for i in hm.phone_columns if row.cells[i][1]], tokens, emails,
+                   {r for r in hm.roles if r in _SWAPPABLE}, region)
+
+
+def _checked(spec: LeadField, candidate: dict[str, Any], fallback: str | None, ctx: _RowFacts,
+             flags: list[str]) -> str | None:
+    """One field of the answer: left out -> the rules' value (docs/deepseek.md#the-exchange); null/empty/placeholder
+    -> the rules' value, flagged ``llm-value-restored`` when they had one (rule 2, l21, l27); else the field's check
+    (``fields.LeadField.validation``)."""
+    f = spec.name
+    if f not in candidate:
+        return fallback
+    value = _as_text(candidate[f])
+    if value is None or is_placeholder(value):
+        if fallback:
+            flags.append(f"llm-value-restored:{f}")
+        return fallback
+    return _CHECKS[spec.validation](spec, value, fallback, ctx, flags)
+
+
+def _rejected(f: str, fallback: str | None, flags: list[str]) -> str | None:
+    flags.append(f"llm-value-rejected:{f}")
+    return fallback
+
+
+def _check_email(spec: LeadField, value: str, fallback: str | None, ctx: _RowFacts, flags: list[str]) -> str | None:
+    """Rule 1 (l18, l23, l30): the mapped Email column wins; another cell only when it gives none."""
+    res = normalize_email_cell(value)
+    ok = res.email == fallback if fallback else bool(res.email and res.email in ctx.raw_emails)
+    return res.email if ok else _rejected(spec.name, fallback, flags)
+
+
+def _check_phone(spec: LeadField, value: str, fallback: str | None, ctx: _RowFacts, flags: list[str]) -> str | None:
+    """Rule 1 for phones (l19, l20): the mapped Phone column's number wins."""
+    if fallback:
+        ok = fallback if _same_phone(value, fallback, ctx.region) else None
+    else:
+        ok = _phone_in_row(value, ctx.phone_cells or ctx.raw_values, ctx.region)
+    return ok or _rejected(spec.name, fallback, flags)
+
+
+def _check_remarks(spec: LeadField, value: str, fallback: str | None, ctx: _RowFacts, flags: list[str]
+                   ) -> str | None:
+    return _remarks(value, fallback, ctx.row, ctx.raw_tokens, flags)
+
+
+def _check_words(spec: LeadField, value: str, fallback: str | None, ctx: _RowFacts, flags: list[str]) -> str | None:
+    """Every word of the answer must be in the raw row (case-insensitive; accents must match exactly, so an added
+    diacritic is caught, a title-cased or re-ordered value passes); shouting kept by the model gets the rules'
+    casing."""
+    out = value if all(w in ctx.raw_tokens for w in _tokens(value)) else _rejected(spec.name, fallback, flags)
+    if out and needs_casing(out) and fallback and fold(fallback) == fold(out):
+        out = fallback
+    return out
+
+
+def _check_company(spec: LeadField, value: str, fallback: str | None, ctx: _RowFacts, flags: list[str]
+                   ) -> str | None:
+    """:func:`_check_words`, and a company differing from the rules' only in letter case is the rules' (companies
+    keep the case they were given, issue 15: IKEA, ACME-X, BMW AG)."""
+    out = _check_words(spec, value, fallback, ctx, flags)
+    if fallback and (out or "").casefold() == fallback.casefold():
+        out = fallback
+    return out
+
+
+def _check_normalized(spec: LeadField, value: str, fallback: str | None, ctx: _RowFacts, flags: list[str]
+                      ) -> str | None:
+    """A registry field with a normalizer: the answer, normalized, must be the rules' value when they found one;
+    without one it must be written (case-insensitively) in a raw cell."""
+    got = spec.normalizer(value)[0] if spec.normalize else value
+    if fallback:
+        ok = got == fallback
+    else:
+        ok = bool(got) and any(value.casefold() in v.casefold() for v in ctx.raw_values)
+    return got if ok else _rejected(spec.name, fallback, flags)
+
+
+_CHECKS: dict[str, Callable[[LeadField, str, str | None, _RowFacts, list[str]], str | None]] = {
+    "email": _check_email, "phone": _check_phone, "remarks": _check_remarks, "words": _check_words,
+    "company": _check_company, "normalized": _check_normalized,
+}
+
+
 def validate_candidate(
     row: RawRow,
     candidate: dict[str, Any],
@@ -115,67 +223,10 @@ def validate_candidate(
     if not isinstance(candidate, dict):
         return StandardLead(rules.row_id, rules.sheet, rules.row_number, dict(rules.fields), rules.provided, rules.raw,
                             standardizer, ("llm-invalid-item",))
-    hm = _header_map(tuple(h for h, _ in row.cells))
-    raw_values = [v for _, v in row.cells if v]
-    phone_cells = [row.cells[i][1] for i in hm.phone_columns if row.cells[i][1]]
-    raw_tokens: set[str] = set()
-    for v in raw_values:
-        raw_tokens.update(_tokens(v))
-    raw_emails: set[str] = set()
-    for v in raw_values:
-        raw_emails |= emails_in_text(v)
-    explicit = {r for r in hm.roles if r in _SWAPPABLE}
-
+    ctx = _RowFacts.of(row, default_region)
     flags: list[str] = []
-    fields: dict[str, str | None] = {}
-    for f in LEAD_FIELDS:
-        fallback = rules.fields.get(f)
-        if f not in candidate:
-            fields[f] = fallback  # left out: the rules' proposal stands (docs/deepseek.md#the-exchange)
-            continue
-        value = _as_text(candidate[f])
-        if value is None or is_placeholder(value):
-            # rule 2 (l21, l27): the model dropped the field; never lose what the raw row gives
-            if fallback:
-                flags.append(f"llm-value-restored:{f}")
-            fields[f] = fallback
-            continue
-        if f == "email":
-            res = normalize_email_cell(value)
-            # rule 1 (l18, l23, l30): the mapped Email column wins; another cell only when it gives none
-            ok = res.email == fallback if fallback else bool(res.email and res.email in raw_emails)
-            if ok:
-                fields[f] = res.email
-            else:
-                flags.append("llm-value-rejected:email")
-                fields[f] = fallback
-        elif f == "phone":
-            # rule 1 for phones (l19, l20): the mapped Phone column's number wins
-            if fallback:
-                ok = fallback if _same_phone(value, fallback, default_region) else None
-            else:
-                ok = _phone_in_row(value, phone_cells or raw_values, default_region)
-            if ok:
-                fields[f] = ok
-            else:
-                flags.append("llm-value-rejected:phone")
-                fields[f] = fallback
-        elif f == "remarks":
-            fields[f] = _remarks(value, fallback, row, raw_tokens, flags)
-        else:
-            words = _tokens(value)
-            # every word of the answer must be in the raw row (case-insensitive; accents must match exactly,
-            # so an added diacritic is caught, a title-cased or re-ordered value passes)
-            if all(w in raw_tokens for w in words):
-                fields[f] = value
-            else:
-                flags.append(f"llm-value-rejected:{f}")
-                fields[f] = fallback
-            if fields[f] and needs_casing(fields[f] or "") and fallback and fold(fallback) == fold(fields[f] or ""):
-                fields[f] = fallback  # shouting kept by the model: use the rules' casing
-            if f == "company" and fallback and (fields[f] or "").casefold() == fallback.casefold():
-                fields[f] = fallback  # companies keep the case they were given (issue 15: IKEA, ACME-X, BMW AG)
-    _undo_swaps(fields, rules.fields, explicit, flags)
+    fields = {f.name: _checked(f, candidate, rules.fields.get(f.name), ctx, flags) for f in FIELDS}
+    _undo_swaps(fields, rules.fields, ctx.explicit, flags)
     provided = rules.provided | ({"remarks"} if fields.get("remarks") else set())
     return StandardLead.for_row(row, fields, provided, standardizer, tuple(flags))
 

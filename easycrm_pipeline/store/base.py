@@ -19,8 +19,9 @@ from __future__ import annotations
 import abc
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
 
+from easycrm_pipeline import fields
 from easycrm_pipeline.matching.merge import MergeResult
 from easycrm_pipeline.matching.pairs import candidates_in_python
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
@@ -35,19 +36,13 @@ SORT_FIELDS: tuple[str, ...] = LEAD_FIELDS + (
     "leadId",
 )
 
-#: The text fields ``LeadQuery.search`` looks in (the lead fields except ``remarks``).
-SEARCH_FIELDS: tuple[str, ...] = ("firstName", "lastName", "title", "company", "email", "phone")
+#: The text fields ``LeadQuery.search`` looks in (the lead fields declared ``search``: all but ``remarks``).
+SEARCH_FIELDS: tuple[str, ...] = fields.SEARCH_FIELDS
 
 #: Columns of a lead as returned by ``query_leads`` / ``get_lead_by_email`` (docs/contracts.md#the-leads-table).
 LEAD_COLUMNS: tuple[str, ...] = (
     "leadId",
-    "firstName",
-    "lastName",
-    "title",
-    "company",
-    "email",
-    "phone",
-    "remarks",
+    *LEAD_FIELDS,
     "sourceFile",
     "sourceWorksheet",
     "sourceRow",
@@ -333,6 +328,8 @@ class LeadQuery:
         descending: sort direction (default True: newest first).
         page: 1-based page number (default 1).
         page_size: leads per page, 1..100 (default 50).
+        filters: more "contains" filters as ``{lead field name: text}`` (any field of ``fields.FIELDS``, e.g.
+            ``{"linkedinUrl": "in/ann"}``; a field with a keyword above may be given either way).
 
     Raises:
         ValueError: ``page < 1``, ``page_size`` outside 1..100, a non-integer page/page_size, or an unknown sort
@@ -351,6 +348,7 @@ class LeadQuery:
     descending: bool = True
     page: int = 1
     page_size: int = 50
+    filters: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         for name in ("page", "page_size"):
@@ -367,6 +365,9 @@ class LeadQuery:
         key = wanted.lower().replace("_", "")
         if key not in canonical:
             raise ValueError(f"unknown sort field {self.sort!r}; use one of: {', '.join(SORT_FIELDS)}")
+        unknown = sorted(set(self.filters or ()) - set(LEAD_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown filter field {unknown[0]!r}; use one of: {', '.join(LEAD_FIELDS)}")
         object.__setattr__(self, "sort", canonical[key])
 
     @property
@@ -376,15 +377,9 @@ class LeadQuery:
 
     def column_filters(self) -> dict[str, str]:
         """The non-empty per-column filters as ``{column name: text}`` (``search`` excluded)."""
-        pairs = {
-            "firstName": self.first_name,
-            "lastName": self.last_name,
-            "title": self.title,
-            "company": self.company,
-            "email": self.email,
-            "phone": self.phone,
-            "sourceFile": self.source_file,
-        }
+        pairs = {o.field: getattr(self, o.dest, None) for o in fields.FILTERS}
+        pairs.update({k: v for k, v in (self.filters or {}).items() if v is not None})
+        pairs["sourceFile"] = self.source_file
         return {k: v.strip() for k, v in pairs.items() if v is not None and v.strip()}
 
     def search_terms(self) -> list[str]:

@@ -47,6 +47,7 @@ from typing import Any, Iterator, Sequence
 import duckdb
 import pandas as pd
 
+from easycrm_pipeline import fields
 from easycrm_pipeline.matching.keys import SQL_KEYS, sql_keys_select
 from easycrm_pipeline.matching.merge import plan_merge
 from easycrm_pipeline.matching.pairs import MAX_BLOCK, Candidates, pair_of
@@ -143,16 +144,10 @@ _LEAD_CHANGES_COLUMNS = ("seq", "changeId", "at", "action", "email", "leadId", "
                          "details")
 
 _SCHEMA = [
-    """
+    f"""
     CREATE TABLE IF NOT EXISTS leads (
         "leadId" VARCHAR PRIMARY KEY,
-        "firstName" VARCHAR,
-        "lastName" VARCHAR,
-        "title" VARCHAR,
-        "company" VARCHAR,
-        "email" VARCHAR UNIQUE,
-        "phone" VARCHAR,
-        "remarks" VARCHAR,
+        {fields.ddl_columns()},
         "sourceFile" VARCHAR,
         "sourceWorksheet" VARCHAR,
         "sourceRow" INTEGER,
@@ -163,6 +158,7 @@ _SCHEMA = [
         "standardizer" VARCHAR
     )
     """,
+    *fields.ddl_migrations(),
     "CREATE SEQUENCE IF NOT EXISTS lead_changes_seq",
     _LEAD_CHANGES_DDL.format(name="lead_changes"),
     "CREATE SEQUENCE IF NOT EXISTS quarantine_seq",
@@ -747,8 +743,8 @@ class DuckDBStore(LeadStore):
                 con.execute(
                     f"""CREATE OR REPLACE TEMP VIEW uniq AS
                         SELECT m.sort_ord, m."rowId", m.sheet, m."rowNumber", m."rawRow", m.standardizer,
-                               m."batchId", {", ".join(f'm."f_{f}"' for f in LEAD_FIELDS if f != "remarks")},
-                               r.remarks AS "f_remarks", m.provided, m.k
+                               m."batchId", {", ".join('r.remarks AS "f_remarks"' if f == "remarks" else f'm."f_{f}"'
+                                                       for f in LEAD_FIELDS)}, m.provided, m.k
                         FROM merged m LEFT JOIN g_remarks r ON r.k = m.k
                         UNION ALL
                         SELECT ord, "rowId", sheet, "rowNumber", "rawRow", standardizer, "batchId",

@@ -12,6 +12,7 @@ from easycrm_pipeline.parsing.csv_reader import read_csv_bytes
 from easycrm_pipeline.pipeline.batches import make_batches
 from easycrm_pipeline.pipeline.standardizer import DeepSeekStandardizer
 from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek, standardize_lead
+from easycrm_tests.rules.helpers import all_fields
 
 HEAD = "First Name,Last Name,Company,Email,Phone,Notes\n"
 ALEX = HEAD + "Alex,Mercer,Mercer LLC,alex@example.com,(202) 555-0107,order 77889900\n"
@@ -85,8 +86,8 @@ def test_l27_item_with_only_an_id_keeps_the_raw_values():
                 "Alex,Mercer,Mercer LLC,VP,alex@example.com,(202) 555-0107,\n"
                 "Bea,Ortiz,Ortiz SA,COO,bea@example.com,,hello\n")
     alex, bea = _run(csv_text, {"0:3": {"id": "0:3"}})
-    assert bea.fields == {"firstName": "Bea", "lastName": "Ortiz", "title": "COO", "company": "Ortiz SA",
-                          "email": "bea@example.com", "phone": None, "remarks": "hello"}
+    assert bea.fields == all_fields({"firstName": "Bea", "lastName": "Ortiz", "title": "COO", "company": "Ortiz SA",
+                                     "email": "bea@example.com", "phone": None, "remarks": "hello"})
     assert alex.fields["phone"] == "2025550107" and alex.fields["title"] == "VP"
 
 
@@ -108,5 +109,5 @@ def test_missing_id_is_rerequested_then_falls_back_to_rules_with_a_flag():
         result = DeepSeekStandardizer(_settings(fake.base_url)).standardize(batch)
         assert fake.request_count == 2
     alex, bea = result.leads
-    assert alex.fields == {k: v for k, v in ALEX_ITEM.items() if k != "id"} and alex.flags == ()
+    assert alex.fields == all_fields({k: v for k, v in ALEX_ITEM.items() if k != "id"}) and alex.flags == ()
     assert bea.email == "bea@example.com" and "llm-missing-fallback" in bea.flags

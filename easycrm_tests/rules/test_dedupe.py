@@ -4,6 +4,8 @@ from __future__ import annotations
 from easycrm_pipeline.models import StandardLead
 from easycrm_pipeline.rules import DuplicateResolution, merge_in_file
 
+from .helpers import all_fields
+
 
 def _lead(row_id, email, first=None, phone=None, remarks=None, provided=("email",), flags=(), sheet=None):
     fields = {"firstName": first, "lastName": None, "title": None, "company": None, "email": email,
@@ -25,8 +27,8 @@ def test_merge_last_non_empty_wins_and_remarks_combined():
     merged, resolutions = merge_in_file(leads)
     assert [lead.row_id for lead in merged] == ["1:4", "0:3", "0:4", "1:3"]
     a = merged[0]
-    assert a.fields == {"firstName": "Annie", "lastName": None, "title": None, "company": None,
-                        "email": "a@example.com", "phone": "+1", "remarks": "warm; booth; call back"}
+    assert a.fields == all_fields({"firstName": "Annie", "lastName": None, "title": None, "company": None,
+                                   "email": "a@example.com", "phone": "+1", "remarks": "warm; booth; call back"})
     assert (a.sheet, a.row_number, a.raw) == ("US", 4, {"r": "1:4"})
     assert a.provided == frozenset({"email", "phone", "remarks"})
     assert a.flags == ("x", "y")

@@ -5,7 +5,7 @@ from easycrm_pipeline.models import LEAD_FIELDS
 from easycrm_pipeline.rules import RULES_VERSION, standardize_rows
 from easycrm_pipeline.rules.standardize import company_case
 
-from .helpers import raw
+from .helpers import all_fields, raw
 
 
 def _one(pairs, region=None):
@@ -20,8 +20,8 @@ def test_shape_of_a_lead():
     assert (lead.row_id, lead.sheet, lead.row_number, lead.standardizer, lead.flags) == (
         "2:7", "Leads", 7, RULES_VERSION, ())
     assert tuple(lead.fields) == LEAD_FIELDS
-    assert lead.fields == {"firstName": "Ann", "lastName": "Lee", "title": None, "company": None,
-                           "email": "ann@example.com", "phone": None, "remarks": "City: Oslo"}
+    assert lead.fields == all_fields({"firstName": "Ann", "lastName": "Lee", "title": None, "company": None,
+                                      "email": "ann@example.com", "phone": None, "remarks": "City: Oslo"})
     assert lead.provided == frozenset({"email", "firstName", "lastName", "phone", "remarks"})
     assert lead.raw == {"Email": " Ann@Example.com ", "First Name": "ann", "Last Name": "LEE", "City": "Oslo"}
     assert lead.email == "ann@example.com"
@@ -111,8 +111,8 @@ def test_company_case():
 def test_placeholders_in_notes_are_null_but_names_stay():
     lead = _one([("First Name", "Tim"), ("Last Name", "None"), ("Phone", "n/a"), ("Notes", "-"),
                  ("Email", "tim.none@example.com")])
-    assert lead.fields == {"firstName": "Tim", "lastName": "None", "title": None, "company": None,
-                           "email": "tim.none@example.com", "phone": None, "remarks": None}
+    assert lead.fields == all_fields({"firstName": "Tim", "lastName": "None", "title": None, "company": None,
+                           "email": "tim.none@example.com", "phone": None, "remarks": None})
 
 
 def test_row_without_email_keeps_other_fields():

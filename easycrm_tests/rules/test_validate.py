@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from easycrm_pipeline.rules import validate_candidate
 
-from .helpers import raw
+from .helpers import all_fields, raw
 
 ROW = raw([("Name", "MARIA GARCIA"), ("Email", "Maria.Garcia@Example.es"), ("Tel", "07700 900456"),
            ("Notes", "call after 2pm, or write to maria@garcia-example.es"), ("Organisation", "GARCIA EXAMPLE SL")])
@@ -14,7 +14,7 @@ GOOD = {"id": "0:2", "firstName": "Maria", "lastName": "Garcia", "title": None, 
 
 def test_good_answer_is_kept():
     lead = validate_candidate(ROW, dict(GOOD), None, "deepseek-v4-flash/p1")
-    assert lead.fields == {k: GOOD[k] for k in lead.fields}
+    assert lead.fields == all_fields({k: v for k, v in GOOD.items() if k != "id"})
     assert (lead.standardizer, lead.flags, lead.row_id) == ("deepseek-v4-flash/p1", (), "0:2")
     assert lead.raw == ROW.as_request_dict()
 

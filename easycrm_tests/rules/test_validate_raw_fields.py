@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from easycrm_pipeline.rules import validate_candidate
 
-from .helpers import raw
+from .helpers import all_fields, raw
 
 ALEX = raw([("First Name", "Alex"), ("Last Name", "Mercer"), ("Company", "Mercer LLC"),
             ("Email", "alex@example.com"), ("Phone", "(202) 555-0107"), ("Notes", "order 77889900")])
@@ -74,8 +74,8 @@ def test_without_a_phone_column_value_the_phone_must_be_written_in_the_row():
 def test_l27_item_with_only_an_id_keeps_every_raw_value():
     row = raw([("First Name", "Bea"), ("Last Name", "Ortiz"), ("Company", "Ortiz SA"), ("Title", "COO"),
                ("Email", "bea@example.com"), ("Phone", ""), ("Notes", "hello")], row_number=3)
-    everything = {"firstName": "Bea", "lastName": "Ortiz", "title": "COO", "company": "Ortiz SA",
-                  "email": "bea@example.com", "phone": None, "remarks": "hello"}
+    everything = all_fields({"firstName": "Bea", "lastName": "Ortiz", "title": "COO", "company": "Ortiz SA",
+                             "email": "bea@example.com", "phone": None, "remarks": "hello"})
     # DESIGN.md section 5: an item with only its id accepts the rules' proposal whole (issue 13), no flag
     lead = validate_candidate(row, {"id": "0:3"}, None, "ds")
     assert lead.fields == everything and lead.flags == ()
