@@ -273,6 +273,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    #: TCP_NODELAY: headers and body are two writes; with Nagle the body waits for the client's delayed ACK of the
+    #: headers (~40 ms on loopback), which made every answer ~40 ms later than ``latency``
+    disable_nagle_algorithm = True
     timeout = 60  # seconds an idle keep-alive connection may hold a handler thread
     server: _Server
 
