@@ -17,8 +17,8 @@ cache and progress. A Dagster step costs ~13 events and ~0.5 s of overhead (docs
 :func:`run_chunk` runs a chunk's batches on threads. Each request holds a slot given by ``slot()`` (the Dagster glue
 claims one slot of the instance's ``deepseek`` pool per request) only while it is on the wire: the standardizer takes
 it around the HTTP exchange, so the rules' proposal before and the validation and journal write after don't keep a
-slot idle (measured under load: ~0.3 s lost per round of 5 requests at 2 s when the slot was held around the whole
-batch, ~0.1 s now). Each batch gets :data:`TRIES` tries with exponential backoff and jitter, then goes to the dead letter. Each finished batch's result
+slot idle (measured under load: ~0.4 s lost per round of 5 requests at 2 s when the slot was held around the whole
+batch, ~0.03 s now). Each batch gets :data:`TRIES` tries with exponential backoff and jitter, then goes to the dead letter. Each finished batch's result
 is written to a :class:`BatchResults` directory first, so a chunk run again (a step retry, a re-execution from
 failure) redoes only its unfinished batches.
 
