@@ -35,7 +35,8 @@ from collections.abc import Iterator
 
 #: Seconds between two checks of a queued claim (a freed slot idles at most this long).
 POLL_SECONDS = 0.05
-#: Seconds a claimed slot may pass from one request of a step to the next before it goes back to the queue.
+#: Seconds a claimed slot passes from one request of a step to the next before it checks whether another step or
+#: run waits for the pool (then the slot goes back to the queue, else it is kept for as long again).
 LEASE_SECONDS = 10.0
 
 
@@ -88,13 +89,16 @@ class PoolSlots:
 
     ``hold()`` is a context manager held around one request: it waits (polling every :data:`POLL_SECONDS`) until
     it holds a slot. With no limit on the pool it holds nothing. Threads of one process first take a local
-    semaphore of the pool's size, so at most ``limit`` of them hold or poll slots.
+    semaphore of the pool's size, so at most ``limit`` of them hold or wait for slots, and only one of them at a time
+    polls the instance's queue (each poll is a storage write under the claims' lock: three runs with five polling
+    threads each kept that lock busy and slowed every other claim and free).
 
     A slot (a *lease*, key ``<step key>#<n>``) whose request ended passes straight to a thread of the same step that
-    waits for one, for at most :data:`LEASE_SECONDS` after it was claimed; then it goes back to the instance's FIFO
-    queue, where other runs' waiting requests come first. That saves a free + claim (two storage writes, ~0.1 s on
-    a loaded machine) between consecutive requests while keeping the pool fair across runs. ``close()`` frees the
-    leases left idle.
+    waits for one. Every :data:`LEASE_SECONDS` the lease looks at the pool's queue (one read): when a request of
+    another step or run waits there, the lease goes back to the instance's FIFO queue, where that request comes
+    first; when nobody else waits, the lease is kept for another :data:`LEASE_SECONDS`. That saves a free + claim
+    (two storage writes under the claims' lock, ~0.1 s on a loaded machine) between consecutive requests while
+    keeping the pool fair across runs. ``close()`` frees the leases left idle.
     """
 
     def __init__(self, instance, pool: str, run_id: str, step_key: str):
@@ -110,8 +114,10 @@ class PoolSlots:
         self._waiting = 0
         self._leases = 0
         self._closed = threading.Event()
+        self._claiming = threading.Lock()
 
     def _claim(self) -> tuple[str, float]:
+        """Queue a new key and poll until it holds a slot, or until another request of this step hands one over."""
         with self._lock:
             self._leases += 1
             key = f"{self.step_key}#{self._leases}"
@@ -120,6 +126,10 @@ class PoolSlots:
                 if self._closed.is_set():  # the step ended (cancelled, failed): don't wait for a slot any more
                     raise RuntimeError(f"{self.step_key}: stopped while waiting for a {self.pool} slot")
                 time.sleep(POLL_SECONDS * random.uniform(0.8, 1.2))
+                handed = self._take_idle()
+                if handed is not None:  # drop the queue entry (or the slot just assigned to it)
+                    self.storage.free_concurrency_slot_for_step(self.run_id, key)
+                    return handed
         except BaseException:
             # also when interrupted while queued: drop the queue entry, or it would take the next freed slot
             self.storage.free_concurrency_slot_for_step(self.run_id, key)
@@ -130,6 +140,12 @@ class PoolSlots:
         with _claims_serialized(self._lock_dir):
             return self.storage.claim_concurrency_slot(self.pool, self.run_id, key, 0).is_claimed
 
+    def _take_idle(self) -> tuple[str, float] | None:
+        """A lease another request of this step left for the waiting ones (renewed or given back, ``_renewed``)."""
+        with self._lock:
+            lease = self._idle.pop() if self._idle else None
+        return None if lease is None else self._renewed(lease)
+
     @contextlib.contextmanager
     def hold(self, _key: str = "") -> Iterator[None]:
         """Hold one slot of the pool while the block runs (``_key``, the batch, is only for the caller's logs)."""
@@ -137,33 +153,49 @@ class PoolSlots:
             yield
             return
         with self._lock:
-            self._waiting += 1
-        self._local.acquire()
-        lease = None
+            self._waiting += 1  # until this thread has a lease: a request ending meanwhile hands its lease over
         try:
+            self._local.acquire()
+        except BaseException:
             with self._lock:
                 self._waiting -= 1
-                while self._idle and lease is None:
-                    lease = self._idle.pop()
-                    if time.monotonic() - lease[1] >= LEASE_SECONDS:
-                        self.storage.free_concurrency_slot_for_step(self.run_id, lease[0])
-                        lease = None
-            if lease is None:
-                lease = self._claim()
+            raise
+        lease = None
+        try:
+            try:
+                lease = self._take_idle()
+                if lease is None:
+                    with self._claiming:  # one thread of the step polls the queue; the others wait here
+                        lease = self._take_idle() or self._claim()
+            finally:
+                with self._lock:
+                    self._waiting -= 1
             yield
         finally:
             if lease is not None:
                 with self._lock:
-                    keep = (
-                        self._waiting > 0
-                        and not self._closed.is_set()
-                        and time.monotonic() - lease[1] < LEASE_SECONDS
-                    )
+                    keep = self._waiting > 0 and not self._closed.is_set()
                     if keep:
                         self._idle.append(lease)
                 if not keep:
                     self.storage.free_concurrency_slot_for_step(self.run_id, lease[0])
             self._local.release()
+
+    def _renewed(self, lease: tuple[str, float]) -> tuple[str, float] | None:
+        """``lease`` while it is younger than :data:`LEASE_SECONDS`; an older one renewed when no other step or run
+        waits for the pool, else freed (None: the caller queues a new claim behind the others)."""
+        key, claimed = lease
+        if time.monotonic() - claimed < LEASE_SECONDS:
+            return lease
+        mine = f"{self.step_key}#"
+        others = [
+            p for p in self.storage.get_concurrency_info(self.pool).pending_steps
+            if p.assigned_timestamp is None and not (p.run_id == self.run_id and p.step_key.startswith(mine))
+        ]
+        if not others:
+            return key, time.monotonic()
+        self.storage.free_concurrency_slot_for_step(self.run_id, key)
+        return None
 
     def close(self) -> None:
         """Free the leases no request holds; threads still waiting for a slot give up (``RuntimeError``)."""

@@ -8,7 +8,9 @@ email or phone that is not in the raw row never reaches the table (breaker cases
 """
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,6 +38,10 @@ class DeepSeekOptions:
     price_table: dict = field(default_factory=dict)
 
 
+#: A zero-argument context manager factory entered around a DeepSeek request (e.g. one pool slot).
+Hold = Callable[[], contextlib.AbstractContextManager]
+
+
 class Standardizer(Protocol):
     """Turns one batch of raw rows into standardized leads.
 
@@ -46,8 +52,9 @@ class Standardizer(Protocol):
 
     version: str
 
-    def standardize(self, batch: Batch) -> BatchResult:
-        """One ``BatchResult`` for ``batch`` (leads in the batch's row order, quarantine, usage)."""
+    def standardize(self, batch: Batch, hold: Hold = contextlib.nullcontext) -> BatchResult:
+        """One ``BatchResult`` for ``batch`` (leads in the batch's row order, quarantine, usage); ``hold()`` is
+        entered around the DeepSeek request only (a ``deepseek`` pool slot), never around local work."""
         ...
 
 
@@ -60,8 +67,9 @@ class RulesStandardizer:
         self.default_region = default_region
         self.version = RULES_VERSION
 
-    def standardize(self, batch: Batch) -> BatchResult:
-        """Standardize every row of ``batch`` with the rules; never fails for a well-formed row."""
+    def standardize(self, batch: Batch, hold: Hold = contextlib.nullcontext) -> BatchResult:
+        """Standardize every row of ``batch`` with the rules; never fails for a well-formed row (sends nothing, so
+        ``hold`` is not entered)."""
         return self.standardize_rows(list(batch.rows), batch.mapping_key)
 
     def standardize_rows(self, rows: list[RawRow], name: str) -> BatchResult:
@@ -101,8 +109,11 @@ class DeepSeekStandardizer:
         self.rules = RulesStandardizer(settings.default_region)
         self.version = deepseek_version(settings)
 
-    def standardize(self, batch: Batch) -> BatchResult:
+    def standardize(self, batch: Batch, hold: Hold = contextlib.nullcontext) -> BatchResult:
         """Send the batch to DeepSeek, join the answer on ``id`` and validate every field.
+
+        ``hold()`` (a ``deepseek`` pool slot) is entered around the request only: the rules' proposal is made before
+        and the answer validated after, so a slot is never idle while this thread works locally.
 
         Raises:
             DeepSeekFatal: 401/402 — the whole file must stop.
@@ -117,7 +128,8 @@ class DeepSeekStandardizer:
         proposed = standardize_rows(rows, self.settings.default_region)
         proposals = {lead.row_id: lead.fields for lead in proposed}
         try:
-            answer = self.client.standardize(rows, proposals)
+            with hold():
+                answer = self.client.standardize(rows, proposals)
         except DeepSeekBatchRejected as exc:
             result = dead_letter(batch, f"DeepSeek rejected the batch: {exc}", started)
             return add_usage(result, getattr(exc, "usage", None), self.options.price_table or None)

@@ -33,8 +33,9 @@ rules' proposal under ``"_proposal"``, only the fields where the fake's own answ
 ``"full"`` always answers all seven fields (what the pipeline asked for before proposals were sent). Request-lead
 values that are not strings (such as ``_proposal``) are context, never raw cells.
 
-Speed (``latency`` + ``tokens_per_second``): an answer leaves after ``latency + completion_tokens /
-tokens_per_second`` seconds (no token part when ``tokens_per_second`` is unset), so shorter answers come back sooner,
+Speed (``latency`` + ``tokens_per_second``): an answer leaves ``latency + completion_tokens / tokens_per_second``
+seconds after its request was read (no token part when ``tokens_per_second`` is unset; the fake's own work to make
+the answer counts in that time, as a model's does in DeepSeek's), so shorter answers come back sooner,
 as with DeepSeek, whose time is dominated by output tokens. Completion tokens are approximated as
 ``ceil(len(content) / 4)``.
 
@@ -279,6 +280,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    #: TCP_NODELAY: headers and body are two writes; with Nagle the body waits for the client's delayed ACK of the
+    #: headers (~40 ms on loopback), which made every answer ~40 ms later than ``latency``
+    disable_nagle_algorithm = True
     timeout = 60  # seconds an idle keep-alive connection may hold a handler thread
     server: _Server
 
@@ -373,6 +377,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- chat completions -------------------------------------------------------------------------------------
     def _chat(self, raw: bytes) -> None:
         fake = self.server.fake
+        arrived = time.monotonic()
         try:
             body: Any = json.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
@@ -415,7 +420,7 @@ class _Handler(BaseHTTPRequestHandler):
             completion_tokens = int(completion["usage"].get("completion_tokens") or 0)
             payload = json.dumps(completion, ensure_ascii=False).encode("utf-8")
         tps = action.get("tokens_per_second", fake.tokens_per_second)
-        _sleep(latency + (completion_tokens / float(tps) if tps else 0.0))
+        _sleep(arrived + latency + (completion_tokens / float(tps) if tps else 0.0) - time.monotonic())
         keepalive = action.get("keepalive")
         if keepalive:
             self._send_streamed(payload, int(keepalive.get("lines", 3)), float(keepalive.get("interval", 0.05)),

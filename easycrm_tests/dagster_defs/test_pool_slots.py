@@ -206,3 +206,56 @@ def test_run_processes_starting_together_initialize_the_pool_once():
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     info = get_instance().event_log_storage.get_concurrency_info("deepseek")
     assert info.slot_count == 5
+
+
+def _busy(slots: PoolSlots, stop: threading.Event, seconds: float = 0.02) -> None:
+    while not stop.is_set():
+        with slots.hold():
+            time.sleep(seconds)
+
+
+def test_a_step_keeps_its_slots_while_nobody_else_waits_and_gives_one_back_when_another_run_does(monkeypatch):
+    """Leases checked every LEASE_SECONDS (0.2 s here): with no other request queued, the step's 10 busy threads keep
+    the same 5 slot keys (no free + claim); once another run queues a request, it gets a slot while the first run's
+    threads are still busy (not starved), and the limit holds throughout."""
+    from easycrm_pipeline.dagster_defs import pool_slots
+
+    monkeypatch.setattr(pool_slots, "LEASE_SECONDS", 0.2)
+    instance = get_instance()
+    storage = instance.event_log_storage
+    busy = PoolSlots(instance, "deepseek", RUN_A, "leads.standardize_chunk[chunk_0001]")
+    stop = threading.Event()
+    threads = [threading.Thread(target=_busy, args=(busy, stop)) for _ in range(10)]
+    for t in threads:
+        t.start()
+    try:
+        seen = []
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:  # 7 lease periods
+            claimed = storage.get_concurrency_info("deepseek").claimed_slots
+            assert len(claimed) <= 5
+            seen.append(frozenset(s.step_key for s in claimed))
+            time.sleep(0.05)
+        keys = frozenset().union(*seen)
+        assert len(keys) == 5 and all(k.startswith("leads.standardize_chunk[chunk_0001]#") for k in keys)
+
+        other = PoolSlots(instance, "deepseek", RUN_B, "leads.standardize_chunk[chunk_0001]")
+        got = threading.Event()
+
+        def one_request() -> None:
+            with other.hold():
+                assert len(storage.get_concurrency_info("deepseek").claimed_slots) <= 5
+                got.set()
+
+        waiter = threading.Thread(target=one_request)
+        waiter.start()
+        assert got.wait(30)  # while run A's 10 threads never stop asking
+        waiter.join(10)
+        other.close()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        busy.close()
+    info = storage.get_concurrency_info("deepseek")
+    assert info.claimed_slots == [] and info.pending_steps == []

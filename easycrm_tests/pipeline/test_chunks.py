@@ -31,9 +31,9 @@ def rows(n: int) -> list[RawRow]:
 @pytest.mark.parametrize(
     ("leads", "chunks", "per_chunk"),
     [
-        (30, 1, 50),  # a small file: one step
-        (1_000, 2, 50),  # the bench's 1k file: 2 steps of 50 batches
-        (50_000, 100, 50),  # the issue's 50k file: 100 steps (<= 500)
+        (30, 1, 500),  # a small file: one step
+        (1_000, 1, 500),  # the bench's 1k file: one step of 100 batches
+        (50_000, 10, 500),  # the issue's 50k file: 10 steps (<= 500)
         (1_048_576, 200, 525),  # HubSpot's per-file maximum: capped at MAX_CHUNKS steps
     ],
 )
@@ -44,12 +44,12 @@ def test_chunk_count_is_bounded_whatever_the_file_size(leads, chunks, per_chunk)
 
 
 def test_chunks_are_consecutive_batches_in_file_order():
-    batches = make_batches(rows(1234), 10)
+    batches = make_batches(rows(12_340), 10)
     chunks = make_chunks(batches)
     assert [c.mapping_key for c in chunks] == ["chunk_0001", "chunk_0002", "chunk_0003"]
-    assert [len(c.batches) for c in chunks] == [50, 50, 24]
+    assert [len(c.batches) for c in chunks] == [500, 500, 234]
     assert [b for c in chunks for b in c.batches] == batches
-    assert chunks[-1].rows == 234 and all(c.total == 3 for c in chunks)
+    assert chunks[-1].rows == 2_340 and all(c.total == 3 for c in chunks)
 
 
 def _deepseek(monkeypatch, fake, **options):
@@ -113,10 +113,41 @@ def test_earlier_runs_results_count_as_finished(tmp_path):
     child = BatchResults(tmp_path / "child", earlier=[tmp_path / "parent"])
     sent = []
 
-    def standardize(batch):
+    def standardize(batch, hold):
         sent.append(batch.mapping_key)
         return _dead(batch, "y", 1)
 
     results, progress = run_chunk(chunk, standardize, child, dead_letter=_dead)
     assert sent == ["batch_00002"] and progress.reused == 1
     assert (tmp_path / "child" / "batch_00002.pkl").exists() and not (tmp_path / "parent" / "batch_00002.pkl").exists()
+
+
+def test_the_slot_is_held_around_the_request_only(isolated_env, monkeypatch):
+    """``run_chunk`` gives the standardizer the slot as ``hold``: DeepSeek's standardizer enters it once per batch
+    and sends exactly its request inside it (the rules' proposal before and the validation after run without a
+    slot); the rules standardizer sends nothing and never takes a slot."""
+    import contextlib
+
+    chunk = make_chunks(make_batches(rows(30), 10))[0]
+    with FakeDeepSeek(latency=0.05) as fake:
+        standardizer = _deepseek(monkeypatch, fake)
+        inside = []
+
+        @contextlib.contextmanager
+        def slot(key):
+            before = fake.request_count
+            yield
+            inside.append((key, fake.request_count - before))
+
+        results, progress = run_chunk(chunk, standardizer.standardize, BatchResults(isolated_env / "r"),
+                                      slot=slot, dead_letter=_dead, workers=1)
+        assert sorted(inside) == [("batch_00001", 1), ("batch_00002", 1), ("batch_00003", 1)]
+        assert fake.request_count == 3 and progress.batches_done == 3
+    assert sum(len(r.leads) for r in results) == 30
+
+    monkeypatch.setenv("EASYCRM_LLM", "never")
+    rules = make_standardizer(get_settings())
+    taken = []
+    run_chunk(chunk, rules.standardize, BatchResults(isolated_env / "rules"), slot=lambda key: taken.append(key)
+              or contextlib.nullcontext(), dead_letter=_dead)
+    assert taken == []
