@@ -5,13 +5,12 @@ modules under ``dagster_defs`` (checks, reports, maintenance, admin) contribute 
 ``asset_checks``, ``jobs``, ``schedules`` and ``sensors``.
 """
 import dagster as dg
-from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
 from easycrm_pipeline.config import Settings, get_settings
 from easycrm_pipeline.dagster_defs import admin, checks, dead_runs, duplicates, maintenance, reports
 from easycrm_pipeline.dagster_defs.assets import lead_files_source, leads
 from easycrm_pipeline.dagster_defs.jobs import ingest_job
-from easycrm_pipeline.dagster_defs.resources import DeepSeekResource, StoreResource
+from easycrm_pipeline.dagster_defs.resources import DeepSeekResource, S3ClientResource, StoreResource
 from easycrm_pipeline.dagster_defs.sensors import inbox_sensor, s3_sensor
 
 
@@ -32,9 +31,11 @@ def resources_for(settings: Settings) -> dict:
     resources: dict = {
         "store": StoreResource.from_settings(settings),
         "deepseek": DeepSeekResource.from_settings(settings),
-        "s3": S3Resource(),
+        "s3": S3ClientResource(),
     }
     if settings.io_s3_bucket:
+        from dagster_aws.s3 import S3PickleIOManager, S3Resource  # only here: dagster_aws costs 1-6 s to import
+
         resources["io_manager"] = S3PickleIOManager(
             s3_resource=S3Resource(), s3_bucket=settings.io_s3_bucket, s3_prefix=settings.io_s3_prefix
         )

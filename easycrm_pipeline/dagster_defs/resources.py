@@ -137,3 +137,25 @@ class DeepSeekResource(dg.ConfigurableResource):
     def settings(self) -> Settings:
         """``get_settings()`` with this resource's DeepSeek fields (:meth:`apply`)."""
         return self.apply(get_settings())
+
+
+class S3ClientResource(dg.ConfigurableResource):
+    """A boto3 S3 client for the S3 drop-zone sensor (resource ``s3``).
+
+    Ours rather than ``dagster_aws.s3.S3Resource``: importing ``dagster_aws`` costs every run process and every
+    code-location load 1-6 s (its package imports all its components), for a client boto3 builds in one call.
+    boto3 reads the credentials, ``AWS_REGION`` and ``AWS_ENDPOINT_URL`` (moto, MinIO) from the environment.
+
+    Attributes:
+        region_name: the client's region; None: boto3's default chain.
+        endpoint_url: an S3-compatible endpoint; None: ``AWS_ENDPOINT_URL`` or AWS.
+    """
+
+    region_name: str | None = None
+    endpoint_url: str | None = None
+
+    def get_client(self):
+        """A new ``boto3.client("s3")`` with this resource's region and endpoint."""
+        import boto3  # ~0.3 s: only the S3 sensor and S3 runs pay it
+
+        return boto3.client("s3", region_name=self.region_name, endpoint_url=self.endpoint_url)

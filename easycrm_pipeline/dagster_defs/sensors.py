@@ -6,7 +6,7 @@ Thin glue over :mod:`easycrm_pipeline.dropzone`. Each sensor's cursor is a
 never a ``since_key``/timestamp (docs/dagster-facts.md#s3-drop-zone). Settings are read at every evaluation
 (``config.get_settings()``).
 
-Resources: ``s3_sensor`` needs a resource ``s3`` (``dagster_aws.s3.S3Resource()``; boto3 honours ``AWS_ENDPOINT_URL``)
+Resources: ``s3_sensor`` needs a resource ``s3`` (``dagster_defs.resources.S3ClientResource()``; boto3 honours ``AWS_ENDPOINT_URL``)
 bound in the ``Definitions``.
 """
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 
 import dagster as dg
 from botocore.exceptions import BotoCoreError, ClientError
-from dagster_aws.s3 import S3Resource
 
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.partitions import lead_files
 from easycrm_pipeline.dagster_defs.run_marks import is_undone
+from easycrm_pipeline.dagster_defs.resources import S3ClientResource
 from easycrm_pipeline.dropzone import DropFile, ProcessedRecord, diff, redropped, scan_folder, scan_s3
 
 INGEST_JOB_NAME = "ingest_job"
@@ -286,7 +286,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.Sk
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Lead files uploaded to s3://$EASYCRM_S3_BUCKET/$EASYCRM_S3_PREFIX (off when the bucket is unset).",
 )
-def s3_sensor(context: dg.SensorEvaluationContext, s3: S3Resource) -> dg.SensorResult | dg.SkipReason:
+def s3_sensor(context: dg.SensorEvaluationContext, s3: S3ClientResource) -> dg.SensorResult | dg.SkipReason:
     """S3 drop zone: one ``ingest_job`` run per new or changed object under the prefix (all pages of the listing).
 
     Partition key and ``location`` = ``s3://bucket/key``; fingerprint = ``ETag:Size``. Off —

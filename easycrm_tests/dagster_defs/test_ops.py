@@ -8,10 +8,10 @@ import boto3
 import dagster as dg
 import duckdb
 import pytest
-from dagster_aws.s3 import S3Resource
 
 from easycrm_pipeline.cli.main import main
 from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.dagster_defs.resources import S3ClientResource
 from easycrm_pipeline.dagster_defs.sensors import s3_sensor
 from easycrm_pipeline.definitions import get_ingest_job
 from easycrm_pipeline.pipeline.collect import open_store
@@ -42,7 +42,7 @@ def sensor_requests(instance: dg.DagsterInstance) -> tuple[list[dg.RunRequest], 
         def emit(self, record: logging.LogRecord) -> None:
             lines.append(record.getMessage())
 
-    ctx = dg.build_sensor_context(instance=instance, cursor=None, resources={"s3": S3Resource()})
+    ctx = dg.build_sensor_context(instance=instance, cursor=None, resources={"s3": S3ClientResource()})
     ctx.log.addHandler(Collect())
     result = s3_sensor(ctx)
     if not isinstance(result, dg.SensorResult):

@@ -19,10 +19,10 @@ from pathlib import Path
 import boto3
 import dagster as dg
 import pytest
-from dagster_aws.s3 import S3Resource
 
 from easycrm_pipeline.dagster_defs import sensors
 from easycrm_pipeline.dagster_defs.partitions import lead_files
+from easycrm_pipeline.dagster_defs.resources import S3ClientResource
 from easycrm_pipeline.dagster_defs.sensors import inbox_sensor, s3_sensor
 from easycrm_tests.support.fixtures import moto_server  # noqa: F401
 
@@ -320,7 +320,7 @@ def s3_env(moto_server: str, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
 
 
 def s3_tick(instance: dg.DagsterInstance, cursor: str | None) -> Tick:
-    return tick(s3_sensor, instance, cursor, s3=S3Resource())
+    return tick(s3_sensor, instance, cursor, s3=S3ClientResource())
 
 
 def etag_fp(client, key: str) -> str:
@@ -330,7 +330,7 @@ def etag_fp(client, key: str) -> str:
 
 def test_s3_sensor_is_off_without_bucket(instance: dg.DagsterInstance, monkeypatch) -> None:
     monkeypatch.delenv("EASYCRM_S3_BUCKET", raising=False)
-    result = tick(s3_sensor, instance, None, s3=S3Resource())
+    result = tick(s3_sensor, instance, None, s3=S3ClientResource())
     assert isinstance(result.result, dg.SkipReason)
     assert result.skip_message == "EASYCRM_S3_BUCKET is not set"
 
@@ -429,7 +429,7 @@ def test_moto_fixture_sets_the_aws_environment(moto_server: str) -> None:  # noq
     assert moto_server.startswith("http://127.0.0.1:")
     assert os.environ["AWS_ENDPOINT_URL"] == moto_server
     assert os.environ["AWS_ACCESS_KEY_ID"] == "testing" and os.environ["AWS_DEFAULT_REGION"] == "us-east-1"
-    assert S3Resource().get_client().list_buckets()["Buckets"] == []
+    assert S3ClientResource().get_client().list_buckets()["Buckets"] == []
 
 
 # --- through the real sensor daemon ----------------------------------------------------------------------------------
