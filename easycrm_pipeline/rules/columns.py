@@ -129,26 +129,31 @@ def content_roles(rows: list[list[str]]) -> list[str | None]:
     taken: set[str] = set()
     for k in range(width):
         values = [clean_text(r[k]) for r in rows if k < len(r) and clean_text(r[k])]
-        role: str | None = None
-        if values:
-            for name, test in _TESTS:
-                if sum(1 for v in values if test(v)) >= _SHARE[name] * len(values):
-                    role = name
-                    break
+        role = _column_role(values)
         if role == "name":
-            multi = sum(1 for v in values if len(v.split()) >= 2) > len(values) / 2
-            if multi:
-                role = "fullName"
-            elif "firstName" in taken or "fullName" in taken:
-                role = "lastName"
-            else:
-                role = "firstName"
+            role = _name_role(values, taken)
         if role in taken:
             role = None
         if role:
             taken.add(role)
         roles.append(role)
     return roles
+
+
+def _column_role(values: list[str]) -> str | None:
+    """The first role of :data:`_TESTS` enough of ``values`` (a column's filled cells) pass (:data:`_SHARE`)."""
+    for name, test in _TESTS if values else ():
+        if sum(1 for v in values if test(v)) >= _SHARE[name] * len(values):
+            return name
+    return None
+
+
+def _name_role(values: list[str], taken: set[str]) -> str:
+    """A person-name column: the full name when most cells have two words or more, else the first name, or the last
+    name when a first or full name column came before."""
+    if sum(1 for v in values if len(v.split()) >= 2) > len(values) / 2:
+        return "fullName"
+    return "lastName" if "firstName" in taken or "fullName" in taken else "firstName"
 
 
 def guess_header(rows: list[list[str]]) -> tuple[bool, list[str | None]] | None:
