@@ -5,7 +5,7 @@ DeepSeek answers and in-file de-duplication.
 """
 from __future__ import annotations
 
-RULES_VERSION = "rules-1"
+RULES_VERSION = "rules-2"
 
 from .dedupe import DuplicateResolution, merge_in_file  # noqa: E402
 from .emails import EmailResult, normalize_email_cell, normalize_email_key  # noqa: E402
