@@ -13,7 +13,7 @@ other column already provides that field; an accepted column is renamed the way 
 failed request or no key: the column stays unmapped (its cells go to remarks as ``"fld_a1: value"``) and the file is
 never failed by it.
 
-Pure logic apart from :func:`map_file_headers` (which builds the client and opens nothing else).
+Pure logic apart from :func:`map_file_headers`, which builds the DeepSeek client.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ContextManager
 
+from easycrm_pipeline.deepseek.client import DeepSeekClient
 from easycrm_pipeline.deepseek.header_map import FIELD_ROLES, ask_mapping, header_signature
 from easycrm_pipeline.models import ParsedFile, RawRow
 from easycrm_pipeline.rules.columns import ROLE_HEADERS, agrees
@@ -197,8 +198,6 @@ def map_file_headers(parsed: ParsedFile, settings, cache=None, options=None,
     """
     if not settings.llm_enabled or not parsed.rows:
         return HeaderMapping()
-    from easycrm_pipeline.deepseek.client import DeepSeekClient
-
     kwargs = {}
     if options is not None:
         kwargs = {"read_timeout": options.read_timeout, "max_attempts": options.max_attempts,
