@@ -138,6 +138,20 @@ def test_ingest_maps_the_codes_with_a_key_and_keeps_todays_behaviour_without(iso
         assert (anna["firstName"], anna["lastName"], anna["remarks"]) == ("Anna", "Beispiel",
                                                                           "fld_d4: met at fair 2024")
         assert raw["First Name (fld_a1)"] == "Anna"
+        # a second file with the same header row: answered from the cache, no request
+        again = isolated_env / "codes2.csv"
+        again.write_text(CODES.replace("anna@", "ute@").replace("Anna", "Ute"), encoding="utf-8")
+        with FakeDeepSeek() as fake2:
+            monkeypatch.setenv("DEEPSEEK_BASE_URL", fake2.base_url)
+            code2 = main(["ingest", str(again), "--json"])
+            out2 = json.loads(capsys.readouterr().out)["files"][0]
+            asked2 = len(header_requests(fake2))
+        assert code2 == 0 and asked2 == 0, out2
+        with dg.DagsterInstance.get() as instance:
+            meta2 = parse_metadata(instance, out2["run_id"])["header_mapping"]
+        assert (meta2["asked"], meta2["cached"], meta2["accepted"]) == (0, 1, 2)
+        ute = open_store(get_settings()).get_lead_by_email("ute@example.org")
+        assert (ute["firstName"], ute["lastName"]) == ("Ute", "Beispiel")
     else:
         assert asked == 0 and meta["asked"] == 0
         assert (anna["firstName"], anna["lastName"]) == (None, None)
