@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 import dagster as dg
 
 from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.dagster_defs.pool_slots import PoolSlots
 from easycrm_pipeline.dagster_defs.resources import DeepSeekResource, StoreResource
 from easycrm_pipeline.dagster_defs.run_marks import cost_tags, mark_committed
 from easycrm_pipeline.dagster_defs.tags import FILE_NAME_TAG, FINGERPRINT_TAG, HOST_TAG, LOCATION_TAG, PID_TAG  # noqa: F401
@@ -30,6 +31,7 @@ from easycrm_pipeline.pipeline.chunks import (
     make_chunks,
     run_chunk,
 )
+from easycrm_pipeline.pipeline.header_mapping import HeaderMapping, map_file_headers
 from easycrm_pipeline.pipeline.leadfile import LeadFile, settle_by_rules, write_leads
 from easycrm_pipeline.pipeline.planning import Plan, cache_entry, cache_key, plan_rows
 from easycrm_pipeline.pipeline.standardizer import add_usage, dead_letter, deepseek_version, make_standardizer
@@ -162,8 +164,11 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
             raise dg.Failure(description=f"{file_name}: {exc}", allow_retries=False) from exc
         except FileNotFoundError as exc:
             raise dg.Failure(description=f"{file_name}: file not found at {location}", allow_retries=False) from exc
+    header_mapping = HeaderMapping()
     if settings.llm_enabled:
         cache = open_cache(store.get())
+        header_mapping = map_file_headers(parsed, settings, cache, deepseek.options(), slot=PoolSlots(
+            context.instance, DEEPSEEK_POOL, context.run_id, f"{context.op_handle}[headers]").hold)
         plan = plan_rows(
             parsed.rows,
             llm_mode=settings.llm_mode,
@@ -209,6 +214,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
             "cache_hits": plan.cache_hits,
             "repeated_rows": len(plan.copies),
             "quarantined_at_parse": len(parsed.quarantine),
+            "header_mapping": dg.MetadataValue.json(header_mapping.as_dict()),
             "encoding": parsed.encoding or "",
             "delimiter": parsed.delimiter or "",
             "sheets": dg.MetadataValue.json(

@@ -9,6 +9,7 @@ from their content (:mod:`easycrm_pipeline.rules.columns`): a file without a hea
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
@@ -93,17 +94,28 @@ def _fill_missing_roles(headers: list[str], sample: list[list[str]], report: She
     if not unknown or not sample:
         return headers
     present = {_FIELD_OF.get(r) for r in roles if r}
-    guessed = content_roles([[row[k] if k < len(row) else "" for k in unknown] for row in sample])
+    guessed = content_roles([_cells(row, unknown) for row in sample])
     out = list(headers)
     for k, role in zip(unknown, guessed):
         field_name = _FIELD_OF.get(role or "")
-        if field_name == "phone" and _looks_like_ids(headers[k], [row[k] if k < len(row) else "" for row in sample]):
-            continue
-        if field_name and field_name != "name" and field_name not in present:
+        if _content_field_wanted(field_name, present, headers[k], [_cells(row, [k])[0] for row in sample]):
             present.add(field_name)
             out[k] = f"{ROLE_HEADERS[role]} ({headers[k]})"
             report.guessed_roles[headers[k]] = role
     return out
+
+
+def _content_field_wanted(field_name: str | None, present: set, header: str, values: list[str]) -> bool:
+    """Whether a column gets the field its content shows: not a name, not a field a header provides, and no phone
+    when the column is record ids."""
+    if not field_name or field_name == "name" or field_name in present:
+        return False
+    return not (field_name == "phone" and _looks_like_ids(header, values))
+
+
+def _cells(row: list[str], columns: list[int]) -> list[str]:
+    """The cells of ``row`` in ``columns`` (``""`` past its end)."""
+    return [row[k] if k < len(row) else "" for k in columns]
 
 
 _ID_WORDS = re.compile(r"(?:^|[^a-z])(?:id|ids|nr|no|number|nummer|num|code|zip|plz|postal|count|key|ref)(?:$|[^a-z])",
@@ -199,8 +211,43 @@ def iter_sheet(
         The lead rows. A sheet without a lead header yields none and ends ``status="skipped"`` with reason
         ``"empty"``, ``"no header"`` or ``"single-column lookup"``; a header without data rows is skipped with
         ``"header only: no data rows"``.
+
+    Steps: :func:`_read_head` (the rows the header is searched in), :func:`_locate_header` (header search, or roles
+    from content), :func:`_sheet_headers` (the names the rows' cells get), then the row loop (:func:`_body_rows`:
+    blank runs; :func:`_clean_values`: secrets, control characters, long cells; :func:`_fit_width`;
+    :func:`_not_a_lead`: placeholder, repeated header and footer rows) and :func:`_finish`.
     """
     it: Iterator[tuple[int, list[str]]] = iter(records)
+    buffered = _read_head(it, max_blank_run)
+    report = result.report
+    located = _locate_header(buffered, report)
+    if located is None:
+        return
+    header_pos, guessed = located
+    header_row_number, header_cells = buffered[header_pos] if header_pos >= 0 else (None, [])
+    if _is_lookup_header(header_cells, buffered):
+        report.reason = "single-column lookup"
+        return
+    headers, header_keys = _sheet_headers(header_cells, guessed, buffered[header_pos + 1:], report)
+    cols = _Columns.of(headers, header_keys)
+    report.header_row = header_row_number
+    lead_rows = 0
+    for row_number, cells in _body_rows(buffered[header_pos + 1:], it, result, max_blank_run):
+        values = _clean_values(cells, cols, report)
+        names = _fit_width(values, headers)
+        row = RawRow(f"{sheet_index}:{row_number}", report.name, row_number, tuple(zip(names, values)))
+        reason = _not_a_lead(values, cols)
+        if reason:
+            result.quarantine.append(QuarantineRow(report.name, row_number, reason, row.as_request_dict()))
+            continue
+        lead_rows += 1
+        yield row
+    _finish(result, lead_rows)
+
+
+def _read_head(it: Iterator[tuple[int, list[str]]], max_blank_run: int | None) -> list[tuple[int, list[str]]]:
+    """The first records of the sheet: up to :data:`HEADER_SCAN_ROWS` non-blank ones (and the blank ones between,
+    at most ``HEADER_SCAN_ROWS + max_blank_run`` in all, 1,000 blank ones without a limit)."""
     buffered: list[tuple[int, list[str]]] = []
     non_blank = 0
     for rec in it:
@@ -211,50 +258,73 @@ def iter_sheet(
                 break
         elif len(buffered) >= HEADER_SCAN_ROWS + (max_blank_run or 1000):
             break
-    report = result.report
-    sheet = report.name
+    return buffered
+
+
+def _locate_header(buffered: list[tuple[int, list[str]]], report: SheetReport) -> tuple[int, list[str] | None] | None:
+    """``(position of the header row in buffered, headers guessed from content or None)``; ``None`` when the sheet
+    has no lead header (``report.reason`` and, for ``"no header"``, ``report.first_row`` set). A header position of
+    ``-1``: the sheet starts with data (no header row)."""
     candidates = [(i, rec) for i, rec in enumerate(buffered) if not _is_blank(rec[1])]
     if not candidates:
         report.reason = "empty"
-        return
+        return None
     best: tuple[tuple[int, int], int] | None = None
     for i, (_, cells) in candidates:
         score = header_score([normalize_header(c) for c in cells])
         if score[0] >= 1 and (best is None or score > best[0]):
             best = (score, i)
-    guessed: list[str] | None = None
-    if best is None:
-        sample = [cells for _, (_, cells) in candidates]
-        guess = guess_header(sample) if len(sample) > 1 or max(len(c) for c in sample) > 1 else None
-        if guess is None:
-            report.reason = _lookup_or_notes(sample)
-            # quoted in the refusal: never a card number or IBAN (breaker finding 9)
-            report.first_row = [redact_text(normalize_header(c))[0] for c in sample[0] if normalize_header(c)][:12]
-            return
-        # no header maps, but the cells show emails / phones / names: roles from content (issue 15)
-        first_is_data, roles = guess
-        width = max(len(c) for c in sample)
-        first_pos = candidates[0][0]
-        given = [] if first_is_data else [normalize_header(c) for c in buffered[first_pos][1]]
-        given += [""] * (width - len(given))
-        guessed = []
-        for k, role in enumerate(roles + [None] * (width - len(roles))):
-            own = given[k]
-            if role and not header_role(own)[0]:
-                name = ROLE_HEADERS[role] + (f" ({own})" if own else "")
-                report.guessed_roles[own or f"Column {k + 1}"] = role
-            else:
-                name = own or f"Column {k + 1}"
-            guessed.append(name)
-        best = ((0, 0), first_pos - 1 if first_is_data else first_pos)
+    if best is not None:
+        return best[1], None
+    return _headers_from_content(buffered, candidates, report)
 
-    header_pos = best[1]
-    header_row_number, header_cells = buffered[header_pos] if header_pos >= 0 else (None, [])
+
+def _headers_from_content(buffered: list[tuple[int, list[str]]], candidates: list[tuple[int, tuple[int, list[str]]]],
+                          report: SheetReport) -> tuple[int, list[str]] | None:
+    """No header row maps, but the cells may show emails / phones / names: roles from content (issue 15). Returns
+    ``(header position, header names)`` or ``None`` (refused: reason and first row recorded in ``report``)."""
+    sample = [cells for _, (_, cells) in candidates]
+    guess = guess_header(sample) if len(sample) > 1 or max(len(c) for c in sample) > 1 else None
+    if guess is None:
+        report.reason = _lookup_or_notes(sample)
+        # quoted in the refusal: never a card number or IBAN (breaker finding 9)
+        report.first_row = [redact_text(normalize_header(c))[0] for c in sample[0] if normalize_header(c)][:12]
+        return None
+    first_is_data, roles = guess
+    width = max(len(c) for c in sample)
+    first_pos = candidates[0][0]
+    given = [] if first_is_data else [normalize_header(c) for c in buffered[first_pos][1]]
+    guessed = _guessed_names(given + [""] * (width - len(given)), roles + [None] * (width - len(roles)), report)
+    return (first_pos - 1 if first_is_data else first_pos), guessed
+
+
+def _guessed_names(given: list[str], roles: list[str | None], report: SheetReport) -> list[str]:
+    """Header names for columns whose roles were read from content: ``Email``, or ``Email (Feld2)`` when the file
+    gave a header no alias knows; the others keep their own name (``Column N`` when empty). Guesses are recorded in
+    ``report.guessed_roles``."""
+    names = []
+    for k, (own, role) in enumerate(zip(given, roles)):
+        if role and not header_role(own)[0]:
+            names.append(ROLE_HEADERS[role] + (f" ({own})" if own else ""))
+            report.guessed_roles[own or f"Column {k + 1}"] = role
+        else:
+            names.append(own or f"Column {k + 1}")
+    return names
+
+
+def _is_lookup_header(header_cells: list[str], buffered: list[tuple[int, list[str]]]) -> bool:
+    """A one-column list under a single Company / Title / Notes header (a data-validation list, not leads)."""
     named = [c for c in header_cells if normalize_header(c)]
-    if len(named) == 1 and header_role(normalize_header(named[0]))[0] in ("company", "title", "remarks"):
-        if all(sum(1 for c in cells if c.strip()) <= 1 for _, (_, cells) in candidates):
-            report.reason = "single-column lookup"
-            return
+    if len(named) != 1 or header_role(normalize_header(named[0]))[0] not in ("company", "title", "remarks"):
+        return False
+    return all(sum(1 for c in cells if c.strip()) <= 1 for _, cells in buffered if not _is_blank(cells))
+
+
+def _sheet_headers(header_cells: list[str], guessed: list[str] | None, below: list[tuple[int, list[str]]],
+                   report: SheetReport) -> tuple[list[str], list[str]]:
+    """``(headers, header keys)``: the names the rows' cells get (trailing empty headers dropped, an empty one named
+    ``Column N``, a card number in a header cell redacted, unknown headers given a role their content shows) and the
+    case-folded header cells as read, used to recognise a repeated header row."""
     headers = guessed if guessed is not None else [normalize_header(c) for c in header_cells]
     while headers and not headers[-1]:
         headers.pop()
@@ -266,106 +336,162 @@ def iter_sheet(
                 report.redacted[kind] = report.redacted.get(kind, 0) + 1
     header_keys = [h.casefold() for h in headers]
     if guessed is None:
-        sample = [cells for _, cells in buffered[header_pos + 1:] if not _is_blank(cells)][:HEADER_SCAN_ROWS]
+        sample = [cells for _, cells in below if not _is_blank(cells)][:HEADER_SCAN_ROWS]
         headers = _fill_missing_roles(headers, sample, report)
-    phone_cols = [k for k, h in enumerate(headers) if header_role(h)[0] in ("phone", "mobile")]
-    secret_cols = {k: kind for k, h in enumerate(headers) if (kind := sensitive_header(h))}
-    phone_set = set(phone_cols)
-    redacted = report.redacted
-    email_cols = [k for k, h in enumerate(headers) if header_role(h)[0] == "email"]
-    name_cols = {k for k, h in enumerate(headers) if _FIELD_OF.get(header_role(h)[0] or "") == "name"}
-    report.header_row = header_row_number
+    return headers, header_keys
 
-    def rest() -> Iterator[tuple[int, list[str]]]:
-        yield from buffered[header_pos + 1:]
-        yield from it
 
+@dataclass(frozen=True)
+class _Columns:
+    """What the row loop needs to know of the header: column indexes by role and the header keys."""
+
+    width: int
+    header_keys: list[str]
+    phones: list[int]
+    emails: list[int]
+    names: set[int]
+    secrets: dict[int, str]
+
+    @classmethod
+    def of(cls, headers: list[str], header_keys: list[str]) -> "_Columns":
+        roles = [header_role(h)[0] for h in headers]
+        return cls(
+            width=len(headers),
+            header_keys=header_keys,
+            phones=[k for k, r in enumerate(roles) if r in ("phone", "mobile")],
+            emails=[k for k, r in enumerate(roles) if r == "email"],
+            names={k for k, r in enumerate(roles) if _FIELD_OF.get(r or "") == "name"},
+            secrets={k: kind for k, h in enumerate(headers) if (kind := sensitive_header(h))},
+        )
+
+
+def _body_rows(head: list[tuple[int, list[str]]], it: Iterator[tuple[int, list[str]]], result: SheetResult,
+               max_blank_run: int | None) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank records under the header (blank ones counted in the report); after ``max_blank_run`` blank
+    records in a row the rest is not read, and its non-blank rows are reported in one quarantine row."""
+    report = result.report
     blank_run = 0
-    width = len(headers)
-    first_key = header_keys[0] if header_keys else None
-    lead_rows = 0
-    gen = rest()
+    gen = itertools.chain(head, it)
     for row_number, cells in gen:
-        if _is_blank(cells):
-            report.skipped_blank += 1
-            blank_run += 1
-            if max_blank_run is not None and blank_run >= max_blank_run:
-                remaining = sum(1 for _, c in gen if not _is_blank(c))
-                if remaining:
-                    result.quarantine.append(QuarantineRow(
-                        sheet, row_number + 1,
-                        f"{remaining} non-blank row(s) after {max_blank_run} consecutive blank rows not read",
-                        {},
-                    ))
-                break
+        if not _is_blank(cells):
+            blank_run = 0
+            yield row_number, cells
             continue
-        blank_run = 0
-        values = [c.strip() for c in cells]
-        for k, kind in secret_cols.items():
-            if k < len(values) and values[k]:
-                values[k] = redaction(kind)
-                redacted[kind] = redacted.get(kind, 0) + 1
+        report.skipped_blank += 1
+        blank_run += 1
+        if max_blank_run is not None and blank_run >= max_blank_run:
+            remaining = sum(1 for _, c in gen if not _is_blank(c))
+            if remaining:
+                result.quarantine.append(QuarantineRow(
+                    report.name, row_number + 1,
+                    f"{remaining} non-blank row(s) after {max_blank_run} consecutive blank rows not read",
+                    {},
+                ))
+            return
+
+
+def _count(redacted: dict[str, int], kind: str) -> None:
+    redacted[kind] = redacted.get(kind, 0) + 1
+
+
+def _clean_values(cells: list[str], cols: _Columns, report: SheetReport) -> list[str]:
+    """The row's cells stripped, secret columns redacted, control characters removed (counted), and, when the row
+    may hold one, card numbers / IBANs redacted inside cells and cells over :data:`MAX_CELL_CHARS` cut."""
+    values = [c.strip() for c in cells]
+    redacted = report.redacted
+    for k, kind in cols.secrets.items():
+        if k < len(values) and values[k]:
+            values[k] = redaction(kind)
+            _count(redacted, kind)
+    joined = "\n".join(values)
+    if _CONTROL.search(joined):  # NUL bytes of database dumps, SUB, ESC…: never in a lead (breaker 18, 21)
+        for k, v in enumerate(values):
+            if _CONTROL.search(v):
+                report.control_chars_removed += len(_CONTROL.findall(v))
+                values[k] = v.translate(_CONTROL_TABLE).strip()
         joined = "\n".join(values)
-        if _CONTROL.search(joined):  # NUL bytes of database dumps, SUB, ESC…: never in a lead (breaker 18, 21)
-            for k, v in enumerate(values):
-                if _CONTROL.search(v):
-                    report.control_chars_removed += len(_CONTROL.findall(v))
-                    values[k] = v.translate(_CONTROL_TABLE).strip()
-            joined = "\n".join(values)
-        if (len(joined) > MAX_CELL_CHARS or REDACTED_PREFIX in joined
-                or (_SECRET_HINT.search(joined) and find_secrets(joined))):  # no secret spans two cells
-            for k, v in enumerate(values):
-                if len(v) < 13 or k in secret_cols:
-                    continue
-                if v.startswith(REDACTED_PREFIX) and v.endswith("]"):  # redacted by the reader (Excel's rounding)
-                    kind = v[len(REDACTED_PREFIX):-1]
-                    redacted[kind] = redacted.get(kind, 0) + 1
-                    continue
-                clean, kinds = redact_text(v, phone=k in phone_set)
-                for kind in kinds:
-                    redacted[kind] = redacted.get(kind, 0) + 1
-                if len(clean) > MAX_CELL_CHARS:
-                    clean = (f"{clean[:MAX_CELL_CHARS]} [cut: cell of {len(clean):,} characters, "
-                             f"first {MAX_CELL_CHARS:,} kept]")
-                values[k] = clean
-        n = len(values)
-        if n == width:
-            names = headers
-        else:
-            while n > width and not values[-1]:
-                values.pop()
-                n -= 1
-            if n < width:
-                values.extend([""] * (width - n))
-                names = headers
-            else:
-                names = headers + [f"Column {k + 1}" for k in range(width, n)]
-        row = RawRow(f"{sheet_index}:{row_number}", sheet, row_number, tuple(zip(names, values)))
-        filled = len(values) - values.count("")
-        if all(not v or _placeholder(v) for v in values):
-            result.quarantine.append(QuarantineRow(sheet, row_number, PLACEHOLDER_ROW_REASON, row.as_request_dict()))
+    if (len(joined) > MAX_CELL_CHARS or REDACTED_PREFIX in joined
+            or (_SECRET_HINT.search(joined) and find_secrets(joined))):  # no secret spans two cells
+        _redact_cells(values, cols, redacted)
+    return values
+
+
+def _redact_cells(values: list[str], cols: _Columns, redacted: dict[str, int]) -> None:
+    """Card numbers / IBANs inside cells redacted in place (a cell a reader already redacted is counted), cells
+    over :data:`MAX_CELL_CHARS` cut with a note saying their length."""
+    phone_set = set(cols.phones)
+    for k, v in enumerate(values):
+        if len(v) < 13 or k in cols.secrets:
             continue
-        if (filled > 1 and values[0].casefold() == first_key
-                and [v.casefold() for v in values[:width]] == header_keys):
-            result.quarantine.append(QuarantineRow(sheet, row_number, REPEATED_HEADER_REASON, row.as_request_dict()))
+        if v.startswith(REDACTED_PREFIX) and v.endswith("]"):  # redacted by the reader (Excel's rounding)
+            _count(redacted, v[len(REDACTED_PREFIX):-1])
             continue
-        if filled <= 2:
-            texts = [v for v in values if v]
-            # a footer has no email in an email column and no phone; an address elsewhere ("Questions? ops@x.com",
-            # "Prepared by | ops@x.com") is a contact line of the sheet, not a lead
-            has_email = any("@" in values[k] for k in email_cols if k < len(values)) if email_cols else any(
-                "@" in v for v in texts
-            )
-            stray_email = bool(email_cols) and not has_email and any("@" in v for v in texts)
-            if stray_email and _address_in_name_column(values, name_cols):
-                has_email = True  # "ann@example.com,Lee," under First/Last Name: the lead's email (README)
-            # a count under the Phone column ("Total,,,2") is not a phone: a phone has at least 5 digits
-            if (not has_email and not any(_PHONE_DIGITS.search(values[k]) for k in phone_cols if k < len(values))
-                    and (filled == 1 or stray_email or _FOOTER_WORDS.match(texts[0]))):
-                result.quarantine.append(QuarantineRow(sheet, row_number, FOOTER_REASON, row.as_request_dict()))
-                continue
-        lead_rows += 1
-        yield row
+        clean, kinds = redact_text(v, phone=k in phone_set)
+        for kind in kinds:
+            _count(redacted, kind)
+        if len(clean) > MAX_CELL_CHARS:
+            clean = (f"{clean[:MAX_CELL_CHARS]} [cut: cell of {len(clean):,} characters, "
+                     f"first {MAX_CELL_CHARS:,} kept]")
+        values[k] = clean
+
+
+def _fit_width(values: list[str], headers: list[str]) -> list[str]:
+    """The names of ``values``' cells; ``values`` is made as wide as the header in place (trailing empty cells
+    beyond it dropped, missing ones added empty); cells beyond the header are named ``Column N``."""
+    width = len(headers)
+    n = len(values)
+    while n > width and not values[-1]:
+        values.pop()
+        n -= 1
+    if n < width:
+        values.extend([""] * (width - n))
+    return headers if n <= width else headers + [f"Column {k + 1}" for k in range(width, n)]
+
+
+def _not_a_lead(values: list[str], cols: _Columns) -> str | None:
+    """The quarantine reason of a row that is no lead (every cell a placeholder, a repeated header row, a footer or
+    summary row), ``None`` for a lead row."""
+    if all(not v or _placeholder(v) for v in values):
+        return PLACEHOLDER_ROW_REASON
+    filled = len(values) - values.count("")
+    keys = cols.header_keys
+    if (filled > 1 and keys and values[0].casefold() == keys[0]
+            and [v.casefold() for v in values[:cols.width]] == keys):
+        return REPEATED_HEADER_REASON
+    if filled <= 2 and _is_footer(values, cols):
+        return FOOTER_REASON
+    return None
+
+
+def _is_footer(values: list[str], cols: _Columns) -> bool:
+    """A short row (at most two filled cells) that is a footer or summary: no email in an email column and no phone,
+    and one cell only, a stray address, or a first cell like ``Total``."""
+    texts = [v for v in values if v]
+    has_email, stray_email = _email_in_row(values, texts, cols)
+    # a count under the Phone column ("Total,,,2") is not a phone: a phone has at least 5 digits
+    if has_email or any(_PHONE_DIGITS.search(values[k]) for k in cols.phones if k < len(values)):
+        return False
+    return len(texts) == 1 or stray_email or bool(_FOOTER_WORDS.match(texts[0]))
+
+
+def _email_in_row(values: list[str], texts: list[str], cols: _Columns) -> tuple[bool, bool]:
+    """``(the row has the lead's email, an address stands outside the email columns)`` for a short row.
+
+    A footer has no email in an email column; an address elsewhere (``Questions? ops@x.com``, ``Prepared by |
+    ops@x.com``) is a contact line of the sheet, not a lead — unless it sits alone in a name column next to names
+    (``ann@example.com,Lee,`` under First/Last Name: the lead's email, README)."""
+    if not cols.emails:
+        return any("@" in v for v in texts), False
+    has_email = any("@" in values[k] for k in cols.emails if k < len(values))
+    stray_email = not has_email and any("@" in v for v in texts)
+    if stray_email and _address_in_name_column(values, cols.names):
+        has_email = True
+    return has_email, stray_email
+
+
+def _finish(result: SheetResult, lead_rows: int) -> None:
+    """The report's final status and row count."""
+    report = result.report
     report.rows = lead_rows
     if lead_rows:
         report.status = "leads"

@@ -78,6 +78,48 @@ def fits(role: str, value: str) -> bool:
     return any(r == key and test(value) for r, test in _TESTS)
 
 
+def _is_text(value: str, longest: int) -> bool:
+    """Free text that can be a company or a job title: has a letter, at most ``longest`` characters, and is no
+    email, URL or phone number."""
+    return (len(value) <= longest and any(c.isalpha() for c in value) and not _EMAIL.match(value)
+            and not _URL.match(value) and not _is_phone(value))
+
+
+def _is_person_name(value: str) -> bool:
+    """A person name as exports write it, also all lower-case (``anna``, ``van der berg``)."""
+    return _is_name(value) or _is_name(value.title())
+
+
+#: role -> (test of one cell, share of the non-empty cells that must pass) for :func:`agrees`.
+_AGREES = {
+    "email": (lambda v: bool(_EMAIL.match(v)), 0.6),
+    "phone": (_is_phone, 0.6),
+    "firstName": (_is_person_name, 0.7),
+    "lastName": (_is_person_name, 0.7),
+    "fullName": (lambda v: _is_person_name(v) and len(v.split()) >= 2, 0.5),
+    "company": (lambda v: _is_text(v, 120), 0.8),
+    "title": (lambda v: _is_text(v, 80), 0.8),
+}
+
+
+def agrees(role: str, values: list[str]) -> bool:
+    """True when a column's cells ``values`` (a sample, as read) do not contradict the lead field ``role`` someone
+    else proposed for it (DeepSeek's header mapping, issue 15).
+
+    ``role`` is one of ``email phone firstName lastName fullName company title``; anything else -> False. Empty cells
+    are left out; a column with no filled cell never agrees. Thresholds (share of the filled cells): emails (an
+    address with ``@`` and a dotted domain) and phones (7-15 digits with phone separators) 60 %; first / last names
+    (one to four capitalised words of letters, or the same in lower case) 70 %; full names (the same, two words or
+    more) 50 %; companies (<= 120 characters) and job titles (<= 80) 80 % of text with a letter that is no email,
+    URL or phone number.
+    """
+    test, share = _AGREES.get(role, (None, 0.0))
+    filled = [v for v in (clean_text(x) for x in values) if v]
+    if test is None or not filled:
+        return False
+    return sum(1 for v in filled if test(v)) >= share * len(filled)
+
+
 def content_roles(rows: list[list[str]]) -> list[str | None]:
     """Per column of ``rows`` (sample rows, cells as text), the role its cells show (a key of
     :data:`ROLE_HEADERS`) or ``None``. Each role goes to its first column only; a second single-word name column is
@@ -87,26 +129,31 @@ def content_roles(rows: list[list[str]]) -> list[str | None]:
     taken: set[str] = set()
     for k in range(width):
         values = [clean_text(r[k]) for r in rows if k < len(r) and clean_text(r[k])]
-        role: str | None = None
-        if values:
-            for name, test in _TESTS:
-                if sum(1 for v in values if test(v)) >= _SHARE[name] * len(values):
-                    role = name
-                    break
+        role = _column_role(values)
         if role == "name":
-            multi = sum(1 for v in values if len(v.split()) >= 2) > len(values) / 2
-            if multi:
-                role = "fullName"
-            elif "firstName" in taken or "fullName" in taken:
-                role = "lastName"
-            else:
-                role = "firstName"
+            role = _name_role(values, taken)
         if role in taken:
             role = None
         if role:
             taken.add(role)
         roles.append(role)
     return roles
+
+
+def _column_role(values: list[str]) -> str | None:
+    """The first role of :data:`_TESTS` enough of ``values`` (a column's filled cells) pass (:data:`_SHARE`)."""
+    for name, test in _TESTS if values else ():
+        if sum(1 for v in values if test(v)) >= _SHARE[name] * len(values):
+            return name
+    return None
+
+
+def _name_role(values: list[str], taken: set[str]) -> str:
+    """A person-name column: the full name when most cells have two words or more, else the first name, or the last
+    name when a first or full name column came before."""
+    if sum(1 for v in values if len(v.split()) >= 2) > len(values) / 2:
+        return "fullName"
+    return "lastName" if "firstName" in taken or "fullName" in taken else "firstName"
 
 
 def guess_header(rows: list[list[str]]) -> tuple[bool, list[str | None]] | None:
@@ -131,4 +178,4 @@ def guess_header(rows: list[list[str]]) -> tuple[bool, list[str | None]] | None:
     return fitting * 2 >= len(checked), roles
 
 
-__all__ = ["ROLE_HEADERS", "content_roles", "fits", "guess_header"]
+__all__ = ["ROLE_HEADERS", "agrees", "content_roles", "fits", "guess_header"]

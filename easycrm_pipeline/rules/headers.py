@@ -236,59 +236,71 @@ def map_headers(headers: list[str]) -> HeaderMap:
         remarks columns are all used, in column order.
     """
     raw = [header_role(h) for h in headers]
-    role_set = {r for r, _ in raw}
-    roles: list[str | None] = []
-    for role, _ in raw:
-        if role == "ambiguousName":
-            if "firstName" in role_set and "lastName" not in role_set:
-                role = "lastName"
-            elif "lastName" in role_set and "firstName" not in role_set:
-                role = "firstName"
-            else:
-                role = "fullName"
-        roles.append(role)
-
-    labels: dict[int, str] = {}
+    roles = _resolve_names([r for r, _ in raw])
     # emails: un-numbered first, then by number, then column order
-    email_idx = sorted((i for i, r in enumerate(roles) if r == "email"), key=lambda i: (raw[i][1], i))
-    phone_idx = sorted((i for i, r in enumerate(roles) if r == "phone"), key=lambda i: (raw[i][1], i))
-    mobile_idx = sorted((i for i, r in enumerate(roles) if r == "mobile"), key=lambda i: (raw[i][1], i))
-    phone_all = phone_idx + mobile_idx
+    email_idx = _by_number(roles, raw, "email")
+    phone_all = _by_number(roles, raw, "phone") + _by_number(roles, raw, "mobile")
     secondary = set(email_idx[1:]) | set(phone_all[1:])
-    for i in email_idx + phone_all:
-        labels[i] = clean_text(headers[i]).lower() or ("email" if roles[i] == "email" else "phone")
-
-    # Outlook/Google exports have both "Title" (Dr., Mr.: a salutation) and "Job Title": the job title wins, the
-    # bare "Title" column goes to remarks like any unmapped column
-    title_idx = [i for i, r in enumerate(roles) if r == "title"]
-    bare = [i for i in title_idx if clean_text(headers[i]).strip().lower() in BARE_TITLE_HEADERS]
-    if len(title_idx) > 1 and 0 < len(bare) < len(title_idx):
-        for i in bare:
-            roles[i] = None
-
+    labels = {i: clean_text(headers[i]).lower() or ("email" if roles[i] == "email" else "phone")
+              for i in email_idx + phone_all}
+    _drop_bare_titles(roles, headers)
     company_idx = tuple(i for i, r in enumerate(roles) if r == "company")
-    final_roles: list[str | None] = []
-    seen: set[str] = set()
-    unmapped: list[int] = []
-    for i, role in enumerate(roles):
-        if role == "mobile":
-            role = "phone"
-        if role in ("firstName", "lastName", "fullName", "middleName", "title", "company"):
-            if role in seen:
-                role = None  # a second "Company" column: keep its values in remarks, never overwrite
-            else:
-                seen.add(role)
-        if role is None:
-            unmapped.append(i)
-        final_roles.append(role)
-
+    final_roles = _first_of_each(roles)
     return HeaderMap(
         headers=tuple(headers),
         roles=tuple(final_roles),
         email_columns=tuple(email_idx),
         phone_columns=tuple(phone_all),
         secondary=tuple(sorted(secondary)),
-        unmapped=tuple(unmapped),
+        unmapped=tuple(i for i, r in enumerate(final_roles) if r is None),
         labels=labels,
         company_columns=company_idx,
     )
+
+
+def _resolve_names(roles: list[str | None]) -> list[str | None]:
+    """``Name``/``Nom``/``Nombre`` (``ambiguousName``): the last name next to a first-name column only, the first
+    name next to a last-name column only, else the full name."""
+    present = set(roles)
+    if "firstName" in present and "lastName" not in present:
+        name = "lastName"
+    elif "lastName" in present and "firstName" not in present:
+        name = "firstName"
+    else:
+        name = "fullName"
+    return [name if r == "ambiguousName" else r for r in roles]
+
+
+def _by_number(roles: list[str | None], raw: list[tuple[str | None, int]], role: str) -> list[int]:
+    """Columns of ``role``: un-numbered first, then by their number, then in column order."""
+    return sorted((i for i, r in enumerate(roles) if r == role), key=lambda i: (raw[i][1], i))
+
+
+def _drop_bare_titles(roles: list[str | None], headers: list[str]) -> None:
+    """Outlook/Google exports have both ``Title`` (Dr., Mr.: a salutation) and ``Job Title``: the job title wins, the
+    bare ``Title`` column goes to remarks like any unmapped column (``roles`` changed in place)."""
+    title_idx = [i for i, r in enumerate(roles) if r == "title"]
+    bare = [i for i in title_idx if clean_text(headers[i]).strip().lower() in BARE_TITLE_HEADERS]
+    if len(title_idx) > 1 and 0 < len(bare) < len(title_idx):
+        for i in bare:
+            roles[i] = None
+
+
+#: Roles of which only the first column is used; a later one is unmapped (its values go to remarks, never overwrite).
+_SINGLE_ROLES = frozenset({"firstName", "lastName", "fullName", "middleName", "title", "company"})
+
+
+def _first_of_each(roles: list[str | None]) -> list[str | None]:
+    """The final roles: ``mobile`` is ``phone``; a second name / title / company column is unmapped."""
+    seen: set[str] = set()
+    out: list[str | None] = []
+    for role in roles:
+        if role == "mobile":
+            role = "phone"
+        if role in _SINGLE_ROLES:
+            if role in seen:
+                role = None  # a second "Company" column: keep its values in remarks, never overwrite
+            else:
+                seen.add(role)
+        out.append(role)
+    return out

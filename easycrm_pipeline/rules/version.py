@@ -5,4 +5,4 @@ Bump it when a rule changes its output: ``pipeline/restandardize.py`` re-standar
 """
 from __future__ import annotations
 
-RULES_VERSION = "rules-1"
+RULES_VERSION = "rules-2"

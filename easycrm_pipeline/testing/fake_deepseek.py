@@ -24,7 +24,8 @@ action dict replacing the default action).
 Request validation (like the real API, DeepSeek error codes page): missing/blank ``Authorization: Bearer`` or a
 wrong key (when ``api_key`` is set) -> 401; body not JSON -> 400; model not in :data:`MODELS` -> 400 "Model Not
 Exist" (``deepseek-chat`` was retired on 2026-07-24); messages missing/invalid, last user content not JSON with a
-``leads`` list (or, for ``easycrm ask``, a ``question`` string), ``response_format`` not ``{"type": "json_object"}`` or no "json" word in the prompt -> 400;
+``leads`` list (or, for ``easycrm ask``, a ``question`` string; for a header-mapping request ``headers`` and
+``columns`` lists, answered by :func:`header_answer`), ``response_format`` not ``{"type": "json_object"}`` or no "json" word in the prompt -> 400;
 ``max_tokens`` / ``temperature`` out of range or ``thinking.type`` not enabled/disabled -> 422.
 
 Answer shape (``answer``, docs/deepseek.md#the-exchange): ``"corrections"`` (default) answers, for a request lead carrying the
@@ -118,6 +119,7 @@ def _norm_header(header: str) -> str:
 
 
 def _role(header: str) -> str | None:
+    header = re.sub(r"\s*\([^()]*\)$", "", header) or header  # "First Name (fld_a1)": a qualified header
     h = _norm_header(header)
     compact = h.replace(" ", "")
     if compact in ("firstname", "first", "givenname", "forename", "vorname", "prenom", "fname"):
@@ -256,6 +258,55 @@ def _agrees(field: str, mine: Any, proposed: Any) -> bool:
     if field == "remarks" and isinstance(mine, str) and isinstance(proposed, str):
         return sorted(p.strip() for p in mine.split(";")) == sorted(p.strip() for p in proposed.split(";"))
     return False
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Header-mapping requests (deepseek/header_map.py): {"headers": [...], "columns": [{"header", "examples"}]}
+# --------------------------------------------------------------------------------------------------------------
+_LEGAL_FORM = re.compile(r"\b(?:ag|gmbh|kg|inc|llc|ltd|plc|corp|sa|sarl|srl|bv|nv|group)\b\.?", re.IGNORECASE)
+
+
+def is_header_request(doc: Any) -> bool:
+    """True for a header-mapping user message: ``{"headers": [str...], "columns": [{"header": str, ...}...]}``."""
+    return (isinstance(doc, dict) and isinstance(doc.get("headers"), list) and isinstance(doc.get("columns"), list)
+            and all(isinstance(c, dict) and isinstance(c.get("header"), str) for c in doc["columns"]))
+
+
+def _example_role(examples: list[str]) -> str:
+    """The fake's reading of a column from its example cells (a model would read the header too)."""
+    cells = [e.strip() for e in examples if isinstance(e, str) and e.strip()]
+    if not cells:
+        return "ignore"
+    if all(_email(c) == c.lower() for c in cells):
+        return "email"
+    if all(re.fullmatch(r"\+?[\d\s\-./()]{7,22}", c) for c in cells):
+        return "phone"
+    if all(_LEGAL_FORM.search(c) for c in cells):
+        return "company"
+    if all(re.fullmatch(r"[^\W\d_]+(?:[ '\-][^\W\d_]+)*", c) for c in cells):
+        return "fullName" if all(" " in c for c in cells) else "name"
+    return "remarks"
+
+
+def header_answer(body: Any) -> str | None:
+    """The fake's answer content to a header-mapping request, ``{"columns": {header: role}}`` (single-word name
+    columns: the first is ``firstName``, the next ``lastName``), or ``None`` when ``body`` is no such request."""
+    try:
+        users = [m for m in body["messages"] if m.get("role") == "user"]
+        doc = json.loads(users[-1]["content"])
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
+    if not is_header_request(doc):
+        return None
+    mapping: dict[str, str] = {}
+    names = 0
+    for column in doc["columns"]:
+        role = _example_role(column.get("examples") or [])
+        if role == "name":
+            role = ("firstName", "lastName")[min(names, 1)]
+            names += 1
+        mapping[column["header"]] = role
+    return json.dumps({"columns": mapping}, ensure_ascii=False)
 
 
 def _approx_tokens(text: str) -> int:
@@ -484,7 +535,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _completion(self, body: dict[str, Any], leads: list[Any] | None, prompt_text: str, system_text: str,
                     action: dict[str, Any]) -> dict[str, Any]:
         fake = self.server.fake
-        content, finish_reason = _content(fake, action, leads)
+        content, finish_reason = _content(fake, action, leads, body)
         finish_reason = action.get("finish_reason", finish_reason)
         if isinstance(content, str):
             content = self._reflect(content)
@@ -518,13 +569,17 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
 
-def _content(fake: "FakeDeepSeek", action: dict[str, Any], leads: list[Any] | None) -> tuple[str | None, str]:
-    """``(message content, finish_reason)`` the action asks for: its literal ``content`` or ``leads``, the SQL of a
-    question (``leads`` None), else the fake's answer items after the action's transforms."""
+def _content(fake: "FakeDeepSeek", action: dict[str, Any], leads: list[Any] | None,
+             body: dict[str, Any]) -> tuple[str | None, str]:
+    """``(message content, finish_reason)`` the action asks for: its literal ``content`` or ``leads``, the mapping of
+    a header-mapping request, the SQL of a question (``leads`` None), else the fake's answer items after the
+    action's transforms."""
     if "content" in action:
         return action["content"], "stop"
     if "leads" in action:
         return json.dumps({"leads": action["leads"]}, ensure_ascii=False), "stop"
+    if leads is None and (mapping := header_answer(body)) is not None:  # a header-mapping request
+        return mapping, "stop"
     if leads is None:  # an ``easycrm ask`` question: a plain count unless the script says otherwise
         return json.dumps({"refusal": "echo: $AUTHORIZATION"} if action.get("echo") else {"sql": QUESTION_SQL}), "stop"
     shape = action.get("answer", fake.answer)
@@ -564,7 +619,8 @@ def _request_doc(messages: list[dict[str, Any]]) -> tuple[Any, bool]:
         doc = json.loads(users[-1]["content"])
     except ValueError:
         raise _ClientError(400, "fake: the last user message must be a JSON document", "messages") from None
-    question = isinstance(doc, dict) and "leads" not in doc and isinstance(doc.get("question"), str)
+    question = isinstance(doc, dict) and "leads" not in doc and (
+        isinstance(doc.get("question"), str) or is_header_request(doc))
     if not question and (not isinstance(doc, dict) or not isinstance(doc.get("leads"), list)):
         raise _ClientError(400, 'fake: the last user message must be {"leads": [...]} or {"question": "..."}',
                            "messages")
@@ -887,8 +943,8 @@ def wait_for_port_file(path: str, timeout: float = 10.0) -> int:
     raise TimeoutError(f"no port in {path} after {timeout} s")
 
 
-__all__: list[str] = ["ANSWER_SHAPES", "FakeDeepSeek", "MODELS", "answer_item", "main", "standardize_lead",
-                      "wait_for_port_file"]
+__all__: list[str] = ["ANSWER_SHAPES", "FakeDeepSeek", "MODELS", "answer_item", "header_answer",
+                      "is_header_request", "main", "standardize_lead", "wait_for_port_file"]
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -9,6 +9,7 @@ import pytest
 
 from easycrm_pipeline.cli.main import main
 from easycrm_pipeline.readers.export import EXPORT_COLUMNS
+from easycrm_pipeline.rules import RULES_VERSION
 from easycrm_tests.readers.fake_adapter import ask_fake, scripted_sql  # noqa: F401
 from easycrm_tests.readers.seed import HYPERLINK, env_store, seed
 from easycrm_tests.store.helpers import lead
@@ -257,7 +258,7 @@ def test_restandardize_dry_run_then_run(capsys):
     assert code == 0
     assert doc["stale"] == 1 and doc["updated"] == 1 and doc["unchanged"] == 0
     alex = store.get_lead_by_email("alex@x.example")
-    assert (alex["firstName"], alex["lastName"], alex["standardizer"]) == ("Alex", "Smith", "rules-1")
+    assert (alex["firstName"], alex["lastName"], alex["standardizer"]) == ("Alex", "Smith", RULES_VERSION)
     code, doc, _ = run(capsys, "restandardize", "--json")
     assert doc["stale"] == 0 and doc["updated"] == 0
 

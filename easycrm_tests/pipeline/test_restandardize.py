@@ -197,5 +197,23 @@ def test_the_offline_rules_never_overwrite_deepseek_answers():
     assert by_email(s)["alex@example.com"]["firstName"] == "Alex"
     # a newer DeepSeek version does make DeepSeek's leads stale
     newer = Shouting()
-    newer.version = "deepseek-v4-flash/def456/rules-1"
+    newer.version = f"deepseek-v4-flash/def456/{RULES_VERSION}"
     assert restandardize(s, newer, dry_run=True).stale == 2
+
+
+def test_leads_the_rules_1_rules_wrote_are_stale_and_get_issue_15s_field_rules():
+    """RULES_VERSION was bumped after issue 15's field rules (companies keep their case, degrees and honorifics leave
+    name fields): a lead stored under ``rules-1`` with what those rules made of its row is stale and rewritten, and
+    DeepSeek answers cached under ``.../rules-1`` are not reused (the version is part of the cache key)."""
+    s = env_store()
+    s.upsert_file([standard(2, {"First Name": "Dr. Anna", "Last Name": "Beispiel, MBA", "Company": "IKEA",
+                                "Email": "anna@example.com"},
+                            {"firstName": "Dr. Anna", "lastName": "Beispiel, Mba", "company": "Ikea",
+                             "email": "anna@example.com"}, "rules-1")],
+                  source_file="old.csv", run_id="ingest-old")
+    result = restandardize(s, RulesStandardizer(), run_id="restd-15")
+    assert (result.stale, result.stale_by_version, result.updated) == (1, {"rules-1": 1}, 1)
+    anna = by_email(s)["anna@example.com"]
+    assert (anna["firstName"], anna["lastName"], anna["company"], anna["remarks"]) == (
+        "Anna", "Beispiel", "IKEA", "honorific: Dr.; credentials: MBA")
+    assert anna["standardizer"] == RULES_VERSION == "rules-2"

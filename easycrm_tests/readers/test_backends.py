@@ -14,6 +14,7 @@ from easycrm_pipeline.pipeline.standardizer import RulesStandardizer
 from easycrm_pipeline.readers.ask import answer, executable_sql, validate_sql
 from easycrm_pipeline.readers.export import export_leads
 from easycrm_pipeline.readers.quality import quality_report
+from easycrm_pipeline.rules import RULES_VERSION
 from easycrm_pipeline.store.base import LeadQuery, QueryTimeLimit
 from easycrm_pipeline.store.duckdb_store import DuckDBStore
 from easycrm_tests.readers.seed import HYPERLINK, seed
@@ -66,10 +67,10 @@ def test_restandardize_on_both_back_ends(any_store):
     result = restandardize(any_store, RulesStandardizer(), run_id="restd")
     assert (result.stale, result.updated, result.unchanged) == (2, 1, 1)
     alex = any_store.get_lead_by_email("alex@x.example")
-    assert (alex["firstName"], alex["lastName"], alex["standardizer"]) == ("Alex", "Smith", "rules-1")
+    assert (alex["firstName"], alex["lastName"], alex["standardizer"]) == ("Alex", "Smith", RULES_VERSION)
     assert [c["email"] for c in any_store.changes(run_id="restd")] == ["alex@x.example"]
     assert result.version_bumped == 1 and result.notes == []
-    assert any_store.get_lead_by_email("bo@x.example")["standardizer"] == "rules-1"
+    assert any_store.get_lead_by_email("bo@x.example")["standardizer"] == RULES_VERSION
 
 
 # ---------------------------------------------------------------------------------------------------- ask limits

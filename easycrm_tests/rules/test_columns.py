@@ -24,3 +24,19 @@ def test_no_lead_content_is_no_guess():
     # a lookup list of capitalised words (countries, statuses) is not a list of people
     assert guess_header([["Germany"], ["France"], ["Spain"]]) is None
     assert guess_header([["Germany", "DE"], ["France", "FR"]]) is None
+
+
+def test_a_proposed_role_must_agree_with_the_content():
+    """DeepSeek's header mapping is checked against the cells (issue 15): emails look like emails, phones parse,
+    names look like names; an empty column agrees with nothing."""
+    from easycrm_pipeline.rules.columns import agrees
+
+    emails = ["anna@example.org", "max@example.org", ""]
+    names = ["Anna", "max", "Jean-Luc"]
+    assert agrees("email", emails) and not agrees("phone", emails) and not agrees("firstName", emails)
+    assert agrees("firstName", names) and agrees("lastName", names) and not agrees("email", names)
+    assert agrees("phone", ["+49 30 1234567", "(555) 201-0143"]) and not agrees("phone", ["555123", "12"])
+    assert agrees("fullName", ["Anna Beispiel", "Max Muster"]) and not agrees("fullName", ["Anna", "Max"])
+    assert agrees("company", ["Beispielwerke", "Muster Logistik"]) and not agrees("company", emails)
+    assert not agrees("title", ["https://example.org/a", "https://example.org/b"])
+    assert not agrees("email", ["", " "]) and not agrees("remarks", ["anything"])

@@ -4,14 +4,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from easycrm_pipeline.models import LEAD_FIELDS, StandardLead
+from easycrm_pipeline.rules import RULES_VERSION
 
 #: Fields compared when two stores' contents must be equal (everything but ids and timestamps).
 CONTENT_FIELDS = LEAD_FIELDS + ("sourceFile", "sourceWorksheet", "sourceRow", "sourceRowId", "standardizer")
 
 
-def lead(row: int, *, sheet: str | None = None, provided=None, standardizer: str = "rules-1", **fields) -> StandardLead:
+def lead(row: int, *, sheet: str | None = None, provided=None, standardizer: str = RULES_VERSION,
+         **fields) -> StandardLead:
     """A ``StandardLead`` for row ``row`` (row_id ``"0:<row>"``) with the given fields; all seven fields provided
-    unless ``provided`` (an iterable of field names) says otherwise."""
+    unless ``provided`` (an iterable of field names) says otherwise; written by the current offline rules unless
+    ``standardizer`` names another version."""
     values = {name: fields.get(name) for name in LEAD_FIELDS}
     prov = frozenset(LEAD_FIELDS if provided is None else provided)
     raw = {k: v for k, v in fields.items() if v is not None}

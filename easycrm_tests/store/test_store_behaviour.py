@@ -9,6 +9,7 @@ import time
 import pytest
 
 from easycrm_pipeline.models import QuarantineRow
+from easycrm_pipeline.rules import RULES_VERSION
 from easycrm_pipeline.store.base import LeadQuery
 from easycrm_tests.store.helpers import Dup, lead, numbered_leads
 
@@ -37,7 +38,7 @@ def test_first_upsert_creates_leads(store):
     assert ann["sourceWorksheet"] is None
     assert ann["createdAt"] == ann["updatedAt"] and ann["createdAt"].endswith("Z")
     assert ann["rawRow"] == {"firstName": "Ann", "lastName": "Lee", "email": "Ann@Example.com", "company": "Acme"}
-    assert ann["standardizer"] == "rules-1"
+    assert ann["standardizer"] == RULES_VERSION  # the helper's default: the lead as given
     assert len(ann["leadId"]) == 36
     assert store.count_leads() == 2
 
@@ -421,14 +422,15 @@ def test_iter_leads_streams_all_matches_in_order(store):
 
 
 def test_set_standardizer_bumps_only_differing_versions_without_audit(store):
-    store.upsert_file(numbered_leads([1, 2, 3], tag="T"), source_file="p.csv")
+    store.upsert_file(numbered_leads([1, 2, 3], tag="T"), source_file="p.csv")  # written with RULES_VERSION
+    newer = RULES_VERSION + "-next"
     ids = [r["leadId"] for r in store.iter_leads()]
     before = {r["leadId"]: r for r in store.iter_leads()}
     n_changes = len(store.changes())
-    assert store.set_standardizer(ids[:2] + ["no-such-id"], "rules-2") == 2
-    assert store.set_standardizer(ids, "rules-2") == 1
-    assert store.set_standardizer([], "rules-2") == 0
+    assert store.set_standardizer(ids[:2] + ["no-such-id"], newer) == 2
+    assert store.set_standardizer(ids, newer) == 1
+    assert store.set_standardizer([], newer) == 0
     after = {r["leadId"]: r for r in store.iter_leads()}
-    assert {r["standardizer"] for r in after.values()} == {"rules-2"}
+    assert {r["standardizer"] for r in after.values()} == {newer}
     assert all(after[i]["updatedAt"] == before[i]["updatedAt"] for i in ids)
     assert len(store.changes()) == n_changes

@@ -299,3 +299,21 @@ def test_an_ask_question_is_a_valid_request_with_a_default_sql_answer(fake):
         "refusal": f"echo: Bearer {API_KEY}"}
     assert _post(fake, {**body, "messages": [body["messages"][0], {"role": "user", "content": '{"q": 1}'}]}
                  ).status_code == 400
+
+
+def test_the_fake_answers_a_header_mapping_request_from_the_examples():
+    """The header-mapping request (deepseek/header_map.py) gets ``{"columns": {header: role}}`` in JSON mode."""
+    from easycrm_pipeline.deepseek.header_map import HEADER_SYSTEM_PROMPT, user_content
+    from easycrm_pipeline.deepseek.prompt import chat_body
+
+    columns = {"c1": ["Anna", "Max"], "c2": ["Beispiel", "Muster"], "c3": ["Anna Beispiel", "Max Muster"],
+               "c4": ["+49 30 1234567", "030 7654321"], "c5": ["Beispiel AG", "Muster GmbH"],
+               "c6": ["a@example.org"], "c7": ["met at fair 2024"], "c8": []}
+    body = chat_body("deepseek-v4-flash", HEADER_SYSTEM_PROMPT, user_content(list(columns), columns), 300)
+    with FakeDeepSeek() as fake:
+        reply = httpx.post(f"{fake.base_url}/chat/completions", json=body,
+                           headers={"Authorization": "Bearer sk-test"}).json()
+    assert reply["choices"][0]["finish_reason"] == "stop" and reply["usage"]["completion_tokens"] > 0
+    assert json.loads(reply["choices"][0]["message"]["content"]) == {"columns": {
+        "c1": "firstName", "c2": "lastName", "c3": "fullName", "c4": "phone", "c5": "company", "c6": "email",
+        "c7": "remarks", "c8": "ignore"}}

@@ -1,0 +1,220 @@
+"""DeepSeek's header mapping applied to a parsed file (issue 15): columns no alias maps get a lead field when
+DeepSeek proposes one and the column's content agrees.
+
+With a DeepSeek key (the same ``llm_enabled`` rule as standardization), for every sheet whose header row has columns
+the offline aliases and content roles left unmapped (:func:`~easycrm_pipeline.rules.headers.header_role` gives none;
+secret columns, generated ``Column N`` names of a file without a header row and empty columns excluded), DeepSeek is
+asked once per distinct header row (:func:`~easycrm_pipeline.deepseek.header_map.header_signature`); its answer is
+cached under that signature in the store's standardization cache, so a second file with the same header row makes
+no request. A proposed field is accepted only when the column's cells agree
+(:func:`~easycrm_pipeline.rules.columns.agrees`: emails look like emails, phones parse, names look like names) and no
+other column already provides that field; an accepted column is renamed the way content roles are
+(``"First Name (fld_a1)"``), so the rules, the DeepSeek batches and ``rawRow`` all see it. A rejected proposal, a
+failed request or no key: the column stays unmapped (its cells go to remarks as ``"fld_a1: value"``) and the file is
+never failed by it.
+
+Pure logic apart from :func:`map_file_headers`, which builds the DeepSeek client.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ContextManager
+
+from easycrm_pipeline.deepseek.client import DeepSeekClient
+from easycrm_pipeline.deepseek.header_map import FIELD_ROLES, ask_mapping, header_signature
+from easycrm_pipeline.models import ParsedFile, RawRow
+from easycrm_pipeline.rules.columns import ROLE_HEADERS, agrees
+from easycrm_pipeline.rules.headers import header_key, header_role
+from easycrm_pipeline.rules.sensitive import REDACTED_PREFIX, sensitive_header
+
+#: Rows of a sheet whose cells are the sample checked against a proposal (and the examples' source).
+SAMPLE_ROWS = 30
+#: The name a reader gives a column without a header (nothing to interpret: content roles handle those).
+_GENERATED = re.compile(r"^Column \d+$")
+#: Offline header roles -> the field group they provide (mobile is a phone, an ambiguous Name a full name).
+_GROUP = {"mobile": "phone", "ambiguousName": "fullName", "middleName": "firstName"}
+
+#: ``(headers, {header: sample cells}) -> {header: role}``; raises on a failed request.
+AskFn = Callable[[list[str], dict[str, list[str]]], dict[str, str]]
+
+
+@dataclass
+class HeaderMapping:
+    """What the header mapping did for one file (the parse step's ``header_mapping`` metadata).
+
+    Attributes:
+        asked: DeepSeek requests sent (one per distinct header row not in the cache).
+        cached: header rows answered from the cache (no request).
+        accepted: columns renamed to the field DeepSeek proposed (the content agreed).
+        rejected: proposed fields refused: the content contradicts them, or another column provides the field.
+        failed: requests that failed (the columns stay unmapped).
+        mapped: ``{header: field}`` of the accepted columns.
+        tokens: DeepSeek tokens the requests cost (prompt + completion; not in the file's ``llm_calls``/``tokens``).
+    """
+
+    asked: int = 0
+    cached: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    failed: int = 0
+    mapped: dict[str, str] = field(default_factory=dict)
+    tokens: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict."""
+        return asdict(self)
+
+
+def _sheets(rows: list[RawRow]) -> dict[str, list[int]]:
+    """Row positions per sheet index (``row_id`` prefix), in file order."""
+    out: dict[str, list[int]] = {}
+    for pos, row in enumerate(rows):
+        out.setdefault(row.row_id.partition(":")[0], []).append(pos)
+    return out
+
+
+def unmapped_columns(headers: list[str], sample: list[RawRow]) -> dict[int, list[str]]:
+    """Column index -> sample cells of the columns worth asking about: no alias or content role maps the header,
+    the header is real text (not ``Column N``), no secret column, and some cell is filled and not redacted."""
+    out: dict[int, list[str]] = {}
+    for k, header in enumerate(headers):
+        if _GENERATED.match(header) or header_role(header)[0] is not None or sensitive_header(header):
+            continue
+        values = [row.cells[k][1] for row in sample if k < len(row.cells)]
+        if any(v and not v.startswith(REDACTED_PREFIX) for v in values):
+            out[k] = values
+    return out
+
+
+def _provided(headers: list[str]) -> set[str]:
+    roles = (header_role(h)[0] for h in headers)
+    return {_GROUP.get(r, r) for r in roles if r}
+
+
+def _conflicts(role: str, provided: set[str]) -> bool:
+    """A field some column already provides (full name vs first/last name count as one)."""
+    if role in provided:
+        return True
+    if role == "fullName":
+        return bool(provided & {"firstName", "lastName"})
+    return role in ("firstName", "lastName") and "fullName" in provided
+
+
+def judge(headers: list[str], columns: dict[int, list[str]], proposal: dict[str, str],
+          stats: HeaderMapping) -> dict[int, str]:
+    """Column index -> new header for the proposed fields the content agrees with (``"First Name (fld_a1)"``);
+    counts accepted / rejected into ``stats``. ``remarks`` / ``ignore`` / unknown roles change nothing."""
+    provided = _provided(headers)
+    by_key = {header_key(h): r for h, r in proposal.items()}  # a cached answer of "fld_a1" serves "FLD-A1"
+    renames: dict[int, str] = {}
+    for k, values in columns.items():
+        role = by_key.get(header_key(headers[k]))
+        if role not in FIELD_ROLES:
+            continue
+        name = f"{ROLE_HEADERS[role]} ({headers[k]})"
+        if _conflicts(role, provided) or not agrees(role, values) or header_role(name)[0] != role:
+            stats.rejected += 1
+            continue
+        provided.add(role)
+        renames[k] = name
+        stats.accepted += 1
+        stats.mapped[headers[k]] = role
+    return renames
+
+
+def _renamed(row: RawRow, headers: list[str], renames: dict[int, str]) -> RawRow:
+    cells = tuple((renames[k], v) if k in renames and k < len(headers) and h == headers[k] else (h, v)
+                  for k, (h, v) in enumerate(row.cells))
+    return RawRow(row.row_id, row.sheet, row.row_number, cells)
+
+
+def _proposal(signature: str, headers: list[str], columns: dict[int, list[str]], ask: AskFn,
+              cache_get: Callable[[list[str]], dict[str, dict]] | None,
+              cache_put: Callable[[dict[str, dict]], Any] | None, stats: HeaderMapping) -> dict[str, str] | None:
+    """DeepSeek's ``{header: role}`` for a header row: from the cache, else asked (and cached); None on failure."""
+    found = cache_get([signature]).get(signature) if cache_get else None
+    if isinstance(found, dict) and isinstance(found.get("columns"), dict):
+        stats.cached += 1
+        return found["columns"]
+    stats.asked += 1
+    try:
+        proposal = ask(headers, {headers[k]: v for k, v in columns.items()})
+    except Exception:  # noqa: BLE001 - a failed mapping falls back to today's behaviour, never fails the file
+        stats.failed += 1
+        return None
+    if cache_put:
+        with contextlib.suppress(Exception):  # the cache is an optimization
+            cache_put({signature: {"columns": proposal}})
+    return proposal
+
+
+def map_unknown_headers(rows: list[RawRow], ask: AskFn, *, signature: Callable[[list[str]], str],
+                        cache_get: Callable[[list[str]], dict[str, dict]] | None = None,
+                        cache_put: Callable[[dict[str, dict]], Any] | None = None) -> tuple[list[RawRow], HeaderMapping]:
+    """``rows`` (a parsed file's lead rows, file order) with the columns DeepSeek maps renamed, and the counts.
+
+    Args:
+        rows: lead rows; the rows of one sheet (same ``row_id`` prefix) share the first row's header names.
+        ask: the request (:func:`easycrm_pipeline.deepseek.header_map.ask_mapping` bound to a client); any
+            exception it raises counts as ``failed``.
+        signature: header row -> cache key.
+        cache_get / cache_put: the standardization cache's ``get(keys) -> {key: entry}`` / ``put({key: entry})``;
+            None: no cache.
+
+    Returns:
+        ``(rows, HeaderMapping)``; rows of sheets without an accepted mapping are the same objects.
+    """
+    stats = HeaderMapping()
+    out = list(rows)
+    answers: dict[str, dict[str, str] | None] = {}  # one request per header row, also across sheets of a file
+    for positions in _sheets(rows).values():
+        headers = [h for h, _ in rows[positions[0]].cells]
+        columns = unmapped_columns(headers, [rows[p] for p in positions[:SAMPLE_ROWS]])
+        if not columns:
+            continue
+        key = signature(headers)
+        if key not in answers:
+            answers[key] = _proposal(key, headers, columns, ask, cache_get, cache_put, stats)
+        renames = judge(headers, columns, answers[key] or {}, stats)
+        if renames:
+            for p in positions:
+                out[p] = _renamed(rows[p], headers, renames)
+    return out, stats
+
+
+def map_file_headers(parsed: ParsedFile, settings, cache=None, options=None,
+                     slot: Callable[[], ContextManager] | None = None) -> HeaderMapping:
+    """Apply :func:`map_unknown_headers` to ``parsed.rows`` in place with the settings' DeepSeek client.
+
+    Args:
+        parsed: a parsed file whose lead rows are in ``rows`` (the DeepSeek path keeps them there).
+        settings: :class:`~easycrm_pipeline.config.Settings`; nothing happens unless ``settings.llm_enabled``.
+        cache: the standardization cache (``pipeline.cache.open_cache``), or None.
+        options: :class:`~easycrm_pipeline.pipeline.standardizer.DeepSeekOptions` for the client, or None.
+        slot: held around each request (one slot of the ``deepseek`` pool, like every DeepSeek request).
+    """
+    if not settings.llm_enabled or not parsed.rows:
+        return HeaderMapping()
+    kwargs = {}
+    if options is not None:
+        kwargs = {"read_timeout": options.read_timeout, "max_attempts": options.max_attempts,
+                  "temperature": options.temperature}
+    tokens: list[int] = []
+    with DeepSeekClient.from_settings(settings, **kwargs) as client:
+        def ask(headers: list[str], columns: dict[str, list[str]]) -> dict[str, str]:
+            with slot() if slot else contextlib.nullcontext():
+                mapping, usage = ask_mapping(client, headers, columns)
+            tokens.append(usage.total_tokens)
+            return mapping
+
+        parsed.rows, stats = map_unknown_headers(
+            parsed.rows, ask, signature=lambda h: header_signature(h, settings.deepseek_model),
+            cache_get=cache.get if cache else None, cache_put=cache.put if cache else None)
+    stats.tokens = sum(tokens)
+    return stats
+
+
+__all__ = ["HeaderMapping", "judge", "map_file_headers", "map_unknown_headers", "unmapped_columns"]
