@@ -24,7 +24,7 @@ from easycrm_pipeline.cli.progress import PROGRESS_PREFIX
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.dead_runs import process_tags, reap_dead_runs
 from easycrm_pipeline.dagster_defs.jobs import execution_config
-from easycrm_pipeline.dagster_defs.ops import FILE_NAME_TAG, LOCATION_TAG
+from easycrm_pipeline.dagster_defs.tags import FILE_NAME_TAG, LOCATION_TAG
 from easycrm_pipeline.dagster_defs.progress import ProgressReporter
 from easycrm_pipeline.definitions import get_ingest_job
 

@@ -20,7 +20,7 @@ import dagster as dg
 
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.dead_runs import end_dead_run
-from easycrm_pipeline.dagster_defs.ops import FILE_NAME_TAG, PID_TAG
+from easycrm_pipeline.dagster_defs.tags import FILE_NAME_TAG, PID_TAG
 from easycrm_pipeline.dagster_defs.pending import pending_run
 from easycrm_pipeline.dagster_defs.progress import (
     PARTITION_TAG,

@@ -10,7 +10,7 @@ the table under other addresses, or a blocking key gone wrong.
 """
 import dagster as dg
 
-from easycrm_pipeline.dagster_defs.ops import FILE_NAME_TAG
+from easycrm_pipeline.dagster_defs.tags import FILE_NAME_TAG
 from easycrm_pipeline.dagster_defs.partitions import lead_files
 from easycrm_pipeline.dagster_defs.resources import StoreResource
 from easycrm_pipeline.pipeline.duplicates import detect_duplicates

@@ -15,26 +15,33 @@ from pathlib import Path, PurePosixPath
 import dagster as dg
 
 from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.dagster_defs.checks import log_check_evaluations
+from easycrm_pipeline.dagster_defs.dead_runs import process_tags
+from easycrm_pipeline.dagster_defs.lead_file_events import lead_file_materialization
 from easycrm_pipeline.dagster_defs.pool_slots import PoolSlots
 from easycrm_pipeline.dagster_defs.resources import DeepSeekResource, StoreResource
 from easycrm_pipeline.dagster_defs.run_marks import cost_tags, mark_committed
-from easycrm_pipeline.dagster_defs.tags import FILE_NAME_TAG, FINGERPRINT_TAG, HOST_TAG, LOCATION_TAG, PID_TAG  # noqa: F401
+from easycrm_pipeline.dagster_defs.tags import FILE_NAME_TAG, FINGERPRINT_TAG, LOCATION_TAG, PID_TAG
+from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed, DeepSeekFatal
+from easycrm_pipeline.dropzone.files import keep, kept_copy, resolve
 from easycrm_pipeline.dropzone.rules import display_name, size_refusal
+from easycrm_pipeline.parsing import FileRejected, stream_file
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
-from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, markdown_table
 from easycrm_pipeline.pipeline.cache import open_cache
 from easycrm_pipeline.pipeline.chunks import (
-    REQUESTS_IN_FLIGHT,
     BatchResults,
     Chunk,
     ChunkProgress,
+    REQUESTS_IN_FLIGHT,
     make_chunks,
     run_chunk,
 )
+from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, markdown_table
 from easycrm_pipeline.pipeline.header_mapping import HeaderMapping, map_file_headers
 from easycrm_pipeline.pipeline.leadfile import LeadFile, settle_by_rules, write_leads
 from easycrm_pipeline.pipeline.planning import Plan, cache_entry, cache_key, plan_rows
 from easycrm_pipeline.pipeline.standardizer import add_usage, dead_letter, deepseek_version, make_standardizer
+from easycrm_pipeline.store.base import LeadQuery, StoreLockTimeout
 
 #: Seeds: "Dead Letter Queue: After 3 failed attempts" -> 1 try + 2 retries (the maintenance job's batch steps).
 STANDARDIZE_RETRY = dg.RetryPolicy(
@@ -61,7 +68,6 @@ def _resolve_location(context: dg.OpExecutionContext, config: ParseConfig) -> tu
     tags = context.run.tags
     location = config.location or tags.get(LOCATION_TAG, "")
     if not location:  # launched from the UI (Materialize, Re-execute, backfill): the partition's kept file
-        from easycrm_pipeline.dropzone.files import resolve
 
         key = context.partition_key if context.has_partition_key else ""
         found = resolve(key, get_settings().inbox.absolute())
@@ -75,7 +81,6 @@ def _resolve_location(context: dg.OpExecutionContext, config: ParseConfig) -> tu
         return location, config.file_name or tags.get(FILE_NAME_TAG) or found[1]
     file_name = config.file_name or tags.get(FILE_NAME_TAG) or display_name(location.rstrip("/").rsplit("/", 1)[-1])
     if not location.startswith("s3://") and not Path(location).exists() and tags.get(FINGERPRINT_TAG):
-        from easycrm_pipeline.dropzone.files import kept_copy  # a UI re-execution after the drop left the inbox
 
         location = kept_copy(tags[FINGERPRINT_TAG], file_name) or location
     return location, file_name
@@ -83,7 +88,6 @@ def _resolve_location(context: dg.OpExecutionContext, config: ParseConfig) -> tu
 
 def _keep(context: dg.OpExecutionContext, path: Path, location: str, file_name: str):
     """Keep the file content-addressed for its partition key (``dropzone.files``), so UI runs find it."""
-    from easycrm_pipeline.dropzone.files import keep
 
     if not context.has_partition_key or not path.is_file():
         return None
@@ -108,7 +112,6 @@ def _fetch(location: str, workdir: str, max_bytes: int | None = None) -> Path:
     if location.startswith("s3://"):
         import boto3
 
-        from easycrm_pipeline.parsing import FileRejected
 
         bucket, key = location[5:].split("/", 1)
         client = boto3.client("s3")
@@ -143,7 +146,6 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
     settled.parquet`` (``pipeline.leadfile``), and the output is its :class:`LeadFile` (path and count); a CSV is
     read row by row (``parsing.stream_file``), so without DeepSeek no list of the file's rows or leads is held.
     """
-    from easycrm_pipeline.parsing import FileRejected, stream_file
 
     _tag_run_process(context)
     settings = deepseek.apply(get_settings())
@@ -199,7 +201,6 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
         + ", ".join(f"{s.name or 'csv'}={s.status}{' (' + s.reason + ')' if s.reason else ''}" for s in parsed.sheets)
     )
     if context.has_partition_key:  # the lead_files partition shows the file (size, sha256, sheets, rows, seen)
-        from easycrm_pipeline.dagster_defs.lead_file_events import lead_file_materialization
 
         context.log_event(lead_file_materialization(context.partition_key, kept, parsed))
     yield dg.Output(
@@ -244,7 +245,6 @@ def _tag_run_process(context: dg.OpExecutionContext) -> None:
     execution = (run.run_config or {}).get("execution") or {}
     mode = next(iter((execution.get("config") or {"in_process": {}})), "in_process")
     if mode == "in_process":
-        from easycrm_pipeline.dagster_defs.dead_runs import process_tags
 
         context.instance.add_run_tags(run.run_id, process_tags())
 
@@ -263,8 +263,6 @@ def standardize_chunk(context: dg.OpExecutionContext, chunk: Chunk, deepseek: De
     id>`` first: a retry of this step, or a re-execution of the run from failure, sends only the batches that were
     not finished. Progress (batches done) is logged as an observation of ``leads`` every half second.
     """
-    from easycrm_pipeline.dagster_defs.pool_slots import PoolSlots
-    from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed, DeepSeekFatal
 
     settings = deepseek.apply(get_settings())
     standardizer = make_standardizer(settings, deepseek.options())
@@ -369,7 +367,6 @@ def _result_dirs(context: dg.OpExecutionContext) -> tuple[Path, list[Path]]:
 
 def _preview(store, file_name: str, rows: int = 10) -> str:
     """Markdown table of the first leads this file wrote (by source row)."""
-    from easycrm_pipeline.store.base import LeadQuery
 
     leads, _total = store.query_leads(
         LeadQuery(source_file=file_name, sort="sourceRow", descending=False, page_size=rows)
@@ -415,7 +412,6 @@ def collect_leads(
     The output is ``Nothing``: the leads live in the store, and no IO manager has to turn a partition key such as
     ``s3://bucket/key`` into a path.
     """
-    from easycrm_pipeline.store.base import StoreLockTimeout
 
     settings = get_settings()
     batch_results = [result for chunk in results for result in chunk]
@@ -450,6 +446,5 @@ def collect_leads(
     if cost := cost_tags(stats.cost_usd, stats.llm_calls):  # the run's DeepSeek cost, shown at run level
         context.instance.add_run_tags(context.run_id, cost)
     yield dg.Output(None, metadata=metadata)
-    from easycrm_pipeline.dagster_defs.checks import log_check_evaluations
 
     log_check_evaluations(context, lead_store)  # after the materialization, so the checks' evaluations target it

@@ -36,7 +36,7 @@ from typing import Any
 import dagster as dg
 
 from easycrm_pipeline.dagster_defs.dead_runs import reap_dead_runs
-from easycrm_pipeline.dagster_defs.ops import FILE_NAME_TAG, PID_TAG
+from easycrm_pipeline.dagster_defs.tags import FILE_NAME_TAG, PID_TAG
 from easycrm_pipeline.dagster_defs.run_marks import is_committed
 from easycrm_pipeline.dropzone.rules import cli_partition_key
 

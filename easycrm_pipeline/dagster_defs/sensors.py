@@ -18,9 +18,10 @@ import dagster as dg
 from botocore.exceptions import BotoCoreError, ClientError
 
 from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.dagster_defs.jobs import execution_config
 from easycrm_pipeline.dagster_defs.partitions import lead_files
-from easycrm_pipeline.dagster_defs.run_marks import is_undone
 from easycrm_pipeline.dagster_defs.resources import S3ClientResource
+from easycrm_pipeline.dagster_defs.run_marks import is_undone
 from easycrm_pipeline.dropzone import DropFile, ProcessedRecord, diff, redropped, scan_folder, scan_s3
 
 INGEST_JOB_NAME = "ingest_job"
@@ -203,7 +204,6 @@ def build_sensor_result(
             cursor=record.to_json(),
         )
 
-    from easycrm_pipeline.dagster_defs.jobs import execution_config  # the job module; imported at evaluation only
 
     execution = execution_config(get_settings().llm_enabled)
     existing = set(context.instance.get_dynamic_partitions(lead_files.name))

@@ -15,8 +15,14 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from easycrm_pipeline.config import DEEPSEEK, Settings
+from easycrm_pipeline.deepseek.client import DeepSeekClient
+from easycrm_pipeline.deepseek.errors import DeepSeekBatchRejected
+from easycrm_pipeline.deepseek.prompt import prompt_hash
 from easycrm_pipeline.models import QuarantineRow, RawRow
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult
+from easycrm_pipeline.rules import RULES_VERSION
+from easycrm_pipeline.rules.standardize import standardize_rows
+from easycrm_pipeline.rules.validate import validate_candidate
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,6 @@ class RulesStandardizer:
     """The offline rules standardizer (email-validator, phonenumbers, nameparser, header aliases)."""
 
     def __init__(self, default_region: str | None = None):
-        from easycrm_pipeline.rules import RULES_VERSION
 
         self.default_region = default_region
         self.version = RULES_VERSION
@@ -74,7 +79,6 @@ class RulesStandardizer:
 
     def standardize_rows(self, rows: list[RawRow], name: str) -> BatchResult:
         """Standardize ``rows`` (any number) into a ``BatchResult`` named ``name``."""
-        from easycrm_pipeline.rules.standardize import standardize_rows
 
         started = time.perf_counter()
         leads = standardize_rows(rows, self.default_region)
@@ -93,7 +97,6 @@ class DeepSeekStandardizer:
     """
 
     def __init__(self, settings: Settings, options: DeepSeekOptions | None = None):
-        from easycrm_pipeline.deepseek.client import DeepSeekClient
 
         self.settings = settings
         self.options = options or DeepSeekOptions()
@@ -119,9 +122,6 @@ class DeepSeekStandardizer:
             DeepSeekFatal: 401/402 — the whole file must stop.
             DeepSeekBatchFailed: retries exhausted — the caller may retry the step or dead-letter the batch.
         """
-        from easycrm_pipeline.deepseek.errors import DeepSeekBatchRejected
-        from easycrm_pipeline.rules.validate import validate_candidate
-        from easycrm_pipeline.rules.standardize import standardize_rows
 
         started = time.perf_counter()
         rows = list(batch.rows)
@@ -158,8 +158,6 @@ class DeepSeekStandardizer:
 def deepseek_version(settings: Settings) -> str:
     """Version of the DeepSeek standardizer: ``<model>/<prompt hash>/<rules version>`` (cache and re-standardization
     key: any part changing makes stored answers stale)."""
-    from easycrm_pipeline.deepseek.prompt import prompt_hash
-    from easycrm_pipeline.rules import RULES_VERSION
 
     return f"{settings.deepseek_model}/{prompt_hash()}/{RULES_VERSION}"
 

@@ -22,7 +22,7 @@ from easycrm_pipeline.dagster_defs.dead_runs import (
     process_tags,
     reap_dead_runs,
 )
-from easycrm_pipeline.dagster_defs.ops import HOST_TAG, PID_TAG
+from easycrm_pipeline.dagster_defs.tags import HOST_TAG, PID_TAG
 from easycrm_pipeline.dagster_defs.pool_slots import pool_limit
 
 

@@ -204,7 +204,7 @@ def test_webserver_daemon_sensors_status_and_cancel(dagster_env, fake_deepseek, 
     from dagster_graphql import DagsterGraphQLClient
 
     from easycrm_pipeline.cli.instance import get_instance
-    from easycrm_pipeline.dagster_defs.ops import PID_TAG
+    from easycrm_pipeline.dagster_defs.tags import PID_TAG
 
     started = time.monotonic()
     tmp = Path(dagster_env)
