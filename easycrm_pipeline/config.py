@@ -239,6 +239,15 @@ class Settings(BaseSettings):
         """True when ``EASYCRM_LLM`` (or ``llm_mode=``) was given, False when ``llm_mode`` is the key's default."""
         return "llm_mode" in self.model_fields_set
 
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` (fields by name), checked like the environment's values; the fields given so
+        far (in code or by a variable) stay, the others are read from the environment again.
+
+        Raises:
+            ValueError: a bad value, in today's one-line wording (see :func:`get_settings`).
+        """
+        return get_settings(**{**self.model_dump(exclude_unset=True), **changes})
+
     def child_env(self, **extra: str) -> dict[str, str]:
         """The environment for a child process: this process's, plus ``extra`` (e.g. ``DAGSTER_HOME``)."""
         return {**os.environ, **extra}

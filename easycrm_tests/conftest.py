@@ -4,6 +4,7 @@ import shutil
 import pytest
 
 from easycrm_pipeline.cli.instance import PROJECT_DAGSTER_YAML
+from easycrm_pipeline.config import Settings, get_settings
 
 ISOLATED_VARS = (
     "DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL", "DEEPSEEK_MODEL", "EASYCRM_STORE", "EASYCRM_S3_BUCKET",
@@ -28,3 +29,14 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("EASYCRM_FILES_DIR", str(tmp_path / "files"))  # kept files (dropzone.files)
     monkeypatch.setenv("EASYCRM_EXPORT_PATH", str(tmp_path / "exports" / "leads.csv"))  # exports, rejected rows
     return tmp_path
+
+
+@pytest.fixture
+def settings(isolated_env) -> Settings:
+    """This test's settings built in code (``config.Settings``): the DuckDB file, inbox, exports and kept files in
+    ``tmp_path``, offline rules. Pass it to the code under test; derive a variant with ``settings.replace(...)``
+    (checked like the environment's values) instead of ``monkeypatch.setenv``."""
+    return get_settings(
+        db_path=isolated_env / "leads.duckdb", inbox=isolated_env / "inbox", files_dir=isolated_env / "files",
+        export_path=isolated_env / "exports" / "leads.csv", store="duckdb",
+    )

@@ -121,3 +121,13 @@ def test_child_env_adds_to_the_environment_without_changing_it(monkeypatch):
     env = get_settings().child_env(DAGSTER_HOME="/somewhere")
     assert env["DAGSTER_HOME"] == "/somewhere" and env["EASYCRM_MERGE"] == "fill-blank"
     assert os.environ["DAGSTER_HOME"] != "/somewhere"
+
+
+def test_the_settings_fixture_and_replace(settings, isolated_env):
+    """Tests pass settings built in code (conftest's ``settings``); ``replace`` checks like the environment."""
+    assert settings.db_path == isolated_env / "leads.duckdb" and not settings.llm_enabled
+    other = settings.replace(batch_size=5, deepseek_api_key="sk-1")
+    assert (other.batch_size, other.db_path, other.llm_mode, settings.batch_size) == (
+        5, settings.db_path, "always", 10)
+    with pytest.raises(ValueError, match="^EASYCRM_BATCH_SIZE must be at least 1, got 0$"):
+        settings.replace(batch_size="0")

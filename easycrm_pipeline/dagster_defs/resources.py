@@ -129,7 +129,7 @@ class DeepSeekResource(dg.ConfigurableResource):
         given = {field: getattr(self, name) for name, field in _DEEPSEEK_FIELDS.items() if getattr(self, name)}
         if not given:
             return settings
-        settings = get_settings(**{**settings.model_dump(exclude_unset=True), **given})  # checked like the env
+        settings = settings.replace(**given)  # checked like the environment's values
         key = settings.deepseek_api_key
         mode = settings.llm_mode if key and settings.llm_mode_given else ("always" if key else "never")
         return settings.model_copy(update={"llm_mode": mode})

@@ -152,8 +152,9 @@ class DynamoDBStore(LeadStore):
     def client(self):
         """The boto3 DynamoDB client (one per process: clients are not fork-safe)."""
         if self._client is None or self._client_pid != os.getpid():
-            region = self.region_name or boto3.session.Session().region_name or "us-east-1"
-            self._client = boto3.session.Session().client(
+            session = boto3.session.Session()
+            region = self.region_name or session.region_name or "us-east-1"
+            self._client = session.client(
                 "dynamodb", endpoint_url=self.endpoint_url, region_name=region,
                 config=Config(retries={"max_attempts": 10, "mode": "adaptive"}),
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from easycrm_pipeline.config import Settings, get_settings
+from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.maintenance import restandardize_job
 from easycrm_pipeline.dagster_defs.resources import DeepSeekResource, StoreResource
 from easycrm_pipeline.definitions import defs
@@ -14,7 +14,7 @@ from easycrm_pipeline.testing import FakeDeepSeek
 from easycrm_tests.store.helpers import lead
 
 
-def test_a_set_variable_is_bound_as_envvar_a_value_given_in_code_as_itself(monkeypatch, tmp_path):
+def test_a_set_variable_is_bound_as_envvar_a_value_given_in_code_as_itself(monkeypatch, settings, tmp_path):
     monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-secret")
     monkeypatch.delenv("EASYCRM_DYNAMODB_TABLE", raising=False)
     store = StoreResource.from_settings(get_settings())
@@ -24,7 +24,7 @@ def test_a_set_variable_is_bound_as_envvar_a_value_given_in_code_as_itself(monke
     assert isinstance(deepseek.api_key, dg.EnvVar) and "sk-secret" not in repr(deepseek)
     assert deepseek.base_url is None
     monkeypatch.delenv("EASYCRM_DB")
-    given = StoreResource.from_settings(Settings(db_path=tmp_path / "given.duckdb"))
+    given = StoreResource.from_settings(settings.replace(db_path=tmp_path / "given.duckdb"))
     assert given.db_path == str(tmp_path / "given.duckdb")
     assert given.get().path == tmp_path / "given.duckdb" and (tmp_path / "given.duckdb").exists()
 
@@ -37,14 +37,13 @@ def test_the_definitions_bind_both_resources():
         assert "store" in defs.resolve_job_def(name).resource_defs, name
 
 
-def test_deepseek_resource_values_win_and_go_through_the_settings_checks(monkeypatch):
-    monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
-    assert DeepSeekResource().apply(get_settings()).llm_mode == "never"  # nothing given: the environment's
-    settings = DeepSeekResource(api_key=" sk-1\r\n", base_url="http://127.0.0.1:9/").apply(get_settings())
-    assert (settings.deepseek_api_key, settings.deepseek_base_url) == ("sk-1", "http://127.0.0.1:9")
-    assert (settings.llm_mode, settings.llm_enabled) == ("always", True)
-    monkeypatch.setenv("EASYCRM_LLM", "auto")
-    assert DeepSeekResource(api_key="sk-1").apply(get_settings()).llm_mode == "auto"
+def test_deepseek_resource_values_win_and_go_through_the_settings_checks(settings):
+    assert DeepSeekResource().apply(settings) is settings  # nothing given: the settings' (no key: the rules)
+    applied = DeepSeekResource(api_key=" sk-1\r\n", base_url="http://127.0.0.1:9/").apply(settings)
+    assert (applied.deepseek_api_key, applied.deepseek_base_url) == ("sk-1", "http://127.0.0.1:9")
+    assert (applied.llm_mode, applied.llm_enabled, applied.db_path) == ("always", True, settings.db_path)
+    assert DeepSeekResource(api_key="sk-1").apply(settings.replace(llm_mode="auto")).llm_mode == "auto"
+    assert not DeepSeekResource(api_key=" ").apply(settings.replace(llm_mode="auto")).llm_enabled
 
 
 def test_restandardize_job_standardizes_with_the_deepseek_resource(monkeypatch, tmp_path):

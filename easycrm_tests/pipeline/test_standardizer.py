@@ -17,10 +17,7 @@ import gen  # noqa: E402  (the bench's made-up people)
 
 
 def _settings(base_url: str) -> Settings:
-    return Settings(db_path=Path("unused.duckdb"), store="duckdb", dynamodb_table="t", inbox=Path("inbox"),
-                    s3_bucket=None, s3_prefix="", deepseek_api_key="sk-test", deepseek_base_url=base_url,
-                    deepseek_model="deepseek-v4-flash", batch_size=10, default_region=None,
-                    max_file_mb=100, llm_mode="always")
+    return Settings(deepseek_api_key="sk-test", deepseek_base_url=base_url, llm_mode="always")
 
 
 def _bench_batch(tmp_path: Path, n: int = 10):

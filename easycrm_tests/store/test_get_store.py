@@ -36,14 +36,13 @@ def test_get_store_defaults_to_duckdb_at_easycrm_db(tmp_path, monkeypatch):
     assert not (tmp_path / "x.duckdb").exists()  # nothing created before init()
 
 
-def test_open_store_runs_the_schema_ddl_once_per_process_and_path(tmp_path):
+def test_open_store_runs_the_schema_ddl_once_per_process_and_path(settings, tmp_path):
     """``open_store``: the DDL (which takes the store's write lock) runs on the first call for a path only, so the
     mapped steps of a run never queue for the write lock just to re-create the tables (issue 17 step 2)."""
-    from easycrm_pipeline.config import get_settings
     from easycrm_pipeline.store import StoreLockTimeout, open_store
     from easycrm_pipeline.store.locking import file_lock
 
-    settings = get_settings(db_path=tmp_path / "sub" / "a.duckdb", lock_timeout=1)
+    settings = settings.replace(db_path=tmp_path / "sub" / "a.duckdb", lock_timeout=1)
     first = open_store(settings)  # folder, file and tables created
     assert (tmp_path / "sub" / "a.duckdb").exists()
     first.upsert_file(numbered_leads([1], tag="T"), source_file="a.csv")
