@@ -105,22 +105,29 @@ def no_duplicate_emails(op_context: dg.OpExecutionContext, store: LeadStore, sou
     )
 
 
-def emails_valid(op_context: dg.OpExecutionContext, store: LeadStore, source_file: str) -> dg.AssetCheckResult:
-    """Passes when every non-null email of the file's leads is syntactically valid.
-
-    Metadata: ``file``, ``leads_checked``, ``invalid_emails`` (count), ``sample`` (at most 20 offending leads).
-    """
+def _bad_values_check(store: LeadStore, source_file: str, find_bad: Callable[[list], list],
+                      count_key: str) -> dg.AssetCheckResult:
+    """Passes when ``find_bad`` finds no offending lead among the file's; metadata ``file``, ``leads_checked``,
+    ``count_key`` (how many offend) and ``sample`` (at most :data:`SAMPLE_SIZE` of them)."""
     leads = file_leads(store, source_file)
-    bad = invalid_emails(leads)
+    bad = find_bad(leads)
     return dg.AssetCheckResult(
         passed=not bad,
         metadata={
             "file": source_file,
             "leads_checked": len(leads),
-            "invalid_emails": len(bad),
+            count_key: len(bad),
             "sample": dg.MetadataValue.json(bad[:SAMPLE_SIZE]),
         },
     )
+
+
+def emails_valid(op_context: dg.OpExecutionContext, store: LeadStore, source_file: str) -> dg.AssetCheckResult:
+    """Passes when every non-null email of the file's leads is syntactically valid.
+
+    Metadata: ``file``, ``leads_checked``, ``invalid_emails`` (count), ``sample`` (at most 20 offending leads).
+    """
+    return _bad_values_check(store, source_file, invalid_emails, "invalid_emails")
 
 
 def phones_e164_or_digits(op_context: dg.OpExecutionContext, store: LeadStore, source_file: str) -> dg.AssetCheckResult:
@@ -128,17 +135,7 @@ def phones_e164_or_digits(op_context: dg.OpExecutionContext, store: LeadStore, s
 
     Metadata: ``file``, ``leads_checked``, ``invalid_phones`` (count), ``sample`` (at most 20 offending leads).
     """
-    leads = file_leads(store, source_file)
-    bad = invalid_phones(leads)
-    return dg.AssetCheckResult(
-        passed=not bad,
-        metadata={
-            "file": source_file,
-            "leads_checked": len(leads),
-            "invalid_phones": len(bad),
-            "sample": dg.MetadataValue.json(bad[:SAMPLE_SIZE]),
-        },
-    )
+    return _bad_values_check(store, source_file, invalid_phones, "invalid_phones")
 
 
 #: Run tag set on a run whose file had rows that were not stored (dead letter): ``"10 rows not stored"``.
