@@ -13,17 +13,20 @@ failed, 2 bad input, 130 interrupted, 141 stdout's reader went away.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
 
 from easycrm_pipeline.config import get_settings
+from easycrm_pipeline.fields import FILTERS, FilterOption
+from easycrm_pipeline.store.base import LeadQuery
 
 #: Command name -> ("module:attribute" of its click command, one-line help shown by ``easycrm --help``).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -93,40 +96,50 @@ def json_option(f: Callable) -> Callable:
 
 
 #: The lead filter flags: (flag, ``LeadQuery`` keyword, help). One place, so the field registry can generate it.
-LEAD_FILTERS: tuple[tuple[str, str, str | None], ...] = (
-    ("--search", "search", "contains, case-insensitive, across all lead fields"),
-    ("--first-name", "first_name", None),
-    ("--last-name", "last_name", None),
-    ("--title", "title", None),
-    ("--company", "company", None),
-    ("--email", "email", None),
-    ("--phone", "phone", None),
-    ("--source", "source_file", "source file name"),
-)
+def filter_flags(options: Sequence[FilterOption]) -> tuple[tuple[str, str, str | None], ...]:
+    """``(flag, dest, help)`` of the filter flags: ``--search``, one per field filter of ``options``, ``--source``."""
+    return (
+        ("--search", "search", "contains, case-insensitive, across all lead fields"),
+        *((option.flag, option.dest, option.help) for option in options),
+        ("--source", "source_file", "source file name"),
+    )
 
 
-def lead_filters(f: Callable) -> Callable:
-    """The filter and sort flags of ``leads`` and ``export`` (docs/contracts.md#command-line): the command gets one
-    parameter ``filters``, a dict of ``LeadQuery`` keywords (``search``, ``first_name``, ..., ``sort``,
-    ``descending``)."""
+#: ``LeadQuery`` keywords; a field filter without one of its own goes into ``LeadQuery.filters``.
+_QUERY_KEYWORDS = frozenset(f.name for f in dataclasses.fields(LeadQuery))
 
-    options = [click.option(flag, f"filter_{key}", default=None, help=text)
-               for flag, key, text in LEAD_FILTERS]
-    options += [
-        click.option("--sort", "filter_sort", default="createdAt",
-                     help="field to sort on (default createdAt, newest first)"),
-        click.option("--asc", "filter_asc", is_flag=True, help="sort ascending"),
-    ]
 
-    @functools.wraps(f)
-    def wrapper(**kwargs: Any) -> Any:
-        filters = {k[len("filter_"):]: kwargs.pop(k) for k in list(kwargs) if k.startswith("filter_")}
-        filters["descending"] = not filters.pop("asc")
-        return f(filters=filters, **kwargs)
+def make_lead_filters(options: Sequence[FilterOption]) -> Callable[[Callable], Callable]:
+    """A decorator adding the filter flags of ``options`` (:func:`filter_flags`) and ``--sort``/``--asc`` to a
+    command, which gets one parameter ``filters``: a dict of ``LeadQuery`` keywords (``search``, ``first_name``,
+    ..., ``sort``, ``descending``), a field without a keyword of its own (one added to ``fields.py`` after the
+    seven) as ``filters={field: text}``."""
+    flags = filter_flags(options)
+    field_of = {option.dest: option.field for option in options}
 
-    for option in reversed(options):
-        wrapper = option(wrapper)
-    return wrapper
+    def decorate(f: Callable) -> Callable:
+        @functools.wraps(f)
+        def wrapper(**kwargs: Any) -> Any:
+            filters = {k[len("filter_"):]: kwargs.pop(k) for k in list(kwargs) if k.startswith("filter_")}
+            filters["descending"] = not filters.pop("asc")
+            extra = {field_of[k]: filters.pop(k) for k in list(filters) if k not in _QUERY_KEYWORDS}
+            if any(v is not None for v in extra.values()):
+                filters["filters"] = {k: v for k, v in extra.items() if v is not None}
+            return f(filters=filters, **kwargs)
+
+        wrapper = click.option("--asc", "filter_asc", is_flag=True, help="sort ascending")(wrapper)
+        wrapper = click.option("--sort", "filter_sort", default="createdAt",
+                               help="field to sort on (default createdAt, newest first)")(wrapper)
+        for flag, key, text in reversed(flags):  # click lists the options applied last first
+            wrapper = click.option(flag, f"filter_{key}", default=None, help=text)(wrapper)
+        return wrapper
+
+    return decorate
+
+
+#: The filter and sort flags of ``leads`` and ``export`` (docs/contracts.md#command-line), one per field of
+#: ``fields.FILTERS``.
+lead_filters = make_lead_filters(FILTERS)
 
 
 def paging(f: Callable) -> Callable:
