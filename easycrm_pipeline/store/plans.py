@@ -290,14 +290,32 @@ def _later_changes(later: Iterable[dict], mine: list[dict], pending: Mapping[str
     run, and are not an (interrupted) undo of this import's own rows; oldest first."""
     first = {lid: cs[-1][order] for lid, cs in pending.items()}
     own_ids = {c.get("changeId") for c in mine} - {None}
+    later = list(later)
+    unmerged = undone_merges(later)
 
     def is_later(r: dict) -> bool:
         details = r.get("details") if isinstance(r.get("details"), dict) else {}
         return (r.get("action") in LATER_CHANGE_ACTIONS and r.get("leadId") in first
                 and r[order] > first[r["leadId"]] and r.get("runId") != run_id
-                and details.get("undoOfChange") not in own_ids)
+                and details.get("undoOfChange") not in own_ids
+                and not _is_undone_merge(r, details, unmerged))
 
     return sorted(filter(is_later, later), key=lambda r: r[order])
+
+
+def undone_merges(later: Iterable[dict]) -> set:
+    """The run ids of the merges (``easycrm merge``) that ``easycrm undo --merge`` reversed: the
+    ``details.undoOfMerge`` of the ``lead_restored`` rows in ``later``."""
+    return {r["details"].get("undoOfMerge") for r in later
+            if r.get("action") == "lead_restored" and isinstance(r.get("details"), dict)} - {None}
+
+
+def _is_undone_merge(row: dict, details: dict, unmerged: set) -> bool:
+    """A merge's own audit rows and those of its undo, once the merge was undone: together they changed nothing
+    (the undo restores the fields and ``updatedAt`` the merge found), so they are no later change of an import."""
+    if row.get("action") in ("lead_merged", "lead_merged_away"):
+        return row.get("runId") in unmerged
+    return row.get("action") == "lead_restored" and details.get("undoOfMerge") in unmerged
 
 
 def _unaudited(pending: Mapping[str, list[dict]], current: Mapping[str, dict], conflicts: list[dict], *,

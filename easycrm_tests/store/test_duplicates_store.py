@@ -114,6 +114,9 @@ def test_merge_and_its_undo(store):
     assert {(r["action"], r["leadId"]) for r in restored} == {("lead_restored", anna), ("lead_restored", gmail)}
     with pytest.raises(UndoRefused, match="no merge"):
         store.undo_merge(anna)
+    # a merge and its undo together changed nothing: the imports of both leads undo without --force
+    assert store.undo_import("b.csv").conflicts == [] and store.count_leads() == 2
+    assert store.undo_import("a.csv").deleted == 2 and store.count_leads() == 0
 
 
 def test_merge_fills_a_missing_email_and_undo_refuses_after_later_changes(store):
