@@ -19,6 +19,13 @@ def test_text_named_xlsx_fails_its_run_with_the_reason_as_a_tag(isolated_env):
     tag = instance.get_run_by_id(result.run_id).tags[ERROR_TAG]
     assert tag.startswith("parse_file: notes.xlsx: not an Excel workbook: notes.xlsx is neither a zip")
     assert "\n" not in tag
+    # the partition page's events: an observation of the file's partition of `leads` with the same line
+    seen = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("leads"), asset_partitions=["notes.xlsx"]), limit=5).records
+    assert len(seen) == 1
+    observation = seen[0].asset_observation
+    assert observation.description == f"run failed: {tag}" and observation.metadata["error"].value == tag
+    assert observation.metadata["run"].value == result.run_id
 
 
 def test_one_line_cuts_and_takes_the_first_line():

@@ -315,6 +315,12 @@ SENSOR_TICKS = """
 query($selector: InstigationSelector!) { instigationStateOrError(instigationSelector: $selector) {
   ... on InstigationState { ticks(limit: 30) { status skipReason runKeys logEvents { events { message } } } } } }
 """
+#: A partition's events as the UI's partition page asks for them (AssetPartitionDetailQuery).
+PARTITION_EVENTS = """
+query { assetOrError(assetKey: {path: ["leads"]}) { ... on Asset {
+  assetEventHistory(partitions: ["%s"], limit: 100,
+                    eventTypeSelectors: [MATERIALIZATION, OBSERVATION, FAILED_TO_MATERIALIZE]) {
+    results { __typename ... on ObservationEvent { description runId } } } } } }"""
 LOCATIONS = "query { repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
 
 
@@ -371,6 +377,10 @@ def test_ui_good_bad_partial_files_and_a_ui_materialization(dagster_env, fake_de
         bad = instance.get_run_by_id(bad.run_id)
         assert bad.tags[ERROR_TAG].startswith("parse_file: bad.xlsx: not an Excel workbook: bad.xlsx is neither")
         assert all(records == [] for records in check_records(instance, "bad.xlsx").values())
+        # ... and on its partition page: the partition's events hold an observation with that line
+        events = graphql(services, PARTITION_EVENTS % "bad.xlsx")["assetOrError"]["assetEventHistory"]["results"]
+        assert [e["description"] for e in events if e["__typename"] == "ObservationEvent"] == [
+            f"run failed: {bad.tags[ERROR_TAG]}"]
         good_checks = check_records(instance, "good.csv")
         assert {n: [r.status.value for r in rs] for n, rs in good_checks.items()} == {
             n: ["SUCCEEDED"] for n in good_checks
