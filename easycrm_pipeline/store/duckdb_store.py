@@ -107,6 +107,10 @@ class FileUpsert:
 #: 200,000 under 256 MB (peak +270 MB), 400,000 ran out of memory under 256 MB and passed under 400 MB (+414 MB).
 #: Should it still run out, ``pipeline.collect`` redoes the file's transaction without the limit.
 FILE_UPSERT_MEMORY = "256MB"
+#: DuckDB's memory limit while :meth:`DuckDBStore.duplicate_candidate_rounds` computes the blocking keys of the
+#: whole table (beyond it the temporary tables and joins spill to temporary files; issue 13). Measured at 200,000
+#: leads: peak RSS +470 MB under DuckDB's default limit, +340 MB under 256 MB, +220 MB under 128 MB, no slower.
+MATCH_MEMORY = "128MB"
 #: Bytes of DuckDB memory allowed per lead of the file above :data:`FILE_UPSERT_MEMORY` (see there).
 FILE_UPSERT_BYTES_PER_LEAD = 1024
 
@@ -1464,28 +1468,38 @@ class DuckDBStore(LeadStore):
         with self.read_connection() as con:
             con.register("match_ids_df",
                          pd.DataFrame({"leadId": ids, "rnd": [i // round_size for i in range(len(ids))]}))
+            limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
             try:
-                # the round's new keys, the table's leads holding one of them, and each key's block size: once
-                con.execute(f"""CREATE OR REPLACE TEMP TABLE m_new AS
-                                SELECT CAST(r.rnd AS BIGINT) AS rnd, n."leadId", n.rule, n.key
-                                FROM (UNPIVOT ({new_sql}) ON {rules} INTO NAME rule VALUE key) n
-                                JOIN match_ids_df r ON CAST(r."leadId" AS VARCHAR) = n."leadId" ORDER BY rnd""")
+                def prepare() -> None:
+                    # the round's new keys, the table's leads holding one of them, and each key's block size: once
+                    con.execute(f"""CREATE OR REPLACE TEMP TABLE m_new AS
+                                    SELECT CAST(r.rnd AS BIGINT) AS rnd, n."leadId", n.rule, n.key
+                                    FROM (UNPIVOT ({new_sql}) ON {rules} INTO NAME rule VALUE key) n
+                                    JOIN match_ids_df r ON CAST(r."leadId" AS VARCHAR) = n."leadId" ORDER BY rnd""")
+                    con.execute(f"""CREATE OR REPLACE TEMP TABLE m_hits AS
+                                    SELECT t.rule, t.key, t."leadId"
+                                    FROM (UNPIVOT ({sql_keys_select("leads")}) ON {rules} INTO NAME rule VALUE key) t
+                                    SEMI JOIN (SELECT DISTINCT rule, key FROM m_new) n
+                                        ON t.rule = n.rule AND t.key = n.key""")
+                    # every round's rows at once, in round order (a round then reads its slice, not the whole table)
+                    con.execute(
+                        """CREATE OR REPLACE TEMP TABLE m_rows AS
+                           WITH sizes AS (SELECT rule, key, count(*) AS n FROM m_hits GROUP BY rule, key)
+                           SELECT n.rnd, n."leadId" AS a, h."leadId" AS b, n.rule, n.key, s.n
+                           FROM m_new n JOIN sizes s ON s.rule = n.rule AND s.key = n.key
+                           LEFT JOIN m_hits h ON s.n <= ? AND h.rule = n.rule AND h.key = n.key
+                           ORDER BY n.rnd""",
+                        [MAX_BLOCK],
+                    )
+
+                # the keys of a big table spill to temporary files beyond it (DuckDB's default is 80 % of the RAM)
+                con.execute(f"SET memory_limit = '{MATCH_MEMORY}'")
+                try:
+                    prepare()
+                except duckdb.OutOfMemoryException:  # not all of it could spill: once more under DuckDB's default
+                    con.execute(f"SET memory_limit = '{limit}'")
+                    prepare()
                 con.unregister("match_ids_df")
-                con.execute(f"""CREATE OR REPLACE TEMP TABLE m_hits AS
-                                SELECT t.rule, t.key, t."leadId"
-                                FROM (UNPIVOT ({sql_keys_select("leads")}) ON {rules} INTO NAME rule VALUE key) t
-                                SEMI JOIN (SELECT DISTINCT rule, key FROM m_new) n
-                                    ON t.rule = n.rule AND t.key = n.key""")
-                # every round's rows at once, in round order (a round then reads its slice, not the whole table)
-                con.execute(
-                    """CREATE OR REPLACE TEMP TABLE m_rows AS
-                       WITH sizes AS (SELECT rule, key, count(*) AS n FROM m_hits GROUP BY rule, key)
-                       SELECT n.rnd, n."leadId" AS a, h."leadId" AS b, n.rule, n.key, s.n
-                       FROM m_new n JOIN sizes s ON s.rule = n.rule AND s.key = n.key
-                       LEFT JOIN m_hits h ON s.n <= ? AND h.rule = n.rule AND h.key = n.key
-                       ORDER BY n.rnd""",
-                    [MAX_BLOCK],
-                )
                 con.execute("DROP TABLE m_hits")
                 con.execute("DROP TABLE m_new")
                 for rnd in range((len(ids) + round_size - 1) // round_size):
@@ -1520,6 +1534,7 @@ class DuckDBStore(LeadStore):
                         con.execute(f"DROP TABLE IF EXISTS {table}")
                     except duckdb.Error:  # an aborted transaction (inside atomic()): its rollback drops them
                         break
+                con.execute(f"SET memory_limit = '{limit}'")
 
     def run_lead_ids(self, run_id: str | None) -> list[str]:
         """The ids of the leads run ``run_id`` created or updated, in audit order, each once (one query on
