@@ -159,3 +159,22 @@ def test_candidate_rounds_equal_one_query_per_round(tmp_path):
     assert any(c.skipped_keys for c, _ in store.duplicate_candidate_rounds(ids, len(ids)))
     assert any(c.pairs for c, _ in store.duplicate_candidate_rounds(ids, len(ids)))
     assert list(store.duplicate_candidate_rounds([], 5)) == []
+
+
+def test_detect_in_spans_and_rounds_finds_what_one_round_finds(tmp_path, monkeypatch):
+    """Matching a run in spans of rounds (issue 13: bounded memory) records the same pairs as one round of all."""
+    from easycrm_pipeline.pipeline import duplicates
+    from easycrm_pipeline.store.duckdb_store import DuckDBStore
+
+    found = []
+    for chunk, span in ((1000, 1000), (1, 2), (2, 2)):
+        store = DuckDBStore(tmp_path / f"d{chunk}_{span}.duckdb")
+        store.init()
+        _anna_files(store)
+        monkeypatch.setattr(duplicates, "CHUNK", chunk)
+        monkeypatch.setattr(duplicates, "SPAN", span)
+        result = detect_duplicates(store, run_id="run-b", source_file="b.csv")
+        key = {(frozenset((p["a"]["firstName"] + str(p["a"]["email"]), p["b"]["firstName"] + str(p["b"]["email"])
+                           )), round(p["score"], 6)) for p in store.possible_duplicates()}
+        found.append((result.pairs_found, result.candidates, key))
+    assert found[0][0] >= 2 and found[0] == found[1] == found[2]
