@@ -17,7 +17,7 @@ otherwise.
 """
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import dagster as dg
@@ -51,18 +51,25 @@ def file_name_for(context: dg.AssetCheckExecutionContext) -> str:
 
 def file_leads(store, source_file: str) -> list[dict[str, Any]]:
     """``[{"leadId", "email", "phone", "sourceRow"}]`` of the leads whose ``sourceFile`` is ``source_file``, by
-    ``sourceRow`` then ``leadId`` (the store's :meth:`~easycrm_pipeline.store.base.LeadStore.quality`)."""
-    return store.quality(source_file).leads
+    ``sourceRow`` then ``leadId`` (the store's :meth:`~easycrm_pipeline.store.base.LeadStore.file_leads` as a list)."""
+    return list(store.file_leads(source_file))
+
+
+def _counted(leads: Iterable[dict[str, Any]], seen: list[int]) -> Iterator[dict[str, Any]]:
+    """``leads`` unchanged, counted into ``seen[0]``."""
+    for lead in leads:
+        seen[0] += 1
+        yield lead
 
 
 def duplicate_emails(store, source_file: str) -> dict[str, int]:
     """Emails of ``source_file``'s leads held by more than one lead in the whole table, compared trimmed and
     lower-cased: ``{email_key: number of leads}`` (the store's
-    :meth:`~easycrm_pipeline.store.base.LeadStore.quality`)."""
-    return store.quality(source_file).duplicate_emails
+    :meth:`~easycrm_pipeline.store.base.LeadStore.duplicate_emails`)."""
+    return store.duplicate_emails(source_file)
 
 
-def invalid_emails(leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def invalid_emails(leads: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Leads whose email fails ``email-validator``'s syntax check (no DNS lookup); leads without email pass."""
     from email_validator import EmailNotValidError, validate_email
 
@@ -83,7 +90,7 @@ def phone_ok(phone: str | None) -> bool:
     return phone is None or bool(E164.match(phone) or DIGITS.match(phone))
 
 
-def invalid_phones(leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def invalid_phones(leads: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Leads whose phone is neither E.164 nor digits only."""
     return [
         {"leadId": lead["leadId"], "sourceRow": lead["sourceRow"], "phone": lead["phone"]}
@@ -105,17 +112,17 @@ def no_duplicate_emails(op_context: dg.OpExecutionContext, store: LeadStore, sou
     )
 
 
-def _bad_values_check(store: LeadStore, source_file: str, find_bad: Callable[[list], list],
+def _bad_values_check(store: LeadStore, source_file: str, find_bad: Callable[[Iterable[dict]], list],
                       count_key: str) -> dg.AssetCheckResult:
     """Passes when ``find_bad`` finds no offending lead among the file's; metadata ``file``, ``leads_checked``,
     ``count_key`` (how many offend) and ``sample`` (at most :data:`SAMPLE_SIZE` of them)."""
-    leads = file_leads(store, source_file)
-    bad = find_bad(leads)
+    seen = [0]  # the file's leads are streamed (a 1,000,000-lead file is never all in memory, issue 13)
+    bad = find_bad(_counted(store.file_leads(source_file), seen))
     return dg.AssetCheckResult(
         passed=not bad,
         metadata={
             "file": source_file,
-            "leads_checked": len(leads),
+            "leads_checked": seen[0],
             count_key: len(bad),
             "sample": dg.MetadataValue.json(bad[:SAMPLE_SIZE]),
         },

@@ -403,21 +403,6 @@ class DuplicateResolution(Protocol):
 QUALITY_COLUMNS: tuple[str, ...] = ("leadId", "email", "phone", "sourceRow")
 
 
-@dataclass
-class QualityFacts:
-    """What the data-quality checks of one imported file need from the store (``dagster_defs/checks.py``).
-
-    Attributes:
-        leads: ``[{"leadId", "email", "phone", "sourceRow"}]`` of the leads whose ``sourceFile`` is the file, by
-            ``sourceRow`` (NULLs last), then ``leadId``.
-        duplicate_emails: ``{email key: number of leads}`` for the emails of those leads held by more than one lead
-            in the whole table, compared trimmed and lower-cased, sorted by key.
-    """
-
-    leads: list[dict]
-    duplicate_emails: dict[str, int]
-
-
 class StandardizeCache(Protocol):
     """Storage of the standardization cache (``pipeline.planning``): answers by content key, next to the leads."""
 
@@ -595,21 +580,31 @@ class LeadStore(abc.ABC):
         then every row goes to the standardizer."""
         return None
 
-    def quality(self, source_file: str) -> QualityFacts:
-        """The facts the data-quality checks of ``source_file`` need (:class:`QualityFacts`).
+    def file_leads(self, source_file: str) -> Iterator[dict]:
+        """The leads whose ``sourceFile`` is ``source_file`` as ``{"leadId", "email", "phone", "sourceRow"}``, by
+        ``sourceRow`` (NULLs last) then ``leadId``, one at a time (what the data-quality checks of
+        ``dagster_defs/checks.py`` read).
 
-        The default reads :meth:`all_leads` once; back ends with a query language override it.
+        The default reads :meth:`all_leads` once; a back end with a query language streams them (DuckDB).
         """
-        leads, counts = [], {}
+        leads = [{k: lead.get(k) for k in QUALITY_COLUMNS} for lead in self.all_leads()
+                 if lead.get("sourceFile") == source_file]
+        leads.sort(key=lambda r: (r["sourceRow"] is None, r["sourceRow"] or 0, r["leadId"]))
+        yield from leads
+
+    def duplicate_emails(self, source_file: str) -> dict[str, int]:
+        """``{email key: number of leads}`` for the emails of ``source_file``'s leads held by more than one lead in
+        the whole table, compared trimmed and lower-cased, sorted by key (a store's unique email index makes this
+        empty unless something wrote past it). The default reads :meth:`all_leads` once."""
+        counts: dict[str, int] = {}
+        mine: set[str] = set()
         for lead in self.all_leads():
             key = (lead.get("email") or "").strip().lower()
             if key:
                 counts[key] = counts.get(key, 0) + 1
-            if lead.get("sourceFile") == source_file:
-                leads.append({k: lead.get(k) for k in QUALITY_COLUMNS})
-        leads.sort(key=lambda r: (r["sourceRow"] is None, r["sourceRow"] or 0, r["leadId"]))
-        mine = {(r["email"] or "").strip().lower() for r in leads} - {""}
-        return QualityFacts(leads, {k: counts[k] for k in sorted(mine) if counts[k] > 1})
+                if lead.get("sourceFile") == source_file:
+                    mine.add(key)
+        return {k: counts[k] for k in sorted(mine) if counts[k] > 1}
 
     def run_readonly_sql(
         self, sql: str, *, max_rows: int = 1000, time_limit: float = DEFAULT_QUERY_SECONDS

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -61,13 +62,11 @@ from easycrm_pipeline.store.base import (
     LeadQuery,
     LeadStore,
     QUALITY_COLUMNS,
-    QualityFacts,
     TS_FORMAT,
     VALUE_FIELDS,
     StoreError,
     StoreLockTimeout,
     _NO_EMAIL,
-    UPDATE_ACTIONS,
     UndoRefused,
     UndoResult,
     UpsertStats,
@@ -111,10 +110,27 @@ class FileUpsert:
 
 
 #: DuckDB's memory limit while a file is upserted from its Parquet lead files (``upsert_lead_files``): beyond it
-#: DuckDB spills what it can to temporary files, so the memory of an upsert grows little with the file (issue 13).
-#: Measured: 256 MB ran out of memory on the audit insert of 400,000 new leads (the transaction's own new rows are
-#: not all spillable); ``pipeline.collect`` then redoes the file's transaction without the limit.
-FILE_UPSERT_MEMORY = "512MB"
+#: DuckDB spills what it can to temporary files (issue 13). What it cannot spill grows with the file: the
+#: transaction's new rows of ``leads`` and their two indexes (``leadId``, ``email``), so the limit is this floor or
+#: :data:`FILE_UPSERT_BYTES_PER_LEAD` per lead of the file, whichever is larger. Measured (new leads, one thread):
+#: 200,000 under 256 MB (peak +270 MB), 400,000 ran out of memory under 256 MB and passed under 400 MB (+414 MB).
+#: Should it still run out, ``pipeline.collect`` redoes the file's transaction without the limit.
+FILE_UPSERT_MEMORY = "256MB"
+#: DuckDB's memory limit while :meth:`DuckDBStore.duplicate_candidate_rounds` computes the blocking keys of the
+#: whole table (beyond it the temporary tables and joins spill to temporary files; issue 13). Measured at 200,000
+#: leads: peak RSS +470 MB under DuckDB's default limit, +340 MB under 256 MB, +220 MB under 128 MB, no slower.
+MATCH_MEMORY = "128MB"
+#: Bytes of DuckDB memory allowed per lead of the file above :data:`FILE_UPSERT_MEMORY` (see there).
+FILE_UPSERT_BYTES_PER_LEAD = 1024
+
+
+def _mb_of(setting: str) -> float:
+    """Megabytes of a DuckDB size setting such as ``"256MB"``, ``"2GB"``, ``"512KiB"`` (1000- or 1024-based
+    units both read as powers of 1024: a limit, not an accounting)."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*([kmgt]?)i?b?\s*", setting.lower())
+    if not m:
+        raise ValueError(f"not a DuckDB memory size: {setting!r}")
+    return float(m.group(1)) * {"": 1 / 1024 ** 2, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 ** 2}[m.group(2)]
 
 #: Lead fields an update may change (email is the key and never changes on update): ``base.VALUE_FIELDS``.
 _VALUE_FIELDS = VALUE_FIELDS
@@ -392,6 +408,8 @@ class DuckDBStore(LeadStore):
 
     #: DuckDB's memory limit in :meth:`upsert_lead_files` (None: DuckDB's default, 80 % of the RAM).
     file_upsert_memory: str | None = FILE_UPSERT_MEMORY
+    #: DuckDB memory per lead of the file above ``file_upsert_memory`` (:data:`FILE_UPSERT_BYTES_PER_LEAD`).
+    file_upsert_bytes_per_lead: int = FILE_UPSERT_BYTES_PER_LEAD
 
     def __init__(self, path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
         self.path = Path(path)
@@ -548,19 +566,28 @@ class DuckDBStore(LeadStore):
         """The standardization cache: table ``standardize_cache`` in the same file (:class:`DuckDBCache`)."""
         return DuckDBCache(self)
 
-    def quality(self, source_file: str) -> QualityFacts:
-        """:meth:`LeadStore.quality` in two SQL queries on one read connection (shared lock)."""
+    def file_leads(self, source_file: str, block: int = 10_000) -> Iterator[dict]:
+        """:meth:`LeadStore.file_leads` in one SQL query read ``block`` rows at a time (a 1,000,000-lead file is never
+        all in memory, issue 13); the read connection (shared lock: readers never wait) is held until the iteration
+        ends."""
         with self.read_connection() as con:
-            leads = _rows_as_dicts(con.execute(
+            cur = con.execute(
                 f"""SELECT {", ".join(_q(c) for c in QUALITY_COLUMNS)} FROM leads WHERE "sourceFile" = ?
-                    ORDER BY "sourceRow" NULLS LAST, "leadId" """, [source_file]))
+                    ORDER BY "sourceRow" NULLS LAST, "leadId" """, [source_file])
+            while rows := cur.fetchmany(block):
+                for row in rows:
+                    yield dict(zip(QUALITY_COLUMNS, row))
+
+    def duplicate_emails(self, source_file: str) -> dict[str, int]:
+        """:meth:`LeadStore.duplicate_emails` in one SQL query on a read connection (shared lock)."""
+        with self.read_connection() as con:
             dupes = con.execute(
                 """SELECT lower(trim("email")) AS k, count(*) FROM leads
                    WHERE "email" IS NOT NULL AND trim("email") <> '' AND lower(trim("email")) IN (
                        SELECT lower(trim("email")) FROM leads WHERE "sourceFile" = ? AND "email" IS NOT NULL)
                    GROUP BY k HAVING count(*) > 1 ORDER BY k""",
                 [source_file]).fetchall()
-        return QualityFacts(leads, {k: int(n) for k, n in dupes})
+        return {k: int(n) for k, n in dupes}
 
     def init(self) -> None:
         """Create the DuckDB file and the tables ``leads``, ``lead_changes``, ``quarantine``, ``file_imports`` if
@@ -700,7 +727,9 @@ class DuckDBStore(LeadStore):
             det = time.monotonic()
             limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
             if self.file_upsert_memory:  # beyond it DuckDB spills to temporary files
-                con.execute(f"SET memory_limit = '{self.file_upsert_memory}'")
+                leads = con.execute(f"SELECT count(*) FROM read_parquet({files})").fetchone()[0]
+                mb = max(_mb_of(self.file_upsert_memory), leads * self.file_upsert_bytes_per_lead / 1024 ** 2)
+                con.execute(f"SET memory_limit = '{max(1, round(mb))}MB'")
             try:
                 # views over the Parquet files: the file's leads are read as the queries need them, never copied
                 con.execute(
@@ -755,7 +784,7 @@ class DuckDBStore(LeadStore):
                 )
                 # email-less leads this file already stored (same raw row) are not created again
                 con.execute(
-                    f"""CREATE OR REPLACE TEMP TABLE known AS
+                    """CREATE OR REPLACE TEMP TABLE known AS
                         SELECT CAST(json("rawRow") AS VARCHAR) AS raw, count(*) AS n FROM leads
                         WHERE "sourceFile" = ? AND (email IS NULL OR email = '') GROUP BY 1""",
                     [source_file],
@@ -821,6 +850,7 @@ class DuckDBStore(LeadStore):
                     except duckdb.Error:  # an aborted transaction: its rollback drops them
                         break
                 con.execute(f"SET memory_limit = '{limit}'")
+                con.execute(f"SET threads = {DUCKDB_CONFIG['threads']}")
         stats.processing_ms = round((time.monotonic() - t0) * 1000 - stats.lock_wait_ms, 1)
         return result
 
@@ -1377,6 +1407,100 @@ class DuckDBStore(LeadStore):
                     pass
         cands.skipped_keys = {rule: len(keys) for rule, keys in skipped.items()}
         return cands, {lead["leadId"]: lead for lead in leads}
+
+    def duplicate_candidate_rounds(self, lead_ids: Sequence[str],
+                                   round_size: int) -> Iterator[tuple[Any, dict[str, dict]]]:
+        """:meth:`duplicate_candidates` of ``lead_ids`` in rounds of ``round_size`` leads, with the whole table's
+        blocking keys computed ONCE (one scan of ``leads``) instead of once per round: a 1,000,000-lead import is
+        500 rounds, and a scan per round made the matching quadratic in the file (issue 13).
+
+        Yields, per round in ``lead_ids`` order, the same ``(Candidates, {leadId: lead})`` as
+        :meth:`duplicate_candidates` of that round's ids. The store's shared lock and one read connection are held
+        until the generator is finished or closed: do not write to the store while iterating.
+
+        Raises:
+            StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
+        """
+        ids = list(dict.fromkeys(str(i) for i in lead_ids))
+        if not ids:
+            return
+        new_sql = sql_keys_select(
+            '(SELECT * FROM leads WHERE "leadId" IN (SELECT CAST("leadId" AS VARCHAR) FROM match_ids_df))')
+        rules = ", ".join(SQL_KEYS)
+        cols = ", ".join(_q(c) for c in ("leadId", *LEAD_FIELDS))
+        with self.read_connection() as con:
+            con.register("match_ids_df",
+                         pd.DataFrame({"leadId": ids, "rnd": [i // round_size for i in range(len(ids))]}))
+            limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            try:
+                def prepare() -> None:
+                    # the round's new keys, the table's leads holding one of them, and each key's block size: once
+                    con.execute(f"""CREATE OR REPLACE TEMP TABLE m_new AS
+                                    SELECT CAST(r.rnd AS BIGINT) AS rnd, n."leadId", n.rule, n.key
+                                    FROM (UNPIVOT ({new_sql}) ON {rules} INTO NAME rule VALUE key) n
+                                    JOIN match_ids_df r ON CAST(r."leadId" AS VARCHAR) = n."leadId" ORDER BY rnd""")
+                    con.execute(f"""CREATE OR REPLACE TEMP TABLE m_hits AS
+                                    SELECT t.rule, t.key, t."leadId"
+                                    FROM (UNPIVOT ({sql_keys_select("leads")}) ON {rules} INTO NAME rule VALUE key) t
+                                    SEMI JOIN (SELECT DISTINCT rule, key FROM m_new) n
+                                        ON t.rule = n.rule AND t.key = n.key""")
+                    # every round's rows at once, in round order (a round then reads its slice, not the whole table)
+                    con.execute(
+                        """CREATE OR REPLACE TEMP TABLE m_rows AS
+                           WITH sizes AS (SELECT rule, key, count(*) AS n FROM m_hits GROUP BY rule, key)
+                           SELECT n.rnd, n."leadId" AS a, h."leadId" AS b, n.rule, n.key, s.n
+                           FROM m_new n JOIN sizes s ON s.rule = n.rule AND s.key = n.key
+                           LEFT JOIN m_hits h ON s.n <= ? AND h.rule = n.rule AND h.key = n.key
+                           ORDER BY n.rnd""",
+                        [MAX_BLOCK],
+                    )
+
+                # the keys of a big table spill to temporary files beyond it (DuckDB's default is 80 % of the RAM);
+                # the one scan of the whole table uses every core
+                con.execute(f"SET memory_limit = '{MATCH_MEMORY}'")
+                con.execute(f"SET threads = {MATCH_THREADS}")
+                try:
+                    prepare()
+                except duckdb.OutOfMemoryException:  # not all of it could spill: once more under DuckDB's default
+                    con.execute(f"SET memory_limit = '{limit}'")
+                    prepare()
+                con.unregister("match_ids_df")
+                con.execute("DROP TABLE m_hits")
+                con.execute("DROP TABLE m_new")
+                for rnd in range((len(ids) + round_size - 1) // round_size):
+                    cands = Candidates()
+                    skipped: dict[str, set] = {}
+                    rows = con.execute("SELECT a, b, rule, key, n FROM m_rows WHERE rnd = ?", [rnd]).fetchall()
+                    for a, b, rule, key, size in rows:
+                        if size > MAX_BLOCK:
+                            skipped.setdefault(rule, set()).add(key)
+                        elif b is not None:
+                            cands.add(a, b, rule)
+                    del rows
+                    cands.skipped_keys = {rule: len(keys) for rule, keys in skipped.items()}
+                    wanted = sorted({i for pair in cands.pairs for i in pair})
+                    leads: list[dict] = []
+                    if wanted:
+                        con.register("pair_ids_df", pd.DataFrame({"leadId": wanted}, dtype=object))
+                        try:
+                            leads = _rows_as_dicts(con.execute(
+                                f'SELECT {cols} FROM leads '
+                                f'WHERE "leadId" IN (SELECT CAST("leadId" AS VARCHAR) FROM pair_ids_df)'))
+                        finally:
+                            con.unregister("pair_ids_df")
+                    yield cands, {lead["leadId"]: lead for lead in leads}
+            finally:
+                try:
+                    con.unregister("match_ids_df")
+                except duckdb.Error:
+                    pass
+                for table in ("m_rows", "m_hits", "m_new"):
+                    try:
+                        con.execute(f"DROP TABLE IF EXISTS {table}")
+                    except duckdb.Error:  # an aborted transaction (inside atomic()): its rollback drops them
+                        break
+                con.execute(f"SET memory_limit = '{limit}'")
+                con.execute(f"SET threads = {DUCKDB_CONFIG['threads']}")
 
     def run_lead_ids(self, run_id: str | None) -> list[str]:
         """The ids of the leads run ``run_id`` created or updated, in audit order, each once (one query on

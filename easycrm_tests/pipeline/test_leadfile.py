@@ -90,7 +90,7 @@ def test_a_duckdb_memory_limit_too_small_for_the_file_does_not_fail_the_collect(
     lead_file = settle_by_rules(iter(rows), tmp_path / "settled.parquet", None)
     store = DuckDBStore(tmp_path / "leads.duckdb")
     store.init()
-    store.file_upsert_memory = "2MB"
+    store.file_upsert_memory, store.file_upsert_bytes_per_lead = "2MB", 0
     summary = ParseSummary(file_name="big.csv", rows_read=len(rows))
     stats = collect_file([], summary, store, run_id="r1", lead_files=[lead_file])
     assert stats.leads_created == len(rows) and store.count_leads() == len(rows)

@@ -23,19 +23,28 @@ def _store_unchecked_duplicate(store, email: str, source_file: str) -> None:
             "updatedAt": {"S": "2026-01-01T00:00:00.000000Z"}})
 
 
-def test_quality_lists_the_files_leads_and_its_duplicate_emails(store):
+def test_file_leads_and_duplicate_emails_of_a_file(store):
     store.upsert_file([lead(3, firstName="Ann", email="ann@x.io", phone="+4930123"), lead(2, firstName="NoMail")],
                       source_file="a.csv", run_id="r1")
     store.upsert_file([lead(2, firstName="Bob", email="bob@x.io")], source_file="b.csv", run_id="r2")
-    facts = store.quality("a.csv")
-    assert [(r["sourceRow"], r["email"], r["phone"]) for r in facts.leads] == [(2, None, None),
-                                                                              (3, "ann@x.io", "+4930123")]
-    assert all(set(r) == {"leadId", "email", "phone", "sourceRow"} for r in facts.leads)
-    assert facts.duplicate_emails == {}
+    leads = list(store.file_leads("a.csv"))
+    assert [(r["sourceRow"], r["email"], r["phone"]) for r in leads] == [(2, None, None), (3, "ann@x.io", "+4930123")]
+    assert all(set(r) == {"leadId", "email", "phone", "sourceRow"} for r in leads)
+    assert store.duplicate_emails("a.csv") == {}
     _store_unchecked_duplicate(store, " ANN@x.io", "c.csv")
-    assert store.quality("a.csv").duplicate_emails == {"ann@x.io": 2}
-    assert store.quality("b.csv").duplicate_emails == {}
-    assert store.quality("missing.csv").leads == []
+    assert store.duplicate_emails("a.csv") == {"ann@x.io": 2}
+    assert store.duplicate_emails("b.csv") == {}
+    assert list(store.file_leads("missing.csv")) == []
+
+
+def test_duckdb_file_leads_streams_block_by_block(tmp_path):
+    store = DuckDBStore(tmp_path / "leads.duckdb")
+    store.upsert_file([lead(i, firstName=f"P{i}", email=f"p{i}@x.io") for i in range(2, 27)],
+                      source_file="a.csv", run_id="r1")
+    rows = store.file_leads("a.csv", block=4)
+    first = next(rows)  # a generator: the rows come while the query is read, 4 at a time
+    assert first["sourceRow"] == 2
+    assert [r["sourceRow"] for r in rows] == list(range(3, 27))
 
 
 def test_duckdb_exists_location_and_cache(tmp_path):

@@ -137,3 +137,47 @@ def test_merge_fills_a_missing_email_and_undo_refuses_after_later_changes(store)
     assert forced.conflicts
     back = {x["leadId"]: x for x in store.all_leads()}
     assert back[anna]["email"] == "anna.mueller@acme.de" and back[none]["email"] is None
+
+
+def test_candidate_rounds_equal_one_query_per_round(tmp_path):
+    """DuckDB's blocking keys computed once for all rounds (issue 13) give each round exactly what a query of that
+    round's leads alone gives: the same pairs with their rules, skipped keys and leads."""
+    from easycrm_pipeline.matching import pairs as pairs_mod
+    from easycrm_pipeline.store.duckdb_store import DuckDBStore
+
+    store = DuckDBStore(tmp_path / "rounds.duckdb")
+    store.init()
+    _anna_files(store)
+    # a block over MAX_BLOCK (skipped) next to small ones
+    store.upsert_file([lead(10 + i, firstName="Ben", lastName="Weber", email=f"b{i}@x.com")
+                       for i in range(pairs_mod.MAX_BLOCK + 2)], source_file="c.csv", run_id="run-c")
+    ids = [x["leadId"] for x in store.all_leads()]
+    for size in (1, 3, len(ids)):
+        rounds = list(store.duplicate_candidate_rounds(ids, size))
+        assert len(rounds) == -(-len(ids) // size)
+        for i, (cands, leads) in enumerate(rounds):
+            want_cands, want_leads = store.duplicate_candidates(ids[i * size:(i + 1) * size])
+            assert cands.pairs == want_cands.pairs and cands.skipped_keys == want_cands.skipped_keys
+            assert leads == want_leads
+    assert any(c.skipped_keys for c, _ in store.duplicate_candidate_rounds(ids, len(ids)))
+    assert any(c.pairs for c, _ in store.duplicate_candidate_rounds(ids, len(ids)))
+    assert list(store.duplicate_candidate_rounds([], 5)) == []
+
+
+def test_detect_in_spans_and_rounds_finds_what_one_round_finds(tmp_path, monkeypatch):
+    """Matching a run in spans of rounds (issue 13: bounded memory) records the same pairs as one round of all."""
+    from easycrm_pipeline.pipeline import duplicates
+    from easycrm_pipeline.store.duckdb_store import DuckDBStore
+
+    found = []
+    for chunk, span in ((1000, 1000), (1, 2), (2, 2)):
+        store = DuckDBStore(tmp_path / f"d{chunk}_{span}.duckdb")
+        store.init()
+        _anna_files(store)
+        monkeypatch.setattr(duplicates, "CHUNK", chunk)
+        monkeypatch.setattr(duplicates, "SPAN", span)
+        result = detect_duplicates(store, run_id="run-b", source_file="b.csv")
+        key = {(frozenset((p["a"]["firstName"] + str(p["a"]["email"]), p["b"]["firstName"] + str(p["b"]["email"])
+                           )), round(p["score"], 6)) for p in store.possible_duplicates()}
+        found.append((result.pairs_found, result.candidates, key))
+    assert found[0][0] >= 2 and found[0] == found[1] == found[2]
