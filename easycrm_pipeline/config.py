@@ -103,9 +103,15 @@ def _api_key(name: str, value: str | None) -> str | None:
     return key
 
 
-def _interval(value: Any) -> int | None:
-    raw = str(value).strip()  # today's rule: anything but digits is ignored (the sensors' own defaults)
-    return max(1, int(raw)) if raw.isdigit() else None
+def _region(name: str, value: Any) -> str:
+    """An ISO 3166 alpha-2 region the phone library knows (``de`` -> ``DE``); anything else is one line naming the
+    variable (a region it does not know would silently leave every national number without a country code)."""
+    import phonenumbers  # here: the CLI reads the settings on every start, and the region is rarely set
+
+    region = str(value).strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{name} must be a two-letter region code such as DE, FR or US (ISO 3166), got {value!r}")
+    return region
 
 
 #: Per field: how a given value (text from the environment or a value passed in code) becomes the setting.
@@ -114,14 +120,14 @@ _NORMALIZE: dict[str, Any] = {
     "merge": lambda n, v: _choice(n, str(v).strip(), MERGES),
     "llm_mode": lambda n, v: _choice(n, str(v).strip().lower(), LLM_MODES),
     "executor": lambda n, v: _choice(n, str(v).strip().lower(), EXECUTORS),
-    "default_region": lambda n, v: str(v).strip().upper(),
+    "default_region": _region,
     "deepseek_api_key": _api_key,
     "deepseek_base_url": lambda n, v: str(v).rstrip("/"),
     "batch_size": _whole,
     "max_file_mb": _whole,
     "lock_timeout": lambda n, v: float(_whole(n, v)),
     "ask_timeout": lambda n, v: float(_whole(n, v)),
-    "sensor_interval_seconds": lambda n, v: _interval(v),
+    "sensor_interval_seconds": _whole,
 }
 #: Fields where an empty value is a value (``EASYCRM_S3_PREFIX=""``: the whole bucket), not "unset".
 _EMPTY_IS_A_VALUE = frozenset({"s3_prefix", "io_s3_prefix"})
@@ -166,7 +172,8 @@ class Settings(BaseSettings):
             default 10).
         executor: where the ingest job's steps run (``EASYCRM_EXECUTOR``: local, multiprocess, celery, k8s).
         k8s_image / k8s_namespace: ``EASYCRM_K8S_IMAGE`` / ``EASYCRM_K8S_NAMESPACE`` (None: the run launcher's).
-        sensor_interval_seconds: ``EASYCRM_SENSOR_INTERVAL_SECONDS`` (None, or not digits: the sensors' defaults).
+        sensor_interval_seconds: ``EASYCRM_SENSOR_INTERVAL_SECONDS`` (a whole number >= 1; None: the sensors'
+            defaults).
         export_path: the ``leads_export`` asset's file (``EASYCRM_EXPORT_PATH``, default
             ``data/exports/leads.csv``).
         files_dir / files_s3_prefix: where ingested files are kept (``EASYCRM_FILES_DIR``, default ``data/files``;

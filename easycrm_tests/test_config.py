@@ -36,6 +36,12 @@ def test_header_unsafe_position(value, position):
     ("EASYCRM_LLM", "Sometimes", "EASYCRM_LLM must be 'always', 'auto' or 'never', got 'sometimes'"),
     ("EASYCRM_EXECUTOR", "spark", "EASYCRM_EXECUTOR must be one of local, multiprocess, celery, k8s, got 'spark'"),
     ("EASYCRM_LOCK_TIMEOUT_SECONDS", "-1", "EASYCRM_LOCK_TIMEOUT_SECONDS must be at least 1, got -1"),
+    # found by a new user: a region the phone library does not know was silently ignored, so was a bad interval
+    ("EASYCRM_DEFAULT_REGION", "Germany",
+     "EASYCRM_DEFAULT_REGION must be a two-letter region code such as DE, FR or US (ISO 3166), got 'Germany'"),
+    ("EASYCRM_DEFAULT_REGION", "XX",
+     "EASYCRM_DEFAULT_REGION must be a two-letter region code such as DE, FR or US (ISO 3166), got 'XX'"),
+    ("EASYCRM_SENSOR_INTERVAL_SECONDS", "abc", "EASYCRM_SENSOR_INTERVAL_SECONDS must be a whole number, got 'abc'"),
 ])
 def test_a_bad_value_is_one_line_naming_the_variable(monkeypatch, var, value, message):
     monkeypatch.setenv(var, value)
