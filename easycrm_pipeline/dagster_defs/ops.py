@@ -194,6 +194,8 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
         batches=len(batches),
         parse_ms=(time.perf_counter() - started) * 1000,
         copies=plan.copies,
+        header_requests=(header_mapping.as_batch_result(deepseek.options().price_table)
+                         if header_mapping.usage.calls else None),
     )
     context.log.info(
         f"{file_name}: {parsed.rows_read} rows read, {parsed.lead_rows} lead rows in {len(batches)} batches, "

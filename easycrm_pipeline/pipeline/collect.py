@@ -34,6 +34,8 @@ class ParseSummary:
         batches: number of batches the file was split into.
         parse_ms: parse wall time (ms).
         copies: rows repeating an earlier row's cells, with the row id whose answer they take (not sent).
+        header_requests: the DeepSeek usage of the file's header-mapping requests (no leads), counted into the
+            file's calls, tokens and cost; None without any.
     """
 
     file_name: str
@@ -45,6 +47,7 @@ class ParseSummary:
     batches: int = 0
     parse_ms: float = 0.0
     copies: list[tuple[RawRow, str]] = field(default_factory=list)
+    header_requests: BatchResult | None = None
 
     @property
     def redacted(self) -> dict[str, int]:
@@ -308,6 +311,7 @@ def _file_stats(summary, ordered, merged_rows, quarantine, upsert, already_store
     for q in quarantine:
         key = _reason_key(q.reason)
         by_reason[key] = by_reason.get(key, 0) + 1
+    spent = [*ordered, summary.header_requests] if summary.header_requests else ordered
     stats = FileStats(
         file=summary.file_name,
         rows_read=summary.rows_read,
@@ -319,15 +323,15 @@ def _file_stats(summary, ordered, merged_rows, quarantine, upsert, already_store
         quarantined=len(quarantine),
         batches=summary.batches,
         failed_batches=sum(1 for r in ordered if r.failed),
-        llm_calls=sum(r.llm_calls for r in ordered),
-        tokens=sum(r.tokens for r in ordered),
-        prompt_cache_hit_tokens=sum(r.prompt_cache_hit_tokens for r in ordered),
-        prompt_cache_miss_tokens=sum(r.prompt_cache_miss_tokens for r in ordered),
-        completion_tokens=sum(r.completion_tokens for r in ordered),
+        llm_calls=sum(r.llm_calls for r in spent),
+        tokens=sum(r.tokens for r in spent),
+        prompt_cache_hit_tokens=sum(r.prompt_cache_hit_tokens for r in spent),
+        prompt_cache_miss_tokens=sum(r.prompt_cache_miss_tokens for r in spent),
+        completion_tokens=sum(r.completion_tokens for r in spent),
         llm_leads=sum(r.llm_leads for r in ordered),
         completion_tokens_per_lead=completion_tokens_per_lead(
             sum(r.completion_tokens for r in ordered), sum(r.llm_leads for r in ordered)),
-        cost_usd=round(sum(r.cost_usd for r in ordered), 6),
+        cost_usd=round(sum(r.cost_usd for r in spent), 6),
         processing_ms=upsert.processing_ms,
         duplicate_detection_ms=round(dedupe_ms + upsert.duplicate_detection_ms, 1),
         quarantine_by_reason=by_reason,

@@ -23,9 +23,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ContextManager
 
-from easycrm_pipeline.deepseek.client import DeepSeekClient
+from easycrm_pipeline.deepseek.client import DeepSeekClient, Usage
 from easycrm_pipeline.deepseek.header_map import FIELD_ROLES, ask_mapping, header_signature
 from easycrm_pipeline.models import ParsedFile, RawRow
+from easycrm_pipeline.pipeline.batches import BatchResult
+from easycrm_pipeline.pipeline.standardizer import add_usage
 from easycrm_pipeline.rules.columns import ROLE_HEADERS, agrees
 from easycrm_pipeline.rules.headers import header_key, header_role
 from easycrm_pipeline.rules.sensitive import REDACTED_PREFIX, sensitive_header
@@ -52,7 +54,9 @@ class HeaderMapping:
         rejected: proposed fields refused: the content contradicts them, or another column provides the field.
         failed: requests that failed (the columns stay unmapped).
         mapped: ``{header: field}`` of the accepted columns.
-        tokens: DeepSeek tokens the requests cost (prompt + completion; not in the file's ``llm_calls``/``tokens``).
+        tokens: DeepSeek tokens the requests cost (prompt + completion).
+        usage: the requests' DeepSeek usage (calls, tokens); counted into the file's ``llm_calls``/``tokens``/
+            ``cost_usd`` through :meth:`as_batch_result`.
     """
 
     asked: int = 0
@@ -62,10 +66,18 @@ class HeaderMapping:
     failed: int = 0
     mapped: dict[str, str] = field(default_factory=dict)
     tokens: int = 0
+    usage: Usage = field(default_factory=Usage)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict."""
-        return asdict(self)
+        """Plain JSON-ready dict of the counts, ``mapped`` and ``tokens`` (the metadata; ``usage`` left out)."""
+        doc = asdict(self)
+        del doc["usage"]
+        return doc
+
+    def as_batch_result(self, price_table: dict | None = None) -> BatchResult:
+        """The requests' usage as a :class:`BatchResult` without leads (``batch`` ``"header-mapping"``): the collect
+        step adds it to the file's DeepSeek calls, tokens and cost."""
+        return add_usage(BatchResult(batch="header-mapping"), self.usage, price_table)
 
 
 def _sheets(rows: list[RawRow]) -> dict[str, list[int]]:
@@ -202,18 +214,19 @@ def map_file_headers(parsed: ParsedFile, settings, cache=None, options=None,
     if options is not None:
         kwargs = {"read_timeout": options.read_timeout, "max_attempts": options.max_attempts,
                   "temperature": options.temperature}
-    tokens: list[int] = []
+    spent: list[Usage] = []
     with DeepSeekClient.from_settings(settings, **kwargs) as client:
         def ask(headers: list[str], columns: dict[str, list[str]]) -> dict[str, str]:
             with slot() if slot else contextlib.nullcontext():
                 mapping, usage = ask_mapping(client, headers, columns)
-            tokens.append(usage.total_tokens)
+            spent.append(usage)
             return mapping
 
         parsed.rows, stats = map_unknown_headers(
             parsed.rows, ask, signature=lambda h: header_signature(h, settings.deepseek_model),
             cache_get=cache.get if cache else None, cache_put=cache.put if cache else None)
-    stats.tokens = sum(tokens)
+    stats.usage = sum(spent, Usage())
+    stats.tokens = stats.usage.total_tokens
     return stats
 
 

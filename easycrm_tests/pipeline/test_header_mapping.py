@@ -127,6 +127,7 @@ def test_ingest_maps_the_codes_with_a_key_and_keeps_todays_behaviour_without(iso
         code = main(["ingest", str(path), "--json"])
         out = json.loads(capsys.readouterr().out)["files"][0]
         asked = len(header_requests(fake))
+        all_requests = fake.request_count
     assert code == 0, out
     with dg.DagsterInstance.get() as instance:
         meta = parse_metadata(instance, out["run_id"])["header_mapping"]
@@ -135,6 +136,9 @@ def test_ingest_maps_the_codes_with_a_key_and_keeps_todays_behaviour_without(iso
     raw = anna["rawRow"] if isinstance(anna["rawRow"], dict) else json.loads(anna["rawRow"])
     if with_key:
         assert asked == 1 and (meta["asked"], meta["accepted"], meta["rejected"]) == (1, 2, 0)
+        # the mapping request is one of the file's DeepSeek calls, with its tokens and cost (as every request)
+        assert out["llm_calls"] == all_requests == out["batches"] + 1
+        assert out["tokens"] >= meta["tokens"] > 0 and out["cost_usd"] > 0
         assert (anna["firstName"], anna["lastName"], anna["remarks"]) == ("Anna", "Beispiel",
                                                                           "fld_d4: met at fair 2024")
         assert raw["First Name (fld_a1)"] == "Anna"
