@@ -19,3 +19,21 @@ def test_an_option_without_its_value_names_the_command(isolated_env, capsys, arg
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"easycrm {command}: "), err
+
+
+@pytest.mark.xfail(strict=True, reason="breaker: an unusable DAGSTER_HOME (a file) or EASYCRM_DB (a folder) ends in "
+                                       "a traceback and exit 1, not one line and exit 2")
+@pytest.mark.parametrize("variable, argv", [("DAGSTER_HOME", ["status"]), ("EASYCRM_DB", ["leads", "--json"])])
+def test_an_unusable_path_setting_is_one_line_and_exit_2(isolated_env, variable, argv):
+    import os
+    import subprocess
+    import sys
+
+    target = isolated_env / "plain.txt"
+    target.write_text("not a folder\n")
+    bad = str(target) if variable == "DAGSTER_HOME" else str(isolated_env)  # a file as home, a folder as the DB
+    env = {**os.environ, variable: bad}
+    done = subprocess.run([sys.executable, "-m", "easycrm_pipeline.cli.main", *argv], env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr[-500:]
+    assert done.stderr.startswith(f"easycrm {argv[0]}: ") and variable in done.stderr
