@@ -114,6 +114,22 @@ def _region(name: str, value: Any) -> str:
     return region
 
 
+def _file_path(name: str, value: Any) -> Path:
+    """A file the program creates or opens: a path that is an existing folder is one line naming the variable."""
+    path = Path(value)
+    if path.is_dir():
+        raise ValueError(f"{name} must name a file, got the folder {str(path)!r}")
+    return path
+
+
+def _folder_path(name: str, value: Any) -> Path:
+    """A folder the program creates or opens: a path that is an existing file is one line naming the variable."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name} must name a folder, got the file {str(path)!r}")
+    return path
+
+
 #: Per field: how a given value (text from the environment or a value passed in code) becomes the setting.
 _NORMALIZE: dict[str, Any] = {
     "store": lambda n, v: _choice(n, str(v).strip().lower(), STORES),
@@ -128,6 +144,8 @@ _NORMALIZE: dict[str, Any] = {
     "lock_timeout": lambda n, v: float(_whole(n, v)),
     "ask_timeout": lambda n, v: float(_whole(n, v)),
     "sensor_interval_seconds": _whole,
+    "db_path": _file_path,
+    "dagster_home": _folder_path,
 }
 #: Fields where an empty value is a value (``EASYCRM_S3_PREFIX=""``: the whole bucket), not "unset".
 _EMPTY_IS_A_VALUE = frozenset({"s3_prefix", "io_s3_prefix"})
@@ -183,7 +201,8 @@ class Settings(BaseSettings):
         dagster_home: ``DAGSTER_HOME`` (None: unset; the CLI falls back to ``data/dagster_home``).
     """
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    # case_sensitive: only the documented upper-case names are read (`easycrm_db` is not `EASYCRM_DB`)
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True, case_sensitive=True)
 
     db_path: Path = _env("EASYCRM_DB", lambda: _default_data_dir() / "leads.duckdb")
     store: str = _env("EASYCRM_STORE", "duckdb")

@@ -22,6 +22,7 @@ from easycrm_pipeline.cli.texts import changed_by, print_merge
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.run_marks import mark_import_undone
 from easycrm_pipeline.deepseek.errors import DeepSeekFatal
+from easycrm_pipeline.dropzone.rules import display_name
 from easycrm_pipeline.pipeline.collect import open_store
 from easycrm_pipeline.pipeline.restandardize import restandardize
 from easycrm_pipeline.pipeline.standardizer import make_standardizer
@@ -56,7 +57,8 @@ def _undo_merge(keep: str, force: bool, dry_run: bool, as_json: bool) -> int:
 
 
 def _undo_file(file: str, force: bool, dry_run: bool, as_json: bool) -> int:
-    file = file.rstrip("/").rsplit("/", 1)[-1]  # a path as given to `easycrm ingest`: leads keep the base name
+    # a path as given to `easycrm ingest`: leads keep the base name, stored as displayed (bidi/control escaped)
+    file = display_name(file.rstrip("/").rsplit("/", 1)[-1])
     try:
         result = undo_file(get_store(get_settings()), file, force=force, dry_run=dry_run)
     except UndoRefused as exc:

@@ -68,13 +68,19 @@ class UsageError(click.UsageError):
         self.command = command
 
 
-def command_name(error: click.ClickException) -> str:
-    """``easycrm leads`` for an error of ``easycrm leads``; ``easycrm`` for one of the group (an unknown command)."""
+def command_name(error: click.ClickException, args: list[str] = ()) -> str:
+    """``easycrm leads`` for an error of ``easycrm leads``; ``easycrm`` for one of the group (an unknown command).
+
+    click raises some option errors (``--page-size`` without its value) before it has a context: the command is
+    then the first of ``args`` (the command line) that names one."""
     command = getattr(error, "command", None)
     if command:
         return f"easycrm {command}"
     ctx = getattr(error, "ctx", None)
-    return ctx.command_path if ctx is not None else "easycrm"
+    if ctx is not None and ctx.command_path != "easycrm":
+        return ctx.command_path
+    named = next((a for a in args if a in COMMANDS), None)
+    return f"easycrm {named}" if named else "easycrm"
 
 
 def console():
@@ -82,6 +88,15 @@ def console():
     from rich.console import Console
 
     return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def show_table(table: Any) -> None:
+    """Print a rich ``Table`` so that no value is ever cut: a cell too wide for the terminal wraps onto more lines
+    (``overflow="fold"``) instead of ending in "…" (an email or phone cut short reads as another one)."""
+    for column in table.columns:
+        column.overflow = "fold"
+        column.no_wrap = False
+    console().print(table)
 
 
 def print_json(doc: Any) -> None:
@@ -197,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as done:  # --help
         return done.exit_code
     except click.ClickException as exc:  # ours (UsageError) and click's usage errors: one line, exit 2
-        print(f"{command_name(exc)}: {exc.format_message()}", file=sys.stderr)
+        print(f"{command_name(exc, args)}: {exc.format_message()}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

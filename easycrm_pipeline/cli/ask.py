@@ -11,7 +11,7 @@ import click
 import duckdb
 from rich.table import Table
 
-from easycrm_pipeline.cli.app import UsageError, console, json_option, print_json
+from easycrm_pipeline.cli.app import UsageError, json_option, print_json, show_table
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.deepseek.errors import DeepSeekError
 from easycrm_pipeline.readers.ask import NeedsDeepSeek, UnsafeQuery, answer
@@ -37,7 +37,7 @@ def print_answer(result) -> None:
         table.add_column(str(col))
     for row in result.rows:
         table.add_row(*["" if v is None else str(v) for v in row])
-    console().print(table)
+    show_table(table)
 
 
 @click.command("ask", help="answer a question about the leads with a validated read-only query")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from easycrm_pipeline.cli.app import UsageError, console, json_option, print_json
+from easycrm_pipeline.cli.app import UsageError, json_option, print_json, show_table
 from easycrm_pipeline.cli.texts import print_merge
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.matching.pairs import pair_of
@@ -44,7 +44,7 @@ def _print_pairs(pairs: list[dict], min_score: float) -> None:
     for p in pairs:
         table.add_row(f"{p['score']:.2f}", f"{p['leadA']}\n{_who(p['a'])}", f"{p['leadB']}\n{_who(p['b'])}",
                       ", ".join(p["rules"] or []), _evidence(p))
-    console().print(table)
+    show_table(table)
     print("merge one into the other: easycrm merge KEEP OTHER; not the same person: easycrm dismiss A B")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from easycrm_pipeline.cli.app import UsageError, console, json_option, print_json
+from easycrm_pipeline.cli.app import UsageError, console, json_option, print_json, show_table
 from easycrm_pipeline.cli.instance import ensure_dagster_home, get_instance
 from easycrm_pipeline.cli.progress import POLL_SECONDS, Interrupts, LiveProgress, say
 from easycrm_pipeline.cli.run_process import RunProcess
@@ -37,6 +37,8 @@ INGEST_COLUMNS = (
     ("tokens", "tokens"),
     ("seconds", "seconds"),
 )
+#: Terminal columns below which the result is printed one file at a time (the 13-column table would cut values).
+WIDE_TABLE_COLUMNS = 130
 #: What `easycrm ingest` accepts: the drop zones' list (delimited text .csv/.tsv/.txt, workbooks .xlsx/.xlsm/.xls).
 SUPPORTED_SUFFIXES = tuple(sorted(LEAD_EXTENSIONS))
 
@@ -193,13 +195,22 @@ def _cell(outcome: dict, key: str) -> str:
 
 def print_table(outcomes: list[dict], paths: list[str]) -> None:
     """The result table and, per file, its notes (nothing changed, the quarantine, dead-lettered batches)."""
-    table = Table(title="easycrm ingest")
-    table.add_column("file")
-    for label, _ in INGEST_COLUMNS:
-        table.add_column(label, justify="right")
-    for o in outcomes:
-        table.add_row(o["file"], *[_cell(o, key) for _, key in INGEST_COLUMNS])
-    console().print(table)
+    if console().width >= WIDE_TABLE_COLUMNS:
+        table = Table(title="easycrm ingest")
+        table.add_column("file")
+        for label, _ in INGEST_COLUMNS:
+            table.add_column(label, justify="right")
+        for o in outcomes:
+            table.add_row(o["file"], *[_cell(o, key) for _, key in INGEST_COLUMNS])
+        show_table(table)
+    else:  # a narrow terminal: one two-column table per file, nothing cut
+        for o in outcomes:
+            table = Table(title=o["file"], show_header=False)
+            table.add_column("figure")
+            table.add_column("value", justify="right")
+            for label, key in INGEST_COLUMNS:
+                table.add_row(label, _cell(o, key))
+            show_table(table)
     by_name = dict(zip((display_name(Path(p).name) for p in paths), paths))
     for o in outcomes:
         for note in (_no_change_note(o), _quarantine_note(o), _failed_batches_note(o, by_name.get(o["file"]))):

@@ -16,11 +16,11 @@ from typing import Any
 import click
 from rich.table import Table
 
-from easycrm_pipeline.cli.app import UsageError, console, json_option, lead_filters, paging, print_json
+from easycrm_pipeline.cli.app import UsageError, json_option, lead_filters, paging, print_json, show_table
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.readers.export import ExportError, check_output_path, export_leads
 from easycrm_pipeline.store import get_store
-from easycrm_pipeline.store.base import LeadQuery
+from easycrm_pipeline.store.base import LeadQuery, LeadStore
 
 SHOWN_COLUMNS = ("firstName", "lastName", "title", "company", "email", "phone", "sourceFile")
 
@@ -37,14 +37,14 @@ def lead_query(filters: dict[str, Any], **paged: int) -> LeadQuery:
         raise UsageError(str(exc)) from exc
 
 
-def missing_store_note() -> str | None:
-    """A one-line note when the DuckDB file ``EASYCRM_DB`` names does not exist (a typo, or nothing ingested yet):
-    reads then see no leads and create nothing."""
-    settings = get_settings()
-    if settings.store == "duckdb" and not settings.db_path.exists():
-        return (f"no lead store at {settings.db_path} yet (nothing ingested there; check EASYCRM_DB, "
-                "or run easycrm ingest / easycrm init-store)")
-    return None
+def missing_store_note(store: LeadStore) -> str | None:
+    """A one-line note when ``store`` does not exist yet (a DuckDB file or DynamoDB table never created: a typo, or
+    nothing ingested yet): reads then see no leads and create nothing."""
+    if store.exists():
+        return None
+    variable = "EASYCRM_DYNAMODB_TABLE" if get_settings().store == "dynamodb" else "EASYCRM_DB"
+    return (f"no lead store at {store.location()} yet (nothing ingested there; check {variable}, "
+            "or run easycrm ingest / easycrm init-store)")
 
 
 @click.command("leads", help="filtered, paginated leads")
@@ -54,10 +54,11 @@ def missing_store_note() -> str | None:
 def leads_command(filters: dict[str, Any], page: int, page_size: int, as_json: bool) -> int:
     """Print one page of the leads matching ``filters`` (a table, or the ``--json`` document)."""
     query = lead_query(filters, page=page, page_size=page_size)
-    note = missing_store_note()
+    store = get_store(get_settings())
+    note = missing_store_note(store)
     if note:
         print(f"easycrm leads: {note}", file=sys.stderr)
-    rows, total = get_store(get_settings()).query_leads(query)
+    rows, total = store.query_leads(query) if note is None else ([], 0)
     if as_json:
         print_json({"leads": rows, "page": query.page, "pageSize": query.page_size, "total": total})
         return 0
@@ -66,7 +67,7 @@ def leads_command(filters: dict[str, Any], page: int, page_size: int, as_json: b
         table.add_column(col)
     for r in rows:
         table.add_row(*[str(r.get(c) or "") for c in SHOWN_COLUMNS])
-    console().print(table)
+    show_table(table)
     if not rows:
         print("no leads match" if total == 0 else f"page {query.page} is past the last page ({total} leads)")
     return 0

@@ -146,21 +146,30 @@ def _renamed(row: RawRow, headers: list[str], renames: dict[int, str]) -> RawRow
 def _proposal(signature: str, headers: list[str], columns: dict[int, list[str]], ask: AskFn,
               cache_get: Callable[[list[str]], dict[str, dict]] | None,
               cache_put: Callable[[dict[str, dict]], Any] | None, stats: HeaderMapping) -> dict[str, str] | None:
-    """DeepSeek's ``{header: role}`` for a header row: from the cache, else asked (and cached); None on failure."""
+    """DeepSeek's ``{header: role}`` for a header row: from the cache, else asked (and cached); None on failure.
+
+    The cache entry of a header row (``{"columns": {header: role}, "asked": [header, ...]}``) answers only when it
+    was asked about every column asked now: a column empty in the first file with this header row is asked about
+    in a later file that fills it (and the entry grows). An answer that maps nothing (another shape, or no column
+    recognised) is not cached, so the row is asked again next time."""
     found = cache_get([signature]).get(signature) if cache_get else None
-    if isinstance(found, dict) and isinstance(found.get("columns"), dict):
+    cached = found.get("columns") if isinstance(found, dict) and isinstance(found.get("columns"), dict) else None
+    wanted = [headers[k] for k in columns]
+    if cached is not None and {header_key(h) for h in wanted} <= {header_key(h) for h in found.get("asked", cached)}:
         stats.cached += 1
-        return found["columns"]
+        return cached
     stats.asked += 1
     try:
         proposal = ask(headers, {headers[k]: v for k, v in columns.items()})
     except Exception:  # noqa: BLE001 - a failed mapping falls back to today's behaviour, never fails the file
         stats.failed += 1
-        return None
-    if cache_put:
+        return cached
+    merged = {**(cached or {}), **proposal}
+    if cache_put and proposal:
+        asked = sorted(set(wanted) | set((found or {}).get("asked", cached or {})))
         with contextlib.suppress(Exception):  # the cache is an optimization
-            cache_put({signature: {"columns": proposal}})
-    return proposal
+            cache_put({signature: {"columns": merged, "asked": asked}})
+    return merged
 
 
 def map_unknown_headers(rows: list[RawRow], ask: AskFn, *, signature: Callable[[list[str]], str],

@@ -99,8 +99,9 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def check_output_path(path: str | os.PathLike, store_path: str | os.PathLike | None = None) -> Path:
-    """Validate where an export goes: the parent folder must exist and be writable, the path must not be a folder
-    nor one of the lead store's files (``store_path``: the DuckDB file, e.g. ``EASYCRM_DB``; its ``.wal`` and
+    """Validate where an export goes: the parent folder must exist and be writable, the path must not be a folder,
+    a device or a pipe (the file is written next to it and renamed over it, which would replace the device) nor one
+    of the lead store's files (``store_path``: the DuckDB file, e.g. ``EASYCRM_DB``; its ``.wal`` and
     ``.lock`` too, :func:`store_files`) - writing there would replace every lead with CSV text.
 
     Returns:
@@ -114,6 +115,8 @@ def check_output_path(path: str | os.PathLike, store_path: str | os.PathLike | N
         raise ExportError("no output file given")
     if out.is_dir():
         raise ExportError(f"{out} is a folder; give a file name such as {out / 'leads.csv'}")
+    if out.exists() and not out.is_file():  # a FIFO, /dev/null, /dev/stdout: the atomic rename would replace it
+        raise ExportError(f"{out} is not a regular file (a device or pipe); give a file name such as leads.csv")
     for protected in store_files(store_path):
         if _same_file(out, protected):
             raise ExportError(f"{out} is the lead store's own file ({protected.name}); give another file name "

@@ -49,12 +49,15 @@ class Term:
         columns: the columns looked in (one, or ``SEARCH_FIELDS`` for a search term).
         text: lower-cased filter text (``"prefix"``: the E.164 prefix).
         digits: the filter's digits (``"phone"`` only).
+        raw: the filter text as given; the SQL rendering lower-cases it with the database's own ``lower()``, as it
+            does the column (Python's and DuckDB's lower-casing differ on ``İ`` and a final ``Σ``).
     """
 
     kind: str
     columns: tuple[str, ...]
     text: str
     digits: str = ""
+    raw: str = ""
 
 
 def terms(q: LeadQuery) -> list[Term]:
@@ -66,10 +69,10 @@ def terms(q: LeadQuery) -> list[Term]:
         if prefix is not None:
             out.append(Term("prefix", (col,), prefix))
         elif col == "phone" and _digits(text):
-            out.append(Term("phone", (col,), text.lower(), _digits(text)))
+            out.append(Term("phone", (col,), text.lower(), _digits(text), raw=text))
         else:
-            out.append(Term("contains", (col,), text.lower()))
-    out.extend(Term("contains", SEARCH_FIELDS, term) for term in q.search_terms())
+            out.append(Term("contains", (col,), text.lower(), raw=text))
+    out.extend(Term("contains", SEARCH_FIELDS, word.lower(), raw=word) for word in (q.search or "").split())
     return out
 
 
@@ -84,10 +87,10 @@ def _sql(term: Term) -> tuple[str, list[Any]]:
         return ("starts_with(regexp_replace(regexp_replace(coalesce(\"phone\", ''), '[^0-9+]', '', 'g'), '^00', '+'), "
                 "?)", [term.text])
     if term.kind == "phone":
-        return ("(contains(lower(coalesce(\"phone\", '')), ?) OR "
-                "contains(regexp_replace(coalesce(\"phone\", ''), '[^0-9]', '', 'g'), ?))", [term.text, term.digits])
-    ors = " OR ".join(f"contains(lower(coalesce({_col(c)}, '')), ?)" for c in term.columns)
-    return (f"({ors})" if len(term.columns) > 1 else ors), [term.text] * len(term.columns)
+        return ("(contains(lower(coalesce(\"phone\", '')), lower(?)) OR "
+                "contains(regexp_replace(coalesce(\"phone\", ''), '[^0-9]', '', 'g'), ?))", [term.raw, term.digits])
+    ors = " OR ".join(f"contains(lower(coalesce({_col(c)}, '')), lower(?))" for c in term.columns)
+    return (f"({ors})" if len(term.columns) > 1 else ors), [term.raw] * len(term.columns)
 
 
 def to_sql(q: LeadQuery) -> tuple[str, list[Any], str]:

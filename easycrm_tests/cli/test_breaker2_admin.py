@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from easycrm_pipeline.cli.main import main
 
 NAME = "bidi\u202eVSC.exe.csv"
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: undo looks the raw name up, but the import is stored under its "
-                                       "escaped display name (bidi\\u202e...): status/cancel accept the name, undo "
-                                       "says 'no import left to undo' (cancel even suggests that undo command)")
 def test_undo_accepts_the_name_status_accepts(isolated_env, capsys):
     path = isolated_env / NAME
     path.write_text("First Name,Last Name,Email\nAnn,Alpha,ann@example.com\n", encoding="utf-8")

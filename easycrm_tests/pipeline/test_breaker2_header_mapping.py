@@ -35,8 +35,6 @@ def mapped(tmp_path, name, text):
     return parsed, stats
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: an answer of the wrong shape ({} mapping) is cached as the header "
-                                       "row's answer, so the row is never asked again")
 def test_an_answer_of_the_wrong_shape_is_not_cached_for_good(deepseek, tmp_path):
     deepseek.script([{"content": json.dumps({"mapping": {"fld_a1": "firstName"}})}])  # not {"columns": ...}
     _parsed, stats = mapped(tmp_path, "a.csv", CODES)
@@ -46,8 +44,6 @@ def test_an_answer_of_the_wrong_shape_is_not_cached_for_good(deepseek, tmp_path)
     assert stats2.mapped == {"fld_a1": "firstName", "fld_a2": "lastName"}
 
 
-@pytest.mark.xfail(strict=True, reason="breaker: a column empty in the first file of a header row is never asked "
-                                       "about for later files with the same header row (the cached answer lacks it)")
 def test_a_column_empty_in_the_first_file_is_mapped_in_a_later_file_with_the_same_header_row(deepseek, tmp_path):
     first = ("Email,fld_a1,fld_a2\n"
              "anna@example.org,Anna,\n"
