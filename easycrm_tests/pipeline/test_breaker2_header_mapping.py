@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.parsing import read_file
 from easycrm_pipeline.pipeline.cache import open_cache
 from easycrm_pipeline.pipeline.collect import open_store
 from easycrm_pipeline.pipeline.header_mapping import map_file_headers
-from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
-
-CODES = ("Email,fld_a1,fld_a2,fld_d4\n"
-         "anna@example.org,Anna,Beispiel,met at fair 2024\n"
-         "max@example.org,Max,Muster,call back on 3/5\n")
-
-
-@pytest.fixture
-def deepseek(isolated_env, monkeypatch):
-    with FakeDeepSeek() as fake:
-        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
-        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
-        yield fake
+from easycrm_tests.pipeline.test_header_mapping import CODES, deepseek  # noqa: F401 - the data and the fixture
 
 
 def mapped(tmp_path, name, text):
