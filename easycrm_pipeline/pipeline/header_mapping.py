@@ -29,7 +29,7 @@ from easycrm_pipeline.models import ParsedFile, RawRow
 from easycrm_pipeline.pipeline.batches import BatchResult
 from easycrm_pipeline.pipeline.standardizer import add_usage
 from easycrm_pipeline.rules.columns import ROLE_HEADERS, agrees
-from easycrm_pipeline.rules.headers import header_key, header_role
+from easycrm_pipeline.rules.headers import header_key, header_role, is_other_contact_header
 from easycrm_pipeline.rules.sensitive import REDACTED_PREFIX, sensitive_header
 
 #: Rows of a sheet whose cells are the sample checked against a proposal (and the examples' source).
@@ -90,10 +90,12 @@ def _sheets(rows: list[RawRow]) -> dict[str, list[int]]:
 
 def unmapped_columns(headers: list[str], sample: list[RawRow]) -> dict[int, list[str]]:
     """Column index -> sample cells of the columns worth asking about: no alias or content role maps the header,
-    the header is real text (not ``Column N``), no secret column, and some cell is filled and not redacted."""
+    the header is real text (not ``Column N``), no secret column, not a well-known non-lead column (City, Country,
+    Lead Source...: ``rules.headers.OTHER_CONTACT_HEADERS``), and some cell is filled and not redacted."""
     out: dict[int, list[str]] = {}
     for k, header in enumerate(headers):
-        if _GENERATED.match(header) or header_role(header)[0] is not None or sensitive_header(header):
+        if (_GENERATED.match(header) or header_role(header)[0] is not None or sensitive_header(header)
+                or is_other_contact_header(header)):
             continue
         values = [row.cells[k][1] for row in sample if k < len(row.cells)]
         if any(v and not v.startswith(REDACTED_PREFIX) for v in values):

@@ -49,6 +49,27 @@ def header_key(header: str) -> str:
     return "".join(ch for ch in fold(clean_text(header)) if ch.isalnum())
 
 
+#: Columns contact and CRM exports commonly carry that are no lead field (address, web, source, owner, dates):
+#: their cells go to ``remarks`` under their header without asking DeepSeek what they are (pipeline/header_mapping).
+OTHER_CONTACT_HEADERS: tuple[str, ...] = (
+    "address", "street", "street address", "address 1", "address 2", "city", "town", "state", "province", "region",
+    "county", "zip", "zip code", "postal code", "postcode", "country", "country code", "website", "web site",
+    "url", "homepage", "linkedin", "twitter", "lead source", "source", "lead status", "status", "stage", "owner",
+    "lead owner", "contact owner", "industry", "created", "created date", "created at", "date created", "modified",
+    "last modified", "updated", "tags", "segment", "language", "timezone", "time zone", "birthday", "gender", "fax",
+    "adresse", "straße", "strasse", "ort", "stadt", "plz", "postleitzahl", "land", "bundesland", "webseite",
+    "quelle", "branche", "erstellt", "ville", "code postal", "pays", "site web", "origine", "ciudad",
+    "código postal", "país", "sitio web", "fuente", "città", "cap", "paese", "sito web",
+)
+_OTHER = frozenset(header_key(h) for h in OTHER_CONTACT_HEADERS)
+
+
+def is_other_contact_header(header: str) -> bool:
+    """True for a header of :data:`OTHER_CONTACT_HEADERS` (folded like :func:`header_key`): a known column that is
+    no lead field, kept in ``remarks``."""
+    return header_key(header) in _OTHER
+
+
 _LOOKUP: dict[str, str] = {}
 for _role, _names in _ALIASES.items():
     for _name in _names:

@@ -13,7 +13,7 @@ from easycrm_pipeline.cli.main import main
 from easycrm_pipeline.parsing import read_file
 from easycrm_pipeline.pipeline.cache import open_cache
 from easycrm_pipeline.pipeline.collect import open_store
-from easycrm_pipeline.pipeline.header_mapping import map_file_headers
+from easycrm_pipeline.pipeline.header_mapping import map_file_headers, unmapped_columns
 from easycrm_pipeline.rules.standardize import standardize_rows
 from easycrm_pipeline.store.base import LeadQuery
 from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
@@ -161,3 +161,14 @@ def test_ingest_maps_the_codes_with_a_key_and_keeps_todays_behaviour_without(iso
         assert (anna["firstName"], anna["lastName"]) == (None, None)
         assert anna["remarks"] == "fld_a1: Anna; fld_a2: Beispiel; fld_d4: met at fair 2024"
         assert raw["fld_a1"] == "Anna"
+
+
+def test_well_known_non_lead_columns_are_not_asked_about(tmp_path):
+    """City, Country, Lead Source (and their German/French names) go to remarks as before, without a request: only
+    the in-house code is worth asking about (a 1,000-lead bench file asked once per run for its City column)."""
+    path = tmp_path / "export.csv"
+    path.write_text("Email,City,Country,Lead Source,Stadt,Pays,fld_a1\n"
+                    "anna@example.org,Berlin,Germany,Trade fair,Köln,France,Anna\n", encoding="utf-8")
+    parsed = read_file(path)
+    headers = [h for h, _ in parsed.rows[0].cells]
+    assert unmapped_columns(headers, parsed.rows) == {6: ["Anna"]}
