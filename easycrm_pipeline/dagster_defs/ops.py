@@ -327,7 +327,7 @@ def standardize_chunk(context: dg.OpExecutionContext, chunk: Chunk, deepseek: De
 
 
 def _progress_metadata(chunk: Chunk, progress: ChunkProgress) -> dict:
-    """What ``easycrm status`` reads from a chunk's progress observations and its output (``cli.runs``)."""
+    """What ``easycrm status`` reads from a chunk's progress observations and its output (``dagster_defs.progress``)."""
     return {
         "chunk": chunk.mapping_key,
         "batches": len(chunk.batches),
