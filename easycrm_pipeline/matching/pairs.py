@@ -72,43 +72,49 @@ class FoundPair:
     evidence: list[dict[str, Any]]
 
 
-def candidates_in_python(new_leads: Iterable[Mapping[str, Any]], table: Iterable[Mapping[str, Any]]) -> Candidates:
-    """Candidate pairs of ``new_leads`` against ``table`` (which may contain them) by :func:`blocking_keys`, in
-    memory: for stores without SQL and for tests. ``O(len(table))`` once, never all pairs.
+class BlockIndex:
+    """The blocks of a table in memory: ``{(rule, key): [leadId, ...]}`` of every lead, built once (one pass), then
+    asked for the candidates of any number of rounds of new leads. For stores without SQL and for tests.
 
     Args:
-        new_leads: leads with ``leadId`` and the ``leads`` columns.
-        table: every lead of the store (the new ones included, or not).
+        table: every lead of the store (``leadId`` and the ``leads`` columns).
     """
-    wanted: dict[tuple[str, str], list[str]] = {}
-    new_ids: dict[str, Mapping[str, Any]] = {}
-    for lead in new_leads:
-        new_ids[lead["leadId"]] = lead
-        for rule, key in blocking_keys(lead).items():
-            wanted.setdefault((rule, key), [])
-    blocks: dict[tuple[str, str], list[str]] = {k: [] for k in wanted}
-    seen: set[str] = set()
-    for lead in table:
-        seen.add(lead["leadId"])
-        for rule, key in blocking_keys(lead).items():
-            if (rule, key) in blocks:
-                blocks[(rule, key)].append(lead["leadId"])
-    for lead_id, lead in new_ids.items():  # new leads not in ``table`` still meet each other
-        if lead_id not in seen:
+
+    def __init__(self, table: Iterable[Mapping[str, Any]]) -> None:
+        self.blocks: dict[tuple[str, str], list[str]] = {}
+        self.ids: set[str] = set()
+        for lead in table:
+            self.ids.add(lead["leadId"])
             for rule, key in blocking_keys(lead).items():
-                blocks[(rule, key)].append(lead_id)
-    out = Candidates()
-    skipped: Counter = Counter()
-    for lead_id, lead in new_ids.items():
-        for rule, key in blocking_keys(lead).items():
-            members = blocks[(rule, key)]
-            if len(members) > MAX_BLOCK:
-                skipped[(rule, key)] += 1
-                continue
-            for other in members:
-                out.add(lead_id, other, rule)
-    out.skipped_keys = dict(Counter(rule for rule, _key in skipped))
-    return out
+                self.blocks.setdefault((rule, key), []).append(lead["leadId"])
+
+    def candidates(self, new_leads: Iterable[Mapping[str, Any]]) -> Candidates:
+        """Candidate pairs of ``new_leads`` against the table; new leads that are not in the table also meet each
+        other. Blocks larger than :data:`MAX_BLOCK` are skipped and counted once per key in ``skipped_keys``."""
+        new = list(new_leads)
+        extra: dict[tuple[str, str], list[str]] = {}
+        for lead in new:
+            if lead["leadId"] not in self.ids:
+                for rule, key in blocking_keys(lead).items():
+                    extra.setdefault((rule, key), []).append(lead["leadId"])
+        out = Candidates()
+        skipped: set[tuple[str, str]] = set()
+        for lead in new:
+            for rule, key in blocking_keys(lead).items():
+                members = self.blocks.get((rule, key), []) + extra.get((rule, key), [])
+                if len(members) > MAX_BLOCK:
+                    skipped.add((rule, key))
+                    continue
+                for other in members:
+                    out.add(lead["leadId"], other, rule)
+        out.skipped_keys = dict(Counter(rule for rule, _key in skipped))
+        return out
+
+
+def candidates_in_python(new_leads: Iterable[Mapping[str, Any]], table: Iterable[Mapping[str, Any]]) -> Candidates:
+    """Candidate pairs of ``new_leads`` against ``table`` (which may contain them) by :func:`blocking_keys`, in
+    memory: ``BlockIndex(table).candidates(new_leads)``. ``O(len(table))`` once, never all pairs."""
+    return BlockIndex(table).candidates(new_leads)
 
 
 def score_candidates(

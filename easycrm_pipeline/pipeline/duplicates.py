@@ -13,15 +13,9 @@ from typing import Any
 from easycrm_pipeline.matching.pairs import count_by_rule, score_candidates
 from easycrm_pipeline.matching.score import DEFAULT_THRESHOLD
 
-#: Leads of a run matched per round (one blocking query, its candidates scored and recorded, then freed).
+#: Leads of a run scored per round (the candidates of a round are scored, then freed).
 CHUNK = 2_000
-#: Leads of a run whose blocking keys DuckDB computes in one go (a multiple of CHUNK): bounds that step's memory
-#: (1,000,000 leads at once held over 1 GB; 200,000 took +220 MB under its 128 MB limit) while the table is scanned
-#: once per SPAN leads, not once per round (issue 13).
-SPAN = 100_000
-#: Pairs recorded per write transaction after a span's last round.
-RECORD_SLICE = 50_000
-#: Pairs recorded per write transaction when they are recorded after the last round.
+#: Pairs recorded per write transaction (after the last round: the rounds hold a read of the store).
 RECORD_SLICE = 50_000
 
 
@@ -81,7 +75,7 @@ def detect_duplicates(store, *, run_id: str | None, source_file: str | None = No
     skipped: dict[str, int] = {}
     round_of = {lead_id: i // CHUNK for i, lead_id in enumerate(ids)}
 
-    def score_round(now: int, cands, leads) -> list:
+    def score_round(now: int, cands, leads) -> None:
         # a pair with a lead of an earlier round was scored in that round
         fresh = {pair: rules for pair, rules in cands.pairs.items()
                  if min(round_of.get(pair[0], now), round_of.get(pair[1], now)) >= now}
@@ -90,26 +84,13 @@ def detect_duplicates(store, *, run_id: str | None, source_file: str | None = No
         found.update(((p.lead_a, p.lead_b), p) for p in chunk)
         for rule, n in cands.skipped_keys.items():
             skipped[rule] = skipped.get(rule, 0) + n
-        return chunk
 
-    if hasattr(store, "duplicate_candidate_rounds"):
-        # DuckDB: the table's blocking keys computed once per SPAN leads instead of once per round; the rounds hold
-        # a read of the store, so a span's pairs are recorded after its last round
-        for start in range(0, len(ids), SPAN):
-            span: list = []
-            rounds = store.duplicate_candidate_rounds(ids[start:start + SPAN], CHUNK)
-            for k, (cands, leads) in enumerate(rounds):
-                span += score_round(start // CHUNK + k, cands, leads)
-                del cands, leads
-            for first in range(0, len(span), RECORD_SLICE):
-                store.record_possible_duplicates(span[first:first + RECORD_SLICE], source_file=source_file,
-                                                 run_id=run_id)
-    else:
-        for start in range(0, len(ids), CHUNK):  # bounded memory: a 50,000-lead file is matched 2,000 leads at a time
-            cands, leads = store.duplicate_candidates(ids[start:start + CHUNK])
-            store.record_possible_duplicates(score_round(start // CHUNK, cands, leads), source_file=source_file,
-                                             run_id=run_id)
-            del cands, leads
+    for k, (cands, leads) in enumerate(store.duplicate_candidate_rounds(ids, CHUNK)):
+        score_round(k, cands, leads)
+        del cands, leads
+    pending = list(found.values())
+    for first in range(0, len(pending), RECORD_SLICE):
+        store.record_possible_duplicates(pending[first:first + RECORD_SLICE], source_file=source_file, run_id=run_id)
     best = sorted(found.values(), key=lambda p: (-p.score, p.lead_a, p.lead_b))
     result.pairs_found = len(best)
     result.skipped_keys = skipped

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from easycrm_pipeline import fields
 from easycrm_pipeline.matching.merge import MergeResult
-from easycrm_pipeline.matching.pairs import candidates_in_python
+from easycrm_pipeline.matching.pairs import BlockIndex, Candidates
 from easycrm_pipeline.models import LEAD_FIELDS, QuarantineRow, StandardLead
 
 #: Fields a lead can be sorted by (``LeadQuery.sort``).
@@ -728,19 +728,36 @@ class LeadStore(abc.ABC):
 
     def duplicate_candidates(self, lead_ids: Sequence[str]) -> tuple[Any, dict[str, dict]]:
         """Candidate duplicate pairs of the leads ``lead_ids`` against the whole table, by shared blocking key
-        (:mod:`easycrm_pipeline.matching.keys`), and the leads of those pairs.
-
-        The default reads every lead once (:meth:`iter_leads`) and blocks in memory
-        (:func:`~easycrm_pipeline.matching.pairs.candidates_in_python`); the DuckDB store joins in SQL.
+        (:mod:`easycrm_pipeline.matching.keys`), and the leads of those pairs: one round of
+        :meth:`duplicate_candidate_rounds` holding every id.
 
         Returns:
             ``(Candidates, {leadId: lead})``.
         """
-        table = list(self.iter_leads(columns=("leadId", *LEAD_FIELDS)))
-        wanted = set(lead_ids)
-        cands = candidates_in_python([lead for lead in table if lead["leadId"] in wanted], table)
-        ids = {i for pair in cands.pairs for i in pair}
-        return cands, {lead["leadId"]: lead for lead in table if lead["leadId"] in ids}
+        rounds = self.duplicate_candidate_rounds(lead_ids, max(1, len(lead_ids)))
+        try:
+            return next(rounds, (Candidates(), {}))
+        finally:
+            rounds.close()
+
+    def duplicate_candidate_rounds(self, lead_ids: Sequence[str],
+                                   round_size: int) -> Iterator[tuple[Any, dict[str, dict]]]:
+        """:meth:`duplicate_candidates` of ``lead_ids`` in rounds of ``round_size`` leads, the table read once.
+
+        The default reads every lead once (:meth:`iter_leads`) and blocks in memory
+        (:class:`~easycrm_pipeline.matching.pairs.BlockIndex`); the DuckDB store does it in SQL.
+
+        Yields:
+            Per round, in ``lead_ids`` order: ``(Candidates, {leadId: lead})`` (the leads of that round's pairs).
+        """
+        ids = list(dict.fromkeys(str(i) for i in lead_ids))
+        if not ids:
+            return
+        table = {lead["leadId"]: lead for lead in self.iter_leads(columns=("leadId", *LEAD_FIELDS))}
+        index = BlockIndex(table.values())
+        for start in range(0, len(ids), round_size):
+            cands = index.candidates(table[i] for i in ids[start:start + round_size] if i in table)
+            yield cands, {i: table[i] for pair in cands.pairs for i in pair}
 
     def record_possible_duplicates(self, pairs: Sequence[Any], *, source_file: str | None,
                                    run_id: str | None) -> int:

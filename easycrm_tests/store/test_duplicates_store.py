@@ -164,18 +164,38 @@ def test_candidate_rounds_equal_one_query_per_round(tmp_path):
     assert list(store.duplicate_candidate_rounds([], 5)) == []
 
 
-def test_detect_in_spans_and_rounds_finds_what_one_round_finds(tmp_path, monkeypatch):
-    """Matching a run in spans of rounds (issue 13: bounded memory) records the same pairs as one round of all."""
+def test_duckdb_rounds_equal_the_in_memory_blocking_of_any_store(tmp_path):
+    """The DuckDB store's SQL blocking and the default of every other store (``LeadStore.duplicate_candidate_rounds``:
+    one read of the table, :class:`BlockIndex`) give each round the same pairs, skipped keys and leads."""
+    from easycrm_pipeline.matching import pairs as pairs_mod
+    from easycrm_pipeline.store.base import LeadStore
+    from easycrm_pipeline.store.duckdb_store import DuckDBStore
+
+    store = DuckDBStore(tmp_path / "both.duckdb")
+    store.init()
+    _anna_files(store)
+    store.upsert_file([lead(10 + i, firstName="Ben", lastName="Weber", email=f"b{i}@x.com")
+                       for i in range(pairs_mod.MAX_BLOCK + 2)], source_file="c.csv", run_id="run-c")
+    ids = [x["leadId"] for x in store.all_leads()]
+    for size in (2, 7, len(ids)):
+        sql = list(store.duplicate_candidate_rounds(ids, size))
+        memory = list(LeadStore.duplicate_candidate_rounds(store, ids, size))
+        assert [(c.pairs, c.skipped_keys, leads) for c, leads in sql] == \
+            [(c.pairs, c.skipped_keys, leads) for c, leads in memory]
+    assert sum(len(c.pairs) for c, _ in sql) >= 2 and any(c.skipped_keys for c, _ in sql)
+
+
+def test_detect_in_rounds_finds_what_one_round_finds(tmp_path, monkeypatch):
+    """Matching a run in rounds of any size (issue 13: bounded memory) records the same pairs as one round of all."""
     from easycrm_pipeline.pipeline import duplicates
     from easycrm_pipeline.store.duckdb_store import DuckDBStore
 
     found = []
-    for chunk, span in ((1000, 1000), (1, 2), (2, 2)):
-        store = DuckDBStore(tmp_path / f"d{chunk}_{span}.duckdb")
+    for chunk in (1000, 1, 2):
+        store = DuckDBStore(tmp_path / f"d{chunk}.duckdb")
         store.init()
         _anna_files(store)
         monkeypatch.setattr(duplicates, "CHUNK", chunk)
-        monkeypatch.setattr(duplicates, "SPAN", span)
         result = detect_duplicates(store, run_id="run-b", source_file="b.csv")
         key = {(frozenset((p["a"]["firstName"] + str(p["a"]["email"]), p["b"]["firstName"] + str(p["b"]["email"])
                            )), round(p["score"], 6)) for p in store.possible_duplicates()}
