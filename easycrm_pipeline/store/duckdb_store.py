@@ -1360,12 +1360,13 @@ class DuckDBStore(LeadStore):
         """:meth:`LeadStore.duplicate_candidate_rounds`, set-based: a handful of queries prepare every round at once,
         then each round reads its slice of small temporary tables.
 
-        The blocks are sized on the whole table first (``GROUP BY rule, key``, one scan of ``leads``) and only keys
-        held by two or more leads are joined further: a key held by one lead makes no pair, and in a table of
-        distinct people that is nearly every key. Then the members of the blocks of at most ``MAX_BLOCK`` leads (a
-        second scan), the new leads' keys that are in a block (their round attached), the pairs, the skipped keys per
-        round and the leads of the pairs. Measured on 1,048,576 new leads in a table of as many (2 threads): ~5 s,
-        +50 MB; the earlier shape joined every key of the table to every key of the file and spent 211 s there.
+        The new leads' keys (their round attached) come first; the blocks of those keys are sized on the whole table
+        (``GROUP BY rule, key``, one scan of ``leads``) and only keys held by two or more leads are joined further: a
+        key held by one lead makes no pair, and in a table of distinct people that is nearly every key. Then the
+        members of the blocks of at most ``MAX_BLOCK`` leads (a second scan), the pairs, the skipped keys per round and
+        the leads of the pairs. Measured (2 threads): 1,048,576 new leads in a table of as many ~5 s, +50 MB (the
+        earlier shape kept every key of the file with its block and read ``leads`` once per round: 211 s); 1,000 new
+        leads in a table of 1,000,000 ~1 s.
 
         Yields, per round in ``lead_ids`` order, the same ``(Candidates, {leadId: lead})`` as
         :meth:`duplicate_candidates` of that round's ids. The store's shared lock and one read connection are held
@@ -1382,25 +1383,28 @@ class DuckDBStore(LeadStore):
         new_leads = '(SELECT * FROM leads SEMI JOIN match_ids_df r ON CAST(r."leadId" AS VARCHAR) = leads."leadId")'
         new_keys = f"(UNPIVOT ({sql_keys_select(new_leads)}) ON {rules} INTO NAME rule VALUE key)"
         cols = ", ".join(_q(c) for c in ("leadId", *LEAD_FIELDS))
-        temp = ("m_sizes", "m_hits", "m_new", "m_rows", "m_skip", "m_pair_ids", "m_leads")
+        temp = ("m_keys", "m_table", "m_sizes", "m_hits", "m_new", "m_rows", "m_skip", "m_pair_ids", "m_leads")
         with self.read_connection() as con:
             con.register("match_ids_df",
                          pd.DataFrame({"leadId": ids, "rnd": [i // round_size for i in range(len(ids))]}))
             limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
 
             def prepare() -> None:
-                con.execute(f"""CREATE OR REPLACE TEMP TABLE m_sizes AS
-                                SELECT rule, key, count(*) AS n FROM {table_keys}
-                                GROUP BY rule, key HAVING count(*) > 1""")
-                con.execute(f"""CREATE OR REPLACE TEMP TABLE m_hits AS
+                con.execute(f"""CREATE OR REPLACE TEMP TABLE m_keys AS
+                                SELECT CAST(r.rnd AS BIGINT) AS rnd, k."leadId", k.rule, k.key FROM {new_keys} k
+                                JOIN match_ids_df r ON CAST(r."leadId" AS VARCHAR) = k."leadId" """)
+                con.execute(f"""CREATE OR REPLACE TEMP TABLE m_table AS
                                 SELECT t.rule, t.key, t."leadId" FROM {table_keys} t
+                                SEMI JOIN (SELECT DISTINCT rule, key FROM m_keys) k ON k.rule = t.rule AND k.key = t.key""")
+                con.execute("""CREATE OR REPLACE TEMP TABLE m_sizes AS
+                               SELECT rule, key, count(*) AS n FROM m_table GROUP BY rule, key HAVING count(*) > 1""")
+                con.execute(f"""CREATE OR REPLACE TEMP TABLE m_hits AS
+                                SELECT t.rule, t.key, t."leadId" FROM m_table t
                                 SEMI JOIN (SELECT rule, key FROM m_sizes WHERE n <= {MAX_BLOCK}) s
                                     ON s.rule = t.rule AND s.key = t.key""")
-                con.execute(f"""CREATE OR REPLACE TEMP TABLE m_new AS
-                                SELECT CAST(r.rnd AS BIGINT) AS rnd, k."leadId", k.rule, k.key, s.n
-                                FROM {new_keys} k
-                                JOIN m_sizes s ON s.rule = k.rule AND s.key = k.key
-                                JOIN match_ids_df r ON CAST(r."leadId" AS VARCHAR) = k."leadId" """)
+                con.execute("""CREATE OR REPLACE TEMP TABLE m_new AS
+                               SELECT k.rnd, k."leadId", k.rule, k.key, s.n FROM m_keys k
+                               JOIN m_sizes s ON s.rule = k.rule AND s.key = k.key""")
                 con.execute(f"""CREATE OR REPLACE TEMP TABLE m_rows AS
                                 SELECT k.rnd, k."leadId" AS a, h."leadId" AS b, k.rule FROM m_new k
                                 JOIN m_hits h ON h.rule = k.rule AND h.key = k.key
@@ -1425,9 +1429,8 @@ class DuckDBStore(LeadStore):
                     con.execute(f"SET memory_limit = '{limit}'")
                     prepare()
                 con.unregister("match_ids_df")
-                con.execute("DROP TABLE m_hits")
-                con.execute("DROP TABLE m_new")
-                con.execute("DROP TABLE m_sizes")
+                for table in ("m_keys", "m_table", "m_sizes", "m_hits", "m_new"):
+                    con.execute(f"DROP TABLE {table}")
                 busy = {r[0] for r in con.execute("SELECT DISTINCT rnd FROM m_rows UNION SELECT rnd FROM m_skip")
                         .fetchall()}
                 for rnd in range((len(ids) + round_size - 1) // round_size):
