@@ -32,7 +32,7 @@ test-scale: $(STAMP)
 ## set DEEPSEEK_API_KEY (and DEEPSEEK_BASE_URL) before it. DAGSTER_DEV_ARGS="-p 3001" for another port.
 dev: $(STAMP)
 	@if [ -n "$$DEEPSEEK_API_KEY" ]; then echo "DeepSeek: key set"; else echo "DeepSeek: no DEEPSEEK_API_KEY, offline rules"; fi
-	@echo "Dagster UI: http://127.0.0.1:3000"
+	@port=$$(echo " $(DAGSTER_DEV_ARGS)" | sed -nE 's/.*(-p|--port)[ =]*([0-9]+).*/\2/p'); echo "Dagster UI: http://127.0.0.1:$${port:-3000}"
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(DAGSTER_HOME_DIR)} $(BIN)/dagster dev -w workspace.yaml $(DAGSTER_DEV_ARGS)
 
 ## make ui-check: screenshots of a throw-away `dagster dev` (good, bad and partial file dropped) under data/ui-check/,

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from easycrm_pipeline.cli.app import UsageError, json_option, lead_filters, paging, print_json, show_table
 from easycrm_pipeline.config import get_settings
-from easycrm_pipeline.readers.export import ExportError, check_output_path, export_leads
+from easycrm_pipeline.readers.export import STDOUT, ExportError, check_output_path, export_leads
 from easycrm_pipeline.store import get_store
 from easycrm_pipeline.store.base import LeadQuery, LeadStore
 
@@ -73,15 +73,21 @@ def leads_command(filters: dict[str, Any], page: int, page_size: int, as_json: b
     return 0
 
 
-@click.command("export", help="export the (filtered) leads as CSV")
+@click.command("export", help="export the (filtered) leads as CSV; OUT.csv '-' writes to standard output")
 @click.argument("out", metavar="OUT.csv")
 @lead_filters
 @click.option("--all-columns", is_flag=True, help="after the seeds' 11 columns, also sourceWorksheet and sourceRow")
 @json_option
 def export_command(out: str, filters: dict[str, Any], all_columns: bool, as_json: bool) -> int:
-    """Write the leads matching ``filters`` to OUT.csv; never over the store's own file (``EASYCRM_DB``)."""
+    """Write the leads matching ``filters`` to OUT.csv (``-``: standard output); never over the store's own file
+    (``EASYCRM_DB``)."""
     query = lead_query(filters)
     settings = get_settings()
+    if out == STDOUT:  # the CSV is the output: no summary line mixed into it
+        if as_json:
+            raise UsageError("export -: the CSV goes to standard output, so --json cannot; give a file name for --json")
+        export_leads(get_store(settings), out, query, all_columns=all_columns)
+        return 0
     try:
         # EASYCRM_DB is never written over, whichever store is configured (breaker finding 2)
         path = check_output_path(out, settings.db_path)

@@ -17,13 +17,17 @@ from __future__ import annotations
 import csv
 import os
 import re
+import sys
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, TextIO
 
 from easycrm_pipeline.fields import EXPORT_FIELDS, UNEXPORTED_FIELDS
 from easycrm_pipeline.store.base import LEAD_COLUMNS
+
+#: The output name that means standard output (``easycrm export -``).
+STDOUT = "-"
 
 #: The default export's columns, in order: ``leadId``, the exported lead fields (``fields.EXPORT_FIELDS``), then
 #: ``sourceFile, createdAt, updatedAt`` — with today's fields the seeds' 11 (the old system's exporter;
@@ -154,23 +158,9 @@ def write_leads_csv(
     """
     out = check_output_path(path, store_path)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=str(out.parent or "."))
-    rows = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\r\n")
-            writer.writerow(columns)
-            for lead in leads:
-                cells = []
-                for column in columns:
-                    value = lead.get(column)
-                    if value is None:
-                        cells.append("")
-                    elif isinstance(value, str) and value[:1].isalnum():  # hot loop: most cells are plain text
-                        cells.append(value)
-                    else:
-                        cells.append(neutralize_cell(value))
-                writer.writerow(cells)
-                rows += 1
+            rows = write_csv_rows(leads, fh, columns)
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException:
@@ -182,6 +172,26 @@ def write_leads_csv(
     return rows
 
 
+def write_csv_rows(leads: Iterable[dict], fh: TextIO, columns: tuple[str, ...] = EXPORT_COLUMNS) -> int:
+    """Write the header ``columns`` and one CSV row per lead dict to the open text file ``fh`` (CRLF line ends,
+    formula-like cells neutralized by :func:`neutralize_cell`). Returns the number of data rows written."""
+    writer = csv.writer(fh, lineterminator="\r\n")
+    writer.writerow(columns)
+    rows = 0
+    for lead in leads:
+        cells = []
+        for column in columns:
+            value = lead.get(column)
+            if value is None:
+                cells.append("")
+            elif isinstance(value, str) and value[:1].isalnum():  # hot loop: most cells are plain text
+                cells.append(value)
+            else:
+                cells.append(neutralize_cell(value))
+        writer.writerow(cells)
+        rows += 1
+    return rows
+
 def export_leads(
     store, path: str | os.PathLike, query=None, *, chunk_size: int = 1000, all_columns: bool = False
 ) -> int:
@@ -189,7 +199,8 @@ def export_leads(
 
     Columns: :data:`EXPORT_COLUMNS` (the seeds' 11), or :data:`ALL_EXPORT_COLUMNS` with ``all_columns``.
 
-    Streams through ``store.iter_leads(query, chunk_size)``; page/page_size of the query are ignored.
+    Streams through ``store.iter_leads(query, chunk_size)``; page/page_size of the query are ignored. ``path``
+    :data:`STDOUT` (``-``) writes the CSV to standard output (UTF-8, no BOM), the Unix convention.
 
     Returns:
         The number of leads written.
@@ -198,12 +209,14 @@ def export_leads(
         ExportError: bad output path, or one of the store's own files (checked before the store is read).
         StoreLockTimeout: the store stayed locked.
     """
+    columns = ALL_EXPORT_COLUMNS if all_columns else EXPORT_COLUMNS
+    if str(path) == STDOUT:
+        return write_csv_rows(store.iter_leads(query, chunk_size=chunk_size, columns=columns), sys.stdout, columns)
     store_path = getattr(store, "path", None)  # a DuckDB store's file (DynamoDB has none)
     check_output_path(path, store_path)
-    columns = ALL_EXPORT_COLUMNS if all_columns else EXPORT_COLUMNS
     return write_leads_csv(store.iter_leads(query, chunk_size=chunk_size, columns=columns), path, columns,
                            store_path)
 
 
-__all__ = ["ALL_EXPORT_COLUMNS", "EXPORT_COLUMNS", "FORMULA_TRIGGERS", "ExportError", "check_output_path", "export_leads",
-           "neutralize_cell", "store_files", "write_leads_csv"]
+__all__ = ["ALL_EXPORT_COLUMNS", "EXPORT_COLUMNS", "FORMULA_TRIGGERS", "ExportError", "STDOUT", "check_output_path", "export_leads",
+           "neutralize_cell", "store_files", "write_csv_rows", "write_leads_csv"]

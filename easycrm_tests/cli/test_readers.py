@@ -3,6 +3,7 @@ rejected page sizes), ``export``, ``ask`` (offline and DeepSeek) and ``restandar
 from __future__ import annotations
 
 import csv
+import io
 import json
 
 import pytest
@@ -157,6 +158,19 @@ def test_export_text_output(capsys, seeded, tmp_path):
     out = tmp_path / "x.csv"
     code, text, _ = run(capsys, "export", str(out), "--source", "crm_b.xlsx")
     assert code == 0 and text == f"2 leads written to {out.resolve()}\n"
+
+
+def test_export_dash_writes_the_csv_to_standard_output(capsys, seeded, tmp_path, monkeypatch):
+    """``easycrm export -`` is the CSV on standard output (no BOM, no summary line), no file named ``-``."""
+    monkeypatch.chdir(tmp_path)
+    code, text, err = run(capsys, "export", "-", "--company", "acme", "--sort", "lastName", "--asc")
+    assert code == 0 and err == ""
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows[0] == list(EXPORT_COLUMNS)
+    assert [r[2] for r in rows[1:]] == ["Chan", "Lee", "Stone"]
+    assert not (tmp_path / "-").exists()
+    code, text, err = run(capsys, "export", "-", "--json")
+    assert code == 2 and text == "" and "--json" in err and len(err.splitlines()) == 1
 
 
 # ---------------------------------------------------------------------------------------------------- ask
