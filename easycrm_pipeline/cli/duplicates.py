@@ -1,8 +1,9 @@
 """``easycrm duplicates``, ``easycrm merge`` and ``easycrm dismiss`` (issue 18; ``undo --merge`` is in
 ``cli/admin.py``).
 
-* ``duplicates [--min-score S]``: the recorded possible duplicates, best first; ``--json`` prints
-  ``{"pairs": [pair, ...], "total", "minScore"}`` (a pair as ``LeadStore.possible_duplicates`` returns it).
+* ``duplicates [--min-score S] [--page N] [--page-size M]``: the recorded possible duplicates, best first, a page
+  at a time (50 by default); ``--json`` prints ``{"pairs": [pair, ...], "total", "minScore", "page", "pageSize"}``
+  (a pair as ``LeadStore.possible_duplicates`` returns it; ``total`` counts every page).
 * ``merge KEEP OTHER [--dry-run]``: merge lead OTHER into lead KEEP (``matching/merge.py``) and delete OTHER;
   ``--json`` prints ``MergeResult.to_dict()`` (``keep``, ``other``, ``mergeId``, ``lead``, ``changed``, ``dryRun``,
   ``undone``, ``conflictsOverridden``).
@@ -16,12 +17,13 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from easycrm_pipeline.cli.app import UsageError, json_option, print_json, show_table
+from easycrm_pipeline.cli.app import UsageError, json_option, paging, print_json, show_table
 from easycrm_pipeline.cli.texts import print_merge
 from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.matching.pairs import pair_of
 from easycrm_pipeline.pipeline.collect import open_store
 from easycrm_pipeline.store import get_store
+from easycrm_pipeline.store.base import LeadQuery
 
 
 def _who(lead: dict) -> str:
@@ -34,11 +36,18 @@ def _evidence(pair: dict) -> str:
     return ", ".join(f"{e['field']} {e['how'].replace('_', ' ')}" for e in pair.get("evidence") or [] if e["weight"] > 0)
 
 
-def _print_pairs(pairs: list[dict], min_score: float) -> None:
+def _print_pairs(pairs: list[dict], min_score: float, total: int, page: int, page_size: int) -> None:
     if not pairs:
-        print("no possible duplicates" + (f" with score >= {min_score}" if min_score else ""))
+        if total:
+            print(f"page {page} is past the last page ({total} pairs)")
+        else:
+            print("no possible duplicates" + (f" with score >= {min_score}" if min_score else ""))
         return
-    table = Table(title=f"possible duplicates: {len(pairs)}")
+    first = (page - 1) * page_size
+    title = f"possible duplicates: {total}"
+    if len(pairs) < total:
+        title += f" (page {page}: {first + 1}-{first + len(pairs)})"
+    table = Table(title=title)
     for col in ("score", "lead A", "lead B", "found by", "agreed"):
         table.add_column(col)
     for p in pairs:
@@ -50,16 +59,23 @@ def _print_pairs(pairs: list[dict], min_score: float) -> None:
 
 @click.command("duplicates", help="possible duplicates: the same person under another email, or with none")
 @click.option("--min-score", type=float, default=0.0, help="only pairs scoring at least this (0-1)")
+@paging
 @json_option
-def duplicates_command(min_score: float, as_json: bool) -> int:
-    """The recorded possible duplicates scoring at least ``min_score``, best first."""
+def duplicates_command(min_score: float, page: int, page_size: int, as_json: bool) -> int:
+    """The recorded possible duplicates scoring at least ``min_score``, best first, page ``page`` of
+    ``page_size`` pairs (the ranges of ``easycrm leads``)."""
     if not 0.0 <= min_score <= 1.0:
         raise UsageError(f"--min-score must be between 0 and 1, got {min_score}")
+    try:
+        LeadQuery(page=page, page_size=page_size)  # the paging rule of every listing
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     pairs = get_store(get_settings()).possible_duplicates(min_score)
+    shown = pairs[(page - 1) * page_size:page * page_size]
     if as_json:
-        print_json({"pairs": pairs, "total": len(pairs), "minScore": min_score})
+        print_json({"pairs": shown, "total": len(pairs), "minScore": min_score, "page": page, "pageSize": page_size})
     else:
-        _print_pairs(pairs, min_score)
+        _print_pairs(shown, min_score, len(pairs), page, page_size)
     return 0
 
 

@@ -66,11 +66,30 @@ def test_duplicates_merge_undo_dismiss(seeded, capsys):
     assert code == 0 and "already dismissed" in out
 
 
+def test_duplicates_pages(seeded, capsys):
+    """``duplicates --page N --page-size M``: one page of the pairs, ``total`` counts them all."""
+    store = open_store(get_settings())
+    store.upsert_file([lead(5, firstName="Ben", lastName="Weber", company="Globex", email="ben.weber@gmail.com")],
+                      source_file="c.csv", run_id="run-c")
+    detect_duplicates(store, run_id="run-c", source_file="c.csv")
+    everything = json.loads(run(capsys, "duplicates", "--json")[1])
+    assert everything["total"] == 2 and len(everything["pairs"]) == 2
+    pages = [json.loads(run(capsys, "duplicates", "--page", str(n), "--page-size", "1", "--json")[1]) for n in (1, 2, 3)]
+    assert [len(p["pairs"]) for p in pages] == [1, 1, 0] and {p["total"] for p in pages} == {2}
+    assert [p["pairs"][0] for p in pages[:2]] == everything["pairs"]
+    code, out, _ = run(capsys, "duplicates", "--page", "2", "--page-size", "1")
+    assert code == 0 and "possible duplicates: 2 (page 2: 2-2)" in out
+    code, out, _ = run(capsys, "duplicates", "--page", "3", "--page-size", "1")
+    assert code == 0 and out.strip() == "page 3 is past the last page (2 pairs)"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["merge", "x", "x"], "easycrm merge: KEEP and OTHER are the same lead"),
     (["merge", "nope", "{ben}"], "easycrm merge: no lead with leadId 'nope'"),
     (["dismiss", "{ben}", "nope"], "easycrm dismiss: no lead with leadId 'nope'"),
     (["duplicates", "--min-score", "2"], "easycrm duplicates: --min-score must be between 0 and 1, got 2.0"),
+    (["duplicates", "--page", "0"], "easycrm duplicates: page must be 1 or more, got 0"),
+    (["duplicates", "--page-size", "101"], "easycrm duplicates: page_size must be between 1 and 100, got 101"),
     (["undo"], "easycrm undo: name the FILE whose import to undo (or --merge KEEP to undo a merge)"),
     (["undo", "a.csv", "--merge", "{ben}"], "easycrm undo: give FILE or --merge KEEP, not both"),
 ])
