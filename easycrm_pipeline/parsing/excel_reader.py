@@ -218,8 +218,7 @@ def stream_workbook(path: Path, file_name: str, kind: str,
             exhausted: no sheet with a lead header, header rows without data.
     """
     try:
-        with open(path, "rb") as fh:
-            wb = pc.CalamineWorkbook.from_filelike(fh)
+        wb = _open_calamine(path)
     except pc.PasswordError as exc:
         raise FileRejected(ENCRYPTED) from exc
     except Exception as exc:  # CalamineError, ZipError, XmlError...
@@ -234,6 +233,24 @@ def stream_workbook(path: Path, file_name: str, kind: str,
         raise
     parsed = ParsedFile(file_name=file_name)
     return parsed, _workbook_rows(wb, plan, parsed, _DisplayFormats(path, kind), kind)
+
+
+def _open_calamine(path: Path) -> pc.CalamineWorkbook:
+    """The calamine workbook of ``path``: read from the file as needed (``from_path``, which picks the format by the
+    file's extension), or, when that fails (an ``.xls`` saved as ``.xlsx``…), from the whole file's bytes
+    (``from_filelike`` sniffs the content; calamine then holds a copy of the file while the workbook is open).
+
+    Raises:
+        python_calamine.PasswordError / CalamineError / OSError: as ``from_filelike`` raises them.
+    """
+    try:
+        return pc.CalamineWorkbook.from_path(str(path))
+    except pc.PasswordError:
+        raise
+    except Exception:  # a format the extension does not name, or a corrupt file: read by content below
+        pass
+    with open(path, "rb") as fh:
+        return pc.CalamineWorkbook.from_filelike(fh)
 
 
 def _sheet_plan(wb: pc.CalamineWorkbook, path: Path, kind: str,
