@@ -148,18 +148,9 @@ class _DisplayFormats:
         phone_cols = {k for k, (h, _) in enumerate(rows[0].cells) if header_role(h)[0] in ("phone", "mobile")}
         replaced = 0
         for i, row in enumerate(rows):
-            cells = None
-            for k, (header, value) in enumerate(row.cells):
-                fmt = found.get((row.row_number, first_col + k))
-                if fmt is None or not _WHOLE_NUMBER.match(value):
-                    continue
-                shown = fmt.render(int(value), grouping=k not in phone_cols)
-                shown = shown.strip() if shown else ""
-                if shown and shown != value:
-                    cells = cells or list(row.cells)
-                    cells[k] = (header, shown)
-                    replaced += 1
+            cells = _shown_cells(row, first_col, found, phone_cols)
             if cells is not None:
+                replaced += sum(1 for a, b in zip(cells, row.cells) if a is not b)
                 rows[i] = RawRow(row.row_id, row.sheet, row.row_number, tuple(cells))
         return replaced
 
@@ -179,6 +170,23 @@ class _DisplayFormats:
             self._zip.close()
         if self._xls is not None:
             self._xls.close()
+
+
+def _shown_cells(row: RawRow, first_col: int, found: dict[tuple[int, int], NumberFormat],
+                 phone_cols: set[int]) -> list[tuple[str, str]] | None:
+    """``row``'s cells with each whole number in ``found`` (by sheet position) as its format shows it (no thousands
+    separators in ``phone_cols``); ``None`` when none changes. Unchanged cells are the row's own tuples."""
+    cells = None
+    for k, (header, value) in enumerate(row.cells):
+        fmt = found.get((row.row_number, first_col + k))
+        if fmt is None or not _WHOLE_NUMBER.match(value):
+            continue
+        shown = fmt.render(int(value), grouping=k not in phone_cols)
+        shown = shown.strip() if shown else ""
+        if shown and shown != value:
+            cells = cells or list(row.cells)
+            cells[k] = (header, shown)
+    return cells
 
 
 def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = False) -> ParsedFile:
