@@ -1,7 +1,7 @@
 """File readers: one lead file (CSV in any common encoding/delimiter, XLSX/XLSM/XLS/ODS with several sheets) ->
 :class:`~easycrm_pipeline.models.ParsedFile` of text-only rows.
 
-Public API: :func:`read_file`, :class:`FileRejected`.
+Public API: :func:`read_file`, :func:`stream_file` (the same, rows handed on one by one), :class:`FileRejected`.
 """
 from __future__ import annotations
 

@@ -3,6 +3,10 @@
 Before opening, a zip workbook's central directory is checked: the sum of the members' uncompressed sizes must stay
 under a limit (zip bombs), and the workbook part must exist. Every cell becomes text with :func:`cell_to_text`.
 
+Rows are streamed (:func:`stream_workbook`, issue 13): sheet after sheet, each loaded into calamine only when the rows
+reach it and dropped after it; calamine itself reads a sheet whole (python-calamine has no lazier reader), so one
+sheet's cells are held, never the file's ``RawRow`` list.
+
 Phones stored as numbers behind a display format (``00000000000``, ``"+"0``…): calamine gives no number formats, so
 when the workbook defines a custom format that pads with zeros or adds literal text, the cells carrying it are found
 (:mod:`.cell_formats`: the sheet XML streamed for those styles only; xlrd for ``.xls``) and their whole numbers become
