@@ -17,6 +17,9 @@ Measures (each the median of 3 runs when one run takes under a minute, else 1 ru
 - ``peak_rss_200k_mb``, ``offline_1m_s`` / ``offline_1m_peak_rss_mb``, ``peak_rss_400k_over_100k``: offline ingest
   of 200,000 / 1,048,576 (HubSpot's per-file maximum) / 100,000 and 400,000 rows: peak RSS of the process tree, wall
   time, and whether memory grows with the file (issue 13).
+- ``xlsx_rss_200k_over_50k``: the same for workbooks: peak RSS of the offline ingest of a 200,000-row ``.xlsx`` over
+  that of a 50,000-row one (issue 13: workbooks are read row by row, one sheet at a time; calamine still holds the
+  sheet being read).
 - ``reingest_50k_s`` / ``reingest_50k_llm_calls``: re-ingest of an already-ingested 50,000-lead file.
 - ``upsert_50k_s`` / ``upsert_naive_ratio``: ``DuckDBStore.upsert_file`` of 50,000 leads into 50,000 (half
   overlapping) vs the naive per-row lookup-then-write (``bench/bench_upsert.py``).
@@ -81,6 +84,7 @@ MEASURES: dict[str, tuple[str, float | None, str, str]] = {
     "offline_1m_s": ("s", 300, "le", "memory"),
     "offline_1m_peak_rss_mb": ("MB", 1500, "le", "memory"),
     "peak_rss_400k_over_100k": ("x", 1.3, "le", "memory"),
+    "xlsx_rss_200k_over_50k": ("x", 1.3, "le", "memory"),
     "reingest_50k_s": ("s", 15, "le", "reingest"),
     "reingest_50k_llm_calls": ("calls", 0, "le", "reingest"),
     "upsert_50k_s": ("s", 3, "le", "upsert"),
@@ -121,6 +125,8 @@ class Sizes:
     rss_200k: int = 200_000
     rows_1m: int = 1_048_576
     rss_pair: tuple[int, int] = (100_000, 400_000)
+    #: the pair of .xlsx files whose offline peak RSS ratio is taken
+    xlsx_pair: tuple[int, int] = (50_000, 200_000)
     reingest_rows: int = 50_000
     upsert_n: int = 50_000
     naive_n: int = 2_000
@@ -134,7 +140,7 @@ class Sizes:
     def quick(cls) -> "Sizes":
         return cls(parse_rows=2_000, e2e_leads=100, reingest_rows=2_000, upsert_n=2_000, naive_n=200,
                    rss_rows=2_000, reingest_setup_batch=500, reingest_keyed_cap_s=30.0, big_leads=2_000,
-                   rss_200k=4_000, rows_1m=20_000, rss_pair=(2_000, 8_000))
+                   rss_200k=4_000, rows_1m=20_000, rss_pair=(2_000, 8_000), xlsx_pair=(2_000, 8_000))
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
@@ -229,6 +235,15 @@ def write_json(path: Path, doc: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     tmp.replace(path)
+
+
+def select_measures(only: str | None) -> set[str] | None:
+    """Measures to take for ``--only NAME[,NAME]``: those named, and all of each group named; ``None`` (all of the
+    groups run) without ``--only``. A group's other measures are skipped when they need runs of their own."""
+    if not only:
+        return None
+    names = {s.strip() for s in only.split(",") if s.strip()}
+    return {m for m, spec in MEASURES.items() if m in names or spec[3] in names}
 
 
 def select_groups(only: str | None) -> list[str]:
@@ -621,8 +636,9 @@ def run_timeline(home: Path, run_ids: list[str], latency: float = FAKE_LATENCY, 
 
 # ------------------------------------------------------------------------------------------ the measures
 class Bench:
-    def __init__(self, sizes: Sizes, quick: bool, budget_s: float) -> None:
+    def __init__(self, sizes: Sizes, quick: bool, budget_s: float, only: set[str] | None = None) -> None:
         self.sizes, self.quick = sizes, quick
+        self.only = only
         self.t0 = time.monotonic()
         self.budget_s = budget_s
         self.measures: dict[str, dict] = {}
@@ -633,6 +649,10 @@ class Bench:
         self.run_dir.mkdir(parents=True)
         self.data_dir = WORK / ("data_quick" if quick else "data")
         self.groups: list[str] = []
+
+    def wants(self, *names: str) -> bool:
+        """Whether any of these measures is to be taken (all are without ``--only``)."""
+        return self.only is None or any(n in self.only for n in names)
 
     def left(self) -> float:
         return self.budget_s - (time.monotonic() - self.t0)
@@ -757,28 +777,36 @@ class Bench:
                  f"{runs[0].get('steps')} chunk steps + parse, collect and the asset checks")
 
     # -- 5b. memory does not grow with the file (offline)
-    def _offline_rss(self, n: int, tag: str) -> dict:
-        path = self.data(f"leads_{n}.csv", n, seed=42)
+    def _offline_rss(self, n: int, tag: str, suffix: str = ".csv") -> dict:
+        path = self.data(f"leads_{n}{suffix}", n, seed=42)
         # the generated 1,048,576-row CSV is ~123 MB, over the default 100 MB file limit (EASYCRM_MAX_FILE_MB)
         res = run_ingest([path], fresh_env(self.tmp(f"memory_{tag}"), extra={"EASYCRM_MAX_FILE_MB": "200"}),
                          poll_rss=True, interval=0.1)
         problem = check_files(res, 1, f"offline ingest of {n:,} rows")
         if problem:
             raise RuntimeError(problem)
-        self.log(f"memory: {n:,} rows offline in {res['seconds']:.1f} s, peak tree RSS {res['peak_rss_mb']:.0f} MB")
+        self.log(f"memory: {n:,} rows ({suffix}) offline in {res['seconds']:.1f} s, peak tree RSS {res['peak_rss_mb']:.0f} MB")
         return res
 
     def g_memory(self) -> None:
         s = self.sizes
-        r200 = self._offline_rss(s.rss_200k, "200k")
-        self.set("peak_rss_200k_mb", r200["peak_rss_mb"], f"{s.rss_200k:,} rows, wall {r200['seconds']:.1f} s")
-        small, big = (self._offline_rss(n, f"pair_{n}") for n in s.rss_pair)
-        self.set("peak_rss_400k_over_100k", big["peak_rss_mb"] / small["peak_rss_mb"],
-                 f"{s.rss_pair[1]:,} rows {big['peak_rss_mb']:.0f} MB / {s.rss_pair[0]:,} rows "
-                 f"{small['peak_rss_mb']:.0f} MB")
-        r1m = self._offline_rss(s.rows_1m, "1m")
-        self.set("offline_1m_s", r1m["seconds"], f"{s.rows_1m:,} rows")
-        self.set("offline_1m_peak_rss_mb", r1m["peak_rss_mb"], f"{s.rows_1m:,} rows")
+        if self.wants("peak_rss_200k_mb"):
+            r200 = self._offline_rss(s.rss_200k, "200k")
+            self.set("peak_rss_200k_mb", r200["peak_rss_mb"], f"{s.rss_200k:,} rows, wall {r200['seconds']:.1f} s")
+        if self.wants("peak_rss_400k_over_100k"):
+            small, big = (self._offline_rss(n, f"pair_{n}") for n in s.rss_pair)
+            self.set("peak_rss_400k_over_100k", big["peak_rss_mb"] / small["peak_rss_mb"],
+                     f"{s.rss_pair[1]:,} rows {big['peak_rss_mb']:.0f} MB / {s.rss_pair[0]:,} rows "
+                     f"{small['peak_rss_mb']:.0f} MB")
+        if self.wants("offline_1m_s", "offline_1m_peak_rss_mb"):
+            r1m = self._offline_rss(s.rows_1m, "1m")
+            self.set("offline_1m_s", r1m["seconds"], f"{s.rows_1m:,} rows")
+            self.set("offline_1m_peak_rss_mb", r1m["peak_rss_mb"], f"{s.rows_1m:,} rows")
+        if self.wants("xlsx_rss_200k_over_50k"):
+            small, big = (self._offline_rss(n, f"xlsx_{n}", ".xlsx") for n in s.xlsx_pair)
+            self.set("xlsx_rss_200k_over_50k", big["peak_rss_mb"] / small["peak_rss_mb"],
+                     f"{s.xlsx_pair[1]:,} rows {big['peak_rss_mb']:.0f} MB / {s.xlsx_pair[0]:,} rows "
+                     f"{small['peak_rss_mb']:.0f} MB (.xlsx, wall {big['seconds']:.1f} s / {small['seconds']:.1f} s)")
 
     # -- 4. upsert
     def g_upsert(self) -> None:
@@ -1119,7 +1147,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = Sizes.quick() if args.quick else Sizes()
     out = args.out.resolve() if args.out else (WORK / "results_quick.json" if args.quick else
                        WORK / "results_only.json" if args.only else RESULTS)
-    bench = Bench(sizes, args.quick, args.budget)
+    bench = Bench(sizes, args.quick, args.budget, select_measures(args.only))
     start_load = load_text()
     bench.log(f"bench: groups {', '.join(groups)}; code {CODE}; {os.cpu_count()} cores; {start_load}")
     bench.detail["code"] = str(CODE)
@@ -1131,7 +1159,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge and out.exists():
         old = json.loads(out.read_text()).get("measures", {})
         for name, entry in old.items():
-            if name in MEASURES and MEASURES[name][3] not in groups:
+            if name in MEASURES and (MEASURES[name][3] not in groups or not bench.wants(name)):
                 measures[name] = {**entry, "note": None}
     write_json(out, results_doc(measures))
     write_json(DETAIL if out == RESULTS else out.with_name(out.stem + "_detail.json"), bench.detail)

@@ -1,7 +1,7 @@
 """File readers: one lead file (CSV in any common encoding/delimiter, XLSX/XLSM/XLS/ODS with several sheets) ->
 :class:`~easycrm_pipeline.models.ParsedFile` of text-only rows.
 
-Public API: :func:`read_file`, :class:`FileRejected`.
+Public API: :func:`read_file`, :func:`stream_file` (the same, rows handed on one by one), :class:`FileRejected`.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Iterator
 from ..models import ParsedFile, RawRow
 from .csv_reader import decode_bytes, read_csv_bytes, sniff_delimiter, stream_csv_bytes
 from .errors import EMPTY, ENCRYPTED, FileRejected
-from .excel_reader import HIDDEN_REASON, check_zip, read_workbook
+from .excel_reader import HIDDEN_REASON, check_zip, stream_workbook
 from .html_reader import looks_like_html_table, read_html_bytes
 from .xml_spreadsheet_reader import looks_like_xml_spreadsheet, read_xml_spreadsheet_bytes
 
@@ -79,12 +79,16 @@ def stream_file(
 ) -> tuple[ParsedFile, Iterator[RawRow]]:
     """:func:`read_file` handing the lead rows on one by one: ``(parsed, rows)``.
 
-    Delimited text is streamed (``parsed.rows`` stays empty; its quarantine, sheet report and ``streamed`` count
-    are complete once ``rows`` is exhausted, and a file without lead rows raises then); workbooks, HTML and XML
+    Delimited text and workbooks are streamed (issue 13): ``parsed.rows`` stays empty and ``rows`` is lazy; the
+    quarantine, sheet reports and ``streamed`` count are complete once ``rows`` is exhausted (a workbook's
+    ``parsed.sheets`` grows as ``rows`` reaches each sheet, only one sheet is loaded at a time:
+    :func:`.excel_reader.stream_workbook`), and a file without lead rows raises then. HTML tables and XML
     spreadsheets are read whole (``parsed`` as :func:`read_file` gives it) and ``rows`` iterates ``parsed.rows``.
 
     Raises:
-        FileRejected / OSError: as :func:`read_file` (for delimited text, some only when ``rows`` is consumed).
+        FileRejected / OSError: as :func:`read_file`. Size, emptiness, encryption, a corrupt or oversized zip and
+            a workbook sheet with content too far away raise at once; for delimited text and workbooks, the
+            "no lead rows" refusals (and a workbook sheet calamine cannot read) only when ``rows`` is consumed.
     """
     path = Path(path)
     name = file_name or path.name
@@ -102,14 +106,14 @@ def stream_file(
         limit = max_unzipped_bytes if max_unzipped_bytes is not None else max(10 * max_bytes, 200 * _MB)
         kind = ext if ext in _OOXML_EXT or ext == ".ods" else ".xlsx"
         check_zip(path, limit, kind)
-        return _whole(read_workbook(path, name, kind, include_hidden))
+        return stream_workbook(path, name, kind, include_hidden)
     if head.startswith(_OLE2_MAGIC):
         # Office wraps a password-protected OOXML workbook in an OLE2 file with these streams
         data = path.read_bytes()
         if _ENCRYPTED_PACKAGE in data or _ENCRYPTION_INFO in data:
             raise FileRejected(ENCRYPTED)
         # otherwise a legacy BIFF workbook, whatever its name says (an old .xls saved or renamed as .xlsx)
-        return _whole(read_workbook(path, name, ".xls", include_hidden))
+        return stream_workbook(path, name, ".xls", include_hidden)
     data = path.read_bytes()
     if looks_like_html_table(data):
         # an HTML table saved as .xls (many CRMs' "export to Excel"), or any HTML page holding a table

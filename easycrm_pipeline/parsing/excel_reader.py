@@ -3,6 +3,10 @@
 Before opening, a zip workbook's central directory is checked: the sum of the members' uncompressed sizes must stay
 under a limit (zip bombs), and the workbook part must exist. Every cell becomes text with :func:`cell_to_text`.
 
+Rows are streamed (:func:`stream_workbook`, issue 13): sheet after sheet, each loaded into calamine only when the rows
+reach it and dropped after it; calamine itself reads a sheet whole (python-calamine has no lazier reader), so one
+sheet's cells are held, never the file's ``RawRow`` list.
+
 Phones stored as numbers behind a display format (``00000000000``, ``"+"0``…): calamine gives no number formats, so
 when the workbook defines a custom format that pads with zeros or adds literal text, the cells carrying it are found
 (:mod:`.cell_formats`: the sheet XML streamed for those styles only; xlrd for ``.xls``) and their whole numbers become
@@ -11,10 +15,11 @@ separators). A workbook without such a format pays one small ``styles.xml`` read
 """
 from __future__ import annotations
 
+import itertools
 import re
 import zipfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import python_calamine as pc
 
@@ -25,7 +30,7 @@ from .cell_formats import XlsFormats, col_index, xlsx_display_styles, xlsx_sheet
 from .cells import cell_to_text
 from .errors import EMPTY, ENCRYPTED, HEADER_ONLY, FileRejected, no_header
 from .numfmt import NumberFormat
-from .table import build_sheet
+from .table import SheetResult, iter_sheet
 
 HIDDEN_REASON = "hidden sheet (policy)"
 #: A workbook expanding to more than BOMB_MIN_BYTES at more than BOMB_RATIO:1 is refused as a zip bomb even under the
@@ -41,6 +46,8 @@ _DIMENSION = re.compile(rb'<dimension ref="\$?([A-Z]{1,3})\$?(\d+)(?::\$?([A-Z]{
 _VALUE_CELL = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"[^>]*>(?:(?!</c>).){0,400}?<(?:v|is)>', re.S)
 #: Consecutive blank rows after which the rest of a sheet is not read (a stray cell far below the data).
 MAX_BLANK_RUN = 1000
+#: Lead rows a display format is applied to at once (:meth:`_DisplayFormats.rows`): the block held while streaming.
+FORMAT_BLOCK_ROWS = 2000
 _WORKBOOK_PARTS = ("xl/workbook.xml", "xl/workbook.bin", "content.xml")
 _CARD_REDACTED = redaction("card number")
 
@@ -92,6 +99,8 @@ class _DisplayFormats:
         self._styles: dict[int, NumberFormat] = {}
         self._parts: dict[str, str] = {}
         self._xls: XlsFormats | None = None
+        #: the styled cells of the last .xlsx sheet asked for: ``(sheet name, {(row, col): format})``
+        self._sheet_cells: tuple[str, dict[tuple[int, int], NumberFormat]] | None = None
 
     def _load(self) -> bool:
         if not self._loaded:
@@ -108,60 +117,105 @@ class _DisplayFormats:
                     self._styles = {}
         return bool(self._styles) or bool(self._xls and self._xls.relevant)
 
+    def rows(self, sheet_name: str, first_col: int, rows: Iterable[RawRow]) -> Iterator[RawRow]:
+        """``rows`` (one sheet's lead rows) handed on with :meth:`apply` done on blocks of
+        :data:`FORMAT_BLOCK_ROWS`; one by one, untouched, when the workbook has no display-relevant format."""
+        if not self._load():
+            yield from rows
+            return
+        it = iter(rows)
+        while block := list(itertools.islice(it, FORMAT_BLOCK_ROWS)):
+            self.apply(sheet_name, first_col, block)
+            yield from block
+
     def apply(self, sheet_name: str, first_col: int, rows: list[RawRow]) -> int:
-        """Replace, in ``rows`` (in place), each whole-number cell whose number format pads or adds literals with
-        the text Excel shows (``7700900456`` under ``00000000000`` -> ``07700900456``). Phone/mobile columns are
-        rendered without thousands separators. ``first_col``: the sheet column (0-based) of the rows' first cell.
+        """Replace, in ``rows`` (in place; all of one sheet, or a block of its rows), each whole-number cell whose
+        number format pads or adds literals with the text Excel shows (``7700900456`` under ``00000000000`` ->
+        ``07700900456``). Phone/mobile columns are rendered without thousands separators. ``first_col``: the sheet
+        column (0-based) of the rows' first cell. An ``.xlsx`` sheet's styled cells are found once (the sheet part
+        streamed on the first block) and kept until another sheet is asked for; an ``.xls`` block's cells are looked
+        up one by one.
 
         Returns the number of cells replaced.
         """
         if not rows or not self._load():
             return 0
-        by_number = {row.row_number: i for i, row in enumerate(rows)}
         found: dict[tuple[int, int], NumberFormat]
         if self._xls is not None:
             wanted = [(row.row_number, first_col + k) for row in rows
                       for k, (_, v) in enumerate(row.cells) if v and _WHOLE_NUMBER.match(v)]
             found = self._xls.styled_cells(sheet_name, wanted)
         else:
-            part = self._parts.get(sheet_name)
-            if part is None or self._zip is None:
-                return 0
-            styled = xlsx_styled_cells(self._zip, part, self._styles)
-            found = {pos: self._styles[s] for pos, s in (styled or {}).items()}
+            found = self._xlsx_cells(sheet_name)
         if not found:
             return 0
         phone_cols = {k for k, (h, _) in enumerate(rows[0].cells) if header_role(h)[0] in ("phone", "mobile")}
-        changes: dict[int, list[tuple[int, str]]] = {}
-        for (row_number, col), fmt in found.items():
-            i = by_number.get(row_number)
-            k = col - first_col
-            if i is None or k < 0 or k >= len(rows[i].cells):
-                continue
-            value = rows[i].cells[k][1]
-            if not _WHOLE_NUMBER.match(value):
-                continue
-            shown = fmt.render(int(value), grouping=k not in phone_cols)
-            shown = shown.strip() if shown else ""
-            if shown and shown != value:
-                changes.setdefault(i, []).append((k, shown))
-        for i, edits in changes.items():
-            row = rows[i]
-            cells = list(row.cells)
-            for k, shown in edits:
-                cells[k] = (cells[k][0], shown)
-            rows[i] = RawRow(row.row_id, row.sheet, row.row_number, tuple(cells))
-        return sum(len(e) for e in changes.values())
+        replaced = 0
+        for i, row in enumerate(rows):
+            cells = _shown_cells(row, first_col, found, phone_cols)
+            if cells is not None:
+                replaced += sum(1 for a, b in zip(cells, row.cells) if a is not b)
+                rows[i] = RawRow(row.row_id, row.sheet, row.row_number, tuple(cells))
+        return replaced
+
+    def _xlsx_cells(self, sheet_name: str) -> dict[tuple[int, int], NumberFormat]:
+        """``{(row number, column): format}`` of the styled numeric cells of one ``.xlsx`` sheet (cached for the
+        sheet last asked for)."""
+        if self._sheet_cells is None or self._sheet_cells[0] != sheet_name:
+            self._sheet_cells = None  # the previous sheet's cells go first
+            part = self._parts.get(sheet_name)
+            styled = xlsx_styled_cells(self._zip, part, self._styles) if part and self._zip is not None else None
+            self._sheet_cells = (sheet_name, {pos: self._styles[st] for pos, st in (styled or {}).items()})
+        return self._sheet_cells[1]
 
     def close(self) -> None:
+        self._sheet_cells = None
         if self._zip is not None:
             self._zip.close()
         if self._xls is not None:
             self._xls.close()
 
 
+def _shown_cells(row: RawRow, first_col: int, found: dict[tuple[int, int], NumberFormat],
+                 phone_cols: set[int]) -> list[tuple[str, str]] | None:
+    """``row``'s cells with each whole number in ``found`` (by sheet position) as its format shows it (no thousands
+    separators in ``phone_cols``); ``None`` when none changes. Unchanged cells are the row's own tuples."""
+    cells = None
+    for k, (header, value) in enumerate(row.cells):
+        fmt = found.get((row.row_number, first_col + k))
+        if fmt is None or not _WHOLE_NUMBER.match(value):
+            continue
+        shown = fmt.render(int(value), grouping=k not in phone_cols)
+        shown = shown.strip() if shown else ""
+        if shown and shown != value:
+            cells = cells or list(row.cells)
+            cells[k] = (header, shown)
+    return cells
+
+
 def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = False) -> ParsedFile:
-    """Read every worksheet of a workbook.
+    """Read every worksheet of a workbook whole: :func:`stream_workbook` with its rows collected into
+    ``parsed.rows`` (``streamed`` 0).
+
+    Raises:
+        FileRejected: as :func:`stream_workbook`.
+    """
+    parsed, rows = stream_workbook(path, file_name, kind, include_hidden)
+    parsed.rows = list(rows)
+    parsed.streamed = 0
+    return parsed
+
+
+def stream_workbook(path: Path, file_name: str, kind: str,
+                    include_hidden: bool = False) -> tuple[ParsedFile, Iterator[RawRow]]:
+    """Read every worksheet of a workbook row by row: ``(parsed, rows)`` (issue 13: the rows are never all held).
+
+    ``rows`` yields the lead rows sheet after sheet; a sheet is loaded into calamine only when ``rows`` reaches it
+    and dropped after it (at most one sheet's cells held), its report is appended to ``parsed.sheets`` then (skipped
+    sheets too, in workbook order), its quarantined rows go to ``parsed.quarantine`` as they are read and
+    ``parsed.streamed`` counts the rows yielded. Display formats (:class:`_DisplayFormats`) are applied to blocks of
+    :data:`FORMAT_BLOCK_ROWS` rows. The workbook and its format readers are closed when ``rows`` is exhausted or
+    closed (a ``rows`` never started leaves the calamine workbook to the garbage collector).
 
     Args:
         path: the workbook on disk (already checked with :func:`check_zip` for zip formats).
@@ -171,11 +225,12 @@ def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = 
             ``"hidden sheet (policy)"``.
 
     Raises:
-        FileRejected: encrypted / corrupt workbook, no sheet with a lead header, header rows without data.
+        FileRejected: at once: encrypted / corrupt workbook, a sheet with content too far away
+            (:data:`MAX_SHEET_CELLS`); while ``rows`` is consumed: a sheet calamine cannot read; when ``rows`` is
+            exhausted: no sheet with a lead header, header rows without data.
     """
     try:
-        with open(path, "rb") as fh:
-            wb = pc.CalamineWorkbook.from_filelike(fh)
+        wb = _open_calamine(path)
     except pc.PasswordError as exc:
         raise FileRejected(ENCRYPTED) from exc
     except Exception as exc:  # CalamineError, ZipError, XmlError...
@@ -183,59 +238,113 @@ def read_workbook(path: Path, file_name: str, kind: str, include_hidden: bool = 
         if "password" in msg.lower() or "encrypt" in msg.lower():
             raise FileRejected(ENCRYPTED) from exc
         raise FileRejected(f"corrupt {kind}: {msg}") from exc
-
-    parsed = ParsedFile(file_name=file_name)
-    formats = _DisplayFormats(path, kind)
-    zf = zipfile.ZipFile(path) if kind in (".xlsx", ".xlsm") and zipfile.is_zipfile(path) else None
-    parts = xlsx_sheet_parts(zf) if zf is not None else {}
     try:
-        metas = list(wb.sheets_metadata)
-        for index, meta in enumerate(metas):
-            hidden = meta.visible != pc.SheetVisibleEnum.Visible
-            if meta.typ != pc.SheetTypeEnum.WorkSheet:
-                parsed.sheets.append(SheetReport(meta.name, "skipped", "not a worksheet", hidden=hidden))
+        plan = _sheet_plan(wb, path, kind, include_hidden)
+    except BaseException:
+        _close(wb)
+        raise
+    parsed = ParsedFile(file_name=file_name)
+    return parsed, _workbook_rows(wb, plan, parsed, _DisplayFormats(path, kind), kind)
+
+
+def _open_calamine(path: Path) -> pc.CalamineWorkbook:
+    """The calamine workbook of ``path``: read from the file as needed (``from_path``, which picks the format by the
+    file's extension), or, when that fails (an ``.xls`` saved as ``.xlsx``…), from the whole file's bytes
+    (``from_filelike`` sniffs the content; calamine then holds a copy of the file while the workbook is open).
+
+    Raises:
+        python_calamine.PasswordError / CalamineError / OSError: as ``from_filelike`` raises them.
+    """
+    try:
+        return pc.CalamineWorkbook.from_path(str(path))
+    except pc.PasswordError:
+        raise
+    except Exception:  # a format the extension does not name, or a corrupt file: read by content below
+        pass
+    with open(path, "rb") as fh:
+        return pc.CalamineWorkbook.from_filelike(fh)
+
+
+def _sheet_plan(wb: pc.CalamineWorkbook, path: Path, kind: str,
+                include_hidden: bool) -> list[tuple[int, str, bool, str | None]]:
+    """``(index, sheet name, hidden, skip reason or None)`` for every sheet, in workbook order.
+
+    Raises:
+        FileRejected: a sheet to read has content too far away (checked on the sheet parts of an ``.xlsx``/``.xlsm``
+            before any row is read).
+    """
+    plan = []
+    for index, meta in enumerate(wb.sheets_metadata):
+        hidden = meta.visible != pc.SheetVisibleEnum.Visible
+        skip = ("not a worksheet" if meta.typ != pc.SheetTypeEnum.WorkSheet
+                else HIDDEN_REASON if hidden and not include_hidden else None)
+        plan.append((index, meta.name, hidden, skip))
+    if kind in (".xlsx", ".xlsm") and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            parts = xlsx_sheet_parts(zf)
+            for _, name, _, skip in plan:
+                far = None if skip else _far_content(zf, parts.get(name))
+                if far is not None:
+                    raise FileRejected(
+                        f"sheet {name!r} has content as far as cell {far[0]} ({far[1]:,} rows x {far[2]:,} "
+                        "columns): too large to read; delete the stray content far from the table and save again"
+                    )
+    return plan
+
+
+def _workbook_rows(wb: pc.CalamineWorkbook, plan: list[tuple[int, str, bool, str | None]], parsed: ParsedFile,
+                   formats: _DisplayFormats, kind: str) -> Iterator[RawRow]:
+    """The lead rows of the sheets in ``plan``, one sheet loaded at a time; ``parsed`` completed as they go, the
+    file refused at the end when no sheet held leads."""
+    try:
+        for index, name, hidden, skip in plan:
+            if skip is not None:
+                parsed.sheets.append(SheetReport(name, "skipped", skip, hidden=hidden))
                 continue
-            if hidden and not include_hidden:
-                parsed.sheets.append(SheetReport(meta.name, "skipped", HIDDEN_REASON, hidden=True))
-                continue
-            far = _far_content(zf, parts.get(meta.name)) if zf is not None else None
-            if far is not None:
-                raise FileRejected(
-                    f"sheet {meta.name!r} has content as far as cell {far[0]} ({far[1]:,} rows x {far[2]:,} "
-                    "columns): too large to read; delete the stray content far from the table and save again"
-                )
             try:
-                sheet = wb.get_sheet_by_name(meta.name)
+                sheet = wb.get_sheet_by_name(name)
             except pc.PasswordError as exc:
                 raise FileRejected(ENCRYPTED) from exc
             except Exception as exc:
-                raise FileRejected(f"corrupt {kind}: sheet {meta.name!r}: {exc}") from exc
-            result = build_sheet(_sheet_records(sheet), sheet=meta.name, sheet_index=index, hidden=hidden,
-                                 max_blank_run=MAX_BLANK_RUN)
+                raise FileRejected(f"corrupt {kind}: sheet {name!r}: {exc}") from exc
             start = sheet.start
-            formats.apply(meta.name, start[1] if start else 0, result.rows)
+            result = SheetResult(SheetReport(name=name, status="skipped", hidden=hidden))
             parsed.sheets.append(result.report)
-            parsed.rows.extend(result.rows)
+            rows = iter_sheet(_sheet_records(sheet), result, sheet_index=index, max_blank_run=MAX_BLANK_RUN)
+            for row in formats.rows(name, start[1] if start else 0, rows):
+                parsed.streamed += 1
+                yield row
             parsed.quarantine.extend(result.quarantine)
+            del sheet, rows, result  # this sheet's calamine cells go before the next sheet is loaded
     finally:
         formats.close()
-        if zf is not None:
-            zf.close()
-        try:
-            wb.close()
-        except Exception:  # pragma: no cover - close is best effort
-            pass
+        _close(wb)
+    _refuse_unless_leads(parsed)
 
-    if not parsed.rows and not parsed.quarantine:
-        reasons = [s.reason for s in parsed.sheets]
-        if HEADER_ONLY in reasons:
-            raise FileRejected(HEADER_ONLY)
-        if all(r == "empty" for r in reasons):
-            raise FileRejected(EMPTY)
-        if all(r in ("empty", HIDDEN_REASON) for r in reasons):
-            raise FileRejected("only hidden sheets hold data (hidden sheets are skipped by policy)")
-        raise FileRejected(no_header([s.first_row for s in parsed.sheets]))
-    return parsed
+
+def _close(wb: pc.CalamineWorkbook) -> None:
+    try:
+        wb.close()
+    except Exception:  # pragma: no cover - close is best effort (already closed)
+        pass
+
+
+def _refuse_unless_leads(parsed: ParsedFile) -> None:
+    """Raise the workbook's one-line refusal when no sheet gave a lead or quarantined row.
+
+    Raises:
+        FileRejected: header rows without data, every sheet empty, data only on hidden sheets, no lead header.
+    """
+    if parsed.streamed or parsed.rows or parsed.quarantine:
+        return
+    reasons = [s.reason for s in parsed.sheets]
+    if HEADER_ONLY in reasons:
+        raise FileRejected(HEADER_ONLY)
+    if all(r == "empty" for r in reasons):
+        raise FileRejected(EMPTY)
+    if all(r in ("empty", HIDDEN_REASON) for r in reasons):
+        raise FileRejected("only hidden sheets hold data (hidden sheets are skipped by policy)")
+    raise FileRejected(no_header([s.first_row for s in parsed.sheets]))
 
 
 def _far_content(zf: zipfile.ZipFile, part: str | None) -> tuple[str, int, int] | None:
@@ -282,4 +391,4 @@ def _far_content(zf: zipfile.ZipFile, part: str | None) -> tuple[str, int, int] 
     return None
 
 
-__all__ = ["check_zip", "read_workbook", "HIDDEN_REASON", "MAX_BLANK_RUN", "MAX_SHEET_CELLS"]
+__all__ = ["check_zip", "read_workbook", "stream_workbook", "HIDDEN_REASON", "MAX_BLANK_RUN", "MAX_SHEET_CELLS"]

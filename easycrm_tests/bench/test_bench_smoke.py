@@ -67,7 +67,7 @@ def test_results_json_shape_and_verdicts(tmp_path):
     run_bench.write_json(out, run_bench.results_doc(m))
     doc = json.loads(out.read_text())
     assert list(doc) == ["measures"]
-    assert list(doc["measures"]) == list(run_bench.MEASURES) and len(doc["measures"]) == 29  # 4 of issue 18, 1 of issue 14
+    assert list(doc["measures"]) == list(run_bench.MEASURES) and len(doc["measures"]) == 30  # 4 of issue 18, 1 of issue 14
     for entry in doc["measures"].values():
         assert set(entry) == {"value", "unit", "target", "ok"}
         assert isinstance(entry["ok"], bool)
@@ -82,7 +82,7 @@ def test_results_json_shape_and_verdicts(tmp_path):
     assert run_bench.measure("completion_tokens_reduction", 3.0)["ok"] is True
     table = run_bench.markdown_table(m)
     assert "| completion_tokens_reduction | 2.900 | x | ≥ 3 | FAIL |" in table
-    assert table.count("\n") == 30 and "| parse_xlsx_50k_s | 3.200 | s | ≤ 3 | FAIL |" in table
+    assert table.count("\n") == 31 and "| parse_xlsx_50k_s | 3.200 | s | ≤ 3 | FAIL |" in table
     # issue 19: the live progress display costs under 2 % of the e2e time (wall and the easycrm process's CPU)
     assert got["progress_overhead_pct"] == {"value": None, "unit": "%", "target": 2, "ok": False}
     assert run_bench.judge("progress_overhead_pct", 1.9) and not run_bench.judge("progress_cpu_pct", 2.1)
@@ -94,6 +94,13 @@ def test_results_json_shape_and_verdicts(tmp_path):
 def test_only_selects_groups():
     assert run_bench.select_groups("e2e_1k_peak_in_flight,parse_csv_50k_s") == ["parse_csv", "e2e_1k"]
     assert run_bench.select_groups(None) == list(run_bench.GROUP_ORDER)
+    # a measure named alone is taken alone, even in a group of long runs (memory); a group named: all of it
+    assert run_bench.select_groups("xlsx_rss_200k_over_50k") == ["memory"]
+    assert run_bench.select_measures("xlsx_rss_200k_over_50k") == {"xlsx_rss_200k_over_50k"}
+    assert run_bench.select_measures("memory,parse_csv_50k_s") == {
+        "peak_rss_200k_mb", "offline_1m_s", "offline_1m_peak_rss_mb", "peak_rss_400k_over_100k",
+        "xlsx_rss_200k_over_50k", "parse_csv_50k_s"}
+    assert run_bench.select_measures(None) is None
     with pytest.raises(SystemExit):
         run_bench.select_groups("nope")
 

@@ -1,15 +1,19 @@
-"""Excel reader: all sheets, hidden-sheet policy, header under titles, cell values as text, far-away cells, speed."""
+"""Excel reader: all sheets, hidden-sheet policy, header under titles, cell values as text, far-away cells, speed;
+workbooks streamed row by row, one sheet at a time (issue 13)."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import itertools
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from easycrm_pipeline.parsing import FileRejected, read_file
+from easycrm_pipeline.parsing import FileRejected, excel_reader, read_file, stream_file
 from easycrm_pipeline.rules import standardize_rows
 
 from .xlsx_helpers import write_fast_xlsx
@@ -235,3 +239,128 @@ def test_a_formatted_but_empty_last_cell_does_not_stop_the_sheet(tmp_path):
     path = _stray_workbook(tmp_path / "formatted.xlsx", "XFD1048576")
     parsed = read_file(path)
     assert [dict(r.cells)["Email"] for r in parsed.rows] == ["ana@example.pt", "rui@example.pt"]
+
+
+# -- streaming (issue 13): stream_file hands a workbook's rows on one by one, one sheet loaded at a time
+
+def _multi_sheet_workbook(path: Path) -> Path:
+    """Four sheets: leads with padded phones and a footer, notes, a hidden sheet, leads starting in column B."""
+    wb = Workbook()
+    uk = wb.active
+    uk.title = "UK"
+    uk.append(["Name", "Email", "Phone"])
+    for i in range(5):
+        uk.append([f"Lead {i}", f"lead{i}@example.com", 7700900456 + i])
+        uk.cell(i + 2, 3).number_format = "00000000000"
+    uk.append(["Total"])
+    wb.create_sheet("Notes")["A1"] = "Bring these to the Monday meeting, please."
+    archive = wb.create_sheet("Archive")
+    archive.append(["Email"])
+    archive.append(["old@example.com"])
+    archive.sheet_state = "hidden"
+    de = wb.create_sheet("DE")
+    de.append([None, None])
+    de.append([None, "Vorname", "E-Mail", "Telefon"])
+    de.append([None, "Jonas", "jonas@example.de", 4930123456])
+    de.cell(3, 4).number_format = '"+"00 00 000000'
+    return _save(wb, path)
+
+
+def test_stream_file_gives_a_workbooks_rows_quarantine_and_sheets_as_read_file(tmp_path, monkeypatch):
+    path = _multi_sheet_workbook(tmp_path / "multi.xlsx")
+    whole = read_file(path)
+    monkeypatch.setattr(excel_reader, "FORMAT_BLOCK_ROWS", 2)  # display formats applied block by block
+    parsed, rows = stream_file(path)
+    streamed = list(rows)
+    assert parsed.rows == [] and parsed.streamed == len(streamed) == 6 and parsed.rows_read == whole.rows_read == 7
+    assert streamed == whole.rows
+    assert parsed.quarantine == whole.quarantine and [q.sheet for q in parsed.quarantine] == ["UK"]
+    assert parsed.sheets == whole.sheets
+    assert [(s.name, s.status, s.reason, s.rows) for s in parsed.sheets] == [
+        ("UK", "leads", None, 5), ("Notes", "skipped", "no header", 0),
+        ("Archive", "skipped", "hidden sheet (policy)", 0), ("DE", "leads", None, 1)]
+    # 7700900456 under 00000000000 reads as Excel shows it, in every block
+    assert [dict(r.cells)["Phone"] for r in streamed[:5]] == [f"0{7700900456 + i}" for i in range(5)]
+    assert dict(streamed[5].cells)["Telefon"] == "+49 30 123456"
+
+
+def test_xls_display_formats_applied_block_by_block(tmp_path, monkeypatch):
+    xlwt = pytest.importorskip("xlwt")
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("Leads")
+    for c, h in enumerate(["Email", "Phone"]):
+        ws.write(0, c, h)
+    padded = xlwt.easyxf(num_format_str="00000000000")
+    for r in range(1, 6):
+        ws.write(r, 0, f"p{r}@example.com")
+        ws.write(r, 1, 7700900450 + r, padded)
+    path = tmp_path / "formats.xls"
+    wb.save(str(path))
+    whole = read_file(path)
+    monkeypatch.setattr(excel_reader, "FORMAT_BLOCK_ROWS", 2)
+    parsed, rows = stream_file(path)
+    streamed = list(rows)
+    assert streamed == whole.rows
+    assert [dict(r.cells)["Phone"] for r in streamed] == [f"0{7700900450 + r}" for r in range(1, 6)]
+
+
+def test_workbook_sheets_are_read_only_when_the_rows_reach_them(tmp_path):
+    sheets = {name: [["Email", "Name"], *([f"{name.lower()}{i}@example.com", f"Lead {i}"] for i in range(3))]
+              for name in ("A", "B", "C")}
+    parsed, rows = stream_file(write_fast_xlsx(tmp_path / "three.xlsx", sheets))
+    assert parsed.sheets == [] and parsed.streamed == 0  # nothing read before the first row is asked for
+    first = next(rows)
+    assert first.sheet == "A" and [s.name for s in parsed.sheets] == ["A"] and parsed.streamed == 1
+    assert [r.sheet for r in itertools.islice(rows, 3)] == ["A", "A", "B"]
+    assert [s.name for s in parsed.sheets] == ["A", "B"] and parsed.sheets[0].status == "leads"
+    assert [r.sheet for r in rows] == ["B", "B", "C", "C", "C"]
+    assert [(s.name, s.rows) for s in parsed.sheets] == [("A", 3), ("B", 3), ("C", 3)] and parsed.streamed == 9
+
+
+def test_workbook_refusals_at_call_time_or_once_the_rows_are_exhausted(tmp_path):
+    with pytest.raises(FileRejected, match="as far as cell XFD1048576"):
+        stream_file(_stray_workbook(tmp_path / "stray.xlsx", "XFD1048576", " "))  # before any row is read
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(b"PK\x03\x04" + b"\x00" * 64)
+    with pytest.raises(FileRejected, match="corrupt"):
+        stream_file(bad)
+    wb = Workbook()
+    wb.active["A1"] = "Bring these to the Monday meeting, please."
+    parsed, rows = stream_file(_save(wb, tmp_path / "notes.xlsx"))
+    with pytest.raises(FileRejected, match="no header"):
+        list(rows)
+    assert [(s.name, s.reason) for s in parsed.sheets] == [("Sheet", "no header")]
+
+
+def _bench_gen():
+    """``bench/gen.py`` (the benchmark's made-up leads), loaded by path."""
+    spec = importlib.util.spec_from_file_location(
+        "easycrm_bench_gen", Path(__file__).resolve().parents[2] / "bench" / "gen.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _stream_peak(path: Path) -> tuple[int, int]:
+    """``(rows streamed, peak traced bytes)`` of streaming ``path`` through ``stream_file``."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        _, rows = stream_file(path)
+        count = sum(1 for _ in rows)
+        return count, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_streaming_a_workbook_does_not_hold_its_rows(tmp_path):
+    """Peak Python memory while streaming three times the rows stays about the same (the 60,000 rows as RawRows
+    are ~100 MB). calamine's own copy of the sheet is outside Python's heap (bench: xlsx_rss_200k_over_50k)."""
+    gen = _bench_gen()
+    peaks = {}
+    for n in (20_000, 60_000):
+        path = write_fast_xlsx(tmp_path / f"leads_{n}.xlsx", {"Leads": [list(gen.HEADERS), *gen.rows(n)]})
+        count, peaks[n] = _stream_peak(path)
+        assert count == n
+    assert peaks[60_000] <= 1.5 * peaks[20_000], peaks
+    assert peaks[60_000] < 10 * 1024 * 1024, peaks
