@@ -1,0 +1,24 @@
+"""Breaker 5: ``easycrm export`` with a path that only looks like the standard-output marker."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from easycrm_pipeline.cli.main import main
+from easycrm_tests.readers.seed import env_store, seed
+
+
+@pytest.mark.xfail(strict=True, reason="breaker5: 'export ./-' writes the CSV to stdout and reports a file that "
+                                       "does not exist")
+def test_export_dot_slash_dash_writes_a_file_named_dash(capsys, tmp_path, monkeypatch):
+    """``./-`` is the usual way to name a file called ``-``; only the bare ``-`` means standard output. Today
+    ``Path('./-')`` is compared as ``'-'``: the CSV goes to stdout, mixed with the JSON summary that names
+    ``<cwd>/-`` as written, and no file exists."""
+    seed(env_store())
+    monkeypatch.chdir(tmp_path)
+    code = main(["export", "./-", "--json"])
+    out, _err = capsys.readouterr()
+    assert code == 0
+    assert json.loads(out) == {"path": str((tmp_path / "-").resolve()), "rows": 7}
+    assert (tmp_path / "-").is_file()
