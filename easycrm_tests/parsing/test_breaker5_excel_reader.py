@@ -1,0 +1,62 @@
+"""Breaker 5: workbooks streamed one sheet at a time (``stream_workbook``) against hostile but real files."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from openpyxl import Workbook
+
+from easycrm_pipeline.parsing import FileRejected, read_file
+
+_PROBE = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))  # a 17-billion-cell allocation fails fast, never swaps
+from easycrm_pipeline.parsing import FileRejected, stream_file
+try:
+    parsed, rows = stream_file(sys.argv[1])
+    n = sum(1 for _ in rows)
+    print("READ", n)
+except FileRejected as exc:
+    print("REFUSED", exc)
+"""
+
+
+def _workbook_with_far_cell(path, dimension):
+    """Two good lead rows, a value typed in XFD1048576, and the sheet part's ``<dimension>`` replaced by
+    ``dimension`` (``""``: none, as many non-Excel writers leave it out; ``"A1"``: what some streaming writers put)."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Leads"
+    ws.append(["First Name", "Last Name", "Email"])
+    ws.append(["Ana", "Silva", "ana@example.pt"])
+    ws.append(["Rui", "Costa", "rui@example.pt"])
+    ws["XFD1048576"] = "x"
+    tmp = path.with_suffix(".tmp.xlsx")
+    wb.save(tmp)
+    with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                new = f'<dimension ref="{dimension}"/>'.encode() if dimension else b""
+                data, n = re.subn(rb"<dimension [^>]*/>", new, data)
+                assert n == 1
+            dst.writestr(info, data)
+    return path
+
+
+@pytest.mark.xfail(strict=True, reason="breaker5: a far cell in a sheet without (or with a wrong) <dimension> kills "
+                                       "the process (calamine aborts on a 17-billion-cell allocation) instead of "
+                                       "a one-line refusal")
+@pytest.mark.parametrize("dimension", ["", "A1", "A1:C3"])
+def test_far_cell_without_a_true_dimension_is_refused_not_an_abort(tmp_path, dimension):
+    """``_far_content`` trusts the sheet's ``<dimension>``: without one, or with one that understates the range,
+    the far value goes to calamine, which aborts the whole process (SIGABRT: ``easycrm ingest`` says "the run
+    process died (killed by SIGABRT; killed, or out of memory)"). Expected: the same one-line refusal as with a
+    true dimension, naming the cell."""
+    path = _workbook_with_far_cell(tmp_path / "stray.xlsx", dimension)
+    done = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.startswith("REFUSED sheet 'Leads' has content as far as cell XFD1048576"), done.stdout
