@@ -22,3 +22,19 @@ def test_export_dot_slash_dash_writes_a_file_named_dash(capsys, tmp_path, monkey
     assert code == 0
     assert json.loads(out) == {"path": str((tmp_path / "-").resolve()), "rows": 7}
     assert (tmp_path / "-").is_file()
+
+
+@pytest.mark.xfail(strict=True, reason="breaker5: easycrm leads prints lead values as rich markup: '[/]' in a value "
+                                       "is a MarkupError traceback")
+def test_leads_table_prints_brackets_in_lead_values_as_text(capsys):
+    """The same class as ``easycrm duplicates``: a stored last name ``Wong[/]`` makes the ``easycrm leads`` table
+    raise ``rich.errors.MarkupError: closing tag '[/]' at position 4 has nothing to close``."""
+    from easycrm_tests.store.helpers import lead
+
+    store = env_store()
+    store.upsert_file([lead(2, firstName="Mia", lastName="Wong[/]", company="[red]Acme[/]", email="mia@acme.de")],
+                      source_file="a.csv", run_id="run-a")
+    code = main(["leads"])
+    out, _err = capsys.readouterr()
+    assert code == 0
+    assert "Wong[/]" in out and "[red]Acme[/]" in out
