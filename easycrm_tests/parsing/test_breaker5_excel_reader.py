@@ -209,3 +209,34 @@ def test_damaged_sheet_part_is_refused_in_one_line(tmp_path, how):
     with pytest.raises(FileRejected) as refused:
         read_file(path)
     assert str(refused.value).startswith("corrupt .xlsx"), str(refused.value)
+
+
+@pytest.mark.xfail(strict=True, reason="breaker5: a table whose header is below row 1030 (only blank rows above) "
+                                       "is refused as 'file is empty'")
+@pytest.mark.parametrize("suffix", [".xlsx", ".xls"])
+def test_table_far_down_a_sheet_is_read_not_refused_as_empty(tmp_path, suffix):
+    """A sheet whose first cell is row 1500 (the rows above deleted or the table pasted low): the header scan
+    (``_read_head``) gives up after ``HEADER_SCAN_ROWS + MAX_BLANK_RUN`` = 1,030 leading blank rows, the sheet is
+    ``empty`` and the file is refused ``file is empty`` although it holds 3 leads. The blank rows above the sheet's
+    first used cell (calamine's ``sheet.start``) are not "a stray cell far below the data"."""
+    path = tmp_path / f"low{suffix}"
+    rows = [["First Name", "Last Name", "Email"]] + [[f"A{i}", "Silva", f"a{i}@example.pt"] for i in range(3)]
+    if suffix == ".xlsx":
+        wb = Workbook()
+        ws = wb.active
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                ws.cell(1500 + i, 1 + j, value)
+        wb.save(path)
+    else:
+        import xlwt
+
+        wb = xlwt.Workbook()
+        ws = wb.add_sheet("Leads")
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                ws.write(1499 + i, j, value)
+        wb.save(str(path))
+    parsed = read_file(path)
+    assert [dict(r.cells)["Email"] for r in parsed.rows] == [f"a{i}@example.pt" for i in range(3)]
+    assert [r.row_number for r in parsed.rows] == [1501, 1502, 1503]
