@@ -17,6 +17,7 @@ from easycrm_pipeline.pipeline.chunks import (
     make_chunks,
     run_chunk,
 )
+from easycrm_pipeline.pipeline.rowfile import write_rows
 from easycrm_pipeline.pipeline.standardizer import DeepSeekOptions, dead_letter, make_standardizer
 from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
 
@@ -26,6 +27,11 @@ def rows(n: int) -> list[RawRow]:
         RawRow(f"0:{i + 2}", None, i + 2, (("First Name", f"ann{i}"), ("Last Name", "LEE"), ("Email", f"a{i}@x.example")))
         for i in range(n)
     ]
+
+
+def first_chunk(n: int, directory, batch_size: int = 10):
+    """The first chunk of ``n`` rows written to a rows file in ``directory`` (what the parse step hands on)."""
+    return make_chunks(write_rows(directory / "to_send.parquet", rows(n)), batch_size)[0]
 
 
 @pytest.mark.parametrize(
@@ -43,12 +49,12 @@ def test_chunk_count_is_bounded_whatever_the_file_size(leads, chunks, per_chunk)
     assert -(-total_batches // per_chunk) == chunks <= MAX_CHUNKS
 
 
-def test_chunks_are_consecutive_batches_in_file_order():
+def test_chunks_are_consecutive_batches_in_file_order(tmp_path):
     batches = make_batches(rows(12_340), 10)
-    chunks = make_chunks(batches)
+    chunks = make_chunks(write_rows(tmp_path / "to_send.parquet", rows(12_340)), 10)
     assert [c.mapping_key for c in chunks] == ["chunk_0001", "chunk_0002", "chunk_0003"]
-    assert [len(c.batches) for c in chunks] == [500, 500, 234]
-    assert [b for c in chunks for b in c.batches] == batches
+    assert [c.batch_count for c in chunks] == [500, 500, 234]
+    assert [b for c in chunks for b in c.read_batches()] == batches
     assert chunks[-1].rows == 2_340 and all(c.total == 3 for c in chunks)
 
 
@@ -65,7 +71,7 @@ def _dead(batch, exc, tries):
 def test_a_chunk_run_again_sends_only_its_unfinished_batches(isolated_env, monkeypatch):
     """A 401 on the 3rd request stops the chunk (no new batch starts); the batches finished before are stored, and
     running the chunk again (what a step retry or a re-execution from failure does) sends only the others."""
-    chunk = make_chunks(make_batches(rows(60), 10))[0]
+    chunk = first_chunk(60, isolated_env)
     store = BatchResults(isolated_env / "results")
     with FakeDeepSeek(latency=0.0) as fake:
         standardizer = _deepseek(monkeypatch, fake)
@@ -74,7 +80,7 @@ def test_a_chunk_run_again_sends_only_its_unfinished_batches(isolated_env, monke
             run_chunk(chunk, standardizer.standardize, store, dead_letter=_dead, workers=1)
         first = fake.request_ids()
         assert len(first) == 3  # one thread: batches 1 and 2 answered, the 3rd refused, the rest never sent
-        finished = [b.mapping_key for b in chunk.batches if store.get(b.mapping_key) is not None]
+        finished = [key for key, _, _ in chunk.batch_refs if store.get(key) is not None]
         assert finished == ["batch_00001", "batch_00002"]
 
         results, progress = run_chunk(chunk, standardizer.standardize, store, dead_letter=_dead, workers=3)
@@ -83,12 +89,12 @@ def test_a_chunk_run_again_sends_only_its_unfinished_batches(isolated_env, monke
     sent_first = {i for ids in first[:2] for i in ids}
     assert not sent_first & {i for ids in again for i in ids}
     assert progress.reused == 2 and progress.batches_done == 6 and progress.rows_done == 60
-    assert [r.batch for r in results] == [b.mapping_key for b in chunk.batches]
+    assert [r.batch for r in results] == [key for key, _, _ in chunk.batch_refs]
     assert sum(len(r.leads) for r in results) == 60
 
 
 def test_a_batch_failing_every_try_goes_to_the_dead_letter_and_the_rest_stands(isolated_env, monkeypatch):
-    chunk = make_chunks(make_batches(rows(20), 10))[0]
+    chunk = first_chunk(20, isolated_env)
     store = BatchResults(isolated_env / "results")
     with FakeDeepSeek(latency=0.0) as fake:
         standardizer = _deepseek(monkeypatch, fake, max_attempts=1)
@@ -107,9 +113,9 @@ def test_a_batch_failing_every_try_goes_to_the_dead_letter_and_the_rest_stands(i
 
 def test_earlier_runs_results_count_as_finished(tmp_path):
     """A re-execution reads its parent run's directory (read only) before sending a batch."""
-    chunk = make_chunks(make_batches(rows(20), 10))[0]
+    chunk = first_chunk(20, tmp_path)
     parent = BatchResults(tmp_path / "parent")
-    parent.put(_dead(chunk.batches[0], "x", 3))
+    parent.put(_dead(chunk.read_batches()[0], "x", 3))
     child = BatchResults(tmp_path / "child", earlier=[tmp_path / "parent"])
     sent = []
 
@@ -128,7 +134,7 @@ def test_the_slot_is_held_around_the_request_only(isolated_env, monkeypatch):
     slot); the rules standardizer sends nothing and never takes a slot."""
     import contextlib
 
-    chunk = make_chunks(make_batches(rows(30), 10))[0]
+    chunk = first_chunk(30, isolated_env)
     with FakeDeepSeek(latency=0.05) as fake:
         standardizer = _deepseek(monkeypatch, fake)
         inside = []
