@@ -3,6 +3,8 @@ fake DeepSeek server: each batch one request, a fatal error stops the chunk with
 run again sends only its unfinished batches, a batch failing 3 times goes to the dead letter."""
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from easycrm_pipeline.config import get_settings
@@ -17,7 +19,7 @@ from easycrm_pipeline.pipeline.chunks import (
     make_chunks,
     run_chunk,
 )
-from easycrm_pipeline.pipeline.rowfile import write_rows
+from easycrm_pipeline.pipeline.rowfile import RowFile, write_rows
 from easycrm_pipeline.pipeline.standardizer import DeepSeekOptions, dead_letter, make_standardizer
 from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
 
@@ -56,6 +58,42 @@ def test_chunks_are_consecutive_batches_in_file_order(tmp_path):
     assert [c.batch_count for c in chunks] == [500, 500, 234]
     assert [b for c in chunks for b in c.read_batches()] == batches
     assert chunks[-1].rows == 2_340 and all(c.total == 3 for c in chunks)
+
+
+@pytest.mark.parametrize("n", [1, 10, 11, 5_001])
+def test_a_chunks_slice_gives_the_batches_of_the_in_memory_split(tmp_path, n):
+    """Each chunk read from the rows file gives the batches (numbers, totals, keys, rows) that cutting the rows held
+    in memory gives: the batch journal, the cache, progress and the dead letter see the same keys."""
+    old = make_batches(rows(n), 10)
+    size = batches_per_chunk(len(old))
+    expected = [old[i : i + size] for i in range(0, len(old), size)]
+    chunks = make_chunks(write_rows(tmp_path / "to_send.parquet", rows(n)), 10)
+    assert [list(c.read_batches()) for c in chunks] == expected
+    assert [c.rows for c in chunks] == [sum(len(b.rows) for b in part) for part in expected]
+    assert [[ref[0] for ref in c.batch_refs] for c in chunks] == [[b.mapping_key for b in part] for part in expected]
+    assert all(c.total_batches == len(old) for c in chunks)
+
+
+def test_the_batch_refs_of_a_big_file_follow_its_rows():
+    """More than MAX_CHUNKS x 500 batches (of 3 rows, the file's last batch of 2): chunks of 501 batches, the last
+    one shorter; each batch ref names its key, first row and row count (nothing is read to make the chunks)."""
+    n = 3 * (MAX_CHUNKS * 500 + 7) - 1
+    big = make_chunks(RowFile("/nowhere/to_send.parquet", n), 3)
+    assert len(big) == MAX_CHUNKS and big[0].batch_count == 501
+    refs = [ref for c in big for ref in c.batch_refs]
+    assert [key for key, _, _ in refs] == [f"batch_{k:05d}" for k in range(1, MAX_CHUNKS * 500 + 8)]
+    assert [first for _, first, _ in refs] == list(range(0, n, 3))
+    assert {count for _, _, count in refs[:-1]} == {3} and refs[-1][2] == 2
+    assert sum(c.rows for c in big) == n and big[-1].total_batches == len(refs)
+
+
+def test_a_chunks_pickle_does_not_grow_with_its_rows(tmp_path):
+    """A chunk travels between steps as a Dagster output (pickled): it names its rows, it does not carry them."""
+    small = make_chunks(write_rows(tmp_path / "small.parquet", rows(10)), 10)[0]
+    full = make_chunks(write_rows(tmp_path / "full.parquet", rows(5_000)), 10)[0]
+    assert full.batch_count == 500 and full.rows == 5_000
+    assert len(pickle.dumps(full)) < 2_000
+    assert len(pickle.dumps(full)) - len(pickle.dumps(small)) < 50  # the path's length and a few integers
 
 
 def _deepseek(monkeypatch, fake, **options):
