@@ -1,7 +1,8 @@
 """The three ops of the ingest graph: parse a file, standardize each chunk of batches (mapped), collect.
 
 A chunk step sends its 10-lead batches, up to 5 at once, each request holding one slot of the ``deepseek`` pool
-(``pool_slots``); see ``pipeline.chunks`` for the sizing.
+(``pool_slots``); see ``pipeline.chunks`` for the sizing. The rows to send are written once by ``parse_file`` to
+the run's rows file (``pipeline.rowfile``); a chunk output only names its slice of it.
 
 Thin glue over ``easycrm_pipeline.parsing`` / ``pipeline``: the ops only move data and write metadata.
 """
@@ -257,6 +258,10 @@ def _tag_run_process(context: dg.OpExecutionContext) -> None:
 def standardize_chunk(context: dg.OpExecutionContext, chunk: Chunk, deepseek: DeepSeekResource,
                       store: StoreResource) -> list:
     """Standardize the chunk's unfinished batches; returns every batch's ``BatchResult`` in batch order.
+
+    The chunk is a reference (``pipeline.chunks.Chunk``): its batches are read from its slice of the run's rows file
+    (``to_send.parquet``, written by ``parse_file``); a rows file that is gone (its run folder deleted) fails the
+    step at once, without retries.
 
     Each batch is one request holding one slot of the instance's ``deepseek`` pool (``pool_slots``); the step itself
     holds none. A batch DeepSeek fails 3 times goes to the dead letter (quarantine). A fatal DeepSeek error (401 bad
