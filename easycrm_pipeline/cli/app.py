@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "terminate the file's run (its status becomes cancelled)"),
     "leads": ("easycrm_pipeline.cli.leads:leads_command", "filtered, paginated leads"),
     "export": ("easycrm_pipeline.cli.leads:export_command", "export the (filtered) leads as CSV"),
+    "quarantine": ("easycrm_pipeline.cli.quarantine:quarantine_command",
+                   "rows of FILE's latest import that did not become leads, with their reasons"),
     "ask": ("easycrm_pipeline.cli.ask:ask_command",
             "answer a question about the leads with a validated read-only query"),
     "undo": ("easycrm_pipeline.cli.admin:undo_command", "revert what the latest import of FILE changed"),

@@ -159,12 +159,9 @@ def _no_change_note(outcome: dict) -> str | None:
 
 
 def quarantine_command(file_name: str) -> str:
-    """A shell command that prints ``file_name``'s quarantined rows (sheet, row, reason, raw row) from the
-    configured store (DuckDB or DynamoDB: ``LeadStore.quarantine_rows``), with this interpreter."""
-    code = ("from easycrm_pipeline.config import get_settings; from easycrm_pipeline.store import get_store; "
-            "[print(r['sheet'], r['row'], r['reason'], r['rawRow'], sep='\\t') for r in "
-            f"get_store(get_settings()).quarantine_rows({file_name!r})]")
-    return f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+    """The ``easycrm quarantine`` command line that lists ``file_name``'s quarantined rows (name quoted for a
+    shell)."""
+    return f"easycrm quarantine {shlex.quote(file_name)}"
 
 
 def _quarantine_note(outcome: dict) -> str | None:

@@ -1,7 +1,8 @@
 """The three ops of the ingest graph: parse a file, standardize each chunk of batches (mapped), collect.
 
 A chunk step sends its 10-lead batches, up to 5 at once, each request holding one slot of the ``deepseek`` pool
-(``pool_slots``); see ``pipeline.chunks`` for the sizing.
+(``pool_slots``); see ``pipeline.chunks`` for the sizing. The rows to send are written once by ``parse_file`` to
+the run's rows file (``pipeline.rowfile``); a chunk output only names its slice of it.
 
 Thin glue over ``easycrm_pipeline.parsing`` / ``pipeline``: the ops only move data and write metadata.
 """
@@ -26,7 +27,7 @@ from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed, DeepSeekFatal
 from easycrm_pipeline.dropzone.files import keep, kept_copy, resolve
 from easycrm_pipeline.dropzone.rules import display_name, size_refusal
 from easycrm_pipeline.parsing import FileRejected, stream_file
-from easycrm_pipeline.pipeline.batches import Batch, BatchResult, make_batches
+from easycrm_pipeline.pipeline.batches import Batch, BatchResult
 from easycrm_pipeline.pipeline.cache import open_cache
 from easycrm_pipeline.pipeline.chunks import (
     BatchResults,
@@ -37,9 +38,9 @@ from easycrm_pipeline.pipeline.chunks import (
     run_chunk,
 )
 from easycrm_pipeline.pipeline.collect import ParseSummary, collect_file, markdown_table
-from easycrm_pipeline.pipeline.header_mapping import HeaderMapping, map_file_headers
-from easycrm_pipeline.pipeline.leadfile import LeadFile, settle_by_rules, write_leads
-from easycrm_pipeline.pipeline.planning import Plan, cache_entry, cache_key, plan_rows
+from easycrm_pipeline.pipeline.header_mapping import HeaderMapping, stream_file_headers
+from easycrm_pipeline.pipeline.leadfile import LeadFile, settle_by_rules
+from easycrm_pipeline.pipeline.planning import Plan, cache_entry, cache_key, plan_file
 from easycrm_pipeline.pipeline.standardizer import add_usage, dead_letter, deepseek_version, make_standardizer
 from easycrm_pipeline.store.base import LeadQuery, StoreLockTimeout
 
@@ -143,8 +144,17 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
     Without DeepSeek (no key, or ``EASYCRM_LLM=never``) the offline rules settle every row here: a batch that needs
     no DeepSeek call does not become a mapped step (a step costs more than the rules' work). The settled leads are
     not a step output: they are written once, block by block, to ``$DAGSTER_HOME/easycrm_batches/<run id>/
-    settled.parquet`` (``pipeline.leadfile``), and the output is its :class:`LeadFile` (path and count); a CSV is
-    read row by row (``parsing.stream_file``), so without DeepSeek no list of the file's rows or leads is held.
+    settled.parquet`` (``pipeline.leadfile``), and the output is its :class:`LeadFile` (path and count).
+
+    With DeepSeek the rows are taken in blocks of ``planning.PLAN_BLOCK_ROWS`` (``planning.plan_file``): the header
+    mapping (``header_mapping.stream_file_headers``: each distinct header row asked once), the cache look-ups and the
+    ``auto`` decisions run per block; the settled leads go to ``settled.parquet`` and the rows to send, in file
+    order, to ``to_send.parquet`` next to it (``pipeline.rowfile``). A chunk output is a reference into that file
+    (path, chunk number, batch range: ~0.3 KB pickled, ``pipeline.chunks.Chunk``), not its rows.
+
+    Rows are read one by one from ``parsing.stream_file`` (a CSV is streamed), so neither path holds a list of the
+    file's rows or leads; only the repeated rows (``copies``, in the summary) and one cache key per row sent (to
+    find them) are kept for the whole file.
     """
 
     _tag_run_process(context)
@@ -152,38 +162,29 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
     location, file_name = _resolve_location(context, config)
     started = time.perf_counter()
     settled_path = _journal_dir(context.instance, context.run_id) / SETTLED_FILE
+    header_mapping = HeaderMapping()
     with tempfile.TemporaryDirectory(prefix="easycrm-") as workdir:
         try:
             path = _fetch(location, workdir, settings.max_file_bytes)
             kept = _keep(context, path, location, file_name)
             parsed, rows = stream_file(path, file_name=file_name, max_bytes=settings.max_file_bytes)
-            if settings.llm_enabled:
-                parsed.rows = list(rows)
-                parsed.streamed = 0
+            if settings.llm_enabled:  # block by block: header mapping, cache, rules, rows to send to the rows file
+                slot = PoolSlots(context.instance, DEEPSEEK_POOL, context.run_id, f"{context.op_handle}[headers]").hold
+                cache = open_cache(store.get())
+                mapped = stream_file_headers(rows, header_mapping, settings, cache, deepseek.options(), slot=slot)
+                settled, to_send, plan = plan_file(
+                    mapped, settled_path, settled_path.with_name(TO_SEND_FILE), llm_mode=settings.llm_mode,
+                    version=deepseek_version(settings), default_region=settings.default_region,
+                    cache_get=cache.get if cache else None)
             else:  # the rules settle every row, block by block, into the run's Parquet file of settled leads
                 settled = settle_by_rules(rows, settled_path, settings.default_region)
+                to_send, plan = None, Plan(settled_by_rules=settled.leads)
         except FileRejected as exc:
             raise dg.Failure(description=f"{file_name}: {exc}", allow_retries=False) from exc
         except FileNotFoundError as exc:
             raise dg.Failure(description=f"{file_name}: file not found at {location}", allow_retries=False) from exc
-    header_mapping = HeaderMapping()
-    if settings.llm_enabled:
-        cache = open_cache(store.get())
-        header_mapping = map_file_headers(parsed, settings, cache, deepseek.options(), slot=PoolSlots(
-            context.instance, DEEPSEEK_POOL, context.run_id, f"{context.op_handle}[headers]").hold)
-        plan = plan_rows(
-            parsed.rows,
-            llm_mode=settings.llm_mode,
-            version=deepseek_version(settings),
-            default_region=settings.default_region,
-            cache_get=cache.get if cache else None,
-        )
-        settled = write_leads(settled_path, plan.settled)
-        plan.settled = []
-    else:
-        plan = Plan(settled_by_rules=settled.leads)
-    batches = make_batches(plan.to_send, settings.batch_size)
-    chunks = make_chunks(batches)
+    chunks = make_chunks(to_send, settings.batch_size) if to_send is not None else []
+    batches = chunks[0].total_batches if chunks else 0
     summary = ParseSummary(
         file_name=file_name,
         rows_read=parsed.rows_read,
@@ -191,14 +192,14 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
         sheets=parsed.sheets,
         encoding=parsed.encoding,
         delimiter=parsed.delimiter,
-        batches=len(batches),
+        batches=batches,
         parse_ms=(time.perf_counter() - started) * 1000,
         copies=plan.copies,
         header_requests=(header_mapping.as_batch_result(deepseek.options().price_table)
                          if header_mapping.usage.calls else None),
     )
     context.log.info(
-        f"{file_name}: {parsed.rows_read} rows read, {parsed.lead_rows} lead rows in {len(batches)} batches, "
+        f"{file_name}: {parsed.rows_read} rows read, {parsed.lead_rows} lead rows in {batches} batches, "
         f"{len(parsed.quarantine)} quarantined; sheets: "
         + ", ".join(f"{s.name or 'csv'}={s.status}{' (' + s.reason + ')' if s.reason else ''}" for s in parsed.sheets)
     )
@@ -211,7 +212,7 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
         metadata={
             "rows_read": parsed.rows_read,
             "lead_rows": parsed.lead_rows,
-            "batches": len(batches),
+            "batches": batches,
             "chunks": len(chunks),
             "settled_by_rules": plan.settled_by_rules,
             "cache_hits": plan.cache_hits,
@@ -258,6 +259,10 @@ def standardize_chunk(context: dg.OpExecutionContext, chunk: Chunk, deepseek: De
                       store: StoreResource) -> list:
     """Standardize the chunk's unfinished batches; returns every batch's ``BatchResult`` in batch order.
 
+    The chunk is a reference (``pipeline.chunks.Chunk``): its batches are read from its slice of the run's rows file
+    (``to_send.parquet``, written by ``parse_file``); a rows file that is gone (its run folder deleted) fails the
+    step at once, without retries.
+
     Each batch is one request holding one slot of the instance's ``deepseek`` pool (``pool_slots``); the step itself
     holds none. A batch DeepSeek fails 3 times goes to the dead letter (quarantine). A fatal DeepSeek error (401 bad
     key, 402 no balance) fails the step without retries, which stops the file; any other error asks Dagster for a
@@ -267,6 +272,11 @@ def standardize_chunk(context: dg.OpExecutionContext, chunk: Chunk, deepseek: De
     """
 
     settings = deepseek.apply(get_settings())
+    try:
+        batches = chunk.read_batches()
+    except FileNotFoundError as exc:
+        raise dg.Failure(description=f"{chunk.mapping_key}: the file's rows to send are gone ({chunk.rows_file}); "
+                         "its run folder was deleted: ingest the file again", allow_retries=False) from exc
     standardizer = make_standardizer(settings, deepseek.options())
     slots = PoolSlots(context.instance, DEEPSEEK_POOL, context.run_id, f"{context.op_handle}[{chunk.mapping_key}]")
 
@@ -293,6 +303,7 @@ def standardize_chunk(context: dg.OpExecutionContext, chunk: Chunk, deepseek: De
             dead_letter=dead,
             retryable=(DeepSeekBatchFailed,),
             on_progress=on_progress,
+            batches=batches,
             # more threads than requests in flight (the slots bound those): a thread validating and storing an
             # answer does not keep a slot idle
             workers=2 * REQUESTS_IN_FLIGHT if slots.limit else REQUESTS_IN_FLIGHT,
@@ -307,7 +318,7 @@ def standardize_chunk(context: dg.OpExecutionContext, chunk: Chunk, deepseek: De
         slots.close()
     if settings.llm_enabled:
         try:
-            _remember(store, chunk, results, standardizer.version)
+            _remember(store, batches, results, standardizer.version)
         except Exception as exc:  # noqa: BLE001 - the cache is an optimization, never a reason to lose a batch
             context.log.warning(f"{chunk.mapping_key}: could not write the standardization cache: {exc}")
     if progress.reused:
@@ -330,7 +341,7 @@ def _progress_metadata(chunk: Chunk, progress: ChunkProgress) -> dict:
     """What ``easycrm status`` reads from a chunk's progress observations and its output (``dagster_defs.progress``)."""
     return {
         "chunk": chunk.mapping_key,
-        "batches": len(chunk.batches),
+        "batches": chunk.batch_count,
         "batches_done": progress.batches_done,
         "rows": chunk.rows,
         "rows_done": progress.rows_done,
@@ -345,6 +356,8 @@ def _progress_metadata(chunk: Chunk, progress: ChunkProgress) -> dict:
 #: leads (``<run id>/settled.parquet``).
 BATCH_JOURNAL = "easycrm_batches"
 SETTLED_FILE = "settled.parquet"
+#: The run's rows to send to DeepSeek (``pipeline.rowfile``), next to its settled leads; the chunks point into it.
+TO_SEND_FILE = "to_send.parquet"
 
 
 def _journal_dir(instance, run_id: str) -> Path:
@@ -378,13 +391,13 @@ def _preview(store, file_name: str, rows: int = 10) -> str:
     return f"First leads written by {file_name}:\n\n" + markdown_table(leads, columns)
 
 
-def _remember(store: StoreResource, chunk: Chunk, results: list[BatchResult], version: str) -> None:
-    """Put DeepSeek's validated answers of the chunk into the standardization cache in one write (never fallbacks,
-    never dead-lettered batches)."""
+def _remember(store: StoreResource, batches: tuple[Batch, ...], results: list[BatchResult], version: str) -> None:
+    """Put DeepSeek's validated answers of a chunk's ``batches`` into the standardization cache in one write (never
+    fallbacks, never dead-lettered batches)."""
     cache = open_cache(store.get())
     if cache is None:
         return
-    rows = {r.row_id: r for b in chunk.batches for r in b.rows}
+    rows = {r.row_id: r for b in batches for r in b.rows}
     entries = {}
     for lead in (lead for result in results if not result.failed for lead in result.leads):
         entry = cache_entry(lead)

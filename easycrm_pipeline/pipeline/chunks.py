@@ -14,6 +14,11 @@ cache and progress. A Dagster step costs ~13 events and ~0.5 s of overhead (docs
   chunks of 500; a 1,048,576-row file -> 200 chunks of 525 batches), so a run's Dagster cost is bounded whatever the
   file's size.
 
+A :class:`Chunk` does not carry its rows (issue 13): the parse step writes the rows to send once, in file order,
+to the run's rows file (``pipeline.rowfile``, ``to_send.parquet``), and a chunk is that file's path, its number and
+the range of its batches (:attr:`Chunk.batch_refs`: batch key, first row, row count). Its pickle stays ~0.3 KB
+whatever it covers; the chunk step reads only its slice (:meth:`Chunk.read_batches`).
+
 :func:`run_chunk` runs a chunk's batches on threads. Each request holds a slot given by ``slot()`` (the Dagster glue
 claims one slot of the instance's ``deepseek`` pool per request) only while it is on the wire: the standardizer takes
 it around the HTTP exchange, so the rules' proposal before and the validation and journal write after don't keep a
@@ -32,12 +37,13 @@ import pickle
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult
+from easycrm_pipeline.pipeline.rowfile import RowFile, read_rows
 
 #: Fewest batches in a chunk (a file with fewer batches is one chunk).
 MIN_BATCHES_PER_CHUNK = 500
@@ -55,17 +61,32 @@ PROGRESS_EVERY = 0.5
 
 @dataclass(frozen=True)
 class Chunk:
-    """Consecutive batches of one file, standardized by one Dagster step.
+    """Consecutive batches of one file, standardized by one Dagster step: a reference to a slice of the file's rows
+    file (``pipeline.rowfile``), not the rows themselves, so its pickle (a Dagster ``DynamicOutput``) is ~0.3 KB
+    whatever the number of rows it covers.
+
+    The batches are the rows file's rows cut into consecutive batches of ``batch_size`` rows (the last shorter),
+    numbered from 1 in file order (``batch_00001``...): the same numbers and rows as ``make_batches`` on the rows
+    held in memory, so the batch journal (:class:`BatchResults`), the cache, progress and dead letter see the same
+    batch keys.
 
     Attributes:
         number: 1-based chunk number in file order.
         total: chunks in the file.
-        batches: the batches, in file order.
+        rows_file: path of the file's rows file (Parquet, :class:`~easycrm_pipeline.pipeline.rowfile.RowFile`).
+        first_batch: 1-based number of the chunk's first batch.
+        batch_count: batches in the chunk.
+        batch_size: rows per batch (``EASYCRM_BATCH_SIZE``).
+        file_rows: rows in the whole rows file (the file's last batch may be shorter).
     """
 
     number: int
     total: int
-    batches: tuple[Batch, ...]
+    rows_file: str
+    first_batch: int
+    batch_count: int
+    batch_size: int
+    file_rows: int
 
     @property
     def mapping_key(self) -> str:
@@ -73,9 +94,41 @@ class Chunk:
         return f"chunk_{self.number:04d}"
 
     @property
+    def total_batches(self) -> int:
+        """Batches in the whole file."""
+        return -(-self.file_rows // self.batch_size)
+
+    @property
+    def first_row(self) -> int:
+        """0-based index in the rows file of the chunk's first row."""
+        return (self.first_batch - 1) * self.batch_size
+
+    @property
     def rows(self) -> int:
         """Raw rows in the chunk."""
-        return sum(len(b.rows) for b in self.batches)
+        return max(0, min(self.file_rows, self.first_row + self.batch_count * self.batch_size) - self.first_row)
+
+    @property
+    def batch_refs(self) -> tuple[tuple[str, int, int], ...]:
+        """``(batch key, first row index in the rows file, row count)`` of each batch, in file order."""
+        refs = []
+        for number in range(self.first_batch, self.first_batch + self.batch_count):
+            first = (number - 1) * self.batch_size
+            refs.append((f"batch_{number:05d}", first, min(self.batch_size, self.file_rows - first)))
+        return tuple(refs)
+
+    def read_batches(self) -> tuple[Batch, ...]:
+        """The chunk's batches, rebuilt from its slice of the rows file (only the row groups holding it are read).
+
+        Raises:
+            FileNotFoundError: the rows file is gone (its run's folder was deleted once the file was stored).
+        """
+        rows = read_rows(self.rows_file, self.first_row, self.rows)
+        total = self.total_batches
+        return tuple(
+            Batch(number=self.first_batch + i, total=total, rows=tuple(rows[k : k + self.batch_size]))
+            for i, k in enumerate(range(0, len(rows), self.batch_size))
+        )
 
 
 def batches_per_chunk(total_batches: int) -> int:
@@ -84,11 +137,23 @@ def batches_per_chunk(total_batches: int) -> int:
     return max(MIN_BATCHES_PER_CHUNK, -(-total_batches // MAX_CHUNKS))
 
 
-def make_chunks(batches: list[Batch]) -> list[Chunk]:
-    """Cut ``batches`` (file order) into consecutive chunks of :func:`batches_per_chunk` batches (the last shorter)."""
-    size = batches_per_chunk(len(batches))
-    parts = [tuple(batches[i : i + size]) for i in range(0, len(batches), size)]
-    return [Chunk(number=i + 1, total=len(parts), batches=part) for i, part in enumerate(parts)]
+def make_chunks(rows_file: RowFile, batch_size: int) -> list[Chunk]:
+    """Cut the rows of ``rows_file`` (file order) into batches of ``batch_size`` rows and those into consecutive
+    chunks of :func:`batches_per_chunk` batches (the last shorter); nothing is read, only counted.
+
+    Raises:
+        ValueError: ``batch_size`` < 1.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    total_batches = -(-rows_file.rows // batch_size)
+    size = batches_per_chunk(total_batches)
+    starts = range(1, total_batches + 1, size)
+    return [
+        Chunk(number=i + 1, total=len(starts), rows_file=rows_file.path, first_batch=first,
+              batch_count=min(size, total_batches - first + 1), batch_size=batch_size, file_rows=rows_file.rows)
+        for i, first in enumerate(starts)
+    ]
 
 
 class BatchResults:
@@ -156,6 +221,7 @@ def run_chunk(
     retryable: tuple[type[BaseException], ...] = (),
     on_result: Callable[[Batch, BatchResult], None] | None = None,
     on_progress: Callable[[ChunkProgress], None] | None = None,
+    batches: Sequence[Batch] | None = None,
     workers: int = REQUESTS_IN_FLIGHT,
     tries: int = TRIES,
     retry_delay: float = RETRY_DELAY,
@@ -172,16 +238,19 @@ def run_chunk(
         retryable: exceptions after which a batch is tried again (after ``retry_delay`` x 2^n seconds, +-50 %).
         on_result: called (in the batch's thread) with every new result before it is stored (e.g. the cache).
         on_progress: called from the calling thread at most every :data:`PROGRESS_EVERY` seconds while batches run.
+        batches: the chunk's batches when the caller read them already (:meth:`Chunk.read_batches`); None: read
+            here, only the chunk's slice of the rows file.
 
     Raises:
         Any non-retryable exception of ``standardize`` (e.g. ``DeepSeekFatal``): no new batch is started, the
         requests in flight are let finish (their results are stored), then the first such exception is raised.
         ``KeyboardInterrupt`` (a cancelled run) stops at once: batches not started are dropped.
     """
+    batches = chunk.read_batches() if batches is None else tuple(batches)
     progress = ChunkProgress()
     done: dict[str, BatchResult] = {}
     todo: list[Batch] = []
-    for batch in chunk.batches:
+    for batch in batches:
         stored = results.get(batch.mapping_key)
         if stored is None:
             todo.append(batch)
@@ -254,7 +323,7 @@ def run_chunk(
     pool.shutdown(wait=True)
     if first_error is not None:
         raise first_error
-    return [done[b.mapping_key] for b in chunk.batches], progress
+    return [done[b.mapping_key] for b in batches], progress
 
 
 def _count(progress: ChunkProgress, batch: Batch, result: BatchResult) -> None:

@@ -13,13 +13,16 @@ other column already provides that field; an accepted column is renamed the way 
 failed request or no key: the column stays unmapped (its cells go to remarks as ``"fld_a1: value"``) and the file is
 never failed by it.
 
-Pure logic apart from :func:`map_file_headers`, which builds the DeepSeek client.
+The parse step streams a file (issue 13): :func:`stream_file_headers` maps the rows as they are read, holding only
+a sheet's first :data:`SAMPLE_ROWS` rows until its mapping is decided, and asks each distinct header row once.
+
+Pure logic apart from :func:`stream_file_headers` / :func:`map_file_headers`, which build the DeepSeek client.
 """
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, ContextManager
 
@@ -78,14 +81,6 @@ class HeaderMapping:
         """The requests' usage as a :class:`BatchResult` without leads (``batch`` ``"header-mapping"``): the collect
         step adds it to the file's DeepSeek calls, tokens and cost."""
         return add_usage(BatchResult(batch="header-mapping"), self.usage, price_table)
-
-
-def _sheets(rows: list[RawRow]) -> dict[str, list[int]]:
-    """Row positions per sheet index (``row_id`` prefix), in file order."""
-    out: dict[str, list[int]] = {}
-    for pos, row in enumerate(rows):
-        out.setdefault(row.row_id.partition(":")[0], []).append(pos)
-    return out
 
 
 def unmapped_columns(headers: list[str], sample: list[RawRow]) -> dict[int, list[str]]:
@@ -174,13 +169,64 @@ def _proposal(signature: str, headers: list[str], columns: dict[int, list[str]],
     return merged
 
 
+def stream_unknown_headers(rows: Iterable[RawRow], ask: AskFn, *, signature: Callable[[list[str]], str],
+                           cache_get: Callable[[list[str]], dict[str, dict]] | None = None,
+                           cache_put: Callable[[dict[str, dict]], Any] | None = None,
+                           stats: HeaderMapping | None = None) -> Iterator[RawRow]:
+    """:func:`map_unknown_headers` for a stream: ``rows`` (file order) handed on one by one, the columns DeepSeek
+    maps renamed; the counts go to ``stats`` (a new one when None) as the rows are consumed.
+
+    A sheet's first :data:`SAMPLE_ROWS` rows (its header row and the sample checked against a proposal) are held
+    until they are all read (or the sheet ends), its mapping is decided, then every row of the sheet passes
+    through: at most :data:`SAMPLE_ROWS` rows are held, whatever the file's size. Each distinct header row is asked
+    (or looked up in the cache) once per stream. Rows of sheets without an accepted mapping are the same objects.
+    """
+    stats = HeaderMapping() if stats is None else stats
+    answers: dict[str, dict[str, str] | None] = {}  # one request per header row, also across sheets of a file
+    decided: dict[str, dict[int, str]] = {}  # sheet index -> column renames (empty: rows pass unchanged)
+    headers_of: dict[str, list[str]] = {}
+    pending: list[RawRow] = []  # the first rows of the sheet being sampled
+    pending_sheet: str | None = None
+
+    def decide() -> Iterator[RawRow]:
+        nonlocal pending, pending_sheet
+        headers = [h for h, _ in pending[0].cells]
+        columns = unmapped_columns(headers, pending)
+        renames: dict[int, str] = {}
+        if columns:
+            key = signature(headers)
+            if key not in answers:
+                answers[key] = _proposal(key, headers, columns, ask, cache_get, cache_put, stats)
+            renames = judge(headers, columns, answers[key] or {}, stats)
+        decided[pending_sheet], headers_of[pending_sheet] = renames, headers
+        held, pending, pending_sheet = pending, [], None
+        for row in held:
+            yield _renamed(row, headers, renames) if renames else row
+
+    for row in rows:
+        sheet = row.row_id.partition(":")[0]
+        if sheet in decided:
+            renames = decided[sheet]
+            yield _renamed(row, headers_of[sheet], renames) if renames else row
+            continue
+        if pending_sheet is not None and sheet != pending_sheet:
+            yield from decide()
+        pending_sheet = sheet
+        pending.append(row)
+        if len(pending) >= SAMPLE_ROWS:
+            yield from decide()
+    if pending:
+        yield from decide()
+
+
 def map_unknown_headers(rows: list[RawRow], ask: AskFn, *, signature: Callable[[list[str]], str],
                         cache_get: Callable[[list[str]], dict[str, dict]] | None = None,
                         cache_put: Callable[[dict[str, dict]], Any] | None = None) -> tuple[list[RawRow], HeaderMapping]:
     """``rows`` (a parsed file's lead rows, file order) with the columns DeepSeek maps renamed, and the counts.
 
     Args:
-        rows: lead rows; the rows of one sheet (same ``row_id`` prefix) share the first row's header names.
+        rows: lead rows; the rows of one sheet (same ``row_id`` prefix, consecutive) share the first row's header
+            names.
         ask: the request (:func:`easycrm_pipeline.deepseek.header_map.ask_mapping` bound to a client); any
             exception it raises counts as ``failed``.
         signature: header row -> cache key.
@@ -191,29 +237,57 @@ def map_unknown_headers(rows: list[RawRow], ask: AskFn, *, signature: Callable[[
         ``(rows, HeaderMapping)``; rows of sheets without an accepted mapping are the same objects.
     """
     stats = HeaderMapping()
-    out = list(rows)
-    answers: dict[str, dict[str, str] | None] = {}  # one request per header row, also across sheets of a file
-    for positions in _sheets(rows).values():
-        headers = [h for h, _ in rows[positions[0]].cells]
-        columns = unmapped_columns(headers, [rows[p] for p in positions[:SAMPLE_ROWS]])
-        if not columns:
-            continue
-        key = signature(headers)
-        if key not in answers:
-            answers[key] = _proposal(key, headers, columns, ask, cache_get, cache_put, stats)
-        renames = judge(headers, columns, answers[key] or {}, stats)
-        if renames:
-            for p in positions:
-                out[p] = _renamed(rows[p], headers, renames)
+    out = list(stream_unknown_headers(rows, ask, signature=signature, cache_get=cache_get, cache_put=cache_put,
+                                      stats=stats))
     return out, stats
+
+
+def stream_file_headers(rows: Iterable[RawRow], stats: HeaderMapping, settings, cache=None, options=None,
+                        slot: Callable[[], ContextManager] | None = None) -> Iterator[RawRow]:
+    """:func:`stream_unknown_headers` with the settings' DeepSeek client: the parse step's stream of lead rows with
+    the columns DeepSeek maps renamed; ``stats`` gets the counts, ``usage`` and ``tokens`` as requests are made.
+    Without ``settings.llm_enabled`` the rows pass unchanged.
+
+    Args:
+        rows: the file's lead rows in file order (``parsing.stream_file``'s iterator).
+        stats: filled in while the stream is consumed (complete once it is exhausted).
+        settings / cache / options / slot: as :func:`map_file_headers`.
+    """
+    if not settings.llm_enabled:
+        yield from rows
+        return
+    kwargs = {}
+    if options is not None:
+        kwargs = {"read_timeout": options.read_timeout, "max_attempts": options.max_attempts,
+                  "temperature": options.temperature}
+    client: DeepSeekClient | None = None
+
+    def ask(headers: list[str], columns: dict[str, list[str]]) -> dict[str, str]:
+        nonlocal client
+        if client is None:  # built on the first request: a file whose headers all map opens no connection
+            client = DeepSeekClient.from_settings(settings, **kwargs)
+        with slot() if slot else contextlib.nullcontext():
+            mapping, usage = ask_mapping(client, headers, columns)
+        stats.usage = stats.usage + usage
+        stats.tokens = stats.usage.total_tokens
+        return mapping
+
+    try:
+        yield from stream_unknown_headers(
+            rows, ask, signature=lambda h: header_signature(h, settings.deepseek_model),
+            cache_get=cache.get if cache else None, cache_put=cache.put if cache else None, stats=stats)
+    finally:
+        if client is not None:
+            client.close()
 
 
 def map_file_headers(parsed: ParsedFile, settings, cache=None, options=None,
                      slot: Callable[[], ContextManager] | None = None) -> HeaderMapping:
-    """Apply :func:`map_unknown_headers` to ``parsed.rows`` in place with the settings' DeepSeek client.
+    """Apply :func:`map_unknown_headers` to ``parsed.rows`` in place with the settings' DeepSeek client
+    (:func:`stream_file_headers` over the list).
 
     Args:
-        parsed: a parsed file whose lead rows are in ``rows`` (the DeepSeek path keeps them there).
+        parsed: a parsed file whose lead rows are in ``rows`` (``parsing.read_file``).
         settings: :class:`~easycrm_pipeline.config.Settings`; nothing happens unless ``settings.llm_enabled``.
         cache: the standardization cache (``pipeline.cache.open_cache``), or None.
         options: :class:`~easycrm_pipeline.pipeline.standardizer.DeepSeekOptions` for the client, or None.
@@ -221,24 +295,10 @@ def map_file_headers(parsed: ParsedFile, settings, cache=None, options=None,
     """
     if not settings.llm_enabled or not parsed.rows:
         return HeaderMapping()
-    kwargs = {}
-    if options is not None:
-        kwargs = {"read_timeout": options.read_timeout, "max_attempts": options.max_attempts,
-                  "temperature": options.temperature}
-    spent: list[Usage] = []
-    with DeepSeekClient.from_settings(settings, **kwargs) as client:
-        def ask(headers: list[str], columns: dict[str, list[str]]) -> dict[str, str]:
-            with slot() if slot else contextlib.nullcontext():
-                mapping, usage = ask_mapping(client, headers, columns)
-            spent.append(usage)
-            return mapping
-
-        parsed.rows, stats = map_unknown_headers(
-            parsed.rows, ask, signature=lambda h: header_signature(h, settings.deepseek_model),
-            cache_get=cache.get if cache else None, cache_put=cache.put if cache else None)
-    stats.usage = sum(spent, Usage())
-    stats.tokens = stats.usage.total_tokens
+    stats = HeaderMapping()
+    parsed.rows = list(stream_file_headers(parsed.rows, stats, settings, cache, options, slot))
     return stats
 
 
-__all__ = ["HeaderMapping", "judge", "map_file_headers", "map_unknown_headers", "unmapped_columns"]
+__all__ = ["HeaderMapping", "judge", "map_file_headers", "map_unknown_headers", "stream_file_headers",
+           "stream_unknown_headers", "unmapped_columns"]

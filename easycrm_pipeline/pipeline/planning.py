@@ -6,16 +6,22 @@
 - ``auto``: only rows the rules cannot settle on their own go to DeepSeek: a Full Name column to split, a missing
   name next to an email, or non-empty columns no header alias maps (their meaning needs reading).
 
+:func:`plan_file` plans a stream of rows block by block (the parse step on the DeepSeek path, issue 13): the settled
+leads go to the run's lead file, the rows to send to its rows file.
+
 Pure logic; the cache's storage is passed in as two callables (see ``pipeline.cache``).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from easycrm_pipeline.models import LEAD_FIELDS, RawRow, StandardLead
+from easycrm_pipeline.pipeline.leadfile import LeadFile, LeadFileWriter
+from easycrm_pipeline.pipeline.rowfile import RowFile, RowFileWriter
 from easycrm_pipeline.rules.headers import map_headers
 from easycrm_pipeline.rules.standardize import standardize_rows
 
@@ -100,40 +106,49 @@ def plan_rows(
     version: str,
     default_region: str | None,
     cache_get: Callable[[list[str]], dict[str, dict]] | None = None,
+    first_of: dict[bytes, str] | None = None,
 ) -> Plan:
     """Split ``rows`` into leads settled now and rows to send to DeepSeek.
+
+    A file can be planned block by block (the parse step streams it): planning consecutive blocks with one shared
+    ``first_of`` gives the plan of the whole file (settled leads block by block, ``to_send`` and ``copies``
+    concatenated in file order, counts summed).
 
     Args:
         llm_mode: ``never`` (rules settle everything), ``auto`` (rules settle what they can), ``always``.
         version: the DeepSeek standardizer version (cache keys depend on it).
         cache_get: ``keys -> {key: entry}`` for the keys found; None disables the cache.
+        first_of: ``{cache key as bytes: row id}`` of the rows sent so far, updated in place (a row repeating one
+            of them is a copy); None: a new one (``rows`` is the whole file). One entry (~0.15 KB) per row sent.
     """
     if llm_mode == "never":
         return Plan(settled=standardize_rows(rows, default_region), settled_by_rules=len(rows))
     plan = Plan()
-    remaining = rows
-    if cache_get is not None and rows:
-        keys = [cache_key(r, version) for r in rows]
-        found = cache_get(keys)
-        remaining = []
-        for row, key in zip(rows, keys):
+    remaining = [(row, cache_key(row, version)) for row in rows]
+    if cache_get is not None and remaining:
+        found = cache_get([key for _, key in remaining])
+        rest = []
+        for row, key in remaining:
             if key in found:
                 plan.settled.append(lead_from_cache(row, found[key], version))
                 plan.cache_hits += 1
             else:
-                remaining.append(row)
+                rest.append((row, key))
+        remaining = rest
     if llm_mode == "auto":
-        by_rules = [r for r in remaining if not needs_llm(r)]
-        remaining = [r for r in remaining if needs_llm(r)]
+        llm = [needs_llm(row) for row, _ in remaining]
+        by_rules = [row for (row, _), ask in zip(remaining, llm) if not ask]
+        remaining = [pair for pair, ask in zip(remaining, llm) if ask]
         plan.settled.extend(standardize_rows(by_rules, default_region))
         plan.settled_by_rules = len(by_rules)
-    first_of: dict[str, str] = {}
-    for row in remaining:
-        key = cache_key(row, version)
-        if key in first_of:
-            plan.copies.append((row, first_of[key]))
+    if first_of is None:
+        first_of = {}
+    for row, key in remaining:
+        digest = bytes.fromhex(key)  # 32 bytes: ~half the memory of the hex text, kept for every row sent
+        if digest in first_of:
+            plan.copies.append((row, first_of[digest]))
         else:
-            first_of[key] = row.row_id
+            first_of[digest] = row.row_id
             plan.to_send.append(row)
     return plan
 
@@ -141,3 +156,55 @@ def plan_rows(
 def copy_answer(lead: StandardLead, row: RawRow) -> StandardLead:
     """``lead``'s standardized values applied to ``row``, a row with the same cells elsewhere in the file."""
     return StandardLead.for_row(row, dict(lead.fields), lead.provided, lead.standardizer, lead.flags + ("repeated-row",))
+
+
+#: Rows planned at once by :func:`plan_file` (cache look-up, ``auto`` decisions, rules): bounds the parse step's
+#: memory on the DeepSeek path whatever the file's size.
+PLAN_BLOCK_ROWS = 5_000
+
+
+def plan_file(
+    rows: Iterable[RawRow],
+    settled_path: Path,
+    to_send_path: Path,
+    *,
+    llm_mode: str,
+    version: str,
+    default_region: str | None,
+    cache_get: Callable[[list[str]], dict[str, dict]] | None = None,
+) -> tuple[LeadFile, RowFile, Plan]:
+    """:func:`plan_rows` over a stream of rows, :data:`PLAN_BLOCK_ROWS` at a time: the settled leads are appended to
+    the lead file ``settled_path`` (``pipeline.leadfile``, batch id ``settled``), the rows to send to the rows file
+    ``to_send_path`` (``pipeline.rowfile``, file order); no list of all the file's rows is held.
+
+    Returns:
+        ``(lead file, rows file, plan)``: the plan holds the counts (``cache_hits``, ``settled_by_rules``) and the
+        ``copies`` of the whole file, the same as :func:`plan_rows` on the whole list gives; its ``settled`` and
+        ``to_send`` are empty (they are in the two files).
+
+    Raises:
+        Whatever reading ``rows`` raises (``FileRejected`` for a file refused at its end): neither file is left.
+    """
+    total = Plan()
+    first_of: dict[bytes, str] = {}
+    with LeadFileWriter(settled_path) as settled, RowFileWriter(to_send_path) as to_send:
+        for block in _blocks(rows, PLAN_BLOCK_ROWS):
+            plan = plan_rows(block, llm_mode=llm_mode, version=version, default_region=default_region,
+                             cache_get=cache_get, first_of=first_of)
+            settled.write(plan.settled)
+            to_send.write(plan.to_send)
+            total.cache_hits += plan.cache_hits
+            total.settled_by_rules += plan.settled_by_rules
+            total.copies.extend(plan.copies)
+    return LeadFile(str(settled_path), settled.leads), RowFile(str(to_send_path), to_send.rows), total
+
+
+def _blocks(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
+    block: list[RawRow] = []
+    for row in rows:
+        block.append(row)
+        if len(block) >= size:
+            yield block
+            block = []
+    if block:
+        yield block

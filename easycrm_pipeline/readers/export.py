@@ -26,6 +26,8 @@ from typing import Any, Iterable, TextIO
 from easycrm_pipeline.fields import EXPORT_FIELDS, UNEXPORTED_FIELDS
 from easycrm_pipeline.store.base import LEAD_COLUMNS
 
+#: Output names whose extension promises another format than the CSV written (Excel would refuse the file).
+OTHER_FORMATS = (".xlsx", ".xlsm", ".xls", ".ods", ".json", ".parquet", ".xml", ".html")
 #: The output name that means standard output (``easycrm export -``).
 STDOUT = "-"
 
@@ -103,7 +105,8 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def check_output_path(path: str | os.PathLike, store_path: str | os.PathLike | None = None) -> Path:
-    """Validate where an export goes: the parent folder must exist and be writable, the path must not be a folder,
+    """Validate where an export goes: the parent folder must exist and be writable, the name must not promise another
+    format (:data:`OTHER_FORMATS`: ``leads.xlsx`` holding CSV is refused by Excel), the path must not be a folder,
     a device or a pipe (the file is written next to it and renamed over it, which would replace the device) nor one
     of the lead store's files (``store_path``: the DuckDB file, e.g. ``EASYCRM_DB``; its ``.wal`` and
     ``.lock`` too, :func:`store_files`) - writing there would replace every lead with CSV text.
@@ -119,6 +122,8 @@ def check_output_path(path: str | os.PathLike, store_path: str | os.PathLike | N
         raise ExportError("no output file given")
     if out.is_dir():
         raise ExportError(f"{out} is a folder; give a file name such as {out / 'leads.csv'}")
+    if out.suffix.lower() in OTHER_FORMATS:
+        raise ExportError(f"{out.name}: the export is CSV, not {out.suffix}; give a .csv name (Excel opens it)")
     if out.exists() and not out.is_file():  # a FIFO, /dev/null, /dev/stdout: the atomic rename would replace it
         raise ExportError(f"{out} is not a regular file (a device or pipe); give a file name such as leads.csv")
     for protected in store_files(store_path):

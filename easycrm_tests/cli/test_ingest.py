@@ -328,7 +328,6 @@ def test_final_notes_say_how_to_list_the_quarantine_and_retry_the_dead_letter_an
     """Issue 19: the table says where the rejected rows are (the command lists them) and the command that retries
     the dead-lettered batches (a re-ingest sends DeepSeek only the rows its cache lacks: the dead-lettered ones)."""
     import shlex
-    import subprocess
 
     tmp = isolated_env
     path = write_csv(tmp / "flaky list.csv", 20)  # a space: the printed commands quote the names
@@ -343,11 +342,12 @@ def test_final_notes_say_how_to_list_the_quarantine_and_retry_the_dead_letter_an
         first_sent = {i for ids in fake.request_ids() for i in ids}
         quarantine_note = next(ln for ln in out.splitlines() if "rejected row(s)" in ln)
         assert quarantine_note.startswith("flaky list.csv: 10 rejected row(s) are in the quarantine")
-        listing = subprocess.run(quarantine_note.split("list them with: ", 1)[1], shell=True, capture_output=True,
-                                 text=True, timeout=120)
-        assert listing.returncode == 0, listing.stderr
-        listed = [ln.split("\t") for ln in listing.stdout.splitlines()]
-        assert len(listed) == 10 and all("DeepSeek failed after 3 tries" in reason for _s, _r, reason, _raw in listed)
+        listing = shlex.split(quarantine_note.split("list them with: ", 1)[1])
+        assert listing == ["easycrm", "quarantine", "flaky list.csv"]
+        code, listed_out, err = run_cli(capsys, *listing[1:], "--json")
+        assert code == 0, err
+        listed = json.loads(listed_out)["rows"]
+        assert len(listed) == 10 and all("DeepSeek failed after 3 tries" in r["reason"] for r in listed)
         retry_note = next(ln for ln in out.splitlines() if "batches failed after 3 tries" in ln)
         assert retry_note.startswith("flaky list.csv: 1 of 2 batches failed after 3 tries")
         command = shlex.split(retry_note.split("retry only them with: ", 1)[1])
@@ -356,7 +356,7 @@ def test_final_notes_say_how_to_list_the_quarantine_and_retry_the_dead_letter_an
         code, out, err = run_cli(capsys, *command[1:], "--json")
         assert code == 0, err
         retried = [i for ids in fake.request_ids() for i in ids]
-    dead_rows = {f"0:{row}" for _sheet, row, _reason, _raw in listed}
+    dead_rows = {f"0:{r['row']}" for r in listed}
     assert sorted(retried) == sorted(dead_rows) and len(dead_rows) == 10  # only the dead-lettered rows are sent
     assert dead_rows < first_sent
     stats = json.loads(out)["files"][0]

@@ -154,6 +154,15 @@ def test_export_bad_output_dir_exits_2(capsys, seeded, tmp_path):
     assert code == 2 and "is a folder" in err
 
 
+def test_export_refuses_a_name_that_promises_another_format(capsys, seeded, tmp_path):
+    """A new user's ``export out.xlsx`` wrote CSV under an Excel name; now one line, exit 2, nothing written."""
+    code, out, err = run(capsys, "export", str(tmp_path / "out.xlsx"))
+    assert code == 2 and out == ""
+    assert err == "easycrm export: out.xlsx: the export is CSV, not .xlsx; give a .csv name (Excel opens it)\n"
+    assert not (tmp_path / "out.xlsx").exists()
+    assert run(capsys, "export", str(tmp_path / "leads.txt"))[0] == 0  # any other name is written as CSV
+
+
 def test_export_text_output(capsys, seeded, tmp_path):
     out = tmp_path / "x.csv"
     code, text, _ = run(capsys, "export", str(out), "--source", "crm_b.xlsx")

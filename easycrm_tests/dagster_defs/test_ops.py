@@ -188,3 +188,58 @@ def test_reexecuting_a_sensor_run_after_the_drop_left_reads_the_same_content(iso
     path.unlink()
     again = dg.execute_job(dg.reconstructable(get_ingest_job), instance=instance, tags=tags, raise_on_error=False)
     assert again.success
+
+
+def _deepseek_csv(k: int) -> str:
+    """Row ``k`` of the DeepSeek test file: an email without a name (sent), a split name (the rules in auto mode),
+    the cached row, or a repeat of the sent row 5 rows up (a copy, often in an earlier block of 7)."""
+    if k % 3 == 0:
+        return f"p{k}@example.org,,\n"
+    if k % 3 == 1:
+        return f"p{k}@example.org,Anna,Lee\n"
+    return "cy@example.org,,\n" if k < 6 else _deepseek_csv(k - 5)
+
+
+@pytest.mark.parametrize("block_rows", [7, 5_000])
+def test_parse_on_the_deepseek_path_streams_blocks_into_the_same_plan(isolated_env, monkeypatch, block_rows):
+    """Issue 13: with DeepSeek, parse plans the file block by block (header mapping, cache, auto, copies across
+    blocks) and hands on chunks that point into the run's rows file; blocks of 7 rows give the plan of one block."""
+    import pickle
+
+    from easycrm_pipeline.cli.run_file import ensure_partition
+    from easycrm_pipeline.pipeline import planning
+    from easycrm_pipeline.testing.fake_deepseek import FakeDeepSeek
+
+    monkeypatch.setattr(planning, "PLAN_BLOCK_ROWS", block_rows)
+    monkeypatch.setenv("EASYCRM_LLM", "auto")
+    instance = dg.DagsterInstance.get()
+    header = "Email,fld_a1,fld_a2\n"
+
+    def run(name: str, text: str) -> dg.ExecuteInProcessResult:
+        path = isolated_env / name
+        path.write_text(header + text, encoding="utf-8")
+        ensure_partition(instance, name)
+        return get_ingest_job().execute_in_process(
+            partition_key=name, tags={"easycrm/location": str(path), "easycrm/file_name": name}, instance=instance,
+            raise_on_error=False)
+
+    with FakeDeepSeek(latency=0.0) as fake:
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+        assert run("seed.csv", "cy@example.org,,\nmax@example.org,Max,Muster\n").success  # caches cy and the header
+        fake.reset()
+        result = run("main.csv", "".join(_deepseek_csv(k) for k in range(40)))
+        sent = sorted(i for ids in fake.request_ids() for i in ids)
+    assert result.success
+    parse = next(e for e in result.all_events if e.is_successful_output and e.step_key == "leads.parse_file"
+                 and e.event_specific_data.step_output_handle.output_name == "summary")
+    md = {k: v.value for k, v in parse.event_specific_data.metadata.items()}
+    assert (md["lead_rows"], md["batches"], md["chunks"]) == (40, 2, 1)
+    assert (md["settled_by_rules"], md["cache_hits"], md["repeated_rows"]) == (13, 2, 11)
+    assert {k: md["header_mapping"][k] for k in ("asked", "cached", "accepted")} == {"asked": 0, "cached": 1,
+                                                                                    "accepted": 2}
+    assert sent == sorted(f"0:{k + 2}" for k in range(0, 40, 3))  # the 14 rows to send, once each
+    (chunk,) = result.output_for_node("leads.parse_file", "chunks").values()
+    assert chunk.rows_file.endswith("/to_send.parquet") and chunk.rows == 14 and len(pickle.dumps(chunk)) < 2_000
+    leads, _ = open_store(get_settings()).query_leads(LeadQuery(source_file="main.csv", page_size=100))
+    assert len({lead["email"] for lead in leads}) == 14 + 13  # (cy's lead is unchanged: still seed.csv's)

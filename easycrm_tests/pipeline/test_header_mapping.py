@@ -172,3 +172,41 @@ def test_well_known_non_lead_columns_are_not_asked_about(tmp_path):
     parsed = read_file(path)
     headers = [h for h, _ in parsed.rows[0].cells]
     assert unmapped_columns(headers, parsed.rows) == {6: ["Anna"]}
+
+
+def test_a_stream_of_rows_is_mapped_holding_at_most_a_sheets_sample_and_asking_each_header_row_once():
+    """The parse step's stream (issue 13): a sheet's first SAMPLE_ROWS rows are held until its mapping is decided,
+    then rows pass one by one; a header row seen in an earlier sheet is not asked again; a short sheet is decided
+    when the next sheet starts."""
+    from easycrm_pipeline.models import RawRow
+    from easycrm_pipeline.pipeline.header_mapping import SAMPLE_ROWS, HeaderMapping, stream_unknown_headers
+
+    names = ["Anna", "Max", "Ute", "Jonas", "Lena"]
+
+    def sheet(index: int, headers: tuple[str, str], n: int) -> list[RawRow]:
+        return [RawRow(f"{index}:{k + 2}", f"S{index}", k + 2,
+                       ((headers[0], f"p{k}@example.org"), (headers[1], names[k % 5]))) for k in range(n)]
+
+    rows = sheet(0, ("Email", "fld_a1"), 5) + sheet(1, ("Email", "fld_a1"), 40) + sheet(2, ("E-Mail", "fld_a1"), 3)
+    pulled, asked = [], []
+
+    def source():
+        for row in rows:
+            pulled.append(row.row_id)
+            yield row
+
+    def ask(headers, columns):
+        asked.append(list(headers))
+        return {"fld_a1": "firstName"}
+
+    stats = HeaderMapping()
+    stream = stream_unknown_headers(source(), ask, signature=lambda h: "|".join(h), stats=stats)
+    out = []
+    for row in stream:
+        out.append(row)
+        assert len(pulled) - len(out) <= SAMPLE_ROWS  # rows read but not handed on yet
+    assert [r.row_id for r in out] == [r.row_id for r in rows]
+    assert asked == [["Email", "fld_a1"], ["E-Mail", "fld_a1"]]
+    assert {r.cells[1][0] for r in out} == {"First Name (fld_a1)"}
+    assert [r.cells[1][1] for r in out] == [r.cells[1][1] for r in rows]
+    assert (stats.asked, stats.accepted, stats.mapped) == (2, 3, {"fld_a1": "firstName"})

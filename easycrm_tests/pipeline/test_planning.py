@@ -81,3 +81,57 @@ def test_repeated_rows_are_sent_once_and_take_the_first_answer():
     (answer,) = plan_rows([first], llm_mode="never", version="v", default_region=None).settled
     copied = copy_answer(answer, again)
     assert (copied.row_id, copied.row_number, copied.fields) == ("0:7", 7, answer.fields)
+
+
+def mixed_rows(n: int) -> list[RawRow]:
+    """Rows the rules settle, rows for DeepSeek, rows repeating earlier ones (near and far), cached rows."""
+    out = []
+    for k in range(n):
+        number = k + 2
+        if k % 5 == 0:  # the rules settle it in auto mode
+            cells = {**SPLIT, "Email": f"p{k}@example.com"}
+        elif k % 5 == 4:  # repeats a row for DeepSeek 3 or 12 rows back (12: always in an earlier block of 7)
+            cells = dict(out[k - (3 if k % 2 or k < 12 else 12)].cells)
+        elif k % 11 == 1:  # in the cache
+            cells = {"Full Name": "Cached Person", "Email": "cached@example.com"}
+        else:
+            cells = {"Full Name": f"Person {k}", "Email": f"p{k}@example.com"}
+        out.append(RawRow(f"0:{number}", None, number, tuple(cells.items())))
+    return out
+
+
+def test_a_file_planned_block_by_block_gives_the_plan_of_the_whole_file(tmp_path, monkeypatch):
+    """``plan_file`` with blocks of 7 rows: the same settled leads, rows to send (file order), copies and counts
+    as ``plan_rows`` on the whole list, for every mode; the first occurrence of a repeated row may be in an
+    earlier block."""
+    from easycrm_pipeline.pipeline import planning
+    from easycrm_pipeline.pipeline.leadfile import iter_leads
+    from easycrm_pipeline.pipeline.rowfile import read_rows
+
+    rows = mixed_rows(60)
+    (cached,) = plan_rows(rows[1:2], llm_mode="never", version="v", default_region=None).settled
+    store = {cache_key(rows[1], "v"): cache_entry(cached)}
+    monkeypatch.setattr(planning, "PLAN_BLOCK_ROWS", 7)
+    for mode in ("always", "auto", "never"):
+        asked = []
+
+        def get(keys):
+            asked.append(len(keys))
+            return {k: store[k] for k in keys if k in store}
+
+        whole = plan_rows(rows, llm_mode=mode, version="v", default_region=None, cache_get=get)
+        asked.clear()
+        out = tmp_path / mode
+        settled, to_send, plan = planning.plan_file(iter(rows), out / "settled.parquet", out / "to_send.parquet",
+                                                    llm_mode=mode, version="v", default_region=None, cache_get=get)
+        assert (plan.settled, plan.to_send) == ([], [])
+        assert (plan.cache_hits, plan.settled_by_rules, plan.copies) == (
+            whole.cache_hits, whole.settled_by_rules, whole.copies)
+        assert read_rows(to_send.path) == whole.to_send and to_send.rows == len(whole.to_send)
+        leads = [lead for lead, batch in iter_leads(settled)]
+        assert sorted(leads, key=lambda x: x.row_number) == sorted(whole.settled, key=lambda x: x.row_number)
+        assert settled.leads == len(whole.settled)
+        if mode != "never":
+            assert max(asked) <= 7 and len(asked) == 9  # the cache is asked per block
+            assert plan.cache_hits and whole.to_send
+            assert any(row.row_number - int(source.partition(":")[2]) == 12 for row, source in plan.copies)
