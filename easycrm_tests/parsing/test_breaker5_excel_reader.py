@@ -240,3 +240,21 @@ def test_table_far_down_a_sheet_is_read_not_refused_as_empty(tmp_path, suffix):
     parsed = read_file(path)
     assert [dict(r.cells)["Email"] for r in parsed.rows] == [f"a{i}@example.pt" for i in range(3)]
     assert [r.row_number for r in parsed.rows] == [1501, 1502, 1503]
+
+
+@pytest.mark.xfail(strict=True, reason="breaker5: an .ods phone shown with a leading 0 (number format "
+                                       "00000000000) is read as the bare number: the 0 is lost")
+def test_ods_number_shown_with_leading_zeros_keeps_them(tmp_path):
+    """LibreOffice stores a phone typed as ``07700900000`` in a column formatted ``00000000000`` as
+    ``office:value="7700900000"`` with the shown text ``<text:p>07700900000</text:p>``; ``.xlsx``/``.xls`` get the
+    shown text back (``_DisplayFormats``), ``.ods`` gets ``7700900000`` (a UK mobile without its trunk 0, stored as
+    a different number)."""
+    num = ('<table:table-cell table:style-name="ce1" office:value-type="float" office:value="7700900000">'
+           "<text:p>07700900000</text:p></table:table-cell>")
+    body = ('<table:table table:name="Leads">'
+            + _ods_row("First Name", "Email", "Phone")[:-len("</table:table-row>")] + "</table:table-row>"
+            + "<table:table-row>" + _ods_row("Ana", "ana@example.pt")[len("<table:table-row>"):-len(
+                "</table:table-row>")] + num + "</table:table-row></table:table>")
+    path = _ods(tmp_path / "phone.ods", body)
+    (row,) = read_file(path).rows
+    assert dict(row.cells)["Phone"] == "07700900000"
