@@ -42,6 +42,9 @@ def progress_cells(progress: dict[str, Any] | None, file_name: str) -> list[str]
     batches = f"{p['completedBatches']}/{'?' if p['totalBatches'] is None else p['totalBatches']} batches"
     leads = f"{p['processedLeads']}/{'?' if p['totalLeads'] is None else p['totalLeads']} leads"
     rate = leads_per_second(p)
+    if p["totalLeads"] is None and p.get("rowsRead"):  # still parsing: the rows read so far, at their rate
+        leads = f"{p['rowsRead']:,} rows read"
+        rate = p["rowsRead"] / p["elapsedSeconds"] if p.get("elapsedSeconds") else None
     eta = p.get("etaSeconds")
     return [
         file_name,
@@ -49,7 +52,8 @@ def progress_cells(progress: dict[str, Any] | None, file_name: str) -> list[str]
         f"{p['percentage']:.1f} %",
         batches,
         leads,
-        "- leads/s" if rate is None else f"{rate:,.1f} leads/s",
+        ("- leads/s" if rate is None else f"{rate:,.1f} leads/s") if "rows read" not in leads
+        else ("- rows/s" if rate is None else f"{rate:,.1f} rows/s"),
         "ETA -" if eta is None else f"ETA {eta:,.0f} s",
         f"{p.get('tokens') or 0:,} tokens",
         "$-" if p.get("costUsd") is None else f"${p['costUsd']:,.4f}",
