@@ -141,6 +141,10 @@ def test_progress_cells_show_every_figure_of_run_progress():
     assert row[2:4] == ["starting", "24,000 read"]
     assert _row(dict(parsing, status="processing", rowsRead=0, file="a.csv", runId="r" * 8))[3] == "starting"
     assert progress_cells(None, "b.csv")[:3] == ["b.csv", "starting", "0.0 %"]
+    # offline the DeepSeek cells (always 0) are left out: the line fits 80 columns (a new user could not read it)
+    offline = progress_cells(dict(p, tokens=0, costUsd=0.0, failedBatches=0), "a.csv", deepseek=False)
+    assert offline == ["a.csv", "standardizing", "33.3 %", "40/120 leads", "5.0 leads/s", "ETA 16 s", "8.0 s"]
+    assert len(progress_cells(None, "b.csv", deepseek=False)) == 7
     assert progress_cells(dict(p, costUsd=None), "a.csv")[8] == "$-"  # batches that did not record their cost
 
 
