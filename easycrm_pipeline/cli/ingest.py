@@ -20,6 +20,7 @@ from easycrm_pipeline.cli.app import UsageError, console, json_option, print_jso
 from easycrm_pipeline.cli.instance import ensure_dagster_home, get_instance
 from easycrm_pipeline.cli.progress import POLL_SECONDS, Interrupts, LiveProgress, say
 from easycrm_pipeline.cli.run_process import RunProcess
+from easycrm_pipeline.config import get_settings
 from easycrm_pipeline.dagster_defs.pending import announce
 from easycrm_pipeline.dropzone.rules import LEAD_EXTENSIONS, cli_partition_key, display_name
 
@@ -87,7 +88,8 @@ def _run_ends():
 def _wait(runs: list[RunProcess], interrupts: Interrupts, progress: bool) -> None:
     """Wait until every run process has ended or a signal came; redraw the live lines meanwhile (with ``progress``;
     once more after the runs ended: each line ends at its final state, 100 % if completed)."""
-    with LiveProgress(console()) if progress else contextlib.nullcontext() as live:
+    deepseek = get_settings().llm_enabled
+    with LiveProgress(console(), deepseek=deepseek) if progress else contextlib.nullcontext() as live:
         while True:
             done = not any(run.running for run in runs)
             if live:

@@ -32,16 +32,29 @@ def leads_per_second(progress: dict[str, Any]) -> float | None:
     return progress["processedLeads"] / progress["elapsedSeconds"]
 
 
-def progress_cells(progress: dict[str, Any] | None, file_name: str) -> list[str]:
+#: The cells that speak of DeepSeek (batches, tokens, cost, dead-lettered batches): left out of an offline line.
+DEEPSEEK_CELLS = (3, 7, 8, 9)
+
+
+def progress_cells(progress: dict[str, Any] | None, file_name: str, deepseek: bool = True) -> list[str]:
     """The cells of one file's progress line (file, stage, %, batches, leads, leads/s, ETA, tokens, cost,
     dead-lettered batches, elapsed) from a :func:`run_progress` dict, or the ``starting`` line while the file's run
-    process has not created its run (``progress`` None)."""
+    process has not created its run (``progress`` None). Without ``deepseek`` (offline: the rules settle every row)
+    the cells of :data:`DEEPSEEK_CELLS`, always 0 then, are left out, so the line fits a narrow terminal."""
+    cells = _all_cells(progress, file_name)
+    return cells if deepseek else [c for i, c in enumerate(cells) if i not in DEEPSEEK_CELLS]
+
+
+def _all_cells(progress: dict[str, Any] | None, file_name: str) -> list[str]:
     if progress is None:
         return [file_name, "starting", "0.0 %", "", "", "", "", "", "", "", ""]
     p = progress
     batches = f"{p['completedBatches']}/{'?' if p['totalBatches'] is None else p['totalBatches']} batches"
     leads = f"{p['processedLeads']}/{'?' if p['totalLeads'] is None else p['totalLeads']} leads"
     rate = leads_per_second(p)
+    if p["totalLeads"] is None and p.get("rowsRead"):  # still parsing: the rows read so far, at their rate
+        leads = f"{p['rowsRead']:,} rows read"
+        rate = p["rowsRead"] / p["elapsedSeconds"] if p.get("elapsedSeconds") else None
     eta = p.get("etaSeconds")
     return [
         file_name,
@@ -49,7 +62,8 @@ def progress_cells(progress: dict[str, Any] | None, file_name: str) -> list[str]
         f"{p['percentage']:.1f} %",
         batches,
         leads,
-        "- leads/s" if rate is None else f"{rate:,.1f} leads/s",
+        ("- leads/s" if rate is None else f"{rate:,.1f} leads/s") if "rows read" not in leads
+        else ("- rows/s" if rate is None else f"{rate:,.1f} rows/s"),
         "ETA -" if eta is None else f"ETA {eta:,.0f} s",
         f"{p.get('tokens') or 0:,} tokens",
         "$-" if p.get("costUsd") is None else f"${p['costUsd']:,.4f}",
@@ -62,10 +76,12 @@ class LiveProgress:
     """The live lines (a ``rich.live.Live`` redrawn by :meth:`update`, no refresh thread of its own).
 
     Use as a context manager; :meth:`update` takes ``[(file_name, progress dict or None)]`` in file order.
+    ``deepseek`` False: offline lines (:func:`progress_cells`).
     """
 
-    def __init__(self, console=None) -> None:
+    def __init__(self, console=None, deepseek: bool = True) -> None:
         self.console = console or Console()
+        self.deepseek = deepseek
         self._live = Live(console=self.console, auto_refresh=False, transient=False)
 
     def __enter__(self) -> "LiveProgress":
@@ -81,7 +97,7 @@ class LiveProgress:
         for _ in range(11):
             grid.add_column(no_wrap=True)
         for name, progress in rows:
-            grid.add_row(*progress_cells(progress, name))
+            grid.add_row(*progress_cells(progress, name, self.deepseek))
         self._live.update(grid, refresh=True)
 
 

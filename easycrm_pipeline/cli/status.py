@@ -33,7 +33,8 @@ def _row(p: dict) -> list:
         str(p["file"]),
         "starting" if p["status"] == "uploaded" else p["status"],
         "starting" if starting else f"{p['completedBatches']}/{total_batches}",
-        "starting" if starting else f"{p['processedLeads']}/{total_leads}",
+        (f"{p['rowsRead']:,} read" if p.get("rowsRead") else "starting") if starting
+        else f"{p['processedLeads']}/{total_leads}",
         ProgressBar(total=100, completed=p["percentage"], width=30),
         f"{p['percentage']:.1f}",
         f"{p['elapsedSeconds']:.1f}",

@@ -11,6 +11,7 @@ import hashlib
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
 import dagster as dg
@@ -24,6 +25,7 @@ from easycrm_pipeline.dagster_defs.resources import DeepSeekResource, StoreResou
 from easycrm_pipeline.dagster_defs.run_marks import cost_tags, mark_committed
 from easycrm_pipeline.dagster_defs.tags import FILE_NAME_TAG, FINGERPRINT_TAG, LOCATION_TAG, PID_TAG
 from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed, DeepSeekFatal
+from easycrm_pipeline.models import RawRow
 from easycrm_pipeline.dropzone.files import keep, kept_copy, resolve
 from easycrm_pipeline.dropzone.rules import display_name, size_refusal
 from easycrm_pipeline.parsing import FileRejected, stream_file
@@ -56,6 +58,8 @@ CHUNK_RETRIES = 2
 CHUNK_RETRY_DELAY = 2.0
 #: The Dagster pool whose limit caps DeepSeek requests in flight across runs and workers.
 DEEPSEEK_POOL = "deepseek"
+#: Seconds between two "rows read" progress observations of a file being parsed (status redraws twice a second).
+PARSE_PROGRESS_EVERY = 0.5
 
 
 class ParseConfig(dg.Config):
@@ -168,6 +172,9 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
             path = _fetch(location, workdir, settings.max_file_bytes)
             kept = _keep(context, path, location, file_name)
             parsed, rows = stream_file(path, file_name=file_name, max_bytes=settings.max_file_bytes)
+            partition = context.partition_key if context.has_partition_key else None
+            rows = reporting_rows_read(rows, lambda n: context.log_event(dg.AssetObservation(
+                asset_key="leads", partition=partition, metadata={"stage": "parsing", "rows_read": n})))
             if settings.llm_enabled:  # block by block: header mapping, cache, rules, rows to send to the rows file
                 slot = PoolSlots(context.instance, DEEPSEEK_POOL, context.run_id, f"{context.op_handle}[headers]").hold
                 cache = open_cache(store.get())
@@ -237,6 +244,20 @@ def parse_file(context: dg.OpExecutionContext, config: ParseConfig, deepseek: De
     )
     for chunk in chunks:
         yield dg.DynamicOutput(chunk, mapping_key=chunk.mapping_key, output_name="chunks")
+
+
+def reporting_rows_read(rows: Iterator[RawRow], report: Callable[[int], None],
+                        every: float = PARSE_PROGRESS_EVERY) -> Iterator[RawRow]:
+    """``rows`` handed on unchanged; ``report(n)`` with the rows read so far at most every ``every`` seconds (checked
+    every 1,000 rows). ``parse_file`` reports them as an observation of the file's partition of ``leads``
+    (``{"stage": "parsing", "rows_read": n}``), which ``easycrm status`` and the ingest progress line show while a big
+    file is parsed (``dagster_defs.progress``)."""
+    last = time.monotonic()
+    for n, row in enumerate(rows, 1):
+        yield row
+        if n % 1000 == 0 and time.monotonic() - last >= every:
+            last = time.monotonic()
+            report(n)
 
 
 def _tag_run_process(context: dg.OpExecutionContext) -> None:

@@ -156,7 +156,8 @@ class RunEvents:
 
     Attributes:
         total_batches / total_leads: from ``parse_file``'s ``summary`` output (None until parsed);
-        settled: rows settled in ``parse_file``; chunks: chunk key -> its latest progress metadata (observation,
+        rows_read: lead rows ``parse_file`` has read so far (its ``rows_read`` progress observations, logged while
+        it parses); settled: rows settled in ``parse_file``; chunks: chunk key -> its latest progress metadata (observation,
         then the step's output); failures: batch -> reason of failed chunk steps; detail: batch -> reason from the
         materialization's ``failed_batches_detail``; collected: ``collect_leads`` stored the file; file_usage:
         the file's ``(tokens, cost USD)`` once stored; error: the run's first failure, one line.
@@ -164,6 +165,7 @@ class RunEvents:
 
     total_batches: int | None = None
     total_leads: int | None = None
+    rows_read: int = 0
     settled: int = 0
     chunks: dict[str, dict] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
@@ -208,6 +210,8 @@ def _on_observation(events: RunEvents, event, _entry) -> None:
     md = {k: v.value for k, v in (event.asset_observation_data.asset_observation.metadata or {}).items()}
     if "chunk" in md and "batches_done" in md:
         events.chunks[str(md["chunk"])] = md
+    elif "rows_read" in md:
+        events.rows_read = max(events.rows_read, int(md["rows_read"]))
 
 
 def _on_materialization(events: RunEvents, event, _entry) -> None:
@@ -294,8 +298,9 @@ def batch_figures(events: RunEvents) -> BatchFigures:
 
 
 def processed_leads(events: RunEvents, batch_rows: int) -> int:
-    """Rows of finished batches while the run standardizes; every lead row once ``collect_leads`` stored the file."""
-    if events.collected and events.total_leads is not None:
+    """Rows of finished batches while the run standardizes; every lead row once ``collect_leads`` stored the file,
+    or once parsed when no row goes to DeepSeek (the rules settled them all in ``parse_file``)."""
+    if events.total_leads is not None and (events.collected or events.total_batches == 0):
         return events.total_leads
     return batch_rows if events.total_leads is None else min(batch_rows, events.total_leads)
 
@@ -365,7 +370,8 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
           offline rules settled every row in ``parse_file``); ``completedBatches``: batches whose step finished
           (dead-lettered batches included); ``failedBatches``: how many batches failed (dead letter or step
           failure); ``failures``: ``[{"batch", "reason"}]`` for them;
-        - ``totalLeads``: lead rows of the file (None until parsed); ``processedLeads``: :func:`processed_leads`;
+        - ``totalLeads``: lead rows of the file (None until parsed); ``rowsRead``: lead rows read so far while
+          ``parse_file`` runs (then ``totalLeads``); ``processedLeads``: :func:`processed_leads`;
           ``settledLeads``: rows settled in ``parse_file`` (the ``settled`` output's ``leads`` metadata);
         - ``percentage``: :func:`percentage`; ``elapsedSeconds``: :func:`elapsed_seconds`; ``etaSeconds``:
           :func:`eta_seconds`; ``stage``: :func:`stage`;
@@ -393,6 +399,7 @@ def run_progress(instance, record, now: float | None = None) -> dict[str, Any]:
         "failures": [{"batch": b, "reason": r} for b, r in sorted(figures.failures.items())],
         "processedLeads": processed,
         "totalLeads": events.total_leads,
+        "rowsRead": events.total_leads if events.total_leads is not None else events.rows_read,
         "settledLeads": events.settled,
         "percentage": percentage(status, processed, events.total_leads),
         "elapsedSeconds": round(elapsed, 1),

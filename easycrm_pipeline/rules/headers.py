@@ -63,6 +63,14 @@ OTHER_CONTACT_HEADERS: tuple[str, ...] = (
 )
 _OTHER = frozenset(header_key(h) for h in OTHER_CONTACT_HEADERS)
 
+#: The leads table's own bookkeeping columns, named exactly as ``easycrm export`` writes them
+#: (docs/contracts.md#export-file). A header row holding ``leadId`` is this table's export coming back (edited in a
+#: spreadsheet and ingested again): these columns are re-made by the upsert, so they are neither mapped nor copied
+#: into remarks (a round trip would pile ``leadId: ...; createdAt: ...`` into remarks); their cells stay in the
+#: lead's raw row. The same names in a file without ``leadId`` are ordinary unmapped columns.
+OWN_EXPORT_COLUMNS: tuple[str, ...] = ("leadId", "sourceFile", "sourceWorksheet", "sourceRow", "createdAt",
+                                       "updatedAt")
+
 
 def is_other_contact_header(header: str) -> bool:
     """True for a header of :data:`OTHER_CONTACT_HEADERS` (folded like :func:`header_key`): a known column that is
@@ -194,7 +202,8 @@ class HeaderMap:
         email_columns / phone_columns: candidate columns in priority order (plain phone columns before mobile ones,
             numbered columns by number); per row the first usable value is the field, the others go to remarks.
         secondary: columns that are not the first candidate of their field (second email, mobile, ``Phone 2``…).
-        unmapped: columns no alias matched; their non-empty values go to remarks as ``"Header: value"``.
+        unmapped: columns no alias matched; their non-empty values go to remarks as ``"Header: value"`` (not the
+            table's own export columns coming back: :data:`OWN_EXPORT_COLUMNS`).
         labels: per column, the label used in remarks for a secondary value (``"mobile"``, ``"phone 2"``).
         company_columns: every company column in column order (HubSpot's ``Company Name`` then ``Associated
             Company``): per row the first non-empty one is the company, the others go to remarks.
@@ -267,16 +276,25 @@ def map_headers(headers: list[str]) -> HeaderMap:
     _drop_bare_titles(roles, headers)
     company_idx = tuple(i for i, r in enumerate(roles) if r == "company")
     final_roles = _first_of_each(roles)
+    own = _own_export_columns(headers)
     return HeaderMap(
         headers=tuple(headers),
         roles=tuple(final_roles),
         email_columns=tuple(email_idx),
         phone_columns=tuple(phone_all),
         secondary=tuple(sorted(secondary)),
-        unmapped=tuple(i for i, r in enumerate(final_roles) if r is None),
+        unmapped=tuple(i for i, r in enumerate(final_roles) if r is None and i not in own),
         labels=labels,
         company_columns=company_idx,
     )
+
+
+def _own_export_columns(headers: list[str]) -> set[int]:
+    """Indexes of :data:`OWN_EXPORT_COLUMNS` when the header row is this table's export (it holds ``leadId``)."""
+    names = [clean_text(h) for h in headers]
+    if "leadId" not in names:
+        return set()
+    return {i for i, name in enumerate(names) if name in OWN_EXPORT_COLUMNS}
 
 
 def _resolve_names(roles: list[str | None]) -> list[str | None]:

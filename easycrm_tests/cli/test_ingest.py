@@ -402,3 +402,18 @@ def test_run_file_writes_its_outcome_to_the_result_file(isolated_env, tmp_path):
     assert doc["run_id"] and doc["stats"]["rows_read"] == 5 and doc["stats"]["leads_created"] == 5
     assert "EASYCRM_RESULT" not in proc.stdout
     assert [p.name for p in result.parent.iterdir()] == ["0.json"]
+
+
+def test_an_export_ingested_again_keeps_its_remarks(isolated_env, capsys):
+    """Export -> ingest the export again (offline): every lead unchanged, remarks not grown by the export's own
+    columns (a new user saw ``leadId: ...; sourceFile: ...; createdAt: ...`` appended)."""
+    tmp = isolated_env
+    assert run_cli(capsys, "ingest", str(write_csv(tmp / "crm.csv", 3)), "--json")[0] == 0
+    before = dict(db_rows(tmp, 'SELECT email, remarks FROM leads'))
+    for flags in ((), ("--all-columns",)):
+        out = tmp / "export.csv"
+        assert run_cli(capsys, "export", str(out), *flags)[0] == 0
+        code, text, err = run_cli(capsys, "ingest", str(out), "--json")
+        assert code == 0, err
+        assert dict(db_rows(tmp, 'SELECT email, remarks FROM leads')) == before
+    assert before == {f"person{i}@example.com": f"note {i}" for i in range(3)}

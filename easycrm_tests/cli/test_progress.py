@@ -133,7 +133,18 @@ def test_progress_cells_show_every_figure_of_run_progress():
     assert progress_cells(parsing, "a.csv")[1:8] == [
         "parsing", "0.0 %", "0/? batches", "0/? leads", "- leads/s", "ETA -", "0 tokens",
     ]  # fmt: skip
+    # a big file being parsed shows the rows read so far and their rate (a new user saw "0/? leads" for 19 s)
+    assert progress_cells(dict(parsing, rowsRead=24000), "a.csv")[4:6] == ["24,000 rows read", "3,000.0 rows/s"]
+    from easycrm_pipeline.cli.status import _row  # easycrm status's table row says the same
+
+    row = _row(dict(parsing, status="processing", rowsRead=24000, file="a.csv", runId="r" * 8))
+    assert row[2:4] == ["starting", "24,000 read"]
+    assert _row(dict(parsing, status="processing", rowsRead=0, file="a.csv", runId="r" * 8))[3] == "starting"
     assert progress_cells(None, "b.csv")[:3] == ["b.csv", "starting", "0.0 %"]
+    # offline the DeepSeek cells (always 0) are left out: the line fits 80 columns (a new user could not read it)
+    offline = progress_cells(dict(p, tokens=0, costUsd=0.0, failedBatches=0), "a.csv", deepseek=False)
+    assert offline == ["a.csv", "standardizing", "33.3 %", "40/120 leads", "5.0 leads/s", "ETA 16 s", "8.0 s"]
+    assert len(progress_cells(None, "b.csv", deepseek=False)) == 7
     assert progress_cells(dict(p, costUsd=None), "a.csv")[8] == "$-"  # batches that did not record their cost
 
 

@@ -243,3 +243,17 @@ def test_parse_on_the_deepseek_path_streams_blocks_into_the_same_plan(isolated_e
     assert chunk.rows_file.endswith("/to_send.parquet") and chunk.rows == 14 and len(pickle.dumps(chunk)) < 2_000
     leads, _ = open_store(get_settings()).query_leads(LeadQuery(source_file="main.csv", page_size=100))
     assert len({lead["email"] for lead in leads}) == 14 + 13  # (cy's lead is unchanged: still seed.csv's)
+
+
+def test_rows_read_are_reported_while_a_file_is_parsed():
+    """``parse_file`` reports the rows read so far (a new user watched "0/? leads" for the 19 s parse of 100,000
+    rows): every 1,000 rows once the interval passed, rows handed on unchanged."""
+    from easycrm_pipeline.dagster_defs.ops import reporting_rows_read
+    from easycrm_pipeline.models import RawRow
+
+    rows = [RawRow(f"0:{i}", None, i, (("Email", f"a{i}@x.com"),)) for i in range(2, 2502)]
+    seen: list[int] = []
+    assert list(reporting_rows_read(iter(rows), seen.append, every=0.0)) == rows
+    assert seen == [1000, 2000]
+    quiet: list[int] = []
+    assert len(list(reporting_rows_read(iter(rows), quiet.append, every=3600.0))) == 2500 and quiet == []

@@ -29,6 +29,8 @@ def test_processed_percentage_eta_and_stage():
     running = RunEvents(total_batches=4, total_leads=40)
     assert processed_leads(running, 30) == 30 and processed_leads(running, 55) == 40
     assert processed_leads(RunEvents(total_batches=4, total_leads=40, collected=True), 10) == 40
+    # no batch for DeepSeek: the rules settled every row in parse_file (offline), so all are processed once parsed
+    assert processed_leads(RunEvents(total_batches=0, total_leads=40), 0) == 40
     assert percentage("processing", 30, 40) == 75.0 and percentage("processing", 40, 40) == 99.9
     assert percentage("completed", 0, 0) == 100.0 and percentage("processing", 0, None) == 0.0
     assert eta_seconds("processing", 30.0, 30, 40) == 10.0 and eta_seconds("processing", 30.0, 40, 40) == 0.0

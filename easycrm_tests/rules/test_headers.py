@@ -143,3 +143,19 @@ def test_arabic_and_chinese_headers():
     assert map_headers(["الاسم الأول", "اسم العائلة", "البريد الإلكتروني", "الشركة", "الهاتف", "المسمى الوظيفي"]
                        ).roles == ("firstName", "lastName", "email", "company", "phone", "title")
     assert map_headers(["姓名", "公司", "职位", "手机", "邮箱"]).roles == ("fullName", "company", "title", "phone", "email")
+
+
+def test_the_tables_own_export_columns_are_not_remarks_when_the_export_comes_back():
+    """A new user exported leads, edited the CSV and ingested it again: leadId, sourceFile, createdAt... piled up in
+    remarks. With ``leadId`` in the header row they are the table's own columns (neither mapped nor unmapped); the
+    same names in another file stay ordinary unmapped columns."""
+    from easycrm_pipeline.readers.export import ALL_EXPORT_COLUMNS
+    from easycrm_pipeline.rules.headers import OWN_EXPORT_COLUMNS
+    from easycrm_pipeline.store.base import LEAD_COLUMNS
+
+    assert set(OWN_EXPORT_COLUMNS) <= set(ALL_EXPORT_COLUMNS) <= set(LEAD_COLUMNS)
+    exported = map_headers(list(ALL_EXPORT_COLUMNS))
+    assert [exported.headers[i] for i in exported.unmapped] == []
+    assert exported.columns("remarks") == [ALL_EXPORT_COLUMNS.index("remarks")]
+    other = map_headers(["Email", "sourceFile", "createdAt"])
+    assert [other.headers[i] for i in other.unmapped] == ["sourceFile", "createdAt"]
