@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -80,7 +81,10 @@ def check_zip(path: Path, max_unzipped_bytes: int, kind: str = ".xlsx") -> None:
 def _sheet_records(sheet: pc.CalamineSheet) -> Iterator[tuple[int, list[str]]]:
     """``(row number, cells as text)``; a number that is a card number Excel rounded to 15 digits
     (:func:`~easycrm_pipeline.rules.sensitive.excel_rounded_card`) is redacted here, where it is still a number."""
+    first = sheet.start[0] if sheet.start else 0
     for i, row in enumerate(sheet.iter_rows()):
+        if i < first:  # calamine pads the rows above the first used cell: blank, and not the table's blank run
+            continue
         yield i + 1, [_CARD_REDACTED if excel_rounded_card(v) else cell_to_text(v) for v in row]
 
 
@@ -259,10 +263,17 @@ def _open_calamine(path: Path) -> pc.CalamineWorkbook:
         return pc.CalamineWorkbook.from_path(str(path))
     except pc.PasswordError:
         raise
-    except Exception:  # a format the extension does not name, or a corrupt file: read by content below
-        pass
-    with open(path, "rb") as fh:
-        return pc.CalamineWorkbook.from_filelike(fh)
+    except Exception as exc:  # a format the extension does not name, or a corrupt file: read by content below
+        first = exc
+    try:
+        with open(path, "rb") as fh:
+            return pc.CalamineWorkbook.from_filelike(fh)
+    except pc.PasswordError:
+        raise
+    except Exception:
+        # the content read under its own extension says more ("invalid sheet XML") than the sniffing's
+        # "Cannot detect file format"
+        raise first from None
 
 
 def _sheet_plan(wb: pc.CalamineWorkbook, path: Path, kind: str,
@@ -279,11 +290,11 @@ def _sheet_plan(wb: pc.CalamineWorkbook, path: Path, kind: str,
         skip = ("not a worksheet" if meta.typ != pc.SheetTypeEnum.WorkSheet
                 else HIDDEN_REASON if hidden and not include_hidden else None)
         plan.append((index, meta.name, hidden, skip))
-    if kind in (".xlsx", ".xlsm") and zipfile.is_zipfile(path):
+    if kind in _ZIP_XML_KINDS and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
             parts = xlsx_sheet_parts(zf)
             for _, name, _, skip in plan:
-                far = None if skip else _far_content(zf, parts.get(name))
+                far = None if skip else _far_content(zf, parts.get(name), kind)
                 if far is not None:
                     raise FileRejected(
                         f"sheet {name!r} has content as far as cell {far[0]} ({far[1]:,} rows x {far[2]:,} "
@@ -347,20 +358,30 @@ def _refuse_unless_leads(parsed: ParsedFile) -> None:
     raise FileRejected(no_header([s.first_row for s in parsed.sheets]))
 
 
-def _far_content(zf: zipfile.ZipFile, part: str | None) -> tuple[str, int, int] | None:
+def _far_content(zf: zipfile.ZipFile, part: str | None, kind: str = ".xlsx") -> tuple[str, int, int] | None:
     """``(cell, rows, columns)`` of the farthest cell WITH content when a sheet's used range exceeds
     :data:`MAX_SHEET_CELLS`, else None.
 
     The ``<dimension>`` element (first bytes of the sheet part) is read first; only when it claims more than the
     limit is the part streamed for cells holding a value (formatted-only cells, which calamine ignores, do not count).
+
+    Raises:
+        FileRejected: the part is damaged (bad CRC, broken deflate data): ``corrupt <kind>: sheet part ...``.
     """
     if not part:
         return None
     try:
-        with zf.open(part) as fh:
-            head = fh.read(4096)
+        return _scan_far_content(zf, part)
     except KeyError:
         return None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a damaged part: refused in one line
+        raise FileRejected(f"corrupt {kind}: sheet part {part}: {exc}") from exc
+
+
+def _scan_far_content(zf: zipfile.ZipFile, part: str) -> tuple[str, int, int] | None:
+    """:func:`_far_content` reading the part (KeyError: no such part; zip errors as ``zipfile`` raises them)."""
+    with zf.open(part) as fh:
+        head = fh.read(4096)
     dim = _DIMENSION.search(head)
     if not dim or not dim.group(3):
         return None

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import sys
@@ -27,7 +28,8 @@ from easycrm_pipeline.fields import EXPORT_FIELDS, UNEXPORTED_FIELDS
 from easycrm_pipeline.store.base import LEAD_COLUMNS
 
 #: Output names whose extension promises another format than the CSV written (Excel would refuse the file).
-OTHER_FORMATS = (".xlsx", ".xlsm", ".xls", ".ods", ".json", ".parquet", ".xml", ".html")
+OTHER_FORMATS = (".xlsx", ".xlsm", ".xlsb", ".xltx", ".xltm", ".xls", ".ods", ".tsv", ".json", ".parquet", ".xml",
+                 ".html")
 #: The output name that means standard output (``easycrm export -``).
 STDOUT = "-"
 
@@ -197,6 +199,21 @@ def write_csv_rows(leads: Iterable[dict], fh: TextIO, columns: tuple[str, ...] =
         rows += 1
     return rows
 
+def _write_stdout(leads: Iterable[dict], columns: tuple[str, ...]) -> int:
+    """:func:`write_csv_rows` to standard output in UTF-8 whatever the locale's encoding (a cp1252 console would
+    fail on the first lead it cannot encode)."""
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (tests): written as it is
+        return write_csv_rows(leads, sys.stdout, columns)
+    out = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+    try:
+        return write_csv_rows(leads, out, columns)
+    finally:
+        out.flush()
+        out.detach()  # leave sys.stdout's buffer open
+
+
 def export_leads(
     store, path: str | os.PathLike, query=None, *, chunk_size: int = 1000, all_columns: bool = False
 ) -> int:
@@ -215,8 +232,8 @@ def export_leads(
         StoreLockTimeout: the store stayed locked.
     """
     columns = ALL_EXPORT_COLUMNS if all_columns else EXPORT_COLUMNS
-    if str(path) == STDOUT:
-        return write_csv_rows(store.iter_leads(query, chunk_size=chunk_size, columns=columns), sys.stdout, columns)
+    if isinstance(path, str) and path == STDOUT:  # the name as typed: Path("./-") is a file named "-"
+        return _write_stdout(store.iter_leads(query, chunk_size=chunk_size, columns=columns), columns)
     store_path = getattr(store, "path", None)  # a DuckDB store's file (DynamoDB has none)
     check_output_path(path, store_path)
     return write_leads_csv(store.iter_leads(query, chunk_size=chunk_size, columns=columns), path, columns,
