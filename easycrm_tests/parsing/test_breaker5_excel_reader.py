@@ -47,9 +47,6 @@ def _workbook_with_far_cell(path, dimension):
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: a far cell in a sheet without (or with a wrong) <dimension> kills "
-                                       "the process (calamine aborts on a 17-billion-cell allocation) instead of "
-                                       "a one-line refusal")
 @pytest.mark.parametrize("dimension", ["", "A1", "A1:C3"])
 def test_far_cell_without_a_true_dimension_is_refused_not_an_abort(tmp_path, dimension):
     """``_far_content`` trusts the sheet's ``<dimension>``: without one, or with one that understates the range,
