@@ -89,7 +89,8 @@ def console():
     """A rich console; wide enough for the tables when stdout is not a terminal (pipes, make, CI logs)."""
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=200)
+    # markup off: a cell holds whatever a lead file held ("Total [/b]" is text, not a rich tag)
+    return Console(markup=False) if sys.stdout.isatty() else Console(width=200, markup=False)
 
 
 def show_table(table: Any) -> None:

@@ -80,7 +80,7 @@ class LiveProgress:
     """
 
     def __init__(self, console=None, deepseek: bool = True) -> None:
-        self.console = console or Console()
+        self.console = console or Console(markup=False)
         self.deepseek = deepseek
         self._live = Live(console=self.console, auto_refresh=False, transient=False)
 

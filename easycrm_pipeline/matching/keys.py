@@ -92,7 +92,7 @@ def company_key(text: Any) -> str:
 
 def phone_key(text: Any) -> str:
     """The last :data:`PHONE_KEY_DIGITS` digits of a phone; ``""`` below :data:`PHONE_MIN_DIGITS` digits."""
-    digits = "".join(ch for ch in str(text or "") if ch.isdigit())
+    digits = "".join(ch for ch in str(text or "") if "0" <= ch <= "9")  # ASCII only, like SQL_KEYS' [0-9]
     return digits[-PHONE_KEY_DIGITS:] if len(digits) >= PHONE_MIN_DIGITS else ""
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -44,6 +45,9 @@ MAX_SHEET_CELLS = 50_000_000
 _DIMENSION = re.compile(rb'<dimension ref="\$?([A-Z]{1,3})\$?(\d+)(?::\$?([A-Z]{1,3})\$?(\d+))?"')
 #: An OOXML cell with content: ``<c r="B7" ...>`` followed (before ``</c>``) by ``<v>`` or an inline string.
 _VALUE_CELL = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"[^>]*>(?:(?!</c>).){0,400}?<(?:v|is)>', re.S)
+#: A row's number and a cell reference of two or three letters (column AA or beyond), for :func:`_range_bound`.
+_ROW_TAG = re.compile(rb'<row r="(\d+)"')
+_WIDE_REF = re.compile(rb'<c r="([A-Z]{2,3})\d')
 #: Consecutive blank rows after which the rest of a sheet is not read (a stray cell far below the data).
 MAX_BLANK_RUN = 1000
 #: Lead rows a display format is applied to at once (:meth:`_DisplayFormats.rows`): the block held while streaming.
@@ -80,7 +84,10 @@ def check_zip(path: Path, max_unzipped_bytes: int, kind: str = ".xlsx") -> None:
 def _sheet_records(sheet: pc.CalamineSheet) -> Iterator[tuple[int, list[str]]]:
     """``(row number, cells as text)``; a number that is a card number Excel rounded to 15 digits
     (:func:`~easycrm_pipeline.rules.sensitive.excel_rounded_card`) is redacted here, where it is still a number."""
+    first = sheet.start[0] if sheet.start else 0
     for i, row in enumerate(sheet.iter_rows()):
+        if i < first:  # calamine pads the rows above the first used cell: blank, and not the table's blank run
+            continue
         yield i + 1, [_CARD_REDACTED if excel_rounded_card(v) else cell_to_text(v) for v in row]
 
 
@@ -259,10 +266,17 @@ def _open_calamine(path: Path) -> pc.CalamineWorkbook:
         return pc.CalamineWorkbook.from_path(str(path))
     except pc.PasswordError:
         raise
-    except Exception:  # a format the extension does not name, or a corrupt file: read by content below
-        pass
-    with open(path, "rb") as fh:
-        return pc.CalamineWorkbook.from_filelike(fh)
+    except Exception as exc:  # a format the extension does not name, or a corrupt file: read by content below
+        first = exc
+    try:
+        with open(path, "rb") as fh:
+            return pc.CalamineWorkbook.from_filelike(fh)
+    except pc.PasswordError:
+        raise
+    except Exception:
+        # the content read under its own extension says more ("invalid sheet XML") than the sniffing's
+        # "Cannot detect file format"
+        raise first from None
 
 
 def _sheet_plan(wb: pc.CalamineWorkbook, path: Path, kind: str,
@@ -279,11 +293,11 @@ def _sheet_plan(wb: pc.CalamineWorkbook, path: Path, kind: str,
         skip = ("not a worksheet" if meta.typ != pc.SheetTypeEnum.WorkSheet
                 else HIDDEN_REASON if hidden and not include_hidden else None)
         plan.append((index, meta.name, hidden, skip))
-    if kind in (".xlsx", ".xlsm") and zipfile.is_zipfile(path):
+    if kind in _ZIP_XML_KINDS and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
             parts = xlsx_sheet_parts(zf)
             for _, name, _, skip in plan:
-                far = None if skip else _far_content(zf, parts.get(name))
+                far = None if skip else _far_content(zf, parts.get(name), kind)
                 if far is not None:
                     raise FileRejected(
                         f"sheet {name!r} has content as far as cell {far[0]} ({far[1]:,} rows x {far[2]:,} "
@@ -347,24 +361,56 @@ def _refuse_unless_leads(parsed: ParsedFile) -> None:
     raise FileRejected(no_header([s.first_row for s in parsed.sheets]))
 
 
-def _far_content(zf: zipfile.ZipFile, part: str | None) -> tuple[str, int, int] | None:
+def _far_content(zf: zipfile.ZipFile, part: str | None, kind: str = ".xlsx") -> tuple[str, int, int] | None:
     """``(cell, rows, columns)`` of the farthest cell WITH content when a sheet's used range exceeds
     :data:`MAX_SHEET_CELLS`, else None.
 
-    The ``<dimension>`` element (first bytes of the sheet part) is read first; only when it claims more than the
-    limit is the part streamed for cells holding a value (formatted-only cells, which calamine ignores, do not count).
+    The ``<dimension>`` element (first bytes of the sheet part) is read first; when it claims more than the limit, or
+    when it claims less but :func:`_range_bound` (it may be missing or false) does not, the part is streamed for
+    cells holding a value (formatted-only cells, which calamine ignores, do not count). calamine allocates the
+    whole range: a value in XFD1048576 under a missing ``<dimension>`` aborted the process.
+
+    Raises:
+        FileRejected: the part is damaged (bad CRC, broken deflate data): ``corrupt <kind>: sheet part ...``.
     """
     if not part:
         return None
     try:
-        with zf.open(part) as fh:
-            head = fh.read(4096)
+        return _scan_far_content(zf, part)
     except KeyError:
         return None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a damaged part: refused in one line
+        raise FileRejected(f"corrupt {kind}: sheet part {part}: {exc}") from exc
+
+
+def _range_bound(zf: zipfile.ZipFile, part: str) -> int:
+    """An upper bound of a sheet part's rows x columns, whatever its ``<dimension>`` says: the largest ``<row r=...>``
+    times the widest cell reference (26 columns when no reference has two letters). One pass over the part with two
+    fixed-prefix searches (~0.3 s for the 120 MB part of a 200,000-row sheet)."""
+    max_row, widest = 0, b""
+    with zf.open(part) as fh:
+        tail = b""
+        while chunk := fh.read(1 << 20):  # 1 MB at a time: the scan holds no more than that
+            data = tail + chunk
+            rows = _ROW_TAG.findall(data)
+            if rows:
+                max_row = max(max_row, max(map(int, rows)))
+            for ref in set(_WIDE_REF.findall(data)):
+                if (len(ref), ref) > (len(widest), widest):
+                    widest = ref
+            tail = data[-64:]
+    return max_row * (col_index(widest) + 1 if widest else 26)
+
+
+def _scan_far_content(zf: zipfile.ZipFile, part: str) -> tuple[str, int, int] | None:
+    """:func:`_far_content` reading the part (KeyError: no such part; zip errors as ``zipfile`` raises them)."""
+    with zf.open(part) as fh:
+        head = fh.read(4096)
     dim = _DIMENSION.search(head)
-    if not dim or not dim.group(3):
-        return None
-    if (col_index(dim.group(3)) + 1) * int(dim.group(4)) <= MAX_SHEET_CELLS:
+    claimed = (col_index(dim.group(3)) + 1) * int(dim.group(4)) if dim and dim.group(3) else 0
+    # a missing <dimension>, or one that understates the range (some writers put "A1"), is not trusted: the cheap
+    # bound of the rows and columns referenced decides whether the cells must be looked at one by one
+    if claimed <= MAX_SHEET_CELLS and _range_bound(zf, part) <= MAX_SHEET_CELLS:
         return None
     max_row = max_col = 0
     far = ""

@@ -251,7 +251,8 @@ def stream_file_headers(rows: Iterable[RawRow], stats: HeaderMapping, settings, 
     Args:
         rows: the file's lead rows in file order (``parsing.stream_file``'s iterator).
         stats: filled in while the stream is consumed (complete once it is exhausted).
-        settings / cache / options / slot: as :func:`map_file_headers`.
+        settings / cache / options / slot: as :func:`map_file_headers`; the answers are put into ``cache`` once
+            ``rows`` is exhausted, not when a reading error (a file refused at its end) stops the stream.
     """
     if not settings.llm_enabled:
         yield from rows
@@ -272,10 +273,20 @@ def stream_file_headers(rows: Iterable[RawRow], stats: HeaderMapping, settings, 
         stats.tokens = stats.usage.total_tokens
         return mapping
 
+    # answers are written to the cache only once the whole file was read: a file refused at a later sheet leaves
+    # nothing in the store (its request may have been made: the file is read as it goes)
+    pending: dict[str, dict] = {}
+
+    def cache_get(keys: list[str]) -> dict[str, dict]:
+        found = cache.get([k for k in keys if k not in pending])
+        return {**found, **{k: pending[k] for k in keys if k in pending}}
+
     try:
         yield from stream_unknown_headers(
             rows, ask, signature=lambda h: header_signature(h, settings.deepseek_model),
-            cache_get=cache.get if cache else None, cache_put=cache.put if cache else None, stats=stats)
+            cache_get=cache_get if cache else None, cache_put=pending.update if cache else None, stats=stats)
+        if cache and pending:
+            cache.put(pending)
     finally:
         if client is not None:
             client.close()

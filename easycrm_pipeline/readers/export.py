@@ -15,19 +15,20 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
-import re
 import sys
 import tempfile
-import unicodedata
 from pathlib import Path
-from typing import Any, Iterable, TextIO
+from typing import Iterable, TextIO
 
 from easycrm_pipeline.fields import EXPORT_FIELDS, UNEXPORTED_FIELDS
+from easycrm_pipeline.rules.text import FORMULA_TRIGGERS, neutralize_cell
 from easycrm_pipeline.store.base import LEAD_COLUMNS
 
 #: Output names whose extension promises another format than the CSV written (Excel would refuse the file).
-OTHER_FORMATS = (".xlsx", ".xlsm", ".xls", ".ods", ".json", ".parquet", ".xml", ".html")
+OTHER_FORMATS = (".xlsx", ".xlsm", ".xlsb", ".xltx", ".xltm", ".xls", ".ods", ".tsv", ".json", ".parquet", ".xml",
+                 ".html")
 #: The output name that means standard output (``easycrm export -``).
 STDOUT = "-"
 
@@ -40,48 +41,9 @@ EXPORT_COLUMNS: tuple[str, ...] = ("leadId", *EXPORT_FIELDS, "sourceFile", "crea
 ALL_EXPORT_COLUMNS: tuple[str, ...] = EXPORT_COLUMNS + ("sourceWorksheet", "sourceRow", *UNEXPORTED_FIELDS)
 assert set(ALL_EXPORT_COLUMNS) <= set(LEAD_COLUMNS)
 
-#: First characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
-FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
-
-
-#: A signed number such as an E.164 phone (``+4930111``, ``+1 532 344 1362``), ``-12`` or ``-1.5``: starts with a
-#: trigger but cannot call a function (OWASP's concern is ``=HYPERLINK(...)``, ``+cmd|...``): exported as it is, so
-#: CRM imports get the real phone.
-_PLAIN_NUMBER = re.compile(r"[+-]?\d[\d .]*")
-
-
-def _blank(char: str) -> bool:
-    """A character a spreadsheet may skip before reading a formula: whitespace (space, LF, CR, tab, NBSP...) or an
-    invisible format character (zero-width space/joiners, word joiner, BOM: Unicode category Cf)."""
-    return char.isspace() or unicodedata.category(char) == "Cf"
-
-
 class ExportError(ValueError):
     """The export cannot be written where asked (missing folder, a folder given as file, no permission, one of the
     lead store's own files)."""
-
-
-def neutralize_cell(value: Any) -> str:
-    """One cell as CSV text, inert in spreadsheets.
-
-    ``None`` -> ``""``; other values -> ``str(value)``; text starting with one of :data:`FORMULA_TRIGGERS`
-    (``=``, ``+``, ``-``, ``@``, tab, CR), or whose first non-blank character (after spaces, LF, CR, tab, NBSP,
-    zero-width spaces: whitespace and Unicode Cf) is one of ``= + - @``, gets a leading ``'`` (OWASP CSV injection
-    advice), e.g. ``'=HYPERLINK("http://x","y")'`` -> ``"'=HYPERLINK(\\"http://x\\",\\"y\\")"``, ``-2+3`` ->
-    ``'-2+3``, ``"\\u200b=1+1"`` -> ``"'\\u200b=1+1"``; a plain signed number such as the E.164 phone ``+4930111``
-    stays as it is (it cannot call anything, and a ``'`` would reach every CRM the CSV is imported into).
-    """
-    if value is None:
-        return ""
-    text = str(value)
-    if text.startswith(("\t", "\r")) and not _PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
-    start = 0
-    while start < len(text) and _blank(text[start]):
-        start += 1
-    if text[start:start + 1] in ("=", "+", "-", "@") and not _PLAIN_NUMBER.fullmatch(text[start:]):
-        return "'" + text
-    return text
 
 
 def store_files(db_path: str | os.PathLike | None) -> tuple[Path, ...]:
@@ -197,6 +159,21 @@ def write_csv_rows(leads: Iterable[dict], fh: TextIO, columns: tuple[str, ...] =
         rows += 1
     return rows
 
+def _write_stdout(leads: Iterable[dict], columns: tuple[str, ...]) -> int:
+    """:func:`write_csv_rows` to standard output in UTF-8 whatever the locale's encoding (a cp1252 console would
+    fail on the first lead it cannot encode)."""
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (tests): written as it is
+        return write_csv_rows(leads, sys.stdout, columns)
+    out = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+    try:
+        return write_csv_rows(leads, out, columns)
+    finally:
+        out.flush()
+        out.detach()  # leave sys.stdout's buffer open
+
+
 def export_leads(
     store, path: str | os.PathLike, query=None, *, chunk_size: int = 1000, all_columns: bool = False
 ) -> int:
@@ -215,8 +192,8 @@ def export_leads(
         StoreLockTimeout: the store stayed locked.
     """
     columns = ALL_EXPORT_COLUMNS if all_columns else EXPORT_COLUMNS
-    if str(path) == STDOUT:
-        return write_csv_rows(store.iter_leads(query, chunk_size=chunk_size, columns=columns), sys.stdout, columns)
+    if isinstance(path, str) and path == STDOUT:  # the name as typed: Path("./-") is a file named "-"
+        return _write_stdout(store.iter_leads(query, chunk_size=chunk_size, columns=columns), columns)
     store_path = getattr(store, "path", None)  # a DuckDB store's file (DynamoDB has none)
     check_output_path(path, store_path)
     return write_leads_csv(store.iter_leads(query, chunk_size=chunk_size, columns=columns), path, columns,

@@ -207,6 +207,8 @@ class HeaderMap:
         labels: per column, the label used in remarks for a secondary value (``"mobile"``, ``"phone 2"``).
         company_columns: every company column in column order (HubSpot's ``Company Name`` then ``Associated
             Company``): per row the first non-empty one is the company, the others go to remarks.
+        own_export: the header row is this table's export coming back (:data:`OWN_EXPORT_COLUMNS`): its cells carry
+            the export's formula guard (``rules.text.unguard_cell`` takes it off).
     """
 
     headers: tuple[str, ...]
@@ -217,6 +219,7 @@ class HeaderMap:
     unmapped: tuple[int, ...] = ()
     labels: dict[int, str] = field(default_factory=dict)
     company_columns: tuple[int, ...] = ()
+    own_export: bool = False
 
     def columns(self, role: str) -> list[int]:
         """Indexes of the columns with ``role`` in column order."""
@@ -286,6 +289,7 @@ def map_headers(headers: list[str]) -> HeaderMap:
         unmapped=tuple(i for i, r in enumerate(final_roles) if r is None and i not in own),
         labels=labels,
         company_columns=company_idx,
+        own_export=bool(own),
     )
 
 

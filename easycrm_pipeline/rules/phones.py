@@ -17,6 +17,7 @@ national ones when a default region is set; leniency ``POSSIBLE``) and, without 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -127,7 +128,7 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
         remark as ``phone note: mobile`` (for the first number) or ``other phone: 0770… (mobile)``; an extension as
         ``phone ext: 12``. Remarks are joined with ``"; "``. Never raises.
     """
-    cleaned = clean_text(_join_lines(text))
+    cleaned = _ascii_digits(clean_text(_join_lines(text)))
     if is_placeholder(cleaned) or is_blank_marker(cleaned):
         return PhoneResult(None)
     cleaned = _unwrap_excel(cleaned)
@@ -141,6 +142,15 @@ def normalize_phone(text: str | None, default_region: str | None = None) -> Phon
     if glued is not None:  # "555-201-0143555-201-0198": two numbers of the same shape written without a separator
         return _compose([f for p in glued for f in _part(p, default_region)])
     return _several(cleaned, default_region)
+
+
+def _ascii_digits(text: str) -> str:
+    """``text`` with every decimal digit of another script (full-width ``０３０``, Arabic-Indic ``٠٣٠``, Devanagari…:
+    Unicode category Nd) written as its ASCII digit, so a stored phone is E.164 or ASCII digits whatever script the
+    sheet typed it in (``"０３０ １２３４５６７"`` -> ``"030 1234567"``)."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() and not ch.isascii() else ch for ch in text)
 
 
 def _join_lines(text: str | None) -> str | None:

@@ -14,7 +14,7 @@ from .emails import normalize_email_cell
 from .headers import HeaderMap, map_headers
 from .names import clean_name_cell, needs_casing, split_full_name, title_case_name
 from .phones import normalize_phone
-from .text import clean_text, fold, is_blank_marker, is_placeholder_cell
+from .text import clean_text, fold, is_blank_marker, is_placeholder_cell, unguard_cell
 from .version import RULES_VERSION
 
 #: Legal forms and small words with a fixed spelling when an ALL-CAPS company name is title-cased.
@@ -259,8 +259,9 @@ def standardize_row(row: RawRow, default_region: str | None = None) -> StandardL
         :class:`~easycrm_pipeline.models.StandardLead` with ``standardizer = RULES_VERSION``. Never raises.
     """
     headers = tuple(h for h, _ in row.cells)
-    values = [v for _, v in row.cells]
     hm = _header_map(headers)
+    # an easycrm export coming back: the apostrophes its formula guard added are not part of the values
+    values = [unguard_cell(v) if hm.own_export else v for _, v in row.cells]
     notes = [clean_text(values[i]) for i in hm.columns("remarks") if not is_placeholder_cell(values[i])]
     extra: list[str] = []
     email = _email(hm, values, extra)

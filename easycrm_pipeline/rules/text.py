@@ -1,8 +1,10 @@
-"""Small text helpers shared by the rules and the readers."""
+"""Small text helpers shared by the rules and the readers, and the spreadsheet formula guard of exports
+(:func:`neutralize_cell`) with its inverse for an export that comes back (:func:`unguard_cell`)."""
 from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 #: Invisible characters that sneak into cells copied from web pages / Excel (zero-width space/joiners, BOM, word
 #: joiner, soft hyphen). Removed everywhere.
@@ -72,3 +74,52 @@ def is_placeholder_cell(text: str | None) -> bool:
     """True when ``text`` is empty or any kind of placeholder (:func:`is_placeholder` or :func:`is_blank_marker`):
     what a row made only of such cells holds is no lead."""
     return is_placeholder(text) or is_blank_marker(text)
+
+
+#: First characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
+FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+
+#: A signed number such as an E.164 phone (``+4930111``, ``+1 532 344 1362``), ``-12`` or ``-1.5``: starts with a
+#: trigger but cannot call a function (OWASP's concern is ``=HYPERLINK(...)``, ``+cmd|...``): exported as it is, so
+#: CRM imports get the real phone.
+_PLAIN_NUMBER = re.compile(r"[+-]?\d[\d .]*")
+
+
+def _blank(char: str) -> bool:
+    """A character a spreadsheet may skip before reading a formula: whitespace (space, LF, CR, tab, NBSP...) or an
+    invisible format character (zero-width space/joiners, word joiner, BOM: Unicode category Cf)."""
+    return char.isspace() or unicodedata.category(char) == "Cf"
+
+
+def neutralize_cell(value: Any) -> str:
+    """One cell as CSV text, inert in spreadsheets.
+
+    ``None`` -> ``""``; other values -> ``str(value)``; text starting with one of :data:`FORMULA_TRIGGERS`
+    (``=``, ``+``, ``-``, ``@``, tab, CR), or whose first non-blank character (after spaces, LF, CR, tab, NBSP,
+    zero-width spaces: whitespace and Unicode Cf) is one of ``= + - @``, gets a leading ``'`` (OWASP CSV injection
+    advice), e.g. ``'=HYPERLINK("http://x","y")'`` -> ``"'=HYPERLINK(\\"http://x\\",\\"y\\")"``, ``-2+3`` ->
+    ``'-2+3``, ``"\\u200b=1+1"`` -> ``"'\\u200b=1+1"``; a plain signed number such as the E.164 phone ``+4930111``
+    stays as it is (it cannot call anything, and a ``'`` would reach every CRM the CSV is imported into).
+    """
+    if value is None:
+        return ""
+    text = str(value)
+    if text.startswith(("\t", "\r")) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    start = 0
+    while start < len(text) and _blank(text[start]):
+        start += 1
+    if text[start:start + 1] in ("=", "+", "-", "@") and not _PLAIN_NUMBER.fullmatch(text[start:]):
+        return "'" + text
+    return text
+
+
+def unguard_cell(text: str) -> str:
+    """The value :func:`neutralize_cell` guarded, back: ``"'- called twice"`` -> ``"- called twice"``; any other
+    text unchanged (``"'Tis"`` stays). Used on this table's own export coming back (``rules.headers.OWN_EXPORT_COLUMNS``),
+    whose apostrophes the export added."""
+    if text.startswith("'") and neutralize_cell(text[1:]) == text:
+        return text[1:]
+    return text
+

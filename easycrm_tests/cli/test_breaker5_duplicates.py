@@ -10,8 +10,6 @@ from easycrm_pipeline.pipeline.duplicates import detect_duplicates
 from easycrm_tests.store.helpers import lead
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: lead values are printed as rich markup: '[/]' in a name crashes "
-                                       "easycrm duplicates with MarkupError, '[red]..[/]' is swallowed")
 def test_duplicates_table_prints_brackets_in_lead_values_as_text(capsys):
     """A CRM export with ``Wong[/]`` as a last name and ``[red]Acme[/]GmbH`` as a company (pasted from a
     chat tool, a template left unfilled) ingests fine, and ``easycrm duplicates --json`` lists the pair; the table

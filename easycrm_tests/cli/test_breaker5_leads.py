@@ -9,8 +9,6 @@ from easycrm_pipeline.cli.main import main
 from easycrm_tests.readers.seed import env_store, seed
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: 'export ./-' writes the CSV to stdout and reports a file that "
-                                       "does not exist")
 def test_export_dot_slash_dash_writes_a_file_named_dash(capsys, tmp_path, monkeypatch):
     """``./-`` is the usual way to name a file called ``-``; only the bare ``-`` means standard output. Today
     ``Path('./-')`` is compared as ``'-'``: the CSV goes to stdout, mixed with the JSON summary that names
@@ -24,8 +22,6 @@ def test_export_dot_slash_dash_writes_a_file_named_dash(capsys, tmp_path, monkey
     assert (tmp_path / "-").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: easycrm leads prints lead values as rich markup: '[/]' in a value "
-                                       "is a MarkupError traceback")
 def test_leads_table_prints_brackets_in_lead_values_as_text(capsys):
     """The same class as ``easycrm duplicates``: a stored last name ``Wong[/]`` makes the ``easycrm leads`` table
     raise ``rich.errors.MarkupError: closing tag '[/]' at position 4 has nothing to close``."""

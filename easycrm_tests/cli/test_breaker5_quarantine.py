@@ -8,8 +8,6 @@ from easycrm_pipeline.models import QuarantineRow
 from easycrm_tests.readers.seed import env_store
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: easycrm quarantine prints rejected cells as rich markup: '[/b]' "
-                                       "in a footer row is a MarkupError traceback")
 def test_quarantine_table_prints_brackets_in_rejected_cells_as_text(capsys):
     """A CSV whose footer row reads ``Total [/b]`` is ingested (the row quarantined as ``footer/summary row``);
     ``easycrm quarantine quarmk.csv --json`` lists it, the table raises ``rich.errors.MarkupError: closing tag

