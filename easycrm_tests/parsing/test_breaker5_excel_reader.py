@@ -225,3 +225,51 @@ def test_table_far_down_a_sheet_is_read_not_refused_as_empty(tmp_path, suffix):
     parsed = read_file(path)
     assert [dict(r.cells)["Email"] for r in parsed.rows] == [f"a{i}@example.pt" for i in range(3)]
     assert [r.row_number for r in parsed.rows] == [1501, 1502, 1503]
+
+
+_MAIN_NS = b'"http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+_HEAD = b'<c r="A1" t="inlineStr"><is><t>First Name</t></is></c>'
+#: Sheet parts without a <dimension> whose far value (XFD1048576) the cheap bound (``_range_bound``: ``<row r="``
+#: and ``<c r="`` as the tag's first attribute, no prefix) does not see. All are valid SpreadsheetML that calamine
+#: reads (and allocates 1,048,576 x 16,384 cells for).
+_FAR_SHEETS = {
+    # the .NET Open XML SDK's usual output: elements under the x: prefix
+    "prefixed": (b"<x:worksheet xmlns:x=" + _MAIN_NS + b'><x:sheetData><x:row r="1"><x:c r="A1" t="inlineStr"><x:is>'
+                 b'<x:t>First Name</x:t></x:is></x:c></x:row><x:row r="1048576"><x:c r="XFD1048576"><x:v>1</x:v>'
+                 b"</x:c></x:row></x:sheetData></x:worksheet>"),
+    # r after other attributes
+    "attribute_order": (b"<worksheet xmlns=" + _MAIN_NS + b'><sheetData><row r="1">' + _HEAD + b'</row>'
+                        b'<row spans="1:1" r="1048576"><c s="0" r="XFD1048576"><v>1</v></c></row></sheetData>'
+                        b"</worksheet>"),
+    # r is optional: rows and cells numbered by their position
+    "implicit_positions": (b"<worksheet xmlns=" + _MAIN_NS + b'><sheetData><row><c t="inlineStr"><is><t>First Name'
+                           b"</t></is></c></row>" + b"<row/>" * 1048574 + b"<row>" + b"<c/>" * 16383
+                           + b"<c><v>1</v></c></row></sheetData></worksheet>"),
+}
+
+
+@pytest.mark.xfail(strict=True, reason="breaker5: the far-content bound only sees '<row r=\"' / '<c r=\"' as the "
+                                       "first attribute without a prefix: an x:-prefixed part, r after another "
+                                       "attribute, or implicit positions still abort the process")
+@pytest.mark.parametrize("variant", sorted(_FAR_SHEETS))
+def test_far_cell_in_any_valid_spelling_is_refused_not_an_abort(tmp_path, variant):
+    """The fix for a missing/false ``<dimension>`` bounds the range with ``_ROW_TAG = <row r="(\\d+)"`` and
+    ``_WIDE_REF = <c r="([A-Z]{2,3})\\d``; the cell-by-cell scan (``_VALUE_CELL``) has the same shape. A second
+    sheet written with the ``x:`` prefix (Open XML SDK), with ``r`` after ``spans``/``s``, or without ``r`` at all
+    passes both, and calamine aborts on ``memory allocation of 549755813888 bytes failed``."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Leads"
+    ws.append(["First Name", "Last Name", "Email"])
+    ws.append(["Ana", "Silva", "ana@example.pt"])
+    wb.create_sheet("Far").append(["x"])
+    tmp = tmp_path / "tmp.xlsx"
+    wb.save(tmp)
+    path = tmp_path / f"{variant}.xlsx"
+    with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            dst.writestr(info.filename, _FAR_SHEETS[variant] if info.filename == "xl/worksheets/sheet2.xml" else data)
+    done = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-300:]
+    assert done.stdout.startswith("REFUSED sheet 'Far' has content as far as cell"), done.stdout
