@@ -273,3 +273,24 @@ def test_far_cell_in_any_valid_spelling_is_refused_not_an_abort(tmp_path, varian
     done = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-300:]
     assert done.stdout.startswith("REFUSED sheet 'Far' has content as far as cell"), done.stdout
+
+
+@pytest.mark.xfail(strict=True, reason="breaker5: a broken .xlsx saved under .xls is refused with the .xls "
+                                       "reader's 'Invalid OLE signature ... not an office document?'")
+def test_broken_xlsx_named_xls_says_what_is_broken_not_ole(tmp_path):
+    """The fix keeps ``from_path``'s error when ``from_filelike`` fails too; when the extension does not name the
+    content that error is the wrong reader's: a zip workbook whose ``xl/workbook.xml`` is cut, saved as
+    ``leads.xls`` (what many "Export to Excel" buttons do), is ``corrupt .xlsx: Cfb error: Invalid OLE (signature
+    \\x50\\x4b... invalid, not an office document?)`` instead of the XML error the same file gets as ``.xlsx``."""
+    wb = Workbook()
+    wb.active.append(["First Name", "Email"])
+    wb.save(tmp_path / "ok.xlsx")
+    cut = tmp_path / "leads.xls"
+    with zipfile.ZipFile(tmp_path / "ok.xlsx") as src, zipfile.ZipFile(cut, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            dst.writestr(info, data[: len(data) // 2] if info.filename == "xl/workbook.xml" else data)
+    with pytest.raises(FileRejected) as refused:
+        read_file(cut)
+    reason = str(refused.value)
+    assert reason.startswith("corrupt .xlsx") and "OLE" not in reason, reason
