@@ -294,3 +294,22 @@ def test_broken_xlsx_named_xls_says_what_is_broken_not_ole(tmp_path):
         read_file(cut)
     reason = str(refused.value)
     assert reason.startswith("corrupt .xlsx") and "OLE" not in reason, reason
+
+
+@pytest.mark.xfail(strict=True, reason="breaker5: an .ods phone shown with a leading 0 (number format "
+                                       "00000000000) is read as the bare number: the 0 is lost")
+def test_ods_number_shown_with_leading_zeros_keeps_them(tmp_path):
+    """LibreOffice stores a phone typed as ``07700900000`` in a column formatted ``00000000000`` as
+    ``office:value="7700900000"`` with the shown text ``<text:p>07700900000</text:p>``; ``.xlsx``/``.xls`` get the
+    shown text back (``_DisplayFormats``), ``.ods`` gets ``7700900000`` (a UK mobile without its trunk 0, stored as
+    a different number)."""
+    num = ('<table:table-cell table:style-name="ce1" office:value-type="float" office:value="7700900000">'
+           "<text:p>07700900000</text:p></table:table-cell>")
+    body = ('<table:table table:name="Leads">'
+            + _ods_row("First Name", "Email", "Phone")[:-len("</table:table-row>")] + "</table:table-row>"
+            + "<table:table-row>" + _ods_row("Ana", "ana@example.pt")[len("<table:table-row>"):-len(
+                "</table:table-row>")] + num + "</table:table-row></table:table>")
+    path = _ods(tmp_path / "phone.ods", body)
+    (row,) = read_file(path).rows
+    assert dict(row.cells)["Phone"] == "07700900000"
+
