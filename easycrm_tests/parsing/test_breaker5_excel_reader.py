@@ -248,9 +248,6 @@ _FAR_SHEETS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: the far-content bound only sees '<row r=\"' / '<c r=\"' as the "
-                                       "first attribute without a prefix: an x:-prefixed part, r after another "
-                                       "attribute, or implicit positions still abort the process")
 @pytest.mark.parametrize("variant", sorted(_FAR_SHEETS))
 def test_far_cell_in_any_valid_spelling_is_refused_not_an_abort(tmp_path, variant):
     """The fix for a missing/false ``<dimension>`` bounds the range with ``_ROW_TAG = <row r="(\\d+)"`` and
@@ -275,8 +272,6 @@ def test_far_cell_in_any_valid_spelling_is_refused_not_an_abort(tmp_path, varian
     assert done.stdout.startswith("REFUSED sheet 'Far' has content as far as cell"), done.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="breaker5: a broken .xlsx saved under .xls is refused with the .xls "
-                                       "reader's 'Invalid OLE signature ... not an office document?'")
 def test_broken_xlsx_named_xls_says_what_is_broken_not_ole(tmp_path):
     """The fix keeps ``from_path``'s error when ``from_filelike`` fails too; when the extension does not name the
     content that error is the wrong reader's: a zip workbook whose ``xl/workbook.xml`` is cut, saved as
