@@ -54,6 +54,8 @@ _ROW_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row\b([^>]*)>")
 _ROW_NUMBER = re.compile(rb'\sr="(\d+)"')
 _CELL_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c[\s/>]")
 _WIDE_REF = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?c\s[^>]*?\br="\$?([A-Z]{2,3})\$?\d')
+_PLAIN_ROW = re.compile(rb'<row r="(\d+)"')
+_PLAIN_WIDE_REF = re.compile(rb'<c r="([A-Z]{2,3})\d')
 #: Consecutive blank rows after which the rest of a sheet is not read (a stray cell far below the data).
 MAX_BLANK_RUN = 1000
 #: Lead rows a display format is applied to at once (:meth:`_DisplayFormats.rows`): the block held while streaming.
@@ -395,7 +397,7 @@ def _range_bound(zf: zipfile.ZipFile, part: str) -> int:
     """An upper bound of a sheet part's rows x columns, whatever its ``<dimension>`` says: the largest row (its ``r``,
     or the one after the previous row when it has none) times the widest row (its widest cell reference, or its
     number of cells when they carry no reference), in any XML spelling (``x:``-prefixed elements, ``r`` after other
-    attributes). One pass over the part, 1 MB at a time (~0.5 s for the 120 MB part of a 200,000-row sheet)."""
+    attributes). One pass over the part, 1 MB at a time."""
     max_row = row = 0
     widest = b""
     most_cells = 0
@@ -404,15 +406,28 @@ def _range_bound(zf: zipfile.ZipFile, part: str) -> int:
         while True:
             chunk = fh.read(1 << 20)
             data = carry + chunk
-            starts = list(_ROW_OPEN.finditer(data))
+            # what Excel and most writers produce (no prefix, every row and cell with r first): fixed-prefix searches
+            # of the references say it all (~1.2 s for the 120 MB part of a 200,000-row sheet); otherwise each row is
+            # looked at
+            plain = (b":row" not in data and b":c " not in data
+                     and data.count(b'<row r="') == data.count(b"<row ") + data.count(b"<row>")
+                     and data.count(b'<c r="') == data.count(b"<c ") + data.count(b"<c>"))
+            starts = [] if plain else list(_ROW_OPEN.finditer(data))
             complete = starts if not chunk else starts[:-1]  # the last row may go on in the next chunk
-            for k, m in enumerate(complete):
-                number = _ROW_NUMBER.search(m.group(1))
-                row = int(number.group(1)) if number else row + 1
-                max_row = max(max_row, row)
-                end = starts[k + 1].start() if k + 1 < len(starts) else len(data)
-                most_cells = max(most_cells, len(_CELL_OPEN.findall(data, m.end(), end)))
-            for ref in set(_WIDE_REF.findall(data)):
+            if plain:
+                numbers = _PLAIN_ROW.findall(data)
+                max_row = max(max_row, max(map(int, numbers))) if numbers else max_row
+                row = max(row, max_row)
+                refs = set(_PLAIN_WIDE_REF.findall(data))
+            else:
+                for k, m in enumerate(complete):
+                    number = _ROW_NUMBER.search(m.group(1))
+                    row = int(number.group(1)) if number else row + 1
+                    max_row = max(max_row, row)
+                    end = starts[k + 1].start() if k + 1 < len(starts) else len(data)
+                    most_cells = max(most_cells, len(_CELL_OPEN.findall(data, m.end(), end)))
+                refs = set(_WIDE_REF.findall(data))
+            for ref in refs:
                 if (len(ref), ref) > (len(widest), widest):
                     widest = ref
             if not chunk:
