@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from easycrm_pipeline.models import LEAD_FIELDS, RawRow, StandardLead
+from easycrm_pipeline.pipeline.parquet_writer import AtomicParquetWriter
 
 #: Leads per Parquet row group (and per block read back): bounds the memory a block costs (~2 MB).
 BLOCK_ROWS = 5_000
@@ -78,46 +79,31 @@ def _table(leads: list[StandardLead], batch_id: str | dict[str, str]) -> pa.Tabl
     return pa.table(cols, schema=SCHEMA)
 
 
-class LeadFileWriter:
+class LeadFileWriter(AtomicParquetWriter):
     """Appends leads to a Parquet file, one row group per :meth:`write` call (so a reader's block stays small).
 
     Use as a context manager or call :meth:`close`; the file is complete only after closing (written under a
-    temporary name and renamed, so a process killed mid-write leaves no half file under ``path``).
+    temporary name and renamed: :class:`~easycrm_pipeline.pipeline.parquet_writer.AtomicParquetWriter`).
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(self.path.name + ".part")
-        self._writer = pq.ParquetWriter(self._tmp, SCHEMA, compression="zstd")
-        self.leads = 0
+        super().__init__(path, SCHEMA)
+
+    @property
+    def leads(self) -> int:
+        """Leads written so far."""
+        return self.count
 
     def write(self, leads: list[StandardLead], batch_id: str | dict[str, str] = "settled") -> None:
         """Append ``leads`` (file order within the block); ``batch_id``: one batch key for all, or ``{row_id:
         batch key}``."""
         if leads:
-            self._writer.write_table(_table(leads, batch_id), row_group_size=max(len(leads), 1))
-            self.leads += len(leads)
+            self.write_table(_table(leads, batch_id))
 
     def close(self) -> LeadFile:
         """Finish the file; returns its :class:`LeadFile`."""
-        self._writer.close()
-        self._tmp.replace(self.path)
+        self.finish()
         return LeadFile(str(self.path), self.leads)
-
-    def abort(self) -> None:
-        """Drop the unfinished file."""
-        self._writer.close()
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> "LeadFileWriter":
-        return self
-
-    def __exit__(self, exc_type, *_exc) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def write_leads(path: Path, leads: Iterable[StandardLead], batch_id: str | dict[str, str] = "settled") -> LeadFile:

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from easycrm_pipeline.models import RawRow
+from easycrm_pipeline.pipeline.parquet_writer import AtomicParquetWriter
 
 #: Rows per Parquet row group: the writer buffers this many rows before writing them (~1-3 MB of cells), so a
 #: reader of a slice decodes at most the slice plus one group on each side.
@@ -65,22 +66,23 @@ def _table(rows: list[RawRow]) -> pa.Table:
     )
 
 
-class RowFileWriter:
+class RowFileWriter(AtomicParquetWriter):
     """Appends raw rows to a Parquet file in row groups of :data:`BLOCK_ROWS` rows (buffered; the last one shorter).
 
     Use as a context manager or call :meth:`close`; the file is complete only after closing (written under a
-    temporary name and renamed, so a process killed mid-write leaves no half file under ``path``). An exception in
-    the ``with`` block drops the file.
+    temporary name and renamed: :class:`~easycrm_pipeline.pipeline.parquet_writer.AtomicParquetWriter`). An exception
+    in the ``with`` block drops the file.
     """
 
     def __init__(self, path: Path, block_rows: int = BLOCK_ROWS) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(self.path.name + ".part")
-        self._writer = pq.ParquetWriter(self._tmp, SCHEMA, compression="zstd")
+        super().__init__(path, SCHEMA)
         self._block_rows = max(1, block_rows)
         self._buffer: list[RawRow] = []
-        self.rows = 0
+
+    @property
+    def rows(self) -> int:
+        """Rows written so far (the buffered ones not counted)."""
+        return self.count
 
     def write(self, rows: Iterable[RawRow]) -> None:
         """Append ``rows`` (file order); a row group is written each time :data:`BLOCK_ROWS` rows are buffered."""
@@ -91,31 +93,19 @@ class RowFileWriter:
 
     def _flush(self) -> None:
         if self._buffer:
-            self._writer.write_table(_table(self._buffer), row_group_size=len(self._buffer))
-            self.rows += len(self._buffer)
+            self.write_table(_table(self._buffer))
             self._buffer = []
 
     def close(self) -> RowFile:
         """Write the buffered rows and finish the file; returns its :class:`RowFile`."""
         self._flush()
-        self._writer.close()
-        self._tmp.replace(self.path)
+        self.finish()
         return RowFile(str(self.path), self.rows)
 
     def abort(self) -> None:
         """Drop the unfinished file."""
         self._buffer = []
-        self._writer.close()
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> "RowFileWriter":
-        return self
-
-    def __exit__(self, exc_type, *_exc) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+        super().abort()
 
 
 def write_rows(path: Path, rows: Iterable[RawRow]) -> RowFile:
