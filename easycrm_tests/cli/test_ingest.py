@@ -309,19 +309,21 @@ def test_every_row_is_accounted_for_leads_quarantine_or_blank(isolated_env, caps
 
 
 def test_two_big_files_at_once_never_exceed_the_pool_of_five(isolated_env, monkeypatch, capsys):
-    """Two 500-lead files at once (one chunk step each, up to 10 request threads each): the instance's pool holds the
+    """Two 250-lead files at once (one chunk step each, up to 10 request threads each): the instance's pool holds the
     two runs together to 5 requests in flight; at 1 s per request the pool is saturated, so the peak is exactly 5."""
     tmp = isolated_env
-    paths = [write_csv(tmp / f"big{k}.csv", 500, start=k * 10_000) for k in range(2)]
+    paths = [write_csv(tmp / f"big{k}.csv", 250, start=k * 10_000) for k in range(2)]
     with FakeDeepSeek(latency=1.0) as fake:
         monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-key")
         monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
         code, out, err = run_cli(capsys, "ingest", *map(str, paths), "--json")
         peak, count = fake.peak_in_flight, fake.request_count
     assert code == 0, err
-    assert count == 100
+    assert count == 50
     assert peak == 5
-    assert db_rows(tmp, "select count(*), count(distinct email) from leads")[0] == (1000, 1000)
+    assert db_rows(tmp, "select count(*), count(distinct email) from leads")[0] == (500, 500)
+
+
 def test_final_notes_say_how_to_list_the_quarantine_and_retry_the_dead_letter_and_both_commands_work(
     isolated_env, monkeypatch, capsys
 ):
