@@ -397,43 +397,61 @@ def _range_bound(zf: zipfile.ZipFile, part: str) -> int:
     """An upper bound of a sheet part's rows x columns, whatever its ``<dimension>`` says: the largest row (its ``r``,
     or the one after the previous row when it has none) times the widest row (its widest cell reference, or its
     number of cells when they carry no reference), in any XML spelling (``x:``-prefixed elements, ``r`` after other
-    attributes). One pass over the part, 1 MB at a time."""
-    max_row = row = 0
+    attributes). What Excel and most writers produce is read with fixed-prefix searches (:func:`_plain_bound`);
+    any other spelling row by row (:func:`_row_spans`)."""
+    bound = _plain_bound(zf, part)
+    if bound is not None:
+        return bound
+    max_row = most_cells = 0
     widest = b""
-    most_cells = 0
+    for row, data, begin, end in _row_spans(zf, part, 1 << 20):
+        max_row = max(max_row, row)
+        most_cells = max(most_cells, len(_CELL_OPEN.findall(data, begin, end)))
+        widest = max([widest, *_WIDE_REF.findall(data, begin, end)], key=lambda ref: (len(ref), ref))
+    return max_row * max(col_index(widest) + 1 if widest else 26, most_cells)
+
+
+def _plain_bound(zf: zipfile.ZipFile, part: str) -> int | None:
+    """:func:`_range_bound` of a part without a namespace prefix whose every row and cell has ``r`` as its first
+    attribute (Excel, openpyxl: ~1.2 s for the 120 MB part of a 200,000-row sheet), 1 MB at a time; ``None`` as soon
+    as a chunk is spelled otherwise."""
+    max_row = 0
+    widest = b""
+    with zf.open(part) as fh:
+        tail = b""
+        while chunk := fh.read(1 << 20):
+            data = tail + chunk
+            whole = data[:data.rfind(b">") + 1]  # a tag cut by the read is judged in the next one
+            if (b":row" in whole or b":c " in whole
+                    or whole.count(b'<row r="') != whole.count(b"<row ") + whole.count(b"<row>")
+                    or whole.count(b'<c r="') != whole.count(b"<c ") + whole.count(b"<c>")):
+                return None
+            numbers = _PLAIN_ROW.findall(data)
+            max_row = max(max_row, max(map(int, numbers))) if numbers else max_row
+            widest = max([widest, *set(_PLAIN_WIDE_REF.findall(data))], key=lambda ref: (len(ref), ref))
+            tail = data[-256:]
+    return max_row * (col_index(widest) + 1 if widest else 26)
+
+
+def _row_spans(zf: zipfile.ZipFile, part: str, chunk_size: int) -> Iterator[tuple[int, bytes, int, int]]:
+    """``(row number, data, begin, end)`` for every row element of a sheet part, any namespace prefix: the row's
+    number (its ``r``, or the one after the previous row) and where its content lies in ``data`` (a read of
+    ``chunk_size`` bytes plus the row carried over from the read before)."""
+    row = 0
     with zf.open(part) as fh:
         carry = b""
         while True:
-            chunk = fh.read(1 << 20)
+            chunk = fh.read(chunk_size)
             data = carry + chunk
-            # what Excel and most writers produce (no prefix, every row and cell with r first): fixed-prefix searches
-            # of the references say it all (~1.2 s for the 120 MB part of a 200,000-row sheet); otherwise each row is
-            # looked at
-            plain = (b":row" not in data and b":c " not in data
-                     and data.count(b'<row r="') == data.count(b"<row ") + data.count(b"<row>")
-                     and data.count(b'<c r="') == data.count(b"<c ") + data.count(b"<c>"))
-            starts = [] if plain else list(_ROW_OPEN.finditer(data))
-            complete = starts if not chunk else starts[:-1]  # the last row may go on in the next chunk
-            if plain:
-                numbers = _PLAIN_ROW.findall(data)
-                max_row = max(max_row, max(map(int, numbers))) if numbers else max_row
-                row = max(row, max_row)
-                refs = set(_PLAIN_WIDE_REF.findall(data))
-            else:
-                for k, m in enumerate(complete):
-                    number = _ROW_NUMBER.search(m.group(1))
-                    row = int(number.group(1)) if number else row + 1
-                    max_row = max(max_row, row)
-                    end = starts[k + 1].start() if k + 1 < len(starts) else len(data)
-                    most_cells = max(most_cells, len(_CELL_OPEN.findall(data, m.end(), end)))
-                refs = set(_WIDE_REF.findall(data))
-            for ref in refs:
-                if (len(ref), ref) > (len(widest), widest):
-                    widest = ref
+            starts = list(_ROW_OPEN.finditer(data))
+            complete = starts if not chunk else starts[:-1]  # the last row may go on in the next read
+            for k, m in enumerate(complete):
+                number = _ROW_NUMBER.search(m.group(1))
+                row = int(number.group(1)) if number else row + 1
+                yield row, data, m.end(), starts[k + 1].start() if k + 1 < len(starts) else len(data)
             if not chunk:
-                break
-            carry = data[starts[-1].start():] if starts else data[-256:]
-    return max_row * max(col_index(widest) + 1 if widest else 26, most_cells)
+                return
+            carry = data[starts[-1].start():] if starts else b""
 
 
 def _scan_far_content(zf: zipfile.ZipFile, part: str) -> tuple[str, int, int] | None:
@@ -461,27 +479,13 @@ def _value_cells(zf: zipfile.ZipFile, part: str) -> Iterator[tuple[int, int]]:
     """``(row, column)`` (1-based) of every cell of a sheet part holding a value (``<v>`` or an inline string;
     formatted-only cells, which calamine ignores, are left out), in any XML spelling: ``x:``-prefixed elements,
     ``r`` anywhere among the attributes, or no ``r`` (the position after the previous row / cell)."""
-    row = 0
-    with zf.open(part) as fh:
-        carry = b""
-        while True:
-            chunk = fh.read(1 << 22)
-            data = carry + chunk
-            starts = list(_ROW_OPEN.finditer(data))
-            complete = starts if not chunk else starts[:-1]  # the last row may go on in the next chunk
-            for k, m in enumerate(complete):
-                number = _ROW_NUMBER.search(m.group(1))
-                row = int(number.group(1)) if number else row + 1
-                end = starts[k + 1].start() if k + 1 < len(starts) else len(data)
-                col = 0
-                for cell in _CELL.finditer(data, m.end(), end):
-                    ref = _CELL_REF.search(cell.group(1))
-                    col = col_index(ref.group(1)) + 1 if ref else col + 1
-                    if cell.group(3) and _HAS_VALUE.search(cell.group(3)):
-                        yield (int(ref.group(2)) if ref else row), col
-            if not chunk:
-                return
-            carry = data[starts[-1].start():] if starts else b""
+    for row, data, begin, end in _row_spans(zf, part, 1 << 22):
+        col = 0
+        for cell in _CELL.finditer(data, begin, end):
+            ref = _CELL_REF.search(cell.group(1))
+            col = col_index(ref.group(1)) + 1 if ref else col + 1
+            if cell.group(3) and _HAS_VALUE.search(cell.group(3)):
+                yield (int(ref.group(2)) if ref else row), col
 
 
 def _col_letters(col: int) -> str:
