@@ -88,10 +88,9 @@ def detect_duplicates(store, *, run_id: str | None, source_file: str | None = No
     for k, (cands, leads) in enumerate(store.duplicate_candidate_rounds(ids, CHUNK)):
         score_round(k, cands, leads)
         del cands, leads
-    pending = list(found.values())
-    for first in range(0, len(pending), RECORD_SLICE):
-        store.record_possible_duplicates(pending[first:first + RECORD_SLICE], source_file=source_file, run_id=run_id)
     best = sorted(found.values(), key=lambda p: (-p.score, p.lead_a, p.lead_b))
+    for first in range(0, len(best), RECORD_SLICE):
+        store.record_possible_duplicates(best[first:first + RECORD_SLICE], source_file=source_file, run_id=run_id)
     result.pairs_found = len(best)
     result.skipped_keys = skipped
     result.top = [{"leadA": p.lead_a, "leadB": p.lead_b, "score": p.score, "rules": p.rules} for p in best[:10]]

@@ -39,7 +39,6 @@ import re
 import threading
 import time
 import uuid
-import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -1345,26 +1344,16 @@ class DuckDBStore(LeadStore):
 
     # ------------------------------------------------------------------ possible duplicates (issue 18)
 
-    def duplicate_candidates(self, lead_ids: Sequence[str]) -> tuple[Any, dict[str, dict]]:
-        """The candidates of ``lead_ids`` as one round of :meth:`duplicate_candidate_rounds` (see
-        :meth:`LeadStore.duplicate_candidates`).
-
-        Raises:
-            StoreLockTimeout: a writer kept the store locked for ``lock_timeout`` seconds.
-        """
-        with contextlib.closing(self.duplicate_candidate_rounds(lead_ids, max(1, len(lead_ids)))) as rounds:
-            return next(rounds, (Candidates(), {}))
-
     def duplicate_candidate_rounds(self, lead_ids: Sequence[str],
                                    round_size: int) -> Iterator[tuple[Any, dict[str, dict]]]:
         """:meth:`LeadStore.duplicate_candidate_rounds`, set-based: a handful of queries prepare every round at once,
         then each round reads its slice of small temporary tables.
 
-        The new leads' keys (their round attached) come first; the blocks of those keys are sized on the whole table
-        (``GROUP BY rule, key``, one scan of ``leads``) and only keys held by two or more leads are joined further: a
-        key held by one lead makes no pair, and in a table of distinct people that is nearly every key. Then the
-        members of the blocks of at most ``MAX_BLOCK`` leads (a second scan), the pairs, the skipped keys per round and
-        the leads of the pairs. Measured (2 threads): 1,048,576 new leads in a table of as many ~5 s, +50 MB (the
+        The new leads' keys (their round attached) come first; then the table's leads holding one of those keys (one
+        scan of ``leads``), the size of each block (``GROUP BY rule, key``) of which only keys held by two or more
+        leads are joined further (a key held by one lead makes no pair, and in a table of distinct people that is
+        nearly every key), the members of the blocks of at most ``MAX_BLOCK`` leads, the pairs, the skipped keys per
+        round and the leads of the pairs. Measured (2 threads): 1,048,576 new leads in a table of as many ~5 s, +50 MB (the
         earlier shape kept every key of the file with its block and read ``leads`` once per round: 211 s); 1,000 new
         leads in a table of 1,000,000 ~1 s.
 
@@ -1383,7 +1372,8 @@ class DuckDBStore(LeadStore):
         new_leads = '(SELECT * FROM leads SEMI JOIN match_ids_df r ON CAST(r."leadId" AS VARCHAR) = leads."leadId")'
         new_keys = f"(UNPIVOT ({sql_keys_select(new_leads)}) ON {rules} INTO NAME rule VALUE key)"
         cols = ", ".join(_q(c) for c in ("leadId", *LEAD_FIELDS))
-        temp = ("m_keys", "m_table", "m_sizes", "m_hits", "m_new", "m_rows", "m_skip", "m_pair_ids", "m_leads")
+        building = ("m_keys", "m_table", "m_sizes", "m_hits", "m_new")  # dropped once the rounds' tables exist
+        temp = (*building, "m_rows", "m_skip", "m_pair_ids", "m_leads")
         with self.read_connection() as con:
             con.register("match_ids_df",
                          pd.DataFrame({"leadId": ids, "rnd": [i // round_size for i in range(len(ids))]}))
@@ -1429,7 +1419,7 @@ class DuckDBStore(LeadStore):
                     con.execute(f"SET memory_limit = '{limit}'")
                     prepare()
                 con.unregister("match_ids_df")
-                for table in ("m_keys", "m_table", "m_sizes", "m_hits", "m_new"):
+                for table in building:
                     con.execute(f"DROP TABLE {table}")
                 busy = {r[0] for r in con.execute("SELECT DISTINCT rnd FROM m_rows UNION SELECT rnd FROM m_skip")
                         .fetchall()}
