@@ -14,6 +14,7 @@ Pure logic: no Dagster import.
 """
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -145,11 +146,14 @@ def settle_by_rules(rows: Iterable[RawRow], path: Path, default_region: str | No
     from easycrm_pipeline.rules.standardize import standardize_rows
 
     with LeadFileWriter(path) as writer:
-        block: list[RawRow] = []
-        for row in rows:
-            block.append(row)
-            if len(block) >= BLOCK_ROWS:
-                writer.write(standardize_rows(block, default_region))
-                block = []
-        writer.write(standardize_rows(block, default_region))
+        for block in in_blocks(rows, BLOCK_ROWS):
+            writer.write(standardize_rows(block, default_region))
     return LeadFile(str(path), writer.leads)
+
+
+def in_blocks(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
+    """``rows`` as consecutive lists of ``size`` rows (the last one shorter; none for no rows): how the parse step
+    holds a streamed file, one block at a time."""
+    it = iter(rows)
+    while block := list(itertools.islice(it, size)):
+        yield block

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from easycrm_pipeline.models import LEAD_FIELDS, RawRow, StandardLead
-from easycrm_pipeline.pipeline.leadfile import LeadFile, LeadFileWriter
+from easycrm_pipeline.pipeline.leadfile import LeadFile, LeadFileWriter, in_blocks
 from easycrm_pipeline.pipeline.rowfile import RowFile, RowFileWriter
 from easycrm_pipeline.rules.headers import map_headers
 from easycrm_pipeline.rules.standardize import standardize_rows
@@ -188,7 +188,7 @@ def plan_file(
     total = Plan()
     first_of: dict[bytes, str] = {}
     with LeadFileWriter(settled_path) as settled, RowFileWriter(to_send_path) as to_send:
-        for block in _blocks(rows, PLAN_BLOCK_ROWS):
+        for block in in_blocks(rows, PLAN_BLOCK_ROWS):
             plan = plan_rows(block, llm_mode=llm_mode, version=version, default_region=default_region,
                              cache_get=cache_get, first_of=first_of)
             settled.write(plan.settled)
@@ -198,13 +198,3 @@ def plan_file(
             total.copies.extend(plan.copies)
     return LeadFile(str(settled_path), settled.leads), RowFile(str(to_send_path), to_send.rows), total
 
-
-def _blocks(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
-    block: list[RawRow] = []
-    for row in rows:
-        block.append(row)
-        if len(block) >= size:
-            yield block
-            block = []
-    if block:
-        yield block
