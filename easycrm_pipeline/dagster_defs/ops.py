@@ -25,9 +25,9 @@ from easycrm_pipeline.dagster_defs.resources import DeepSeekResource, StoreResou
 from easycrm_pipeline.dagster_defs.run_marks import cost_tags, mark_committed
 from easycrm_pipeline.dagster_defs.tags import FILE_NAME_TAG, FINGERPRINT_TAG, LOCATION_TAG, PID_TAG
 from easycrm_pipeline.deepseek.errors import DeepSeekBatchFailed, DeepSeekFatal
-from easycrm_pipeline.models import RawRow
 from easycrm_pipeline.dropzone.files import keep, kept_copy, resolve
 from easycrm_pipeline.dropzone.rules import display_name, size_refusal
+from easycrm_pipeline.models import RawRow
 from easycrm_pipeline.parsing import FileRejected, stream_file
 from easycrm_pipeline.pipeline.batches import Batch, BatchResult
 from easycrm_pipeline.pipeline.cache import open_cache

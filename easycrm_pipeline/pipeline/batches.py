@@ -27,8 +27,8 @@ class Batch:
 
     @property
     def mapping_key(self) -> str:
-        """Dagster mapping key, e.g. ``batch_00001`` (only ``[A-Za-z0-9_]`` allowed)."""
-        return f"batch_{self.number:05d}"
+        """Dagster mapping key, e.g. ``batch_00001`` (:func:`batch_key`)."""
+        return batch_key(self.number)
 
 
 @dataclass
@@ -78,6 +78,12 @@ class BatchResult:
 def completion_tokens_per_lead(completion_tokens: int, leads: int) -> float:
     """``completion_tokens / leads`` rounded to 0.1 token (0.0 when ``leads`` is 0)."""
     return round(completion_tokens / leads, 1) if leads else 0.0
+
+
+def batch_key(number: int) -> str:
+    """The key of batch ``number`` (1-based, file order): ``batch_00001`` (only ``[A-Za-z0-9_]``, Dagster's mapping
+    key alphabet); the batch journal, the cache's progress and the dead letter know a batch by it."""
+    return f"batch_{number:05d}"
 
 
 def make_batches(rows: list[RawRow], batch_size: int) -> list[Batch]:

@@ -42,7 +42,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from easycrm_pipeline.pipeline.batches import Batch, BatchResult
+from easycrm_pipeline.pipeline.batches import Batch, BatchResult, batch_key
 from easycrm_pipeline.pipeline.rowfile import RowFile, read_rows
 
 #: Fewest batches in a chunk (a file with fewer batches is one chunk).
@@ -114,7 +114,7 @@ class Chunk:
         refs = []
         for number in range(self.first_batch, self.first_batch + self.batch_count):
             first = (number - 1) * self.batch_size
-            refs.append((f"batch_{number:05d}", first, min(self.batch_size, self.file_rows - first)))
+            refs.append((batch_key(number), first, min(self.batch_size, self.file_rows - first)))
         return tuple(refs)
 
     def read_batches(self) -> tuple[Batch, ...]:
