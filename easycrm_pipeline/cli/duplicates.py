@@ -36,17 +36,16 @@ def _evidence(pair: dict) -> str:
     return ", ".join(f"{e['field']} {e['how'].replace('_', ' ')}" for e in pair.get("evidence") or [] if e["weight"] > 0)
 
 
-def _print_pairs(pairs: list[dict], min_score: float, total: int, page: int, page_size: int) -> None:
+def _print_pairs(pairs: list[dict], min_score: float, total: int, query: LeadQuery) -> None:
     if not pairs:
         if total:
-            print(f"page {page} is past the last page ({total} pairs)")
+            print(f"page {query.page} is past the last page ({total} pairs)")
         else:
             print("no possible duplicates" + (f" with score >= {min_score}" if min_score else ""))
         return
-    first = (page - 1) * page_size
     title = f"possible duplicates: {total}"
     if len(pairs) < total:
-        title += f" (page {page}: {first + 1}-{first + len(pairs)})"
+        title += f" (page {query.page}: {query.offset + 1}-{query.offset + len(pairs)})"
     table = Table(title=title)
     for col in ("score", "lead A", "lead B", "found by", "agreed"):
         table.add_column(col)
@@ -67,15 +66,15 @@ def duplicates_command(min_score: float, page: int, page_size: int, as_json: boo
     if not 0.0 <= min_score <= 1.0:
         raise UsageError(f"--min-score must be between 0 and 1, got {min_score}")
     try:
-        LeadQuery(page=page, page_size=page_size)  # the paging rule of every listing
+        query = LeadQuery(page=page, page_size=page_size)  # the paging rule of every listing
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     pairs = get_store(get_settings()).possible_duplicates(min_score)
-    shown = pairs[(page - 1) * page_size:page * page_size]
+    shown = pairs[query.offset:query.offset + query.page_size]
     if as_json:
         print_json({"pairs": shown, "total": len(pairs), "minScore": min_score, "page": page, "pageSize": page_size})
     else:
-        _print_pairs(shown, min_score, len(pairs), page, page_size)
+        _print_pairs(shown, min_score, len(pairs), query)
     return 0
 
 

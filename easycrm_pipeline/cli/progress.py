@@ -51,10 +51,10 @@ def _all_cells(progress: dict[str, Any] | None, file_name: str) -> list[str]:
     p = progress
     batches = f"{p['completedBatches']}/{'?' if p['totalBatches'] is None else p['totalBatches']} batches"
     leads = f"{p['processedLeads']}/{'?' if p['totalLeads'] is None else p['totalLeads']} leads"
-    rate = leads_per_second(p)
+    rate, unit = leads_per_second(p), "leads"
     if p["totalLeads"] is None and p.get("rowsRead"):  # still parsing: the rows read so far, at their rate
         leads = f"{p['rowsRead']:,} rows read"
-        rate = p["rowsRead"] / p["elapsedSeconds"] if p.get("elapsedSeconds") else None
+        rate, unit = (p["rowsRead"] / p["elapsedSeconds"] if p.get("elapsedSeconds") else None), "rows"
     eta = p.get("etaSeconds")
     return [
         file_name,
@@ -62,8 +62,7 @@ def _all_cells(progress: dict[str, Any] | None, file_name: str) -> list[str]:
         f"{p['percentage']:.1f} %",
         batches,
         leads,
-        ("- leads/s" if rate is None else f"{rate:,.1f} leads/s") if "rows read" not in leads
-        else ("- rows/s" if rate is None else f"{rate:,.1f} rows/s"),
+        f"- {unit}/s" if rate is None else f"{rate:,.1f} {unit}/s",
         "ETA -" if eta is None else f"ETA {eta:,.0f} s",
         f"{p.get('tokens') or 0:,} tokens",
         "$-" if p.get("costUsd") is None else f"${p['costUsd']:,.4f}",
