@@ -5,7 +5,6 @@ Public API: :func:`read_file`, :func:`stream_file` (the same, rows handed on one
 """
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -106,9 +105,8 @@ def stream_file(
     if head.startswith(_ZIP_MAGIC):
         limit = max_unzipped_bytes if max_unzipped_bytes is not None else max(10 * max_bytes, 200 * _MB)
         kind = ext if ext in _OOXML_EXT or ext == ".ods" else ".xlsx"
-        if kind in (".xlsb", ".ods") and _holds_xlsx_xml(path):
+        if check_zip(path, limit, kind) == "xl/workbook.xml" and kind in (".xlsb", ".ods"):
             kind = ".xlsx"  # an .xlsx saved under another workbook's name: its display formats are read as such
-        check_zip(path, limit, kind)
         return stream_workbook(path, name, kind, include_hidden)
     if head.startswith(_OLE2_MAGIC):
         # Office wraps a password-protected OOXML workbook in an OLE2 file with these streams
@@ -134,15 +132,6 @@ def stream_file(
                 f"and as delimited text: {exc}"
             ) from exc
     return stream_csv_bytes(data, name)
-
-
-def _holds_xlsx_xml(path: Path) -> bool:
-    """True when the zip at ``path`` is an Office Open XML workbook (it holds ``xl/workbook.xml``)."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return "xl/workbook.xml" in zf.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return False
 
 
 def _whole(parsed: ParsedFile) -> tuple[ParsedFile, Iterator[RawRow]]:

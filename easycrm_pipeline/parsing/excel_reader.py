@@ -64,8 +64,12 @@ _WORKBOOK_PARTS = ("xl/workbook.xml", "xl/workbook.bin", "content.xml")
 _CARD_REDACTED = redaction("card number")
 
 
-def check_zip(path: Path, max_unzipped_bytes: int, kind: str = ".xlsx") -> None:
+def check_zip(path: Path, max_unzipped_bytes: int, kind: str = ".xlsx") -> str:
     """Refuse a zip-based workbook that is not a zip, has no workbook part, or expands beyond the limit.
+
+    Returns:
+        The workbook part found (``xl/workbook.xml``: Office Open XML, ``xl/workbook.bin``: xlsb, ``content.xml``:
+        OpenDocument), whatever the file's name says.
 
     Raises:
         FileRejected: ``"corrupt .xlsx: ..."``, ``"xlsx expands to more than N MB (zip bomb?)"``, ``"xlsx expands
@@ -85,8 +89,10 @@ def check_zip(path: Path, max_unzipped_bytes: int, kind: str = ".xlsx") -> None:
             f"xlsx expands {packed / 2**20:.1f} MB to {total / 2**20:.0f} MB ({total / packed:.0f}:1, zip bomb?)"
         )
     names = {i.filename for i in infos}
-    if not any(p in names for p in _WORKBOOK_PARTS):
+    part = next((p for p in _WORKBOOK_PARTS if p in names), None)
+    if part is None:
         raise FileRejected(f"corrupt {kind}: no workbook part in the archive (not an Excel workbook)")
+    return part
 
 
 def _sheet_records(sheet: pc.CalamineSheet) -> Iterator[tuple[int, list[str]]]:
